@@ -1,0 +1,99 @@
+"""View decorators: ``requires_login`` and ``requires_active``."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from flask import jsonify, redirect, request
+from flask.typing import ResponseReturnValue
+
+from .context import get_weblab_user, lab_state
+from .user_views import forbidden_response
+from .users import AnonymousUser
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _wants_json() -> bool:
+    # Single-page front ends ask for JSON explicitly; a browser navigation prefers HTML and
+    # `*/*` counts for both, so only an explicit preference switches to JSON answers.
+    accept = request.accept_mimetypes
+    return request.is_json or accept["application/json"] > accept["text/html"]
+
+
+def _anonymous_answer() -> ResponseReturnValue:
+    if _wants_json():
+        return jsonify(error=True, code="not-logged-in",
+                       message="No lab session: enter the lab through the RLMS"), 401
+    return forbidden_response()
+
+
+def requires_login(view: F) -> F:
+    """Let in students with a session, current or expired; others get the forbidden page.
+
+    .. code-block:: python
+
+        @app.route("/results")
+        @requires_login
+        def results():
+            return render_template("results.html", data=weblab_user.data)
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if request.method != "OPTIONS" and isinstance(get_weblab_user(), AnonymousUser):
+            return _anonymous_answer()
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def requires_active(view: F) -> F:
+    """Let in only students whose session is active; send the others back to the RLMS.
+
+    Anonymous students get the forbidden page; students who logged out or whose slot ended
+    are redirected to their ``back`` URL (JSON 401/403 when the request asks for JSON).
+
+    .. code-block:: python
+
+        @app.route("/lab")
+        @requires_active
+        def lab():
+            return render_template("lab.html")
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if request.method == "OPTIONS":
+            return view(*args, **kwargs)
+        user = get_weblab_user()
+        if isinstance(user, AnonymousUser):
+            return _anonymous_answer()
+        if not user.active:
+            _log_rejection(user)
+            if _wants_json():
+                return jsonify(error=True, code="session-inactive",
+                               message="The lab session is over", back=user.back), 403
+            return redirect(user.back)
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def _log_rejection(user: Any) -> None:
+    state = lab_state()
+    if not state.settings.log_session_lifecycle:
+        return
+    from . import lifecycle_log
+
+    now = state.clock()
+    lifecycle_log.log_event(
+        "protected_request_rejected", source="requires_active", now=now, timeout=state.timeout,
+        record=user.record, reason=lifecycle_log.expiry_reason(user.record, now=now,
+                                                              timeout=state.timeout),
+        lab_name=state.app.config.get("LAB_NAME"), environment=state.app.config.get("ENVIRONMENT"),
+        status=302, path=request.url_rule.rule if request.url_rule else None,
+        endpoint=request.endpoint, method=request.method,
+    )

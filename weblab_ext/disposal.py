@@ -1,0 +1,157 @@
+"""Disposing lab sessions: ``on_dispose`` exactly once, with a bounded wait for the RLMS.
+
+The store's ``begin_dispose`` script picks one winner across every thread and process; the
+winner runs the clean-up (``on_dispose``, then the session's tasks) and marks the session
+disposed. An RLMS dispose call waits for that at most ``WEBLAB_DISPOSE_WAIT`` seconds and
+otherwise answers "not finished, ask again", so a slow ``on_dispose`` never holds an HTTP
+worker (or WebLab-Deusto's confirmer thread) for long.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from .lifecycle_log import session_id_hash
+from .store.sessions import SessionRecord, SessionStore
+
+logger = logging.getLogger("weblab_ext")
+
+#: A ``disposing`` record older than this lost its disposer (process killed mid-clean-up);
+#: the next dispose call finishes it instead of answering "ask again" until the TTL.
+STALE_DISPOSING_SECONDS = 600.0
+#: How often a caller waiting on a disposal run by *another process* re-reads its state.
+_CROSS_PROCESS_WAIT_STEP = 0.05
+
+
+class DisposeOutcome(enum.Enum):
+    """What a dispose call achieved."""
+
+    NOT_FOUND = "not-found"
+    NOT_DUE = "not-due"
+    DONE = "done"
+    PENDING = "pending"
+
+
+class Disposer:
+    """Runs disposals for one lab.
+
+    :param store: the lab's session store.
+    :param cleanup: runs ``on_dispose`` and the task clean-up for a record (Flask layer).
+    :param expired_ttl: returns ``WEBLAB_EXPIRED_USERS_TIMEOUT`` at call time.
+    """
+
+    def __init__(
+        self,
+        store: SessionStore,
+        cleanup: Callable[[SessionRecord], None],
+        *,
+        expired_ttl: Callable[[], float],
+    ) -> None:
+        self._store = store
+        self._cleanup = cleanup
+        self._expired_ttl = expired_ttl
+        self._in_flight: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def dispose(
+        self,
+        session_id: str,
+        *,
+        now: float,
+        timeout: float,
+        wait: float,
+        only_if_due: bool = False,
+        background: bool = True,
+    ) -> DisposeOutcome:
+        """Dispose ``session_id`` and wait up to ``wait`` seconds for the clean-up.
+
+        :param timeout: the inactivity timeout, for ``only_if_due``.
+        :param only_if_due: the cleaner's mode: leave sessions that are not expired.
+        :param background: run the clean-up in a new thread (RLMS calls) or inline (cleaner).
+        """
+        outcome, record = self._store.begin_dispose(
+            session_id, now=now, timeout=timeout, only_if_due=only_if_due
+        )
+        if outcome == "missing":
+            return DisposeOutcome.NOT_FOUND
+        if outcome == "not-due":
+            return DisposeOutcome.NOT_DUE
+        if outcome == "disposed":
+            return DisposeOutcome.DONE
+        if outcome == "won":
+            assert record is not None
+            return self._run_cleanup(record, wait=wait, background=background)
+        assert record is not None
+        if record.disposing_since is not None and now - record.disposing_since > (
+            STALE_DISPOSING_SECONDS
+        ):
+            logger.warning(
+                "Finishing a disposal whose disposer vanished (session %s)",
+                session_id_hash(session_id),
+            )
+            self._store.finish_dispose(session_id, expired_ttl=self._expired_ttl())
+            return DisposeOutcome.DONE
+        return self._wait_for_other(session_id, wait)
+
+    def _run_cleanup(
+        self, record: SessionRecord, *, wait: float, background: bool
+    ) -> DisposeOutcome:
+        finished = threading.Event()
+        with self._lock:
+            self._in_flight[record.session_id] = finished
+        if not background:
+            self._cleanup_and_finish(record, finished)
+            return DisposeOutcome.DONE
+        thread = threading.Thread(
+            target=self._cleanup_and_finish,
+            args=(record, finished),
+            name="weblab-dispose",
+            daemon=True,
+        )
+        thread.start()
+        return DisposeOutcome.DONE if finished.wait(wait) else DisposeOutcome.PENDING
+
+    def _cleanup_and_finish(self, record: SessionRecord, finished: threading.Event) -> None:
+        try:
+            self._cleanup(record)
+        except Exception:
+            logger.exception("Disposing a lab session failed; marking it disposed anyway")
+        finally:
+            try:
+                self._store.finish_dispose(record.session_id, expired_ttl=self._expired_ttl())
+            finally:
+                finished.set()
+                with self._lock:
+                    self._in_flight.pop(record.session_id, None)
+
+    def _wait_for_other(self, session_id: str, wait: float) -> DisposeOutcome:
+        with self._lock:
+            local = self._in_flight.get(session_id)
+        if local is not None:
+            return DisposeOutcome.DONE if local.wait(wait) else DisposeOutcome.PENDING
+        # The disposer is another process: re-read its state until done or out of time.
+        deadline = time.monotonic() + wait
+        while True:
+            (fields,) = self._store.status_fields([session_id])
+            if fields.state != "disposing":
+                return DisposeOutcome.DONE
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return DisposeOutcome.PENDING
+            time.sleep(min(_CROSS_PROCESS_WAIT_STEP, remaining))
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no disposal of this process is running (for shutdown and tests)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                events = list(self._in_flight.values())
+            if not events:
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not events[0].wait(remaining):
+                return False

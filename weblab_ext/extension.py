@@ -1,0 +1,255 @@
+"""The ``WebLab`` Flask extension object."""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import redis
+from flask import Blueprint, Flask, current_app, has_app_context
+
+from . import config
+from .errors import WebLabNotInitializedError
+from .hooks import register_request_hooks
+from .state import LabState
+from .store.connection import connect, is_embedded
+from .tasks.api import TasksMixin
+from .templating import template_context
+from .tokens import create_token as _create_token
+from .user_views import register_user_routes
+from .views import create_rlms_blueprint
+
+logger = logging.getLogger("weblab_ext")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class WebLab(TasksMixin):
+    """Turns a Flask app into a remote laboratory.
+
+    :param app: the Flask app, or ``None`` to call :meth:`init_app` later (app factories).
+    :param callback_url: launch URL prefix (overrides ``WEBLAB_CALLBACK_URL``).
+    :param base_url: prefix of the RLMS endpoints (overrides ``WEBLAB_BASE_URL``).
+    :param backend: a ``redis.Redis`` client to use instead of ``WEBLAB_REDIS_URL``.
+
+    .. code-block:: python
+
+        app = Flask(__name__)
+        app.config.update(SECRET_KEY="...", WEBLAB_USERNAME="weblabdeusto",
+                          WEBLAB_PASSWORD="secret")
+        weblab = WebLab(app)
+
+        @weblab.initial_url
+        def initial_url():
+            return url_for("lab")
+    """
+
+    def __init__(
+        self,
+        app: Flask | None = None,
+        callback_url: str | None = None,
+        base_url: str | None = None,
+        backend: redis.Redis | None = None,
+    ) -> None:
+        self._callback_url = callback_url
+        self._base_url = base_url
+        self._backend = backend
+        self._initial_url: Callable[[], str] | None = None
+        self._on_start: Callable[[Any, Any], Any] | None = None
+        self._on_dispose: Callable[[], Any] | None = None
+        self._user_loader: Callable[[str], Any] | None = None
+        self._unauthorized_handler: Callable[[], Any] | None = None
+        self._states: weakref.WeakValueDictionary[int, LabState] = weakref.WeakValueDictionary()
+        self._last_state: LabState | None = None
+        self._init_task_registry()
+        if app is not None:
+            self.init_app(app)
+
+    # -- setup --------------------------------------------------------------------------------
+
+    def init_app(self, app: Flask, backend: redis.Redis | None = None) -> None:
+        """Install the extension on ``app``.
+
+        Validates every ``WEBLAB_*`` key first (nothing is registered on a bad config), then
+        adds the RLMS endpoints, the launch/poll/logout routes, hooks and CLI. The same
+        ``WebLab`` may serve several apps (app factories, tests).
+
+        :raises InvalidConfigError: naming the bad key.
+        """
+        if not isinstance(app, Flask):
+            raise ValueError("app must be a Flask app")
+        existing = app.extensions.get("weblab")
+        if existing is not None:
+            if existing.weblab is not self:
+                raise ValueError("Error: another WebLab extension already installed in this app!")
+            if existing.settings.fingerprint == config.fingerprint(app.config):
+                return
+            raise ValueError("Error: app previously called with different config!")
+        settings = config.load_settings(
+            app.config, base_url=self._base_url, callback_url=self._callback_url
+        )
+        for name, url in (("base", settings.base_url), ("callback", settings.callback_url)):
+            if url.endswith("/") and url != "/":
+                logger.warning("The %s URL %r ends in '/': URLs will contain '//'", name, url)
+        client = backend or self._backend
+        if client is None:
+            if is_embedded(settings.redis_url):
+                logger.warning(
+                    "WEBLAB_REDIS_URL is not set: using the embedded in-process store. Sessions "
+                    "live only in this process; set WEBLAB_REDIS_URL=redis://... for gunicorn "
+                    "workers or `flask weblab loop`."
+                )
+            client = connect(settings.redis_url)
+        state = LabState(app, self, settings, client)
+        app.extensions["weblab"] = state
+        self._states[id(app)] = state
+        self._last_state = state
+
+        base = settings.base_url.rstrip("/")
+        app.register_blueprint(create_rlms_blueprint("weblab", f"{base}/weblab", dialect="weblab"))
+        app.register_blueprint(create_rlms_blueprint("weblab_ldl", f"{base}/ldl", dialect="ldl"))
+        app.register_blueprint(
+            Blueprint(
+                "weblab_ext", __name__, static_folder="static",
+                static_url_path="/weblab_ext/static",
+            )
+        )
+        register_user_routes(app, settings.callback_url)
+        register_request_hooks(app)
+        app.context_processor(template_context)
+        from .cli import register_cli
+
+        register_cli(app)
+        self._init_tasks(state)
+
+    def _state(self) -> LabState:
+        if has_app_context():
+            state = current_app.extensions.get("weblab")
+            if state is not None and state.weblab is self:
+                return state  # type: ignore[no-any-return]
+        if self._last_state is None:
+            raise WebLabNotInitializedError("App not initialized with weblab.init_app()")
+        return self._last_state
+
+    # -- registration decorators --------------------------------------------------------------
+
+    def initial_url(self, func: F) -> F:
+        """Register the function returning where a student lands after launch.
+
+        .. code-block:: python
+
+            @weblab.initial_url
+            def initial_url():
+                return url_for("index")
+        """
+        if self._initial_url is not None:
+            raise ValueError("initial_url has already been defined")
+        self._initial_url = func
+        return func
+
+    def on_start(self, func: F) -> F:
+        """Register ``func(client_data, server_data)``, run when the RLMS starts a session.
+
+        It may return a dict that becomes ``weblab_user.data``. If it raises, the session is
+        disposed (``on_dispose`` runs) and the RLMS is told the start failed.
+
+        .. code-block:: python
+
+            @weblab.on_start
+            def start(client_data, server_data):
+                hardware.power_on()
+        """
+        if self._on_start is not None:
+            raise ValueError("on_start has already been defined")
+        self._on_start = func
+        return func
+
+    def on_dispose(self, func: F) -> F:
+        """Register ``func()``, run exactly once when a session ends, as that session's user.
+
+        .. code-block:: python
+
+            @weblab.on_dispose
+            def dispose():
+                hardware.power_off()
+        """
+        if self._on_dispose is not None:
+            raise ValueError("on_dispose has already been defined")
+        self._on_dispose = func
+        return func
+
+    def user_loader(self, func: F) -> F:
+        """Register ``func(username_unique)`` whose result is ``weblab_user.user``.
+
+        .. code-block:: python
+
+            @weblab.user_loader
+            def load_user(username_unique):
+                return User.query.filter_by(login=username_unique).first()
+        """
+        if self._user_loader is not None:
+            raise ValueError("A user_loader has already been registered")
+        self._user_loader = func
+        return func
+
+    def unauthorized_handler(self, func: F) -> F:
+        """Register the view returned to anonymous students instead of the default page.
+
+        .. code-block:: python
+
+            @weblab.unauthorized_handler
+            def unauthorized():
+                return render_template("please_book.html"), 403
+        """
+        self._unauthorized_handler = func
+        return func
+
+    # -- runtime ------------------------------------------------------------------------------
+
+    @property
+    def timeout(self) -> float:
+        """Seconds without a poll before a student counts as gone (``<= 0``: never)."""
+        return self._state().timeout
+
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        self._state().timeout = value
+
+    @property
+    def poll_interval(self) -> float:
+        """Upper bound of ``should_finish`` in status replies."""
+        return self._state().poll_interval
+
+    @poll_interval.setter
+    def poll_interval(self, value: float) -> None:
+        self._state().poll_interval = value
+
+    @property
+    def cleaner_thread_interval(self) -> float:
+        """Seconds between cleaner passes."""
+        return self._state().cleaner_interval
+
+    @cleaner_thread_interval.setter
+    def cleaner_thread_interval(self, value: float) -> None:
+        self._state().cleaner_interval = value
+
+    def clean_expired_users(self) -> int:
+        """Dispose every session that is over (one cleaner pass); returns how many."""
+        return self._state().clean_expired()
+
+    def start_threads(self) -> None:
+        """Start this process's background threads now instead of at the first request."""
+        self._state().ensure_threads()
+
+    def stop_threads(self, timeout: float = 5.0) -> None:
+        """Stop this process's background threads (bounded wait)."""
+        self._state().stop_threads(timeout)
+
+    @staticmethod
+    def create_token(size: int | None = None) -> str:
+        """A random URL-safe token (43 characters by default)."""
+        return _create_token(size)
+
+

@@ -1,0 +1,76 @@
+"""Structured (JSON) log lines for the session lifecycle, free of personal data.
+
+Emitted on the ``weblab_ext.lifecycle`` logger at INFO when
+``WEBLAB_LOG_SESSION_LIFECYCLE`` is true. Session ids are logged only as a hash prefix;
+usernames, full names and back URLs never appear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from .store.sessions import SessionRecord
+
+logger = logging.getLogger("weblab_ext.lifecycle")
+
+
+def session_id_hash(session_id: str) -> str:
+    """First 16 hex characters of the SHA-256 of a session id."""
+    return hashlib.sha256(session_id.encode()).hexdigest()[:16]
+
+
+def expiry_reason(record: SessionRecord, *, now: float, timeout: float) -> str:
+    """Why a session is (or was) over: ``user_exited``, ``time_limit_reached``, ..."""
+    if record.exited:
+        return "user_exited"
+    if now >= record.max_date:
+        return "time_limit_reached"
+    if timeout > 0 and now - record.last_poll >= timeout:
+        return "inactivity_timeout"
+    return "unknown_expiry"
+
+
+def log_event(
+    action: str,
+    *,
+    source: str,
+    reason: str,
+    now: float,
+    timeout: float,
+    record: SessionRecord | None = None,
+    session_id: str | None = None,
+    lab_name: str | None = None,
+    environment: str | None = None,
+    **extra: Any,
+) -> None:
+    """Log one lifecycle event as a JSON line; never raises."""
+    try:
+        event: dict[str, Any] = {
+            "event": "weblab_session_lifecycle",
+            "action": action,
+            "source": source,
+            "reason": reason,
+            "lab_name": lab_name,
+            "environment": environment,
+            "configured_timeout_seconds": timeout,
+        }
+        sid = record.session_id if record is not None else session_id
+        if sid:
+            event["session_id_hash"] = session_id_hash(sid)
+        if record is not None:
+            event.update(
+                experiment_name=record.experiment_name,
+                category_name=record.category_name,
+                experiment_id=record.experiment_id,
+                seconds_since_start=round(now - record.start_date),
+                seconds_since_last_poll=round(now - record.last_poll),
+                seconds_past_max_date=round(now - record.max_date),
+                disposing_resources=record.state == "disposing",
+            )
+        event.update(extra)
+        logger.info(json.dumps(event, sort_keys=True))
+    except Exception:  # logging must never break a request
+        logger.debug("lifecycle log failed", exc_info=True)

@@ -1,0 +1,59 @@
+"""RLMS protocol: parsing and validation of RLMS requests and building of replies.
+
+Layering rule: this package is pure. It imports neither Flask nor Redis (only the standard
+library and :mod:`weblab_ext.errors`); it turns bytes and decoded JSON into validated values
+and back, and knows both dialects (``weblab`` for WebLab-Deusto, ``ldl`` for
+LabDiscoveryEngine). The Flask views call it; the store never does.
+"""
+
+from __future__ import annotations
+
+from weblab_ext.protocol.errors import ProtocolError
+from weblab_ext.protocol.replies import (
+    API_VERSION_REPLY,
+    dispose_done_reply,
+    dispose_not_found_reply,
+    dispose_pending_reply,
+    dispose_unknown_op_reply,
+    parse_dispose_action,
+    start_failed_reply,
+    start_reply,
+    test_reply,
+)
+from weblab_ext.protocol.start import (
+    StartRequest,
+    decode_body,
+    parse_ldl_start,
+    parse_weblab_start,
+)
+from weblab_ext.protocol.status import (
+    DISPOSING_ASK_AGAIN,
+    multiple_status_error_json,
+    parse_multiple_status,
+    should_finish,
+)
+from weblab_ext.protocol.timeparse import parse_epoch, parse_seconds, parse_start_time
+
+__all__ = [
+    "API_VERSION_REPLY",
+    "DISPOSING_ASK_AGAIN",
+    "ProtocolError",
+    "StartRequest",
+    "decode_body",
+    "dispose_done_reply",
+    "dispose_not_found_reply",
+    "dispose_pending_reply",
+    "dispose_unknown_op_reply",
+    "multiple_status_error_json",
+    "parse_dispose_action",
+    "parse_epoch",
+    "parse_ldl_start",
+    "parse_multiple_status",
+    "parse_seconds",
+    "parse_start_time",
+    "parse_weblab_start",
+    "should_finish",
+    "start_failed_reply",
+    "start_reply",
+    "test_reply",
+]

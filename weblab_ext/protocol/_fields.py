@@ -1,0 +1,114 @@
+"""Small validators shared by the start-request parsers; every failure names its field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from weblab_ext.protocol.errors import ProtocolError
+
+#: Longest excerpt of an offending value quoted back in an error message.
+_MAX_SHOWN = 60
+
+
+def describe(value: object) -> str:
+    """Describe a decoded JSON value for an error message (``"the number 5"``, ``"null"``).
+
+    :param value: the offending value.
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        shown = value if len(value) <= _MAX_SHOWN else value[:_MAX_SHOWN] + "..."
+        return f"the string {shown!r}"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    return f"a {type(value).__name__}"
+
+
+def missing(field: str, where: str = "", hint: str = "") -> ProtocolError:
+    """Build the ``missing-field`` error for *field*.
+
+    :param field: dotted field name.
+    :param where: suffix locating the field, e.g. ``" in server_initial_data"``.
+    :param hint: extra sentence appended to the message.
+    """
+    return ProtocolError("missing-field", f"Field '{field}' is required{where}{hint}", field=field)
+
+
+def invalid(field: str, expected: str, value: object, where: str = "") -> ProtocolError:
+    """Build the ``invalid-field`` error for *field*.
+
+    :param field: dotted field name.
+    :param expected: what the field must be, e.g. ``"a non-empty string"``.
+    :param value: what was received.
+    :param where: suffix locating the field.
+    """
+    return ProtocolError(
+        "invalid-field",
+        f"Field '{field}'{where} must be {expected}, got {describe(value)}",
+        field=field,
+    )
+
+
+def optional_str(value: object, field: str, where: str = "") -> str | None:
+    """Return *value* if it is a string, ``None`` if it is absent/null, else raise.
+
+    :param value: the raw value (``None`` when the key is absent).
+    :param field: dotted field name for errors.
+    :param where: suffix locating the field.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid(field, "a string", value, where)
+    return value
+
+
+def required_str(value: object, field: str, where: str = "", *, allow_empty: bool = False) -> str:
+    """Return *value* if it is a (non-empty, unless allowed) string, else raise.
+
+    :param value: the raw value (``None`` when the key is absent).
+    :param field: dotted field name for errors.
+    :param where: suffix locating the field.
+    :param allow_empty: accept ``""``.
+    """
+    if value is None:
+        raise missing(field, where)
+    text = optional_str(value, field, where)
+    if not text and not allow_empty:
+        raise invalid(field, "a non-empty string", value, where)
+    return text or ""
+
+
+def json_object(value: object, field: str, *, allow_string: bool) -> dict[str, Any]:
+    """Return *value* as a dict; a JSON string encoding an object is decoded when allowed.
+
+    WebLab-Deusto sends the initial data as JSON-encoded strings when it speaks API "0" or
+    the form request format, and as objects otherwise; both mean the same thing.
+
+    :param value: the raw value (``None`` when the key is absent).
+    :param field: dotted field name for errors.
+    :param allow_string: decode strings holding a JSON object.
+    """
+    if value is None:
+        raise missing(field)
+    if isinstance(value, str) and allow_string:
+        try:
+            decoded = json.loads(value)
+        except (ValueError, RecursionError):
+            raise invalid(field, "a JSON object or a string holding one", value) from None
+        if not isinstance(decoded, dict):
+            raise invalid(field, "a JSON object or a string holding one", value)
+        return decoded
+    if not isinstance(value, dict):
+        expected = "a JSON object or a string holding one" if allow_string else "a JSON object"
+        raise invalid(field, expected, value)
+    return value

@@ -1,0 +1,94 @@
+"""The ``should_finish`` decision and the bulk-status request (SPEC §1.7, §1.8)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from weblab_ext.protocol.errors import ProtocolError
+
+#: Returned while a session's resources are still being released: "ask again in 2 s".
+DISPOSING_ASK_AGAIN = 2
+
+_MULTIPLE_CODE = "missing-parameters"
+_MULTIPLE_MESSAGE = "session_ids expected in POST JSON"
+
+
+def should_finish(
+    *,
+    state: str | None,
+    max_date: float | None,
+    last_poll: float | None,
+    now: float,
+    timeout: float,
+    poll_interval: float,
+) -> int:
+    """Return the ``should_finish`` value for one session.
+
+    ``-1`` means "end the session"; ``0`` means "do not ask again" (only when polling is
+    disabled with ``poll_interval == 0``); ``n > 0`` means "ask again in *n* seconds".
+
+    :param state: the stored state (``active``, ``exited``, ``disposing``, ``disposed``) or
+        ``None`` when no record exists.
+    :param max_date: epoch seconds at which the slot ends, ``None`` for no limit.
+    :param last_poll: epoch seconds of the user's last poll, ``None`` if unknown.
+    :param now: current epoch seconds.
+    :param timeout: inactivity limit in seconds; ``<= 0`` disables it.
+    :param poll_interval: ``WEBLAB_POLL_INTERVAL`` in seconds.
+    """
+    if state == "disposing":
+        return DISPOSING_ASK_AGAIN
+    if state != "active":
+        return -1
+    time_left = math.inf if max_date is None else max_date - now
+    if time_left <= 0:
+        return -1
+    if timeout > 0 and last_poll is not None and now - last_poll >= timeout:
+        return -1
+    if poll_interval <= 0:
+        return 0
+    interval = max(1, int(poll_interval))
+    if math.isinf(time_left):
+        return interval
+    # weblablib answered 0 in a slot's last second, which tells WebLab-Deusto to stop
+    # asking; the RLMS must keep asking until we answer -1, so never go below 1.
+    return max(1, min(interval, int(time_left)))
+
+
+def multiple_status_error_json() -> dict[str, Any]:
+    """Return the reply to a bulk-status request without ``session_ids`` (HTTP 200)."""
+    return {"success": False, "error_code": _MULTIPLE_CODE, "error_human": _MULTIPLE_MESSAGE}
+
+
+def _timeout(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        seconds = float(value)
+    except (ValueError, OverflowError):
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
+
+
+def parse_multiple_status(body: object) -> tuple[list[str], float | None]:
+    """Return ``(session_ids, timeout)`` from a ``status/multiple`` request body.
+
+    :param body: the decoded body, or ``None`` when it was missing or not JSON.
+    :returns: the ids and the time limit in seconds (``None``: no limit; a non-number or
+        ``<= 0`` also means no limit, as in weblablib).
+    :raises ProtocolError: ``missing-parameters`` with status 200 when ``session_ids`` is
+        missing or not a list of strings; answer it with :func:`multiple_status_error_json`.
+    """
+    ids = body.get("session_ids") if isinstance(body, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(sid, str) for sid in ids):
+        raise ProtocolError(_MULTIPLE_CODE, _MULTIPLE_MESSAGE, status=200)
+    timeout = body.get("timeout") if isinstance(body, dict) else None
+    return list(ids), _timeout(timeout)
+
+
+__all__ = [
+    "DISPOSING_ASK_AGAIN",
+    "multiple_status_error_json",
+    "parse_multiple_status",
+    "should_finish",
+]

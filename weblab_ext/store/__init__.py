@@ -1,0 +1,5 @@
+"""Store layer: every Redis key, script and transition of weblab_ext.
+
+Layering rule: this package talks to Redis through redis-py only. It never imports Flask,
+nor anything from the Flask layer (``extension``, ``views``, ``decorators``, ``cli``).
+"""

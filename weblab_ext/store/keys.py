@@ -1,0 +1,111 @@
+"""The one place where Redis key names are built.
+
+Every key of a lab starts with ``{<WEBLAB_REDIS_BASE>}:weblab:``. The braces are a Redis
+Cluster hash tag: all keys of one lab hash to one slot, so multi-key Lua scripts run unchanged
+on a cluster, and a cluster scales by spreading many labs over its nodes.
+"""
+
+from __future__ import annotations
+
+
+class Keys:
+    """Key builder for one lab (one ``WEBLAB_REDIS_BASE``).
+
+    :param base: the value of ``WEBLAB_REDIS_BASE``.
+    """
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.prefix = "{" + base + "}:weblab"
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    def session(self, session_id: str) -> str:
+        """Hash: one lab session (state, user fields, data, data version)."""
+        return f"{self.prefix}:session:{session_id}"
+
+    def sessions_by_deadline(self) -> str:
+        """Sorted set of undisposed sessions scored by ``max_date`` (0 once logged out)."""
+        return f"{self.prefix}:sessions:by-deadline"
+
+    def sessions_by_poll(self) -> str:
+        """Sorted set of undisposed sessions scored by their last poll."""
+        return f"{self.prefix}:sessions:by-poll"
+
+    def cleaner_lock(self) -> str:
+        """String lock: only one expiry-cleaner pass at a time across processes."""
+        return f"{self.prefix}:cleaner:lock"
+
+    def session_events(self) -> str:
+        """Pub/sub channel: session lifecycle events (ended, logged out) for push layers."""
+        return f"{self.prefix}:events:sessions"
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    def task(self, task_id: str) -> str:
+        """Hash: one task record."""
+        return f"{self.prefix}:task:{task_id}"
+
+    def session_tasks(self, session_id: str) -> str:
+        """Set: ids of the tasks of one session."""
+        return f"{self.prefix}:session-tasks:{session_id}"
+
+    def task_queue(self) -> str:
+        """List: ids of submitted tasks that idle workers block on."""
+        return f"{self.prefix}:tasks:queue"
+
+    def worker_processing(self, worker_id: str) -> str:
+        """List: task ids one worker thread has taken from the queue but not yet claimed."""
+        return f"{self.prefix}:tasks:processing:{worker_id}"
+
+    def task_leases(self) -> str:
+        """Sorted set of running task ids scored by the expiry of their worker's lease."""
+        return f"{self.prefix}:tasks:leases"
+
+    def task_done(self, task_id: str) -> str:
+        """List: completion notification that ``join()`` blocks on."""
+        return f"{self.prefix}:task-done:{task_id}"
+
+    def task_stops(self) -> str:
+        """Pub/sub channel: ids of tasks asked to stop."""
+        return f"{self.prefix}:events:task-stops"
+
+    def task_progress(self) -> str:
+        """Pub/sub channel: task progress and completion events."""
+        return f"{self.prefix}:events:task-progress"
+
+    def unique_lock(self, task_name: str, session_id: str | None = None) -> str:
+        """String lock owned by a task id: ``unique='global'`` (no sid) or ``'user'``."""
+        if session_id is None:
+            return f"{self.prefix}:unique:global:{task_name}"
+        return f"{self.prefix}:unique:user:{task_name}:{session_id}"
+
+    def workers(self) -> str:
+        """Sorted set of live worker processes scored by the expiry of their heartbeat."""
+        return f"{self.prefix}:workers"
+
+    def worker_info(self, worker_id: str) -> str:
+        """Hash: what one worker process is (host, pid, threads, started)."""
+        return f"{self.prefix}:worker:{worker_id}"
+
+    def all_families(self) -> dict[str, str]:
+        """One example key of every family, for documentation and tests."""
+        return {
+            "session": self.session("<sid>"),
+            "sessions_by_deadline": self.sessions_by_deadline(),
+            "sessions_by_poll": self.sessions_by_poll(),
+            "cleaner_lock": self.cleaner_lock(),
+            "session_events": self.session_events(),
+            "task": self.task("<tid>"),
+            "session_tasks": self.session_tasks("<sid>"),
+            "task_queue": self.task_queue(),
+            "worker_processing": self.worker_processing("<wid>"),
+            "task_leases": self.task_leases(),
+            "task_done": self.task_done("<tid>"),
+            "task_stops": self.task_stops(),
+            "task_progress": self.task_progress(),
+            "unique_global": self.unique_lock("<name>"),
+            "unique_user": self.unique_lock("<name>", "<sid>"),
+            "workers": self.workers(),
+            "worker_info": self.worker_info("<wid>"),
+        }

@@ -1,0 +1,252 @@
+"""SessionStore: every Redis operation on lab sessions, each one round trip.
+
+A session is one hash (see :mod:`.keys`) in one of four states::
+
+    active ──logout──► exited ──┐
+       └────────────────────────┴──begin_dispose──► disposing ──finish_dispose──► disposed
+
+plus two sorted sets indexing the undisposed sessions by slot end and by last poll, so the
+cleaner reads only what is due, whatever the number of active sessions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import redis
+
+from . import session_scripts as scripts
+from .keys import Keys
+
+#: Seconds an undisposed session hash outlives its slot, so a lab whose cleaner is down for a
+#: while still finds (and disposes) its sessions instead of losing them silently.
+ACTIVE_GRACE = 3600
+#: Seconds a ``disposing`` record may stay so before Redis drops it (a disposer that died).
+DISPOSING_TTL = 3600
+
+STATES = ("active", "exited", "disposing", "disposed")
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionRecord:
+    """One session as stored. Times are epoch seconds (UTC based)."""
+
+    session_id: str
+    state: str
+    dialect: str
+    start_date: float
+    max_date: float
+    last_poll: float
+    username: str
+    username_unique: str
+    full_name: str
+    locale: str | None
+    experiment_name: str
+    category_name: str | None
+    experiment_id: str
+    back: str
+    request_client_data: Mapping[str, Any]
+    request_server_data: Mapping[str, Any]
+    data_json: str
+    data_version: int
+    disposing_since: float | None = None
+
+    @property
+    def exited(self) -> bool:
+        """Whether the student logged out before the session was disposed."""
+        return self.state == "exited" or self._exited_before_dispose
+
+    _exited_before_dispose: bool = False
+
+    @property
+    def is_current(self) -> bool:
+        """Whether the session is not disposed yet (active or logged out)."""
+        return self.state in ("active", "exited")
+
+    @classmethod
+    def from_hash(cls, session_id: str, raw: Mapping[str, str]) -> SessionRecord:
+        """Decode a session hash as read from Redis."""
+
+        def _json(name: str) -> Any:
+            text = raw.get(name)
+            return json.loads(text) if text else {}
+
+        return cls(
+            session_id=session_id,
+            state=raw.get("state", "disposed"),
+            dialect=raw.get("dialect", "weblab"),
+            start_date=float(raw.get("start_date", 0)),
+            max_date=float(raw.get("max_date", 0)),
+            last_poll=float(raw.get("last_poll", 0)),
+            username=raw.get("username", ""),
+            username_unique=raw.get("username_unique", ""),
+            full_name=raw.get("full_name", ""),
+            locale=raw.get("locale") or None,
+            experiment_name=raw.get("experiment_name", ""),
+            category_name=raw.get("category_name") or None,
+            experiment_id=raw.get("experiment_id", ""),
+            back=raw.get("back", ""),
+            request_client_data=_json("request_client_data"),
+            request_server_data=_json("request_server_data"),
+            data_json=raw.get("data") or "{}",
+            data_version=int(raw.get("data_version", 0)),
+            disposing_since=float(raw["disposing_since"]) if "disposing_since" in raw else None,
+            _exited_before_dispose=raw.get("exited") == "1",
+        )
+
+
+def _pairs_to_dict(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[0::2], flat[1::2], strict=True))
+
+
+@dataclasses.dataclass(frozen=True)
+class StatusFields:
+    """The three fields the RLMS status call needs."""
+
+    state: str | None
+    max_date: float | None
+    last_poll: float | None
+
+
+class SessionStore:
+    """Redis operations on the sessions of one lab.
+
+    :param client: a redis-py client with ``decode_responses=True``.
+    :param keys: the key builder of the lab.
+    """
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+        self._start = client.register_script(scripts.START)
+        self._touch = client.register_script(scripts.TOUCH)
+        self._logout = client.register_script(scripts.LOGOUT)
+        self._store_data = client.register_script(scripts.STORE_DATA)
+        self._begin_dispose = client.register_script(scripts.BEGIN_DISPOSE)
+        self._finish_dispose = client.register_script(scripts.FINISH_DISPOSE)
+        self._release_lock = client.register_script(scripts.RELEASE_LOCK)
+
+    def _index_keys(self) -> list[str]:
+        return [self.keys.sessions_by_deadline(), self.keys.sessions_by_poll()]
+
+    def create(self, session_id: str, fields: Mapping[str, str], *, now: float) -> bool:
+        """Store a new active session; ``False`` if the id is already taken.
+
+        :param fields: the hash fields; must include ``max_date`` and ``last_poll``.
+        """
+        ttl = max(1, int(float(fields["max_date"]) - now)) + ACTIVE_GRACE
+        argv: list[Any] = [session_id, ttl, fields["max_date"], fields["last_poll"]]
+        for name, value in {**fields, "state": "active", "data_version": "0"}.items():
+            argv.extend((name, value))
+        keys = [self.keys.session(session_id), *self._index_keys()]
+        return bool(self._start(keys=keys, args=argv))
+
+    def touch(self, session_id: str, *, now: float, poll: bool) -> SessionRecord | None:
+        """Read a session and, with ``poll``, record a poll if it is active. One round trip."""
+        keys = [self.keys.session(session_id), self.keys.sessions_by_poll()]
+        flat = self._touch(keys=keys, args=[session_id, repr(now), int(poll), 1])
+        if not flat:
+            return None
+        return SessionRecord.from_hash(session_id, _pairs_to_dict(flat))
+
+    def poll(self, session_id: str, *, now: float) -> bool:
+        """Record a poll of an active session; ``False`` if the session does not exist."""
+        keys = [self.keys.session(session_id), self.keys.sessions_by_poll()]
+        return bool(self._touch(keys=keys, args=[session_id, repr(now), 1, 0]))
+
+    def load(self, session_id: str) -> SessionRecord | None:
+        """Read a session without side effects."""
+        raw = self.client.hgetall(self.keys.session(session_id))
+        if not raw:
+            return None
+        return SessionRecord.from_hash(session_id, raw)
+
+    def logout(self, session_id: str) -> bool:
+        """Mark an active session as exited and due for disposal."""
+        keys = [self.keys.session(session_id), self.keys.sessions_by_deadline()]
+        return bool(self._logout(keys=keys, args=[session_id]))
+
+    def store_data(self, session_id: str, data_json: str) -> int | None:
+        """Write the user data; returns the new version, or ``None`` if the session is gone."""
+        version = self._store_data(keys=[self.keys.session(session_id)], args=[data_json])
+        return int(version) if version else None
+
+    def status_fields(self, session_ids: Iterable[str]) -> list[StatusFields]:
+        """Read what the status call needs for many sessions in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for session_id in session_ids:
+            pipe.hmget(self.keys.session(session_id), "state", "max_date", "last_poll")
+        result = []
+        for state, max_date, last_poll in pipe.execute():
+            result.append(
+                StatusFields(
+                    state=state,
+                    max_date=float(max_date) if max_date is not None else None,
+                    last_poll=float(last_poll) if last_poll is not None else None,
+                )
+            )
+        return result
+
+    def mark_once(self, session_id: str, flag: str) -> bool:
+        """Set a one-shot flag on a session; ``True`` only for the first caller."""
+        return bool(self.client.hsetnx(self.keys.session(session_id), f"flag:{flag}", "1"))
+
+    def begin_dispose(
+        self, session_id: str, *, now: float, timeout: float, only_if_due: bool
+    ) -> tuple[str, SessionRecord | None]:
+        """Move a session to ``disposing``; the outcome ``"won"`` is given to one caller only.
+
+        :returns: ``(outcome, record)``: outcome is ``won``, ``not-due``, ``disposing``,
+            ``disposed`` or ``missing``; the record is the one read before the transition.
+        """
+        keys = [self.keys.session(session_id), *self._index_keys()]
+        args = [session_id, repr(now), repr(timeout), int(only_if_due), DISPOSING_TTL]
+        flat = self._begin_dispose(keys=keys, args=args)
+        outcome = flat[0]
+        if len(flat) == 1:
+            return outcome, None
+        return outcome, SessionRecord.from_hash(session_id, _pairs_to_dict(flat[1:]))
+
+    def finish_dispose(self, session_id: str, *, expired_ttl: float) -> bool:
+        """End a disposal; the record then reads as an expired user for ``expired_ttl`` s."""
+        keys = [self.keys.session(session_id)]
+        return bool(self._finish_dispose(keys=keys, args=[max(1, int(expired_ttl))]))
+
+    def due_sessions(self, *, now: float, timeout: float, limit: int = 200) -> list[str]:
+        """Ids of undisposed sessions past their slot, logged out, or silent for ``timeout``.
+
+        One round trip, O(log N + k): only the due ends of the two indexes are read.
+        """
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zrangebyscore(self.keys.sessions_by_deadline(), "-inf", now, start=0, num=limit)
+        if timeout > 0:
+            pipe.zrangebyscore(
+                self.keys.sessions_by_poll(), "-inf", now - timeout, start=0, num=limit
+            )
+        due: dict[str, None] = {}
+        for ids in pipe.execute():
+            due.update(dict.fromkeys(ids))
+        return list(due)
+
+    def count_active(self) -> int:
+        """Number of undisposed sessions."""
+        return int(self.client.zcard(self.keys.sessions_by_deadline()))
+
+    def active_session_ids(self, limit: int = 1000) -> list[str]:
+        """Undisposed session ids, soonest slot end first (for operators' status views)."""
+        return list(self.client.zrange(self.keys.sessions_by_deadline(), 0, limit - 1))
+
+    def acquire_lock(self, key: str, token: str, ttl_ms: int) -> bool:
+        """Take a lock owned by ``token`` for ``ttl_ms`` milliseconds."""
+        return bool(self.client.set(key, token, nx=True, px=ttl_ms))
+
+    def release_lock(self, key: str, token: str) -> bool:
+        """Release a lock only if ``token`` still owns it."""
+        return bool(self._release_lock(keys=[key], args=[token]))
+
+    def publish_session_event(self, payload: Mapping[str, Any]) -> None:
+        """Tell push layers (Socket.IO) that something happened to a session."""
+        self.client.publish(self.keys.session_events(), json.dumps(payload))

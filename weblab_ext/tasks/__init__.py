@@ -1,0 +1,1 @@
+"""Background tasks (runtime layer): registry, ``WebLabTask``, workers."""

@@ -1,0 +1,50 @@
+"""Template helpers: ``weblab_poll_script`` and the template context processor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import url_for
+from markupsafe import Markup
+
+from .context import current_session_id, lab_state, weblab_user
+
+
+def weblab_poll_script(logout_on_close: bool = False, callback: str | None = None) -> Markup:
+    """A ``<script>`` tag that keeps the student's session alive while the page is open.
+
+    :param logout_on_close: log the student out when the page is closed.
+    :param callback: name of a global JavaScript function to call when the session is over.
+
+    .. code-block:: html+jinja
+
+        {{ weblab_poll_script(logout_on_close=True, callback="sessionOver") }}
+    """
+    state = lab_state()
+    if state.timeout <= 0:
+        return Markup("<!-- weblab_ext: timeout is 0 or negative; no script -->")
+    session_id = current_session_id()
+    if session_id is None:
+        return Markup("<!-- weblab_ext: session_id not found; no script -->")
+    attributes = {
+        "src": url_for("weblab_ext.static", filename="weblab_poll.js"),
+        "data-poll-url": url_for("weblab_poll_url", session_id=session_id),
+        "data-logout-url": url_for("weblab_logout_url", session_id=session_id),
+        "data-interval": str(int(1000 * state.timeout / 2)),
+        "data-logout-on-close": "true" if logout_on_close else "false",
+    }
+    if callback:
+        attributes["data-callback"] = callback
+    rendered = Markup(" ").join(
+        Markup('{}="{}"').format(name, value) for name, value in attributes.items()
+    )
+    return Markup("<script {}></script>").format(rendered)
+
+
+def template_context() -> dict[str, Any]:
+    """What every template of the app sees."""
+    return {
+        "weblab_poll_script": weblab_poll_script,
+        "weblab_user": weblab_user,
+        "weblab": lab_state().weblab,
+    }
