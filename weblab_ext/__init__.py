@@ -6,6 +6,8 @@ changing only its import (``from weblab_ext import WebLab, weblab_user, requires
 
 from __future__ import annotations
 
+__version__ = "0.1.0.dev0"
+
 from .context import get_weblab_user, logout, poll, socket_weblab_user, weblab_user
 from .decorators import requires_active, requires_login
 from .errors import (
@@ -22,8 +24,6 @@ from .socketio import socket_requires_active, socket_requires_login
 from .tasks.api import WebLabTask, current_task, current_task_stopping
 from .tokens import create_token
 from .users import AnonymousUser, CurrentUser, ExpiredUser, WebLabUser
-
-__version__ = "0.1.0.dev0"
 
 __all__ = [
     "AlreadyRunningError",

@@ -6,7 +6,9 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
+from .cli_operator import check_command, status_command
 from .context import lab_state
+from .store.connection import is_embedded
 
 weblab_cli = AppGroup(
     "weblab",
@@ -18,6 +20,7 @@ weblab_cli = AppGroup(
 @weblab_cli.command("clean-expired-users")
 def clean_expired_users() -> None:
     """Dispose every session that is over (one cleaner pass)."""
+    _refuse_embedded_store("clean-expired-users")
     count = lab_state().clean_expired()
     if count:
         click.echo(f"Disposed {count} session(s)")
@@ -27,7 +30,21 @@ def clean_expired_users() -> None:
 @with_appcontext
 def clean_expired_users_alias() -> None:
     """Same as ``flask weblab clean-expired-users`` (name from the original docs)."""
+    _refuse_embedded_store("clean_expired_users")
     lab_state().clean_expired()
+
+
+def _refuse_embedded_store(command: str) -> None:
+    # A separate process has its own embedded store: the command would find no session.
+    if is_embedded(lab_state().settings.redis_url):
+        raise click.ClickException(
+            f"`flask {command}` needs a store shared between processes: set "
+            "WEBLAB_REDIS_URL=redis://... (the embedded store lives inside one process)"
+        )
+
+
+weblab_cli.add_command(status_command)
+weblab_cli.add_command(check_command)
 
 
 def register_cli(app: Flask) -> None:

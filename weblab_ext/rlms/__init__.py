@@ -1,0 +1,76 @@
+"""A client that calls a lab server exactly as a real RLMS does.
+
+``weblab_ext.rlms`` re-implements, from the behaviour described in RLMS_CLIENTS.md, the two
+real clients of the lab protocol: WebLab-Deusto's ``HttpExperiment`` (Python 2, flat string
+values, lenient loops) and LabDiscoveryEngine (Python 3, ISO dates, bounded fail-closed
+loops), in five :data:`PROFILES`. Use it to check that a lab answers every RLMS correctly,
+over real HTTP or in-process through a Flask test client.
+
+Layering: this package knows HTTP and JSON only. It imports Flask solely for
+:class:`FlaskTransport` (type hints) and never touches the lab's store or runtime.
+
+.. code-block:: python
+
+    from weblab_ext.rlms import PROFILES, FlaskTransport, RLMSClient
+
+    for name in PROFILES:
+        client = RLMSClient(profile=name, transport=FlaskTransport(app),
+                            username="weblab", password="secret", sleep=lambda s: None)
+        session = client.start(username="john", slot_length=60)
+        trace = client.run_status_loop(session.session_id, max_calls=50)
+"""
+
+from __future__ import annotations
+
+from .client import RLMSClient
+from .config import RLMSSettings, read_dotenv, resolve_settings, rlms_context
+from .errors import (
+    DisposeNotFinished,
+    LabStartFailed,
+    RLMSConfigError,
+    RLMSConnectionError,
+    RLMSError,
+    RLMSHTTPError,
+    RLMSProtocolError,
+)
+from .payloads import StartRequest, build_start_body
+from .profiles import PROFILE_ALIASES, PROFILES, RLMSProfile, get_profile
+from .replies import (
+    WLD_INVALID_SESSION_ID,
+    WLD_INVALID_URL,
+    DisposeOutcome,
+    StartedSession,
+    StatusTrace,
+)
+from .transport import FlaskTransport, HTTPRequest, HTTPResponse, Transport, UrllibTransport
+
+__all__ = [
+    "PROFILES",
+    "PROFILE_ALIASES",
+    "WLD_INVALID_SESSION_ID",
+    "WLD_INVALID_URL",
+    "DisposeNotFinished",
+    "DisposeOutcome",
+    "FlaskTransport",
+    "HTTPRequest",
+    "HTTPResponse",
+    "LabStartFailed",
+    "RLMSClient",
+    "RLMSConfigError",
+    "RLMSConnectionError",
+    "RLMSError",
+    "RLMSHTTPError",
+    "RLMSProfile",
+    "RLMSProtocolError",
+    "RLMSSettings",
+    "StartRequest",
+    "StartedSession",
+    "StatusTrace",
+    "Transport",
+    "UrllibTransport",
+    "build_start_body",
+    "get_profile",
+    "read_dotenv",
+    "resolve_settings",
+    "rlms_context",
+]
