@@ -24,6 +24,8 @@ from .keys import Keys
 #: Seconds an undisposed session hash outlives its slot, so a lab whose cleaner is down for a
 #: while still finds (and disposes) its sessions instead of losing them silently.
 ACTIVE_GRACE = 3600
+#: Longest lifetime given to a session hash (ten years): Redis refuses larger expiries.
+MAX_TTL = 10 * 365 * 24 * 3600
 #: Seconds a ``disposing`` record may stay so before Redis drops it (a disposer that died).
 DISPOSING_TTL = 3600
 
@@ -68,29 +70,31 @@ class SessionRecord:
 
     @classmethod
     def from_hash(cls, session_id: str, raw: Mapping[str, str]) -> SessionRecord:
-        """Decode a session hash as read from Redis."""
+        """Decode a session hash as read from Redis.
 
-        def _json(name: str) -> Any:
-            text = raw.get(name)
-            return json.loads(text) if text else {}
-
+        The fields fixed at start live in one JSON field, ``info``; the ones transitions
+        change (``state``, ``max_date``, ``last_poll``, ``data``...) are hash fields.
+        """
+        info: dict[str, Any] = json.loads(raw["info"]) if raw.get("info") else {}
+        name = info.get("experiment_name") or ""
+        category = info.get("category_name") or None
         return cls(
             session_id=session_id,
             state=raw.get("state", "disposed"),
-            dialect=raw.get("dialect", "weblab"),
-            start_date=float(raw.get("start_date", 0)),
+            dialect=info.get("dialect", "weblab"),
+            start_date=float(info.get("start_date", 0)),
             max_date=float(raw.get("max_date", 0)),
             last_poll=float(raw.get("last_poll", 0)),
-            username=raw.get("username", ""),
-            username_unique=raw.get("username_unique", ""),
-            full_name=raw.get("full_name", ""),
-            locale=raw.get("locale") or None,
-            experiment_name=raw.get("experiment_name", ""),
-            category_name=raw.get("category_name") or None,
-            experiment_id=raw.get("experiment_id", ""),
-            back=raw.get("back", ""),
-            request_client_data=_json("request_client_data"),
-            request_server_data=_json("request_server_data"),
+            username=info.get("username", ""),
+            username_unique=info.get("username_unique", ""),
+            full_name=info.get("full_name", ""),
+            locale=info.get("locale") or None,
+            experiment_name=name,
+            category_name=category,
+            experiment_id=f"{name}@{category}" if category else name,
+            back=info.get("back", ""),
+            request_client_data=info.get("request_client_data") or {},
+            request_server_data=info.get("request_server_data") or {},
             data_json=raw.get("data") or "{}",
             data_version=int(raw.get("data_version", 0)),
             disposing_since=float(raw["disposing_since"]) if "disposing_since" in raw else None,
@@ -137,7 +141,10 @@ class SessionStore:
 
         :param fields: the hash fields; must include ``max_date`` and ``last_poll``.
         """
-        ttl = max(1, int(float(fields["max_date"]) - now)) + ACTIVE_GRACE
+        # Capped: an absurd slot (1e300 s) must not make EXPIRE fail with an out-of-range error.
+        ttl = min(MAX_TTL, max(1, int(min(float(fields["max_date"]) - now, MAX_TTL)))) + (
+            ACTIVE_GRACE
+        )
         argv: list[Any] = [session_id, ttl, fields["max_date"], fields["last_poll"]]
         for name, value in {**fields, "state": "active", "data_version": "0"}.items():
             argv.extend((name, value))
