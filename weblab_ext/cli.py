@@ -6,6 +6,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 
+from .cli_fake import fake_group
 from .cli_operator import check_command, status_command
 from .context import lab_state
 from .store.connection import is_embedded
@@ -45,6 +46,7 @@ def _refuse_embedded_store(command: str) -> None:
 
 weblab_cli.add_command(status_command)
 weblab_cli.add_command(check_command)
+weblab_cli.add_command(fake_group)
 
 
 def register_cli(app: Flask) -> None:

@@ -1,5 +1,151 @@
 """pytest plugin of weblab_ext (registered through the ``pytest11`` entry point).
 
-The fixtures for lab authors are added by the lab-author tooling work; this module must
-exist so that installing weblab_ext never breaks a pytest run.
+It is loaded in every pytest run of an environment where weblab_ext is installed, so it only
+adds options, markers and fixtures: nothing happens unless a test asks for a fixture.
+
+The lab author overrides one fixture, ``weblab_app``, and builds the app with the isolating
+config the plugin hands over:
+
+.. code-block:: python
+
+    # conftest.py
+    import pytest
+    from mylab import create_app
+
+    @pytest.fixture
+    def weblab_app(weblab_config):
+        return create_app(weblab_config)   # weblab_config applied BEFORE WebLab.init_app
+
+Fixtures: ``weblab_config``, ``weblab_app`` (to override), ``weblab_lab``, ``rlms_profile``,
+``rlms``, ``student``, ``weblab_eager_tasks``. Markers: ``weblab_profiles`` (run once per RLMS
+profile) and ``weblab_eager_tasks``. Options: ``--weblab-redis-url`` / ini
+``weblab_redis_url``. See ``docs/testing.md``.
 """
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from weblab_ext.rlms import RLMSClient
+
+    from .harness import LabUnderTest, Student
+
+_DEFAULT_PROFILE = "weblabdeusto"
+_REDIS_HELP = (
+    "Run weblab_ext lab tests on this Redis (e.g. redis://127.0.0.1:6379/0) instead of a fresh "
+    "in-process store; each test gets its own WEBLAB_REDIS_BASE, nothing is flushed."
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("weblab_ext", "weblab_ext lab testing")
+    group.addoption("--weblab-redis-url", dest="weblab_redis_url", default=None,
+                    metavar="URL", help=_REDIS_HELP)
+    parser.addini("weblab_redis_url", _REDIS_HELP, default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "weblab_profiles(*names): run the test once per RLMS profile of weblab_ext.rlms "
+        "(all of them, or the names given) through the rlms_profile fixture",
+    )
+    config.addinivalue_line(
+        "markers",
+        "weblab_eager_tasks: test clients of weblab_lab/student run queued weblab tasks "
+        "inline after every request",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("weblab_profiles")
+    if marker is None or "rlms_profile" not in metafunc.fixturenames:
+        return
+    from weblab_ext.rlms import PROFILES, get_profile
+
+    names = [get_profile(name).name for name in marker.args] or list(PROFILES)
+    metafunc.parametrize("rlms_profile", names, indirect=True, ids=names)
+
+
+def _redis_url(config: pytest.Config) -> str | None:
+    value = config.getoption("weblab_redis_url") or config.getini("weblab_redis_url")
+    return str(value) if value else None
+
+
+@pytest.fixture
+def weblab_config(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Config overrides to apply to the lab app *before* ``WebLab.init_app``.
+
+    A fresh store per test (``fakeredis://...``, or ``--weblab-redis-url`` with a fresh
+    ``WEBLAB_REDIS_BASE``), ``TESTING`` and ``WEBLAB_NO_THREAD``. Override the fixture, or
+    update the dict in your own, to change them.
+    """
+    from .harness import isolated_config
+
+    return isolated_config(_redis_url(request.config))
+
+
+@pytest.fixture
+def weblab_app(weblab_config: dict[str, Any]) -> Flask:
+    """The lab's Flask app: override this fixture in your ``conftest.py``."""
+    pytest.fail(
+        "weblab_ext: override the `weblab_app` fixture in your conftest.py, e.g.\n\n"
+        "    @pytest.fixture\n"
+        "    def weblab_app(weblab_config):\n"
+        "        return create_app(weblab_config)  # applied before WebLab.init_app\n",
+        pytrace=False,
+    )
+
+
+@pytest.fixture
+def weblab_eager_tasks() -> bool:
+    """Request it (or use ``@pytest.mark.weblab_eager_tasks``) to run tasks eagerly."""
+    return True
+
+
+def _eager(request: pytest.FixtureRequest) -> bool:
+    return ("weblab_eager_tasks" in request.fixturenames
+            or request.node.get_closest_marker("weblab_eager_tasks") is not None)
+
+
+@pytest.fixture
+def rlms_profile(request: pytest.FixtureRequest) -> str:
+    """The RLMS profile name of this test (``weblabdeusto`` unless parametrised)."""
+    return str(getattr(request, "param", _DEFAULT_PROFILE))
+
+
+@pytest.fixture
+def weblab_lab(
+    request: pytest.FixtureRequest, weblab_app: Flask, weblab_config: dict[str, Any],
+    rlms_profile: str,
+) -> Iterator[LabUnderTest]:
+    """The lab app under test (:class:`weblab_ext.testing.harness.LabUnderTest`)."""
+    from .harness import LabUnderTest
+
+    try:
+        lab = LabUnderTest(weblab_app, eager_tasks=_eager(request), profile=rlms_profile)
+    except ValueError as error:
+        pytest.fail(f"weblab_ext: {error}", pytrace=False)
+    yield lab
+    shared = not str(lab.state.settings.redis_url or "").startswith("fakeredis://")
+    isolated = lab.state.settings.redis_base == weblab_config.get("WEBLAB_REDIS_BASE")
+    # Only delete what this test's fresh base created on a shared Redis.
+    lab.close(delete_keys=shared and isolated)
+
+
+@pytest.fixture
+def rlms(weblab_lab: LabUnderTest, rlms_profile: str) -> RLMSClient:
+    """An RLMS client calling the lab in-process as ``rlms_profile`` does (no real waits)."""
+    return weblab_lab.rlms(rlms_profile)
+
+
+@pytest.fixture
+def student(weblab_lab: LabUnderTest, rlms: RLMSClient) -> Student:
+    """A student who followed the launch URL of a session just started by ``rlms``."""
+    return weblab_lab.student(rlms)

@@ -1,0 +1,261 @@
+"""``flask weblab fake new|status|dispose``: act as the RLMS against a running lab.
+
+``fake new`` calls the lab over real HTTP with :class:`weblab_ext.rlms.RLMSClient`, exactly as
+the RLMS profile given with ``--profile`` does, so the lab must be running (``flask run``).
+The session id is kept in ``<instance folder>/weblab_fake_session.json`` (never in the working
+directory) for ``fake status`` and ``fake dispose``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import webbrowser
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from .context import lab_state
+from .protocol.status import should_finish
+from .rlms import (
+    PROFILES,
+    LabStartFailed,
+    RLMSClient,
+    RLMSConnectionError,
+    RLMSError,
+    RLMSHTTPError,
+    UrllibTransport,
+)
+from .users import user_from_record
+
+#: File name, inside the app's instance folder, of the fake session.
+SESSION_FILE_NAME = "weblab_fake_session.json"
+_NOT_FOUND = "Session not found. Did you call 'flask weblab fake new' first?"
+_DEFAULT_SERVER_NAME = "localhost:5000"
+
+fake_group = AppGroup(
+    "fake", help="Act as the RLMS: start, inspect and end a development session."
+)
+
+_profile_option = click.option(
+    "--profile", type=click.Choice(sorted(PROFILES)), default=None,
+    help="RLMS client to imitate (default: weblabdeusto, or the one `fake new` used).",
+)
+_url_option = click.option(
+    "--url", default=None,
+    help="Lab base URL (default: http://<SERVER_NAME>, e.g. http://localhost:5000).",
+)
+
+
+def session_file() -> Path:
+    """Return the path of the fake-session file of the current app."""
+    return Path(current_app.instance_path) / SESSION_FILE_NAME
+
+
+def default_lab_url() -> str:
+    """Return the lab's own external base URL, from ``SERVER_NAME`` (or the environment)."""
+    server_name = (current_app.config.get("SERVER_NAME") or os.environ.get("SERVER_NAME")
+                   or _DEFAULT_SERVER_NAME)
+    scheme = (current_app.config.get("WEBLAB_SCHEME")
+              or current_app.config.get("PREFERRED_URL_SCHEME") or "http")
+    base = lab_state().settings.base_url.rstrip("/")
+    return f"{scheme}://{server_name}{base}"
+
+
+def _client(url: str, profile: str) -> RLMSClient:
+    config = current_app.config
+    # Explicit everything: the developer's WEBLAB_URL/.env/.netrc must not redirect the call,
+    # and an unreachable lab must fail at once instead of after retries.
+    return RLMSClient(url=url, username=config.get("WEBLAB_USERNAME"),
+                      password=config.get("WEBLAB_PASSWORD"), profile=profile,
+                      transport=UrllibTransport(), retries=0, environ={},
+                      dotenv_path=os.devnull, netrc_path=os.devnull)
+
+
+def _unreachable(url: str, error: RLMSConnectionError) -> NoReturn:
+    raise click.ClickException(
+        f"The lab is not reachable at {url}: start it with `flask run` (in another terminal) "
+        f"or pass --url with the address it listens on ({error.reason})"
+    )
+
+
+def _error_message(error: RLMSError) -> str:
+    if isinstance(error, LabStartFailed):
+        return str(error.reply.get("message") or error.reply.get("error"))
+    if isinstance(error, RLMSHTTPError):
+        try:
+            reply = json.loads(error.body)
+        except ValueError:
+            reply = None
+        if isinstance(reply, dict) and reply.get("message"):
+            return f"{reply['message']} (HTTP {error.status})"
+        return f"HTTP {error.status}: {error.body[:200]}"
+    return str(error)
+
+
+def _read_initial_data(text: str, path: str | None) -> dict[str, Any]:
+    source, label = text, text
+    if path is not None:
+        label = path
+        try:
+            source = Path(path).read_text(encoding="utf-8")
+        except OSError as error:
+            click.echo(f"Error reading {label}: {error}")
+            return {}
+    try:
+        data = json.loads(source)
+    except ValueError as error:
+        click.echo(f"Error reading {label}: {error}")
+        return {}
+    if not isinstance(data, dict):
+        click.echo(f"Error reading {label}: a JSON object is expected")
+        return {}
+    return data
+
+
+@fake_group.command("new")
+@click.option("--name", default="John Smith", help="Full name of the student.")
+@click.option("--username", default="john.smith", help="Login of the student.")
+@click.option("--username-unique", default="john.smith@institution",
+              help="Globally unique login.")
+@click.option("--assigned-time", type=int, default=300, help="Slot length in seconds.")
+@click.option("--back", default="https://developers.labsland.com/weblablib/en/stable/",
+              help="Where the student goes when the session ends.")
+@click.option("--locale", default="en", help="Language of the student.")
+@click.option("--experiment-name", default="mylab", help="Experiment name.")
+@click.option("--category-name", default="Lab Experiments", help="Experiment category.")
+@click.option("--dont-open-browser", is_flag=True, help="Do not open the launch URL.")
+@click.option("--client-initial-data", default="{}", help="client_initial_data as JSON text.")
+@click.option("--client-initial-data-file", default=None,
+              help="File with client_initial_data as JSON (wins over the text option).")
+@_profile_option
+@_url_option
+def fake_new(name: str, username: str, username_unique: str, assigned_time: int, back: str,
+             locale: str, experiment_name: str, category_name: str, dont_open_browser: bool,
+             client_initial_data: str, client_initial_data_file: str | None,
+             profile: str | None, url: str | None) -> None:
+    """Start a session in the running lab, as the RLMS would."""
+    client_data = _read_initial_data(client_initial_data, client_initial_data_file)
+    lab_url = url or default_lab_url()
+    profile_name = profile or "weblabdeusto"
+    client = _client(lab_url, profile_name)
+    # The real WebLab-Deusto sends the login as the full name; a developer passing --name
+    # wants to see it, so it is put back (the flat dialects merge server_extra last).
+    extra = None if client.profile.dialect == "ldl" else {"request.full_name": name}
+    started_at = time.monotonic()
+    try:
+        session = client.start(
+            username=username, full_name=name, username_unique=username_unique,
+            locale=locale, experiment_name=experiment_name, category_name=category_name,
+            slot_length=assigned_time, back=back, client_data=client_data,
+            server_extra=extra)
+    except RLMSConnectionError as error:
+        _unreachable(lab_url, error)
+    except RLMSError as error:
+        click.echo(f"Error processing request: {_error_message(error)}")
+        raise click.exceptions.Exit(1) from None
+    if session.reply.get("error"):  # WebLab-Deusto profiles do not raise on it
+        click.echo(f"Error processing request: {session.reply.get('message')}")
+        raise click.exceptions.Exit(1)
+    elapsed = time.monotonic() - started_at
+    path = session_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"session_id": session.session_id, "url": session.url,
+                                "lab_url": lab_url, "profile": profile_name}),
+                    encoding="utf-8")
+    click.echo("")
+    click.echo(f"Congratulations! The session is started [in {elapsed:.2f} seconds]")
+    click.echo(f"Open: {session.url}")
+    click.echo(f"Session identifier: {session.session_id}")
+    click.echo("")
+    click.echo("Run 'flask weblab fake status' to see how the lab answers the RLMS.")
+    click.echo("Run 'flask weblab fake dispose' to end the session.")
+    if not dont_open_browser:
+        webbrowser.open(session.url)
+
+
+def _load_session() -> dict[str, Any] | None:
+    path = session_file()
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return stored if isinstance(stored, dict) and "session_id" in stored else None
+
+
+def _echo_user(session_id: str) -> Any:
+    state = lab_state()
+    record = state.sessions.load(session_id)
+    click.echo(str(user_from_record(record, state, clock=state.clock)))
+    return record
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+@fake_group.command("status")
+@_profile_option
+@_url_option
+def fake_status(profile: str | None, url: str | None) -> None:
+    """Show the fake session's user and what the lab answers to the RLMS status call."""
+    stored = _load_session()
+    if stored is None:
+        click.echo(_NOT_FOUND)
+        return
+    session_id = stored["session_id"]
+    record = _echo_user(session_id)
+    client = _client(url or stored.get("lab_url") or default_lab_url(),
+                     profile or stored.get("profile") or "weblabdeusto")
+    try:
+        click.echo(f"Should finish: {_number(client.status(session_id))}")
+        return
+    except RLMSConnectionError:
+        pass  # the lab is not running: answer as it would from the shared store
+    state = lab_state()
+    value = should_finish(
+        state=None if record is None else record.state,
+        max_date=None if record is None else record.max_date,
+        last_poll=None if record is None else record.last_poll,
+        now=state.clock(), timeout=state.timeout, poll_interval=state.poll_interval)
+    click.echo(f"Should finish: {value} (computed locally: the lab is not reachable)")
+
+
+@fake_group.command("dispose")
+@_profile_option
+@_url_option
+def fake_dispose(profile: str | None, url: str | None) -> None:
+    """End the fake session, as the RLMS does when the slot is over."""
+    stored = _load_session()
+    if stored is None:
+        click.echo(_NOT_FOUND)
+        return
+    session_id = stored["session_id"]
+    _echo_user(session_id)
+    lab_url = url or stored.get("lab_url") or default_lab_url()
+    client = _client(lab_url, profile or stored.get("profile") or "weblabdeusto")
+    try:
+        outcome = client.dispose(session_id)
+    except RLMSConnectionError as error:
+        _unreachable(lab_url, error)
+    except RLMSError as error:
+        click.echo(f"Error processing request: {_error_message(error)}")
+        raise click.exceptions.Exit(1) from None
+    if isinstance(outcome.error, RLMSConnectionError):  # WebLab-Deusto swallows it
+        _unreachable(lab_url, outcome.error)
+    if outcome.error is not None:
+        click.echo(f"Error processing request: {_error_message(outcome.error)}")
+        raise click.exceptions.Exit(1)
+    if not outcome.finished:
+        click.echo(f"{outcome.reply.get('message', 'Disposing')}: the lab is still releasing "
+                   "resources; run 'flask weblab fake dispose' again")
+        return
+    session_file().unlink(missing_ok=True)
+    click.echo(str(outcome.reply.get("message", "Deleted")))
+
+
+__all__ = ["SESSION_FILE_NAME", "default_lab_url", "fake_group", "session_file"]
