@@ -49,6 +49,11 @@ weblab_cli.add_command(check_command)
 weblab_cli.add_command(fake_group)
 
 
+from .tasks.cli import add_task_commands  # noqa: E402 (needs weblab_cli defined above)
+
+add_task_commands(weblab_cli)
+
+
 def register_cli(app: Flask) -> None:
     """Add the ``weblab`` command group to ``app.cli``."""
     if "weblab" not in app.cli.commands:

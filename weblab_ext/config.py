@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +27,8 @@ def _number(key: str, value: Any, *, minimum: float | None = None) -> float:
         number = float(value)
     except ValueError:
         raise InvalidConfigError(f"{key} must be a number of seconds, got {value!r}") from None
+    if not math.isfinite(number):  # NaN/inf cannot be compared or passed to the Lua scripts
+        raise InvalidConfigError(f"{key} must be a finite number of seconds, got {value!r}")
     if minimum is not None and number < minimum:
         raise InvalidConfigError(f"{key} must be >= {minimum:g}, got {value!r}")
     return number

@@ -11,7 +11,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from flask import after_this_request, current_app, g, has_app_context, has_request_context, session
+from flask import (
+    after_this_request,
+    current_app,
+    g,
+    has_app_context,
+    has_request_context,
+    request,
+    session,
+)
 from werkzeug.local import LocalProxy
 
 from .errors import NoContextError, WebLabNotInitializedError
@@ -73,9 +81,9 @@ def get_weblab_user(cached: bool = True) -> WebLabUser:
 
     :param cached: reuse the user loaded earlier in this request (``False`` re-reads it).
     """
+    state = lab_state()  # first: outside an app context this raises NoContextError, not `g`'s
     if cached and "_weblab_user" in g:
         return g._weblab_user  # type: ignore[no-any-return]
-    state = lab_state()
     session_id = current_session_id()
     if session_id is None:
         user: WebLabUser = AnonymousUser()
@@ -98,16 +106,27 @@ weblab_user: Any = LocalProxy(get_weblab_user)
 socket_weblab_user: Any = LocalProxy(lambda: get_weblab_user(cached=False))
 
 
+def in_socket_event() -> bool:
+    """Whether this code runs inside a Flask-SocketIO event handler (no response follows)."""
+    if not has_request_context():
+        return False
+    # Flask-SocketIO sets ``request.namespace`` on the fake request of every event; the socket
+    # guards also set the flag on ``g``.
+    return bool(g.get("_weblab_socket", False)) or getattr(request, "namespace", None) is not None
+
+
 def poll() -> None:
     """Count this request as activity of the student (once per request)."""
+    state = lab_state()  # raises NoContextError outside an app context
     if g.get("_weblab_polled", False) or g.get("_weblab_poll_scheduled", False):
         return
     session_id = current_session_id()
     if session_id is None:
         return
-    state = lab_state()
-    if not has_request_context():
+    if not has_request_context() or in_socket_event():
+        # Socket.IO events have a request context but no response to hook: poll now.
         state.sessions.poll(session_id, now=state.clock())
+        g._weblab_polled = True
         return
     g._weblab_poll_scheduled = True
 

@@ -241,7 +241,7 @@ class WebLab(TasksMixin):
 
     def start_threads(self) -> None:
         """Start this process's background threads now instead of at the first request."""
-        self._state().ensure_threads()
+        self._state().ensure_threads(restart=True)
 
     def stop_threads(self, timeout: float = 5.0) -> None:
         """Stop this process's background threads (bounded wait)."""

@@ -1,16 +1,169 @@
-"""Socket.IO guards (being written by the real-time work)."""
+"""Flask-SocketIO guards: ``socket_requires_login`` and ``socket_requires_active``.
+
+Flask layer. Socket.IO events get a request context but no before/after-request hooks, so a
+guard does by hand what the hooks do for HTTP views: it reads the user fresh from the store
+(recording a poll, as autopoll does for HTTP), runs the handler, then stores the changes made to
+``weblab_user.data``. A refused event never reaches the handler (weblablib ran it anyway).
+
+The server push of session endings and task progress lives in :mod:`weblab_ext.realtime`;
+:func:`init_socketio` and :class:`WebLabSocketIO` are re-exported here for convenience.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
+import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+from flask import current_app, g, request
+
+from .context import get_weblab_user
+from .realtime import WebLabSocketIO, init_socketio, session_room
+from .users import CurrentUser, WebLabUser
+
+logger = logging.getLogger("weblab_ext")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = [
+    "WebLabSocketIO",
+    "init_socketio",
+    "session_room",
+    "socket_requires_active",
+    "socket_requires_login",
+]
 
 
-def socket_requires_login(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Placeholder until the Socket.IO work lands."""
-    return func
+def socket_requires_login(func: F) -> F:
+    """Run a Socket.IO handler only for a student with a session (active, ended or exited).
+
+    Anonymous sockets are disconnected and the handler does not run; a guarded ``connect``
+    handler refuses the connection instead.
+
+    :param func: the Socket.IO event handler.
+
+    .. code-block:: python
+
+        @socketio.on("get-results")
+        @socket_requires_login
+        def results():
+            emit("results", weblab_user.data.get("results", []))
+    """
+    return _guard(func, require_active=False)
 
 
-def socket_requires_active(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Placeholder until the Socket.IO work lands."""
-    return func
+def socket_requires_active(func: F) -> F:
+    """Run a Socket.IO handler only for a student whose session is active.
+
+    Anonymous, logged-out and expired sockets are disconnected and the handler does not run;
+    a guarded ``connect`` handler refuses the connection instead. Inside the handler
+    ``weblab_user`` is the user read at the start of this event, and changes to
+    ``weblab_user.data`` are stored when the handler returns.
+
+    :param func: the Socket.IO event handler.
+
+    .. code-block:: python
+
+        @socketio.on("switch")
+        @socket_requires_active
+        def switch(payload):
+            weblab_user.data["light"] = bool(payload["on"])
+            emit("light", weblab_user.data["light"])
+    """
+    return _guard(func, require_active=True)
+
+
+def _guard(func: F, *, require_active: bool) -> F:
+    try:
+        import flask_socketio  # noqa: F401
+    except ImportError:
+        logger.warning(
+            "Flask-SocketIO is not installed: %s is left unguarded (pip install flask-socketio)",
+            getattr(func, "__name__", func),
+            exc_info=True,
+        )
+        return func
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        user = _load_event_user()
+        allowed = user.active if require_active else not user.is_anonymous
+        if not allowed:
+            return _refuse(user)
+        _join_session_room(user)
+        try:
+            return _call_handler(func, args, kwargs)
+        finally:
+            _store_changes()
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _load_event_user() -> WebLabUser:
+    """Read the user of this socket fresh from the store, once per event."""
+    # In the Socket.IO test client (and with some async modes) several events may share one
+    # app context, so forget what an earlier event cached on ``g``.
+    for name in ("_weblab_user", "_weblab_polled", "_weblab_poll_scheduled"):
+        g.pop(name, None)
+    g._weblab_socket = True
+    # With autopoll on, the event counts as activity of the student, as every HTTP request
+    # does; the poll rides on the read (one round trip). The user is then cached on ``g``, so
+    # ``weblab_user`` in the handler is this fresh user.
+    return get_weblab_user(cached=False)
+
+
+def _refuse(user: WebLabUser) -> Any:
+    from flask_socketio import disconnect
+
+    event = getattr(request, "event", None) or {}
+    who = getattr(user, "session_id", None) or "an anonymous socket"
+    logger.info("Socket.IO event %r refused for %s", event.get("message"), who)
+    if event.get("message") == "connect":
+        # Returning False refuses the handshake cleanly (the client gets connect_error);
+        # calling disconnect() in the middle of it would not.
+        return False
+    disconnect()
+    return None
+
+
+def _join_session_room(user: WebLabUser) -> None:
+    """Put this socket into its session's room so that server pushes reach it."""
+    if not isinstance(user, CurrentUser) or getattr(request, "sid", None) is None:
+        return
+    from flask_socketio import join_room
+
+    join_room(session_room(user.session_id))
+    push = current_app.extensions.get("weblab_socketio")
+    if push is not None:
+        push.ensure_started()
+
+
+def _call_handler(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    event = getattr(request, "event", None) or {}
+    if event.get("message") == "connect" and args:
+        # Flask-SocketIO passes ``auth`` to connect handlers that accept it; the wrapper
+        # accepts anything, so drop it here for handlers written as ``def connect():``.
+        try:
+            inspect.signature(func).bind(*args, **kwargs)
+        except TypeError:
+            return func()
+        except ValueError:  # no signature (builtins, C callables): pass everything
+            pass
+    return func(*args, **kwargs)
+
+
+def _store_changes() -> None:
+    user = g.get("_weblab_user")
+    if not isinstance(user, CurrentUser):
+        return
+    try:
+        user.data.store_if_modified()
+    except TypeError:
+        logger.exception("weblab_user.data holds a value that is not JSON: not stored")
+
+
+def _join_if_logged_in(*_auth: Any) -> None:
+    """Default ``connect`` handler: sockets with a lab session join its room; nobody refused."""
+    _join_session_room(_load_event_user())

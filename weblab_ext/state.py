@@ -66,6 +66,8 @@ class LabState:
         self._threads: list[threading.Thread] = []
         self._threads_pid: int | None = None
         self._threads_lock = threading.Lock()
+        # Set by stop_threads: the next request must not quietly start them again.
+        self._threads_stopped = False
         self.stop_event = threading.Event()
 
     # -- users (implements users.UserBackend) -----------------------------------------------
@@ -159,9 +161,14 @@ class LabState:
 
     # -- background threads -----------------------------------------------------------------
 
-    def ensure_threads(self) -> None:
-        """Start this app's background threads once per process (after any fork)."""
-        if self._threads_pid == os.getpid() or self.settings.no_thread:
+    def ensure_threads(self, *, restart: bool = False) -> None:
+        """Start this app's background threads once per process (after any fork).
+
+        :param restart: start them even after :meth:`stop_threads` (explicit start).
+        """
+        if restart:
+            self._threads_stopped = False
+        if self._threads_pid == os.getpid() or self.settings.no_thread or self._threads_stopped:
             return
         with self._threads_lock:
             if self._threads_pid == os.getpid():
@@ -180,6 +187,7 @@ class LabState:
 
     def stop_threads(self, timeout: float = 5.0) -> None:
         """Stop this app's background threads and wait for them (bounded)."""
+        self._threads_stopped = True
         self.stop_event.set()
         deadline = time.monotonic() + timeout
         for thread in self._threads:

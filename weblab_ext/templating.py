@@ -10,15 +10,25 @@ from markupsafe import Markup
 from .context import current_session_id, lab_state, weblab_user
 
 
-def weblab_poll_script(logout_on_close: bool = False, callback: str | None = None) -> Markup:
+def weblab_poll_script(
+    logout_on_close: bool = False, callback: str | None = None, socketio: bool = False
+) -> Markup:
     """A ``<script>`` tag that keeps the student's session alive while the page is open.
+
+    It loads ``weblab_poll.js`` (no inline code, no jQuery) which polls every
+    ``WEBLAB_TIMEOUT / 2`` seconds and calls ``callback(reason)`` once the session is over.
 
     :param logout_on_close: log the student out when the page is closed.
     :param callback: name of a global JavaScript function to call when the session is over.
+    :param socketio: also listen for the server's ``weblab:session-ended`` Socket.IO event and
+        then go to the RLMS's back URL at once. The page passes its socket with
+        ``weblabPoll.attachSocket(socket)``; otherwise the script opens its own with
+        ``io()`` (the Socket.IO client must be loaded before the page's ``load`` event).
 
     .. code-block:: html+jinja
 
         {{ weblab_poll_script(logout_on_close=True, callback="sessionOver") }}
+        {{ weblab_poll_script(socketio=True) }}
     """
     state = lab_state()
     if state.timeout <= 0:
@@ -35,6 +45,8 @@ def weblab_poll_script(logout_on_close: bool = False, callback: str | None = Non
     }
     if callback:
         attributes["data-callback"] = callback
+    if socketio:
+        attributes["data-socketio"] = "true"
     rendered = Markup(" ").join(
         Markup('{}="{}"').format(name, value) for name, value in attributes.items()
     )

@@ -2,9 +2,17 @@
  *
  * Loaded as an external file (CSP-friendly: no inline code, no jQuery). Its <script> tag
  * carries the settings as data attributes:
- *   data-poll-url, data-logout-url, data-interval (ms), data-logout-on-close ("true"),
- *   data-callback (name of a global function called once the session is over).
- * It also dispatches a "weblab:session-ended" event on window with the reason.
+ *   data-poll-url, data-logout-url, data-interval (ms),
+ *   data-logout-on-close ("true": log out when the tab is closed or the student goes to
+ *   another site; submitting a form or following a same-origin link does not count),
+ *   data-callback (name of a global function called once the session is over),
+ *   data-socketio ("true": also listen for the server's "weblab:session-ended" Socket.IO
+ *   event and then go to the RLMS's back URL).
+ * When the session ends it dispatches a "weblab:session-ended" event on window with
+ * detail {reason, back} and calls the callback with the reason. With Socket.IO, it then
+ * goes to the back URL unless the callback returned false.
+ *
+ * window.weblabPoll: stop(), pollNow(), attachSocket(socket), ended (boolean).
  */
 (function () {
   "use strict";
@@ -15,19 +23,26 @@
   var interval = parseInt(script.getAttribute("data-interval"), 10) || 5000;
   var logoutOnClose = script.getAttribute("data-logout-on-close") === "true";
   var callbackName = script.getAttribute("data-callback");
+  var useSocket = script.getAttribute("data-socketio") === "true";
   var retries = 0;
   var MAX_RETRIES = 3;
   var timer = null;
   var ended = false;
+  var socket = null;
 
-  function finish(reason) {
+  function finish(reason, back) {
     if (ended) { return; }
     ended = true;
+    api.ended = true;
     if (timer !== null) { clearTimeout(timer); }
-    window.dispatchEvent(new CustomEvent("weblab:session-ended", { detail: { reason: reason } }));
+    window.dispatchEvent(new CustomEvent("weblab:session-ended", {
+      detail: { reason: reason, back: back || null }
+    }));
+    var keepPage = false;
     if (callbackName && typeof window[callbackName] === "function") {
-      window[callbackName](reason);
+      keepPage = window[callbackName](reason, back) === false;
     }
+    if (back && !keepPage) { window.location.assign(back); }
   }
 
   function schedule(delay) {
@@ -54,12 +69,43 @@
       .catch(function () { finish("unreachable"); });
   }
 
+  function attachSocket(newSocket) {
+    if (socket !== null || !newSocket) { return; }
+    socket = newSocket;
+    socket.on("weblab:session-ended", function (message) {
+      message = message || {};
+      finish(message.reason || "ended", message.back);
+    });
+  }
+
   if (logoutOnClose && logoutUrl) {
+    // Leaving for another page of the lab (a form, a same-origin link) is not closing it.
+    var internalNavigation = false;
+    document.addEventListener("submit", function () { internalNavigation = true; }, true);
+    document.addEventListener("click", function (event) {
+      var link = event.target && event.target.closest ? event.target.closest("a[href]") : null;
+      if (link && link.origin === window.location.origin && !link.target) {
+        internalNavigation = true;
+      }
+    }, true);
     window.addEventListener("pagehide", function () {
+      if (ended || internalNavigation) { return; }
       if (navigator.sendBeacon) { navigator.sendBeacon(logoutUrl); }
       else { fetch(logoutUrl, { method: "POST", keepalive: true, credentials: "same-origin" }); }
     });
   }
-  window.weblabPoll = { stop: function () { finish("stopped"); }, pollNow: poll };
+  if (useSocket) {
+    // Give the page until "load" to hand over its own socket; then open one.
+    window.addEventListener("load", function () {
+      if (socket === null && typeof window.io === "function") { attachSocket(window.io()); }
+    });
+  }
+  var api = {
+    stop: function () { finish("stopped"); },
+    pollNow: poll,
+    attachSocket: attachSocket,
+    ended: false
+  };
+  window.weblabPoll = api;
   schedule(interval);
 }());

@@ -55,7 +55,10 @@ class Keys:
         return f"{self.prefix}:tasks:queue"
 
     def worker_processing(self, worker_id: str) -> str:
-        """List: task ids one worker thread has taken from the queue but not yet claimed."""
+        """List: task ids one worker process has taken from the queue but not yet claimed.
+
+        Its threads share it; if the process dies, a live heartbeat requeues what is left.
+        """
         return f"{self.prefix}:tasks:processing:{worker_id}"
 
     def task_leases(self) -> str:

@@ -1,23 +1,159 @@
-"""Task methods of the ``WebLab`` extension (being written by the task-system work)."""
+"""Task methods of the ``WebLab`` extension, and the public task names."""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..context import current_session_id
+from .registry import ID_LENGTH, TaskWrapper, register, task_name, validate_unique
+from .runtime import TaskRuntime
+from .task import WebLabTask, current_task, current_task_stopping
+from .worker import thread_starter
+
+if TYPE_CHECKING:
+    from ..extension import WebLab
+    from ..state import LabState
+    from ..store.task_store import TaskRecord
 
 
 class TasksMixin:
     """Task API of :class:`weblab_ext.WebLab`."""
 
+    _task_functions: dict[str, TaskWrapper]
+
+    if TYPE_CHECKING:
+        def _state(self) -> LabState: ...
+
     def _init_task_registry(self) -> None:
-        self._task_functions: dict[str, Any] = {}
+        self._task_functions = {}
 
-    def _init_tasks(self, state: Any) -> None:
-        """Attach the task runtime to one app's state."""
+    def _init_tasks(self, state: LabState) -> None:
+        """Attach the task runtime to one app's state (threads start lazily, after fork)."""
+        runtime = TaskRuntime(state, self._task_functions)
+        state.tasks = runtime
+        state.dispose_hooks.append(runtime.dispose_hook)
+        state.thread_starters.append(thread_starter)
+
+    # -- declaring --------------------------------------------------------------------------
+
+    def task(
+        self,
+        func: Callable[..., Any] | str | None = None,
+        *,
+        unique: str | None = None,
+        raise_on_duplicate: bool = False,
+    ) -> Any:
+        """Declare a background task; usable as ``@weblab.task`` or ``@weblab.task(...)``.
+
+        :param unique: ``None``; ``'global'``: one run at a time in the whole lab; ``'user'``:
+            one at a time per session. A duplicate ``delay()`` returns a task that already
+            failed with ``error['class'] == 'AlreadyRunningError'``.
+        :param raise_on_duplicate: make a duplicate ``delay()`` raise
+            :class:`~weblab_ext.AlreadyRunningError` instead.
+        :raises ValueError: for a bad ``unique``, a duplicate name or a 43-character name.
+
+        .. code-block:: python
+
+            @weblab.task(unique="global")
+            def calibrate(steps):
+                for step in range(steps):
+                    if current_task_stopping:
+                        break
+                    current_task.data["step"] = step
+                    current_task.store()
+                return "calibrated"
+        """
+        if isinstance(func, str):  # @weblab.task('global'), the original positional form
+            func, unique = None, func
+        validate_unique(unique)
+        if func is not None:
+            return register(self._task_functions, self._weblab, func, unique,
+                            raise_on_duplicate)
+
+        def decorator(function: Callable[..., Any]) -> TaskWrapper:
+            return register(self._task_functions, self._weblab, function, unique,
+                            raise_on_duplicate)
+
+        return decorator
+
+    @property
+    def _weblab(self) -> WebLab:
+        return self  # type: ignore[return-value]
+
+    # -- querying (the session in context) --------------------------------------------------
+
+    def _session_records(self) -> list[TaskRecord]:
+        session_id = current_session_id()
+        if session_id is None:
+            return []
+        return self._state().tasks.store.session_tasks(session_id)  # type: ignore[no-any-return]
+
+    def _wrap(self, records: list[TaskRecord]) -> list[WebLabTask]:
+        state = self._state()
+        return [WebLabTask._from_record(state, record) for record in records]
+
+    @property
+    def tasks(self) -> list[WebLabTask]:
+        """Every stored task of the current session, oldest first."""
+        return self._wrap(self._session_records())
+
+    @property
+    def running_tasks(self) -> list[WebLabTask]:
+        """The unfinished (submitted or running) tasks of the current session."""
+        return self._wrap([r for r in self._session_records() if not r.finished])
+
+    def get_tasks(self, func_or_name: Any) -> list[WebLabTask]:
+        """Tasks of the current session with that name (wrapper, function or name)."""
+        name = task_name(func_or_name)
+        return self._wrap([r for r in self._session_records() if r.name == name])
+
+    def get_running_tasks(self, func_or_name: Any) -> list[WebLabTask]:
+        """Unfinished tasks of the current session with that name."""
+        name = task_name(func_or_name)
+        return self._wrap([r for r in self._session_records()
+                           if r.name == name and not r.finished])
+
+    def get_running_task(self, func_or_name: Any) -> WebLabTask | None:
+        """The most recently submitted unfinished task with that name, or ``None``."""
+        tasks = self.get_running_tasks(func_or_name)
+        return tasks[-1] if tasks else None
+
+    def get_task(self, identifier: Any) -> WebLabTask | None:
+        """A task of the current session by id, or the latest one by name/function/wrapper.
+
+        The id of another session's task gives ``None``.
+        """
+        if isinstance(identifier, str) and identifier not in self._task_functions:
+            state = self._state()
+            record = state.tasks.store.load(identifier)
+            if record is not None:
+                if record.session_id != current_session_id():
+                    return None
+                return WebLabTask._from_record(state, record)
+            if len(identifier) == ID_LENGTH:
+                return None
+        tasks = self.get_tasks(identifier)
+        return tasks[-1] if tasks else None
+
+    def join_tasks(self, func_or_name: Any, timeout: float | None = None,
+                   stop: bool = False) -> list[WebLabTask]:
+        """Optionally stop, then wait for the unfinished tasks with that name (never raises
+        on timeout; ``timeout`` bounds the whole wait)."""
+        tasks = self.get_running_tasks(func_or_name)
+        if stop:
+            for task in tasks:
+                task.stop()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for task in tasks:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            task.join(remaining, error_on_timeout=False)
+        return tasks
+
+    def run_tasks(self) -> int:
+        """Run every queued task inline in this thread (one pass); returns how many ran."""
+        return self._state().tasks.run_tasks()  # type: ignore[no-any-return]
 
 
-class WebLabTask:
-    """Placeholder until the task system lands."""
-
-
-current_task: Any = None
-current_task_stopping: Any = False
+__all__ = ["TasksMixin", "WebLabTask", "current_task", "current_task_stopping"]

@@ -1,0 +1,146 @@
+"""What ``make demo`` runs: the real-time example lab on http://127.0.0.1:5000, no Redis needed.
+
+It serves ``examples/socketio`` (or ``examples/simple`` when Flask-SocketIO is missing) on the
+embedded in-process store and prints what to open: ``/demo-start``, a page added for the demo
+that starts a student session through the lab's own RLMS endpoint (as WebLab-Deusto would)
+and sends the browser to its launch URL; and a ``curl`` command doing the same over HTTP.
+Sessions start when asked for, so none times out while you read the instructions.
+
+    python examples/demo.py [--host 127.0.0.1] [--port 5000] [--slot 600]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import importlib.util
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+
+def load_lab() -> ModuleType:
+    """Import the lab the demo serves: the Socket.IO example if possible, else the simple one."""
+    try:
+        import flask_socketio  # noqa: F401
+    except ImportError:
+        path = HERE / "simple" / "app.py"
+    else:
+        path = HERE / "socketio" / "app.py"
+    spec = importlib.util.spec_from_file_location("demo_lab", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["demo_lab"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _credentials(app: Any) -> tuple[str, str]:
+    return app.config["WEBLAB_USERNAME"], app.config["WEBLAB_PASSWORD"]
+
+
+def start_body(base_url: str, slot: float, timestamp: str | None = None) -> dict[str, Any]:
+    """The start request an RLMS would send for one student (starting now by default)."""
+    return {
+        "client_initial_data": {},
+        "server_initial_data": {
+            "priority.queue.slot.start.timestamp": timestamp or repr(time.time()),
+            "priority.queue.slot.length": str(slot),
+            "request.username": "demo.student",
+            "request.username.unique": "demo.student@demo",
+            "request.full_name": "Demo Student",
+            "request.locale": "en",
+            "request.experiment_id.experiment_name": "demo",
+            "request.experiment_id.category_name": "Demos",
+        },
+        "back": f"{base_url}/demo-back",
+    }
+
+
+def start_session(app: Any, base_url: str, slot: float = 600) -> str:
+    """Start a session through the lab's RLMS endpoint (in process); return the launch URL."""
+    username, password = _credentials(app)
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    reply = app.test_client().post(
+        "/weblab/sessions/", json=start_body(base_url, slot),
+        headers={"Authorization": f"Basic {token}"},
+    )
+    if reply.status_code != 200 or "session_id" not in (reply.json or {}):
+        raise SystemExit(f"The lab refused the demo session: {reply.get_data(as_text=True)}")
+    return f"{base_url}/callback/{reply.json['session_id']}"
+
+
+def curl_command(app: Any, base_url: str, slot: float = 600) -> str:
+    """A shell command that starts another session over HTTP, as an RLMS does."""
+    username, password = _credentials(app)
+    # The start timestamp must be "now" when the command runs, not when it was printed.
+    body = json.dumps(start_body(base_url, slot, timestamp="@NOW@"))
+    body = body.replace('"@NOW@"', "\"'$(date +%s)'\"")
+    return (
+        f"curl -s -u {username}:{password} -H 'Content-Type: application/json' "
+        f"-d '{body}' {base_url}/weblab/sessions/"
+    )
+
+
+def add_demo_routes(app: Any, base_url: str, slot: float = 600) -> None:
+    """Add ``/demo-start``: each visit starts a session and redirects to its launch URL."""
+
+    def demo_start() -> Any:
+        from flask import redirect
+
+        return redirect(start_session(app, base_url, slot))
+
+    app.add_url_rule("/demo-start", "demo_start", demo_start)
+
+
+def print_instructions(lab: ModuleType, base_url: str) -> None:
+    """Tell the person running ``make demo`` what to do next."""
+    kind = "real-time (Socket.IO)" if hasattr(lab, "socketio") else "simple"
+    lines = [
+        "",
+        f"weblab_ext demo: the {kind} example lab on {base_url} (embedded store, no Redis).",
+        "",
+        "1. Open this URL in a browser: it starts a student session through the lab's RLMS",
+        "   endpoint, as WebLab-Deusto would, and takes you to the lab:",
+        f"   {base_url}/demo-start",
+        "",
+        "2. Or start a session over HTTP exactly as an RLMS does, and open the 'url' it prints:",
+        f"   {curl_command(lab.app, base_url)}",
+        "",
+        "   When a session ends (Leave the lab, slot over, tab closed for",
+        f"   {lab.app.config.get('WEBLAB_TIMEOUT')} s) the page goes to the 'back' URL.",
+        "   Stop the demo with Ctrl+C.",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--slot", type=float, default=600, help="session length in seconds")
+    args = parser.parse_args(argv)
+    # The demo is about the embedded store: ignore a store configured for the examples.
+    os.environ.pop("FLASK_WEBLAB_REDIS_URL", None)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    lab = load_lab()
+    base_url = f"http://{args.host}:{args.port}"
+    add_demo_routes(lab.app, base_url, args.slot)
+    print_instructions(lab, base_url)
+    if hasattr(lab, "socketio"):
+        lab.socketio.run(lab.app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
+    else:
+        lab.app.run(host=args.host, port=args.port, threaded=True)
+
+
+if __name__ == "__main__":
+    main()

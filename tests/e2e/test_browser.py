@@ -1,0 +1,270 @@
+"""End to end, in a real browser: each example served over HTTP, driven by headless Chromium.
+
+For each example: an RLMS starts a session over HTTP, the browser opens the launch URL, sees
+the lab, uses a control, stays in past ``WEBLAB_TIMEOUT`` thanks to the poll script, and is
+sent to the RLMS's back URL after logging out or when the slot ends; ``on_dispose`` runs once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from ..examples_support import EXAMPLES, LiveServer, example_env, load_module, on_path, wait_until
+from .conftest import Shots
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+#: Short enough that staying in proves the poll script works; the poll runs every TIMEOUT/2.
+TIMEOUT = 2
+E2E_CONFIG = {"WEBLAB_TIMEOUT": TIMEOUT, "WEBLAB_CLEANER_INTERVAL": 0.2}
+BACK_PAGE = "<!doctype html><title>Back</title><h1 id='back'>Back at the RLMS</h1>"
+
+
+def state_of(app: Any, launch_url: str) -> str:
+    session_id = launch_url.rstrip("/").rsplit("/", 1)[-1]
+    record = app.extensions["weblab"].sessions.load(session_id)
+    return record.state if record is not None else "missing"
+
+
+def session_id_of(launch_url: str) -> str:
+    return launch_url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def stay_past_timeout(page: Any, app: Any, launch_url: str) -> None:
+    """Idle for longer than the timeout: only the poll script keeps the session alive."""
+    time.sleep(TIMEOUT * 1.5 + 0.5)
+    assert state_of(app, launch_url) == "active"
+    assert not page.evaluate("window.weblabPoll.ended")
+
+
+def expect_back(page: Any, server: LiveServer) -> None:
+    page.wait_for_url(server.url + "/demo-back", timeout=15_000)
+    assert page.locator("#back").inner_text() == "Back at the RLMS"
+
+
+# -- simple -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def simple(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ModuleType, LiveServer]]:
+    example_env(monkeypatch, **E2E_CONFIG)
+    module = load_module(EXAMPLES / "simple" / "app.py")
+    with LiveServer(module.app) as server:
+        yield module, server
+    module.weblab.stop_threads()
+
+
+def test_simple_logout(simple: tuple[ModuleType, LiveServer], page: Any, shots: Shots) -> None:
+    module, server = simple
+    launch = server.start_session()
+    page.goto(launch)
+    assert page.url == server.url + "/lab"
+    assert "John Smith" in page.locator("#welcome").inner_text()
+    shots("lab")
+    page.click("#switch")
+    page.wait_for_selector("#light:text('on')")
+    assert page.locator("#switches").inner_text() == "1"
+    shots("light-on")
+    stay_past_timeout(page, module.app, launch)
+    page.click("#switch")
+    page.wait_for_selector("#light:text('off')")
+    shots("still-in-after-timeout")
+    page.click("#logout")
+    expect_back(page, server)
+    shots("back")
+    wait_until(lambda: module.disposed_sessions, timeout=10)
+    time.sleep(0.5)  # a second clean-up would show up here
+    assert module.disposed_sessions == [session_id_of(launch)]
+    assert page.js_errors == []
+
+
+def test_simple_slot_end(simple: tuple[ModuleType, LiveServer], page: Any, shots: Shots) -> None:
+    module, server = simple
+    launch = server.start_session(slot=3)
+    page.goto(launch)
+    page.wait_for_selector("#switch")
+    shots("lab")
+    expect_back(page, server)
+    shots("back-after-slot")
+    wait_until(lambda: module.disposed_sessions, timeout=10)
+    assert module.disposed_sessions == [session_id_of(launch)]
+
+
+# -- socketio ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def realtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ModuleType, LiveServer]]:
+    example_env(monkeypatch, **E2E_CONFIG)
+    module = load_module(EXAMPLES / "socketio" / "app.py")
+    with LiveServer(module.app) as server:
+        yield module, server
+    module.stop_stream.set()
+    module.push.stop()
+    module.weblab.stop_threads()
+
+
+def open_realtime_lab(page: Any, server: LiveServer, launch: str, shots: Shots) -> None:
+    page.goto(launch)
+    assert page.url == server.url + "/lab"
+    page.wait_for_selector("#connection:text('live')")
+    # The sensor stream is a Socket.IO background task: readings replace the placeholder.
+    page.wait_for_function("document.getElementById('temperature').textContent !== '--'")
+    shots("lab-live")
+
+
+def test_socketio_controls_task_progress_and_logout(
+    realtime: tuple[ModuleType, LiveServer], page: Any, shots: Shots
+) -> None:
+    module, server = realtime
+    launch = server.start_session()
+    open_realtime_lab(page, server, launch, shots)
+
+    page.click("#heater")
+    page.wait_for_selector("#heater:text('Turn heater off')")
+    wait_until(lambda: module.plate.heater)
+    shots("heater-on")
+
+    # Record every progress value the page shows: they must arrive live, one by one.
+    page.evaluate("""() => {
+        window.seenProgress = [];
+        new MutationObserver(() => window.seenProgress.push(
+            document.getElementById('calibration-progress').value))
+          .observe(document.getElementById('calibration-status'),
+                   {childList: true, characterData: true, subtree: true});
+    }""")
+    page.click("#calibrate")
+    page.wait_for_function("document.getElementById('calibration-progress').value >= 30")
+    shots("calibration-in-progress")
+    page.wait_for_selector("#calibration-status:text('done')")
+    shots("calibration-done")
+    seen = page.evaluate("window.seenProgress")
+    assert len([value for value in seen if 0 < value < 100]) >= 3, seen
+    assert "offset" in page.locator("#calibration-status").inner_text()
+
+    stay_past_timeout(page, module.app, launch)
+    assert page.locator("#connection").inner_text() == "live"
+    shots("still-in-after-timeout")
+
+    page.click("#logout")
+    # The server pushes weblab:session-ended; the poll script goes to the back URL at once.
+    expect_back(page, server)
+    shots("back")
+    wait_until(lambda: module.disposed_sessions, timeout=10)
+    time.sleep(0.5)
+    assert module.disposed_sessions == [session_id_of(launch)]
+    assert not module.plate.heater  # on_dispose reset the hardware
+    assert page.js_errors == []
+
+
+def test_socketio_slot_end_pushes_back(
+    realtime: tuple[ModuleType, LiveServer], page: Any, shots: Shots
+) -> None:
+    module, server = realtime
+    launch = server.start_session(slot=3)
+    open_realtime_lab(page, server, launch, shots)
+    expect_back(page, server)
+    shots("back-after-slot")
+    wait_until(lambda: module.disposed_sessions, timeout=10)
+    assert module.disposed_sessions == [session_id_of(launch)]
+
+
+# -- advanced ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def advanced(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> Iterator[tuple[ModuleType, Any, LiveServer]]:
+    example_env(monkeypatch, **E2E_CONFIG)
+    with on_path(EXAMPLES / "advanced"):
+        import mylab
+        import mylab.hardware
+        import mylab.lab
+
+        mylab.hardware.slider.step_seconds = 0.03
+        app = mylab.create_app({"LAB_DATABASE": str(tmp_path / "students.sqlite3")})
+        with LiveServer(app) as server:
+            yield mylab.lab, app, server
+        mylab.weblab.stop_threads()
+
+
+def test_advanced_task_progress_and_slot_end(
+    advanced: tuple[ModuleType, Any, LiveServer], page: Any, shots: Shots
+) -> None:
+    lab, app, server = advanced
+    launch = server.start_session(slot=12)
+    page.goto(launch)
+    assert "visit" in page.locator("#welcome").inner_text()
+    assert page.locator("#visits").inner_text() == "1"
+    shots("lab")
+    page.fill("#target", "60")
+    page.click("#move")
+    page.wait_for_function("document.getElementById('move-progress').value >= 20")
+    shots("moving")
+    page.wait_for_selector("#move-status:text('done')")
+    assert page.locator("#position").inner_text() == "60"
+    shots("moved")
+    stay_past_timeout(page, app, launch)
+    # The slot (12 s) ends: the poll fails, the page reloads and requires_active redirects.
+    expect_back(page, server)
+    shots("back-after-slot")
+    wait_until(lambda: lab.disposed_sessions, timeout=10)
+    assert lab.disposed_sessions == [session_id_of(launch)]
+
+
+# -- quickstart -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def quickstart(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ModuleType, LiveServer]]:
+    example_env(monkeypatch, **E2E_CONFIG)
+    module = load_module(EXAMPLES / "quickstart" / "app.py")
+    # The tutorial has no page standing in for the RLMS; add one for the back URL.
+    module.app.add_url_rule("/demo-back", "demo_back", lambda: BACK_PAGE)
+    with LiveServer(module.app) as server:
+        yield module, server
+    module.weblab.stop_threads()
+
+
+def test_quickstart_press_and_leave(
+    quickstart: tuple[ModuleType, LiveServer], page: Any, shots: Shots
+) -> None:
+    module, server = quickstart
+    disposed: list[str] = []
+    original = module.weblab._on_dispose
+    module.weblab._on_dispose = lambda: (disposed.append("x"), original())
+    launch = server.start_session()
+    page.goto(launch)
+    assert page.locator("h1").inner_text() == "Hello John Smith"
+    shots("lab")
+    page.click("#press")
+    page.wait_for_selector("#presses:text('1')")
+    shots("pressed")
+    stay_past_timeout(page, module.app, launch)
+    page.click("#press")
+    page.wait_for_selector("#presses:text('2')")
+    page.click("#logout")
+    expect_back(page, server)
+    shots("back")
+    wait_until(lambda: state_of(module.app, launch) == "disposed", timeout=10)
+    assert disposed == ["x"]
+
+
+def test_quickstart_closing_the_tab_logs_out(
+    quickstart: tuple[ModuleType, LiveServer], page: Any, shots: Shots
+) -> None:
+    module, server = quickstart
+    launch = server.start_session()
+    page.goto(launch)
+    page.click("#press")  # a form post is not leaving the lab
+    page.wait_for_selector("#presses:text('1')")
+    shots("lab")
+    assert state_of(module.app, launch) == "active"
+    page.close(run_before_unload=True)  # logout_on_close=True: the page sends a beacon
+    wait_until(lambda: state_of(module.app, launch) != "active", timeout=10)

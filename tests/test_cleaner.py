@@ -1,0 +1,187 @@
+"""The expiry cleaner: which sessions a pass disposes, its lock, and the background thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+
+from weblab_ext.cleaner import CleanerThread
+
+from .conftest import Lab
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def clean(lab: Lab) -> int:
+    with lab.app.app_context():
+        return int(lab.weblab.clean_expired_users())
+
+
+def start_at(lab: Lab, clock: Clock, length: float = 200) -> str:
+    return lab.start(server={"priority.queue.slot.start.timestamp": repr(clock.now),
+                             "priority.queue.slot.length": repr(length)})
+
+
+def test_pass_disposes_exactly_the_due_sessions(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab(WEBLAB_TIMEOUT=10)
+    clock = Clock()
+    lab.state.clock = clock
+    short = start_at(lab, clock, length=5)
+    silent = start_at(lab, clock)
+    exited = start_at(lab, clock)
+    busy = start_at(lab, clock)
+    lab.student(exited).get(f"/callback/{exited}/logout")
+    assert clean(lab) == 1  # only the logged-out one is due yet
+    assert lab.disposed == [exited]
+    clock.now += 6
+    assert clean(lab) == 1
+    assert lab.disposed[-1] == short
+    # `busy` keeps polling; `silent` does not.
+    clock.now += 5
+    lab.student(busy).get("/lab")
+    clock.now += 5
+    assert clean(lab) == 1
+    assert lab.disposed[-1] == silent
+    assert clean(lab) == 0
+    assert lab.status(busy) == 5
+    assert sorted(lab.disposed) == sorted([short, silent, exited])
+    assert lab.state.sessions.count_active() == 1
+
+
+@pytest.mark.parametrize("timeout", [0, -1])
+def test_no_timeout_disposes_no_silent_session(make_lab: Callable[..., Lab],
+                                                timeout: float) -> None:
+    lab = make_lab(WEBLAB_TIMEOUT=timeout)
+    clock = Clock()
+    lab.state.clock = clock
+    session_id = start_at(lab, clock)
+    clock.now += 199
+    assert clean(lab) == 0
+    assert lab.status(session_id) >= 1
+    clock.now += 2
+    assert clean(lab) == 1
+    assert lab.disposed == [session_id]
+
+
+def test_runtime_timeout_applies_to_the_cleaner(lab: Lab) -> None:
+    clock = Clock()
+    lab.state.clock = clock
+    session_id = start_at(lab, clock)
+    clock.now += 1
+    assert clean(lab) == 0
+    with lab.app.app_context():
+        lab.weblab.timeout = 0.5
+    assert clean(lab) == 1
+    assert lab.disposed == [session_id]
+
+
+def test_disposed_by_cleaner_then_rlms(lab: Lab) -> None:
+    session_id = lab.start()
+    lab.student(session_id).get(f"/callback/{session_id}/logout")
+    assert clean(lab) == 1
+    assert lab.status(session_id) == -1
+    assert lab.dispose(session_id)["message"] == "Deleted"
+    assert lab.disposed == [session_id]
+
+
+def test_one_pass_at_a_time(lab: Lab) -> None:
+    session_id = lab.start()
+    lab.student(session_id).get(f"/callback/{session_id}/logout")
+    lock = lab.state.keys.cleaner_lock()
+    lab.state.client.set(lock, "another-process", px=10_000)
+    assert clean(lab) == 0  # someone else is cleaning
+    assert lab.disposed == []
+    lab.state.client.delete(lock)
+    assert clean(lab) == 1
+    assert lab.state.client.get(lock) is None  # released after the pass
+
+
+def test_index_entry_without_record_is_dropped(lab: Lab) -> None:
+    session_id = lab.start()
+    lab.student(session_id).get(f"/callback/{session_id}/logout")
+    lab.state.client.delete(lab.state.keys.session(session_id))
+    assert clean(lab) == 0
+    assert lab.state.sessions.count_active() == 0
+    assert lab.disposed == []
+
+
+def test_on_dispose_error_does_not_stop_the_pass(lab: Lab) -> None:
+    calls: list[str] = []
+
+    def on_dispose() -> None:
+        from weblab_ext import weblab_user
+
+        calls.append(weblab_user.session_id)
+        raise RuntimeError("broken")
+
+    lab.weblab._on_dispose = on_dispose
+    ids = [lab.start() for _ in range(3)]
+    for session_id in ids:
+        lab.student(session_id).get(f"/callback/{session_id}/logout")
+    assert clean(lab) == 3
+    assert sorted(calls) == sorted(ids)
+
+
+class FakeState:
+    def __init__(self, failures: list[BaseException | None]) -> None:
+        self.failures = failures
+        self.cleaner_interval = 0.01
+        self.calls = 0
+        self.done = threading.Event()
+
+    def clean_expired(self) -> int:
+        self.calls += 1
+        failure = self.failures.pop(0) if self.failures else None
+        if not self.failures:
+            self.done.set()
+        if failure is not None:
+            raise failure
+        return 0
+
+
+def test_cleaner_thread_survives_errors(caplog: pytest.LogCaptureFixture,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import weblab_ext.cleaner
+
+    monkeypatch.setattr(weblab_ext.cleaner, "_MAX_BACKOFF", 0.02)
+    caplog.set_level(logging.WARNING, logger="weblab_ext")
+    state: Any = FakeState([redis.ConnectionError("down"), ValueError("bug"), None])
+    stop = threading.Event()
+    thread = CleanerThread(state, stop)
+    thread.start()
+    try:
+        assert state.done.wait(5)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert not thread.is_alive()
+    assert state.calls >= 3
+    assert "cannot reach the store" in caplog.text
+    assert "Cleaner pass failed" in caplog.text
+
+
+def test_cleaner_thread_disposes_in_background(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab(WEBLAB_NO_THREAD=False, WEBLAB_AUTOCLEAN_THREAD=True,
+                   WEBLAB_TASK_THREADS_PROCESS=0, WEBLAB_CLEANER_INTERVAL=0.02)
+    gone = threading.Event()
+    lab.weblab._on_dispose = gone.set
+    session_id = lab.start()  # the first request starts the thread
+    try:
+        lab.student(session_id).get(f"/callback/{session_id}/logout")
+        assert gone.wait(5)
+    finally:
+        with lab.app.app_context():
+            lab.weblab.stop_threads(2)
+    assert lab.status(session_id) == -1

@@ -1,0 +1,269 @@
+"""Every example runs: driven through Flask's (and Flask-SocketIO's) test clients.
+
+The browser versions of these journeys are in tests/e2e/test_browser.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from .examples_support import (
+    EXAMPLES,
+    example_env,
+    load_module,
+    on_path,
+    start_with_client,
+    wait_until,
+)
+
+ROOT = EXAMPLES.parent
+BACK = "http://rlms.example/back"
+
+
+@pytest.fixture
+def load(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., ModuleType]]:
+    """Load an example file as a fresh module; stop its threads afterwards."""
+    loaded: list[ModuleType] = []
+
+    def loader(relative: str, **config: Any) -> ModuleType:
+        config.setdefault("WEBLAB_CLEANER_INTERVAL", 0.1)
+        example_env(monkeypatch, **config)
+        module = load_module(EXAMPLES / relative)
+        loaded.append(module)
+        return module
+
+    yield loader
+    for module in loaded:
+        if hasattr(module, "stop_stream"):
+            module.stop_stream.set()
+        if hasattr(module, "push"):
+            module.push.stop()
+        module.weblab.stop_threads()
+
+
+def launch(app: Any, session_id: str) -> Any:
+    """A student's browser that followed the launch URL."""
+    client = app.test_client()
+    reply = client.get(f"/callback/{session_id}")
+    assert reply.status_code == 302
+    return client
+
+
+def state_of(app: Any, session_id: str) -> str:
+    record = app.extensions["weblab"].sessions.load(session_id)
+    return record.state if record is not None else "missing"
+
+
+def dispose_via_rlms(app: Any, session_id: str) -> None:
+    from .examples_support import rlms_headers
+
+    reply = app.test_client().post(f"/weblab/sessions/{session_id}", json={"action": "delete"},
+                                   headers=rlms_headers())
+    assert reply.status_code == 200
+
+
+# -- simple -------------------------------------------------------------------------------
+
+
+def test_simple_lab_journey(load: Callable[..., ModuleType]) -> None:
+    simple = load("simple/app.py", WEBLAB_NO_THREAD=True)
+    app = simple.app
+    assert app.test_client().get("/lab").status_code == 403  # no session: forbidden
+    sid = start_with_client(app, BACK)
+    student = launch(app, sid)
+    page = student.get("/lab").get_data(as_text=True)
+    assert "Hello John Smith" in page
+    assert "weblab_poll.js" in page and 'data-callback="weblabSessionOver"' in page
+    with student.get("/static/lab.js") as script:
+        assert script.status_code == 200
+    student.post("/lab/switch")
+    assert simple.LIGHT["on"] is True
+    assert 'id="switches">1<' in student.get("/lab").get_data(as_text=True)
+    reply = student.post("/lab/logout")
+    assert reply.status_code == 302 and reply.location == BACK
+    assert student.get("/lab").location == BACK  # requires_active sends ended users back
+    assert simple.weblab.clean_expired_users() == 1
+    assert simple.disposed_sessions == [sid]
+    assert simple.LIGHT["on"] is False
+    assert simple.weblab.clean_expired_users() == 0  # on_dispose runs once
+
+
+# -- quickstart ---------------------------------------------------------------------------
+
+
+def test_quickstart_lab_journey(load: Callable[..., ModuleType]) -> None:
+    quickstart = load("quickstart/app.py")
+    app = quickstart.app
+    sid = start_with_client(app, BACK)
+    student = launch(app, sid)
+    assert "Hello John Smith" in student.get("/lab").get_data(as_text=True)
+    student.post("/press")
+    student.post("/press")
+    assert 'id="presses">2<' in student.get("/lab").get_data(as_text=True)
+    task_id = student.post("/measure").json["task_id"]
+
+    def finished() -> Any:
+        status = student.get(f"/measure/{task_id}").json
+        return status if status["status"] in ("done", "failed") else None
+
+    status = wait_until(finished, timeout=10)
+    assert status == {"status": "done", "data": {"done": 5}, "result": {"average": 2.0}}
+    assert student.get("/measure/not-a-task").status_code == 404
+    assert student.post("/leave").location == BACK
+    wait_until(lambda: state_of(app, sid) == "disposed", timeout=5)
+
+
+def test_quickstart_doc_shows_the_example() -> None:
+    """docs/quickstart.md's final listing is examples/quickstart/app.py, verbatim."""
+    doc = (ROOT / "docs" / "quickstart.md").read_text()
+    listing = (EXAMPLES / "quickstart" / "app.py").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", doc, flags=re.S)
+    assert listing in blocks
+    template = (EXAMPLES / "quickstart" / "templates" / "lab.html").read_text()
+    assert template in re.findall(r"```html\+jinja\n(.*?)```", doc, flags=re.S)
+
+
+# -- advanced -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def advanced(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[ModuleType]:
+    example_env(monkeypatch, WEBLAB_CLEANER_INTERVAL=0.1)
+    with on_path(EXAMPLES / "advanced"):
+        import mylab
+        import mylab.hardware
+
+        mylab.hardware.slider.step_seconds = 0.01
+        yield mylab
+        mylab.weblab.stop_threads()
+
+
+def test_advanced_lab_journey(advanced: ModuleType, tmp_path: Path) -> None:
+    from mylab import lab, students
+
+    app = advanced.create_app({"LAB_DATABASE": str(tmp_path / "students.sqlite3")})
+    sid = start_with_client(app, BACK)
+    student = launch(app, sid)
+    page = student.get("/lab").get_data(as_text=True)
+    assert 'id="visits">1<' in page  # user_loader read the SQLite record on_start wrote
+    with student.get("/mylab-static/lab.js") as script:
+        assert script.status_code == 200
+
+    assert student.post("/api/move", json={"position": "far"}).status_code == 400
+    reply = student.post("/api/move", json={"position": 30})
+    assert reply.status_code == 202
+    task_id = reply.json["task_id"]
+    progress: list[int] = []
+
+    def finished() -> Any:
+        status = student.get(f"/api/tasks/{task_id}").json
+        progress.append(status["data"].get("progress", 0))
+        return status if status["status"] in ("done", "failed") else None
+
+    status = wait_until(finished, timeout=10, step=0.02)
+    assert status["result"] == {"position": 30}, status
+    assert any(0 < value < 100 for value in progress), progress
+    with app.app_context():
+        assert students.get("john.smith@institution") == students.Student(
+            "john.smith@institution", 1, 30
+        )
+    other = start_with_client(app, BACK)
+    assert launch(app, other).get(f"/api/tasks/{task_id}").status_code == 404  # not theirs
+
+    assert student.post("/lab/logout").location == BACK
+    wait_until(lambda: sid in lab.disposed_sessions, timeout=5)
+    assert lab.disposed_sessions.count(sid) == 1
+    dispose_via_rlms(app, other)
+    second = start_with_client(app, BACK)
+    assert 'id="visits">3<' in launch(app, second).get("/lab").get_data(as_text=True)
+
+
+# -- socketio -----------------------------------------------------------------------------
+
+
+def test_socketio_lab_journey(load: Callable[..., ModuleType]) -> None:
+    pytest.importorskip("flask_socketio")
+    realtime = load("socketio/app.py")
+    app = realtime.app
+    sid = start_with_client(app, BACK)
+    student = launch(app, sid)
+    page = student.get("/lab").get_data(as_text=True)
+    assert 'data-socketio="true"' in page and "socket.io.min.js" in page
+    assert realtime.socketio.test_client(app).is_connected() is False  # anonymous: refused
+
+    socket = realtime.socketio.test_client(app, flask_test_client=student)
+    assert socket.is_connected()
+    socket.emit("heater", {"on": True})
+    assert realtime.plate.heater is True
+    stored = app.extensions["weblab"].sessions.load(sid).data_json
+    assert json.loads(stored)["heater"] is True  # the guard stored weblab_user.data
+
+    reply = socket.emit("calibrate", callback=True)
+    wait_until(lambda: any(e["name"] == "weblab:task-done" for e in socket.queue), timeout=10)
+    events = [e for e in socket.queue if e["name"].startswith("weblab:task")]
+    progress = [e["args"][0]["data"]["progress"] for e in events[:-1]]
+    assert progress == [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]
+    done = events[-1]["args"][0]
+    assert done["task_id"] == reply["task_id"] and done["status"] == "done"
+    assert set(done["result"]) == {"offset", "readings"}
+    wait_until(lambda: any(e["name"] == "sensor" for e in socket.queue), timeout=5)
+
+    student.get(f"/callback/{sid}/logout")
+    ended = wait_until(lambda: [e for e in socket.queue if e["name"] == "weblab:session-ended"])
+    assert ended[0]["args"][0] == {"reason": "logout", "back": BACK}
+    wait_until(lambda: not socket.is_connected())
+    wait_until(lambda: realtime.disposed_sessions == [sid], timeout=5)
+    assert realtime.plate.heater is False
+
+
+# -- demo and deployment files ------------------------------------------------------------
+
+
+def test_demo_starts_sessions_and_prints_how_to_use_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("FLASK_WEBLAB_REDIS_URL", raising=False)
+    demo = load_module(EXAMPLES / "demo.py")
+    lab = demo.load_lab()
+    try:
+        assert lab.app.config.get("WEBLAB_REDIS_URL") in (None, "")  # the embedded store
+        base = "http://127.0.0.1:5000"
+        demo.add_demo_routes(lab.app, base)
+        demo.print_instructions(lab, base)
+        out = capsys.readouterr().out
+        assert f"{base}/demo-start" in out and "curl" in out and "weblabdeusto" in out
+        browser = lab.app.test_client()
+        reply = browser.get("/demo-start")
+        assert reply.status_code == 302
+        assert reply.location.startswith(f"{base}/callback/")
+        launch = reply.location[len(base):]
+        assert browser.get(launch).location == "/lab"
+        page = browser.get("/lab").get_data(as_text=True)
+        assert "Demo Student" in page
+    finally:
+        if hasattr(lab, "stop_stream"):
+            lab.stop_stream.set()
+        lab.weblab.stop_threads()
+
+
+def test_procfile_names_real_entry_points() -> None:
+    procfile = dict(
+        line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line
+    )
+    assert set(procfile) == {"web", "worker"}
+    assert "gunicorn" in procfile["web"] and "weblab loop" in procfile["worker"]
+    for path in re.findall(r"examples/[\w/.]+", " ".join(procfile.values())):
+        assert (ROOT / path).exists(), path
+
+
+@pytest.mark.parametrize("name", ["simple", "advanced", "socketio", "quickstart"])
+def test_every_example_has_a_readme(name: str) -> None:
+    readme = (EXAMPLES / name / "README.md").read_text()
+    assert "weblab fake new" in readme or "demo" in readme

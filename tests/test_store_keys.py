@@ -1,0 +1,191 @@
+"""Redis keys: one prefix per lab, a TTL on every key, no KEYS, and hot-path round trips."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from redis.client import Pipeline
+
+from weblab_ext.store.keys import Keys
+
+from .conftest import AUTH, Lab
+
+PACKAGE = Path(__file__).resolve().parents[1] / "weblab_ext"
+
+
+@pytest.mark.parametrize("base", ["lab", "my-lab", "a:b"])
+def test_every_key_family_has_the_lab_prefix(base: str) -> None:
+    keys = Keys(base)
+    families = keys.all_families()
+    assert len(families) >= 17
+    for name, key in families.items():
+        assert key.startswith("{" + base + "}:weblab:"), name
+    # Families do not collide with each other.
+    assert len(set(families.values())) == len(families)
+
+
+def test_two_labs_share_no_key() -> None:
+    one, two = Keys("one").all_families(), Keys("two").all_families()
+    assert not set(one.values()) & set(two.values())
+
+
+def lab_keys(lab: Lab) -> list[str]:
+    pattern = "{" + lab.state.keys.base + "}:weblab:*"
+    return sorted(lab.state.client.scan_iter(match=pattern))  # SCAN only in the test
+
+
+def test_every_key_has_a_ttl_after_a_full_session(lab: Lab) -> None:
+    @lab.app.route("/write")
+    def write() -> str:
+        from weblab_ext import weblab_user
+
+        weblab_user.data["x"] = 1
+        return "ok"
+
+    kept = lab.start()
+    session_id = lab.start()
+    student = lab.student(session_id)
+    student.get("/write")
+    student.get("/lab")
+    student.get(f"/callback/{session_id}/poll")
+    student.get(f"/callback/{session_id}/logout")
+    lab.status(session_id)
+    with lab.app.app_context():
+        lab.weblab.clean_expired_users()
+    lab.dispose(session_id)
+    lab.dispose(kept)
+    lab.status("unknown")
+    lab.dispose("unknown")
+    lab.student(kept).get(f"/callback/{kept}/poll")
+    keys = lab_keys(lab)
+    assert keys, "the expired records should still be there"
+    without_ttl = [key for key in keys if lab.state.client.ttl(key) < 0]
+    assert without_ttl == []
+
+
+def test_the_library_never_calls_keys() -> None:
+    """KEYS blocks Redis for O(N): the runtime uses indexes (SCAN only in test helpers)."""
+    offenders = []
+    pattern = re.compile(
+        r"(client|redis|pipe|pipeline|_client|conn|connection|r)\s*\.\s*keys\s*\(|"
+        r"['\"]KEYS['\"]|\bscan_iter\s*\(",
+        re.IGNORECASE,
+    )
+    for path in PACKAGE.rglob("*.py"):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            match = pattern.search(line)
+            # The testing harness may SCAN a throw-away lab's keys; the runtime never does.
+            if match and not (path.parts[-2] == "testing" and "scan_iter" in match.group(0)):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}")
+    assert offenders == []
+
+
+# -- round trips on the hot path --------------------------------------------------------------
+
+
+class RoundTrips:
+    def __init__(self) -> None:
+        self.count = 0
+        self.commands: list[str] = []
+
+
+@pytest.fixture
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[RoundTrips]:
+    """Count Redis round trips: each command is one, a whole pipeline is one."""
+    counter = RoundTrips()
+    original_command = redis.Redis.execute_command
+    original_execute = Pipeline.execute
+
+    # Only this thread: a background thread left by another test must not be counted.
+    me = threading.get_ident()
+
+    def execute_command(self: Any, *args: Any, **options: Any) -> Any:
+        if threading.get_ident() == me:
+            counter.count += 1
+            counter.commands.append(str(args[0]))
+        return original_command(self, *args, **options)
+
+    def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() == me:
+            counter.count += 1
+            counter.commands.append("PIPELINE")
+        return original_execute(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", execute_command)
+    monkeypatch.setattr(Pipeline, "execute", execute)
+    yield counter
+
+
+def measure(counter: RoundTrips, action: Callable[[], Any]) -> int:
+    action()  # warm up: the first call of a script loads it
+    counter.count = 0
+    counter.commands = []
+    action()
+    return counter.count
+
+
+@pytest.fixture
+def hot_lab(make_lab: Callable[..., Lab]) -> Lab:
+    lab = make_lab()
+
+    @lab.app.route("/change")
+    def change() -> str:
+        from weblab_ext import requires_active, weblab_user
+
+        @requires_active
+        def inner() -> str:
+            weblab_user.data["n"] = weblab_user.data.get("n", 0) + 1
+            return "changed"
+
+        return inner()
+
+    @lab.app.route("/static-like")
+    def static_like() -> str:
+        return "plain"
+
+    return lab
+
+
+def test_requires_active_unchanged_data_is_one_round_trip(hot_lab: Lab,
+                                                          round_trips: RoundTrips) -> None:
+    student = hot_lab.student(hot_lab.start())
+    assert measure(round_trips, lambda: student.get("/lab")) == 1, round_trips.commands
+
+
+def test_requires_active_changed_data_is_two_round_trips(hot_lab: Lab,
+                                                         round_trips: RoundTrips) -> None:
+    student = hot_lab.student(hot_lab.start())
+    assert measure(round_trips, lambda: student.get("/change")) == 2, round_trips.commands
+
+
+def test_requests_without_session_cost_nothing(hot_lab: Lab, round_trips: RoundTrips) -> None:
+    anonymous = hot_lab.app.test_client()
+    assert measure(round_trips, lambda: anonymous.get("/static-like")) == 0
+    assert measure(round_trips, lambda: anonymous.get("/lab")) == 0
+    assert measure(round_trips, lambda: anonymous.get("/results")) == 0
+
+
+def test_status_is_one_round_trip(hot_lab: Lab, round_trips: RoundTrips) -> None:
+    session_id = hot_lab.start()
+    assert measure(round_trips, lambda: hot_lab.status(session_id)) == 1, round_trips.commands
+
+
+@pytest.mark.parametrize("limit", [None, 30])
+def test_multiple_status_of_1000_ids_is_one_round_trip(hot_lab: Lab, round_trips: RoundTrips,
+                                                       limit: float | None) -> None:
+    ids = [hot_lab.start() for _ in range(3)] + [f"unknown-{i}" for i in range(997)]
+
+    def call() -> None:
+        reply = hot_lab.rlms.post("/weblab/sessions/status/multiple", headers=AUTH,
+                                  json={"session_ids": ids, "timeout": limit})
+        assert len(reply.json["status"]) == 1000
+
+    assert measure(round_trips, call) == 1, round_trips.commands
+    names = sorted(thread.name for thread in threading.enumerate())
+    assert "weblab-cleaner" not in names, names

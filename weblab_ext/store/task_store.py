@@ -1,0 +1,307 @@
+"""TaskStore: every Redis operation on background tasks, each one round trip.
+
+A task is one hash (see :mod:`.task_scripts` for its fields) moving through::
+
+    submitted ──claim──► running ──finish──► done | failed
+        └──(unique lock held elsewhere)──────────► failed
+                          └──(lease lapsed: worker died)──► failed (worker-lost)
+
+Submitted ids wait in a queue list that idle workers block on (``BRPOPLPUSH`` into their
+process's processing list, so an id is never lost between pop and claim); running tasks
+carry a lease in a sorted set scored by expiry, renewed by their worker's heartbeat; the end
+of a task pushes a token onto its done list, which ``join()`` blocks on without polling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import redis
+
+from . import task_scripts as scripts
+from .keys import Keys
+
+STATUSES = ("submitted", "running", "done", "failed")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskRecord:
+    """One task as stored. Times are epoch seconds."""
+
+    task_id: str
+    name: str
+    session_id: str
+    status: str
+    stopping: bool
+    args: list[Any]
+    kwargs: dict[str, Any]
+    data: dict[str, Any]
+    result: Any
+    error: dict[str, Any] | None
+    worker: str
+    submitted_at: float
+    started_at: float | None
+    finished_at: float | None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the task is done or failed."""
+        return self.status in ("done", "failed")
+
+    @classmethod
+    def from_hash(cls, task_id: str, raw: Mapping[str, str]) -> TaskRecord:
+        """Decode a task hash as read from Redis."""
+
+        def _json(name: str, default: Any) -> Any:
+            text = raw.get(name)
+            return json.loads(text) if text else default
+
+        def _time(name: str) -> float | None:
+            text = raw.get(name)
+            return float(text) if text else None
+
+        return cls(
+            task_id=task_id,
+            name=raw.get("name", ""),
+            session_id=raw.get("session_id", ""),
+            status=raw.get("status", "submitted"),
+            stopping=raw.get("stopping") == "1",
+            args=_json("args", []),
+            kwargs=_json("kwargs", {}),
+            data=_json("data", {}),
+            result=_json("result", None),
+            error=_json("error", None),
+            worker=raw.get("worker", ""),
+            submitted_at=_time("submitted_at") or 0.0,
+            started_at=_time("started_at"),
+            finished_at=_time("finished_at"),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class HeartbeatReport:
+    """What one heartbeat found: ids to act on."""
+
+    stopping: list[str]
+    lost: list[str]
+    lapsed: list[str]
+    dead_workers: list[str]
+
+
+def _pairs_to_dict(flat: Sequence[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+class TaskStore:
+    """Task records, queue, leases, locks and notifications of one lab.
+
+    :param client: a redis-py client with ``decode_responses=True``.
+    :param keys: the key builder of the lab.
+    """
+
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+        self._submit = client.register_script(scripts.SUBMIT)
+        self._claim = client.register_script(scripts.CLAIM)
+        self._finish = client.register_script(scripts.FINISH)
+        self._store_data = client.register_script(scripts.STORE_DATA)
+        self._stop = client.register_script(scripts.STOP)
+        self._heartbeat = client.register_script(scripts.HEARTBEAT)
+        self._requeue = client.register_script(scripts.REQUEUE)
+        self._release = client.register_script(scripts.RELEASE_LOCK)
+
+    # -- submission and lookup --------------------------------------------------------------
+
+    def submit(
+        self,
+        task_id: str,
+        fields: Mapping[str, str],
+        *,
+        session_id: str,
+        lock_key: str | None,
+        ttl: float,
+        now: float,
+        refuse_duplicate: bool,
+        duplicate_error: Mapping[str, Any],
+    ) -> int:
+        """Record and queue a task; 1 queued, 0 recorded as a failed duplicate, -1 refused."""
+        keys = [self.keys.task(task_id), self.keys.session_tasks(session_id),
+                self.keys.task_queue(), self.keys.task_done(task_id)]
+        if lock_key is not None:
+            keys.append(lock_key)
+        argv: list[Any] = [task_id, int(ttl), int(ttl * 1000), "1" if refuse_duplicate else "0",
+                           json.dumps(duplicate_error), repr(now), self.keys.task_progress()]
+        for name, value in fields.items():
+            argv.extend((name, value))
+        return int(self._submit(keys=keys, args=argv))
+
+    def load(self, task_id: str) -> TaskRecord | None:
+        """Read one task, or ``None`` when unknown or expired."""
+        raw: dict[str, str] = self.client.hgetall(self.keys.task(task_id))  # type: ignore[assignment]
+        return TaskRecord.from_hash(task_id, raw) if raw else None
+
+    def load_many(self, task_ids: Iterable[str]) -> list[TaskRecord]:
+        """Read several tasks in one round trip, skipping the expired ones."""
+        ids = list(task_ids)
+        if not ids:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for task_id in ids:
+            pipe.hgetall(self.keys.task(task_id))
+        raws = pipe.execute()
+        return [TaskRecord.from_hash(tid, raw) for tid, raw in zip(ids, raws, strict=True) if raw]
+
+    def session_tasks(self, session_id: str) -> list[TaskRecord]:
+        """Every still-stored task of a session, oldest submission first (two round trips)."""
+        ids: set[str] = self.client.smembers(self.keys.session_tasks(session_id))  # type: ignore[assignment]
+        records = self.load_many(sorted(ids))
+        return sorted(records, key=lambda record: (record.submitted_at, record.task_id))
+
+    def status(self, task_id: str) -> str | None:
+        """The status of a task, or ``None`` when it is gone."""
+        value = self.client.hget(self.keys.task(task_id), "status")
+        return str(value) if value is not None else None
+
+    def is_stopping(self, task_id: str) -> bool:
+        """Read the durable stop flag (used when no stop listener runs in this process)."""
+        return bool(self.client.hget(self.keys.task(task_id), "stopping") == "1")
+
+    def queue_length(self) -> int:
+        return int(self.client.llen(self.keys.task_queue()))
+
+    # -- workers ----------------------------------------------------------------------------
+
+    def next_from_queue(self, worker_id: str, timeout: float) -> str | None:
+        """Block up to ``timeout`` s for a queued id, moving it to the worker's processing list.
+
+        ``BRPOPLPUSH``, not ``BLMOVE``: the embedded store (fakeredis 2.40) blocks only on the
+        former.
+        """
+        value = self.client.brpoplpush(
+            self.keys.task_queue(), self.keys.worker_processing(worker_id), max(timeout, 0.01)
+        )
+        return str(value) if value is not None else None
+
+    def pop_from_queue(self, worker_id: str) -> str | None:
+        """Take a queued id without waiting (one ``run_tasks()`` pass)."""
+        value = self.client.rpoplpush(
+            self.keys.task_queue(), self.keys.worker_processing(worker_id)
+        )
+        return str(value) if value is not None else None
+
+    def claim(
+        self,
+        task_id: str,
+        worker_id: str,
+        *,
+        now: float,
+        lease: float,
+        ttl: float,
+        duplicate_error: Mapping[str, Any],
+    ) -> TaskRecord | str | None:
+        """Claim a submitted task: its record, ``"duplicate"``, or ``None`` if not claimable."""
+        reply = self._claim(
+            keys=[self.keys.task(task_id), self.keys.worker_processing(worker_id),
+                  self.keys.task_leases(), self.keys.task_done(task_id)],
+            args=[task_id, worker_id, repr(now), repr(now + lease), int(lease * 1000),
+                  int(max(ttl, lease)), json.dumps(duplicate_error), self.keys.task_progress()],
+        )
+        if not reply:
+            return None
+        if reply == ["duplicate"]:
+            return "duplicate"
+        return TaskRecord.from_hash(task_id, _pairs_to_dict(reply))
+
+    def finish(
+        self,
+        task_id: str,
+        session_id: str,
+        *,
+        status: str,
+        result_json: str = "",
+        error_json: str = "",
+        data_json: str = "",
+        owner: str | None = None,
+        ttl: float,
+        now: float,
+    ) -> bool:
+        """Finish a running task once.
+
+        :param owner: the worker id that must hold the task; ``None`` finishes it only if its
+            lease lapsed before ``now`` (the reaper).
+        """
+        mode, check = ("owner", owner) if owner is not None else ("lapsed", repr(now))
+        reply = self._finish(
+            keys=[self.keys.task(task_id), self.keys.task_leases(),
+                  self.keys.task_done(task_id), self.keys.session_tasks(session_id)],
+            args=[task_id, mode, check, status, result_json, error_json, data_json, int(ttl),
+                  repr(now), self.keys.task_progress()],
+        )
+        return bool(reply)
+
+    def store_data(self, task_id: str, data_json: str) -> bool:
+        """Store a running task's data and publish it as progress."""
+        return bool(self._store_data(keys=[self.keys.task(task_id)],
+                                     args=[task_id, data_json, self.keys.task_progress()]))
+
+    def stop(self, task_id: str) -> bool:
+        """Set the stop flag of a task and tell the workers."""
+        return bool(self._stop(keys=[self.keys.task(task_id)],
+                               args=[task_id, self.keys.task_stops()]))
+
+    def wait_done(self, task_id: str, timeout: float) -> bool:
+        """Block up to ``timeout`` s until the task has finished; ``True`` if it has.
+
+        Rotating the done list onto itself leaves the token for every other joiner.
+        """
+        key = self.keys.task_done(task_id)
+        return self.client.brpoplpush(key, key, max(timeout, 0.01)) is not None
+
+    def heartbeat(
+        self,
+        worker_id: str,
+        task_ids: Sequence[str],
+        *,
+        now: float,
+        lease: float,
+        ttl: float,
+        info: Mapping[str, Any],
+    ) -> HeartbeatReport:
+        """Renew a worker process and its tasks; report stop requests, lapses and deaths."""
+        keys = [self.keys.task_leases(), self.keys.workers(), self.keys.worker_info(worker_id)]
+        keys.extend(self.keys.task(task_id) for task_id in task_ids)
+        argv: list[Any] = [repr(now), repr(now + lease), worker_id, int(lease * 4) + 1,
+                           int(max(ttl, lease)), int(lease * 1000), json.dumps(dict(info))]
+        argv.extend(task_ids)
+        stopping, lost, lapsed, dead = self._heartbeat(keys=keys, args=argv)
+        return HeartbeatReport(list(stopping), list(lost), list(lapsed), list(dead))
+
+    def requeue(self, worker_id: str) -> int:
+        """Put back the ids a worker process took but never claimed."""
+        return int(self._requeue(keys=[self.keys.worker_processing(worker_id),
+                                       self.keys.task_queue()], args=[]))
+
+    def deregister(self, worker_id: str) -> None:
+        """Forget a worker process that stops cleanly."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zrem(self.keys.workers(), worker_id)
+        pipe.delete(self.keys.worker_info(worker_id))
+        pipe.execute()
+        self.requeue(worker_id)
+
+    def session_id_of(self, task_id: str) -> str:
+        return str(self.client.hget(self.keys.task(task_id), "session_id") or "")
+
+    # -- unique locks of direct calls -------------------------------------------------------
+
+    def acquire_lock(self, key: str, token: str, ttl: float) -> bool:
+        """``SET NX PX`` with an owner token."""
+        return bool(self.client.set(key, token, nx=True, px=int(ttl * 1000)))
+
+    def release_lock(self, key: str, token: str) -> bool:
+        """Compare-and-delete: only the owner releases."""
+        return bool(self._release(keys=[key], args=[token]))

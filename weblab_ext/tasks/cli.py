@@ -1,0 +1,103 @@
+"""``flask weblab loop`` and ``flask weblab run-tasks`` (Flask layer, thin)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from ..context import lab_state
+from .worker import start_task_threads
+
+if TYPE_CHECKING:
+    from ..state import LabState
+
+
+def _refuse_embedded(state: LabState) -> None:
+    if type(state.client).__module__.startswith("fakeredis"):
+        raise click.ClickException(
+            "`flask weblab loop` needs a Redis server shared with the web processes: set "
+            "WEBLAB_REDIS_URL=redis://... (the embedded store lives inside one process)"
+        )
+
+
+def run_loop(state: LabState, threads: int, max_seconds: float | None = None,
+             grace: float | None = None) -> None:
+    """Run task threads (plus heartbeat, stop listener and cleaner) until SIGTERM/SIGINT.
+
+    :param max_seconds: stop by itself after this long (tests).
+    :param grace: seconds running tasks get to stop at shutdown.
+    """
+    from ..cleaner import CleanerThread
+
+    runtime = state.tasks
+    if grace is not None:
+        runtime.shutdown_grace = grace
+    stop = threading.Event()
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    try:
+        started = start_task_threads(runtime, stop, threads)
+        cleaner = CleanerThread(state, stop)
+        cleaner.start()
+        started.append(cleaner)
+        end = None if max_seconds is None else time.monotonic() + max_seconds
+        while not stop.wait(0.2):
+            if end is not None and time.monotonic() >= end:
+                stop.set()
+        click.echo("Waiting...")
+        # The heartbeat drains (stop requests, grace, worker-lost); after it only runners
+        # stuck in a task that ignores stop requests are left, and they are daemons.
+        started[0].join(runtime.shutdown_grace + 3)
+        deadline = time.monotonic() + 1.5
+        for thread in started[1:]:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@click.command("loop")
+@click.option("--threads", default=5, show_default=True, type=int,
+              help="Task threads in this process.")
+@click.option("--reload/--no-reload", default=None,
+              help="Restart on code changes (default: the app's debug flag).")
+@click.option("--max-seconds", type=float, default=None, hidden=True,
+              envvar="WEBLAB_LOOP_MAX_SECONDS")
+@click.option("--grace", type=float, default=10.0, hidden=True)
+@with_appcontext
+def loop_command(threads: int, reload: bool | None, max_seconds: float | None,
+                 grace: float) -> None:
+    """Run background tasks (and the expiry cleaner) in this process until stopped."""
+    state = lab_state()
+    _refuse_embedded(state)
+    if reload is None:
+        reload = bool(current_app.debug)
+    click.echo(f"Running {threads} threads")
+    if reload:
+        from werkzeug._reloader import run_with_reloader
+
+        click.echo("Running with reloader. Don't use this in production mode.")
+        run_with_reloader(lambda: run_loop(state, threads, max_seconds, grace))
+    else:
+        run_loop(state, threads, max_seconds, grace)
+
+
+@click.command("run-tasks")
+@with_appcontext
+def run_tasks_command() -> None:
+    """Run every queued task once, in this process, then exit."""
+    lab_state().tasks.run_tasks()
+
+
+def add_task_commands(group: click.Group) -> None:
+    """Add the task commands to the ``flask weblab`` group."""
+    group.add_command(loop_command)
+    group.add_command(run_tasks_command)

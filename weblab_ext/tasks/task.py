@@ -1,0 +1,258 @@
+"""``WebLabTask`` (a snapshot of one task) and the ``current_task`` proxies."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from flask import g, has_app_context
+from werkzeug.local import LocalProxy
+
+from ..errors import TimeoutError
+
+if TYPE_CHECKING:
+    from ..state import LabState
+    from ..store.task_store import TaskRecord
+    from .runtime import TaskRuntime
+
+#: Longest single blocking wait of ``join()``: between waits it checks the record still exists.
+JOIN_STEP = 5.0
+
+
+class FrozenTaskData(dict[str, Any]):
+    """``data`` of a task seen from outside it: a plain (JSON-serialisable) dict that refuses
+    changes, which only the task itself may make."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("A task's data can only be changed from inside the task")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+
+class RunningTask:
+    """What a worker knows about a task it runs right now (kept on ``g`` inside the task)."""
+
+    def __init__(self, record: TaskRecord, runtime: TaskRuntime) -> None:
+        self.task_id = record.task_id
+        self.record = record
+        self.runtime = runtime
+        self.data: dict[str, Any] = copy.deepcopy(record.data)
+        self._task: WebLabTask | None = None
+
+    @property
+    def task(self) -> WebLabTask:
+        if self._task is None:
+            self._task = WebLabTask._from_record(self.runtime.state, self.record)
+        return self._task
+
+
+def running_task() -> RunningTask | None:
+    """The task running in this context, if any."""
+    if not has_app_context():
+        return None
+    value = g.get("_weblab_task")
+    return value if isinstance(value, RunningTask) else None
+
+
+class WebLabTask:
+    """A snapshot of one task; it changes only on :meth:`retrieve` (or :meth:`store` inside).
+
+    :param task_id: the task id (``WebLabTask(weblab, task_id)`` is accepted too).
+    :raises ValueError: ``task id <id> not found``.
+
+    .. code-block:: python
+
+        task = WebLabTask(task_id)
+        if task.done:
+            return jsonify(result=task.result)
+    """
+
+    task_id: str
+    session_id: str
+    name: str
+    status: str
+    stopping: bool
+    _state: LabState
+
+    def __init__(self, task_id: Any, maybe_task_id: str | None = None) -> None:
+        from ..context import lab_state
+
+        if maybe_task_id is not None:  # WebLabTask(weblab, task_id), the original signature
+            task_id = maybe_task_id
+        state = lab_state()
+        record = state.tasks.store.load(task_id)
+        if record is None:
+            raise ValueError(f"task id {task_id} not found")
+        self._state = state
+        self._apply(record)
+
+    @classmethod
+    def _from_record(cls, state: LabState, record: TaskRecord) -> WebLabTask:
+        task = cls.__new__(cls)
+        task._state = state
+        task._apply(record)
+        return task
+
+    def _apply(self, record: TaskRecord) -> None:
+        self._record = record
+        self.task_id = record.task_id
+        self.session_id = record.session_id
+        self.name = record.name
+        self.status = record.status
+        self.stopping = record.stopping
+
+    # -- state ------------------------------------------------------------------------------
+
+    @property
+    def submitted(self) -> bool:
+        return self.status == "submitted"
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def done(self) -> bool:
+        return self.status == "done"
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "failed")
+
+    @property
+    def result(self) -> Any:
+        """The JSON result when done, else ``None``."""
+        return self._record.result if self.done else None
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        """``{"code", "class"?, "message"}`` when failed, else ``None``."""
+        return self._record.error if self.failed else None
+
+    def _inside(self) -> RunningTask | None:
+        running = running_task()
+        return running if running is not None and running.task_id == self.task_id else None
+
+    @property
+    def data(self) -> Any:
+        """Inside the task: the live dict. Elsewhere: a read-only copy."""
+        running = self._inside()
+        if running is not None:
+            return running.data
+        return FrozenTaskData(copy.deepcopy(self._record.data))
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        running = self._inside()
+        if running is None:
+            raise ValueError("The data of a task can only be changed from inside the task")
+        running.data.clear()
+        running.data.update(value)
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def store(self) -> WebLabTask:
+        """Persist ``data`` (only inside the task) and publish it as progress.
+
+        :raises ValueError: outside the task.
+        """
+        running = self._inside()
+        if running is None:
+            raise ValueError("store() can only be called from inside the task")
+        try:
+            text = json.dumps(running.data)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"Task data must be JSON-serialisable: {exc}") from exc
+        self._state.tasks.store.store_data(self.task_id, text)
+        return self
+
+    def retrieve(self) -> WebLabTask:
+        """Reload from the store; returns self (unchanged if the record expired)."""
+        record = self._state.tasks.store.load(self.task_id)
+        if record is not None:
+            self._apply(record)
+        return self
+
+    def update_data(self, new_data: Any) -> WebLabTask:
+        """Deprecated: ``task.data = new_data; task.store()``.
+
+        No ``DeprecationWarning``: labs run with warnings as errors would fail their task.
+        """
+        self.data = new_data
+        return self.store()
+
+    def stop(self) -> WebLabTask:
+        """Ask the task to stop (advisory: the task reads ``current_task_stopping``)."""
+        self._state.tasks.request_stop(self.task_id)
+        self.stopping = True
+        return self
+
+    def join(self, timeout: float | None = None, error_on_timeout: bool = True) -> WebLabTask:
+        """Wait until the task finishes, blocking on its completion notification.
+
+        :param timeout: seconds; ``None`` waits as long as the task exists.
+        :param error_on_timeout: raise :class:`weblab_ext.TimeoutError` when it passes.
+        :raises RuntimeError: when a task joins itself (a deadlock).
+        """
+        if self._inside() is not None:
+            raise RuntimeError("Deadlock: a task cannot join itself")
+        store = self._state.tasks.store
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            step = JOIN_STEP
+            if deadline is not None:
+                step = min(step, deadline - time.monotonic())
+            if step > 0 and store.wait_done(self.task_id, step):
+                break
+            status = store.status(self.task_id)
+            if status is None or status in ("done", "failed"):
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                self.retrieve()
+                if error_on_timeout:
+                    raise TimeoutError(f"{timeout} seconds passed")
+                return self
+        return self.retrieve()
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WebLabTask) and other.task_id == self.task_id
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return hash(("WebLabTask", self.task_id))
+
+    def __lt__(self, other: object) -> bool:
+        if isinstance(other, WebLabTask):
+            return self.task_id < other.task_id
+        return hash(self) < hash(other)
+
+    def __repr__(self) -> str:
+        return f"<WebLab Task {self.task_id}>"
+
+
+def _current_task() -> WebLabTask | None:
+    running = running_task()
+    return running.task if running is not None else None
+
+
+def _current_task_stopping() -> bool:
+    running = running_task()
+    return running is not None and running.runtime.is_stopping(running.task_id)
+
+
+#: Inside a running task, its :class:`WebLabTask`; elsewhere ``None`` (falsy).
+current_task: Any = LocalProxy(_current_task)
+#: Inside a running task, whether it was asked to stop (no Redis round trip when this
+#: process runs a stop listener); elsewhere ``False``.
+current_task_stopping: Any = LocalProxy(_current_task_stopping)
