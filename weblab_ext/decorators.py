@@ -11,7 +11,7 @@ from flask.typing import ResponseReturnValue
 
 from .context import get_weblab_user, lab_state
 from .user_views import forbidden_response
-from .users import AnonymousUser
+from .users import AnonymousUser, CurrentUser, ExpiredUser
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,6 +71,7 @@ def requires_active(view: F) -> F:
         user = get_weblab_user()
         if isinstance(user, AnonymousUser):
             return _anonymous_answer()
+        assert isinstance(user, (CurrentUser, ExpiredUser))
         if not user.active:
             _log_rejection(user)
             if _wants_json():

@@ -14,7 +14,7 @@ from . import config
 from .errors import WebLabNotInitializedError
 from .hooks import register_request_hooks
 from .state import LabState
-from .store.connection import connect, is_embedded
+from .store.connection import connect
 from .tasks.api import TasksMixin
 from .templating import template_context
 from .tokens import create_token as _create_token
@@ -95,7 +95,7 @@ class WebLab(TasksMixin):
                 logger.warning("The %s URL %r ends in '/': URLs will contain '//'", name, url)
         client = backend or self._backend
         if client is None:
-            if is_embedded(settings.redis_url):
+            if settings.redis_url is None:
                 logger.warning(
                     "WEBLAB_REDIS_URL is not set: using the embedded in-process store. Sessions "
                     "live only in this process; set WEBLAB_REDIS_URL=redis://... for gunicorn "

@@ -166,7 +166,7 @@ class SessionStore:
 
     def load(self, session_id: str) -> SessionRecord | None:
         """Read a session without side effects."""
-        raw = self.client.hgetall(self.keys.session(session_id))
+        raw: dict[str, str] = self.client.hgetall(self.keys.session(session_id))  # type: ignore[assignment]
         if not raw:
             return None
         return SessionRecord.from_hash(session_id, raw)
@@ -210,7 +210,9 @@ class SessionStore:
             ``disposed`` or ``missing``; the record is the one read before the transition.
         """
         keys = [self.keys.session(session_id), *self._index_keys()]
-        args = [session_id, repr(now), repr(timeout), int(only_if_due), DISPOSING_TTL]
+        args: list[str | int] = [
+            session_id, repr(now), repr(timeout), int(only_if_due), DISPOSING_TTL
+        ]
         flat = self._begin_dispose(keys=keys, args=args)
         outcome = flat[0]
         if len(flat) == 1:
@@ -244,7 +246,10 @@ class SessionStore:
 
     def active_session_ids(self, limit: int = 1000) -> list[str]:
         """Undisposed session ids, soonest slot end first (for operators' status views)."""
-        return list(self.client.zrange(self.keys.sessions_by_deadline(), 0, limit - 1))
+        ids: list[str] = self.client.zrange(  # type: ignore[assignment]
+            self.keys.sessions_by_deadline(), 0, limit - 1
+        )
+        return list(ids)
 
     def acquire_lock(self, key: str, token: str, ttl_ms: int) -> bool:
         """Take a lock owned by ``token`` for ``ttl_ms`` milliseconds."""
