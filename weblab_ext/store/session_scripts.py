@@ -101,11 +101,3 @@ redis.call('HSET', KEYS[1], 'state', 'disposed')
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
 return 1
 """
-
-# KEYS[1] lock key
-# ARGV[1] owner token
-# Compare-and-delete: only the owner releases a lock.
-RELEASE_LOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""

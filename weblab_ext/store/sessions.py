@@ -20,6 +20,7 @@ import redis
 
 from . import session_scripts as scripts
 from .keys import Keys
+from .locks import RELEASE_LOCK
 
 #: Seconds an undisposed session hash outlives its slot, so a lab whose cleaner is down for a
 #: while still finds (and disposes) its sessions instead of losing them silently.
@@ -131,7 +132,7 @@ class SessionStore:
         self._store_data = client.register_script(scripts.STORE_DATA)
         self._begin_dispose = client.register_script(scripts.BEGIN_DISPOSE)
         self._finish_dispose = client.register_script(scripts.FINISH_DISPOSE)
-        self._release_lock = client.register_script(scripts.RELEASE_LOCK)
+        self._release_lock = client.register_script(RELEASE_LOCK)
 
     def _index_keys(self) -> list[str]:
         return [self.keys.sessions_by_deadline(), self.keys.sessions_by_poll()]

@@ -197,11 +197,3 @@ local moved = 0
 while redis.call('RPOPLPUSH', KEYS[1], KEYS[2]) do moved = moved + 1 end
 return moved
 """
-
-# KEYS[1] lock
-# ARGV[1] owner token
-# Compare-and-delete: only the owner releases a lock. Returns 1 when it was released.
-RELEASE_LOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""

@@ -23,6 +23,7 @@ import redis
 
 from . import task_scripts as scripts
 from .keys import Keys
+from .locks import RELEASE_LOCK
 
 STATUSES = ("submitted", "running", "done", "failed")
 
@@ -112,7 +113,7 @@ class TaskStore:
         self._stop = client.register_script(scripts.STOP)
         self._heartbeat = client.register_script(scripts.HEARTBEAT)
         self._requeue = client.register_script(scripts.REQUEUE)
-        self._release = client.register_script(scripts.RELEASE_LOCK)
+        self._release = client.register_script(RELEASE_LOCK)
 
     # -- submission and lookup --------------------------------------------------------------
 
