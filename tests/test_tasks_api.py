@@ -362,3 +362,13 @@ def test_dispose_stops_and_keeps_results(make_lab: Callable[..., Lab]) -> None:
     assert task.join(1).done
     with lab.app.app_context(), session_context(session_id):
         assert lab.weblab.get_task(task.task_id) == task  # still readable after dispose
+
+
+def test_joining_itself_is_both_a_timeout_and_a_runtime_error() -> None:
+    from weblab_ext import TimeoutError as WebLabTimeoutError
+    from weblab_ext.errors import DeadlockError
+
+    error = DeadlockError("Deadlock: a task cannot join itself")
+    assert isinstance(error, WebLabTimeoutError)
+    assert isinstance(error, RuntimeError)
+    assert DeadlockError.reported_class == "RuntimeError"

@@ -392,3 +392,19 @@ def test_transitions(lab: Lab) -> None:
     assert kind(client) == ("ExpiredUser", False)
     lab.state.client.delete(lab.state.keys.session(session_id))  # the expired record lapses
     assert kind(client) == ("AnonymousUser", False)
+
+
+def test_actions_are_kept_per_session_with_a_day_long_ttl(lab: Lab) -> None:
+    session_id = lab.start()
+    state = lab.state
+    with lab.app.app_context():
+        user = state.load_user(session_id, poll=False)
+        action_id = user.add_action(session_id, {"kind": "light", "on": True})
+        key = state.keys.session_actions(session_id)
+        stored = json.loads(state.client.hget(key, action_id))
+        assert stored["kind"] == "light" and stored["on"] is True and "ts" in stored
+        assert 0 < state.client.ttl(key) <= 24 * 3600
+        user.store_action(session_id, action_id, {"kind": "light", "on": False})
+        assert json.loads(state.client.hget(key, action_id))["on"] is False
+        user.clean_actions(session_id)
+        assert not state.client.exists(key)

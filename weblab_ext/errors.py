@@ -31,6 +31,17 @@ class TimeoutError(WebLabError, builtins.TimeoutError):
     """Waiting for a task took longer than the timeout given."""
 
 
+class DeadlockError(TimeoutError, RuntimeError):
+    """A task tried to join itself: it would wait for ever.
+
+    It is both a :class:`TimeoutError` (what the task API promises for a join that cannot
+    end) and a ``RuntimeError`` (what weblablib raised), so either ``except`` catches it. A
+    task that fails with it records ``error["class"] == "RuntimeError"``, as it always did.
+    """
+
+    reported_class = "RuntimeError"
+
+
 class AlreadyRunningError(WebLabError):
     """A task declared ``unique`` is already running for the same scope."""
 
@@ -45,6 +56,7 @@ class StoreUnavailableError(WebLabError):
 
 __all__ = [
     "AlreadyRunningError",
+    "DeadlockError",
     "InvalidConfigError",
     "NoContextError",
     "NotFoundError",

@@ -90,6 +90,12 @@ class LabState:
         loader = self.weblab._user_loader
         return loader(username_unique) if loader is not None else None
 
+    def store_session_action(self, session_id: str, action_id: str, action_json: str) -> None:
+        self.sessions.store_action(session_id, action_id, action_json)
+
+    def clean_session_actions(self, session_id: str) -> None:
+        self.sessions.clean_actions(session_id)
+
     # -- transitions ------------------------------------------------------------------------
 
     def logout(self, session_id: str) -> bool:

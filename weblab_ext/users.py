@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from .store.sessions import SessionRecord
+from .tokens import create_token
 from .userdata import AnonymousData, DataHolder, FrozenData
 
 
@@ -26,6 +27,10 @@ class UserBackend(Protocol):
     def load_user_data(self, session_id: str) -> dict[str, Any] | None: ...
 
     def load_lab_user(self, username_unique: str) -> Any: ...
+
+    def store_session_action(self, session_id: str, action_id: str, action_json: str) -> None: ...
+
+    def clean_session_actions(self, session_id: str) -> None: ...
 
 
 class WebLabUser:
@@ -103,6 +108,24 @@ class _SessionUser(WebLabUser):
     def user(self) -> Any:
         """What the registered ``user_loader`` returns for ``username_unique`` (or None)."""
         return self._backend.load_lab_user(self._record.username_unique)
+
+    def add_action(self, session_id: str, action: Mapping[str, Any]) -> str:
+        """Record an action (a JSON-serialisable dict) for a session; returns its id.
+
+        Kept 24 hours after the last write; a ``ts`` field with the time is added.
+        """
+        action_id = create_token()
+        self.store_action(session_id, action_id, action)
+        return action_id
+
+    def store_action(self, session_id: str, action_id: str, action: Mapping[str, Any]) -> None:
+        """Write (or overwrite) the action ``action_id`` of a session."""
+        payload = {**action, "ts": self._clock()}
+        self._backend.store_session_action(session_id, action_id, json.dumps(payload))
+
+    def clean_actions(self, session_id: str) -> None:
+        """Forget every action recorded for a session."""
+        self._backend.clean_session_actions(session_id)
 
     @property
     def record(self) -> SessionRecord:

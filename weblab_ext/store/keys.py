@@ -24,6 +24,10 @@ class Keys:
         """Hash: one lab session (state, user fields, data, data version)."""
         return f"{self.prefix}:session:{session_id}"
 
+    def session_actions(self, session_id: str) -> str:
+        """Hash: action id → JSON action of one session (``add_action``), 24 h TTL."""
+        return f"{self.prefix}:actions:{session_id}"
+
     def sessions_by_deadline(self) -> str:
         """Sorted set of undisposed sessions scored by ``max_date`` (0 once logged out)."""
         return f"{self.prefix}:sessions:by-deadline"
@@ -95,6 +99,7 @@ class Keys:
         """One example key of every family, for documentation and tests."""
         return {
             "session": self.session("<sid>"),
+            "session_actions": self.session_actions("<sid>"),
             "sessions_by_deadline": self.sessions_by_deadline(),
             "sessions_by_poll": self.sessions_by_poll(),
             "cleaner_lock": self.cleaner_lock(),

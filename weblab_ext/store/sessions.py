@@ -30,6 +30,9 @@ MAX_TTL = 10 * 365 * 24 * 3600
 #: Seconds a ``disposing`` record may stay so before Redis drops it (a disposer that died).
 DISPOSING_TTL = 3600
 
+#: Seconds the actions of a session (``add_action``) are kept after their last write.
+ACTIONS_TTL = 24 * 3600
+
 STATES = ("active", "exited", "disposing", "disposed")
 
 
@@ -259,6 +262,18 @@ class SessionStore:
     def release_lock(self, key: str, token: str) -> bool:
         """Release a lock only if ``token`` still owns it."""
         return bool(self._release_lock(keys=[key], args=[token]))
+
+    def store_action(self, session_id: str, action_id: str, action_json: str) -> None:
+        """Write one action of a session; the actions hash lives 24 h after its last write."""
+        key = self.keys.session_actions(session_id)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(key, action_id, action_json)
+        pipe.expire(key, ACTIONS_TTL)
+        pipe.execute()
+
+    def clean_actions(self, session_id: str) -> None:
+        """Forget every action of a session."""
+        self.client.delete(self.keys.session_actions(session_id))
 
     def publish_session_event(self, payload: Mapping[str, Any]) -> None:
         """Tell push layers (Socket.IO) that something happened to a session."""

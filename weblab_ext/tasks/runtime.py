@@ -197,7 +197,7 @@ class TaskRuntime:
                     result = wrapper.func(*record.args, **record.kwargs)
                 except Exception as exc:
                     logger.exception("Task %s (%s) raised", record.name, record.task_id)
-                    error = {"code": "exception", "class": type(exc).__name__,
+                    error = {"code": "exception", "class": _reported_class(exc),
                              "message": str(exc)}
                 else:
                     try:
@@ -369,3 +369,9 @@ def _warn_unstored_user_data(user: Any, name: str) -> None:
     if modified:
         logger.warning("Task %s changed weblab_user.data without calling "
                        "weblab_user.data.store(); the change is lost", name)
+
+
+def _reported_class(exc: BaseException) -> str:
+    # A task's error names the class lab code has always seen: DeadlockError reports itself
+    # as the RuntimeError weblablib raised (it is one), see errors.DeadlockError.
+    return str(getattr(exc, "reported_class", type(exc).__name__))

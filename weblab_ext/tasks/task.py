@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from flask import g, has_app_context
 from werkzeug.local import LocalProxy
 
-from ..errors import TimeoutError
+from ..errors import DeadlockError, TimeoutError
 
 if TYPE_CHECKING:
     from ..state import LabState
@@ -199,10 +199,11 @@ class WebLabTask:
 
         :param timeout: seconds; ``None`` waits as long as the task exists.
         :param error_on_timeout: raise :class:`weblab_ext.TimeoutError` when it passes.
-        :raises RuntimeError: when a task joins itself (a deadlock).
+        :raises DeadlockError: when a task joins itself (both a ``TimeoutError`` and a
+            ``RuntimeError``).
         """
         if self._inside() is not None:
-            raise RuntimeError("Deadlock: a task cannot join itself")
+            raise DeadlockError("Deadlock: a task cannot join itself")
         store = self._state.tasks.store
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
