@@ -20,6 +20,7 @@ from typing import Any
 import redis
 from flask import Flask
 
+from benchmarks.common import INFO, Row, redis_url, verdict
 from tests.redis_server import RedisServer
 from weblab_ext import WebLab
 from weblab_ext.context import session_context
@@ -158,6 +159,48 @@ def bench_dead_worker(url: str, heartbeat: float = 0.2) -> float:
     return detected
 
 
+#: Heartbeat used for the dead-worker measurement (short, so the run stays quick).
+HEARTBEAT = 0.2
+
+
+def measure(url: str, tasks: int = 300) -> tuple[list[tuple[str, str, str, bool | None]], str]:
+    """Run every task measurement against ``url``.
+
+    :returns: rows ``(what, measured, budget, ok or None)`` and the per-command breakdown.
+    """
+    latency = bench_latency(url, tasks)
+    rates = {n: bench_throughput(url, n, tasks * 2) for n in (1, 2, 4)}
+    per_task, trips, breakdown = bench_commands(url, tasks)
+    detected = bench_dead_worker(url, HEARTBEAT)
+    rows: list[tuple[str, str, str, bool | None]] = [
+        ("task pickup latency p50 (idle worker)", f"{latency['pickup_p50']:.2f} ms", "< 5 ms",
+         latency["pickup_p50"] < 5),
+        ("task pickup latency p95", f"{latency['pickup_p95']:.2f} ms", "-", None),
+        ("join() wake-up p50 (task end → join returns)", f"{latency['join_p50']:.2f} ms",
+         "< 5 ms", latency["join_p50"] < 5),
+        ("join() wake-up p95", f"{latency['join_p95']:.2f} ms", "-", None),
+        (f"dead worker detected (heartbeat {HEARTBEAT} s)", f"{detected:.2f} s",
+         f"< {3 * HEARTBEAT:.1f} s", detected < 3 * HEARTBEAT),
+        *((f"throughput, {n} worker thread(s)", f"{rate:.0f} tasks/s", "-", None)
+          for n, rate in rates.items()),
+        ("Redis commands per task, server side (delay+run+join)", f"{per_task:.1f}", "-", None),
+        ("Redis round trips per task, client side", f"{trips:.1f}", "-", None),
+    ]
+    details = ", ".join(
+        f"{name} {calls:.2f}" for name, calls in sorted(breakdown.items(), key=lambda i: -i[1])
+    )
+    return rows, details
+
+
+def run() -> list[Row]:
+    """Entry point of ``python -m benchmarks``: the task rows on the shared server."""
+    rows, _ = measure(redis_url())
+    return [
+        Row(what, measured, budget, INFO if ok is None else verdict(ok))
+        for what, measured, budget, ok in rows
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=300, help="tasks per measurement")
@@ -166,35 +209,15 @@ def main() -> None:
     server = RedisServer()
     server.start()
     try:
-        latency = bench_latency(server.url, options.tasks)
-        rates = {n: bench_throughput(server.url, n, options.tasks * 2) for n in (1, 2, 4)}
-        per_task, trips, breakdown = bench_commands(server.url, options.tasks)
-        heartbeat = 0.2
-        detected = bench_dead_worker(server.url, heartbeat)
+        rows, details = measure(server.url, options.tasks)
     finally:
         server.cleanup()
-
-    rows = [
-        ("task pickup latency p50 (idle worker)", f"{latency['pickup_p50']:.2f} ms", "< 5 ms",
-         latency["pickup_p50"] < 5),
-        ("task pickup latency p95", f"{latency['pickup_p95']:.2f} ms", "-", None),
-        ("join() wake-up p50 (task end → join returns)", f"{latency['join_p50']:.2f} ms",
-         "< 5 ms", latency["join_p50"] < 5),
-        ("join() wake-up p95", f"{latency['join_p95']:.2f} ms", "-", None),
-        (f"dead worker detected (heartbeat {heartbeat} s)", f"{detected:.2f} s",
-         f"< {3 * heartbeat:.1f} s", detected < 3 * heartbeat),
-        *((f"throughput, {n} worker thread(s)", f"{rate:.0f} tasks/s", "-", None)
-          for n, rate in rates.items()),
-        ("Redis commands per task, server side (delay+run+join)", f"{per_task:.1f}", "-", None),
-        ("Redis round trips per task, client side", f"{trips:.1f}", "-", None),
-    ]
     width = max(len(row[0]) for row in rows)
     print(f"{'measure':<{width}}  {'value':>14}  {'budget':>8}  ok")
     for name, value, budget, ok in rows:
         mark = "" if ok is None else ("yes" if ok else "NO")
         print(f"{name:<{width}}  {value:>14}  {budget:>8}  {mark}")
-    print("\ncommands per task: " + ", ".join(
-        f"{name} {calls:.2f}" for name, calls in sorted(breakdown.items(), key=lambda i: -i[1])))
+    print("\ncommands per task: " + details)
 
 
 if __name__ == "__main__":
