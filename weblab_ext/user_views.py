@@ -8,6 +8,7 @@ from flask import Flask, g, jsonify, redirect, render_template, session
 from flask.typing import ResponseReturnValue
 
 from .context import cookie_session_id, lab_state, logout
+from .users import AnonymousUser
 
 logger = logging.getLogger("weblab_ext")
 
@@ -48,11 +49,11 @@ def _poll(session_id: str) -> ResponseReturnValue:
     state = lab_state()
     if cookie_session_id() != session_id:
         return jsonify(success=False, reason="Different session identifier")
-    record = state.sessions.touch(session_id, now=state.clock(), poll=True)
+    user = state.load_user(session_id, poll=True)
     g._weblab_polled = True
-    if record is None:
+    if isinstance(user, AnonymousUser):
         return jsonify(success=False, reason="Not found")
-    if record.state != "active" or record.max_date <= state.clock():
+    if not user.active:
         return jsonify(success=False, reason="User inactive")
     return jsonify(success=True)
 

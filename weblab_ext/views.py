@@ -116,10 +116,9 @@ def _start(parse: Callable[[Any], StartRequest]) -> Response:
     now = state.clock()
     session_id = create_token()
     fields = _session_fields(start, now=now)
-    if not state.sessions.create(session_id, fields, now=now):  # pragma: no cover - 256 bits
+    record = state.sessions.create(session_id, fields, now=now)
+    if record is None:  # pragma: no cover - 256 random bits
         return _json({"error": True, "code": "conflict", "message": "Session id clash"}, 500)
-    record = state.sessions.load(session_id)
-    assert record is not None
     user = CurrentUser(record, state, clock=state.clock)
     with session_context(session_id, user):
         failure = _run_on_start(state.weblab._on_start, start, user)

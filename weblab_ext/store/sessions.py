@@ -140,20 +140,24 @@ class SessionStore:
     def _index_keys(self) -> list[str]:
         return [self.keys.sessions_by_deadline(), self.keys.sessions_by_poll()]
 
-    def create(self, session_id: str, fields: Mapping[str, str], *, now: float) -> bool:
-        """Store a new active session; ``False`` if the id is already taken.
+    def create(
+        self, session_id: str, fields: Mapping[str, str], *, now: float
+    ) -> SessionRecord | None:
+        """Store a new active session; ``None`` if the id is already taken.
 
         :param fields: the hash fields; must include ``max_date`` and ``last_poll``.
+        :returns: the record as stored, so the caller needs no read-back.
         """
         # Capped: an absurd slot (1e300 s) must not make EXPIRE fail with an out-of-range error.
-        ttl = min(MAX_TTL, max(1, int(min(float(fields["max_date"]) - now, MAX_TTL)))) + (
-            ACTIVE_GRACE
-        )
+        ttl = max(1, int(min(float(fields["max_date"]) - now, MAX_TTL))) + ACTIVE_GRACE
+        stored = {**fields, "state": "active", "data_version": "0"}
         argv: list[Any] = [session_id, ttl, fields["max_date"], fields["last_poll"]]
-        for name, value in {**fields, "state": "active", "data_version": "0"}.items():
+        for name, value in stored.items():
             argv.extend((name, value))
         keys = [self.keys.session(session_id), *self._index_keys()]
-        return bool(self._start(keys=keys, args=argv))
+        if not self._start(keys=keys, args=argv):
+            return None
+        return SessionRecord.from_hash(session_id, stored)
 
     def touch(self, session_id: str, *, now: float, poll: bool) -> SessionRecord | None:
         """Read a session and, with ``poll``, record a poll if it is active. One round trip."""
