@@ -6,6 +6,7 @@ throughput is also reported on the embedded store.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -16,6 +17,7 @@ from typing import Any
 import redis
 from flask import Flask
 
+from weblab_ext.store.records import SessionRecord
 from weblab_ext.store.sessions import SessionStore
 from weblab_ext.tokens import create_token
 
@@ -115,29 +117,27 @@ def round_trip_rows(url: str) -> list[Row]:
 # -- 2. cleaner ----------------------------------------------------------------------------------
 
 
-def _template_fields(app: Flask, client: redis.Redis) -> dict[str, str]:
-    """The hash fields of a session started through the real endpoint, to clone in bulk."""
+def _template_record(app: Flask) -> SessionRecord:
+    """The record of a session started through the real endpoint, to clone in bulk."""
     state = app.extensions["weblab"]
-    session_id = start_session(app)
-    raw = dict(client.hgetall(state.keys.session(session_id)))
-    for generated in ("state", "data_version"):
-        raw.pop(generated, None)
-    return raw
+    record = state.service.load(start_session(app))
+    assert record is not None
+    return record  # type: ignore[no-any-return]
 
 
 def _create_bulk(
-    client: redis.Redis, state: Any, fields: dict[str, str], count: int, *, max_date: float
+    client: redis.Redis, state: Any, template: SessionRecord, count: int, *, max_date: float
 ) -> list[str]:
     """Create ``count`` active sessions with the real START script, pipelined 1,000 at a time."""
     now = time.time()
-    session_fields = {**fields, "max_date": repr(max_date), "last_poll": repr(now)}
     ids = []
     pipe = client.pipeline(transaction=False)
     store = SessionStore(pipe, state.keys)
     for index in range(count):
         session_id = create_token()
         ids.append(session_id)
-        store.create(session_id, session_fields, now=now)
+        store.create(dataclasses.replace(template, session_id=session_id, max_date=max_date,
+                                         last_poll=now), now=now)
         if index % 1000 == 999:
             pipe.execute()
     pipe.execute()
@@ -153,24 +153,24 @@ def cleaner_rows(url: str) -> list[Row]:
     state = app.extensions["weblab"]
     # A long inactivity timeout: sessions created early must not turn due while N grows.
     state.timeout = 86_400.0
-    fields = _template_fields(app, client)
+    template = _template_record(app)
     far = time.time() + 86_400
     created = 1  # the template session
     # One unmeasured pass first: it loads the dispose scripts (NOSCRIPT + SCRIPT LOAD).
-    _create_bulk(client, state, fields, CLEANER_DUE, max_date=time.time() - 1)
-    state.clean_expired()
+    _create_bulk(client, state, template, CLEANER_DUE, max_date=time.time() - 1)
+    state.service.clean_expired()
     results: dict[int, tuple[int, int, int, float]] = {}
     for size in CLEANER_SIZES:
-        _create_bulk(client, state, fields, size - created, max_date=far)
+        _create_bulk(client, state, template, size - created, max_date=far)
         created = size
         trips, commands, server, seconds = [], [], [], []
         for _ in range(CLEANER_PASSES):
-            _create_bulk(client, state, fields, CLEANER_DUE, max_date=time.time() - 1)
+            _create_bulk(client, state, template, CLEANER_DUE, max_date=time.time() - 1)
             disposed.clear()
             before = server_commands(plain)
             counter.reset()
             started = time.perf_counter()
-            count = state.clean_expired()
+            count = state.service.clean_expired()
             seconds.append(time.perf_counter() - started)
             trips.append(counter.round_trips)
             commands.append(counter.commands)
@@ -267,9 +267,9 @@ def memory_rows(url: str) -> list[Row]:
     # Index cost per session: the two sorted sets of a fresh lab holding MEMORY_SESSIONS.
     bulk_app, _ = make_lab(url)
     bulk = bulk_app.extensions["weblab"]
-    fields = {k: v for k, v in raw.items() if k not in ("state", "data_version")}
+    template = state.service.load(session_id)
     used_before = int(client.info("memory")["used_memory"])
-    _create_bulk(client, bulk, fields, MEMORY_SESSIONS, max_date=float(raw["max_date"]))
+    _create_bulk(client, bulk, template, MEMORY_SESSIONS, max_date=float(raw["max_date"]))
     ours_used = (int(client.info("memory")["used_memory"]) - used_before) / MEMORY_SESSIONS
     indexes = [bulk.keys.sessions_by_deadline(), bulk.keys.sessions_by_poll()]
     ours_index = sum(_usage(client, key) for key in indexes) / MEMORY_SESSIONS

@@ -24,7 +24,7 @@ from benchmarks.common import INFO, Row, redis_url, verdict
 from tests.redis_server import RedisServer
 from weblab_ext import WebLab
 from weblab_ext.context import session_context
-from weblab_ext.tasks.worker import HeartbeatThread
+from weblab_ext.runtime.workers import HeartbeatLoop
 
 SESSION = "bench-session"
 
@@ -151,7 +151,7 @@ def bench_dead_worker(url: str, heartbeat: float = 0.2) -> float:
                             duplicate_error={})
         stop = threading.Event()
         runtime.shutdown_grace = 0
-        HeartbeatThread(runtime, stop, 0).start()
+        HeartbeatLoop(runtime, stop, 0, store_label="bench").start()
         task.join(timeout=10)
         detected = time.time() - claimed_at
         stop.set()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from weblab_ext.cleaner import CleanerThread
+from weblab_ext.runtime.cleaner import CleanerLoop
 
 from .conftest import Lab
 
@@ -126,7 +126,7 @@ def test_on_dispose_error_does_not_stop_the_pass(lab: Lab) -> None:
         calls.append(weblab_user.session_id)
         raise RuntimeError("broken")
 
-    lab.weblab._on_dispose = on_dispose
+    lab.weblab.callbacks.on_dispose = on_dispose
     ids = [lab.start() for _ in range(3)]
     for session_id in ids:
         lab.student(session_id).get(f"/callback/{session_id}/logout")
@@ -153,14 +153,13 @@ class FakeState:
 
 def test_cleaner_thread_survives_errors(caplog: pytest.LogCaptureFixture,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    import weblab_ext.cleaner
+    import weblab_ext.runtime.loops
 
-    monkeypatch.setattr(weblab_ext.cleaner, "_MAX_BACKOFF", 0.02)
+    monkeypatch.setattr(weblab_ext.runtime.loops, "MAX_BACKOFF", 0.02)
     caplog.set_level(logging.WARNING, logger="weblab_ext")
     state: Any = FakeState([redis.ConnectionError("down"), ValueError("bug"), None])
     stop = threading.Event()
-    thread = CleanerThread(state, stop)
-    thread.start()
+    thread = CleanerLoop(state, stop, store_label="redis://:***@store").start()
     try:
         assert state.done.wait(5)
     finally:
@@ -168,15 +167,15 @@ def test_cleaner_thread_survives_errors(caplog: pytest.LogCaptureFixture,
         thread.join(5)
     assert not thread.is_alive()
     assert state.calls >= 3
-    assert "cannot reach the store" in caplog.text
-    assert "Cleaner pass failed" in caplog.text
+    assert "weblab-cleaner cannot reach the store at redis://:***@store" in caplog.text
+    assert "weblab-cleaner failed" in caplog.text
 
 
 def test_cleaner_thread_disposes_in_background(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(WEBLAB_NO_THREAD=False, WEBLAB_AUTOCLEAN_THREAD=True,
                    WEBLAB_TASK_THREADS_PROCESS=0, WEBLAB_CLEANER_INTERVAL=0.02)
     gone = threading.Event()
-    lab.weblab._on_dispose = gone.set
+    lab.weblab.callbacks.on_dispose = gone.set
     session_id = lab.start()  # the first request starts the thread
     try:
         lab.student(session_id).get(f"/callback/{session_id}/logout")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from weblab_ext.cli_fake import SESSION_FILE_NAME
+from weblab_ext.cli.fake import SESSION_FILE_NAME
 from weblab_ext.rlms import PROFILES
 
 from .conftest import Lab
@@ -160,7 +160,7 @@ def test_every_profile(served: Lab, profile: str) -> None:
 
 
 def test_error_reply(served: Lab) -> None:
-    served.weblab._on_start = None  # replace make_lab's hook
+    served.weblab.callbacks.on_start = None  # replace make_lab's hook
     @served.weblab.on_start
     def failing(client_data: Any, server_data: Any) -> None:
         raise RuntimeError("no hardware")
@@ -211,7 +211,7 @@ def test_status_and_dispose_when_the_lab_stopped(
 def test_default_url_without_server_name(
     make_lab: Callable[..., Lab], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from weblab_ext.cli_fake import default_lab_url
+    from weblab_ext.cli.fake import default_lab_url
 
     lab = make_lab(SERVER_NAME=None, WEBLAB_BASE_URL="/lab")
     monkeypatch.delenv("SERVER_NAME", raising=False)

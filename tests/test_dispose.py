@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import redis
 
-from weblab_ext.disposal import DisposeOutcome
+from weblab_ext.runtime.disposal import DisposeOutcome
 
 from .conftest import AUTH, Lab
 
@@ -32,7 +32,7 @@ def blocking_on_dispose(lab: Lab) -> tuple[threading.Event, threading.Event, lis
         entered.set()
         release.wait(10)
 
-    lab.weblab._on_dispose = on_dispose
+    lab.weblab.callbacks.on_dispose = on_dispose
     return entered, release, calls
 
 
@@ -53,7 +53,7 @@ def test_bounded_wait_then_deleted(make_lab: Callable[..., Lab]) -> None:
     assert again["finished"] is False
     assert "data" not in again
     release.set()
-    assert lab.state.disposer.wait_idle(5)
+    assert lab.state.service.disposer.wait_idle(5)
     final = lab.dispose(session_id)
     assert final["message"] == "Deleted"
     assert final.get("finished", True) is True
@@ -66,7 +66,7 @@ def test_dispose_wait_zero_answers_at_once(make_lab: Callable[..., Lab]) -> None
     session_id = lab.start()
     assert lab.dispose(session_id)["finished"] is False
     release.set()
-    assert lab.state.disposer.wait_idle(5)
+    assert lab.state.service.disposer.wait_idle(5)
     assert lab.dispose(session_id)["message"] == "Deleted"
     assert calls == [session_id]
 
@@ -81,12 +81,12 @@ def test_on_dispose_sees_the_user_and_can_store_data(lab: Lab) -> None:
         seen["username"] = weblab_user.username
         weblab_user.data["final"] = "saved"
 
-    lab.weblab._on_dispose = on_dispose
+    lab.weblab.callbacks.on_dispose = on_dispose
     session_id = lab.start()
     assert lab.dispose(session_id)["message"] == "Deleted"
     assert seen == {"sid": session_id, "username": "john.smith"}
     with lab.app.app_context():
-        user = lab.state.load_user(session_id, poll=False)
+        user = lab.state.service.load_user(session_id, poll=False)
     assert type(user).__name__ == "ExpiredUser"
     assert dict(user.data) == {"final": "saved"}
 
@@ -103,7 +103,7 @@ def test_dispose_from_eight_threads_runs_on_dispose_once(make_lab: Callable[...,
         with lock:
             calls.append(weblab_user.session_id)
 
-    lab.weblab._on_dispose = on_dispose
+    lab.weblab.callbacks.on_dispose = on_dispose
     session_ids = [lab.start() for _ in range(3)]
     barrier = threading.Barrier(8)
     replies: list[dict[str, Any]] = []
@@ -122,7 +122,7 @@ def test_dispose_from_eight_threads_runs_on_dispose_once(make_lab: Callable[...,
                 else:
                     with lab.app.app_context():
                         lab.weblab.clean_expired_users()
-                        lab.state.dispose(session_id, wait=5)
+                        lab.state.service.dispose(session_id, wait=5)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -141,9 +141,9 @@ def test_dispose_from_eight_threads_runs_on_dispose_once(make_lab: Callable[...,
 def test_disposer_outcomes(lab: Lab) -> None:
     session_id = lab.start()
     with lab.app.app_context():
-        assert lab.state.dispose("unknown", wait=1) is DisposeOutcome.NOT_FOUND
-        assert lab.state.dispose(session_id, wait=1) is DisposeOutcome.DONE
-        assert lab.state.dispose(session_id, wait=1) is DisposeOutcome.DONE
+        assert lab.state.service.dispose("unknown", wait=1) is DisposeOutcome.NOT_FOUND
+        assert lab.state.service.dispose(session_id, wait=1) is DisposeOutcome.DONE
+        assert lab.state.service.dispose(session_id, wait=1) is DisposeOutcome.DONE
     assert lab.disposed == [session_id]
 
 
@@ -205,7 +205,7 @@ _SCRIPT = textwrap.dedent(
         else:
             with app.app_context():
                 weblab.clean_expired_users()
-                weblab._state().dispose(sid, wait=10)
+                weblab.state().service.dispose(sid, wait=10)
     """
 )
 

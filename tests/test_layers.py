@@ -1,13 +1,46 @@
-"""Layering (DESIGN.md): dependencies point downward only; checked on the import statements."""
+"""Layering: one rule per folder of ``weblab_ext``, checked on the import statements.
+
+The tree is the architecture: the top level is the Flask layer lab code imports, and each
+subfolder states its rule in its ``__init__`` docstring. This module is those rules as tests.
+"""
 
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "weblab_ext"
+
+FLASK = {"flask", "werkzeug", "flask_socketio"}
+REDIS = {"redis", "fakeredis"}
+
+#: folder → (third-party packages it must not reach, even through our modules;
+#:           weblab_ext folders it must not import directly)
+RULES: dict[str, tuple[set[str], set[str]]] = {
+    "protocol": (FLASK | REDIS | {"click"},
+                 {"store", "runtime", "views", "cli", "socketio", "tasks", "rlms", "testing"}),
+    "store": (FLASK | {"click"},
+              {"protocol", "runtime", "views", "cli", "socketio", "tasks", "rlms", "testing"}),
+    "runtime": (FLASK | {"click"}, {"views", "cli", "socketio", "tasks", "rlms", "testing"}),
+    "rlms": (REDIS | {"click"}, {"store", "runtime", "views", "cli", "socketio", "tasks",
+                                "testing"}),
+    "views": (set(), {"cli", "socketio", "testing"}),
+    "tasks": (set(), {"views", "cli", "socketio", "testing"}),
+    "socketio": (set(), {"views", "cli", "testing"}),
+    "cli": (set(), {"testing"}),
+}
+#: Top-level modules that form the base: importable from every layer, importing no layer.
+BASE = ("errors.py", "config.py", "tokens.py")
+#: Who may import these third-party packages directly (everyone else goes through them).
+DIRECT_IMPORTS = {
+    "click": {"cli"},
+    "redis": {"store", "<top>"},  # the top level names redis.Redis in signatures only
+}
+MAX_TOP_LEVEL_MODULES = 10
+MAX_MODULE_LINES = 400
 
 
 def module_name(path: Path) -> str:
@@ -17,14 +50,30 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def imports_of(path: Path) -> set[str]:
-    """Absolute names of every module ``path`` imports (relative imports resolved)."""
+def _type_checking_lines(tree: ast.Module) -> set[int]:
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                lines.update(range(child.lineno, (child.end_lineno or child.lineno) + 1))
+    return lines
+
+
+@functools.cache
+def imports_of(path: Path, *, runtime_only: bool = False) -> frozenset[str]:
+    """Absolute names of what ``path`` imports (relative imports resolved).
+
+    :param runtime_only: leave out imports under ``if TYPE_CHECKING:``.
+    """
     tree = ast.parse(path.read_text(), filename=str(path))
+    skipped = _type_checking_lines(tree) if runtime_only else set()
     package = module_name(path).split(".")
     if path.name != "__init__.py":
         package = package[:-1]
     found: set[str] = set()
     for node in ast.walk(tree):
+        if getattr(node, "lineno", None) in skipped:
+            continue
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -36,7 +85,7 @@ def imports_of(path: Path) -> set[str]:
             found.add(prefix)
             # `from . import config` imports the submodule weblab_ext.config
             found.update(f"{prefix}.{alias.name}" for alias in node.names)
-    return found
+    return frozenset(found)
 
 
 def module_path(name: str) -> Path | None:
@@ -49,7 +98,7 @@ def module_path(name: str) -> Path | None:
 
 
 def transitive_imports(path: Path) -> set[str]:
-    """Every module reached from ``path`` through weblab_ext's own modules."""
+    """Every module reached from ``path`` at run time through weblab_ext's own modules."""
     seen: set[Path] = set()
     todo = [path]
     found: set[str] = set()
@@ -58,7 +107,7 @@ def transitive_imports(path: Path) -> set[str]:
         if current in seen:
             continue
         seen.add(current)
-        for name in imports_of(current):
+        for name in imports_of(current, runtime_only=True):
             found.add(name)
             if name.startswith("weblab_ext"):
                 target = module_path(name)
@@ -71,8 +120,16 @@ def transitive_imports(path: Path) -> set[str]:
     return found
 
 
-def top_level(names: set[str]) -> set[str]:
+def top_level(names: set[str] | frozenset[str]) -> set[str]:
     return {name.split(".")[0] for name in names}
+
+
+def folder_of(name: str) -> str:
+    """``weblab_ext.store.keys`` → ``store``; a top-level module → ``<top>``."""
+    parts = name.split(".")
+    if len(parts) >= 2 and (PACKAGE / parts[1]).is_dir():
+        return parts[1]
+    return "<top>"
 
 
 def files(*relative: str) -> list[Path]:
@@ -83,30 +140,124 @@ def files(*relative: str) -> list[Path]:
     return result
 
 
-@pytest.mark.parametrize("path", files("protocol"), ids=lambda p: p.name)
-def test_protocol_imports_no_flask_or_redis(path: Path) -> None:
-    assert not top_level(transitive_imports(path)) & {"flask", "redis", "werkzeug", "fakeredis"}
+ALL_MODULES = sorted(PACKAGE.rglob("*.py"))
 
 
-@pytest.mark.parametrize("path", files("store"), ids=lambda p: p.name)
-def test_store_imports_no_flask(path: Path) -> None:
-    assert not top_level(transitive_imports(path)) & {"flask", "werkzeug"}
+def _ids(path: Path) -> str:
+    return module_name(path)
 
 
-@pytest.mark.parametrize("path", files("users.py", "disposal.py", "userdata.py"),
-                         ids=lambda p: p.name)
-def test_runtime_modules_import_no_flask(path: Path) -> None:
-    assert not top_level(transitive_imports(path)) & {"flask", "werkzeug"}
+@pytest.mark.parametrize(("folder", "path"),
+                         [(folder, path) for folder in RULES for path in files(folder)],
+                         ids=lambda value: value if isinstance(value, str) else _ids(value))
+def test_folder_rule(folder: str, path: Path) -> None:
+    packages, folders = RULES[folder]
+    reached = transitive_imports(path)
+    assert not top_level(reached) & packages, f"{module_name(path)} reaches {packages}"
+    direct = {folder_of(name) for name in imports_of(path) if name.startswith("weblab_ext.")}
+    assert not direct & folders, f"{module_name(path)} imports {direct & folders}"
 
 
-def test_lower_layers_do_not_import_upper_ones() -> None:
-    upper = {"weblab_ext.extension", "weblab_ext.views", "weblab_ext.context",
-             "weblab_ext.state", "weblab_ext.decorators", "weblab_ext.user_views"}
-    for path in files("protocol", "store"):
-        assert not transitive_imports(path) & upper, path.name
+@pytest.mark.parametrize("path", files(*BASE), ids=_ids)
+def test_base_modules_import_no_layer(path: Path) -> None:
+    ours = {folder_of(name) for name in imports_of(path) if name.startswith("weblab_ext.")}
+    assert not ours - {"<top>"}, ours
+    modules = {name.split(".")[1] for name in imports_of(path) if name.startswith("weblab_ext.")}
+    assert modules <= {"errors"}, modules
+    assert not top_level(imports_of(path)) & (FLASK | REDIS | {"click"})
+
+
+@pytest.mark.parametrize("package", sorted(DIRECT_IMPORTS))
+def test_direct_imports_only_where_allowed(package: str) -> None:
+    offenders = [module_name(path) for path in ALL_MODULES
+                 if package in top_level(imports_of(path))
+                 and folder_of(module_name(path)) not in DIRECT_IMPORTS[package]]
+    assert not offenders
+
+
+def test_top_level_holds_at_most_ten_modules() -> None:
+    modules = sorted(path.name for path in PACKAGE.glob("*.py"))
+    assert len(modules) <= MAX_TOP_LEVEL_MODULES, modules
+
+
+def test_every_folder_states_its_rule() -> None:
+    for folder in sorted(p for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()):
+        docstring = ast.get_docstring(ast.parse((folder / "__init__.py").read_text()))
+        assert docstring, f"{folder.name}/__init__.py has no docstring stating its rule"
+
+
+@pytest.mark.parametrize("path", ALL_MODULES, ids=_ids)
+def test_module_size(path: Path) -> None:
+    assert len(path.read_text().splitlines()) <= MAX_MODULE_LINES
+
+
+def test_no_import_cycle_at_run_time() -> None:
+    """Following module-level and function-level imports (not TYPE_CHECKING ones)."""
+    graph: dict[str, set[str]] = {}
+    for path in ALL_MODULES:
+        targets = set()
+        for name in imports_of(path, runtime_only=True):
+            target = module_path(name) if name.startswith("weblab_ext") else None
+            if target is not None and target != path:
+                targets.add(module_name(target))
+        graph[module_name(path)] = targets
+    # Importing weblab_ext.a.b runs weblab_ext.a first; an edge back to one's own package
+    # (``from . import x``) is the package running its submodule, not a cycle.
+    cycles = [cycle for cycle in _cycles(graph) if not _is_package_self_edge(cycle)]
+    assert not cycles, cycles
+
+
+def _is_package_self_edge(cycle: list[str]) -> bool:
+    return len(cycle) == 2 and (cycle[0].startswith(cycle[1] + ".")
+                                or cycle[1].startswith(cycle[0] + "."))
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, ()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
 
 
 def test_the_checker_sees_imports() -> None:
-    """Guard against a vacuous pass: the checker does find flask in the Flask layer."""
-    assert "flask" in top_level(transitive_imports(PACKAGE / "views.py"))
+    """Guard against a vacuous pass: the checker does find what is there."""
+    assert "flask" in top_level(transitive_imports(PACKAGE / "views" / "rlms_api.py"))
     assert "redis" in top_level(transitive_imports(PACKAGE / "store" / "sessions.py"))
+    assert _cycles({"a": {"b"}, "b": {"a"}, "c": set()}) == [["a", "b"]]
+
+
+def test_one_name_per_concept() -> None:
+    """No two classes of the package share a name (aliases for old names are fine)."""
+    seen: dict[str, str] = {}
+    for path in ALL_MODULES:
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef):
+                assert node.name not in seen, (node.name, seen.get(node.name), module_name(path))
+                seen[node.name] = module_name(path)

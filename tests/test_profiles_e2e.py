@@ -120,7 +120,7 @@ def test_slot_end_decided_by_the_rlms(make_lab: Callable[..., Lab], profile: str
 def test_slow_dispose_is_asked_again(make_lab: Callable[..., Lab], profile: str) -> None:
     lab, clock = make_lab(WEBLAB_DISPOSE_WAIT=0.1), LabTime()
     release, ran = threading.Event(), []
-    lab.weblab._on_dispose = None  # replace make_lab's hook with a slow one
+    lab.weblab.callbacks.on_dispose = None  # replace make_lab's hook with a slow one
 
     @lab.weblab.on_dispose
     def slow_dispose() -> None:

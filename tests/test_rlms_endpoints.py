@@ -162,7 +162,7 @@ def test_start_url_honours_scheme_and_server_name(make_lab: Callable[..., Lab]) 
 
 def student_user(lab: Lab, session_id: str) -> Any:
     with lab.app.app_context():
-        return lab.state.load_user(session_id, poll=False)
+        return lab.state.service.load_user(session_id, poll=False)
 
 
 def test_start_with_objects(lab: Lab) -> None:
@@ -302,7 +302,7 @@ def test_start_bad_json(lab: Lab, raw: bytes, dialect: str) -> None:
 
 
 def test_on_start_returning_dict_becomes_data(lab: Lab) -> None:
-    lab.weblab._on_start = lambda client, server: {"answer": 42}
+    lab.weblab.callbacks.on_start = lambda client, server: {"answer": 42}
     session_id = lab.start()
     assert dict(student_user(lab, session_id).data) == {"answer": 42}
 
@@ -313,7 +313,7 @@ def test_on_start_mutating_data_is_persisted(lab: Lab) -> None:
     def on_start(client: Any, server: Any) -> None:
         weblab_user.data["mutated"] = True
 
-    lab.weblab._on_start = on_start
+    lab.weblab.callbacks.on_start = on_start
     session_id = lab.start()
     assert dict(student_user(lab, session_id).data) == {"mutated": True}
 
@@ -325,7 +325,7 @@ def test_on_start_failure(lab: Lab, failure: str) -> None:
             raise RuntimeError("hardware on fire")
         return [1, 2]
 
-    lab.weblab._on_start = on_start
+    lab.weblab.callbacks.on_start = on_start
     reply = lab.rlms.post("/weblab/sessions/", json=lab.start_body(), headers=AUTH)
     assert 400 <= reply.status_code < 600
     assert reply.json["error"] is True
@@ -345,8 +345,8 @@ def test_on_start_and_on_dispose_both_raising(lab: Lab) -> None:
     def on_dispose() -> None:
         raise RuntimeError("dispose failed too")
 
-    lab.weblab._on_start = on_start
-    lab.weblab._on_dispose = on_dispose
+    lab.weblab.callbacks.on_start = on_start
+    lab.weblab.callbacks.on_dispose = on_dispose
     reply = lab.rlms.post("/weblab/sessions/", json=lab.start_body(), headers=AUTH)
     assert reply.json["error"] is True
     assert "message" in reply.json
@@ -473,14 +473,14 @@ def test_status_while_disposing(make_lab: Callable[..., Lab]) -> None:
         entered.set()
         release.wait(10)
 
-    lab.weblab._on_dispose = slow_dispose
+    lab.weblab.callbacks.on_dispose = slow_dispose
     session_id = lab.start()
     pending = lab.dispose(session_id)
     assert entered.is_set()
     assert pending["finished"] is False
     assert lab.status(session_id) == 2
     release.set()
-    assert lab.state.disposer.wait_idle(5)
+    assert lab.state.service.disposer.wait_idle(5)
     assert lab.status(session_id) == -1
 
 
@@ -554,7 +554,7 @@ def test_dispose_on_dispose_raising_still_completes(lab: Lab) -> None:
     def on_dispose() -> None:
         raise RuntimeError("broken hardware")
 
-    lab.weblab._on_dispose = on_dispose
+    lab.weblab.callbacks.on_dispose = on_dispose
     session_id = lab.start()
     assert lab.dispose(session_id)["message"] == "Deleted"
     assert lab.status(session_id) == -1

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from weblab_ext import poll, socket_requires_active, socket_requires_login, weblab_user
-from weblab_ext.realtime import SESSION_ENDED, TASK_DONE, TASK_PROGRESS
+from weblab_ext.socketio.push import SESSION_ENDED, TASK_DONE, TASK_PROGRESS
 
 from .conftest import Lab
 
@@ -111,7 +111,7 @@ def test_logged_out_user_login_only_runs_active_only_refused(lab: Lab) -> None:
     app = SocketLab(lab)
     sid = lab.start()
     client = app.client(sid)
-    lab.state.logout(sid)
+    lab.state.service.logout(sid)
     client.emit("login-only", "a")
     assert app.calls == [("login-only", "a")]
     assert events(client, "ok") == [{"user": "john.smith"}]
@@ -278,7 +278,7 @@ def test_without_autopoll_guarded_event_does_not_poll(make_lab: Callable[..., La
 
 def test_guarded_connect_with_logged_out_user(lab: Lab) -> None:
     sid = lab.start()
-    lab.state.logout(sid)
+    lab.state.service.logout(sid)
     assert not SocketLab(lab, guard_connect=socket_requires_active).client(sid).is_connected()
     login_app = SocketLab(make_twin(lab), guard_connect=socket_requires_login)
     assert login_app.client(sid).is_connected()
@@ -319,7 +319,7 @@ def test_push_keeps_the_labs_own_connect_handler(lab: Lab) -> None:
         client = app.client(sid)
         assert app.calls == [("connect", sid)]  # ours, not the default one
         assert push.ready.wait(5)
-        lab.state.logout(sid)
+        lab.state.service.logout(sid)
         assert wait_for(client, SESSION_ENDED)[0]["reason"] == "logout"
     finally:
         push.stop()

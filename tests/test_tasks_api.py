@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask import Flask, g
+from flask import Flask
 
 import weblab_ext
 from weblab_ext import (
@@ -21,7 +21,7 @@ from weblab_ext import (
     current_task_stopping,
     weblab_user,
 )
-from weblab_ext.context import session_context
+from weblab_ext.context import request_state, session_context
 
 from .conftest import Lab, base_config
 
@@ -73,7 +73,7 @@ def _session(lab: Lab) -> tuple[str, Any]:
     session_id = lab.start()
     ctx = lab.app.test_request_context("/")
     ctx.push()
-    g._weblab_session_id = session_id
+    request_state().session_id = session_id
     return session_id, ctx
 
 
@@ -96,7 +96,7 @@ def test_registration_errors() -> None:
     func.__name__ = long_name
     with pytest.raises(ValueError, match="number of characters"):
         weblab.task()(func)
-    assert "bare" not in weblab._task_functions
+    assert "bare" not in weblab._task_registry
 
     @weblab.task
     def bare() -> int:

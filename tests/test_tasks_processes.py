@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from weblab_ext.context import session_context
-from weblab_ext.tasks.worker import HeartbeatThread
+from weblab_ext.runtime.workers import HeartbeatLoop
 
 from .conftest import Lab
 from .redis_server import RedisServer
@@ -159,9 +159,8 @@ def test_kill_9_worker_mid_task(proc_lab: tuple[Lab, dict[str, Any], Workers]) -
         os.kill(process.pid, signal.SIGKILL)
         killed = time.monotonic()
         # A live worker process's heartbeat notices the lapsed lease.
-        heartbeat = HeartbeatThread(runtime, stop, 0)
         runtime.shutdown_grace = 0
-        heartbeat.start()
+        heartbeat = HeartbeatLoop(runtime, stop, 0, store_label="test").start()
         try:
             task.join(timeout=5)
             detected = time.monotonic() - killed

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from flask import g
 
 from weblab_ext import current_task, current_task_stopping
 from weblab_ext.context import session_context
@@ -200,8 +199,8 @@ def test_store_data_after_reap_is_ignored(make_lab: Callable[..., Lab]) -> None:
     store = lab.state.tasks.store
     session_id = lab.start()
     with lab.app.app_context():
-        g._weblab_session_id = session_id
-        task = noop.delay()
+        with session_context(session_id):
+            task = noop.delay()
         assert not store.store_data(task.task_id, "{}")  # not running: nothing written
 
 

@@ -33,7 +33,7 @@ def test_callback_without_initial_url(store_url: str) -> None:
     text = reply.get_data(as_text=True)
     assert "ERROR" in text
     assert "weblab.initial_url" in text
-    assert weblab._initial_url is None
+    assert weblab.callbacks.initial_url is None
 
 
 def test_callback_unknown_id_is_forbidden(lab: Lab) -> None:

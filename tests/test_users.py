@@ -307,7 +307,7 @@ def test_data_is_not_written_after_disposal(lab: Lab) -> None:
     lab.dispose(session_id)
     lab.state.client.delete(lab.state.keys.session(session_id))
     with lab.app.app_context():
-        assert lab.state.store_user_data(session_id, "{}") is False
+        assert lab.state.service.store_user_data(session_id, "{}") is False
     assert lab.state.sessions.load(session_id) is None
 
 
@@ -398,7 +398,7 @@ def test_actions_are_kept_per_session_with_a_day_long_ttl(lab: Lab) -> None:
     session_id = lab.start()
     state = lab.state
     with lab.app.app_context():
-        user = state.load_user(session_id, poll=False)
+        user = state.service.load_user(session_id, poll=False)
         action_id = user.add_action(session_id, {"kind": "light", "on": True})
         key = state.keys.session_actions(session_id)
         stored = json.loads(state.client.hget(key, action_id))

@@ -20,7 +20,7 @@ from .errors import InvalidConfigError
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "fakeredis://")
 
 
-def _number(key: str, value: Any, *, minimum: float | None = None) -> float:
+def _seconds_value(key: str, value: Any, *, minimum: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise InvalidConfigError(f"{key} must be a number of seconds, got {value!r}")
     try:
@@ -32,6 +32,13 @@ def _number(key: str, value: Any, *, minimum: float | None = None) -> float:
     if minimum is not None and number < minimum:
         raise InvalidConfigError(f"{key} must be >= {minimum:g}, got {value!r}")
     return number
+
+
+def _seconds_at_least(minimum: float) -> Callable[[str, Any], float]:
+    def parse(key: str, value: Any) -> float:
+        return _seconds_value(key, value, minimum=minimum)
+
+    return parse
 
 
 def _non_negative_int(key: str, value: Any) -> int:
@@ -104,17 +111,15 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("WEBLAB_SESSION_ID_NAME", "weblab_session_id", _text, "Cookie key of the sid."),
     _Option("WEBLAB_REDIS_URL", None, _redis_url, "Store URL; unset = embedded store."),
     _Option("WEBLAB_REDIS_BASE", "lab", _text, "Prefix of every Redis key of this lab."),
-    _Option("WEBLAB_TASK_EXPIRES", 3600, lambda k, v: _number(k, v, minimum=1), "Task TTL."),
-    _Option("WEBLAB_TIMEOUT", 15, _number, "Seconds without a poll before a user is gone."),
+    _Option("WEBLAB_TASK_EXPIRES", 3600, _seconds_at_least(1), "Task TTL."),
+    _Option("WEBLAB_TIMEOUT", 15, _seconds_value, "Seconds without a poll before a user is gone."),
     _Option("WEBLAB_AUTOPOLL", True, _flag, "Every request of a student counts as a poll."),
-    _Option("WEBLAB_POLL_INTERVAL", 5, lambda k, v: _number(k, v, minimum=0), "Status cap."),
-    _Option("WEBLAB_CLEANER_INTERVAL", 5, lambda k, v: _number(k, v, minimum=0.01), "Cleaner."),
+    _Option("WEBLAB_POLL_INTERVAL", 5, _seconds_at_least(0), "Status cap."),
+    _Option("WEBLAB_CLEANER_INTERVAL", 5, _seconds_at_least(0.01), "Cleaner."),
     _Option("WEBLAB_UNAUTHORIZED_LINK", None, _optional_text, "Redirect for anonymous users."),
     _Option("WEBLAB_UNAUTHORIZED_TEMPLATE", None, _optional_text, "Template for anonymous."),
     _Option("WEBLAB_SCHEME", None, _scheme, "Force http/https in the launch URL."),
-    _Option(
-        "WEBLAB_EXPIRED_USERS_TIMEOUT", 3600, lambda k, v: _number(k, v, minimum=1), "Kept."
-    ),
+    _Option("WEBLAB_EXPIRED_USERS_TIMEOUT", 3600, _seconds_at_least(1), "Kept."),
     _Option("WEBLAB_AUTOCLEAN_THREAD", True, _flag, "Run the expiry cleaner in this process."),
     _Option("WEBLAB_TASK_THREADS_PROCESS", 3, _non_negative_int, "Task threads per process."),
     _Option("WEBLAB_NO_THREAD", False, _flag, "Start no background thread at all."),
@@ -122,11 +127,9 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("WEBLAB_REDIS_INDEX_MODE", "legacy", _index_mode, "Accepted; always indexed."),
     _Option("WEBLAB_REDIS_INDEX_EPOCH", None, lambda k, v: v, "Accepted; unused."),
     # weblab_ext additions
-    _Option("WEBLAB_DISPOSE_WAIT", 5, lambda k, v: _number(k, v, minimum=0), "Dispose wait."),
-    _Option("WEBLAB_DISPOSE_ASK_AGAIN", 1, lambda k, v: _number(k, v, minimum=0.1), "Re-ask."),
-    _Option(
-        "WEBLAB_HEARTBEAT_INTERVAL", 5, lambda k, v: _number(k, v, minimum=0.05), "Lease beat."
-    ),
+    _Option("WEBLAB_DISPOSE_WAIT", 5, _seconds_at_least(0), "Dispose wait."),
+    _Option("WEBLAB_DISPOSE_ASK_AGAIN", 1, _seconds_at_least(0.1), "Re-ask."),
+    _Option("WEBLAB_HEARTBEAT_INTERVAL", 5, _seconds_at_least(0.05), "Lease beat."),
     _Option("WEBLAB_POWERED_BY", "weblab_ext", _optional_text, "powered-by header; None=off."),
 )
 

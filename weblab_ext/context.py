@@ -1,12 +1,14 @@
 """Who the current lab user is, in requests, hooks, tasks and Socket.IO handlers.
 
-Flask layer. The user is cached on ``g`` for the request (``weblab_user``); Socket.IO handlers
-use ``socket_weblab_user``, read fresh from the store on every access because events get no
-request hooks.
+Flask layer. Everything weblab_ext remembers for one request (or hook, task, event) lives in
+one :class:`RequestState` object on ``g``. The user is cached there for the request
+(``weblab_user``); Socket.IO handlers use ``socket_weblab_user``, read fresh from the store on
+every access because events get no request hooks.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -23,17 +25,48 @@ from flask import (
 from werkzeug.local import LocalProxy
 
 from .errors import NoContextError, WebLabNotInitializedError
-from .users import AnonymousUser, CurrentUser, WebLabUser
+from .runtime.users import AnonymousUser, CurrentUser, WebLabUser
 
 if TYPE_CHECKING:
     from flask import Response
 
+    from .runtime.task_engine import RunningTask
     from .state import LabState
+    from .tasks.task import WebLabTask
+
+
+@dataclasses.dataclass
+class RequestState:
+    """What weblab_ext keeps on ``g`` (as ``g._weblab``) for one request, hook or task."""
+
+    #: Session set explicitly (hook, task, cleaner, ``session_context``); wins over the cookie.
+    session_id: str | None = None
+    #: The user loaded in this context (``None``: not loaded yet).
+    user: WebLabUser | None = None
+    #: A poll was recorded in this request.
+    polled: bool = False
+    #: A poll is scheduled for the end of this request.
+    poll_scheduled: bool = False
+    #: This context is a Socket.IO event (no response follows).
+    socket: bool = False
+    #: The task running in this context, if any.
+    task: RunningTask | None = None
+    #: ``current_task`` of that task (built once, so ``retrieve()`` on it sticks).
+    task_view: WebLabTask | None = None
+
+
+def request_state() -> RequestState:
+    """The :class:`RequestState` of this app context (created on first use)."""
+    state: RequestState | None = g.get("_weblab")
+    if state is None:
+        state = g._weblab = RequestState()
+    return state
 
 
 def lab_state() -> LabState:
     """The weblab state of the current app.
 
+    :raises NoContextError: outside an app context.
     :raises WebLabNotInitializedError: when the app never went through ``init_app``.
     """
     if not has_app_context():
@@ -49,7 +82,7 @@ def lab_state() -> LabState:
 
 def explicit_session_id() -> str | None:
     """The session id set for a hook, task or the cleaner, if any."""
-    return g.get("_weblab_session_id") if has_app_context() else None
+    return request_state().session_id if has_app_context() else None
 
 
 def cookie_session_id() -> str | None:
@@ -71,7 +104,7 @@ def current_session_id() -> str | None:
     if not has_request_context():
         raise NoContextError(
             "No lab session here: this needs a Flask request (or a task, hook or "
-            "weblab.session_context()) to know which student it is about"
+            "weblab_ext.context.session_context()) to know which student it is about"
         )
     return cookie_session_id()
 
@@ -82,8 +115,9 @@ def get_weblab_user(cached: bool = True) -> WebLabUser:
     :param cached: reuse the user loaded earlier in this request (``False`` re-reads it).
     """
     state = lab_state()  # first: outside an app context this raises NoContextError, not `g`'s
-    if cached and "_weblab_user" in g:
-        return g._weblab_user  # type: ignore[no-any-return]
+    here = request_state()
+    if cached and here.user is not None:
+        return here.user
     session_id = current_session_id()
     if session_id is None:
         user: WebLabUser = AnonymousUser()
@@ -92,13 +126,13 @@ def get_weblab_user(cached: bool = True) -> WebLabUser:
         record_poll = (
             state.settings.autopoll
             and has_request_context()
-            and explicit_session_id() is None
-            and not g.get("_weblab_polled", False)
+            and here.session_id is None
+            and not here.polled
         )
-        user = state.load_user(session_id, poll=record_poll)
+        user = state.service.load_user(session_id, poll=record_poll)
         if record_poll:
-            g._weblab_polled = True
-    g._weblab_user = user
+            here.polled = True
+    here.user = user
     return user
 
 
@@ -111,30 +145,31 @@ def in_socket_event() -> bool:
     if not has_request_context():
         return False
     # Flask-SocketIO sets ``request.namespace`` on the fake request of every event; the socket
-    # guards also set the flag on ``g``.
-    return bool(g.get("_weblab_socket", False)) or getattr(request, "namespace", None) is not None
+    # guards also set the flag on the request state.
+    return request_state().socket or getattr(request, "namespace", None) is not None
 
 
 def poll() -> None:
     """Count this request as activity of the student (once per request)."""
     state = lab_state()  # raises NoContextError outside an app context
-    if g.get("_weblab_polled", False) or g.get("_weblab_poll_scheduled", False):
+    here = request_state()
+    if here.polled or here.poll_scheduled:
         return
     session_id = current_session_id()
     if session_id is None:
         return
     if not has_request_context() or in_socket_event():
         # Socket.IO events have a request context but no response to hook: poll now.
-        state.sessions.poll(session_id, now=state.clock())
-        g._weblab_polled = True
+        state.service.poll(session_id)
+        here.polled = True
         return
-    g._weblab_poll_scheduled = True
+    here.poll_scheduled = True
 
     @after_this_request
     def _poll_at_end(response: Response) -> Response:
-        if not g.get("_weblab_polled", False):
-            state.sessions.poll(session_id, now=state.clock())
-            g._weblab_polled = True
+        if not here.polled:
+            state.service.poll(session_id)
+            here.polled = True
         return response
 
 
@@ -143,7 +178,7 @@ def logout() -> None:
     session_id = current_session_id()
     if session_id is None:
         return
-    lab_state().logout(session_id)
+    lab_state().service.logout(session_id)
 
 
 @contextmanager
@@ -151,25 +186,22 @@ def session_context(session_id: str, user: WebLabUser | None = None) -> Iterator
     """Run code as if in a request of ``session_id`` (hooks, tasks, cleaner, tests).
 
     Needs an app context; restores what was there before.
+
+    .. code-block:: python
+
+        with app.app_context(), session_context(session_id):
+            measure.delay(10)
     """
-    saved = {name: g.get(name) for name in ("_weblab_session_id", "_weblab_user")}
-    had = {name: name in g for name in saved}
-    g._weblab_session_id = session_id
-    if user is not None:
-        g._weblab_user = user
-    else:
-        g.pop("_weblab_user", None)
+    here = request_state()
+    saved = (here.session_id, here.user)
+    here.session_id, here.user = session_id, user
     try:
         yield
     finally:
-        for name, value in saved.items():
-            if had[name]:
-                setattr(g, name, value)
-            else:
-                g.pop(name, None)
+        here.session_id, here.user = saved
 
 
 def cached_current_user() -> CurrentUser | None:
     """The current user loaded in this request, if one was loaded (for after-request hooks)."""
-    user = g.get("_weblab_user")
+    user = request_state().user if has_app_context() else None
     return user if isinstance(user, CurrentUser) else None

@@ -10,8 +10,7 @@ from flask import jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 
 from .context import get_weblab_user, lab_state
-from .user_views import forbidden_response
-from .users import AnonymousUser, CurrentUser, ExpiredUser
+from .runtime.users import AnonymousUser, CurrentUser, ExpiredUser
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,7 +26,7 @@ def _anonymous_answer() -> ResponseReturnValue:
     if _wants_json():
         return jsonify(error=True, code="not-logged-in",
                        message="No lab session: enter the lab through the RLMS"), 401
-    return forbidden_response()
+    return lab_state().unauthorized()
 
 
 def requires_login(view: F) -> F:
@@ -83,18 +82,11 @@ def requires_active(view: F) -> F:
     return cast(F, wrapper)
 
 
-def _log_rejection(user: Any) -> None:
-    state = lab_state()
-    if not state.settings.log_session_lifecycle:
-        return
-    from . import lifecycle_log
-
-    now = state.clock()
-    lifecycle_log.log_event(
-        "protected_request_rejected", source="requires_active", now=now, timeout=state.timeout,
-        record=user.record, reason=lifecycle_log.expiry_reason(user.record, now=now,
-                                                              timeout=state.timeout),
-        lab_name=state.app.config.get("LAB_NAME"), environment=state.app.config.get("ENVIRONMENT"),
-        status=302, path=request.url_rule.rule if request.url_rule else None,
+def _log_rejection(user: CurrentUser | ExpiredUser) -> None:
+    service = lab_state().service
+    service.lifecycle.session_event(
+        "protected_request_rejected", user.record, source="requires_active",
+        now=service.clock(), timeout=service.timeout, status=302,
+        path=request.url_rule.rule if request.url_rule else None,
         endpoint=request.endpoint, method=request.method,
     )

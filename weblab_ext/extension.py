@@ -8,18 +8,21 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
-from flask import Blueprint, Flask, current_app, has_app_context
+from flask import Flask, current_app, has_app_context
 
 from . import config
+from .cli import register_cli
 from .errors import WebLabNotInitializedError
 from .hooks import register_request_hooks
+from .runtime.callbacks import LabCallbacks
+from .runtime.task_engine import TaskEngine
 from .state import LabState
 from .store.connection import connect
 from .tasks.api import TasksMixin
+from .tasks.registry import TaskRegistry
 from .templating import template_context
 from .tokens import create_token as _create_token
-from .user_views import register_user_routes
-from .views import create_rlms_blueprint
+from .views import register_views
 
 logger = logging.getLogger("weblab_ext")
 
@@ -56,14 +59,11 @@ class WebLab(TasksMixin):
         self._callback_url = callback_url
         self._base_url = base_url
         self._backend = backend
-        self._initial_url: Callable[[], str] | None = None
-        self._on_start: Callable[[Any, Any], Any] | None = None
-        self._on_dispose: Callable[[], Any] | None = None
-        self._user_loader: Callable[[str], Any] | None = None
-        self._unauthorized_handler: Callable[[], Any] | None = None
+        #: What the lab registered with the decorators below; read by every app at call time.
+        self.callbacks = LabCallbacks()
+        self._task_registry = TaskRegistry(self._task_engine)
         self._states: weakref.WeakValueDictionary[int, LabState] = weakref.WeakValueDictionary()
         self._last_state: LabState | None = None
-        self._init_task_registry()
         if app is not None:
             self.init_app(app)
 
@@ -102,36 +102,34 @@ class WebLab(TasksMixin):
                     "workers or `flask weblab loop`."
                 )
             client = connect(settings.redis_url)
-        state = LabState(app, self, settings, client)
+        state = LabState(app, self, settings, client, callbacks=self.callbacks,
+                         task_specs=self._task_registry.specs)
         app.extensions["weblab"] = state
         self._states[id(app)] = state
         self._last_state = state
-
-        base = settings.base_url.rstrip("/")
-        app.register_blueprint(create_rlms_blueprint("weblab", f"{base}/weblab", dialect="weblab"))
-        app.register_blueprint(create_rlms_blueprint("weblab_ldl", f"{base}/ldl", dialect="ldl"))
-        app.register_blueprint(
-            Blueprint(
-                "weblab_ext", __name__, static_folder="static",
-                static_url_path="/weblab_ext/static",
-            )
-        )
-        register_user_routes(app, settings.callback_url)
+        register_views(app, settings)
         register_request_hooks(app)
         app.context_processor(template_context)
-        from .cli import register_cli
-
         register_cli(app)
-        self._init_tasks(state)
 
-    def _state(self) -> LabState:
+    def state(self) -> LabState:
+        """The per-app state of the app in context, else of the app last initialised.
+
+        For code built on top of weblab_ext (the Socket.IO push, the test harness); lab code
+        does not need it.
+
+        :raises WebLabNotInitializedError: before any ``init_app``.
+        """
         if has_app_context():
             state = current_app.extensions.get("weblab")
-            if state is not None and state.weblab is self:
-                return state  # type: ignore[no-any-return]
+            if isinstance(state, LabState) and state.weblab is self:
+                return state
         if self._last_state is None:
             raise WebLabNotInitializedError("App not initialized with weblab.init_app()")
         return self._last_state
+
+    def _task_engine(self) -> TaskEngine:
+        return self.state().tasks
 
     # -- registration decorators --------------------------------------------------------------
 
@@ -144,9 +142,7 @@ class WebLab(TasksMixin):
             def initial_url():
                 return url_for("index")
         """
-        if self._initial_url is not None:
-            raise ValueError("initial_url has already been defined")
-        self._initial_url = func
+        self.callbacks.register("initial_url", func, message="initial_url has already been defined")
         return func
 
     def on_start(self, func: F) -> F:
@@ -161,9 +157,7 @@ class WebLab(TasksMixin):
             def start(client_data, server_data):
                 hardware.power_on()
         """
-        if self._on_start is not None:
-            raise ValueError("on_start has already been defined")
-        self._on_start = func
+        self.callbacks.register("on_start", func, message="on_start has already been defined")
         return func
 
     def on_dispose(self, func: F) -> F:
@@ -175,9 +169,7 @@ class WebLab(TasksMixin):
             def dispose():
                 hardware.power_off()
         """
-        if self._on_dispose is not None:
-            raise ValueError("on_dispose has already been defined")
-        self._on_dispose = func
+        self.callbacks.register("on_dispose", func, message="on_dispose has already been defined")
         return func
 
     def user_loader(self, func: F) -> F:
@@ -189,9 +181,8 @@ class WebLab(TasksMixin):
             def load_user(username_unique):
                 return User.query.filter_by(login=username_unique).first()
         """
-        if self._user_loader is not None:
-            raise ValueError("A user_loader has already been registered")
-        self._user_loader = func
+        self.callbacks.register("user_loader", func,
+                                message="A user_loader has already been registered")
         return func
 
     def unauthorized_handler(self, func: F) -> F:
@@ -203,7 +194,7 @@ class WebLab(TasksMixin):
             def unauthorized():
                 return render_template("please_book.html"), 403
         """
-        self._unauthorized_handler = func
+        self.callbacks.unauthorized = func
         return func
 
     # -- runtime ------------------------------------------------------------------------------
@@ -211,41 +202,41 @@ class WebLab(TasksMixin):
     @property
     def timeout(self) -> float:
         """Seconds without a poll before a student counts as gone (``<= 0``: never)."""
-        return self._state().timeout
+        return self.state().timeout
 
     @timeout.setter
     def timeout(self, value: float) -> None:
-        self._state().timeout = value
+        self.state().timeout = value
 
     @property
     def poll_interval(self) -> float:
         """Upper bound of ``should_finish`` in status replies."""
-        return self._state().poll_interval
+        return self.state().poll_interval
 
     @poll_interval.setter
     def poll_interval(self, value: float) -> None:
-        self._state().poll_interval = value
+        self.state().poll_interval = value
 
     @property
     def cleaner_thread_interval(self) -> float:
         """Seconds between cleaner passes."""
-        return self._state().cleaner_interval
+        return self.state().cleaner_interval
 
     @cleaner_thread_interval.setter
     def cleaner_thread_interval(self, value: float) -> None:
-        self._state().cleaner_interval = value
+        self.state().cleaner_interval = value
 
     def clean_expired_users(self) -> int:
         """Dispose every session that is over (one cleaner pass); returns how many."""
-        return self._state().clean_expired()
+        return self.state().service.clean_expired()
 
     def start_threads(self) -> None:
         """Start this process's background threads now instead of at the first request."""
-        self._state().ensure_threads(restart=True)
+        self.state().ensure_threads(restart=True)
 
     def stop_threads(self, timeout: float = 5.0) -> None:
         """Stop this process's background threads (bounded wait)."""
-        self._state().stop_threads(timeout)
+        self.state().stop_threads(timeout)
 
     @staticmethod
     def create_token(size: int | None = None) -> str:

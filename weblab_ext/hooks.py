@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, g
+from flask import Flask, Response
 
-from .context import cached_current_user, cookie_session_id, lab_state
+from .context import cached_current_user, cookie_session_id, lab_state, request_state
 
 logger = logging.getLogger("weblab_ext")
 
@@ -19,17 +19,18 @@ def _before_request() -> None:
 
 def _after_request(response: Response) -> Response:
     state = lab_state()
+    here = request_state()
     user = cached_current_user()
-    if user is not None and "_weblab_session_id" not in g:
+    if user is not None and here.session_id is None:
         try:
             user.data.store_if_modified()
         except TypeError:
             logger.exception("weblab_user.data holds a value that is not JSON: not stored")
-    if state.settings.autopoll and not g.get("_weblab_polled", False):
+    if state.settings.autopoll and not here.polled:
         session_id = cookie_session_id()
         if session_id is not None:
-            state.sessions.poll(session_id, now=state.clock())
-            g._weblab_polled = True
+            state.service.poll(session_id)
+            here.polled = True
     if state.settings.powered_by:
         response.headers.setdefault("powered-by", state.settings.powered_by)
     return response

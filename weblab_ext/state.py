@@ -1,169 +1,144 @@
 """Per-app state of the extension, stored in ``app.extensions["weblab"]``.
 
-Flask layer: it ties the settings, the store and the disposer of one app together and runs
-the clean-up of a disposed session inside that app's context.
+Flask layer. A :class:`LabState` is the container of one app: its settings, store, session
+service, task engine and background threads. It is also where the runtime meets Flask: it hands
+the runtime the callables that run lab code inside this app's context.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
-import os
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import redis
-from flask import Flask
+from flask import Flask, current_app, has_app_context, redirect, render_template
+from flask.typing import ResponseReturnValue
 
-from . import lifecycle_log
 from .config import Settings
 from .context import session_context
-from .disposal import DisposeOutcome, Disposer
+from .runtime.callbacks import LabCallbacks
+from .runtime.cleaner import CleanerLoop
+from .runtime.lifecycle_log import LifecycleLog
+from .runtime.loops import PerProcess
+from .runtime.sessions import SessionService
+from .runtime.task_engine import TaskEngine, TaskSpec
+from .runtime.users import CurrentUser
+from .runtime.workers import start_task_threads
+from .store.connection import describe
 from .store.keys import Keys
-from .store.sessions import SessionRecord, SessionStore
-from .tokens import create_token
-from .users import CurrentUser, WebLabUser, user_from_record
+from .store.sessions import SessionStore
+from .store.tasks import TaskStore
+from .tasks.task import run_task_in_app
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from .extension import WebLab
 
 logger = logging.getLogger("weblab_ext")
 
-#: Lock lifetime of one cleaner pass: long enough for a pass, short enough that a killed
-#: process does not stop cleaning for long.
-CLEANER_LOCK_MS = 30_000
-
-#: Called by a disposal after ``on_dispose``: ``hook(session_id, deadline)`` stops and waits
-#: for whatever else belongs to the session (its tasks) until ``deadline`` (monotonic).
-DisposeHook = Callable[[str, float], None]
-#: Called once per process when background threads start: returns the threads it started.
-ThreadStarter = Callable[["LabState", threading.Event], list[threading.Thread]]
-
 
 class LabState:
-    """Everything weblab_ext keeps for one Flask app."""
+    """Everything weblab_ext keeps for one Flask app.
 
-    def __init__(self, app: Flask, weblab: WebLab, settings: Settings, client: redis.Redis):
+    :param app: the app.
+    :param weblab: the extension object installed on it.
+    :param settings: the validated settings of the app.
+    :param client: the Redis client of the lab's store.
+    :param callbacks: the lab's registered callbacks.
+    :param task_specs: the lab's declared tasks.
+    """
+
+    def __init__(self, app: Flask, weblab: WebLab, settings: Settings, client: redis.Redis, *,
+                 callbacks: LabCallbacks, task_specs: Mapping[str, TaskSpec]) -> None:
         self.app = app
         self.weblab = weblab
         self.settings = settings
+        self.callbacks = callbacks
         self.client = client
         self.keys = Keys(settings.redis_base)
+        #: The store named for log lines and output (password masked).
+        self.store_label = describe(settings.redis_url)
         self.sessions = SessionStore(client, self.keys)
-        self.clock: Callable[[], float] = time.time
-        # Runtime-writable, as lab code and tests expect (weblab.timeout = 0.1).
-        self.timeout = settings.timeout
-        self.poll_interval = settings.poll_interval
-        self.cleaner_interval = settings.cleaner_interval
-        self.disposer = Disposer(
-            self.sessions, self._cleanup, expired_ttl=lambda: settings.expired_users_timeout
+        self.tasks = TaskEngine(
+            TaskStore(client, self.keys), settings, task_specs,
+            run_in_app=lambda running, body: run_task_in_app(self, running, body),
+            ensure_threads=self.ensure_threads,
         )
-        self.dispose_hooks: list[DisposeHook] = []
-        self.thread_starters: list[ThreadStarter] = []
-        self.tasks: Any = None  # the task runtime, set by the task system at init_app
+        lifecycle = LifecycleLog(enabled=settings.log_session_lifecycle,
+                                 lab_name=app.config.get("LAB_NAME"),
+                                 environment=app.config.get("ENVIRONMENT"))
+        self.service = SessionService(self.sessions, settings, callbacks,
+                                      session_scope=self.session_scope, lifecycle=lifecycle,
+                                      tasks=self.tasks)
         self._threads: list[threading.Thread] = []
-        self._threads_pid: int | None = None
         self._threads_lock = threading.Lock()
+        self._per_process = PerProcess(self._start_threads)
         # Set by stop_threads: the next request must not quietly start them again.
         self._threads_stopped = False
         self.stop_event = threading.Event()
 
-    # -- users (implements users.UserBackend) -----------------------------------------------
+    # -- the runtime's view of Flask --------------------------------------------------------
 
-    def load_user(self, session_id: str, *, poll: bool) -> WebLabUser:
-        """Read a session's user, recording a poll when asked; one round trip."""
-        record = self.sessions.touch(session_id, now=self.clock(), poll=poll)
-        return user_from_record(record, self, clock=self.clock)
+    @contextlib.contextmanager
+    def session_scope(self, user: CurrentUser) -> Iterator[None]:
+        """Run lab code as ``user``: in this app's context (pushed when not active)."""
+        if has_app_context() and current_app._get_current_object() is self.app:  # type: ignore[attr-defined]
+            with session_context(user.session_id, user):
+                yield
+            return
+        with self.app.app_context(), session_context(user.session_id, user):
+            yield
 
-    def store_user_data(self, session_id: str, data_json: str) -> bool:
-        return self.sessions.store_data(session_id, data_json) is not None
+    def unauthorized(self) -> ResponseReturnValue:
+        """What an anonymous student gets: the lab's handler, a link, a template or a 403."""
+        handler = self.callbacks.unauthorized
+        if handler is not None:
+            return handler()  # type: ignore[no-any-return]
+        if self.settings.unauthorized_link:
+            return redirect(self.settings.unauthorized_link)
+        if self.settings.unauthorized_template:
+            return render_template(self.settings.unauthorized_template)
+        return "Access forbidden", 403, {"Content-Type": "text/plain; charset=utf-8"}
 
-    def load_user_data(self, session_id: str) -> dict[str, Any] | None:
-        record = self.sessions.load(session_id)
-        if record is None or not record.is_current:
-            return None
-        return json.loads(record.data_json)  # type: ignore[no-any-return]
+    # -- run-time tunables (``weblab.timeout = 0.1`` in lab code and tests) -------------------
 
-    def load_lab_user(self, username_unique: str) -> Any:
-        loader = self.weblab._user_loader
-        return loader(username_unique) if loader is not None else None
+    @property
+    def clock(self) -> Callable[[], float]:
+        """Wall clock of sessions; tests replace it to drive time."""
+        return self.service.clock
 
-    def store_session_action(self, session_id: str, action_id: str, action_json: str) -> None:
-        self.sessions.store_action(session_id, action_id, action_json)
+    @clock.setter
+    def clock(self, value: Callable[[], float]) -> None:
+        self.service.clock = value
 
-    def clean_session_actions(self, session_id: str) -> None:
-        self.sessions.clean_actions(session_id)
+    @property
+    def timeout(self) -> float:
+        return self.service.timeout
 
-    # -- transitions ------------------------------------------------------------------------
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        self.service.timeout = value
 
-    def logout(self, session_id: str) -> bool:
-        """Mark a session exited and tell push layers."""
-        if not self.sessions.logout(session_id):
-            return False
-        self.sessions.publish_session_event({"session_id": session_id, "event": "logout"})
-        return True
+    @property
+    def poll_interval(self) -> float:
+        return self.service.poll_interval
 
-    def dispose(
-        self, session_id: str, *, wait: float, background: bool = True
-    ) -> DisposeOutcome:
-        """Dispose a session now (RLMS call or failed ``on_start``)."""
-        return self.disposer.dispose(
-            session_id, now=self.clock(), timeout=self.timeout, wait=wait, background=background
-        )
+    @poll_interval.setter
+    def poll_interval(self, value: float) -> None:
+        self.service.poll_interval = value
 
-    def clean_expired(self) -> int:
-        """One cleaner pass: dispose every due session. Returns how many were disposed."""
-        token = create_token()
-        lock = self.keys.cleaner_lock()
-        if not self.sessions.acquire_lock(lock, token, CLEANER_LOCK_MS):
-            return 0  # another process is cleaning right now
-        disposed = 0
-        try:
-            now = self.clock()
-            for session_id in self.sessions.due_sessions(now=now, timeout=self.timeout):
-                outcome = self.disposer.dispose(
-                    session_id, now=now, timeout=self.timeout, wait=0,
-                    only_if_due=True, background=False,
-                )
-                disposed += outcome is DisposeOutcome.DONE
-        finally:
-            self.sessions.release_lock(lock, token)
-        return disposed
+    @property
+    def cleaner_interval(self) -> float:
+        return self.service.cleaner_interval
 
-    def _cleanup(self, record: SessionRecord) -> None:
-        """Run ``on_dispose`` as the session's user, then the dispose hooks (tasks)."""
-        deadline = time.monotonic() + self.settings.dispose_wait
-        now = self.clock()
-        if self.settings.log_session_lifecycle:
-            lifecycle_log.log_event(
-                "disposed", source="dispose", now=now, timeout=self.timeout, record=record,
-                reason=lifecycle_log.expiry_reason(record, now=now, timeout=self.timeout),
-                lab_name=self.app.config.get("LAB_NAME"),
-                environment=self.app.config.get("ENVIRONMENT"),
-            )
-        with self.app.app_context():
-            user = CurrentUser(record, self, clock=self.clock)
-            with session_context(record.session_id, user):
-                on_dispose = self.weblab._on_dispose
-                if on_dispose is not None:
-                    try:
-                        on_dispose()
-                    except Exception:
-                        logger.exception("on_dispose raised; the session is disposed anyway")
-                try:
-                    user.data.store_if_modified()
-                except Exception:
-                    logger.exception("Could not store the data changed by on_dispose")
-            for hook in self.dispose_hooks:
-                try:
-                    hook(record.session_id, deadline)
-                except Exception:
-                    logger.exception("A dispose hook failed")
-        self.sessions.publish_session_event(
-            {"session_id": record.session_id, "event": "disposed", "back": record.back}
-        )
+    @cleaner_interval.setter
+    def cleaner_interval(self, value: float) -> None:
+        self.service.cleaner_interval = value
 
     # -- background threads -----------------------------------------------------------------
 
@@ -174,29 +149,28 @@ class LabState:
         """
         if restart:
             self._threads_stopped = False
-        if self._threads_pid == os.getpid() or self.settings.no_thread or self._threads_stopped:
+        if self.settings.no_thread or self._threads_stopped:
             return
+        self._per_process.ensure()
+
+    def _start_threads(self) -> None:
         with self._threads_lock:
-            if self._threads_pid == os.getpid():
-                return
-            self._threads_pid = os.getpid()
-            self.stop_event = threading.Event()
+            self.stop_event = stop = threading.Event()
             self._threads = []
             if self.settings.autoclean_thread:
-                from .cleaner import CleanerThread
-
-                cleaner = CleanerThread(self, self.stop_event)
-                cleaner.start()
-                self._threads.append(cleaner)
-            for starter in self.thread_starters:
-                self._threads.extend(starter(self, self.stop_event))
+                cleaner = CleanerLoop(self.service, stop, store_label=self.store_label)
+                self._threads.append(cleaner.start())
+            self._threads.extend(start_task_threads(
+                self.tasks, stop, self.settings.task_threads_process,
+                store_label=self.store_label))
 
     def stop_threads(self, timeout: float = 5.0) -> None:
         """Stop this app's background threads and wait for them (bounded)."""
         self._threads_stopped = True
         self.stop_event.set()
         deadline = time.monotonic() + timeout
-        for thread in self._threads:
+        with self._threads_lock:
+            threads, self._threads = self._threads, []
+        for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        self._threads = []
-        self._threads_pid = None
+        self._per_process.forget()

@@ -237,8 +237,8 @@ def test_quickstart_press_and_leave(
 ) -> None:
     module, server = quickstart
     disposed: list[str] = []
-    original = module.weblab._on_dispose
-    module.weblab._on_dispose = lambda: (disposed.append("x"), original())
+    original = module.weblab.callbacks.on_dispose
+    module.weblab.callbacks.on_dispose = lambda: (disposed.append("x"), original())
     launch = server.start_session()
     page.goto(launch)
     assert page.locator("h1").inner_text() == "Hello John Smith"

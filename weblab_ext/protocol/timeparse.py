@@ -37,7 +37,7 @@ _START = (
 )
 
 
-def _number(value: object, field: str, expected: str) -> float:
+def _finite_number(value: object, field: str, expected: str) -> float:
     """Return a finite, non-negative float from a number or a numeric string, else raise."""
     if value is None:
         raise missing(field)
@@ -63,7 +63,7 @@ def parse_seconds(value: object, field: str) -> float:
     :raises ProtocolError: ``missing-field`` for ``None``; ``invalid-field`` for booleans,
         negatives, NaN/infinity and anything that is not a number.
     """
-    return _number(value, field, _SECONDS)
+    return _finite_number(value, field, _SECONDS)
 
 
 def parse_epoch(value: object, field: str) -> float:
@@ -73,7 +73,7 @@ def parse_epoch(value: object, field: str) -> float:
     :param field: field name used in the :class:`~weblab_ext.protocol.ProtocolError`.
     :raises ProtocolError: as :func:`parse_seconds`.
     """
-    return _number(value, field, _EPOCH)
+    return _finite_number(value, field, _EPOCH)
 
 
 def _offset(text: str, field: str, value: object) -> datetime.timezone:

@@ -33,12 +33,13 @@ from .errors import (
     RLMSHTTPError,
     RLMSProtocolError,
 )
-from .payloads import StartRequest, build_start_body
+from .payloads import StartParams, StartRequest, build_start_body
 from .profiles import PROFILE_ALIASES, PROFILES, RLMSProfile, get_profile
 from .replies import (
     WLD_INVALID_SESSION_ID,
     WLD_INVALID_URL,
     DisposeOutcome,
+    DisposeResult,
     StartedSession,
     StatusTrace,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "WLD_INVALID_URL",
     "DisposeNotFinished",
     "DisposeOutcome",
+    "DisposeResult",
     "FlaskTransport",
     "HTTPRequest",
     "HTTPResponse",
@@ -63,6 +65,7 @@ __all__ = [
     "RLMSProfile",
     "RLMSProtocolError",
     "RLMSSettings",
+    "StartParams",
     "StartRequest",
     "StartedSession",
     "StatusTrace",

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import base64
+import importlib.metadata
 import json
 import logging
 import os
@@ -29,10 +30,10 @@ from .errors import (
     RLMSHTTPError,
     RLMSProtocolError,
 )
-from .payloads import StartRequest, build_start_body
+from .payloads import StartParams, build_start_body
 from .profiles import RLMSProfile, get_profile
 from .replies import (
-    DisposeOutcome,
+    DisposeResult,
     StartedSession,
     StatusTrace,
     parse_json,
@@ -45,6 +46,15 @@ from .transport import FlaskTransport, HTTPRequest, HTTPResponse, Transport, Url
 logger = logging.getLogger("weblab_ext")
 
 _LOCAL_URL = "http://localhost"
+
+
+def _package_version() -> str:
+    # From the installed metadata, not ``weblab_ext.__version__``: importing the package would
+    # load the whole lab server into a client that needs none of it.
+    try:
+        return importlib.metadata.version("weblab_ext")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
 
 
 class RLMSClient:
@@ -120,10 +130,7 @@ class RLMSClient:
     @property
     def user_agent(self) -> str:
         """``weblab_ext/<version> (+rlms-profile <name>)``."""
-        # imported here: weblab_ext/__init__ defines __version__ after importing its modules
-        from weblab_ext import __version__
-
-        return f"weblab_ext/{__version__} (+rlms-profile {self.profile.name})"
+        return f"weblab_ext/{_package_version()} (+rlms-profile {self.profile.name})"
 
     def sessions_url(self, path: str = "") -> str:
         """Return ``<url><prefix>/sessions/<path>``, joined as the profile joins it.
@@ -233,7 +240,7 @@ class RLMSClient:
     ) -> StartedSession:
         """``POST sessions/`` with the profile's body (probing first if the profile does).
 
-        Parameters are those of :class:`~weblab_ext.rlms.payloads.StartRequest`; ``start``
+        Parameters are those of :class:`~weblab_ext.rlms.payloads.StartParams`; ``start``
         defaults to ``now()`` and ``reservation_id`` to a random UUID.
 
         :raises LabStartFailed: LDE profiles, when the lab reports a failed start.
@@ -245,7 +252,7 @@ class RLMSClient:
             as_strings = True
         fields: dict[str, Any] = {} if reservation_id is None else {
             "reservation_id": reservation_id}
-        request = StartRequest(
+        request = StartParams(
             username=username, start=self.now() if start is None else start,
             full_name=full_name, username_unique=username_unique, locale=locale,
             experiment_name=experiment_name, category_name=category_name,
@@ -264,7 +271,7 @@ class RLMSClient:
         return read_should_finish(self.profile, parse_json(self.profile, response),
                                   response.url)
 
-    def dispose(self, session_id: str) -> DisposeOutcome:
+    def dispose(self, session_id: str) -> DisposeResult:
         """One dispose call (``POST {"action": "delete"}`` or ``DELETE``), read as the
         profile reads it.
 
@@ -280,12 +287,12 @@ class RLMSClient:
         except (RLMSConnectionError, RLMSHTTPError, RLMSProtocolError) as error:
             if self.profile.is_lde:
                 raise
-            return DisposeOutcome(True, {}, error=error)
+            return DisposeResult(True, {}, error=error)
         return read_dispose(self.profile, reply, response.url)
 
     def dispose_until_finished(
         self, session_id: str, max_calls: int | None = None
-    ) -> DisposeOutcome:
+    ) -> DisposeResult:
         """The profile's dispose loop; see :func:`weblab_ext.rlms.loops.dispose_until_finished`.
 
         :param session_id: the lab session id.

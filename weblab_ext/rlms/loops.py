@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .errors import DisposeNotFinished, RLMSError
-from .replies import DisposeOutcome, StatusTrace, next_status_step
+from .replies import DisposeResult, StatusTrace, next_status_step
 
 if TYPE_CHECKING:
     from .client import RLMSClient
@@ -33,7 +33,7 @@ DEFAULT_DISPOSE_MAX_CALLS = 1000
 
 def dispose_until_finished(
     client: RLMSClient, session_id: str, max_calls: int | None = None
-) -> DisposeOutcome:
+) -> DisposeResult:
     """Call dispose until the profile considers the session finished.
 
     :param client: the client (its profile decides and its ``sleep`` waits).

@@ -6,9 +6,9 @@ WebLab-Deusto runs on Python 2 and sends numbers as ``'%s' % value`` strings and
 
 .. code-block:: python
 
-    from weblab_ext.rlms import PROFILES, StartRequest, build_start_body
+    from weblab_ext.rlms import PROFILES, StartParams, build_start_body
 
-    body = build_start_body(PROFILES["weblabdeusto"], StartRequest(username="john", start=0.0))
+    body = build_start_body(PROFILES["weblabdeusto"], StartParams(username="john", start=0.0))
     body["server_initial_data"]["priority.queue.slot.length"]   # '300'
 """
 
@@ -30,7 +30,7 @@ def _new_reservation_id() -> str:
 
 
 @dataclass(frozen=True)
-class StartRequest:
+class StartParams:
     """What an RLMS knows when it starts a lab session; the profile decides how it is sent.
 
     :param username: the login (``request.username``).
@@ -63,6 +63,10 @@ class StartRequest:
     server_extra: Mapping[str, Any] | None = None
     reservation_id: str = field(default_factory=_new_reservation_id)
     initialization_in_accounting: bool = False
+
+
+#: The name this class had before 0.1 (kept: ``weblab_ext.rlms`` is documented).
+StartRequest = StartParams
 
 
 def py2_str(value: Any) -> str:
@@ -118,7 +122,7 @@ def iso_utc(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
 
 
-def _client_data(request: StartRequest, back_keys: tuple[str, ...]) -> dict[str, Any]:
+def _client_data(request: StartParams, back_keys: tuple[str, ...]) -> dict[str, Any]:
     data = dict(request.client_data or {})
     if request.back is not None:
         for key in back_keys:
@@ -126,7 +130,7 @@ def _client_data(request: StartRequest, back_keys: tuple[str, ...]) -> dict[str,
     return data
 
 
-def _wld_server_data(profile: RLMSProfile, request: StartRequest) -> dict[str, Any]:
+def _wld_server_data(profile: RLMSProfile, request: StartParams) -> dict[str, Any]:
     prefix = "priority.queue.slot."
     data: dict[str, Any] = {
         prefix + "length": py2_str(request.slot_length),
@@ -148,7 +152,7 @@ def _wld_server_data(profile: RLMSProfile, request: StartRequest) -> dict[str, A
     return data
 
 
-def _lde_server_data(request: StartRequest) -> dict[str, Any]:
+def _lde_server_data(request: StartParams) -> dict[str, Any]:
     prefix = "priority.queue.slot."
     return {
         prefix + "length": request.slot_length,
@@ -167,7 +171,7 @@ def _lde_server_data(request: StartRequest) -> dict[str, Any]:
 
 
 def _flat_body(
-    profile: RLMSProfile, request: StartRequest, *, as_strings: bool
+    profile: RLMSProfile, request: StartParams, *, as_strings: bool
 ) -> dict[str, Any]:
     if profile.dialect == "weblabdeusto":
         client = _client_data(request, ("back",))
@@ -186,7 +190,7 @@ def _flat_body(
     return body
 
 
-def _ldl_body(request: StartRequest) -> dict[str, Any]:
+def _ldl_body(request: StartParams) -> dict[str, Any]:
     return {
         "request": {
             "locale": request.locale,
@@ -206,7 +210,7 @@ def _ldl_body(request: StartRequest) -> dict[str, Any]:
 
 
 def build_start_body(
-    profile: RLMSProfile, request: StartRequest, *, as_strings: bool | None = None
+    profile: RLMSProfile, request: StartParams, *, as_strings: bool | None = None
 ) -> dict[str, Any]:
     """Return the JSON body ``POST <prefix>/sessions/`` carries for ``profile``.
 
@@ -223,6 +227,7 @@ def build_start_body(
 
 
 __all__ = [
+    "StartParams",
     "StartRequest",
     "build_start_body",
     "iso_utc",

@@ -41,7 +41,7 @@ class StartedSession:
 
 
 @dataclass(frozen=True)
-class DisposeOutcome:
+class DisposeResult:
     """What the RLMS concluded from one dispose call, or from its whole dispose loop.
 
     :param finished: the RLMS considers the lab session gone and frees the resource.
@@ -59,6 +59,10 @@ class DisposeOutcome:
     error: RLMSError | None = None
 
 
+#: The name this class had before 0.1 (kept: ``weblab_ext.rlms`` is documented).
+DisposeOutcome = DisposeResult
+
+
 class StatusTrace(list[float]):
     """The ``should_finish`` values a status loop saw, in order (it *is* that list), plus how
     the loop ended.
@@ -74,7 +78,7 @@ class StatusTrace(list[float]):
     def __init__(self, values: list[float] | None = None) -> None:
         super().__init__(values or [])
         self.reason: str = ""
-        self.dispose: DisposeOutcome | None = None
+        self.dispose: DisposeResult | None = None
         self.errors: list[RLMSError] = []
         self.sleeps: list[float] = []
 
@@ -184,7 +188,7 @@ def next_status_step(profile: RLMSProfile, value: float) -> StatusStep:
     return StatusStep("wait", value)
 
 
-def read_dispose(profile: RLMSProfile, reply: Any, url: str = "") -> DisposeOutcome:
+def read_dispose(profile: RLMSProfile, reply: Any, url: str = "") -> DisposeResult:
     """Read one dispose reply.
 
     WebLab-Deusto: a non-object counts as finished; ``finished`` defaults to true,
@@ -206,29 +210,30 @@ def read_dispose(profile: RLMSProfile, reply: Any, url: str = "") -> DisposeOutc
         except (TypeError, ValueError):
             raise RLMSProtocolError("should_finish is not a number", url, repr(reply)) from None
         if value < 0:
-            return DisposeOutcome(True, reply)
+            return DisposeResult(True, reply)
         wait = value or profile.dispose_default_wait
         if profile.dispose_max_wait is not None:
             wait = min(wait, profile.dispose_max_wait)
-        return DisposeOutcome(False, reply, wait=wait)
+        return DisposeResult(False, reply, wait=wait)
     if not isinstance(reply, dict):
-        return DisposeOutcome(True, {})
+        return DisposeResult(True, {})
     finished = reply.get("finished", True)
     if profile.data_bug and reply.get("data") is not None:
         finished = reply["data"]  # WebLab-Deusto's bug: data lands in the finished slot
     if finished:
-        return DisposeOutcome(True, reply)
+        return DisposeResult(True, reply)
     try:
         wait = float(reply.get("ask_again", profile.dispose_default_wait))
     except (TypeError, ValueError):
-        return DisposeOutcome(True, reply)  # WebLab-Deusto: any exception counts as finished
-    return DisposeOutcome(False, reply, wait=wait)
+        return DisposeResult(True, reply)  # WebLab-Deusto: any exception counts as finished
+    return DisposeResult(False, reply, wait=wait)
 
 
 __all__ = [
     "WLD_INVALID_SESSION_ID",
     "WLD_INVALID_URL",
     "DisposeOutcome",
+    "DisposeResult",
     "StartedSession",
     "StatusStep",
     "StatusTrace",

@@ -11,7 +11,6 @@ cleaner reads only what is due, whatever the number of active sessions.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -20,7 +19,9 @@ import redis
 
 from . import session_scripts as scripts
 from .keys import Keys
-from .locks import RELEASE_LOCK
+from .locks import Lock
+from .pubsub import Subscription
+from .records import SessionRecord, StatusFields, pairs_to_dict
 
 #: Seconds an undisposed session hash outlives its slot, so a lab whose cleaner is down for a
 #: while still finds (and disposes) its sessions instead of losing them silently.
@@ -32,92 +33,6 @@ DISPOSING_TTL = 3600
 
 #: Seconds the actions of a session (``add_action``) are kept after their last write.
 ACTIONS_TTL = 24 * 3600
-
-STATES = ("active", "exited", "disposing", "disposed")
-
-
-@dataclasses.dataclass(frozen=True)
-class SessionRecord:
-    """One session as stored. Times are epoch seconds (UTC based)."""
-
-    session_id: str
-    state: str
-    dialect: str
-    start_date: float
-    max_date: float
-    last_poll: float
-    username: str
-    username_unique: str
-    full_name: str
-    locale: str | None
-    experiment_name: str
-    category_name: str | None
-    experiment_id: str
-    back: str
-    request_client_data: Mapping[str, Any]
-    request_server_data: Mapping[str, Any]
-    data_json: str
-    data_version: int
-    disposing_since: float | None = None
-
-    @property
-    def exited(self) -> bool:
-        """Whether the student logged out before the session was disposed."""
-        return self.state == "exited" or self._exited_before_dispose
-
-    _exited_before_dispose: bool = False
-
-    @property
-    def is_current(self) -> bool:
-        """Whether the session is not disposed yet (active or logged out)."""
-        return self.state in ("active", "exited")
-
-    @classmethod
-    def from_hash(cls, session_id: str, raw: Mapping[str, str]) -> SessionRecord:
-        """Decode a session hash as read from Redis.
-
-        The fields fixed at start live in one JSON field, ``info``; the ones transitions
-        change (``state``, ``max_date``, ``last_poll``, ``data``...) are hash fields.
-        """
-        info: dict[str, Any] = json.loads(raw["info"]) if raw.get("info") else {}
-        name = info.get("experiment_name") or ""
-        category = info.get("category_name") or None
-        return cls(
-            session_id=session_id,
-            state=raw.get("state", "disposed"),
-            dialect=info.get("dialect", "weblab"),
-            start_date=float(info.get("start_date", 0)),
-            max_date=float(raw.get("max_date", 0)),
-            last_poll=float(raw.get("last_poll", 0)),
-            username=info.get("username", ""),
-            username_unique=info.get("username_unique", ""),
-            full_name=info.get("full_name", ""),
-            locale=info.get("locale") or None,
-            experiment_name=name,
-            category_name=category,
-            experiment_id=f"{name}@{category}" if category else name,
-            back=info.get("back", ""),
-            request_client_data=info.get("request_client_data") or {},
-            request_server_data=info.get("request_server_data") or {},
-            data_json=raw.get("data") or "{}",
-            data_version=int(raw.get("data_version", 0)),
-            disposing_since=float(raw["disposing_since"]) if "disposing_since" in raw else None,
-            _exited_before_dispose=raw.get("exited") == "1",
-        )
-
-
-def _pairs_to_dict(flat: list[str]) -> dict[str, str]:
-    return dict(zip(flat[0::2], flat[1::2], strict=True))
-
-
-@dataclasses.dataclass(frozen=True)
-class StatusFields:
-    """The three fields the RLMS status call needs."""
-
-    state: str | None
-    max_date: float | None
-    last_poll: float | None
-
 
 class SessionStore:
     """Redis operations on the sessions of one lab.
@@ -135,29 +50,20 @@ class SessionStore:
         self._store_data = client.register_script(scripts.STORE_DATA)
         self._begin_dispose = client.register_script(scripts.BEGIN_DISPOSE)
         self._finish_dispose = client.register_script(scripts.FINISH_DISPOSE)
-        self._release_lock = client.register_script(RELEASE_LOCK)
+        self.cleaner_lock = Lock(client, keys.cleaner_lock())
 
     def _index_keys(self) -> list[str]:
         return [self.keys.sessions_by_deadline(), self.keys.sessions_by_poll()]
 
-    def create(
-        self, session_id: str, fields: Mapping[str, str], *, now: float
-    ) -> SessionRecord | None:
-        """Store a new active session; ``None`` if the id is already taken.
-
-        :param fields: the hash fields; must include ``max_date`` and ``last_poll``.
-        :returns: the record as stored, so the caller needs no read-back.
-        """
+    def create(self, record: SessionRecord, *, now: float) -> bool:
+        """Store a new active session; ``False`` if its id is already taken."""
         # Capped: an absurd slot (1e300 s) must not make EXPIRE fail with an out-of-range error.
-        ttl = max(1, int(min(float(fields["max_date"]) - now, MAX_TTL))) + ACTIVE_GRACE
-        stored = {**fields, "state": "active", "data_version": "0"}
-        argv: list[Any] = [session_id, ttl, fields["max_date"], fields["last_poll"]]
-        for name, value in stored.items():
+        ttl = max(1, int(min(record.max_date - now, MAX_TTL))) + ACTIVE_GRACE
+        argv: list[Any] = [record.session_id, ttl, repr(record.max_date), repr(record.last_poll)]
+        for name, value in record.to_hash().items():
             argv.extend((name, value))
-        keys = [self.keys.session(session_id), *self._index_keys()]
-        if not self._start(keys=keys, args=argv):
-            return None
-        return SessionRecord.from_hash(session_id, stored)
+        keys = [self.keys.session(record.session_id), *self._index_keys()]
+        return bool(self._start(keys=keys, args=argv))
 
     def touch(self, session_id: str, *, now: float, poll: bool) -> SessionRecord | None:
         """Read a session and, with ``poll``, record a poll if it is active. One round trip."""
@@ -165,7 +71,7 @@ class SessionStore:
         flat = self._touch(keys=keys, args=[session_id, repr(now), int(poll), 1])
         if not flat:
             return None
-        return SessionRecord.from_hash(session_id, _pairs_to_dict(flat))
+        return SessionRecord.from_hash(session_id, pairs_to_dict(flat))
 
     def poll(self, session_id: str, *, now: float) -> bool:
         """Record a poll of an active session; ``False`` if the session does not exist."""
@@ -225,7 +131,7 @@ class SessionStore:
         outcome = flat[0]
         if len(flat) == 1:
             return outcome, None
-        return outcome, SessionRecord.from_hash(session_id, _pairs_to_dict(flat[1:]))
+        return outcome, SessionRecord.from_hash(session_id, pairs_to_dict(flat[1:]))
 
     def finish_dispose(self, session_id: str, *, expired_ttl: float) -> bool:
         """End a disposal; the record then reads as an expired user for ``expired_ttl`` s."""
@@ -259,14 +165,6 @@ class SessionStore:
         )
         return list(ids)
 
-    def acquire_lock(self, key: str, token: str, ttl_ms: int) -> bool:
-        """Take a lock owned by ``token`` for ``ttl_ms`` milliseconds."""
-        return bool(self.client.set(key, token, nx=True, px=ttl_ms))
-
-    def release_lock(self, key: str, token: str) -> bool:
-        """Release a lock only if ``token`` still owns it."""
-        return bool(self._release_lock(keys=[key], args=[token]))
-
     def store_action(self, session_id: str, action_id: str, action_json: str) -> None:
         """Write one action of a session; the actions hash lives 24 h after its last write."""
         key = self.keys.session_actions(session_id)
@@ -282,3 +180,13 @@ class SessionStore:
     def publish_session_event(self, payload: Mapping[str, Any]) -> None:
         """Tell push layers (Socket.IO) that something happened to a session."""
         self.client.publish(self.keys.session_events(), json.dumps(payload))
+
+    def subscribe_events(self, *, task_progress: bool = False) -> Subscription:
+        """Listen to the session events :meth:`publish_session_event` sends.
+
+        :param task_progress: also the task progress and completion events (push layers).
+        """
+        channels = [self.keys.session_events()]
+        if task_progress:
+            channels.append(self.keys.task_progress())
+        return Subscription(self.client, channels)

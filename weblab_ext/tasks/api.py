@@ -1,4 +1,4 @@
-"""Task methods of the ``WebLab`` extension, and the public task names."""
+"""Task methods of the ``WebLab`` extension: declaring tasks and finding them."""
 
 from __future__ import annotations
 
@@ -7,34 +7,24 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..context import current_session_id
-from .registry import ID_LENGTH, TaskWrapper, register, task_name, validate_unique
-from .runtime import TaskRuntime
-from .task import WebLabTask, current_task, current_task_stopping
-from .worker import thread_starter
+from .registry import ID_LENGTH, TaskRegistry, TaskWrapper, task_name, validate_unique
+from .task import WebLabTask
 
 if TYPE_CHECKING:
-    from ..extension import WebLab
-    from ..state import LabState
-    from ..store.task_store import TaskRecord
+    from ..runtime.task_engine import TaskEngine
+    from ..store.records import TaskRecord
 
 
 class TasksMixin:
-    """Task API of :class:`weblab_ext.WebLab`."""
+    """Task API of :class:`weblab_ext.WebLab`.
 
-    _task_functions: dict[str, TaskWrapper]
+    The class using it provides :meth:`_task_engine`, the engine of the app in use.
+    """
 
-    if TYPE_CHECKING:
-        def _state(self) -> LabState: ...
+    _task_registry: TaskRegistry
 
-    def _init_task_registry(self) -> None:
-        self._task_functions = {}
-
-    def _init_tasks(self, state: LabState) -> None:
-        """Attach the task runtime to one app's state (threads start lazily, after fork)."""
-        runtime = TaskRuntime(state, self._task_functions)
-        state.tasks = runtime
-        state.dispose_hooks.append(runtime.dispose_hook)
-        state.thread_starters.append(thread_starter)
+    def _task_engine(self) -> TaskEngine:
+        raise NotImplementedError
 
     # -- declaring --------------------------------------------------------------------------
 
@@ -68,19 +58,14 @@ class TasksMixin:
         if isinstance(func, str):  # @weblab.task('global'), the original positional form
             func, unique = None, func
         validate_unique(unique)
+        registry = self._task_registry
         if func is not None:
-            return register(self._task_functions, self._weblab, func, unique,
-                            raise_on_duplicate)
+            return registry.register(func, unique, raise_on_duplicate)
 
         def decorator(function: Callable[..., Any]) -> TaskWrapper:
-            return register(self._task_functions, self._weblab, function, unique,
-                            raise_on_duplicate)
+            return registry.register(function, unique, raise_on_duplicate)
 
         return decorator
-
-    @property
-    def _weblab(self) -> WebLab:
-        return self  # type: ignore[return-value]
 
     # -- querying (the session in context) --------------------------------------------------
 
@@ -88,11 +73,11 @@ class TasksMixin:
         session_id = current_session_id()
         if session_id is None:
             return []
-        return self._state().tasks.store.session_tasks(session_id)  # type: ignore[no-any-return]
+        return self._task_engine().store.session_tasks(session_id)
 
     def _wrap(self, records: list[TaskRecord]) -> list[WebLabTask]:
-        state = self._state()
-        return [WebLabTask._from_record(state, record) for record in records]
+        engine = self._task_engine()
+        return [WebLabTask.from_record(engine, record) for record in records]
 
     @property
     def tasks(self) -> list[WebLabTask]:
@@ -125,13 +110,13 @@ class TasksMixin:
 
         The id of another session's task gives ``None``.
         """
-        if isinstance(identifier, str) and identifier not in self._task_functions:
-            state = self._state()
-            record = state.tasks.store.load(identifier)
+        if isinstance(identifier, str) and identifier not in self._task_registry:
+            engine = self._task_engine()
+            record = engine.store.load(identifier)
             if record is not None:
                 if record.session_id != current_session_id():
                     return None
-                return WebLabTask._from_record(state, record)
+                return WebLabTask.from_record(engine, record)
             if len(identifier) == ID_LENGTH:
                 return None
         tasks = self.get_tasks(identifier)
@@ -153,7 +138,4 @@ class TasksMixin:
 
     def run_tasks(self) -> int:
         """Run every queued task inline in this thread (one pass); returns how many ran."""
-        return self._state().tasks.run_tasks()  # type: ignore[no-any-return]
-
-
-__all__ = ["TasksMixin", "WebLabTask", "current_task", "current_task_stopping"]
+        return self._task_engine().run_tasks()

@@ -1,25 +1,22 @@
-"""Task declaration: the wrapper ``@weblab.task`` returns, and its invocation styles."""
+"""Task declaration: the registry of a ``WebLab`` and the wrapper ``@weblab.task`` returns."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..context import current_session_id
 from ..errors import NoContextError
-
-if TYPE_CHECKING:
-    from ..extension import WebLab
-    from .task import WebLabTask
+from ..runtime.task_engine import UNIQUE_VALUES, TaskEngine, TaskSpec
+from ..tokens import TOKEN_LENGTH
+from .task import WebLabTask
 
 #: Length of task and session ids; a task name of this length could be taken for an id.
-ID_LENGTH = 43
-UNIQUE_VALUES = (None, "global", "user")
+ID_LENGTH = TOKEN_LENGTH
 
-
-def already_running_message(name: str) -> str:
-    return (f"This task ({name}) has been sent in parallel and it is still running; it is "
-            "declared unique, so wait for it to finish (or stop it) first")
+#: Returns the task engine of the app in use (the one in context, or the last initialised).
+EngineResolver = Callable[[], TaskEngine]
 
 
 def validate_unique(unique: Any) -> None:
@@ -31,28 +28,18 @@ def validate_unique(unique: Any) -> None:
 class TaskWrapper:
     """What ``@weblab.task`` returns: call it inline, ``.delay()`` it or ``.run_sync()`` it.
 
-    :param weblab: the extension that owns the task.
-    :param func: the task function.
-    :param unique: ``None``, ``'global'`` (one at a time in the lab) or ``'user'`` (one at a
-        time per session).
-    :param raise_on_duplicate: ``delay()`` raises :class:`AlreadyRunningError` instead of
-        returning an already-failed task when the unique lock is held.
+    :param spec: the declared task.
+    :param engine: returns the task engine of the app in use.
     """
 
-    def __init__(
-        self,
-        weblab: WebLab,
-        func: Callable[..., Any],
-        unique: str | None = None,
-        raise_on_duplicate: bool = False,
-    ) -> None:
-        validate_unique(unique)
-        self._weblab = weblab
-        self.func = func
-        self.name: str = func.__name__
-        self.unique = unique
-        self.raise_on_duplicate = raise_on_duplicate
-        functools.update_wrapper(self, func)
+    def __init__(self, spec: TaskSpec, engine: EngineResolver) -> None:
+        self.spec = spec
+        self._engine = engine
+        self.func = spec.func
+        self.name: str = spec.name
+        self.unique = spec.unique
+        self.raise_on_duplicate = spec.raise_on_duplicate
+        functools.update_wrapper(self, spec.func)
 
     def __repr__(self) -> str:
         return f"<WebLab task function {self.name!r} unique={self.unique!r}>"
@@ -64,15 +51,12 @@ class TaskWrapper:
         """
         if self.unique is None:
             return self.func(*args, **kwargs)
-        runtime = self._weblab._state().tasks
         session_id = None
         if self.unique == "user":
-            from ..context import current_session_id
-
             session_id = current_session_id()
             if session_id is None:
                 raise NoContextError(f"Task {self.name} is unique per user: it needs a session")
-        with runtime.direct_call_lock(self.name, session_id):
+        with self._engine().direct_call_lock(self.name, session_id):
             return self.func(*args, **kwargs)
 
     def delay(self, *args: Any, **kwargs: Any) -> WebLabTask:
@@ -89,8 +73,14 @@ class TaskWrapper:
         :raises TypeError: when an argument is not JSON-serialisable.
         :raises AlreadyRunningError: with ``raise_on_duplicate=True`` and the lock held.
         """
-        task: WebLabTask = self._weblab._state().tasks.submit(self, args, kwargs)
-        return task
+        session_id = current_session_id()
+        if session_id is None:
+            raise NoContextError(
+                f"{self.name}.delay() needs a lab session: call it in a request of a "
+                "student, in a task or in a hook"
+            )
+        engine = self._engine()
+        return WebLabTask.from_record(engine, engine.submit(self.spec, session_id, args, kwargs))
 
     def run_sync(self, *args: Any, timeout: float | None = None, **kwargs: Any) -> WebLabTask:
         """``delay()`` then ``join(timeout, error_on_timeout=False)``: run it in a worker.
@@ -102,28 +92,42 @@ class TaskWrapper:
         return task
 
 
-def register(
-    registry: dict[str, TaskWrapper],
-    weblab: WebLab,
-    func: Callable[..., Any],
-    unique: str | None,
-    raise_on_duplicate: bool,
-) -> TaskWrapper:
-    """Validate and record a task function.
+class TaskRegistry:
+    """The tasks one ``WebLab`` declared, shared by every app it is installed on.
 
-    :raises ValueError: for a duplicate name or a name as long as a task id.
+    :param engine: returns the task engine of the app in use.
     """
-    name = func.__name__
-    if len(name) == ID_LENGTH:
-        raise ValueError(
-            f"The task name {name!r} has the same number of characters as a task id "
-            f"({ID_LENGTH}); rename the function so names and ids can be told apart"
-        )
-    if name in registry:
-        raise ValueError(f"You can't have two tasks with the same name ({name})")
-    wrapper = TaskWrapper(weblab, func, unique, raise_on_duplicate)
-    registry[name] = wrapper
-    return wrapper
+
+    def __init__(self, engine: EngineResolver) -> None:
+        self._engine = engine
+        #: Task name → wrapper, as lab code declared them.
+        self.wrappers: dict[str, TaskWrapper] = {}
+        #: Task name → spec: what the task engines run.
+        self.specs: dict[str, TaskSpec] = {}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.wrappers
+
+    def register(self, func: Callable[..., Any], unique: str | None,
+                 raise_on_duplicate: bool) -> TaskWrapper:
+        """Validate and record a task function.
+
+        :raises ValueError: for a bad ``unique``, a duplicate name or a name as long as an id.
+        """
+        validate_unique(unique)
+        name = func.__name__
+        if len(name) == ID_LENGTH:
+            raise ValueError(
+                f"The task name {name!r} has the same number of characters as a task id "
+                f"({ID_LENGTH}); rename the function so names and ids can be told apart"
+            )
+        if name in self.wrappers:
+            raise ValueError(f"You can't have two tasks with the same name ({name})")
+        spec = TaskSpec(name, func, unique, raise_on_duplicate)
+        wrapper = TaskWrapper(spec, self._engine)
+        self.wrappers[name] = wrapper
+        self.specs[name] = spec
+        return wrapper
 
 
 def task_name(identifier: Any) -> str:
@@ -136,4 +140,3 @@ def task_name(identifier: Any) -> str:
     if not isinstance(name, str):
         raise TypeError(f"Not a task, task function or task name: {identifier!r}")
     return name
-

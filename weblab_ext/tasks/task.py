@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flask import g, has_app_context
+from flask import has_app_context
 from werkzeug.local import LocalProxy
 
+from ..context import lab_state, request_state, session_context
 from ..errors import DeadlockError, TimeoutError
+from ..runtime.task_engine import RunningTask, TaskEngine
 
 if TYPE_CHECKING:
     from ..state import LabState
-    from ..store.task_store import TaskRecord
-    from .runtime import TaskRuntime
+    from ..store.records import TaskRecord
+
+logger = logging.getLogger("weblab_ext")
 
 #: Longest single blocking wait of ``join()``: between waits it checks the record still exists.
 JOIN_STEP = 5.0
@@ -32,29 +37,38 @@ class FrozenTaskData(dict[str, Any]):
     clear = pop = popitem = setdefault = update = _refuse
 
 
-class RunningTask:
-    """What a worker knows about a task it runs right now (kept on ``g`` inside the task)."""
-
-    def __init__(self, record: TaskRecord, runtime: TaskRuntime) -> None:
-        self.task_id = record.task_id
-        self.record = record
-        self.runtime = runtime
-        self.data: dict[str, Any] = copy.deepcopy(record.data)
-        self._task: WebLabTask | None = None
-
-    @property
-    def task(self) -> WebLabTask:
-        if self._task is None:
-            self._task = WebLabTask._from_record(self.runtime.state, self.record)
-        return self._task
-
-
 def running_task() -> RunningTask | None:
     """The task running in this context, if any."""
-    if not has_app_context():
-        return None
-    value = g.get("_weblab_task")
-    return value if isinstance(value, RunningTask) else None
+    return request_state().task if has_app_context() else None
+
+
+def run_task_in_app(state: LabState, running: RunningTask, body: Callable[[], Any]) -> Any:
+    """Run a task body in ``state``'s app, as the task's session user, with ``current_task``.
+
+    This is the ``run_in_app`` the task engine of every app is given.
+    """
+    session_id = running.record.session_id
+    with state.app.app_context():
+        user = state.service.load_user(session_id, poll=False)
+        with session_context(session_id, user):
+            here = request_state()
+            here.task, here.task_view = running, None
+            try:
+                result = body()
+                _warn_unstored_user_data(user, running.record.name)
+                return result
+            finally:
+                here.task = here.task_view = None
+
+
+def _warn_unstored_user_data(user: Any, name: str) -> None:
+    try:
+        modified = bool(getattr(user.data, "is_modified", False))
+    except Exception:
+        return
+    if modified:
+        logger.warning("Task %s changed weblab_user.data without calling "
+                       "weblab_user.data.store(); the change is lost", name)
 
 
 class WebLabTask:
@@ -75,24 +89,23 @@ class WebLabTask:
     name: str
     status: str
     stopping: bool
-    _state: LabState
+    _engine: TaskEngine
 
     def __init__(self, task_id: Any, maybe_task_id: str | None = None) -> None:
-        from ..context import lab_state
-
         if maybe_task_id is not None:  # WebLabTask(weblab, task_id), the original signature
             task_id = maybe_task_id
-        state = lab_state()
-        record = state.tasks.store.load(task_id)
+        engine = lab_state().tasks
+        record = engine.store.load(task_id)
         if record is None:
             raise ValueError(f"task id {task_id} not found")
-        self._state = state
+        self._engine = engine
         self._apply(record)
 
     @classmethod
-    def _from_record(cls, state: LabState, record: TaskRecord) -> WebLabTask:
+    def from_record(cls, engine: TaskEngine, record: TaskRecord) -> WebLabTask:
+        """The task of a record already read (no round trip)."""
         task = cls.__new__(cls)
-        task._state = state
+        task._engine = engine
         task._apply(record)
         return task
 
@@ -170,12 +183,12 @@ class WebLabTask:
             text = json.dumps(running.data)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"Task data must be JSON-serialisable: {exc}") from exc
-        self._state.tasks.store.store_data(self.task_id, text)
+        self._engine.store.store_data(self.task_id, text)
         return self
 
     def retrieve(self) -> WebLabTask:
         """Reload from the store; returns self (unchanged if the record expired)."""
-        record = self._state.tasks.store.load(self.task_id)
+        record = self._engine.store.load(self.task_id)
         if record is not None:
             self._apply(record)
         return self
@@ -190,7 +203,7 @@ class WebLabTask:
 
     def stop(self) -> WebLabTask:
         """Ask the task to stop (advisory: the task reads ``current_task_stopping``)."""
-        self._state.tasks.request_stop(self.task_id)
+        self._engine.request_stop(self.task_id)
         self.stopping = True
         return self
 
@@ -204,7 +217,7 @@ class WebLabTask:
         """
         if self._inside() is not None:
             raise DeadlockError("Deadlock: a task cannot join itself")
-        store = self._state.tasks.store
+        store = self._engine.store
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             step = JOIN_STEP
@@ -243,13 +256,19 @@ class WebLabTask:
 
 
 def _current_task() -> WebLabTask | None:
-    running = running_task()
-    return running.task if running is not None else None
+    if not has_app_context():
+        return None
+    here = request_state()
+    if here.task is None:
+        return None
+    if here.task_view is None:
+        here.task_view = WebLabTask.from_record(here.task.engine, here.task.record)
+    return here.task_view
 
 
 def _current_task_stopping() -> bool:
     running = running_task()
-    return running is not None and running.runtime.is_stopping(running.task_id)
+    return running is not None and running.engine.is_stopping(running.task_id)
 
 
 #: Inside a running task, its :class:`WebLabTask`; elsewhere ``None`` (falsy).

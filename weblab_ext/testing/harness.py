@@ -22,10 +22,9 @@ from flask import Flask, url_for
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from weblab_ext.rlms import FlaskTransport, RLMSClient, StartedSession
-from weblab_ext.rlms.replies import DisposeOutcome
+from weblab_ext.rlms import DisposeResult, FlaskTransport, RLMSClient, StartedSession
+from weblab_ext.runtime.users import WebLabUser
 from weblab_ext.state import LabState
-from weblab_ext.users import WebLabUser, user_from_record
 
 #: Store used when no ``--weblab-redis-url`` is given: one fresh in-process server per test.
 EMBEDDED_PREFIX = "fakeredis://weblab-test-"
@@ -55,13 +54,10 @@ def run_queued_tasks(app: Flask) -> int:
     :param app: a Flask app with weblab_ext installed.
     """
     state: LabState = app.extensions["weblab"]
-    run = getattr(state.weblab, "run_tasks", None)
-    if run is None or state.tasks is None:
-        return 0
     total = 0
     with app.app_context():
         for _ in range(MAX_TASK_PASSES):
-            ran = int(run())
+            ran = state.tasks.run_tasks()
             total += ran
             if not ran:
                 break
@@ -153,7 +149,7 @@ class Student:
         """The RLMS status call: ``should_finish`` as the RLMS reads it."""
         return self.rlms.status(self.session_id)
 
-    def dispose(self) -> DisposeOutcome:
+    def dispose(self) -> DisposeResult:
         """The RLMS dispose loop until the lab says the session is gone."""
         return self.rlms.dispose_until_finished(self.session_id)
 
@@ -246,8 +242,8 @@ class LabUnderTest:
 
     def user(self, session_id: str) -> WebLabUser:
         """The user of ``session_id`` as stored now."""
-        state = self.state
-        return user_from_record(state.sessions.load(session_id), state, clock=state.clock)
+        service = self.state.service
+        return service.user_of(service.load(session_id))
 
     def run_tasks(self) -> int:
         """Run queued tasks inline until none is left; return how many ran."""
@@ -255,7 +251,7 @@ class LabUnderTest:
 
     def clean_expired(self) -> int:
         """One expiry-cleaner pass (dispose timed-out and ended sessions)."""
-        return self.state.clean_expired()
+        return self.state.service.clean_expired()
 
     def close(self, *, delete_keys: bool = False) -> None:
         """Stop the lab's threads; with ``delete_keys`` remove its keys from the store.

@@ -23,63 +23,9 @@ import redis
 
 from . import task_scripts as scripts
 from .keys import Keys
-from .locks import RELEASE_LOCK
-
-STATUSES = ("submitted", "running", "done", "failed")
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskRecord:
-    """One task as stored. Times are epoch seconds."""
-
-    task_id: str
-    name: str
-    session_id: str
-    status: str
-    stopping: bool
-    args: list[Any]
-    kwargs: dict[str, Any]
-    data: dict[str, Any]
-    result: Any
-    error: dict[str, Any] | None
-    worker: str
-    submitted_at: float
-    started_at: float | None
-    finished_at: float | None
-
-    @property
-    def finished(self) -> bool:
-        """Whether the task is done or failed."""
-        return self.status in ("done", "failed")
-
-    @classmethod
-    def from_hash(cls, task_id: str, raw: Mapping[str, str]) -> TaskRecord:
-        """Decode a task hash as read from Redis."""
-
-        def _json(name: str, default: Any) -> Any:
-            text = raw.get(name)
-            return json.loads(text) if text else default
-
-        def _time(name: str) -> float | None:
-            text = raw.get(name)
-            return float(text) if text else None
-
-        return cls(
-            task_id=task_id,
-            name=raw.get("name", ""),
-            session_id=raw.get("session_id", ""),
-            status=raw.get("status", "submitted"),
-            stopping=raw.get("stopping") == "1",
-            args=_json("args", []),
-            kwargs=_json("kwargs", {}),
-            data=_json("data", {}),
-            result=_json("result", None),
-            error=_json("error", None),
-            worker=raw.get("worker", ""),
-            submitted_at=_time("submitted_at") or 0.0,
-            started_at=_time("started_at"),
-            finished_at=_time("finished_at"),
-        )
+from .locks import Lock
+from .pubsub import Subscription
+from .records import TaskRecord, pairs_to_dict
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,10 +36,6 @@ class HeartbeatReport:
     lost: list[str]
     lapsed: list[str]
     dead_workers: list[str]
-
-
-def _pairs_to_dict(flat: Sequence[str]) -> dict[str, str]:
-    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 class TaskStore:
@@ -113,7 +55,6 @@ class TaskStore:
         self._stop = client.register_script(scripts.STOP)
         self._heartbeat = client.register_script(scripts.HEARTBEAT)
         self._requeue = client.register_script(scripts.REQUEUE)
-        self._release = client.register_script(RELEASE_LOCK)
 
     # -- submission and lookup --------------------------------------------------------------
 
@@ -215,7 +156,7 @@ class TaskStore:
             return None
         if reply == ["duplicate"]:
             return "duplicate"
-        return TaskRecord.from_hash(task_id, _pairs_to_dict(reply))
+        return TaskRecord.from_hash(task_id, pairs_to_dict(reply))
 
     def finish(
         self,
@@ -297,12 +238,12 @@ class TaskStore:
     def session_id_of(self, task_id: str) -> str:
         return str(self.client.hget(self.keys.task(task_id), "session_id") or "")
 
-    # -- unique locks of direct calls -------------------------------------------------------
+    # -- unique locks of direct calls, stop notifications ------------------------------------
 
-    def acquire_lock(self, key: str, token: str, ttl: float) -> bool:
-        """``SET NX PX`` with an owner token."""
-        return bool(self.client.set(key, token, nx=True, px=int(ttl * 1000)))
+    def unique_lock(self, task_name: str, session_id: str | None) -> Lock:
+        """The unique lock of a task name (``session_id`` for ``unique='user'``)."""
+        return Lock(self.client, self.keys.unique_lock(task_name, session_id))
 
-    def release_lock(self, key: str, token: str) -> bool:
-        """Compare-and-delete: only the owner releases."""
-        return bool(self._release(keys=[key], args=[token]))
+    def subscribe_stops(self) -> Subscription:
+        """Listen to the ids of tasks asked to stop (published by :meth:`stop`)."""
+        return Subscription(self.client, [self.keys.task_stops()])

@@ -44,7 +44,15 @@ class DataHolder(dict[str, Any]):
     @property
     def is_modified(self) -> bool:
         """Whether the data differs from what was last loaded or stored."""
+        # Compared as canonical JSON, not by a "dirty" flag: lab code mutates nested values
+        # (``data["runs"].append(x)``) that no __setitem__ of this dict ever sees.
         return canonical_json(dict(self)) != self._baseline
+
+    def replaced_by(self, value: dict[str, Any]) -> DataHolder:
+        """A holder of ``value`` that saves where this one does and keeps its baseline, so
+        the replacement itself counts as a modification."""
+        return DataHolder(value, saver=self._saver, loader=self._loader,
+                          baseline=self._baseline)
 
     def store(self) -> None:
         """Write the whole dict to the store now (last writer wins)."""

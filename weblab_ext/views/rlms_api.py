@@ -1,4 +1,4 @@
-"""The RLMS-facing HTTP endpoints, for both dialects.
+"""The RLMS-facing HTTP endpoints, for both dialects: parse, call the session service, reply.
 
 ``/weblab/sessions/...`` (WebLab-Deusto, and LabDiscoveryEngine's weblablib client) and
 ``/ldl/sessions/...`` (labdiscoverylib's schema, with ``DELETE``) share one session store.
@@ -8,18 +8,14 @@ Every failure answers JSON; nothing is stored unless the whole start request is 
 from __future__ import annotations
 
 import hmac
-import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from . import lifecycle_log
-from .context import lab_state, session_context
-from .disposal import DisposeOutcome
-from .protocol import (
+from ..context import lab_state
+from ..protocol import (
     API_VERSION_REPLY,
     ProtocolError,
     StartRequest,
@@ -33,19 +29,15 @@ from .protocol import (
     parse_ldl_start,
     parse_multiple_status,
     parse_weblab_start,
-    should_finish,
     start_failed_reply,
     start_reply,
     test_reply,
 )
-from .tokens import create_token
-from .users import CurrentUser
+from ..runtime.disposal import DisposeOutcome
 
 logger = logging.getLogger("weblab_ext")
 
 _NOT_AN_RLMS = "You don't seem to be a WebLab-Instance"
-#: How many ids of a status/multiple call are read per round trip when a time limit is set.
-_MULTIPLE_STATUS_CHUNK = 1000
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -113,69 +105,17 @@ def _start(parse: Callable[[Any], StartRequest]) -> Response:
         start = parse(decode_body(request.get_data(cache=True), request.mimetype))
     except ProtocolError as error:
         return _protocol_error(error)
-    now = state.clock()
-    session_id = create_token()
-    fields = _session_fields(start, now=now)
-    record = state.sessions.create(session_id, fields, now=now)
-    if record is None:  # pragma: no cover - 256 random bits
-        return _json({"error": True, "code": "conflict", "message": "Session id clash"}, 500)
-    user = CurrentUser(record, state, clock=state.clock)
-    with session_context(session_id, user):
-        failure = _run_on_start(state.weblab._on_start, start, user)
-    if failure is not None:
-        state.dispose(session_id, wait=state.settings.dispose_wait, background=False)
+    outcome = state.service.start(start)
+    if outcome.error is not None:
         reply = start_failed_reply()
         reply["code"] = "on-start-failed"
         # Non-2xx so that WebLab-Deusto (which ignores `error`) also marks the lab as failed.
         return _json(reply, 500)
-    scheme = state.app.config.get("WEBLAB_SCHEME") or state.settings.scheme
     options: dict[str, Any] = {"_external": True}
-    if scheme:
-        options["_scheme"] = scheme
-    url = url_for("weblab_callback_url", session_id=session_id, **options)
-    return _json(start_reply(url, session_id))
-
-
-def _run_on_start(
-    on_start: Callable[..., Any] | None, start: StartRequest, user: CurrentUser
-) -> Exception | None:
-    if on_start is None:
-        return None
-    try:
-        result = on_start(start.client_data, start.server_data)
-        if result:
-            if not isinstance(result, dict):
-                raise TypeError(f"on_start must return a dict or None, not {type(result).__name__}")
-            user.data = result
-        user.data.store_if_modified()
-    except Exception as exc:
-        logger.exception("on_start raised: the session is disposed and the RLMS told")
-        return exc
-    return None
-
-
-def _session_fields(start: StartRequest, *, now: float) -> dict[str, str]:
-    # The fields that never change after start travel as one JSON value: a small hash keeps
-    # Redis memory per session below the original layout's and reads stay one round trip.
-    info = {
-        "dialect": start.dialect,
-        "start_date": start.start_date,
-        "username": start.username,
-        "username_unique": start.username_unique,
-        "full_name": start.full_name,
-        "locale": start.locale,
-        "experiment_name": start.experiment_name,
-        "category_name": start.category_name,
-        "back": start.back,
-        "request_client_data": start.request_client_data,
-        "request_server_data": start.request_server_data,
-    }
-    return {
-        "max_date": repr(start.max_date),
-        "last_poll": repr(now),
-        "info": json.dumps(info, separators=(",", ":")),
-        "data": "{}",
-    }
+    if state.settings.scheme:
+        options["_scheme"] = state.settings.scheme
+    url = url_for("weblab_callback_url", session_id=outcome.session_id, **options)
+    return _json(start_reply(url, outcome.session_id))
 
 
 def _start_weblab() -> Response:
@@ -187,56 +127,16 @@ def _start_ldl() -> Response:
 
 
 def _status(session_id: str) -> Response:
-    state = lab_state()
-    (fields,) = state.sessions.status_fields([session_id])
-    now = state.clock()
-    value = _should_finish(fields, now)
-    if value < 0 and fields.state in ("active", "exited") and state.settings.log_session_lifecycle:
-        _log_expiry_once(session_id, now)
-    return _json({"should_finish": value})
-
-
-def _should_finish(fields: Any, now: float) -> int:
-    state = lab_state()
-    return should_finish(
-        state=fields.state, max_date=fields.max_date, last_poll=fields.last_poll,
-        now=now, timeout=state.timeout, poll_interval=state.poll_interval,
-    )
-
-
-def _log_expiry_once(session_id: str, now: float) -> None:
-    state = lab_state()
-    if not state.sessions.mark_once(session_id, "expiry-logged"):
-        return
-    record = state.sessions.load(session_id)
-    if record is None:
-        return
-    lifecycle_log.log_event(
-        "expiry_detected", source="status", now=now, timeout=state.timeout, record=record,
-        reason=lifecycle_log.expiry_reason(record, now=now, timeout=state.timeout),
-        lab_name=state.app.config.get("LAB_NAME"), environment=state.app.config.get("ENVIRONMENT"),
-    )
+    return _json({"should_finish": lab_state().service.status(session_id)})
 
 
 def _multiple_status() -> Response:
-    state = lab_state()
     try:
         body = decode_body(request.get_data(cache=True), request.mimetype)
         session_ids, time_limit = parse_multiple_status(body)
     except ProtocolError:
         return _json(multiple_status_error_json())
-    started = time.monotonic()
-    result: dict[str, int] = {}
-    # Without a time limit all ids go in one round trip; with one, in chunks between checks.
-    step = _MULTIPLE_STATUS_CHUNK if time_limit else max(1, len(session_ids))
-    for first in range(0, len(session_ids), step):
-        chunk = session_ids[first : first + step]
-        now = state.clock()
-        for session_id, fields in zip(chunk, state.sessions.status_fields(chunk), strict=True):
-            result[session_id] = _should_finish(fields, now)
-        if time_limit and time.monotonic() - started > time_limit:
-            break
-    return _json({"status": result})
+    return _json({"status": lab_state().service.status_many(session_ids, time_limit=time_limit)})
 
 
 def _dispose(session_id: str) -> Response:
@@ -250,7 +150,7 @@ def _dispose(session_id: str) -> Response:
             return _protocol_error(error)
         if action != "delete":
             return _json(dispose_unknown_op_reply())
-    outcome = state.dispose(session_id, wait=state.settings.dispose_wait)
+    outcome = state.service.dispose(session_id, wait=state.settings.dispose_wait)
     if outcome is DisposeOutcome.NOT_FOUND:
         return _json(dispose_not_found_reply())
     if outcome is DisposeOutcome.PENDING:

@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from .store.sessions import SessionRecord
-from .tokens import create_token
+from ..store.records import SessionRecord
+from ..tokens import create_token
 from .userdata import AnonymousData, DataHolder, FrozenData
 
 
@@ -165,11 +165,7 @@ class CurrentUser(_SessionUser):
 
     @data.setter
     def data(self, value: Mapping[str, Any]) -> None:
-        # Keep the old baseline so that the assignment itself counts as a modification.
-        old = self._data
-        self._data = DataHolder(
-            dict(value), saver=old._saver, loader=old._loader, baseline=old._baseline
-        )
+        self._data = self._data.replaced_by(dict(value))
 
     def update_data(self, new_data: Mapping[str, Any] | None = None) -> None:
         """Deprecated: assign ``data`` and call ``data.store()`` instead."""

@@ -5,8 +5,8 @@ guard does by hand what the hooks do for HTTP views: it reads the user fresh fro
 (recording a poll, as autopoll does for HTTP), runs the handler, then stores the changes made to
 ``weblab_user.data``. A refused event never reaches the handler (weblablib ran it anyway).
 
-The server push of session endings and task progress lives in :mod:`weblab_ext.realtime`;
-:func:`init_socketio` and :class:`WebLabSocketIO` are re-exported here for convenience.
+The server push of session endings and task progress lives in :mod:`.push`;
+:func:`init_socketio`, :class:`WebLabSocketIO` and :func:`session_room` are re-exported here.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import current_app, g, request
+from flask import request
 
-from .context import get_weblab_user
-from .realtime import WebLabSocketIO, init_socketio, session_room
-from .users import CurrentUser, WebLabUser
+from ..context import cached_current_user
+from ..runtime.users import WebLabUser
+from .push import WebLabSocketIO, init_socketio, join_session_room, load_event_user, session_room
 
 logger = logging.getLogger("weblab_ext")
 
@@ -88,30 +88,17 @@ def _guard(func: F, *, require_active: bool) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        user = _load_event_user()
+        user = load_event_user()
         allowed = user.active if require_active else not user.is_anonymous
         if not allowed:
             return _refuse(user)
-        _join_session_room(user)
+        join_session_room(user)
         try:
             return _call_handler(func, args, kwargs)
         finally:
             _store_changes()
 
     return wrapper  # type: ignore[return-value]
-
-
-def _load_event_user() -> WebLabUser:
-    """Read the user of this socket fresh from the store, once per event."""
-    # In the Socket.IO test client (and with some async modes) several events may share one
-    # app context, so forget what an earlier event cached on ``g``.
-    for name in ("_weblab_user", "_weblab_polled", "_weblab_poll_scheduled"):
-        g.pop(name, None)
-    g._weblab_socket = True
-    # With autopoll on, the event counts as activity of the student, as every HTTP request
-    # does; the poll rides on the read (one round trip). The user is then cached on ``g``, so
-    # ``weblab_user`` in the handler is this fresh user.
-    return get_weblab_user(cached=False)
 
 
 def _refuse(user: WebLabUser) -> Any:
@@ -126,18 +113,6 @@ def _refuse(user: WebLabUser) -> Any:
         return False
     disconnect()
     return None
-
-
-def _join_session_room(user: WebLabUser) -> None:
-    """Put this socket into its session's room so that server pushes reach it."""
-    if not isinstance(user, CurrentUser) or getattr(request, "sid", None) is None:
-        return
-    from flask_socketio import join_room
-
-    join_room(session_room(user.session_id))
-    push = current_app.extensions.get("weblab_socketio")
-    if push is not None:
-        push.ensure_started()
 
 
 def _call_handler(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -155,15 +130,10 @@ def _call_handler(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[
 
 
 def _store_changes() -> None:
-    user = g.get("_weblab_user")
-    if not isinstance(user, CurrentUser):
+    user = cached_current_user()
+    if user is None:
         return
     try:
         user.data.store_if_modified()
     except TypeError:
         logger.exception("weblab_user.data holds a value that is not JSON: not stored")
-
-
-def _join_if_logged_in(*_auth: Any) -> None:
-    """Default ``connect`` handler: sockets with a lab session join its room; nobody refused."""
-    _join_session_room(_load_event_user())

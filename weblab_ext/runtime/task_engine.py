@@ -1,34 +1,32 @@
-"""The task runtime of one app in one process: submit, claim, run, finish, reap.
+"""The task engine of one app in one process: submit, claim, run, finish, reap.
 
 Runtime layer. It keeps, per process, the tasks it is running (so its heartbeat renews their
 leases) and the ids asked to stop (kept current by a pub/sub listener, so
-``current_task_stopping`` costs no round trip).
+``current_task_stopping`` costs no round trip). Task bodies are lab code: they run through the
+``run_in_app`` callable the Flask layer hands in, which sets up the app context, the session's
+user and ``current_task``.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import redis
-from flask import g
-
-from ..context import current_session_id, session_context
-from ..errors import AlreadyRunningError, NoContextError
-from ..store.task_store import HeartbeatReport, TaskRecord, TaskStore
+from ..config import Settings
+from ..errors import AlreadyRunningError
+from ..store.connection import ANY_STORE_ERROR, STORE_ERRORS
+from ..store.records import TaskRecord
+from ..store.tasks import HeartbeatReport, TaskStore
 from ..tokens import create_token
-from .registry import TaskWrapper, already_running_message
-from .task import RunningTask, WebLabTask
-
-if TYPE_CHECKING:
-    from ..state import LabState
 
 logger = logging.getLogger("weblab_ext")
 
@@ -38,26 +36,67 @@ STOP_CACHE_SECONDS = 0.1
 _NAME_PLACEHOLDER = "__TASK_NAME__"
 
 
+UNIQUE_VALUES = (None, "global", "user")
+
+
+def already_running_message(name: str) -> str:
+    """The message of a duplicate run of a unique task."""
+    return (f"This task ({name}) has been sent in parallel and it is still running; it is "
+            "declared unique, so wait for it to finish (or stop it) first")
+
+
 def _duplicate_error(name: str) -> dict[str, str]:
     return {"code": "exception", "class": "AlreadyRunningError",
             "message": already_running_message(name)}
 
 
-class TaskRuntime:
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """A declared task: what the engine needs to queue and run it."""
+
+    name: str
+    func: Callable[..., Any]
+    unique: str | None = None  #: ``None``, ``'global'`` or ``'user'``.
+    raise_on_duplicate: bool = False
+
+
+class RunningTask:
+    """What a worker knows about a task it runs right now."""
+
+    def __init__(self, record: TaskRecord, engine: TaskEngine) -> None:
+        self.task_id = record.task_id
+        self.record = record
+        self.engine = engine
+        #: The task's live ``data`` (``current_task.data``), stored by ``store()``.
+        self.data: dict[str, Any] = copy.deepcopy(record.data)
+
+
+#: Runs a task body as lab code: ``run_in_app(running, body)`` returns ``body()`` run inside
+#: the app context, as the task's session user, with ``current_task`` set to ``running``.
+RunInApp = Callable[[RunningTask, Callable[[], Any]], Any]
+
+
+class TaskEngine:
     """Tasks of one app in this process.
 
-    :param state: the app's :class:`~weblab_ext.state.LabState`.
-    :param registry: task name → wrapper (the ``WebLab`` object's registry, shared by apps).
+    :param store: the lab's task store.
+    :param settings: the app's validated settings.
+    :param specs: task name → spec (the ``WebLab`` object's registry, shared by its apps).
+    :param run_in_app: runs task bodies as lab code (see :data:`RunInApp`).
+    :param ensure_threads: starts this process's background threads if they should run.
     """
 
-    def __init__(self, state: LabState, registry: Mapping[str, TaskWrapper]) -> None:
-        self.state = state
-        self.registry = registry
-        self.store = TaskStore(state.client, state.keys)
+    def __init__(self, store: TaskStore, settings: Settings, specs: Mapping[str, TaskSpec], *,
+                 run_in_app: RunInApp, ensure_threads: Callable[[], None]) -> None:
+        self.store = store
+        self.settings = settings
+        self.specs = specs
+        self._run_in_app = run_in_app
+        self._ensure_threads = ensure_threads
         #: Wall clock for leases and timestamps (shared across processes); injectable.
         self.clock = time.time
-        self.heartbeat_interval = state.settings.heartbeat_interval
-        self.task_expires = state.settings.task_expires
+        self.heartbeat_interval = settings.heartbeat_interval
+        self.task_expires = settings.task_expires
         #: Seconds running tasks get to stop when this process's workers shut down.
         self.shutdown_grace = 5.0
         #: Longest block on the queue: how long an idle runner takes to notice a stop.
@@ -90,63 +129,58 @@ class TaskRuntime:
 
     # -- submission -------------------------------------------------------------------------
 
-    def submit(self, wrapper: TaskWrapper, args: Sequence[Any],
-               kwargs: Mapping[str, Any]) -> WebLabTask:
-        """Record and queue a task for the session in context (see ``TaskWrapper.delay``)."""
-        session_id = current_session_id()
-        if session_id is None:
-            raise NoContextError(
-                f"{wrapper.name}.delay() needs a lab session: call it in a request of a "
-                "student, in a task or in a hook"
-            )
+    def submit(self, spec: TaskSpec, session_id: str, args: Sequence[Any],
+               kwargs: Mapping[str, Any]) -> TaskRecord:
+        """Record and queue a task for a session; returns its record as submitted.
+
+        :raises TypeError: when an argument is not JSON-serialisable.
+        :raises AlreadyRunningError: with ``raise_on_duplicate`` and the unique lock held.
+        """
         try:
             args_json, kwargs_json = json.dumps(list(args)), json.dumps(dict(kwargs))
         except (TypeError, ValueError) as exc:
             raise TypeError(
-                f"The arguments of task {wrapper.name} must be JSON-serialisable: {exc}"
+                f"The arguments of task {spec.name} must be JSON-serialisable: {exc}"
             ) from exc
-        if self.state.settings.task_threads_process > 0:
+        if self.settings.task_threads_process > 0:
             # Submitting is a use of the task system like a request is: make sure this
             # process's runners exist (a no-op after the first call; never at import).
-            self.state.ensure_threads()
+            self._ensure_threads()
         task_id = create_token()
         lock_key = None
-        if wrapper.unique is not None:
-            scope = session_id if wrapper.unique == "user" else None
-            lock_key = self.state.keys.unique_lock(wrapper.name, scope)
+        if spec.unique is not None:
+            scope = session_id if spec.unique == "user" else None
+            lock_key = self.store.keys.unique_lock(spec.name, scope)
         now = self.clock()
-        fields = {"name": wrapper.name, "session_id": session_id, "args": args_json,
+        fields = {"name": spec.name, "session_id": session_id, "args": args_json,
                   "kwargs": kwargs_json, "status": "submitted", "stopping": "0", "data": "{}",
                   "result": "", "error": "", "lock": lock_key or "", "worker": "",
                   "submitted_at": repr(now)}
-        error = _duplicate_error(wrapper.name)
+        error = _duplicate_error(spec.name)
         outcome = self.store.submit(
             task_id, fields, session_id=session_id, lock_key=lock_key, ttl=self.task_expires,
-            now=now, refuse_duplicate=wrapper.raise_on_duplicate, duplicate_error=error,
+            now=now, refuse_duplicate=spec.raise_on_duplicate, duplicate_error=error,
         )
         if outcome < 0:
-            raise AlreadyRunningError(already_running_message(wrapper.name))
+            raise AlreadyRunningError(already_running_message(spec.name))
         if outcome == 0:
             fields.update(status="failed", error=json.dumps(error), finished_at=repr(now))
-        return WebLabTask._from_record(self.state, TaskRecord.from_hash(task_id, fields))
+        return TaskRecord.from_hash(task_id, fields)
 
     @contextmanager
     def direct_call_lock(self, name: str, session_id: str | None) -> Iterator[None]:
         """Hold the unique lock of a direct (inline) call, or raise AlreadyRunningError."""
-        key = self.state.keys.unique_lock(name, session_id)
-        token = create_token()
-        if not self.store.acquire_lock(key, token, self.task_expires):
-            raise AlreadyRunningError(already_running_message(name))
-        try:
+        with self.store.unique_lock(name, session_id).held(create_token(),
+                                                           self.task_expires) as acquired:
+            if not acquired:
+                raise AlreadyRunningError(already_running_message(name))
             yield
-        finally:
-            self.store.release_lock(key, token)
 
     # -- execution --------------------------------------------------------------------------
 
     def run_tasks(self) -> int:
         """One pass: run every task queued now, inline in this thread. Returns how many ran."""
-        if not self.registry:
+        if not self.specs:
             return 0
         ran = 0
         for _ in range(self.store.queue_length()):
@@ -179,8 +213,8 @@ class TaskRuntime:
                 self._stop_cache.pop(task_id, None)
 
     def _run(self, record: TaskRecord) -> None:
-        wrapper = self.registry.get(record.name)
-        if wrapper is None:
+        spec = self.specs.get(record.name)
+        if spec is None:
             missing = {"code": "not-found", "message": f"Task {record.name} not found"}
             self._finish(record, "failed", error=missing)
             return
@@ -189,26 +223,18 @@ class TaskRuntime:
             self._running[record.task_id] = running
         result_json = ""
         error: dict[str, str] | None = None
-        with self.state.app.app_context():
-            user = self.state.load_user(record.session_id, poll=False)
-            with session_context(record.session_id, user):
-                g._weblab_task = running
-                try:
-                    result = wrapper.func(*record.args, **record.kwargs)
-                except Exception as exc:
-                    logger.exception("Task %s (%s) raised", record.name, record.task_id)
-                    error = {"code": "exception", "class": _reported_class(exc),
-                             "message": str(exc)}
-                else:
-                    try:
-                        result_json = json.dumps(result)
-                    except (TypeError, ValueError) as exc:
-                        error = {"code": "exception", "class": "TypeError",
-                                 "message": f"The result of task {record.name} is not "
-                                            f"JSON-serialisable: {exc}"}
-                    _warn_unstored_user_data(user, record.name)
-                finally:
-                    g.pop("_weblab_task", None)
+        try:
+            result = self._run_in_app(running, lambda: spec.func(*record.args, **record.kwargs))
+        except Exception as exc:
+            logger.exception("Task %s (%s) raised", record.name, record.task_id)
+            error = {"code": "exception", "class": _reported_class(exc), "message": str(exc)}
+        else:
+            try:
+                result_json = json.dumps(result)
+            except (TypeError, ValueError) as exc:
+                error = {"code": "exception", "class": "TypeError",
+                         "message": f"The result of task {record.name} is not "
+                                    f"JSON-serialisable: {exc}"}
         try:
             data_json = json.dumps(running.data)
         except (TypeError, ValueError):
@@ -229,7 +255,7 @@ class TaskRuntime:
                     error_json=error_json, data_json=data_json, owner=self.worker_id,
                     ttl=self.task_expires, now=self.clock(),
                 )
-            except redis.ConnectionError:
+            except STORE_ERRORS:
                 if attempt == 3:
                     raise
                 time.sleep(0.2 * 2**attempt)
@@ -315,7 +341,7 @@ class TaskRuntime:
         for task_id in self.running_ids():
             try:
                 self.request_stop(task_id)
-            except redis.RedisError:
+            except ANY_STORE_ERROR:
                 logger.warning("Could not ask task %s to stop", task_id)
         deadline = time.monotonic() + grace
         next_beat = 0.0
@@ -326,7 +352,7 @@ class TaskRuntime:
                     self.store.heartbeat(self.worker_id, self.running_ids(), now=self.clock(),
                                          lease=2 * self.heartbeat_interval,
                                          ttl=self.task_expires, info={"draining": True})
-                except redis.RedisError:
+                except ANY_STORE_ERROR:
                     logger.warning("Heartbeat failed while draining")
             time.sleep(0.02)
         error = json.dumps({"code": "worker-lost",
@@ -339,13 +365,13 @@ class TaskRuntime:
                                   error_json=error, owner=self.worker_id,
                                   ttl=self.task_expires, now=self.clock())
             self.store.deregister(self.worker_id)
-        except redis.RedisError:
+        except ANY_STORE_ERROR:
             logger.warning("Could not deregister worker %s; its heartbeat will lapse",
                            self.worker_id)
 
     # -- dispose ----------------------------------------------------------------------------
 
-    def dispose_hook(self, session_id: str, deadline: float) -> None:
+    def stop_session_tasks(self, session_id: str, deadline: float) -> None:
         """Stop the session's unfinished tasks and wait for them until ``deadline``.
 
         Results stay readable until they expire (``WEBLAB_TASK_EXPIRES`` after the end).
@@ -359,16 +385,6 @@ class TaskRuntime:
                     break
                 if self.store.status(record.task_id) in (None, "done", "failed"):
                     break
-
-
-def _warn_unstored_user_data(user: Any, name: str) -> None:
-    try:
-        modified = bool(getattr(user.data, "is_modified", False))
-    except Exception:
-        return
-    if modified:
-        logger.warning("Task %s changed weblab_user.data without calling "
-                       "weblab_user.data.store(); the change is lost", name)
 
 
 def _reported_class(exc: BaseException) -> str:

@@ -19,9 +19,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from .context import lab_state
-from .protocol.status import should_finish
-from .rlms import (
+from ..context import lab_state
+from ..protocol.status import should_finish
+from ..rlms import (
     PROFILES,
     LabStartFailed,
     RLMSClient,
@@ -30,7 +30,6 @@ from .rlms import (
     RLMSHTTPError,
     UrllibTransport,
 )
-from .users import user_from_record
 
 #: File name, inside the app's instance folder, of the fake session.
 SESSION_FILE_NAME = "weblab_fake_session.json"
@@ -188,13 +187,13 @@ def _load_session() -> dict[str, Any] | None:
 
 
 def _echo_user(session_id: str) -> Any:
-    state = lab_state()
-    record = state.sessions.load(session_id)
-    click.echo(str(user_from_record(record, state, clock=state.clock)))
+    service = lab_state().service
+    record = service.load(session_id)
+    click.echo(str(service.user_of(record)))
     return record
 
 
-def _number(value: float) -> str:
+def _format_seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
@@ -212,7 +211,7 @@ def fake_status(profile: str | None, url: str | None) -> None:
     client = _client(url or stored.get("lab_url") or default_lab_url(),
                      profile or stored.get("profile") or "weblabdeusto")
     try:
-        click.echo(f"Should finish: {_number(client.status(session_id))}")
+        click.echo(f"Should finish: {_format_seconds(client.status(session_id))}")
         return
     except RLMSConnectionError:
         pass  # the lab is not running: answer as it would from the shared store

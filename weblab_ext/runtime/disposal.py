@@ -15,8 +15,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from ..store.records import SessionRecord
+from ..store.sessions import SessionStore
 from .lifecycle_log import session_id_hash
-from .store.sessions import SessionRecord, SessionStore
 
 logger = logging.getLogger("weblab_ext")
 

@@ -5,25 +5,17 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
 from ..context import lab_state
-from .worker import start_task_threads
-
-if TYPE_CHECKING:
-    from ..state import LabState
-
-
-def _refuse_embedded(state: LabState) -> None:
-    if type(state.client).__module__.startswith("fakeredis"):
-        raise click.ClickException(
-            "`flask weblab loop` needs a Redis server shared with the web processes: set "
-            "WEBLAB_REDIS_URL=redis://... (the embedded store lives inside one process)"
-        )
+from ..runtime.cleaner import CleanerLoop
+from ..runtime.workers import start_task_threads
+from ..state import LabState
+from .operator import refuse_embedded
 
 
 def run_loop(state: LabState, threads: int, max_seconds: float | None = None,
@@ -33,21 +25,17 @@ def run_loop(state: LabState, threads: int, max_seconds: float | None = None,
     :param max_seconds: stop by itself after this long (tests).
     :param grace: seconds running tasks get to stop at shutdown.
     """
-    from ..cleaner import CleanerThread
-
-    runtime = state.tasks
+    engine = state.tasks
     if grace is not None:
-        runtime.shutdown_grace = grace
+        engine.shutdown_grace = grace
     stop = threading.Event()
     previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, lambda *_: stop.set())
     try:
-        started = start_task_threads(runtime, stop, threads)
-        cleaner = CleanerThread(state, stop)
-        cleaner.start()
-        started.append(cleaner)
+        started = start_task_threads(engine, stop, threads, store_label=state.store_label)
+        started.append(CleanerLoop(state.service, stop, store_label=state.store_label).start())
         end = None if max_seconds is None else time.monotonic() + max_seconds
         while not stop.wait(0.2):
             if end is not None and time.monotonic() >= end:
@@ -55,7 +43,7 @@ def run_loop(state: LabState, threads: int, max_seconds: float | None = None,
         click.echo("Waiting...")
         # The heartbeat drains (stop requests, grace, worker-lost); after it only runners
         # stuck in a task that ignores stop requests are left, and they are daemons.
-        started[0].join(runtime.shutdown_grace + 3)
+        started[0].join(engine.shutdown_grace + 3)
         deadline = time.monotonic() + 1.5
         for thread in started[1:]:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -77,7 +65,7 @@ def loop_command(threads: int, reload: bool | None, max_seconds: float | None,
                  grace: float) -> None:
     """Run background tasks (and the expiry cleaner) in this process until stopped."""
     state = lab_state()
-    _refuse_embedded(state)
+    refuse_embedded(state, "weblab loop")
     if reload is None:
         reload = bool(current_app.debug)
     click.echo(f"Running {threads} threads")

@@ -1,9 +1,10 @@
 """Server push over Socket.IO: session endings and task progress reach the browser live.
 
-Flask layer. One listener per process subscribes to the lab's pub/sub channels
-(``Keys.session_events()`` and ``Keys.task_progress()``) and forwards what it hears to the
-sockets of the session concerned, which the socket guards put into a room named after the
-session id.
+Flask layer. One listener per process subscribes to the lab's session and task events and
+forwards what it hears to the sockets of the session concerned, which the socket guards put
+into a room named after the session id. The listener is a
+:class:`~weblab_ext.runtime.loops.Loop`, started with ``socketio.start_background_task`` so
+that it fits whatever async mode the app uses.
 
 Events emitted to a session's room:
 
@@ -21,16 +22,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-import redis
-from flask import Flask
+from flask import Flask, current_app, request
+
+from ..context import get_weblab_user, request_state
+from ..runtime.loops import ListenerLoop, PerProcess
+from ..runtime.users import CurrentUser, WebLabUser
+from ..store.pubsub import Subscription
 
 if TYPE_CHECKING:
-    from .extension import WebLab
-    from .state import LabState
+    from ..extension import WebLab
+    from ..state import LabState
 
 logger = logging.getLogger("weblab_ext")
 
@@ -51,6 +55,27 @@ def session_room(session_id: str) -> str:
     :param session_id: the lab session id.
     """
     return session_id
+
+
+class _PushListener(ListenerLoop):
+    """Subscribes to the lab's events and hands each to :meth:`WebLabSocketIO.dispatch`."""
+
+    def __init__(self, push: WebLabSocketIO, stop: threading.Event) -> None:
+        super().__init__("weblab-socketio-push", stop, store_label=push.state.store_label)
+        self.push = push
+        self.listen_step = push.poll_timeout
+
+    def subscribe(self) -> Subscription:
+        subscription = self.push.state.sessions.subscribe_events(task_progress=True)
+        self.push.ready.set()
+        return subscription
+
+    def on_message(self, channel: str, data: str) -> None:
+        self.push.dispatch(channel, data)
+
+    def reset(self) -> None:
+        self.push.ready.clear()
+        super().reset()
 
 
 class WebLabSocketIO:
@@ -76,18 +101,16 @@ class WebLabSocketIO:
         poll_timeout: float = 1.0,
     ) -> None:
         self.socketio = socketio
-        self.state: LabState = app.extensions["weblab"] if app is not None else weblab._state()
+        self.state: LabState = app.extensions["weblab"] if app is not None else weblab.state()
         self.poll_timeout = poll_timeout
+        #: Set while the listener is subscribed.
         self.ready = threading.Event()
         self._stop = threading.Event()
-        self._pid: int | None = None
-        self._lock = threading.Lock()
         self._worker: Any = None
+        self._per_process = PerProcess(self._start_listener)
         self.state.app.extensions["weblab_socketio"] = self
         if register_connect and not _has_handler(socketio, "connect", "/"):
-            from .socketio import _join_if_logged_in
-
-            socketio.on("connect")(_join_if_logged_in)
+            socketio.on("connect")(join_if_logged_in)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -96,53 +119,25 @@ class WebLabSocketIO:
 
         Starting lazily means it runs in the process that serves sockets, after any fork.
         """
-        if self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            self._pid = os.getpid()
-            self._stop = threading.Event()
-            self.ready = threading.Event()
-            self._worker = self.socketio.start_background_task(self._listen, self._stop)
+        self._per_process.ensure()
 
     start = ensure_started
+
+    def _start_listener(self) -> None:
+        self._stop = threading.Event()
+        self.ready = threading.Event()
+        listener = _PushListener(self, self._stop)
+        self._worker = self.socketio.start_background_task(listener.run)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the listener and wait for it (bounded)."""
         self._stop.set()
-        worker, self._worker, self._pid = self._worker, None, None
+        worker, self._worker = self._worker, None
+        self._per_process.forget()
         if isinstance(worker, threading.Thread):
             worker.join(timeout)
 
-    # -- the listener ---------------------------------------------------------------------
-
-    def _listen(self, stop: threading.Event) -> None:
-        keys = self.state.keys
-        channels = (keys.session_events(), keys.task_progress())
-        backoff = 0.5
-        while not stop.is_set():
-            pubsub = self.state.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-            try:
-                pubsub.subscribe(*channels)
-                self.ready.set()
-                backoff = 0.5
-                while not stop.is_set():
-                    message = pubsub.get_message(timeout=self.poll_timeout)
-                    if message is not None and message.get("type") == "message":
-                        self.dispatch(message["channel"], message["data"])
-            except redis.ConnectionError:
-                logger.warning("Socket.IO push lost Redis; retrying in %.1f s", backoff)
-            except Exception:
-                logger.exception("Socket.IO push listener failed; retrying in %.1f s", backoff)
-            finally:
-                try:
-                    pubsub.close()
-                except Exception:  # the connection is already broken: nothing to release
-                    logger.debug("Closing the pub/sub connection failed", exc_info=True)
-            self.ready.clear()
-            stop.wait(backoff)
-            backoff = min(backoff * 2, 30.0)
+    # -- the listener's messages ----------------------------------------------------------
 
     def dispatch(self, channel: str, raw: str) -> None:
         """Forward one pub/sub message to the sockets of its session.
@@ -169,7 +164,7 @@ class WebLabSocketIO:
             return
         back = payload.get("back")
         if back is None:
-            record = self.state.sessions.load(session_id)
+            record = self.state.service.load(session_id)
             back = record.back if record is not None else None
         self.emit_to_session(session_id, SESSION_ENDED, {"reason": reason, "back": back})
         self.disconnect_session(session_id)
@@ -225,3 +220,33 @@ def _has_handler(socketio: Any, event: str, namespace: str) -> bool:
         message == event and (ns or "/") == namespace
         for message, _handler, ns in getattr(socketio, "handlers", [])
     )
+
+
+def load_event_user() -> WebLabUser:
+    """Read the user of this socket fresh from the store, once per event."""
+    # In the Socket.IO test client (and with some async modes) several events may share one
+    # app context, so forget what an earlier event cached.
+    here = request_state()
+    here.user, here.polled, here.poll_scheduled = None, False, False
+    here.socket = True
+    # With autopoll on, the event counts as activity of the student, as every HTTP request
+    # does; the poll rides on the read (one round trip). The user is then cached, so
+    # ``weblab_user`` in the handler is this fresh user.
+    return get_weblab_user(cached=False)
+
+
+def join_session_room(user: WebLabUser) -> None:
+    """Put this socket into its session's room so that server pushes reach it."""
+    if not isinstance(user, CurrentUser) or getattr(request, "sid", None) is None:
+        return
+    from flask_socketio import join_room
+
+    join_room(session_room(user.session_id))
+    push = current_app.extensions.get("weblab_socketio")
+    if isinstance(push, WebLabSocketIO):
+        push.ensure_started()
+
+
+def join_if_logged_in(*_auth: Any) -> None:
+    """Default ``connect`` handler: sockets with a lab session join its room; nobody refused."""
+    join_session_room(load_event_user())

@@ -1,14 +1,49 @@
-"""``flask weblab status`` and ``flask weblab check``: what an operator reads at a glance."""
+"""Operator commands: ``status`` and ``check`` (what an operator reads at a glance) and
+``clean-expired-users``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import click
-import redis
+from flask.cli import with_appcontext
 
-from .context import lab_state
-from .store.connection import is_embedded
+from ..context import lab_state
+from ..state import LabState
+from ..store.connection import ANY_STORE_ERROR, is_embedded, is_embedded_client, server_info
+
+
+def refuse_embedded(state: LabState, command: str) -> None:
+    """Stop a command that needs a store shared between processes when the store is embedded.
+
+    :param command: the command as typed (``weblab loop``), for the message.
+    :raises click.ClickException: on the embedded store.
+    """
+    # A separate process has its own embedded store: the command would find nothing.
+    if is_embedded_client(state.client):
+        raise click.ClickException(
+            f"`flask {command}` needs a store shared between processes: set "
+            "WEBLAB_REDIS_URL=redis://... (the embedded store lives inside one process)"
+        )
+
+
+@click.command("clean-expired-users")
+def clean_expired_users_command() -> None:
+    """Dispose every session that is over (one cleaner pass)."""
+    state = lab_state()
+    refuse_embedded(state, "weblab clean-expired-users")
+    count = state.service.clean_expired()
+    if count:
+        click.echo(f"Disposed {count} session(s)")
+
+
+@click.command("clean_expired_users")
+@with_appcontext
+def clean_expired_users_alias() -> None:
+    """Same as ``flask weblab clean-expired-users`` (name from the original docs)."""
+    state = lab_state()
+    refuse_embedded(state, "clean_expired_users")
+    state.service.clean_expired()
 
 
 def _age(seconds: float) -> str:
@@ -37,7 +72,7 @@ def status_command(limit: int) -> None:
     try:
         total = state.sessions.count_active()
         session_ids = state.sessions.active_session_ids(limit)
-    except redis.RedisError as exc:
+    except ANY_STORE_ERROR as exc:
         raise click.ClickException(f"Cannot reach the store: {exc}") from exc
     now = state.clock()
     rows = []
@@ -67,7 +102,7 @@ def status_command(limit: int) -> None:
             ))
 
 
-def _task_summary(state: Any) -> dict[str, Any] | None:
+def _task_summary(state: LabState) -> dict[str, Any] | None:
     tasks = state.tasks
     summary = getattr(tasks, "operator_summary", None)
     return summary() if callable(summary) else None
@@ -84,21 +119,20 @@ def check_command() -> None:
         problems.append("SECRET_KEY is not set: students' session cookies cannot be signed.")
     if not state.app.config.get("SERVER_NAME"):
         notes.append("SERVER_NAME is not set: launch URLs use the host the RLMS called.")
-    if state.weblab._initial_url is None:
+    if state.callbacks.initial_url is None:
         problems.append("No @weblab.initial_url: students get an error after launch.")
     if is_embedded(settings.redis_url):
         notes.append("WEBLAB_REDIS_URL is not set: the embedded store serves one process only.")
     try:
-        info = state.client.info()
-        version = str(info.get("redis_version", "?"))
-        notes.append(f"Store reachable (Redis {version}).")
-        policy = str(state.client.config_get("maxmemory-policy").get("maxmemory-policy", ""))
+        info = server_info(state.client)
+        notes.append(f"Store reachable (Redis {info['redis_version']}).")
+        policy = info["maxmemory_policy"]
         if policy.startswith("allkeys"):
             problems.append(
                 f"Redis maxmemory-policy is {policy}: it may evict live sessions; use "
                 "noeviction or a volatile-* policy."
             )
-    except redis.RedisError as exc:
+    except ANY_STORE_ERROR as exc:
         problems.append(f"Cannot reach the store at {settings.redis_url}: {exc}")
     for note in notes:
         click.echo(f"ok: {note}")

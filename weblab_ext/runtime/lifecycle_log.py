@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any
 
-from .store.sessions import SessionRecord
+from ..store.records import SessionRecord
 
 logger = logging.getLogger("weblab_ext.lifecycle")
 
@@ -74,3 +74,27 @@ def log_event(
         logger.info(json.dumps(event, sort_keys=True))
     except Exception:  # logging must never break a request
         logger.debug("lifecycle log failed", exc_info=True)
+
+
+class LifecycleLog:
+    """The lifecycle log of one lab: on or off, and the lab's name and environment.
+
+    :param enabled: ``WEBLAB_LOG_SESSION_LIFECYCLE``.
+    :param lab_name: the app's ``LAB_NAME`` config, logged with every event.
+    :param environment: the app's ``ENVIRONMENT`` config, logged with every event.
+    """
+
+    def __init__(self, *, enabled: bool, lab_name: str | None = None,
+                 environment: str | None = None) -> None:
+        self.enabled = enabled
+        self.lab_name = lab_name
+        self.environment = environment
+
+    def session_event(self, action: str, record: SessionRecord, *, source: str, now: float,
+                      timeout: float, **extra: Any) -> None:
+        """Log ``action`` about a session, with the reason it is over; never raises."""
+        if not self.enabled:
+            return
+        log_event(action, source=source, now=now, timeout=timeout, record=record,
+                  reason=expiry_reason(record, now=now, timeout=timeout),
+                  lab_name=self.lab_name, environment=self.environment, **extra)

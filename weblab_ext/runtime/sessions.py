@@ -1,0 +1,287 @@
+"""The session service: every step in the life of a lab session, framework-free.
+
+The RLMS views, the student routes, the CLI, the Socket.IO guards and the cleaner all go
+through one :class:`SessionService` per app. It owns the orchestration (create the record,
+run ``on_start``, dispose on failure; run ``on_dispose`` once, then stop the session's
+tasks) and leaves two things to others: the store owns the records and their encoding, and
+the Flask layer hands in ``session_scope``, which runs lab code inside the app and session
+context that lab code expects (``weblab_user``, ``current_app``).
+
+Every method that depends on the time takes ``now`` (default: the service's ``clock``), so
+tests drive time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..config import Settings
+from ..protocol import StartRequest, should_finish
+from ..store.records import SessionRecord, StatusFields
+from ..store.sessions import SessionStore
+from ..tokens import create_token
+from .callbacks import LabCallbacks
+from .disposal import DisposeOutcome, Disposer
+from .lifecycle_log import LifecycleLog
+from .users import CurrentUser, WebLabUser, user_from_record
+
+if TYPE_CHECKING:
+    from .task_engine import TaskEngine
+
+logger = logging.getLogger("weblab_ext")
+
+#: Runs lab code as a session's user: ``with session_scope(user): on_dispose()``. The Flask
+#: layer's version pushes an app context when none is active, then the session context.
+SessionScope = Callable[[CurrentUser], contextlib.AbstractContextManager[None]]
+
+#: Lock lifetime of one cleaner pass: long enough for a pass, short enough that a killed
+#: process does not stop cleaning for long.
+CLEANER_LOCK_SECONDS = 30.0
+#: How many ids of a status/multiple call are read per round trip when a time limit is set.
+MULTIPLE_STATUS_CHUNK = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class StartOutcome:
+    """What :meth:`SessionService.start` did.
+
+    ``error`` is what ``on_start`` raised; the session was then disposed already.
+    """
+
+    session_id: str
+    record: SessionRecord
+    error: Exception | None = None
+
+
+class SessionService:
+    """The sessions of one lab app.
+
+    :param store: the lab's session store.
+    :param settings: the app's validated settings.
+    :param callbacks: the lab's registered callbacks (read at call time).
+    :param session_scope: runs lab code as a session's user (see :data:`SessionScope`).
+    :param lifecycle: the lab's lifecycle log.
+    :param tasks: the task engine, whose tasks of a disposed session are stopped.
+    """
+
+    def __init__(
+        self,
+        store: SessionStore,
+        settings: Settings,
+        callbacks: LabCallbacks,
+        *,
+        session_scope: SessionScope,
+        lifecycle: LifecycleLog,
+        tasks: TaskEngine | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.callbacks = callbacks
+        self.lifecycle = lifecycle
+        self.tasks = tasks
+        self._session_scope = session_scope
+        #: Wall clock of sessions (epoch seconds); tests replace it.
+        self.clock: Callable[[], float] = time.time
+        # Writable at run time, as lab code and tests expect (weblab.timeout = 0.1).
+        self.timeout = settings.timeout
+        self.poll_interval = settings.poll_interval
+        self.cleaner_interval = settings.cleaner_interval
+        self.disposer = Disposer(
+            store, self._cleanup, expired_ttl=lambda: settings.expired_users_timeout
+        )
+
+    def _now(self, now: float | None) -> float:
+        return self.clock() if now is None else now
+
+    # -- start ------------------------------------------------------------------------------
+
+    def start(self, request: StartRequest, *, now: float | None = None) -> StartOutcome:
+        """Create a session for a validated start request and run ``on_start`` for it.
+
+        If ``on_start`` raises, the session is disposed at once (``on_dispose`` runs) and the
+        outcome carries the error.
+        """
+        now = self._now(now)
+        record = self._new_record(request, now)
+        while not self.store.create(record, now=now):  # pragma: no cover - 256 random bits
+            record = dataclasses.replace(record, session_id=create_token())
+        user = CurrentUser(record, self, clock=self.clock)
+        error = self._run_on_start(request, user)
+        if error is not None:
+            self.dispose(record.session_id, wait=self.settings.dispose_wait, background=False)
+        return StartOutcome(record.session_id, record, error)
+
+    @staticmethod
+    def _new_record(request: StartRequest, now: float) -> SessionRecord:
+        return SessionRecord(
+            session_id=create_token(), state="active", dialect=request.dialect,
+            start_date=request.start_date, max_date=request.max_date, last_poll=now,
+            username=request.username, username_unique=request.username_unique,
+            full_name=request.full_name, locale=request.locale,
+            experiment_name=request.experiment_name, category_name=request.category_name,
+            back=request.back, request_client_data=request.request_client_data,
+            request_server_data=request.request_server_data,
+        )
+
+    def _run_on_start(self, request: StartRequest, user: CurrentUser) -> Exception | None:
+        on_start = self.callbacks.on_start
+        if on_start is None:
+            return None
+        try:
+            with self._session_scope(user):
+                result = on_start(request.client_data, request.server_data)
+                if result:
+                    if not isinstance(result, dict):
+                        raise TypeError("on_start must return a dict or None, not "
+                                        f"{type(result).__name__}")
+                    user.data = result
+                user.data.store_if_modified()
+        except Exception as exc:
+            logger.exception("on_start raised: the session is disposed and the RLMS told")
+            return exc
+        return None
+
+    # -- the student ------------------------------------------------------------------------
+
+    def load(self, session_id: str) -> SessionRecord | None:
+        """The stored record of a session, without side effects."""
+        return self.store.load(session_id)
+
+    def load_user(self, session_id: str, *, poll: bool, now: float | None = None) -> WebLabUser:
+        """Read a session's user, recording a poll when asked; one round trip."""
+        record = self.store.touch(session_id, now=self._now(now), poll=poll)
+        return user_from_record(record, self, clock=self.clock)
+
+    def user_of(self, record: SessionRecord | None) -> WebLabUser:
+        """The user object of a record already read (``None``: anonymous)."""
+        return user_from_record(record, self, clock=self.clock)
+
+    def poll(self, session_id: str, *, now: float | None = None) -> bool:
+        """Record activity of the student; ``False`` when the session does not exist."""
+        return self.store.poll(session_id, now=self._now(now))
+
+    def logout(self, session_id: str) -> bool:
+        """Mark a session exited (due for disposal) and tell push layers."""
+        if not self.store.logout(session_id):
+            return False
+        self.store.publish_session_event({"session_id": session_id, "event": "logout"})
+        return True
+
+    # -- what users need from their lab (users.UserBackend) ---------------------------------
+
+    def store_user_data(self, session_id: str, data_json: str) -> bool:
+        return self.store.store_data(session_id, data_json) is not None
+
+    def load_user_data(self, session_id: str) -> dict[str, Any] | None:
+        record = self.store.load(session_id)
+        if record is None or not record.is_current:
+            return None
+        return json.loads(record.data_json)  # type: ignore[no-any-return]
+
+    def load_lab_user(self, username_unique: str) -> Any:
+        loader = self.callbacks.user_loader
+        return loader(username_unique) if loader is not None else None
+
+    def store_session_action(self, session_id: str, action_id: str, action_json: str) -> None:
+        self.store.store_action(session_id, action_id, action_json)
+
+    def clean_session_actions(self, session_id: str) -> None:
+        self.store.clean_actions(session_id)
+
+    # -- the RLMS ---------------------------------------------------------------------------
+
+    def should_finish(self, fields: StatusFields, now: float) -> int:
+        """The ``should_finish`` value of a session's status fields."""
+        return should_finish(
+            state=fields.state, max_date=fields.max_date, last_poll=fields.last_poll,
+            now=now, timeout=self.timeout, poll_interval=self.poll_interval,
+        )
+
+    def status(self, session_id: str, *, now: float | None = None) -> int:
+        """The RLMS status of one session; logs its expiry once when it is over."""
+        now = self._now(now)
+        (fields,) = self.store.status_fields([session_id])
+        value = self.should_finish(fields, now)
+        if value < 0 and fields.state in ("active", "exited") and self.lifecycle.enabled:
+            self._log_expiry_once(session_id, now)
+        return value
+
+    def _log_expiry_once(self, session_id: str, now: float) -> None:
+        if not self.store.mark_once(session_id, "expiry-logged"):
+            return
+        record = self.store.load(session_id)
+        if record is not None:
+            self.lifecycle.session_event("expiry_detected", record, source="status", now=now,
+                                         timeout=self.timeout)
+
+    def status_many(self, session_ids: Sequence[str], *, time_limit: float | None = None
+                    ) -> dict[str, int]:
+        """The RLMS status of many sessions, one round trip per chunk of ids.
+
+        :param time_limit: seconds after which the ids not read yet are left out.
+        """
+        started = time.monotonic()
+        result: dict[str, int] = {}
+        # Without a time limit all ids go in one round trip; with one, in chunks between checks.
+        step = MULTIPLE_STATUS_CHUNK if time_limit else max(1, len(session_ids))
+        for first in range(0, len(session_ids), step):
+            chunk = session_ids[first : first + step]
+            now = self.clock()
+            for session_id, fields in zip(chunk, self.store.status_fields(chunk), strict=True):
+                result[session_id] = self.should_finish(fields, now)
+            if time_limit and time.monotonic() - started > time_limit:
+                break
+        return result
+
+    def dispose(self, session_id: str, *, wait: float, background: bool = True,
+                now: float | None = None) -> DisposeOutcome:
+        """Dispose a session now (RLMS call, failed ``on_start``); wait up to ``wait`` s."""
+        return self.disposer.dispose(session_id, now=self._now(now), timeout=self.timeout,
+                                     wait=wait, background=background)
+
+    # -- the cleaner ------------------------------------------------------------------------
+
+    def clean_expired(self, *, now: float | None = None) -> int:
+        """One cleaner pass: dispose every due session. Returns how many were disposed."""
+        with self.store.cleaner_lock.held(create_token(), CLEANER_LOCK_SECONDS) as acquired:
+            if not acquired:
+                return 0  # another process is cleaning right now
+            now = self._now(now)
+            disposed = 0
+            for session_id in self.store.due_sessions(now=now, timeout=self.timeout):
+                outcome = self.disposer.dispose(session_id, now=now, timeout=self.timeout,
+                                                wait=0, only_if_due=True, background=False)
+                disposed += outcome is DisposeOutcome.DONE
+            return disposed
+
+    def _cleanup(self, record: SessionRecord) -> None:
+        """Run ``on_dispose`` as the session's user, then stop the session's tasks."""
+        deadline = time.monotonic() + self.settings.dispose_wait
+        self.lifecycle.session_event("disposed", record, source="dispose", now=self.clock(),
+                                     timeout=self.timeout)
+        user = CurrentUser(record, self, clock=self.clock)
+        with self._session_scope(user):
+            on_dispose = self.callbacks.on_dispose
+            if on_dispose is not None:
+                try:
+                    on_dispose()
+                except Exception:
+                    logger.exception("on_dispose raised; the session is disposed anyway")
+            try:
+                user.data.store_if_modified()
+            except Exception:
+                logger.exception("Could not store the data changed by on_dispose")
+        if self.tasks is not None:
+            try:
+                self.tasks.stop_session_tasks(record.session_id, deadline)
+            except Exception:
+                logger.exception("Stopping the tasks of a disposed session failed")
+        self.store.publish_session_event(
+            {"session_id": record.session_id, "event": "disposed", "back": record.back}
+        )
