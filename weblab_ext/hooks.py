@@ -7,6 +7,8 @@ import logging
 from flask import Flask, Response
 
 from .context import cached_current_user, cookie_session_id, lab_state, request_state
+from .store.connection import STORE_ERRORS
+from .views.errors import log_store_error, store_unavailable_response
 
 logger = logging.getLogger("weblab_ext")
 
@@ -26,11 +28,19 @@ def _after_request(response: Response) -> Response:
             user.data.store_if_modified()
         except TypeError:
             logger.exception("weblab_user.data holds a value that is not JSON: not stored")
+        except STORE_ERRORS as error:
+            # The view's change to weblab_user.data is not saved: the student must not be
+            # told all went well.
+            log_store_error(error)
+            response = store_unavailable_response()
     if state.settings.autopoll and not here.polled:
         session_id = cookie_session_id()
         if session_id is not None:
-            state.service.poll(session_id)
-            here.polled = True
+            try:
+                state.service.poll(session_id)
+                here.polled = True
+            except STORE_ERRORS as error:
+                log_store_error(error)  # the reply stands; the next request polls again
     if state.settings.powered_by:
         response.headers.setdefault("powered-by", state.settings.powered_by)
     return response

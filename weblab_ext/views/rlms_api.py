@@ -7,6 +7,7 @@ Every failure answers JSON; nothing is stored unless the whole start request is 
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from ..protocol import (
     test_reply,
 )
 from ..runtime.disposal import DisposeOutcome
+from .errors import add_rlms_error_handlers, json_error, unknown_rlms_path
 
 logger = logging.getLogger("weblab_ext")
 
@@ -82,7 +84,7 @@ def _require_rlms_credentials() -> Response | None:
                 "Check the lab logs for further information.",
             )
         )
-    response = _json({"error": True, "code": "unauthorized", "message": _NOT_AN_RLMS}, 401)
+    response = json_error(401, "unauthorized", _NOT_AN_RLMS)
     response.headers["WWW-Authenticate"] = 'Basic realm="Login Required"'
     return response
 
@@ -161,18 +163,30 @@ def _dispose(session_id: str) -> Response:
 def create_rlms_blueprint(name: str, url_prefix: str, *, dialect: str) -> Blueprint:
     """The RLMS endpoints of one dialect (``weblab`` or ``ldl``) under ``url_prefix``.
 
-    Endpoint names match the original library (``weblab._start_session``, ...).
+    Endpoint names match the original library (``weblab._start_session``, ...). Every other
+    path or method under the prefix answers a JSON error (see :mod:`.errors`).
     """
     blueprint = Blueprint(name, __name__, url_prefix=url_prefix)
     blueprint.before_request(_require_rlms_credentials)
-    add = blueprint.add_url_rule
-    add("/sessions/api", "_api_version", _api_version, methods=["GET"])
-    add("/sessions/test", "_test", _test, methods=["GET"])
+    add_rlms_error_handlers(blueprint)
+
+    def add(rule: str, endpoint: str, view: Callable[..., Response], methods: list[str],
+            **options: Any) -> None:
+        # No automatic OPTIONS (an empty 200 is not JSON) and no slash merging (Werkzeug would
+        # answer `//` with a 308 redirect, which RLMS clients do not follow).
+        blueprint.add_url_rule(rule, endpoint, view, methods=methods,
+                               provide_automatic_options=False, merge_slashes=False, **options)
+
+    add("/sessions/api", "_api_version", _api_version, ["GET"])
+    add("/sessions/test", "_test", _test, ["GET"])
     start_view = _start_weblab if dialect == "weblab" else _start_ldl
     # strict_slashes=False: RLMS clients do not follow redirects (urllib2 ignores 308).
-    add("/sessions/", "_start_session", start_view, methods=["POST"], strict_slashes=False)
-    add("/sessions/<session_id>/status", "_status", _status, methods=["GET"])
-    add("/sessions/status/multiple", "_multiple_status", _multiple_status, methods=["POST"])
-    methods = ["POST"] if dialect == "weblab" else ["POST", "DELETE"]
-    add("/sessions/<session_id>", "_dispose_experiment", _dispose, methods=methods)
+    add("/sessions/", "_start_session", start_view, ["POST"], strict_slashes=False)
+    add("/sessions/<session_id>/status", "_status", _status, ["GET"])
+    add("/sessions/status/multiple", "_multiple_status", _multiple_status, ["POST"])
+    methods = ("POST",) if dialect == "weblab" else ("POST", "DELETE")
+    add("/sessions/<session_id>", "_dispose_experiment", _dispose, list(methods))
+    unknown = functools.partial(unknown_rlms_path, methods)
+    every_method = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    add("/<weblab_any_path:rest>", "_unknown", unknown, every_method)
     return blueprint
