@@ -18,7 +18,7 @@ import weblab_ext  # noqa: E402
 
 project = "weblab_ext"
 author = "the weblab_ext authors"
-copyright = "the weblab_ext authors, BSD-3-Clause"  # noqa: A001 - Sphinx's name
+copyright = "the weblab_ext authors, BSD-3-Clause"
 release = weblab_ext.__version__
 version = release
 

@@ -4,6 +4,7 @@ are not in the repository. (`make docs` builds the site with warnings as errors.
 
 from __future__ import annotations
 
+import ast
 import http.cookiejar
 import os
 import re
@@ -11,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.error
 import urllib.parse
@@ -292,8 +294,11 @@ def test_configuration_reference_is_generated_from_the_options() -> None:
         import weblab_docs
     finally:
         sys.path.remove(str(DOCS / "_ext"))
-    rows = weblab_docs.options_table()[2:]
-    assert [row.split("`")[1] for row in rows] == [option.key for option in OPTIONS]
+    lines = weblab_docs.options_table()
+    entries = [line.split()[1] for line in lines if line.startswith("```{confval}")]
+    assert entries == [option.key for option in OPTIONS]
+    summary = [line.split("`")[1] for line in lines if line.startswith("| {confval}")]
+    assert summary == [option.key for option in OPTIONS]
     page = (DOCS / "configuration.md").read_text(encoding="utf-8")
     assert "```{weblab-options}" in page
     listed_by_hand = set(re.findall(r"^\| `(WEBLAB_\w+)`", page, re.M))
@@ -440,3 +445,36 @@ def test_quickstart_final_listing_is_the_tested_example() -> None:
     assert final["templates/lab.html"] == (example / "templates" / "lab.html").read_text(
         encoding="utf-8")
 
+
+
+def test_every_code_block_names_its_language() -> None:
+    """Pages stay valid MyST and get highlighted: a fence without a language is neither."""
+    unnamed = [b.name for page in PAGES for b in blocks(page)
+               if b.directive is None and not b.language]
+    assert unnamed == []
+
+
+def docstring_samples() -> list[tuple[str, str]]:
+    """The ``.. code-block:: python`` samples of the package's docstrings (the API pages)."""
+    found = []
+    for path in sorted((ROOT / "weblab_ext").rglob("*.py")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines):
+            if line.strip() != ".. code-block:: python":
+                continue
+            indent = len(line) - len(line.lstrip())
+            body = []
+            for following in lines[number + 2:]:
+                if following.strip() and len(following) - len(following.lstrip()) <= indent:
+                    break
+                body.append(following)
+            found.append((f"{path.relative_to(ROOT)}:{number + 1}",
+                          textwrap.dedent("\n".join(body)).replace('"""', "")))
+    return found
+
+
+@pytest.mark.parametrize("where, code", docstring_samples(), ids=lambda v: str(v)[:60])
+def test_docstring_samples_are_valid_python(where: str, code: str) -> None:
+    """API docstrings show fragments (they assume an ``app``, a ``weblab``...): they are not
+    run, but each must at least be Python a reader can paste."""
+    ast.parse(code, filename=where)

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -31,7 +32,7 @@ OUTSIDE_CITATIONS = re.compile(r"\bSPEC\b|DESIGN\.md|RLMS_CLIENTS|STYLE\.md|\.\.
 
 def _default_text(option: Any) -> str:
     if option.required:
-        return "**required**"
+        return "none: **required**"
     return f"`{option.default!r}`"
 
 
@@ -40,15 +41,18 @@ def _cell(text: str) -> str:
 
 
 def options_table() -> list[str]:
-    """Markdown lines of the configuration table, one row per key of ``OPTIONS``."""
+    """MyST lines describing every key of ``OPTIONS``: a summary table, then one ``confval``
+    entry each (type, default, meaning), which gives each key an anchor and an index entry."""
     from weblab_ext.config import OPTIONS
 
-    lines = ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+    lines = ["| key | default |", "| --- | --- |"]
+    lines += [f"| {{confval}}`{option.key}` | {_cell(_default_text(option))} |"
+              for option in OPTIONS]
+    lines.append("")
     for option in OPTIONS:
-        lines.append(
-            f"| `{option.key}` | {_cell(option.type_name)} | {_cell(_default_text(option))} "
-            f"| {_cell(option.doc)} |"
-        )
+        # Option values are quoted: MyST reads them as YAML, where ' and : mean something.
+        lines += [f"```{{confval}} {option.key}", f":type: {json.dumps(option.type_name)}",
+                  f":default: {json.dumps(_default_text(option))}", "", option.doc, "```", ""]
     return lines
 
 
@@ -61,7 +65,7 @@ class WebLabOptions(SphinxDirective):
         from weblab_ext import config
 
         self.env.note_dependency(config.__file__)  # rebuild the page when the table changes
-        return _parsed(self, options_table(), "weblab_ext/config.py")
+        return _parsed(self, options_table(), "weblab_ext/config.py", "weblab-options")
 
 
 def profiles_table() -> list[str]:
@@ -87,11 +91,12 @@ class WebLabProfiles(SphinxDirective):
         from weblab_ext.rlms import profiles
 
         self.env.note_dependency(profiles.__file__)
-        return _parsed(self, profiles_table(), "weblab_ext/rlms/profiles.py")
+        return _parsed(self, profiles_table(), "weblab_ext/rlms/profiles.py", "weblab-profiles")
 
 
-def _parsed(directive: SphinxDirective, lines: list[str], source: str) -> list[nodes.Node]:
-    container = nodes.container()
+def _parsed(directive: SphinxDirective, lines: list[str], source: str,
+            css_class: str) -> list[nodes.Node]:
+    container = nodes.container(classes=[css_class])
     directive.state.nested_parse(StringList(lines, source=source), directive.content_offset,
                                  container)
     return [container]
@@ -127,7 +132,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
         if event not in app.events.events:
             app.add_event(event)
         app.connect(event, drop_hidden_envvars)
-    app.add_directive("weblab-options", WebLabOptions)
+    app.add_directive("weblab-options", WebLabOptions)  # needs Sphinx >= 7.4 (confval)
     app.add_directive("weblab-profiles", WebLabProfiles)
     app.connect("doctree-resolved", check_citations)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,5 +1,4 @@
 import pytest
-
 from mylab import create_app
 
 
