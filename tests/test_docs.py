@@ -20,7 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from flask import Flask
@@ -125,11 +125,31 @@ def test_every_page_with_python_has_samples_found() -> None:
             "configuration.md", "quickstart.md", "testing.md"} <= names
 
 
-def _run_sample(block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    monkeypatch.chdir(tmp_path)
-    namespace: dict[str, Any] = {"__name__": f"docs_sample_{block.page.stem}"}
-    exec(compile(block.code, block.name, "exec"), namespace)
-    return namespace
+class RunSample(Protocol):
+    def __call__(self, block: Block, *, threads: bool = False) -> dict[str, Any]: ...
+
+
+@pytest.fixture
+def run_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunSample]:
+    """Run a sample as a file of its own (in an empty folder). Its labs start no background
+    threads unless ``threads=True`` (stopping them costs a second each); any started are
+    stopped afterwards."""
+    namespaces: list[dict[str, Any]] = []
+
+    def run(block: Block, *, threads: bool = False) -> dict[str, Any]:
+        monkeypatch.chdir(tmp_path)
+        namespace: dict[str, Any] = {"__name__": f"docs_sample_{block.page.stem}"}
+        namespaces.append(namespace)
+        exec(compile(block.code, block.name, "exec"), namespace)
+        if not threads:
+            for app in _weblab_apps(namespace):
+                app.extensions["weblab"].stop_threads(0)  # before the first request: none start
+        return namespace
+
+    yield run
+    for namespace in namespaces:
+        for app in _weblab_apps(namespace):
+            app.extensions["weblab"].stop_threads(5.0)
 
 
 def _weblab_apps(namespace: dict[str, Any]) -> list[Flask]:
@@ -140,23 +160,18 @@ def _weblab_apps(namespace: dict[str, Any]) -> list[Flask]:
 
 
 @pytest.mark.parametrize("block", python_samples(), ids=lambda b: b.name)
-def test_python_sample_runs_and_serves_a_student(
-    block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_python_sample_runs_and_serves_a_student(block: Block, run_sample: RunSample) -> None:
     """Each sample is a complete file: it runs as written (no name left to supply), and every
     lab it builds lets a student in through the launch URL."""
-    namespace = _run_sample(block, tmp_path, monkeypatch)
-    for app in _weblab_apps(namespace):
-        state = app.extensions["weblab"]
-        if state.callbacks.initial_url is None or app.config["SESSION_COOKIE_PATH"]:
-            continue  # no way in, or mounted under a prefix (tested on its own below)
-        try:
-            student = LabUnderTest(app).student()
-            page = student.get(student.landing.location)
-            assert page.status_code == 200, page.get_data(as_text=True)
-            assert student.dispose().finished
-        finally:
-            state.weblab.stop_threads()
+    for app in _weblab_apps(run_sample(block)):
+        if app.extensions["weblab"].callbacks.initial_url is None:
+            continue  # a configuration sample: no way in
+        if app.config["SESSION_COOKIE_PATH"]:
+            continue  # mounted under a prefix: tested on its own below
+        student = LabUnderTest(app).student()
+        page = student.get(student.landing.location)
+        assert page.status_code == 200, page.get_data(as_text=True)
+        assert student.dispose().finished
 
 
 def sample(page: str, containing: str) -> Block:
@@ -165,88 +180,64 @@ def sample(page: str, containing: str) -> Block:
     return found[0]
 
 
-def test_tasks_sample_measures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    namespace = _run_sample(sample("tasks.md", "def measure"), tmp_path, monkeypatch)
-    lab = LabUnderTest(namespace["app"])
-    try:
-        student = lab.student()  # its first request starts the lab's task threads
-        task_id = student.post("/measure").json["task_id"]
-        deadline = time.monotonic() + 30
-        while (status := student.get(f"/measure/{task_id}").json)["status"] != "done":
-            assert status["status"] in ("submitted", "running"), status
-            assert time.monotonic() < deadline, status
-            time.sleep(0.05)
-        assert len(status["result"]) == 100
-        assert status["data"] == {"done": 100}
-        assert student.get("/measure/no-such-task").status_code == 404
-    finally:
-        namespace["weblab"].stop_threads()
+def test_tasks_sample_measures(run_sample: RunSample) -> None:
+    namespace = run_sample(sample("tasks.md", "def measure"), threads=True)
+    student = LabUnderTest(namespace["app"]).student()  # its first request starts workers
+    task_id = student.post("/measure").json["task_id"]
+    deadline = time.monotonic() + 30
+    while (status := student.get(f"/measure/{task_id}").json)["status"] != "done":
+        assert status["status"] in ("submitted", "running"), status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.05)
+    assert len(status["result"]) == 100
+    assert status["data"] == {"done": 100}
+    assert student.get("/measure/no-such-task").status_code == 404
 
 
-def test_users_sample_hooks_and_decorators(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    namespace = _run_sample(sample("users.md", "def load_user"), tmp_path, monkeypatch)
-    app = namespace["app"]
-    lab = LabUnderTest(app)
-    try:
-        assert app.test_client().get("/lab").status_code == 403  # unauthorized_handler
-        student = lab.student(username="john", username_unique="john.smith@institution")
-        assert "(group A)" in student.get("/lab").get_data(as_text=True)
-        assert student.post("/light/on").json == {"light": True}
-        assert student.post("/leave").status_code == 302
-        assert student.get("/results").json == {"light": True, "active": False}
-        assert student.get("/lab").status_code == 302  # back to the RLMS
-    finally:
-        namespace["weblab"].stop_threads()
+def test_users_sample_hooks_and_decorators(run_sample: RunSample) -> None:
+    app = run_sample(sample("users.md", "def load_user"))["app"]
+    assert app.test_client().get("/lab").status_code == 403  # unauthorized_handler
+    student = LabUnderTest(app).student(username="john",
+                                        username_unique="john.smith@institution")
+    assert "(group A)" in student.get("/lab").get_data(as_text=True)
+    assert student.post("/light/on").json == {"light": True}
+    assert student.post("/leave").status_code == 302
+    assert student.get("/results").json == {"light": True, "active": False}
+    assert student.get("/lab").status_code == 302  # back to the RLMS
 
 
-def test_realtime_sample_guards_sockets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_realtime_sample_guards_sockets(run_sample: RunSample) -> None:
     pytest.importorskip("flask_socketio")
-    namespace = _run_sample(sample("realtime.md", "socketio.on"), tmp_path, monkeypatch)
+    namespace = run_sample(sample("realtime.md", "socketio.on"))
     app, socketio = namespace["app"], namespace["socketio"]
-    lab = LabUnderTest(app)
-    try:
-        assert socketio.test_client(app).is_connected() is False  # anonymous: refused
-        student = lab.student()
-        socket = socketio.test_client(app, flask_test_client=student.client)
-        assert socket.is_connected()
-        assert socket.get_received()[0]["args"] == [student.user().username]
-        socket.emit("switch", {"on": True})
-        assert socket.get_received()[-1]["args"] == [True]
-        assert student.user().data["light"] is True
-        socket.disconnect()
-    finally:
-        namespace["weblab"].stop_threads()
+    assert socketio.test_client(app).is_connected() is False  # anonymous: refused
+    student = LabUnderTest(app).student()
+    socket = socketio.test_client(app, flask_test_client=student.client)
+    assert socket.is_connected()
+    assert socket.get_received()[0]["args"] == [student.user().username]
+    socket.emit("switch", {"on": True})
+    assert socket.get_received()[-1]["args"] == [True]
+    assert student.user().data["light"] is True
+    socket.disconnect()
 
 
-def test_two_labs_on_one_host_keep_their_own_cookies(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    namespace = _run_sample(sample("rlms.md", "DispatcherMiddleware"), tmp_path, monkeypatch)
+def test_two_labs_on_one_host_keep_their_own_cookies(run_sample: RunSample) -> None:
     from werkzeug.test import Client
 
+    namespace = run_sample(sample("rlms.md", "DispatcherMiddleware"))
     browser = Client(namespace["application"])  # one browser, one cookie jar, one host
     for name in ("lab1", "lab2"):
-        lab = LabUnderTest(namespace[name])
-        session = lab.start(username=f"student-of-{name}")
+        session = LabUnderTest(namespace[name]).start(username=f"student-of-{name}")
         launch = session.url.replace("http://localhost", f"http://localhost/{name}")
         assert browser.get(launch).status_code == 302
-    try:
-        for name in ("lab1", "lab2"):  # entering lab2 did not log the student out of lab1
-            page = browser.get(f"/{name}/lab")
-            assert page.status_code == 200
-            assert page.get_data(as_text=True) == f"{name}: hello student-of-{name}"
-    finally:
-        for name in ("lab1", "lab2"):
-            namespace[name].extensions["weblab"].weblab.stop_threads()
+    for name in ("lab1", "lab2"):  # entering lab2 did not log the student out of lab1
+        page = browser.get(f"/{name}/lab")
+        assert page.status_code == 200
+        assert page.get_data(as_text=True) == f"{name}: hello student-of-{name}"
 
 
-def test_proxyfix_sample_returns_the_public_launch_url(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    namespace = _run_sample(sample("deployment.md", "ProxyFix"), tmp_path, monkeypatch)
-    app = namespace["app"]
+def test_proxyfix_sample_returns_the_public_launch_url(run_sample: RunSample) -> None:
+    app = run_sample(sample("deployment.md", "ProxyFix"))["app"]
     lab = LabUnderTest(app)
     body = {"client_initial_data": {}, "back": "https://rlms.example.org/back",
             "server_initial_data": {"priority.queue.slot.start.timestamp": str(time.time()),
