@@ -38,6 +38,7 @@ def _seconds_at_least(minimum: float) -> Callable[[str, Any], float]:
     def parse(key: str, value: Any) -> float:
         return _seconds_value(key, value, minimum=minimum)
 
+    _PARSER_TYPES[parse] = f"seconds (>= {minimum:g})"
     return parse
 
 
@@ -96,41 +97,142 @@ def _index_mode(key: str, value: Any) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class _Option:
+    """One configuration key: the documentation site's reference is generated from these."""
+
     key: str
     default: Any
     parse: Callable[[str, Any], Any]
+    #: One or more full sentences: what the key does, in the words a lab author uses.
     doc: str
+    #: The accepted values, for humans ("seconds (>= 1)"); derived from ``parse`` if empty.
+    type: str = ""
+    #: ``init_app`` refuses a config without this key.
+    required: bool = False
+
+    @property
+    def type_name(self) -> str:
+        """The accepted values, for the configuration reference."""
+        if self.type:
+            return self.type
+        if self.parse in _PARSER_TYPES:
+            return _PARSER_TYPES[self.parse]
+        if isinstance(self.default, bool):
+            return "boolean"
+        if isinstance(self.default, int | float):
+            return "number"
+        return "string"
+
+
+#: Human names of the parsers above, for options that give no ``type``.
+_PARSER_TYPES: dict[Callable[[str, Any], Any], str] = {
+    _seconds_value: "seconds",
+    _non_negative_int: "integer (>= 0)",
+    _flag: "boolean",
+    _optional_text: "string or None",
+    _text: "string",
+    _redis_url: "URL or None",
+}
+
+
+def _as_given(key: str, value: Any) -> Any:
+    return value
 
 
 #: The table of every key. Defaults match the library weblab_ext replaces unless noted.
 OPTIONS: tuple[_Option, ...] = (
-    _Option("WEBLAB_USERNAME", None, _text, "Basic-auth username the RLMS sends (mandatory)."),
-    _Option("WEBLAB_PASSWORD", None, _text, "Basic-auth password the RLMS sends (mandatory)."),
-    _Option("WEBLAB_BASE_URL", None, _optional_text, "Prefix before /weblab and /ldl."),
-    _Option("WEBLAB_CALLBACK_URL", "/callback", lambda k, v: v, "Public launch URL prefix."),
-    _Option("WEBLAB_SESSION_ID_NAME", "weblab_session_id", _text, "Cookie key of the sid."),
-    _Option("WEBLAB_REDIS_URL", None, _redis_url, "Store URL; unset = embedded store."),
-    _Option("WEBLAB_REDIS_BASE", "lab", _text, "Prefix of every Redis key of this lab."),
-    _Option("WEBLAB_TASK_EXPIRES", 3600, _seconds_at_least(1), "Task TTL."),
-    _Option("WEBLAB_TIMEOUT", 15, _seconds_value, "Seconds without a poll before a user is gone."),
-    _Option("WEBLAB_AUTOPOLL", True, _flag, "Every request of a student counts as a poll."),
-    _Option("WEBLAB_POLL_INTERVAL", 5, _seconds_at_least(0), "Status cap."),
-    _Option("WEBLAB_CLEANER_INTERVAL", 5, _seconds_at_least(0.01), "Cleaner."),
-    _Option("WEBLAB_UNAUTHORIZED_LINK", None, _optional_text, "Redirect for anonymous users."),
-    _Option("WEBLAB_UNAUTHORIZED_TEMPLATE", None, _optional_text, "Template for anonymous."),
-    _Option("WEBLAB_SCHEME", None, _scheme, "Force http/https in the launch URL."),
-    _Option("WEBLAB_EXPIRED_USERS_TIMEOUT", 3600, _seconds_at_least(1), "Kept."),
-    _Option("WEBLAB_AUTOCLEAN_THREAD", True, _flag, "Run the expiry cleaner in this process."),
-    _Option("WEBLAB_TASK_THREADS_PROCESS", 3, _non_negative_int, "Task threads per process."),
-    _Option("WEBLAB_NO_THREAD", False, _flag, "Start no background thread at all."),
-    _Option("WEBLAB_LOG_SESSION_LIFECYCLE", True, _flag, "Log JSON session lifecycle events."),
-    _Option("WEBLAB_REDIS_INDEX_MODE", "legacy", _index_mode, "Accepted; always indexed."),
-    _Option("WEBLAB_REDIS_INDEX_EPOCH", None, lambda k, v: v, "Accepted; unused."),
+    _Option("WEBLAB_USERNAME", None, _text,
+            "Username the RLMS sends with HTTP Basic authentication on every call to the lab "
+            "(WebLab-Deusto's `http_experiment_username`).",
+            required=True),
+    _Option("WEBLAB_PASSWORD", None, _text,
+            "Password the RLMS sends with HTTP Basic authentication, compared in constant time "
+            "(WebLab-Deusto's `http_experiment_password`).",
+            required=True),
+    _Option("WEBLAB_BASE_URL", None, _optional_text,
+            "Path prefix of the RLMS endpoints: with `/lab1` the RLMS calls "
+            "`/lab1/weblab/sessions/` and `/lab1/ldl/sessions/`. The `base_url` argument of "
+            "`WebLab()` wins over it."),
+    _Option("WEBLAB_CALLBACK_URL", "/callback", _as_given,
+            "Path prefix of the student routes: the launch URL is `<prefix>/<session id>`, "
+            "with `/poll` and `/logout` below it. The `callback_url` argument of `WebLab()` "
+            "wins over it; an empty value is refused.",
+            type="string"),
+    _Option("WEBLAB_SESSION_ID_NAME", "weblab_session_id", _text,
+            "Key, inside Flask's signed session cookie, under which the student's lab session "
+            "id is kept."),
+    _Option("WEBLAB_REDIS_URL", None, _redis_url,
+            "Where sessions and tasks are stored: `redis://`, `rediss://`, `unix://` or "
+            "`fakeredis://NAME`. Unset, an embedded in-process store is used, which only one "
+            "process sees: fine for `flask run`, wrong for several workers, and "
+            "`flask weblab loop` refuses it."),
+    _Option("WEBLAB_REDIS_BASE", "lab", _text,
+            "Prefix of every Redis key of this lab (`{<base>}:weblab:...`), so that several "
+            "labs can share one Redis server."),
+    _Option("WEBLAB_TASK_EXPIRES", 3600, _seconds_at_least(1),
+            "Seconds a task's record (status, progress, result) is kept after the task ends; "
+            "also how long a queued task waits for a worker before it is dropped."),
+    _Option("WEBLAB_TIMEOUT", 15, _seconds_value,
+            "Seconds without a poll after which a student counts as gone and the session "
+            "ends. `0` or less turns the inactivity timeout off. The poll script polls every "
+            "half of this."),
+    _Option("WEBLAB_AUTOPOLL", True, _flag,
+            "Whether every request of a student with a session counts as a poll (at no extra "
+            "store round trip). Off, only the poll URL and `poll()` count."),
+    _Option("WEBLAB_POLL_INTERVAL", 5, _seconds_at_least(0),
+            "Largest `should_finish` a status reply gives, i.e. the most seconds the RLMS "
+            "waits before asking again. `0` tells the RLMS not to ask again."),
+    _Option("WEBLAB_CLEANER_INTERVAL", 5, _seconds_at_least(0.01),
+            "Seconds between two passes of the expiry cleaner, which disposes the sessions "
+            "whose slot is over or whose student stopped polling."),
+    _Option("WEBLAB_UNAUTHORIZED_LINK", None, _optional_text,
+            "URL that anonymous visitors of a protected view are redirected to (for example "
+            "the RLMS's booking page) instead of the forbidden page."),
+    _Option("WEBLAB_UNAUTHORIZED_TEMPLATE", None, _optional_text,
+            "Template rendered (HTTP 200) for anonymous visitors of a protected view when "
+            "`WEBLAB_UNAUTHORIZED_LINK` is not set."),
+    _Option("WEBLAB_SCHEME", None, _scheme,
+            "Scheme forced in the launch URL the lab returns to the RLMS, for a lab behind a "
+            "proxy that terminates HTTPS. Unset, the scheme of the RLMS's request is used.",
+            type="'http', 'https' or None"),
+    _Option("WEBLAB_EXPIRED_USERS_TIMEOUT", 3600, _seconds_at_least(1),
+            "Seconds the record of a disposed session is kept, so that a student who comes "
+            "back to the lab page is recognised as an expired user and sent back to the RLMS."),
+    _Option("WEBLAB_AUTOCLEAN_THREAD", True, _flag,
+            "Whether this process runs the expiry cleaner in a background thread. Turn it off "
+            "in web processes when `flask weblab loop` workers run the cleaner."),
+    _Option("WEBLAB_TASK_THREADS_PROCESS", 3, _non_negative_int,
+            "Number of task-runner threads each process starts at its first request. `0` runs "
+            "no task in this process (leave them to `flask weblab loop`)."),
+    _Option("WEBLAB_NO_THREAD", False, _flag,
+            "Start no background thread at all: no cleaner, no task runner, no heartbeat. It "
+            "cannot be combined with an explicit `WEBLAB_AUTOCLEAN_THREAD=True` or "
+            "`WEBLAB_TASK_THREADS_PROCESS > 0`."),
+    _Option("WEBLAB_LOG_SESSION_LIFECYCLE", True, _flag,
+            "Whether session starts, refusals, logouts and disposals are logged as one-line "
+            "JSON events on the `weblab_ext.lifecycle` logger. Session ids appear only as a "
+            "hash; names and back URLs never."),
+    _Option("WEBLAB_REDIS_INDEX_MODE", "legacy", _index_mode,
+            "Accepted for compatibility with weblablib 0.5.9 (`shadow` and `indexed` need "
+            "`WEBLAB_REDIS_INDEX_EPOCH`). weblab_ext always uses its own indexes, whatever the "
+            "value.",
+            type="'legacy', 'shadow' or 'indexed'"),
+    _Option("WEBLAB_REDIS_INDEX_EPOCH", None, _as_given,
+            "Accepted for compatibility with weblablib 0.5.9 and otherwise unused.",
+            type="any"),
     # weblab_ext additions
-    _Option("WEBLAB_DISPOSE_WAIT", 5, _seconds_at_least(0), "Dispose wait."),
-    _Option("WEBLAB_DISPOSE_ASK_AGAIN", 1, _seconds_at_least(0.1), "Re-ask."),
-    _Option("WEBLAB_HEARTBEAT_INTERVAL", 5, _seconds_at_least(0.05), "Lease beat."),
-    _Option("WEBLAB_POWERED_BY", "weblab_ext", _optional_text, "powered-by header; None=off."),
+    _Option("WEBLAB_DISPOSE_WAIT", 5, _seconds_at_least(0),
+            "Seconds an RLMS dispose call waits for `on_dispose` and the session's tasks to "
+            "finish before it answers \"not finished, ask again\"."),
+    _Option("WEBLAB_DISPOSE_ASK_AGAIN", 1, _seconds_at_least(0.1),
+            "Seconds the RLMS is told to wait before it calls dispose again while a disposal "
+            "is still running."),
+    _Option("WEBLAB_HEARTBEAT_INTERVAL", 5, _seconds_at_least(0.05),
+            "Seconds between the heartbeats of each task-worker process. The tasks of a "
+            "worker that stops beating are failed as `worker-lost` within about three "
+            "intervals."),
+    _Option("WEBLAB_POWERED_BY", "weblab_ext", _optional_text,
+            "Value of the `powered-by` header added to every response; `None` (or an empty "
+            "string) removes the header."),
 )
 
 _BY_KEY = {option.key: option for option in OPTIONS}
@@ -184,9 +286,9 @@ def load_settings(
     :param callback_url: constructor override of ``WEBLAB_CALLBACK_URL``.
     :raises InvalidConfigError: naming the first bad key.
     """
-    for key in ("WEBLAB_USERNAME", "WEBLAB_PASSWORD"):
-        if key not in config:
-            raise InvalidConfigError(f"Invalid configuration. Missing {key}")
+    for option in OPTIONS:
+        if option.required and option.key not in config:
+            raise InvalidConfigError(f"Invalid configuration. Missing {option.key}")
     values = {option.key: _value(config, option.key) for option in OPTIONS}
 
     callback = callback_url if callback_url is not None else values["WEBLAB_CALLBACK_URL"]

@@ -1,9 +1,9 @@
 """A client that calls a lab server exactly as a real RLMS does.
 
-``weblab_ext.rlms`` re-implements, from the behaviour described in RLMS_CLIENTS.md, the two
-real clients of the lab protocol: WebLab-Deusto's ``HttpExperiment`` (Python 2, flat string
-values, lenient loops) and LabDiscoveryEngine (Python 3, ISO dates, bounded fail-closed
-loops), in five :data:`PROFILES`. Use it to check that a lab answers every RLMS correctly,
+``weblab_ext.rlms`` re-implements, from their observable behaviour, the two real clients of
+the lab protocol: WebLab-Deusto's ``HttpExperiment`` (Python 2, flat string values, lenient
+loops) and LabDiscoveryEngine (Python 3, ISO dates, bounded fail-closed loops), in five
+:data:`PROFILES`. Use it to check that a lab answers every RLMS correctly,
 over real HTTP or in-process through a Flask test client.
 
 Layering: this package knows HTTP and JSON only. It imports Flask solely for

@@ -170,7 +170,7 @@ PROFILES: Mapping[str, RLMSProfile] = MappingProxyType(
     }
 )
 
-#: The names RLMS_CLIENTS.md §1.12 uses for the same profiles.
+#: Short names of the profiles (``wld-2017``, ``lde-ldl``...), accepted wherever a name is.
 PROFILE_ALIASES: Mapping[str, str] = MappingProxyType(
     {
         "wld-2021": "weblabdeusto",
