@@ -9,6 +9,7 @@ on the app.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import math
@@ -131,6 +132,10 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("WEBLAB_DISPOSE_ASK_AGAIN", 1, _seconds_at_least(0.1), "Re-ask."),
     _Option("WEBLAB_HEARTBEAT_INTERVAL", 5, _seconds_at_least(0.05), "Lease beat."),
     _Option("WEBLAB_POWERED_BY", "weblab_ext", _optional_text, "powered-by header; None=off."),
+    # issue 12: operator experience
+    _Option("WEBLAB_HEALTH_CHECK_TIMEOUT", 5, _seconds_at_least(0.01),
+            "Seconds GET /weblab/health waits for the store and the lab's @weblab.health_check "
+            "functions (all together) before it answers success false."),
 )
 
 _BY_KEY = {option.key: option for option in OPTIONS}
@@ -164,6 +169,7 @@ class Settings:
     dispose_ask_again: float
     heartbeat_interval: float
     powered_by: str | None
+    health_check_timeout: float
     fingerprint: str
 
 
@@ -186,7 +192,9 @@ def load_settings(
     """
     for key in ("WEBLAB_USERNAME", "WEBLAB_PASSWORD"):
         if key not in config:
-            raise InvalidConfigError(f"Invalid configuration. Missing {key}")
+            raise InvalidConfigError(
+                f"Invalid configuration. Missing {key}: {how_to_set(key, _EXAMPLES[key])}"
+            )
     values = {option.key: _value(config, option.key) for option in OPTIONS}
 
     callback = callback_url if callback_url is not None else values["WEBLAB_CALLBACK_URL"]
@@ -237,6 +245,7 @@ def load_settings(
         dispose_ask_again=values["WEBLAB_DISPOSE_ASK_AGAIN"],
         heartbeat_interval=values["WEBLAB_HEARTBEAT_INTERVAL"],
         powered_by=values["WEBLAB_POWERED_BY"],
+        health_check_timeout=values["WEBLAB_HEALTH_CHECK_TIMEOUT"],
         fingerprint=fingerprint(config),
     )
 
@@ -245,3 +254,42 @@ def fingerprint(config: Mapping[str, Any]) -> str:
     """Digest of the ``WEBLAB_*`` keys, to tell a re-``init_app`` with changed config."""
     items = sorted((k, repr(v)) for k, v in config.items() if k.startswith("WEBLAB_"))
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()
+
+
+#: Example values used in advice messages.
+_EXAMPLES = {
+    "WEBLAB_USERNAME": "weblabdeusto",
+    "WEBLAB_PASSWORD": "a-long-random-secret",
+    "WEBLAB_REDIS_URL": "redis://localhost:6379/0",
+}
+
+
+def how_to_set(key: str, example: str) -> str:
+    """Advice naming both ways to set ``key``: the Flask config, or a ``FLASK_`` variable.
+
+    A bare ``WEBLAB_...`` environment variable is read by nobody; Flask reads ``FLASK_<KEY>``
+    only when the app calls ``app.config.from_prefixed_env()`` (before ``WebLab(app)``).
+    """
+    return (f'set app.config["{key}"] = "{example}" before WebLab(app) / init_app, or export '
+            f"FLASK_{key}={example} and call app.config.from_prefixed_env() before it")
+
+
+def redis_url_advice() -> str:
+    """How to point the lab to a Redis server (:func:`how_to_set` for ``WEBLAB_REDIS_URL``)."""
+    return how_to_set("WEBLAB_REDIS_URL", _EXAMPLES["WEBLAB_REDIS_URL"])
+
+
+def unknown_keys(config: Mapping[str, Any]) -> list[str]:
+    """A warning for every ``WEBLAB_*`` key of ``config`` that no option reads.
+
+    A misspelt key would otherwise be ignored in silence; the closest known key is named.
+    """
+    known = list(_BY_KEY)
+    warnings = []
+    for key in sorted(k for k in config if isinstance(k, str) and k.startswith("WEBLAB_")):
+        if key in _BY_KEY:
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else "weblab_ext does not read it"
+        warnings.append(f"Unknown configuration key {key} (ignored): {hint}")
+    return warnings

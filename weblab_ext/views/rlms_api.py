@@ -36,6 +36,7 @@ from ..protocol import (
 )
 from ..runtime.disposal import DisposeOutcome
 from .errors import add_rlms_error_handlers, json_error, unknown_rlms_path
+from .health import HEALTH_ENDPOINT, health_view
 
 logger = logging.getLogger("weblab_ext")
 
@@ -64,7 +65,7 @@ def _credentials_valid() -> tuple[bool, str | None]:
 def _require_rlms_credentials() -> Response | None:
     # Exempt by endpoint, never by URL text: `?x=/api` must not skip authentication.
     endpoint = request.endpoint or ""
-    if endpoint.endswith("._api_version"):
+    if endpoint.endswith(("._api_version", HEALTH_ENDPOINT)):
         return None
     valid, given_user = _credentials_valid()
     if valid:
@@ -178,6 +179,7 @@ def create_rlms_blueprint(name: str, url_prefix: str, *, dialect: str) -> Bluepr
                                provide_automatic_options=False, merge_slashes=False, **options)
 
     add("/sessions/api", "_api_version", _api_version, ["GET"])
+    add("/health", "_health", health_view, ["GET"])
     add("/sessions/test", "_test", _test, ["GET"])
     start_view = _start_weblab if dialect == "weblab" else _start_ldl
     # strict_slashes=False: RLMS clients do not follow redirects (urllib2 ignores 308).
