@@ -284,12 +284,14 @@ def unknown_keys(config: Mapping[str, Any]) -> list[str]:
 
     A misspelt key would otherwise be ignored in silence; the closest known key is named.
     """
-    known = list(_BY_KEY)
+    prefix = "WEBLAB_"
+    # Compared without the shared prefix, which would make any two keys look alike.
+    known = [key[len(prefix):] for key in _BY_KEY]
     warnings = []
-    for key in sorted(k for k in config if isinstance(k, str) and k.startswith("WEBLAB_")):
+    for key in sorted(k for k in config if isinstance(k, str) and k.startswith(prefix)):
         if key in _BY_KEY:
             continue
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]}?" if close else "weblab_ext does not read it"
+        close = difflib.get_close_matches(key[len(prefix):], known, n=1, cutoff=0.6)
+        hint = f"did you mean {prefix}{close[0]}?" if close else "weblab_ext does not read it"
         warnings.append(f"Unknown configuration key {key} (ignored): {hint}")
     return warnings

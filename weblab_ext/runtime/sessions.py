@@ -247,8 +247,12 @@ class SessionService:
 
     # -- the cleaner ------------------------------------------------------------------------
 
-    def clean_expired(self, *, now: float | None = None) -> int:
-        """One cleaner pass: dispose every due session. Returns how many were disposed."""
+    def clean_expired(self, *, now: float | None = None,
+                      progress: Callable[[int], object] | None = None) -> int:
+        """One cleaner pass: dispose every due session. Returns how many were disposed.
+
+        :param progress: called with 1 after each due session (a CLI progress bar).
+        """
         with self.store.cleaner_lock.held(create_token(), CLEANER_LOCK_SECONDS) as acquired:
             if not acquired:
                 return 0  # another process is cleaning right now
@@ -258,6 +262,8 @@ class SessionService:
                 outcome = self.disposer.dispose(session_id, now=now, timeout=self.timeout,
                                                 wait=0, only_if_due=True, background=False)
                 disposed += outcome is DisposeOutcome.DONE
+                if progress is not None:
+                    progress(1)
             return disposed
 
     def _cleanup(self, record: SessionRecord) -> None:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from ..context import lab_state
 from ..protocol import (
@@ -102,6 +102,15 @@ def _test() -> Response:
     return _json(test_reply(True))
 
 
+#: Longest exception text put in a debug start reply.
+_DETAIL_CHARS = 500
+
+
+def on_start_detail(error: Exception) -> str:
+    """What a debug start reply says about the exception ``on_start`` raised."""
+    return f"on_start raised {type(error).__name__}: {str(error)[:_DETAIL_CHARS]}"
+
+
 def _start(parse: Callable[[Any], StartRequest]) -> Response:
     state = lab_state()
     try:
@@ -112,6 +121,10 @@ def _start(parse: Callable[[Any], StartRequest]) -> Response:
     if outcome.error is not None:
         reply = start_failed_reply()
         reply["code"] = "on-start-failed"
+        if current_app.debug or current_app.testing:
+            # Only to a developer's own lab (`flask run --debug`, tests): a real RLMS may show
+            # the reply to students and admins, and the exception text is the lab's internals.
+            reply["detail"] = on_start_detail(outcome.error)
         # Non-2xx so that WebLab-Deusto (which ignores `error`) also marks the lab as failed.
         return _json(reply, 500)
     options: dict[str, Any] = {"_external": True}
