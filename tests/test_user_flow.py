@@ -94,10 +94,41 @@ def test_poll_url_reasons(lab: Lab) -> None:
     with client.session_transaction() as session:
         session["weblab_session_id"] = session_id
     client.get(f"/callback/{session_id}/logout")
+    # `back` (new in weblab_ext) lets the poll script leave the page for the RLMS at once.
     assert client.get(f"/callback/{session_id}/poll").json == {
-        "success": False, "reason": "User inactive"}
+        "success": False, "reason": "User inactive", "back": "http://rlms.example/back"}
     lab.dispose(session_id)
-    assert client.get(f"/callback/{session_id}/poll").json["reason"] == "User inactive"
+    assert client.get(f"/callback/{session_id}/poll").json == {
+        "success": False, "reason": "User inactive", "back": "http://rlms.example/back"}
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def test_logout_url_as_a_browser_navigation_goes_back(lab: Lab) -> None:
+    session_id = lab.start()
+    client = lab.student(session_id)
+    reply = client.get(f"/callback/{session_id}/logout", headers=BROWSER)
+    assert (reply.status_code, reply.location) == (302, "http://rlms.example/back")
+    assert lab.status(session_id) == -1
+    again = client.get(f"/callback/{session_id}/logout", headers=BROWSER)  # already over
+    assert again.location == "http://rlms.example/back"
+    # Scripts (fetch, sendBeacon: */*) and test clients keep the JSON answer.
+    assert client.get(f"/callback/{session_id}/logout").json == {"success": True}
+    assert client.get(f"/callback/{session_id}/logout",
+                      headers={"Accept": "*/*"}).json == {"success": True}
+
+
+def test_logout_url_navigation_without_a_session_shows_the_forbidden_page(lab: Lab) -> None:
+    session_id = lab.start()
+    stranger = lab.app.test_client()
+    reply = stranger.get(f"/callback/{session_id}/logout", headers=BROWSER)
+    assert (reply.status_code, reply.get_data(as_text=True)) == (403, "Access forbidden")
+    assert lab.status(session_id) > 0, "someone else's session is not logged out"
+    client = lab.student(session_id)
+    lab.state.sessions.client.delete(lab.state.keys.session(session_id))  # record gone
+    reply = client.get(f"/callback/{session_id}/logout", headers=BROWSER)
+    assert (reply.status_code, reply.get_data(as_text=True)) == (403, "Access forbidden")
 
 
 def test_poll_url_moves_last_poll(lab: Lab) -> None:
