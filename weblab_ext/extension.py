@@ -124,6 +124,26 @@ class WebLab(TasksMixin):
         self._last_state = state
         return state
 
+    def reinstall(self, app: Flask, state: LabState | None = None) -> LabState:
+        """Rebuild the per-app state of ``app`` from its config as it is now (or put back
+        ``state``), keeping its routes: for test harnesses re-pointing an app built at import
+        time to a test store. Stop the old state's threads first.
+
+        :raises WebLabNotInitializedError: when ``app`` never went through :meth:`init_app`.
+        :raises InvalidConfigError: naming a bad key.
+        """
+        current = app.extensions.get("weblab")
+        if not isinstance(current, LabState) or current.weblab is not self:
+            raise WebLabNotInitializedError("App not initialized with weblab.init_app()")
+        if state is None:
+            settings = config.load_settings(
+                app.config, base_url=self._base_url, callback_url=self._callback_url
+            )
+            return self._install_state(app, settings)
+        app.extensions["weblab"] = state
+        self._states[id(app)] = self._last_state = state
+        return state
+
     def state(self) -> LabState:
         """The per-app state of the app in context, else of the app last initialised.
 
