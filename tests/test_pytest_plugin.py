@@ -11,7 +11,7 @@ from .redis_server import RedisServer
 pytest_plugins = ["pytester"]
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "example_test_lab.py"
-TINY_LAB = """
+TINY_FACTORY = """
 import pytest
 from flask import Flask, url_for
 from weblab_ext import WebLab, requires_active, weblab_user
@@ -32,7 +32,8 @@ def create_app(config):
         return weblab_user.username
 
     return app
-
+"""
+TINY_LAB = TINY_FACTORY + """
 @pytest.fixture
 def weblab_app(weblab_config):
     return create_app(weblab_config)
@@ -182,22 +183,9 @@ def test_inert_for_other_projects(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*--weblab-redis-url=URL*"])
 
 
-MODULE_LEVEL_LAB = """
-from flask import Flask, url_for
-from weblab_ext import WebLab, requires_active, weblab_user
-
-app = Flask("module_lab")
-app.config.update(SECRET_KEY="s", WEBLAB_USERNAME="u", WEBLAB_PASSWORD="p")
-weblab = WebLab(app)          # init_app at import: before any test config
-
-@weblab.initial_url
-def initial_url():
-    return url_for("lab")
-
-@app.route("/lab")
-@requires_active
-def lab():
-    return weblab_user.username
+# The quickstart's shape: the app is built (and init_app run) when the module is imported.
+MODULE_LEVEL_LAB = TINY_FACTORY + """
+app = create_app({})
 """
 
 
@@ -230,6 +218,7 @@ def test_a_module_level_app_gets_the_test_config(pytester: pytest.Pytester) -> N
         def test_the_app_is_restored_after_each_test():
             app = module_lab.app
             assert "WEBLAB_REDIS_URL" not in app.config and not app.testing
+            assert app.name == "tiny"
             assert app.extensions["weblab"].settings.redis_url is None
     """)
     run(pytester, "-v").assert_outcomes(passed=3)
