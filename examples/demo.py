@@ -150,8 +150,9 @@ def main(argv: list[str] | None = None) -> None:
     problem = port_problem(args.host, args.port)
     if problem is not None:
         raise SystemExit(problem)
-    # The demo is about the embedded store: ignore a store configured for the examples.
-    os.environ.pop("FLASK_WEBLAB_REDIS_URL", None)
+    # The demo is about the embedded store: ignore a store configured for the examples, and
+    # name it, so that choosing it is explicit (nothing to warn about).
+    os.environ["FLASK_WEBLAB_REDIS_URL"] = "fakeredis://demo"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     lab = load_lab()
