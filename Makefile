@@ -2,6 +2,8 @@
 # Each creates .venv and installs what it needs on first use. `make test` also builds the
 # documentation (`make docs`), so a broken page or reference fails it.
 PYTHON ?= python3
+# `make demo PORT=5001` when something else listens on 5000.
+PORT ?= 5000
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
@@ -19,7 +21,7 @@ $(STAMP): setup.cfg pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/demo.py
+	$(BIN)/python examples/demo.py --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,5 +1,8 @@
 """What ``make demo`` runs: the real-time example lab on http://127.0.0.1:5000, no Redis needed.
 
+``make demo PORT=5001`` (or ``--port``) serves it on another port; a busy port is reported
+before anything else is printed.
+
 It serves ``examples/socketio`` (or ``examples/simple`` when Flask-SocketIO is missing) on the
 embedded in-process store and prints what to open: ``/demo-start``, a page added for the demo
 that starts a student session through the lab's own RLMS endpoint (as WebLab-Deusto would)
@@ -17,6 +20,7 @@ import importlib.util
 import json
 import logging
 import os
+import socket
 import sys
 import time
 from pathlib import Path
@@ -122,14 +126,33 @@ def print_instructions(lab: ModuleType, base_url: str) -> None:
     print("\n".join(lines), flush=True)
 
 
+def port_problem(host: str, port: int) -> str | None:
+    """Why the demo cannot listen on ``host:port``, if it cannot (checked before printing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As the server will: a port left in TIME_WAIT by the last run is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as error:
+            return (f"Cannot serve the demo on {host}:{port}: {error.strerror or error}. "
+                    f"Something else listens there: stop it, or pick another port with "
+                    f"`make demo PORT={port + 1}` (or `python examples/demo.py --port "
+                    f"{port + 1}`).")
+    return None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--slot", type=float, default=600, help="session length in seconds")
     args = parser.parse_args(argv)
-    # The demo is about the embedded store: ignore a store configured for the examples.
-    os.environ.pop("FLASK_WEBLAB_REDIS_URL", None)
+    problem = port_problem(args.host, args.port)
+    if problem is not None:
+        raise SystemExit(problem)
+    # The demo is about the embedded store: ignore a store configured for the examples, and
+    # name it, so that choosing it is explicit (nothing to warn about).
+    os.environ["FLASK_WEBLAB_REDIS_URL"] = "fakeredis://demo"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     lab = load_lab()

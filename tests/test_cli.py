@@ -15,7 +15,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from weblab_ext.cli.fake import SESSION_FILE_NAME
 from weblab_ext.rlms import PROFILES
 
-from .conftest import Lab
+from .conftest import AUTH, Lab
 
 
 def _free_port() -> int:
@@ -63,9 +63,12 @@ def test_new_status_dispose(served: Lab, opened: list[str], tmp_path: Path) -> N
     result = invoke(served, "new", "--dont-open-browser")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == ""
-    assert lines[1].startswith("Congratulations! The session is started [in ")
-    assert lines[1].endswith(" seconds]")
+    lab_url = f"http://{served.app.config['SERVER_NAME']}"
+    assert lines[0] == f"Starting a session in the lab at {lab_url} (as weblabdeusto does)..."
+    assert lines[1] == ""
+    assert lines[2].startswith("Congratulations! The session is started [in ")
+    assert lines[2].endswith(" seconds]")
+    assert "Warning" not in result.output and "Note" not in result.output  # store shared
     stored = json.loads(session_path(served).read_text())
     sid = stored["session_id"]
     assert f"Open: {stored['url']}" in lines
@@ -90,6 +93,8 @@ def test_new_status_dispose(served: Lab, opened: list[str], tmp_path: Path) -> N
 
     result = invoke(served, "dispose")
     assert result.exit_code == 0, result.output
+    assert (f"Ending the session at {lab_url}: waiting for the lab's on_dispose (up to 5 s)..."
+            in result.output.splitlines())
     assert result.output.splitlines()[-1] == "Deleted"
     assert served.disposed == [sid]
     assert not session_path(served).exists()
@@ -168,7 +173,56 @@ def test_error_reply(served: Lab) -> None:
     result = invoke(served, "new", "--dont-open-browser")
     assert result.exit_code == 1
     assert "Error processing request: Error initializing laboratory" in result.output
+    # A testing (or debug) lab tells its developer what on_start raised.
+    assert "  on_start raised RuntimeError: no hardware" in result.output.splitlines()
     assert not session_path(served).exists()
+
+
+def test_on_start_text_never_reaches_a_real_rlms(served: Lab) -> None:
+    served.app.config["TESTING"] = False  # a lab in production: neither testing nor debug
+    served.weblab.callbacks.on_start = None
+
+    @served.weblab.on_start
+    def failing(client_data: Any, server_data: Any) -> None:
+        raise RuntimeError("password=hunter2 at /opt/lab/driver.py")
+
+    reply = served.rlms.post("/weblab/sessions/", json=served.start_body(), headers=AUTH)
+    assert reply.status_code == 500
+    assert reply.json == {"error": True, "message": "Error initializing laboratory",
+                          "code": "on-start-failed"}
+    result = invoke(served, "new", "--dont-open-browser")
+    assert result.exit_code == 1
+    assert "hunter2" not in result.output
+    assert "on_start raised an exception: the lab's log shows it" in result.output
+    assert "flask run --debug" in result.output
+
+
+def test_new_warns_when_the_session_is_not_in_this_apps_store(
+    served: Lab, make_lab: Callable[..., Lab], tmp_path: Path
+) -> None:
+    # Another lab (another store) answers on the address this app's CLI calls.
+    other = make_lab(SERVER_NAME=served.app.config["SERVER_NAME"])
+    other.app.instance_path = str(tmp_path / "other")
+    result = invoke(other, "new", "--dont-open-browser")
+    assert result.exit_code == 0, result.output
+    assert "Congratulations" in result.output
+    warning = result.output.split("Warning: ", 1)[1]
+    assert "the session is not in this app's store" in warning
+    assert f"the server at http://{served.app.config['SERVER_NAME']} is another lab" in warning
+    assert len(served.started) == 1 and other.started == []
+
+
+def test_new_on_the_embedded_store_says_the_cli_cannot_see_it(
+    served: Lab, make_lab: Callable[..., Lab], tmp_path: Path
+) -> None:
+    embedded = make_lab(SERVER_NAME=served.app.config["SERVER_NAME"], WEBLAB_REDIS_URL=None)
+    embedded.app.instance_path = str(tmp_path / "embedded")
+    result = invoke(embedded, "new", "--dont-open-browser")
+    assert result.exit_code == 0, result.output
+    note = result.output.split("Note: ", 1)[1]
+    assert "this command has its own embedded store" in note
+    assert 'app.config["WEBLAB_REDIS_URL"] = "redis://localhost:6379/0"' in note
+    assert "FLASK_WEBLAB_REDIS_URL=redis://localhost:6379/0" in note
 
 
 def test_wrong_credentials(served: Lab) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -202,3 +204,89 @@ def test_nothing_registered_on_invalid_config(bad: dict[str, Any]) -> None:
     assert not any(app.after_request_funcs.values())
     assert not app.template_context_processors[None][1:]
     assert "weblab" not in app.cli.commands
+
+
+# -- advice and typos (issue 12) ----------------------------------------------------------------
+
+HOW_TO_SET_REDIS = ('app.config["WEBLAB_REDIS_URL"] = "redis://localhost:6379/0"',
+                    "export FLASK_WEBLAB_REDIS_URL=redis://localhost:6379/0",
+                    "app.config.from_prefixed_env()")
+
+
+def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.name == "weblab_ext" and r.levelname == "WARNING"]
+
+
+def test_misspelt_key_warns_with_the_closest_known_key(caplog: pytest.LogCaptureFixture) -> None:
+    app = Flask("typo")
+    app.config.update(MINIMAL, WEBLAB_TIMOUT=30, WEBLAB_REDIS_ULR="redis://x",
+                      WEBLAB_SOMETHING_ELSE=1, WEBLAB_TIMEOUT=20,
+                      WEBLAB_REDIS_URL=f"fakeredis://{uuid.uuid4().hex}")
+    WebLab(app)
+    assert _warnings(caplog) == [
+        "Unknown configuration key WEBLAB_REDIS_ULR (ignored): did you mean WEBLAB_REDIS_URL?",
+        "Unknown configuration key WEBLAB_SOMETHING_ELSE (ignored): weblab_ext does not read it",
+        "Unknown configuration key WEBLAB_TIMOUT (ignored): did you mean WEBLAB_TIMEOUT?",
+    ]
+
+
+def test_misspelt_environment_variable_warns_too(monkeypatch: pytest.MonkeyPatch,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("FLASK_WEBLAB_TASK_THREAD_PROCESS", "0")
+    app = Flask("typo_env")
+    app.config.update(MINIMAL, WEBLAB_REDIS_URL=f"fakeredis://{uuid.uuid4().hex}")
+    app.config.from_prefixed_env()
+    WebLab(app)
+    assert _warnings(caplog) == [
+        "Unknown configuration key WEBLAB_TASK_THREAD_PROCESS (ignored): did you mean "
+        "WEBLAB_TASK_THREADS_PROCESS?"]
+
+
+def test_known_keys_do_not_warn(caplog: pytest.LogCaptureFixture) -> None:
+    app = Flask("known")
+    app.config.update({option.key: option.default for option in OPTIONS
+                       if option.default is not None}, **MINIMAL)
+    app.config["WEBLAB_REDIS_URL"] = f"fakeredis://{uuid.uuid4().hex}"
+    WebLab(app)
+    assert _warnings(caplog) == []
+
+
+@pytest.mark.parametrize("key", ["WEBLAB_USERNAME", "WEBLAB_PASSWORD"])
+def test_missing_key_says_how_to_set_it(key: str) -> None:
+    config = dict(MINIMAL)
+    del config[key]
+    with pytest.raises(InvalidConfigError) as info:
+        load_settings(config)
+    message = str(info.value)
+    assert message.startswith(f"Invalid configuration. Missing {key}: ")
+    assert f'app.config["{key}"] = ' in message
+    assert f"export FLASK_{key}=" in message and "app.config.from_prefixed_env()" in message
+
+
+def test_the_advised_environment_variable_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    from weblab_ext.config import redis_url_advice
+
+    advice = redis_url_advice()
+    for way in HOW_TO_SET_REDIS:
+        assert way in advice
+    name, _ = re.search(r"export (\S+)=(\S+)", advice).groups()  # type: ignore[union-attr]
+    url = f"fakeredis://{uuid.uuid4().hex}"
+    monkeypatch.setenv(name, url)
+    app = Flask("advised")
+    app.config.update(MINIMAL)
+    app.config.from_prefixed_env()
+    WebLab(app)
+    assert app.extensions["weblab"].settings.redis_url == url
+
+
+def test_no_text_advises_a_bare_environment_variable() -> None:
+    """``WEBLAB_REDIS_URL=redis://...`` in a shell is read by nobody: no message or page may
+    advise it (the FLASK_ prefix, or the Flask config, are what work)."""
+    root = Path(__file__).resolve().parent.parent
+    files = [*root.glob("weblab_ext/**/*.py"), *root.glob("docs/*.md"), root / "README.md",
+             *root.glob("examples/**/*.md"), *root.glob("examples/**/*.py")]
+    bare = re.compile(r"(?<![\w\"'])WEBLAB_\w+=(?:redis|rediss|unix|\.\.\.)")
+    found = [f"{path.relative_to(root)}: {match.group(0)}" for path in files
+             for match in bare.finditer(path.read_text())]
+    assert found == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -93,6 +94,36 @@ def test_simple_lab_journey(load: Callable[..., ModuleType]) -> None:
     assert simple.disposed_sessions == [sid]
     assert simple.LIGHT["on"] is False
     assert simple.weblab.clean_expired_users() == 0  # on_dispose runs once
+
+
+# -- cookie names -------------------------------------------------------------------------
+
+
+def _cookie_of(app: Any) -> str:
+    cookie = str(app.config["SESSION_COOKIE_NAME"])
+    sid = start_with_client(app, BACK)
+    reply = app.test_client().get(f"/callback/{sid}")
+    assert reply.headers["Set-Cookie"].startswith(f"{cookie}=")
+    return cookie
+
+
+def test_every_example_has_its_own_cookie_name(load: Callable[..., ModuleType],
+                                               tmp_path: Any) -> None:
+    """An RLMS on the same host uses Flask's default cookie name ("session") too: a lab with
+    the same name would overwrite the student's RLMS login."""
+    names = {name: _cookie_of(load(f"{name}/app.py", WEBLAB_NO_THREAD=True).app)
+             for name in ("simple", "quickstart", "socketio")}
+    with on_path(EXAMPLES / "advanced"):
+        import mylab
+
+        app = mylab.create_app({"LAB_DATABASE": str(tmp_path / "students.sqlite3"),
+                                "WEBLAB_REDIS_URL": f"fakeredis://{tmp_path.name}"})
+        try:
+            names["advanced"] = _cookie_of(app)
+        finally:
+            mylab.weblab.stop_threads()
+    assert "session" not in names.values()
+    assert len(set(names.values())) == 4, names
 
 
 # -- quickstart ---------------------------------------------------------------------------
@@ -241,6 +272,31 @@ def test_demo_starts_sessions_and_prints_how_to_use_it(
         if hasattr(lab, "stop_stream"):
             lab.stop_stream.set()
         lab.weblab.stop_threads()
+
+
+def test_demo_on_a_busy_port_fails_before_printing_instructions(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    demo = load_module(EXAMPLES / "demo.py")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(SystemExit) as info:
+            demo.main(["--port", str(port)])
+    message = str(info.value.code)
+    assert message.startswith(f"Cannot serve the demo on 127.0.0.1:{port}: ")
+    assert f"make demo PORT={port + 1}" in message
+    assert capsys.readouterr().out == "", "no instructions for a demo that cannot run"
+
+
+def test_make_demo_takes_a_port() -> None:
+    done = subprocess.run(["make", "-n", "demo", "PORT=5123"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "examples/demo.py --port 5123" in done.stdout
 
 
 def test_procfile_names_real_entry_points() -> None:

@@ -11,7 +11,7 @@ from .redis_server import RedisServer
 pytest_plugins = ["pytester"]
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "example_test_lab.py"
-TINY_LAB = """
+TINY_FACTORY = """
 import pytest
 from flask import Flask, url_for
 from weblab_ext import WebLab, requires_active, weblab_user
@@ -32,7 +32,8 @@ def create_app(config):
         return weblab_user.username
 
     return app
-
+"""
+TINY_LAB = TINY_FACTORY + """
 @pytest.fixture
 def weblab_app(weblab_config):
     return create_app(weblab_config)
@@ -172,8 +173,80 @@ def test_inert_for_other_projects(pytester: pytest.Pytester) -> None:
         def test_fixture_named_like_ours(tmp_path):
             assert tmp_path.exists()
     """)
-    run(pytester, "-W", "error").assert_outcomes(passed=2)
-    result = run(pytester, "--markers")
+    # A fresh interpreter, as a project's own `pytest` run is: in-process, weblab_ext is
+    # already imported, which `-W error` turns into an error under some installs.
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=2)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--markers")
     result.stdout.fnmatch_lines(["*weblab_profiles(*names)*", "*weblab_eager_tasks*"])
-    result = run(pytester, "--help")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--help")
     result.stdout.fnmatch_lines(["*--weblab-redis-url=URL*"])
+
+
+# The quickstart's shape: the app is built (and init_app run) when the module is imported.
+MODULE_LEVEL_LAB = TINY_FACTORY + """
+app = create_app({})
+"""
+
+
+def test_a_module_level_app_gets_the_test_config(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(module_lab=MODULE_LEVEL_LAB)
+    pytester.makeconftest("""
+        import pytest
+
+        @pytest.fixture
+        def weblab_app():
+            from module_lab import app
+            return app
+    """)
+    pytester.makepyfile("""
+        import module_lab
+
+        SEEN = []
+
+        def test_first(student, weblab_lab, weblab_config):
+            settings = weblab_lab.state.settings
+            assert settings.redis_url == weblab_config["WEBLAB_REDIS_URL"]
+            assert settings.redis_base == weblab_config["WEBLAB_REDIS_BASE"]
+            assert settings.no_thread and weblab_lab.app.testing
+            assert student.get("/lab").get_data(as_text=True) == "john"
+            SEEN.append(student.session_id)
+
+        def test_second_gets_a_fresh_store(weblab_lab):
+            assert weblab_lab.user(SEEN[0]).is_anonymous
+
+        def test_the_app_is_restored_after_each_test():
+            app = module_lab.app
+            assert "WEBLAB_REDIS_URL" not in app.config and not app.testing
+            assert app.name == "tiny"
+            assert app.extensions["weblab"].settings.redis_url is None
+    """)
+    run(pytester, "-v").assert_outcomes(passed=3)
+
+
+def test_a_module_level_app_whose_routes_would_change_is_explained(
+    pytester: pytest.Pytester
+) -> None:
+    pytester.makepyfile(module_lab=MODULE_LEVEL_LAB)
+    pytester.makeconftest("""
+        import pytest
+
+        @pytest.fixture
+        def weblab_config(weblab_config):
+            return {**weblab_config, "WEBLAB_CALLBACK_URL": "/go"}
+
+        @pytest.fixture
+        def weblab_app():
+            from module_lab import app
+            return app
+    """)
+    pytester.makepyfile("""
+        def test_lab(weblab_lab):
+            pass
+    """)
+    result = run(pytester)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*the app was built before the test config could be applied, "
+                                 "and WEBLAB_CALLBACK_URL shaped its routes*",
+                                 "*build the app in a factory*"])
+    assert "Traceback" not in result.stdout.str()

@@ -11,6 +11,7 @@ __version__ = "0.1.0.dev0"
 from .context import get_weblab_user as get_weblab_user
 from .context import logout as logout
 from .context import poll as poll
+from .context import session_context as session_context
 from .context import socket_weblab_user as socket_weblab_user
 from .context import weblab_user as weblab_user
 from .decorators import requires_active as requires_active
@@ -56,6 +57,7 @@ __all__ = [
     "poll",
     "requires_active",
     "requires_login",
+    "session_context",
     "socket_requires_active",
     "socket_requires_login",
     "socket_weblab_user",

@@ -9,6 +9,7 @@ on the app.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import math
@@ -233,6 +234,10 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("WEBLAB_POWERED_BY", "weblab_ext", _optional_text,
             "Value of the `powered-by` header added to every response; `None` (or an empty "
             "string) removes the header."),
+    # issue 12: operator experience
+    _Option("WEBLAB_HEALTH_CHECK_TIMEOUT", 5, _seconds_at_least(0.01),
+            "Seconds GET /weblab/health waits for the store and the lab's @weblab.health_check "
+            "functions (all together) before it answers success false."),
 )
 
 _BY_KEY = {option.key: option for option in OPTIONS}
@@ -266,6 +271,7 @@ class Settings:
     dispose_ask_again: float
     heartbeat_interval: float
     powered_by: str | None
+    health_check_timeout: float
     fingerprint: str
 
 
@@ -288,7 +294,10 @@ def load_settings(
     """
     for option in OPTIONS:
         if option.required and option.key not in config:
-            raise InvalidConfigError(f"Invalid configuration. Missing {option.key}")
+            example = _EXAMPLES.get(option.key, "...")
+            raise InvalidConfigError(
+                f"Invalid configuration. Missing {option.key}: {how_to_set(option.key, example)}"
+            )
     values = {option.key: _value(config, option.key) for option in OPTIONS}
 
     callback = callback_url if callback_url is not None else values["WEBLAB_CALLBACK_URL"]
@@ -339,6 +348,7 @@ def load_settings(
         dispose_ask_again=values["WEBLAB_DISPOSE_ASK_AGAIN"],
         heartbeat_interval=values["WEBLAB_HEARTBEAT_INTERVAL"],
         powered_by=values["WEBLAB_POWERED_BY"],
+        health_check_timeout=values["WEBLAB_HEALTH_CHECK_TIMEOUT"],
         fingerprint=fingerprint(config),
     )
 
@@ -347,3 +357,44 @@ def fingerprint(config: Mapping[str, Any]) -> str:
     """Digest of the ``WEBLAB_*`` keys, to tell a re-``init_app`` with changed config."""
     items = sorted((k, repr(v)) for k, v in config.items() if k.startswith("WEBLAB_"))
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()
+
+
+#: Example values used in advice messages.
+_EXAMPLES = {
+    "WEBLAB_USERNAME": "weblabdeusto",
+    "WEBLAB_PASSWORD": "a-long-random-secret",
+    "WEBLAB_REDIS_URL": "redis://localhost:6379/0",
+}
+
+
+def how_to_set(key: str, example: str) -> str:
+    """Advice naming both ways to set ``key``: the Flask config, or a ``FLASK_`` variable.
+
+    A bare ``WEBLAB_...`` environment variable is read by nobody; Flask reads ``FLASK_<KEY>``
+    only when the app calls ``app.config.from_prefixed_env()`` (before ``WebLab(app)``).
+    """
+    return (f'set app.config["{key}"] = "{example}" before WebLab(app) / init_app, or export '
+            f"FLASK_{key}={example} and call app.config.from_prefixed_env() before it")
+
+
+def redis_url_advice() -> str:
+    """How to point the lab to a Redis server (:func:`how_to_set` for ``WEBLAB_REDIS_URL``)."""
+    return how_to_set("WEBLAB_REDIS_URL", _EXAMPLES["WEBLAB_REDIS_URL"])
+
+
+def unknown_keys(config: Mapping[str, Any]) -> list[str]:
+    """A warning for every ``WEBLAB_*`` key of ``config`` that no option reads.
+
+    A misspelt key would otherwise be ignored in silence; the closest known key is named.
+    """
+    prefix = "WEBLAB_"
+    # Compared without the shared prefix, which would make any two keys look alike.
+    known = [key[len(prefix):] for key in _BY_KEY]
+    warnings = []
+    for key in sorted(k for k in config if isinstance(k, str) and k.startswith(prefix)):
+        if key in _BY_KEY:
+            continue
+        close = difflib.get_close_matches(key[len(prefix):], known, n=1, cutoff=0.6)
+        hint = f"did you mean {prefix}{close[0]}?" if close else "weblab_ext does not read it"
+        warnings.append(f"Unknown configuration key {key} (ignored): {hint}")
+    return warnings

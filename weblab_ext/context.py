@@ -55,6 +55,11 @@ class RequestState:
     task_view: WebLabTask | None = None
 
 
+#: What NoContextError messages recommend (a public helper: ``weblab_ext.session_context``).
+SESSION_CONTEXT_HINT = ("name the session with `with app.app_context(), "
+                        "weblab_ext.session_context(session_id): ...`")
+
+
 def request_state() -> RequestState:
     """The :class:`RequestState` of this app context (created on first use)."""
     state: RequestState | None = g.get("_weblab")
@@ -103,8 +108,8 @@ def current_session_id() -> str | None:
         return explicit
     if not has_request_context():
         raise NoContextError(
-            "No lab session here: this needs a Flask request (or a task, hook or "
-            "weblab_ext.context.session_context()) to know which student it is about"
+            "No lab session here: this needs a student's request, a task or a hook to know "
+            f"which session it is about; elsewhere, {SESSION_CONTEXT_HINT}"
         )
     return cookie_session_id()
 
@@ -183,11 +188,15 @@ def logout() -> None:
 
 @contextmanager
 def session_context(session_id: str, user: WebLabUser | None = None) -> Iterator[None]:
-    """Run code as if in a request of ``session_id`` (hooks, tasks, cleaner, tests).
+    """Run code as if in a request of ``session_id`` (scripts, threads of your own, tests).
 
-    Needs an app context; restores what was there before.
+    Needs an app context; restores what was there before. ``weblab_user``, ``task.delay()``
+    and the task lookups of ``weblab`` then act for that session. Exported as
+    ``weblab_ext.session_context``.
 
     .. code-block:: python
+
+        from weblab_ext import session_context
 
         with app.app_context(), session_context(session_id):
             measure.delay(10)

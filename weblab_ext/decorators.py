@@ -6,10 +6,12 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import jsonify, redirect, request
+from flask import jsonify, make_response, redirect, request
 from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response
 
-from .context import get_weblab_user, lab_state
+from .context import cookie_session_id, get_weblab_user, lab_state
+from .runtime.lifecycle_log import SOURCE_REQUIRES_ACTIVE
 from .runtime.users import AnonymousUser, CurrentUser, ExpiredUser
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -69,24 +71,36 @@ def requires_active(view: F) -> F:
             return view(*args, **kwargs)
         user = get_weblab_user()
         if isinstance(user, AnonymousUser):
-            return _anonymous_answer()
+            return _log_rejection(None, make_response(_anonymous_answer()))
         assert isinstance(user, (CurrentUser, ExpiredUser))
         if not user.active:
-            _log_rejection(user)
             if _wants_json():
-                return jsonify(error=True, code="session-inactive",
-                               message="The lab session is over", back=user.back), 403
-            return redirect(user.back)
+                answer = jsonify(error=True, code="session-inactive",
+                                 message="The lab session is over", back=user.back), 403
+                return _log_rejection(user, make_response(answer))
+            return _log_rejection(user, redirect(user.back))
         return view(*args, **kwargs)
 
     return cast(F, wrapper)
 
 
-def _log_rejection(user: CurrentUser | ExpiredUser) -> None:
+def _log_rejection(user: CurrentUser | ExpiredUser | None, response: Response) -> Response:
+    """Log a ``protected_request_rejected`` lifecycle event; return ``response``."""
     service = lab_state().service
-    service.lifecycle.session_event(
-        "protected_request_rejected", user.record, source="requires_active",
-        now=service.clock(), timeout=service.timeout, status=302,
-        path=request.url_rule.rule if request.url_rule else None,
-        endpoint=request.endpoint, method=request.method,
-    )
+    where = {"status": response.status_code, "endpoint": request.endpoint,
+             "method": request.method,
+             # The route rule (`/lab/<id>`), never the concrete path: it may carry data.
+             "path": request.url_rule.rule if request.url_rule else None}
+    now = service.clock()
+    if user is not None:
+        service.lifecycle.session_event("protected_request_rejected", user.record,
+                                        source=SOURCE_REQUIRES_ACTIVE, now=now,
+                                        timeout=service.timeout, **where)
+        return response
+    session_id = cookie_session_id()
+    reason = ("anonymous_no_session_cookie" if session_id is None
+              else "anonymous_session_not_found")
+    service.lifecycle.anonymous_event("protected_request_rejected", reason=reason,
+                                      session_id=session_id, source=SOURCE_REQUIRES_ACTIVE,
+                                      now=now, timeout=service.timeout, **where)
+    return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -12,9 +13,10 @@ from flask import Flask, current_app, has_app_context
 
 from . import config
 from .cli import register_cli
-from .errors import WebLabNotInitializedError
+from .errors import InvalidConfigError, WebLabNotInitializedError
 from .hooks import register_request_hooks
 from .runtime.callbacks import LabCallbacks
+from .runtime.deployment import embedded_store_refusal, server_from_modules
 from .runtime.task_engine import TaskEngine
 from .state import LabState
 from .store.connection import connect
@@ -87,30 +89,60 @@ class WebLab(TasksMixin):
             if existing.settings.fingerprint == config.fingerprint(app.config):
                 return
             raise ValueError("Error: app previously called with different config!")
+        for warning in config.unknown_keys(app.config):
+            logger.warning(warning)
         settings = config.load_settings(
             app.config, base_url=self._base_url, callback_url=self._callback_url
         )
         for name, url in (("base", settings.base_url), ("callback", settings.callback_url)):
             if url.endswith("/") and url != "/":
                 logger.warning("The %s URL %r ends in '/': URLs will contain '//'", name, url)
+        self._install_state(app, settings, backend)
+        register_views(app, settings)
+        register_request_hooks(app)
+        app.context_processor(template_context)
+        register_cli(app)
+
+    def _install_state(self, app: Flask, settings: config.Settings,
+                       backend: redis.Redis | None = None) -> LabState:
+        """Connect the store and make the per-app state of ``app`` (also the test plugin's
+        way to re-point an app built at import time to a test store)."""
         client = backend or self._backend
         if client is None:
-            if settings.redis_url is None:
-                logger.warning(
-                    "WEBLAB_REDIS_URL is not set: using the embedded in-process store. Sessions "
-                    "live only in this process; set WEBLAB_REDIS_URL=redis://... for gunicorn "
-                    "workers or `flask weblab loop`."
-                )
+            if settings.redis_url is None and not app.testing:
+                # A production server imports the app after itself: refuse before a worker
+                # process ever serves a student from a store of its own.
+                server = server_from_modules(sys.modules)
+                if server is not None:
+                    raise InvalidConfigError(embedded_store_refusal(
+                        server, config.redis_url_advice()))
             client = connect(settings.redis_url)
         state = LabState(app, self, settings, client, callbacks=self.callbacks,
                          task_specs=self._task_registry.specs)
         app.extensions["weblab"] = state
         self._states[id(app)] = state
         self._last_state = state
-        register_views(app, settings)
-        register_request_hooks(app)
-        app.context_processor(template_context)
-        register_cli(app)
+        return state
+
+    def reinstall(self, app: Flask, state: LabState | None = None) -> LabState:
+        """Rebuild the per-app state of ``app`` from its config as it is now (or put back
+        ``state``), keeping its routes: for test harnesses re-pointing an app built at import
+        time to a test store. Stop the old state's threads first.
+
+        :raises WebLabNotInitializedError: when ``app`` never went through :meth:`init_app`.
+        :raises InvalidConfigError: naming a bad key.
+        """
+        current = app.extensions.get("weblab")
+        if not isinstance(current, LabState) or current.weblab is not self:
+            raise WebLabNotInitializedError("App not initialized with weblab.init_app()")
+        if state is None:
+            settings = config.load_settings(
+                app.config, base_url=self._base_url, callback_url=self._callback_url
+            )
+            return self._install_state(app, settings)
+        app.extensions["weblab"] = state
+        self._states[id(app)] = self._last_state = state
+        return state
 
     def state(self) -> LabState:
         """The per-app state of the app in context, else of the app last initialised.
@@ -183,6 +215,25 @@ class WebLab(TasksMixin):
         """
         self.callbacks.register("user_loader", func,
                                 message="A user_loader has already been registered")
+        return func
+
+    def health_check(self, func: F) -> F:
+        """Register ``func()``, a hardware check of ``GET <base>/weblab/health``.
+
+        It runs in the app context, in a thread of its own, when the RLMS (LabDiscoveryEngine)
+        asks for the lab's health, and must return something true when the hardware is fine.
+        Returning false, raising or not answering within ``WEBLAB_HEALTH_CHECK_TIMEOUT``
+        seconds makes the lab unhealthy; the reply names the check (by function name).
+
+        .. code-block:: python
+
+            @weblab.health_check
+            def camera():
+                return hardware.camera.is_connected()
+
+        :raises ValueError: when a check with that name was registered before.
+        """
+        self.callbacks.add_health_check(getattr(func, "__name__", repr(func)), func)
         return func
 
     def unauthorized_handler(self, func: F) -> F:

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 from .context import cached_current_user, cookie_session_id, lab_state, request_state
 from .store.connection import STORE_ERRORS
-from .views.errors import log_store_error, store_unavailable_response
+from .views.errors import log_store_error, misconfigured_response, store_unavailable_response
+from .views.health import HEALTH_ENDPOINT
 
 logger = logging.getLogger("weblab_ext")
 
 
-def _before_request() -> None:
+def _before_request() -> Response | None:
+    state = lab_state()
+    problem = state.deployment_problem(request.environ)
+    if problem is not None and not (request.endpoint or "").endswith(HEALTH_ENDPOINT):
+        return misconfigured_response(problem)  # the health view reports it itself
     # Threads start with the first request of each process: after gunicorn forks, never at
     # import or init_app time.
-    lab_state().ensure_threads()
+    state.ensure_threads()
+    return None
 
 
 def _after_request(response: Response) -> Response:

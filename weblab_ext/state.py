@@ -9,26 +9,29 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 from flask import Flask, current_app, has_app_context, redirect, render_template
 from flask.typing import ResponseReturnValue
 
-from .config import Settings
+from .config import Settings, redis_url_advice
 from .context import session_context
 from .runtime.callbacks import LabCallbacks
 from .runtime.cleaner import CleanerLoop
+from .runtime.deployment import EMBEDDED_STORE_NOTE, embedded_store_refusal, server_from_environ
+from .runtime.health import HealthChecker
 from .runtime.lifecycle_log import LifecycleLog
 from .runtime.loops import PerProcess
 from .runtime.sessions import SessionService
 from .runtime.task_engine import TaskEngine, TaskSpec
 from .runtime.users import CurrentUser
 from .runtime.workers import start_task_threads
-from .store.connection import describe
+from .store.connection import describe, is_embedded_client
 from .store.keys import Keys
 from .store.sessions import SessionStore
 from .store.tasks import TaskStore
@@ -71,7 +74,7 @@ class LabState:
         )
         lifecycle = LifecycleLog(enabled=settings.log_session_lifecycle,
                                  lab_name=app.config.get("LAB_NAME"),
-                                 environment=app.config.get("ENVIRONMENT"))
+                                 environment=app.config.get("ENVIRONMENT"), logger=app.logger)
         self.service = SessionService(self.sessions, settings, callbacks,
                                       session_scope=self.session_scope, lifecycle=lifecycle,
                                       tasks=self.tasks)
@@ -81,6 +84,39 @@ class LabState:
         # Set by stop_threads: the next request must not quietly start them again.
         self._threads_stopped = False
         self.stop_event = threading.Event()
+        #: Runs the health checks of ``GET /weblab/health``.
+        self.health = HealthChecker()
+        #: ``(pid, problem)`` once the server of this process was judged (see below).
+        self._deployment: tuple[int, str | None] | None = None
+
+    # -- the embedded store vs the server running the lab -----------------------------------
+
+    @property
+    def embedded_by_default(self) -> bool:
+        """Whether the lab uses the embedded store because ``WEBLAB_REDIS_URL`` is unset."""
+        return self.settings.redis_url is None and is_embedded_client(self.client)
+
+    def deployment_problem(self, environ: Mapping[str, Any]) -> str | None:
+        """Why this process must not serve students, if it must not; judged once per process.
+
+        With ``WEBLAB_REDIS_URL`` unset, a production server (seen in the WSGI ``environ``)
+        would split sessions between its processes: every request is refused with the reason.
+        Under the development server it logs once that sessions live in this process.
+        """
+        if not self.embedded_by_default or self.app.testing:
+            return None
+        judged = self._deployment
+        if judged is not None and judged[0] == os.getpid():
+            return judged[1]
+        server = server_from_environ(environ)
+        problem = None
+        if server is not None:
+            problem = embedded_store_refusal(server, redis_url_advice())
+            logger.error(problem)
+        else:
+            logger.warning(EMBEDDED_STORE_NOTE.format(advice=redis_url_advice()))
+        self._deployment = (os.getpid(), problem)
+        return problem
 
     # -- the runtime's view of Flask --------------------------------------------------------
 

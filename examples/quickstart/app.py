@@ -11,6 +11,7 @@ from weblab_ext import WebLab, current_task, logout, requires_active, requires_l
 app = Flask(__name__)
 app.config.update(
     SECRET_KEY="change-me-in-production",  # signs the cookie that remembers the student
+    SESSION_COOKIE_NAME="quickstart_lab_session",  # not "session": the RLMS may share the host
     WEBLAB_USERNAME="weblabdeusto",  # the RLMS's credentials
     WEBLAB_PASSWORD="change-me-too",
 )

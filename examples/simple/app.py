@@ -21,6 +21,8 @@ logger = logging.getLogger("simple_lab")
 app = Flask(__name__)
 app.config.update(
     SECRET_KEY="change-me-in-production",
+    # Flask's default cookie name ("session") would clash with an RLMS on the same host.
+    SESSION_COOKIE_NAME="simple_lab_session",
     WEBLAB_USERNAME="weblabdeusto",  # what the RLMS sends in its Basic auth header
     WEBLAB_PASSWORD="change-me-too",
     WEBLAB_TIMEOUT=15,  # seconds without news from the browser before the student is gone
@@ -72,8 +74,8 @@ PAGE = """<!doctype html>
   <form method="post" action="{{ url_for('leave') }}">
     <button id="logout" type="submit">Leave the lab</button>
   </form>
-  {# Keeps the session alive while the page is open; when it ends, reloading the page
-     sends the student back to the RLMS (requires_active redirects to weblab_user.back). #}
+  {# Keeps the session alive while the page is open; when it ends, lab.js says so and the
+     script takes the student back to the RLMS (weblab_user.back). #}
   {{ weblab_poll_script(callback="weblabSessionOver") }}
   <script src="{{ url_for('static', filename='lab.js') }}"></script>
 </body>

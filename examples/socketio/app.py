@@ -38,6 +38,7 @@ logger = logging.getLogger("socketio_lab")
 app = Flask(__name__)
 app.config.update(
     SECRET_KEY="change-me-in-production",
+    SESSION_COOKIE_NAME="socketio_lab_session",  # not Flask's "session": see docs/users.md
     WEBLAB_USERNAME="weblabdeusto",
     WEBLAB_PASSWORD="change-me-too",
     WEBLAB_TIMEOUT=15,

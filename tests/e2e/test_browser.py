@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from ..examples_support import EXAMPLES, LiveServer, example_env, load_module, on_path, wait_until
+from ..examples_support import (
+    EXAMPLES,
+    LiveServer,
+    example_env,
+    load_module,
+    on_path,
+    rlms_headers,
+    wait_until,
+)
 from .conftest import Shots
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -93,6 +101,36 @@ def test_simple_slot_end(simple: tuple[ModuleType, LiveServer], page: Any, shots
     shots("back-after-slot")
     wait_until(lambda: module.disposed_sessions, timeout=10)
     assert module.disposed_sessions == [session_id_of(launch)]
+
+
+def test_poll_script_callback_can_keep_the_page(
+    simple: tuple[ModuleType, LiveServer], page: Any, shots: Shots
+) -> None:
+    _, server = simple
+    launch = server.start_session(slot=3)
+    page.goto(launch)
+    page.wait_for_selector("#switch")
+    page.evaluate("window.weblabSessionOver = function (reason, back) {"
+                  " window.endedWith = [reason, back]; return false; }")
+    page.wait_for_function("window.weblabPoll.ended", timeout=15_000)
+    page.wait_for_timeout(500)  # a navigation would have started by now
+    assert page.url == server.url + "/lab"
+    assert page.evaluate("window.endedWith") == ["User inactive", server.url + "/demo-back"]
+    shots("kept-by-callback")
+
+
+def test_poll_script_without_a_back_url_goes_through_the_logout_route(
+    simple: tuple[ModuleType, LiveServer], page: Any, shots: Shots
+) -> None:
+    module, server = simple
+    launch = server.start_session()
+    page.goto(launch)
+    page.wait_for_selector("#switch")
+    state = module.app.extensions["weblab"]
+    state.sessions.client.delete(state.keys.session(session_id_of(launch)))  # record gone
+    page.wait_for_url(launch + "/logout", timeout=15_000)
+    assert "Access forbidden" in page.content()
+    shots("forbidden-after-logout-route")
 
 
 # -- socketio ---------------------------------------------------------------------------------
@@ -211,7 +249,8 @@ def test_advanced_task_progress_and_slot_end(
     assert page.locator("#position").inner_text() == "60"
     shots("moved")
     stay_past_timeout(page, app, launch)
-    # The slot (12 s) ends: the poll fails, the page reloads and requires_active redirects.
+    # The slot (12 s) ends: the poll reply carries the back URL and the script goes there
+    # (the page has no callback and no Socket.IO: weblab_poll.js's default).
     expect_back(page, server)
     shots("back-after-slot")
     wait_until(lambda: lab.disposed_sessions, timeout=10)
@@ -254,6 +293,24 @@ def test_quickstart_press_and_leave(
     shots("back")
     wait_until(lambda: state_of(module.app, launch) == "disposed", timeout=10)
     assert disposed == ["x"]
+
+
+def test_quickstart_rlms_dispose_sends_the_page_back(
+    quickstart: tuple[ModuleType, LiveServer], page: Any, shots: Shots
+) -> None:
+    """A plain ``weblab_poll_script()`` (no callback, no Socket.IO) leaves the dead page."""
+    module, server = quickstart
+    launch = server.start_session()
+    page.goto(launch)
+    page.wait_for_selector("#press")
+    shots("lab")
+    reply = module.app.test_client().post(
+        f"/weblab/sessions/{session_id_of(launch)}", json={"action": "delete"},
+        headers=rlms_headers())
+    assert reply.json["finished"] is True
+    expect_back(page, server)
+    shots("back-after-rlms-dispose")
+    assert page.js_errors == []
 
 
 def test_quickstart_closing_the_tab_logs_out(

@@ -19,6 +19,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from ..config import redis_url_advice
 from ..context import lab_state
 from ..protocol.status import should_finish
 from ..rlms import (
@@ -30,6 +31,7 @@ from ..rlms import (
     RLMSHTTPError,
     UrllibTransport,
 )
+from ..store.connection import ANY_STORE_ERROR
 
 #: File name, inside the app's instance folder, of the fake session.
 SESSION_FILE_NAME = "weblab_fake_session.json"
@@ -82,18 +84,60 @@ def _unreachable(url: str, error: RLMSConnectionError) -> NoReturn:
     )
 
 
-def _error_message(error: RLMSError) -> str:
+def _reply_of(error: RLMSError) -> dict[str, Any]:
     if isinstance(error, LabStartFailed):
-        return str(error.reply.get("message") or error.reply.get("error"))
+        return error.reply
     if isinstance(error, RLMSHTTPError):
         try:
             reply = json.loads(error.body)
         except ValueError:
             reply = None
-        if isinstance(reply, dict) and reply.get("message"):
+        return reply if isinstance(reply, dict) else {}
+    return {}
+
+
+def _error_message(error: RLMSError) -> str:
+    reply = _reply_of(error)
+    if isinstance(error, LabStartFailed):
+        return str(reply.get("message") or reply.get("error"))
+    if isinstance(error, RLMSHTTPError):
+        if reply.get("message"):
             return f"{reply['message']} (HTTP {error.status})"
         return f"HTTP {error.status}: {error.body[:200]}"
     return str(error)
+
+
+def _start_failed(message: str, reply: dict[str, Any]) -> NoReturn:
+    click.echo(f"Error processing request: {message}")
+    if reply.get("detail"):
+        click.echo(f"  {reply['detail']}")
+    elif reply.get("code") == "on-start-failed":
+        # The lab sends the exception text only in debug mode: never to a real RLMS.
+        click.echo("  on_start raised an exception: the lab's log shows it (run the lab with "
+                   "`flask run --debug` to see it here too)")
+    raise click.exceptions.Exit(1)
+
+
+def _check_visible(session_id: str, lab_url: str) -> None:
+    """Warn when the session just started is not in this app's store: the URL may serve
+    another lab, or the lab and this command do not share a store."""
+    state = lab_state()
+    try:
+        if state.sessions.load(session_id) is not None:
+            return
+    except ANY_STORE_ERROR:
+        pass
+    click.echo("")
+    if state.embedded_by_default:
+        click.echo("Note: this command has its own embedded store (WEBLAB_REDIS_URL is not "
+                   "set), so it cannot see the session, which lives in the lab's process: "
+                   "`fake status` shows an anonymous user (the RLMS calls still work). To "
+                   f"share one store: {redis_url_advice()}.")
+        return
+    click.echo(f"Warning: the session is not in this app's store ({state.store_label}, "
+               f"WEBLAB_REDIS_BASE {state.settings.redis_base!r}): the server at {lab_url} is "
+               "another lab, or it uses another store. Check --url, WEBLAB_REDIS_URL and "
+               "WEBLAB_REDIS_BASE.")
 
 
 def _read_initial_data(text: str, path: str | None) -> dict[str, Any]:
@@ -145,6 +189,7 @@ def fake_new(name: str, username: str, username_unique: str, assigned_time: int,
     # The real WebLab-Deusto sends the login as the full name; a developer passing --name
     # wants to see it, so it is put back (the flat dialects merge server_extra last).
     extra = None if client.profile.dialect == "ldl" else {"request.full_name": name}
+    click.echo(f"Starting a session in the lab at {lab_url} (as {profile_name} does)...")
     started_at = time.monotonic()
     try:
         session = client.start(
@@ -155,11 +200,9 @@ def fake_new(name: str, username: str, username_unique: str, assigned_time: int,
     except RLMSConnectionError as error:
         _unreachable(lab_url, error)
     except RLMSError as error:
-        click.echo(f"Error processing request: {_error_message(error)}")
-        raise click.exceptions.Exit(1) from None
+        _start_failed(_error_message(error), _reply_of(error))
     if session.reply.get("error"):  # WebLab-Deusto profiles do not raise on it
-        click.echo(f"Error processing request: {session.reply.get('message')}")
-        raise click.exceptions.Exit(1)
+        _start_failed(str(session.reply.get("message")), session.reply)
     elapsed = time.monotonic() - started_at
     path = session_file()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,6 +216,7 @@ def fake_new(name: str, username: str, username_unique: str, assigned_time: int,
     click.echo("")
     click.echo("Run 'flask weblab fake status' to see how the lab answers the RLMS.")
     click.echo("Run 'flask weblab fake dispose' to end the session.")
+    _check_visible(session.session_id, lab_url)
     if not dont_open_browser:
         webbrowser.open(session.url)
 
@@ -237,6 +281,8 @@ def fake_dispose(profile: str | None, url: str | None) -> None:
     _echo_user(session_id)
     lab_url = url or stored.get("lab_url") or default_lab_url()
     client = _client(lab_url, profile or stored.get("profile") or "weblabdeusto")
+    click.echo(f"Ending the session at {lab_url}: waiting for the lab's on_dispose (up to "
+               f"{lab_state().settings.dispose_wait:g} s)...")
     try:
         outcome = client.dispose(session_id)
     except RLMSConnectionError as error:

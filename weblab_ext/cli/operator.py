@@ -3,47 +3,72 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 from flask.cli import with_appcontext
 
+from ..config import redis_url_advice
 from ..context import lab_state
+from ..runtime.lifecycle_log import session_id_hash
 from ..state import LabState
-from ..store.connection import ANY_STORE_ERROR, is_embedded, is_embedded_client, server_info
+from ..store.connection import ANY_STORE_ERROR, is_embedded_client, server_info
+
+#: Sessions read at most to size the progress bar of ``clean-expired-users``.
+_MOST_DUE_COUNTED = 100_000
 
 
-def refuse_embedded(state: LabState, command: str) -> None:
+def refuse_embedded(state: LabState) -> None:
     """Stop a command that needs a store shared between processes when the store is embedded.
 
-    :param command: the command as typed (``weblab loop``), for the message.
-    :raises click.ClickException: on the embedded store.
+    :raises click.ClickException: on the embedded store, naming the command as typed.
     """
     # A separate process has its own embedded store: the command would find nothing.
     if is_embedded_client(state.client):
+        command = click.get_current_context().command_path
         raise click.ClickException(
-            f"`flask {command}` needs a store shared between processes: set "
-            "WEBLAB_REDIS_URL=redis://... (the embedded store lives inside one process)"
+            f"`{command}` needs a store shared with the lab's web processes, but this lab "
+            f"uses the embedded store, which lives inside one process: "
+            f"{redis_url_advice()}"
         )
 
 
+def embedded_note(state: LabState) -> None:
+    """Say that this command sees only its own embedded store (``WEBLAB_REDIS_URL`` unset)."""
+    if state.embedded_by_default:
+        click.echo("Note: this lab uses the embedded store, which lives inside each process: "
+                   "this command sees its own (empty) store, not the one of `flask run`. "
+                   f"To share one: {redis_url_advice()}.")
+
+
+def _clean_expired(state: LabState) -> int:
+    refuse_embedded(state)
+    service = state.service
+    due = len(state.sessions.due_sessions(now=state.clock(), timeout=service.timeout,
+                                          limit=_MOST_DUE_COUNTED))
+    if not due:
+        click.echo("No session is over.")
+        return 0
+    click.echo(f"Sessions that are over: {due}")
+    disposed = 0
+    with click.progressbar(length=due, label="Disposing", show_pos=True) as bar:
+        # One pass reads a bounded batch of due sessions: pass again until none is left.
+        while (count := service.clean_expired(progress=bar.update)) > 0:
+            disposed += count
+    click.echo(f"Disposed {disposed} session(s).")
+    return disposed
+
+
 @click.command("clean-expired-users")
+@with_appcontext
 def clean_expired_users_command() -> None:
-    """Dispose every session that is over (one cleaner pass)."""
-    state = lab_state()
-    refuse_embedded(state, "weblab clean-expired-users")
-    count = state.service.clean_expired()
-    if count:
-        click.echo(f"Disposed {count} session(s)")
+    """Dispose every session that is over (slot ended, logged out, or silent too long)."""
+    _clean_expired(lab_state())
 
 
 @click.command("clean_expired_users")
 @with_appcontext
 def clean_expired_users_alias() -> None:
     """Same as ``flask weblab clean-expired-users`` (name from the original docs)."""
-    state = lab_state()
-    refuse_embedded(state, "clean_expired_users")
-    state.service.clean_expired()
+    _clean_expired(lab_state())
 
 
 def _age(seconds: float) -> str:
@@ -58,61 +83,68 @@ def _age(seconds: float) -> str:
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     columns = zip(headers, *rows, strict=False)
     widths = [max(len(str(cell)) for cell in column) for column in columns]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+              for row in rows]
     return "\n".join(lines)
 
 
-@click.command("status")
-@click.option("--limit", default=50, show_default=True, help="Most sessions listed.")
-def status_command(limit: int) -> None:
-    """Active sessions with their time left, tasks and live workers."""
-    state = lab_state()
-    try:
-        total = state.sessions.count_active()
-        session_ids = state.sessions.active_session_ids(limit)
-    except ANY_STORE_ERROR as exc:
-        raise click.ClickException(f"Cannot reach the store: {exc}") from exc
+def _echo_sessions(state: LabState, limit: int) -> None:
+    total = state.sessions.count_active()
     now = state.clock()
     rows = []
-    for session_id in session_ids:
+    for session_id in state.sessions.active_session_ids(limit):
         record = state.sessions.load(session_id)
         if record is None:
             continue
-        rows.append([
-            session_id[:10] + "…", record.username, record.state,
-            _age(record.max_date - now), _age(now - record.last_poll),
-        ])
-    click.echo(f"Active sessions: {total}")
+        # Session ids are secrets: shown as the hash the lifecycle logs use.
+        rows.append([session_id_hash(session_id)[:10], record.username, record.state,
+                     _age(record.max_date - now), _age(now - record.last_poll)])
+    shown = f" (the first {len(rows)})" if total > len(rows) else ""
+    click.echo(f"Active sessions: {total}{shown}")
     if rows:
         click.echo(_table(["session", "user", "state", "time left", "last poll"], rows))
-    summary = _task_summary(state)
-    if summary is not None:
-        click.echo(f"\nTasks: {summary.get('queued', 0)} queued, "
-                   f"{summary.get('running', 0)} running")
-        workers = summary.get("workers", [])
-        click.echo(f"Live workers: {len(workers)}")
-        if workers:
-            click.echo(_table(
-                ["worker", "host", "pid", "threads", "seen"],
-                [[str(w.get("id", ""))[:12], str(w.get("host", "")), str(w.get("pid", "")),
-                  str(w.get("threads", "")), _age(now - float(w.get("seen", now)))]
-                 for w in workers],
-            ))
 
 
-def _task_summary(state: LabState) -> dict[str, Any] | None:
-    tasks = state.tasks
-    summary = getattr(tasks, "operator_summary", None)
-    return summary() if callable(summary) else None
+def _echo_tasks(state: LabState, limit: int) -> None:
+    now = state.tasks.clock()
+    overview = state.tasks.store.overview(now=now, limit=limit)
+    lapsed = (f" ({overview.lapsed} more whose worker stopped beating)"
+              if overview.lapsed else "")
+    click.echo(f"Tasks: {overview.queued} queued, {overview.running} running{lapsed}")
+    click.echo(f"Live workers: {overview.live_workers}")
+    if overview.workers:
+        click.echo(_table(
+            ["worker", "host", "pid", "threads", "last beat"],
+            [[w.worker_id.rsplit("-", 1)[-1], w.host, "" if w.pid is None else str(w.pid),
+              "" if w.threads is None else str(w.threads),
+              "" if w.last_beat is None else _age(now - w.last_beat) + " ago"]
+             for w in overview.workers]))
+
+
+@click.command("status")
+@click.option("--limit", default=50, show_default=True, help="Most sessions (and workers) listed.")
+@with_appcontext
+def status_command(limit: int) -> None:
+    """Active sessions with their time left, tasks and live workers."""
+    state = lab_state()
+    embedded_note(state)
+    try:
+        _echo_sessions(state, limit)
+        click.echo("")
+        _echo_tasks(state, limit)
+    except ANY_STORE_ERROR as exc:
+        raise click.ClickException(
+            f"Cannot reach the store at {state.store_label}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 @click.command("check")
+@with_appcontext
 def check_command() -> None:
     """Check the configuration and the store; exit 1 with plain-words problems."""
     state = lab_state()
-    settings = state.settings
     problems: list[str] = []
     notes: list[str] = []
     if not state.app.config.get("SECRET_KEY"):
@@ -121,11 +153,17 @@ def check_command() -> None:
         notes.append("SERVER_NAME is not set: launch URLs use the host the RLMS called.")
     if state.callbacks.initial_url is None:
         problems.append("No @weblab.initial_url: students get an error after launch.")
-    if is_embedded(settings.redis_url):
-        notes.append("WEBLAB_REDIS_URL is not set: the embedded store serves one process only.")
+    if state.embedded_by_default:
+        notes.append("WEBLAB_REDIS_URL is not set: the embedded store keeps sessions inside "
+                      "one process (fine for `flask run`; production servers such as gunicorn "
+                      f"refuse it). For a Redis server: {redis_url_advice()}.")
     try:
         info = server_info(state.client)
-        notes.append(f"Store reachable (Redis {info['redis_version']}).")
+        if info["redis_version"] == "embedded":
+            notes.append("Store reachable (the embedded store of this process).")
+        else:
+            notes.append(f"Store reachable at {state.store_label} "
+                         f"(Redis {info['redis_version']}).")
         policy = info["maxmemory_policy"]
         if policy.startswith("allkeys"):
             problems.append(
@@ -133,7 +171,8 @@ def check_command() -> None:
                 "noeviction or a volatile-* policy."
             )
     except ANY_STORE_ERROR as exc:
-        problems.append(f"Cannot reach the store at {settings.redis_url}: {exc}")
+        problems.append(f"Cannot reach the store at {state.store_label}: "
+                        f"{type(exc).__name__}: {exc}")
     for note in notes:
         click.echo(f"ok: {note}")
     for problem in problems:

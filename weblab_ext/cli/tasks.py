@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -13,9 +15,10 @@ from flask.cli import with_appcontext
 
 from ..context import lab_state
 from ..runtime.cleaner import CleanerLoop
+from ..runtime.task_runs import TaskRun
 from ..runtime.workers import start_task_threads
 from ..state import LabState
-from .operator import refuse_embedded
+from .operator import embedded_note, refuse_embedded
 
 
 def run_loop(state: LabState, threads: int, max_seconds: float | None = None,
@@ -65,7 +68,8 @@ def loop_command(threads: int, reload: bool | None, max_seconds: float | None,
                  grace: float) -> None:
     """Run background tasks (and the expiry cleaner) in this process until stopped."""
     state = lab_state()
-    refuse_embedded(state, "weblab loop")
+    refuse_embedded(state)
+    _show_task_log()
     if reload is None:
         reload = bool(current_app.debug)
     click.echo(f"Running {threads} threads")
@@ -78,11 +82,43 @@ def loop_command(threads: int, reload: bool | None, max_seconds: float | None,
         run_loop(state, threads, max_seconds, grace)
 
 
+def _show_task_log() -> None:
+    """Make the worker's INFO lines (each task's start and end) visible on stderr, unless the
+    app configured logging itself."""
+    package = logging.getLogger("weblab_ext")
+    if logging.getLogger().handlers or package.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    package.addHandler(handler)
+    package.setLevel(logging.INFO)
+
+
+def _describe(run: TaskRun) -> str:
+    what = f" ({run.error})" if run.error else ""
+    return f"  {run.name} [{run.task_id[:8]}]: {run.status}{what} in {run.seconds:.2f} s"
+
+
 @click.command("run-tasks")
 @with_appcontext
 def run_tasks_command() -> None:
     """Run every queued task once, in this process, then exit."""
-    lab_state().tasks.run_tasks()
+    state = lab_state()
+    embedded_note(state)
+    runs: list[TaskRun] = []
+    listener = runs.append
+    engine = state.tasks
+    engine.run_listeners.append(listener)
+    try:
+        engine.run_tasks()
+    finally:
+        engine.run_listeners.remove(listener)
+    if not runs:
+        click.echo("No task was queued.")
+        return
+    click.echo(f"Ran {len(runs)} task(s):")
+    for run in runs:
+        click.echo(_describe(run))
 
 
 def add_task_commands(group: click.Group) -> None:

@@ -21,6 +21,8 @@ InitialUrl = Callable[[], str]
 UserLoader = Callable[[str], Any]
 #: ``unauthorized()``: the view anonymous students get instead of the default page.
 Unauthorized = Callable[[], Any]
+#: ``check()``: a hardware check of ``GET /weblab/health``; true when the part is fine.
+HealthCheck = Callable[[], Any]
 
 
 @dataclasses.dataclass
@@ -32,6 +34,17 @@ class LabCallbacks:
     initial_url: InitialUrl | None = None
     user_loader: UserLoader | None = None
     unauthorized: Unauthorized | None = None
+    #: ``(name, check)`` pairs, in registration order.
+    health_checks: list[tuple[str, HealthCheck]] = dataclasses.field(default_factory=list)
+
+    def add_health_check(self, name: str, check: HealthCheck) -> None:
+        """Add a health check.
+
+        :raises ValueError: when a check of that name exists (reports name checks by it).
+        """
+        if name == "store" or any(known == name for known, _ in self.health_checks):
+            raise ValueError(f"A health check named {name!r} has already been registered")
+        self.health_checks.append((name, check))
 
     def register(self, name: str, func: Any, *, message: str) -> None:
         """Set a callback once.

@@ -1,8 +1,14 @@
 """Structured (JSON) log lines for the session lifecycle, free of personal data.
 
-Emitted on the ``weblab_ext.lifecycle`` logger at INFO when
-``WEBLAB_LOG_SESSION_LIFECYCLE`` is true. Session ids are logged only as a hash prefix;
-usernames, full names and back URLs never appear.
+Emitted at INFO when ``WEBLAB_LOG_SESSION_LIFECYCLE`` is true, on the logger the Flask layer
+hands in (the app's ``app.logger``, where weblablib logs them; ``weblab_ext.lifecycle``
+without one). Session ids are logged only as a hash prefix; usernames, full names and back
+URLs never appear.
+
+Events (``action``, ``source``): ``expiry_detected`` (``status_time``: the RLMS status call
+found the session over, once per session), ``disposed`` (``dispose_user``), and
+``protected_request_rejected`` (``requires_active``; anonymous students with the reasons
+``anonymous_no_session_cookie`` / ``anonymous_session_not_found``).
 """
 
 from __future__ import annotations
@@ -14,7 +20,12 @@ from typing import Any
 
 from ..store.records import SessionRecord
 
-logger = logging.getLogger("weblab_ext.lifecycle")
+default_logger = logging.getLogger("weblab_ext.lifecycle")
+
+#: ``source`` of the events, as weblablib names them.
+SOURCE_STATUS = "status_time"
+SOURCE_DISPOSE = "dispose_user"
+SOURCE_REQUIRES_ACTIVE = "requires_active"
 
 
 def session_id_hash(session_id: str) -> str:
@@ -44,9 +55,10 @@ def log_event(
     session_id: str | None = None,
     lab_name: str | None = None,
     environment: str | None = None,
+    logger: logging.Logger = default_logger,
     **extra: Any,
 ) -> None:
-    """Log one lifecycle event as a JSON line; never raises."""
+    """Log one lifecycle event as a JSON line on ``logger``; never raises."""
     try:
         event: dict[str, Any] = {
             "event": "weblab_session_lifecycle",
@@ -73,7 +85,7 @@ def log_event(
         event.update(extra)
         logger.info(json.dumps(event, sort_keys=True))
     except Exception:  # logging must never break a request
-        logger.debug("lifecycle log failed", exc_info=True)
+        default_logger.debug("lifecycle log failed", exc_info=True)
 
 
 class LifecycleLog:
@@ -82,13 +94,16 @@ class LifecycleLog:
     :param enabled: ``WEBLAB_LOG_SESSION_LIFECYCLE``.
     :param lab_name: the app's ``LAB_NAME`` config, logged with every event.
     :param environment: the app's ``ENVIRONMENT`` config, logged with every event.
+    :param logger: where the lines go (the app's logger).
     """
 
     def __init__(self, *, enabled: bool, lab_name: str | None = None,
-                 environment: str | None = None) -> None:
+                 environment: str | None = None,
+                 logger: logging.Logger = default_logger) -> None:
         self.enabled = enabled
         self.lab_name = lab_name
         self.environment = environment
+        self.logger = logger
 
     def session_event(self, action: str, record: SessionRecord, *, source: str, now: float,
                       timeout: float, **extra: Any) -> None:
@@ -97,4 +112,15 @@ class LifecycleLog:
             return
         log_event(action, source=source, now=now, timeout=timeout, record=record,
                   reason=expiry_reason(record, now=now, timeout=timeout),
-                  lab_name=self.lab_name, environment=self.environment, **extra)
+                  lab_name=self.lab_name, environment=self.environment, logger=self.logger,
+                  **extra)
+
+    def anonymous_event(self, action: str, *, reason: str, session_id: str | None, source: str,
+                        now: float, timeout: float, **extra: Any) -> None:
+        """Log ``action`` about a request without a session (``session_id``: the cookie's,
+        when it names a session that does not exist); never raises."""
+        if not self.enabled:
+            return
+        log_event(action, source=source, reason=reason, now=now, timeout=timeout,
+                  session_id=session_id, lab_name=self.lab_name, environment=self.environment,
+                  logger=self.logger, **extra)

@@ -28,7 +28,7 @@ from ..store.sessions import SessionStore
 from ..tokens import create_token
 from .callbacks import LabCallbacks
 from .disposal import DisposeOutcome, Disposer
-from .lifecycle_log import LifecycleLog
+from .lifecycle_log import SOURCE_DISPOSE, SOURCE_STATUS, LifecycleLog
 from .users import CurrentUser, WebLabUser, user_from_record
 
 if TYPE_CHECKING:
@@ -217,8 +217,8 @@ class SessionService:
             return
         record = self.store.load(session_id)
         if record is not None:
-            self.lifecycle.session_event("expiry_detected", record, source="status", now=now,
-                                         timeout=self.timeout)
+            self.lifecycle.session_event("expiry_detected", record, source=SOURCE_STATUS,
+                                         now=now, timeout=self.timeout)
 
     def status_many(self, session_ids: Sequence[str], *, time_limit: float | None = None
                     ) -> dict[str, int]:
@@ -247,8 +247,12 @@ class SessionService:
 
     # -- the cleaner ------------------------------------------------------------------------
 
-    def clean_expired(self, *, now: float | None = None) -> int:
-        """One cleaner pass: dispose every due session. Returns how many were disposed."""
+    def clean_expired(self, *, now: float | None = None,
+                      progress: Callable[[int], object] | None = None) -> int:
+        """One cleaner pass: dispose every due session. Returns how many were disposed.
+
+        :param progress: called with 1 after each due session (a CLI progress bar).
+        """
         with self.store.cleaner_lock.held(create_token(), CLEANER_LOCK_SECONDS) as acquired:
             if not acquired:
                 return 0  # another process is cleaning right now
@@ -258,13 +262,15 @@ class SessionService:
                 outcome = self.disposer.dispose(session_id, now=now, timeout=self.timeout,
                                                 wait=0, only_if_due=True, background=False)
                 disposed += outcome is DisposeOutcome.DONE
+                if progress is not None:
+                    progress(1)
             return disposed
 
     def _cleanup(self, record: SessionRecord) -> None:
         """Run ``on_dispose`` as the session's user, then stop the session's tasks."""
         deadline = time.monotonic() + self.settings.dispose_wait
-        self.lifecycle.session_event("disposed", record, source="dispose", now=self.clock(),
-                                     timeout=self.timeout)
+        self.lifecycle.session_event("disposed", record, source=SOURCE_DISPOSE,
+                                     now=self.clock(), timeout=self.timeout)
         user = CurrentUser(record, self, clock=self.clock)
         with self._session_scope(user):
             on_dispose = self.callbacks.on_dispose

@@ -27,6 +27,7 @@ from ..store.connection import ANY_STORE_ERROR, STORE_ERRORS
 from ..store.records import TaskRecord
 from ..store.tasks import HeartbeatReport, TaskStore
 from ..tokens import create_token
+from .task_runs import TaskRun, log_start, report_end, reported_class
 
 logger = logging.getLogger("weblab_ext")
 
@@ -109,6 +110,8 @@ class TaskEngine:
         self._stop_cache: dict[str, tuple[float, bool]] = {}
         self._worker_id = ""
         self._worker_pid = -1
+        #: Called with a :class:`TaskRun` as each task run here ends (``run-tasks`` lists them).
+        self.run_listeners: list[Callable[[TaskRun], None]] = []
 
     @property
     def worker_id(self) -> str:
@@ -221,13 +224,14 @@ class TaskEngine:
         running = RunningTask(record, self)
         with self._lock:
             self._running[record.task_id] = running
+        log_start(record)
         result_json = ""
         error: dict[str, str] | None = None
         try:
             result = self._run_in_app(running, lambda: spec.func(*record.args, **record.kwargs))
         except Exception as exc:
             logger.exception("Task %s (%s) raised", record.name, record.task_id)
-            error = {"code": "exception", "class": _reported_class(exc), "message": str(exc)}
+            error = {"code": "exception", "class": reported_class(exc), "message": str(exc)}
         else:
             try:
                 result_json = json.dumps(result)
@@ -240,10 +244,8 @@ class TaskEngine:
         except (TypeError, ValueError):
             logger.warning("Task %s left data that is not JSON-serialisable", record.name)
             data_json = ""
-        if error is None:
-            self._finish(record, "done", result_json=result_json, data_json=data_json)
-        else:
-            self._finish(record, "failed", error=error, data_json=data_json)
+        self._finish(record, "done" if error is None else "failed", result_json=result_json,
+                     error=error, data_json=data_json)
 
     def _finish(self, record: TaskRecord, status: str, *, result_json: str = "",
                 error: Mapping[str, Any] | None = None, data_json: str = "") -> None:
@@ -263,6 +265,8 @@ class TaskEngine:
             if not finished:
                 logger.warning("Task %s (%s) ended after it was failed as worker-lost",
                                record.name, record.task_id)
+            report_end(record, status if finished else "lost", error, now=self.clock(),
+                       listeners=self.run_listeners)
             return
 
     # -- stop requests ----------------------------------------------------------------------
@@ -386,8 +390,3 @@ class TaskEngine:
                 if self.store.status(record.task_id) in (None, "done", "failed"):
                     break
 
-
-def _reported_class(exc: BaseException) -> str:
-    # A task's error names the class lab code has always seen: DeadlockError reports itself
-    # as the RuntimeError weblablib raised (it is one), see errors.DeadlockError.
-    return str(getattr(exc, "reported_class", type(exc).__name__))

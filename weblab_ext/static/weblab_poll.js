@@ -9,8 +9,11 @@
  *   data-socketio ("true": also listen for the server's "weblab:session-ended" Socket.IO
  *   event and then go to the RLMS's back URL).
  * When the session ends it dispatches a "weblab:session-ended" event on window with
- * detail {reason, back} and calls the callback with the reason. With Socket.IO, it then
- * goes to the back URL unless the callback returned false.
+ * detail {reason, back} and calls the callback with (reason, back). Then, unless the callback
+ * returned false, it leaves the dead lab page: for the RLMS's back URL when it knows it (the
+ * poll reply and the Socket.IO event carry it), else for the logout URL, which logs out and
+ * redirects there (or shows the lab's forbidden page). It stays when the lab is unreachable
+ * (a navigation would only show a browser error) and after weblabPoll.stop().
  *
  * window.weblabPoll: stop(), pollNow(), attachSocket(socket), ended (boolean).
  */
@@ -38,11 +41,11 @@
     window.dispatchEvent(new CustomEvent("weblab:session-ended", {
       detail: { reason: reason, back: back || null }
     }));
-    var keepPage = false;
+    var keepPage = reason === "stopped" || reason === "unreachable";
     if (callbackName && typeof window[callbackName] === "function") {
-      keepPage = window[callbackName](reason, back) === false;
+      keepPage = window[callbackName](reason, back) === false || keepPage;
     }
-    if (back && !keepPage) { window.location.assign(back); }
+    if (!keepPage && (back || logoutUrl)) { window.location.assign(back || logoutUrl); }
   }
 
   function schedule(delay) {
@@ -64,7 +67,8 @@
       .then(function (reply) {
         if (reply === null || reply === undefined) { return; }
         retries = 0;
-        if (reply.success) { schedule(interval); } else { finish(reply.reason || "inactive"); }
+        if (reply.success) { schedule(interval); }
+        else { finish(reply.reason || "inactive", reply.back); }
       })
       .catch(function () { finish("unreachable"); });
   }

@@ -75,8 +75,14 @@ def connect(url: str | None) -> redis.Redis:
 def server_info(client: redis.Redis) -> dict[str, str]:
     """What an operator check reads of the server: version and eviction policy.
 
+    The embedded store has no ``INFO``: it answers ``redis_version`` ``"embedded"`` and never
+    evicts.
+
     :raises redis.RedisError: when the store cannot answer.
     """
+    if is_embedded_client(client):
+        client.ping()
+        return {"redis_version": "embedded", "maxmemory_policy": "noeviction"}
     info: dict[str, Any] = client.info()
     policy = client.config_get("maxmemory-policy").get("maxmemory-policy", "")
     return {"redis_version": str(info.get("redis_version", "?")),

@@ -154,6 +154,10 @@ class SessionStore:
             due.update(dict.fromkeys(ids))
         return list(due)
 
+    def ping(self) -> bool:
+        """Whether the store answers (health checks)."""
+        return bool(self.client.ping())
+
     def count_active(self) -> int:
         """Number of undisposed sessions."""
         return int(self.client.zcard(self.keys.sessions_by_deadline()))

@@ -38,6 +38,31 @@ class HeartbeatReport:
     dead_workers: list[str]
 
 
+@dataclasses.dataclass(frozen=True)
+class WorkerInfo:
+    """A live worker process, as its last heartbeat described it."""
+
+    worker_id: str
+    host: str
+    pid: int | None
+    threads: int | None
+    last_beat: float | None
+    draining: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskOverview:
+    """The task system at a glance (``flask weblab status``)."""
+
+    queued: int
+    running: int
+    #: Running tasks whose lease lapsed: their worker stopped beating (about to be failed).
+    lapsed: int
+    live_workers: int
+    #: The first live workers (at most the limit asked for).
+    workers: list[WorkerInfo]
+
+
 class TaskStore:
     """Task records, queue, leases, locks and notifications of one lab.
 
@@ -235,6 +260,22 @@ class TaskStore:
         pipe.execute()
         self.requeue(worker_id)
 
+    def overview(self, *, now: float, limit: int = 20) -> TaskOverview:
+        """Queue length, running tasks and live workers: two round trips, no key scan."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.llen(self.keys.task_queue())
+        pipe.zcount(self.keys.task_leases(), f"({now!r}", "+inf")
+        pipe.zcount(self.keys.task_leases(), "-inf", now)
+        pipe.zcount(self.keys.workers(), f"({now!r}", "+inf")
+        pipe.zrangebyscore(self.keys.workers(), f"({now!r}", "+inf", start=0, num=limit)
+        queued, running, lapsed, live, worker_ids = pipe.execute()
+        pipe = self.client.pipeline(transaction=False)
+        for worker_id in worker_ids:
+            pipe.hgetall(self.keys.worker_info(worker_id))
+        workers = [_worker_info(wid, raw) for wid, raw in zip(worker_ids, pipe.execute(),
+                                                               strict=True)]
+        return TaskOverview(int(queued), int(running), int(lapsed), int(live), workers)
+
     def session_id_of(self, task_id: str) -> str:
         return str(self.client.hget(self.keys.task(task_id), "session_id") or "")
 
@@ -247,3 +288,18 @@ class TaskStore:
     def subscribe_stops(self) -> Subscription:
         """Listen to the ids of tasks asked to stop (published by :meth:`stop`)."""
         return Subscription(self.client, [self.keys.task_stops()])
+
+
+def _worker_info(worker_id: str, raw: Mapping[str, str]) -> WorkerInfo:
+    try:
+        info = json.loads(raw.get("info") or "{}")
+    except ValueError:
+        info = {}
+    info = info if isinstance(info, dict) else {}
+    beat = raw.get("beat")
+    return WorkerInfo(
+        worker_id=worker_id, host=str(info.get("host", "")),
+        pid=info.get("pid") if isinstance(info.get("pid"), int) else None,
+        threads=info.get("threads") if isinstance(info.get("threads"), int) else None,
+        last_beat=float(beat) if beat else None, draining=bool(info.get("draining")),
+    )

@@ -7,12 +7,20 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..context import current_session_id
+from ..errors import NoContextError
 from .registry import ID_LENGTH, TaskRegistry, TaskWrapper, task_name, validate_unique
 from .task import WebLabTask
 
 if TYPE_CHECKING:
     from ..runtime.task_engine import TaskEngine
     from ..store.records import TaskRecord
+
+
+def _session_id_or_none() -> str | None:
+    try:
+        return current_session_id()
+    except NoContextError:
+        return None
 
 
 class TasksMixin:
@@ -111,13 +119,16 @@ class TasksMixin:
         The id of another session's task gives ``None``.
         """
         if isinstance(identifier, str) and identifier not in self._task_registry:
+            # Without a session in context no task id is "of the current session": None, as
+            # weblablib answers, rather than NoContextError.
+            session_id = _session_id_or_none()
             engine = self._task_engine()
             record = engine.store.load(identifier)
             if record is not None:
-                if record.session_id != current_session_id():
+                if record.session_id != session_id:
                     return None
                 return WebLabTask.from_record(engine, record)
-            if len(identifier) == ID_LENGTH:
+            if len(identifier) == ID_LENGTH or session_id is None:
                 return None
         tasks = self.get_tasks(identifier)
         return tasks[-1] if tasks else None

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from ..context import current_session_id
+from ..context import SESSION_CONTEXT_HINT, current_session_id
 from ..errors import NoContextError
 from ..runtime.task_engine import UNIQUE_VALUES, TaskEngine, TaskSpec
 from ..tokens import TOKEN_LENGTH
@@ -55,7 +55,8 @@ class TaskWrapper:
         if self.unique == "user":
             session_id = current_session_id()
             if session_id is None:
-                raise NoContextError(f"Task {self.name} is unique per user: it needs a session")
+                raise NoContextError(f"Task {self.name} is unique per user: it needs a "
+                                     f"session; {SESSION_CONTEXT_HINT}")
         with self._engine().direct_call_lock(self.name, session_id):
             return self.func(*args, **kwargs)
 
@@ -77,7 +78,7 @@ class TaskWrapper:
         if session_id is None:
             raise NoContextError(
                 f"{self.name}.delay() needs a lab session: call it in a request of a "
-                "student, in a task or in a hook"
+                f"student, in a task or in a hook; elsewhere, {SESSION_CONTEXT_HINT}"
             )
         engine = self._engine()
         return WebLabTask.from_record(engine, engine.submit(self.spec, session_id, args, kwargs))

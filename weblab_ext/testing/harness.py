@@ -15,6 +15,7 @@ They are usable without pytest too:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +47,72 @@ def isolated_config(redis_url: str | None = None) -> dict[str, Any]:
         # Tests drive time and tasks themselves: no cleaner or task thread in the background.
         "WEBLAB_NO_THREAD": True,
     }
+
+
+#: Keys that shaped the routes at ``init_app``: a built app cannot take other values.
+_ROUTE_KEYS = ("WEBLAB_BASE_URL", "WEBLAB_CALLBACK_URL")
+_MISSING = object()
+
+
+def _needs(app: Flask, config: Mapping[str, Any]) -> bool:
+    return any(app.config.get(key, _MISSING) != value for key, value in config.items())
+
+
+def apply_test_config(app: Flask, config: Mapping[str, Any]) -> Callable[[], None]:
+    """Make ``app`` use the test ``config`` (:func:`isolated_config`) even though it went
+    through ``init_app`` before (a lab written as a module-level ``app``).
+
+    An app built by a factory with the overrides already applied is left alone. Otherwise
+    the config is updated and the app's weblab state rebuilt on it (a fresh store, no
+    threads); the returned callable puts the app back as it was.
+
+    :raises ValueError: when weblab_ext is not installed on ``app``, or when the overrides
+        change a key that shaped its routes (``WEBLAB_BASE_URL``, ``WEBLAB_CALLBACK_URL``).
+    """
+    old: LabState | None = app.extensions.get("weblab")
+    if old is None:
+        raise ValueError("weblab_ext is not installed on this app: call WebLab(app) or "
+                         "weblab.init_app(app) in the app factory")
+    if not _needs(app, config):
+        return lambda: None
+    routed = [key for key in _ROUTE_KEYS
+              if key in config and app.config.get(key) != config[key]]
+    if routed:
+        raise ValueError(
+            f"the app was built before the test config could be applied, and {', '.join(routed)} "
+            "shaped its routes at init_app: build the app in a factory that applies "
+            "weblab_config before WebLab.init_app (see docs/testing.md)")
+    saved = {key: app.config.get(key, _MISSING) for key in config}
+    weblab = old.weblab
+    push = app.extensions.get("weblab_socketio")
+    old.stop_threads()
+    app.config.update(config)
+    try:
+        new = weblab.reinstall(app)
+    except Exception:
+        _restore(app, saved)
+        raise
+    if push is not None:  # its listener follows the store the app uses now
+        push.stop()
+        push.state = new
+
+    def undo() -> None:
+        new.stop_threads()
+        if push is not None:
+            push.stop()
+            push.state = old
+        _restore(app, saved)
+        weblab.reinstall(app, old)
+
+    return undo
+
+
+def _restore(app: Flask, saved: Mapping[str, Any]) -> None:
+    for key, value in saved.items():
+        if value is _MISSING:
+            app.config.pop(key, None)
+        else:
+            app.config[key] = value
 
 
 def run_queued_tasks(app: Flask) -> int:
@@ -274,6 +341,7 @@ __all__ = [
     "NoSleep",
     "Student",
     "WebLabTestClient",
+    "apply_test_config",
     "isolated_config",
     "run_queued_tasks",
 ]

@@ -3,8 +3,10 @@
 It is loaded in every pytest run of an environment where weblab_ext is installed, so it only
 adds options, markers and fixtures: nothing happens unless a test asks for a fixture.
 
-The lab author overrides one fixture, ``weblab_app``, and builds the app with the isolating
-config the plugin hands over:
+The lab author overrides one fixture, ``weblab_app``, returning the lab's app: built by a
+factory with the isolating config the plugin hands over, or the module-level ``app`` of a
+one-file lab, to which the plugin applies that config itself (and which it restores after
+the test):
 
 .. code-block:: python
 
@@ -15,6 +17,12 @@ config the plugin hands over:
     @pytest.fixture
     def weblab_app(weblab_config):
         return create_app(weblab_config)   # weblab_config applied BEFORE WebLab.init_app
+
+    # or, for a lab written as `app = Flask(__name__)` at module level:
+    @pytest.fixture
+    def weblab_app():
+        from mylab import app
+        return app
 
 Fixtures: ``weblab_config``, ``weblab_app`` (to override), ``weblab_lab``, ``rlms_profile``,
 ``rlms``, ``student``, ``weblab_eager_tasks``. Markers: ``weblab_profiles`` (run once per RLMS
@@ -98,7 +106,12 @@ def weblab_app(weblab_config: dict[str, Any]) -> Flask:
         "weblab_ext: override the `weblab_app` fixture in your conftest.py, e.g.\n\n"
         "    @pytest.fixture\n"
         "    def weblab_app(weblab_config):\n"
-        "        return create_app(weblab_config)  # applied before WebLab.init_app\n",
+        "        return create_app(weblab_config)  # applied before WebLab.init_app\n\n"
+        "or, for a lab with a module-level app (the plugin applies weblab_config to it):\n\n"
+        "    @pytest.fixture\n"
+        "    def weblab_app():\n"
+        "        from mylab import app\n"
+        "        return app\n",
         pytrace=False,
     )
 
@@ -125,10 +138,12 @@ def weblab_lab(
     request: pytest.FixtureRequest, weblab_app: Flask, weblab_config: dict[str, Any],
     rlms_profile: str,
 ) -> Iterator[LabUnderTest]:
-    """The lab app under test (:class:`weblab_ext.testing.harness.LabUnderTest`)."""
-    from .harness import LabUnderTest
+    """The lab app under test (:class:`weblab_ext.testing.harness.LabUnderTest`), with
+    ``weblab_config`` applied (by the app's factory, or here to an app built at import)."""
+    from .harness import LabUnderTest, apply_test_config
 
     try:
+        undo = apply_test_config(weblab_app, weblab_config)
         lab = LabUnderTest(weblab_app, eager_tasks=_eager(request), profile=rlms_profile)
     except ValueError as error:
         pytest.fail(f"weblab_ext: {error}", pytrace=False)
@@ -137,6 +152,7 @@ def weblab_lab(
     isolated = lab.state.settings.redis_base == weblab_config.get("WEBLAB_REDIS_BASE")
     # Only delete what this test's fresh base created on a shared Redis.
     lab.close(delete_keys=shared and isolated)
+    undo()
 
 
 @pytest.fixture

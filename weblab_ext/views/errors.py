@@ -28,6 +28,8 @@ RLMS_BLUEPRINTS = ("weblab", "weblab_ldl")
 #: Seconds an RLMS or a browser is told to wait before trying again while the store is down.
 RETRY_AFTER_SECONDS = 5
 STORE_UNAVAILABLE = "store-unavailable"
+#: Code of the 500 every request gets while the lab's deployment is refused.
+MISCONFIGURED = "lab-misconfigured"
 _STORE_MESSAGE = ("The lab's session store is unreachable; the lab is temporarily unavailable. "
                   "Try again in a few seconds.")
 #: The HTTP errors an RLMS path may raise; each gets a JSON handler on the blueprint, which
@@ -44,6 +46,7 @@ _KNOWN_PATHS: tuple[tuple[re.Pattern[str], tuple[str, ...] | None], ...] = (
     (re.compile(r"/sessions/status/multiple"), ("POST",)),
     (re.compile(r"/sessions/[^/]+/status"), ("GET",)),
     (re.compile(r"/sessions/[^/]+"), None),
+    (re.compile(r"/health"), ("GET",)),
 )
 
 
@@ -76,6 +79,18 @@ def store_unavailable_response() -> Response:
     """503 for the request in context: JSON for an RLMS path or a JSON client, else a page."""
     rlms = request.blueprint in RLMS_BLUEPRINTS
     return store_unavailable_json() if rlms or _wants_json() else _store_unavailable_page()
+
+
+def misconfigured_response(message: str) -> Response:
+    """500 for a lab that must not serve (e.g. the embedded store under gunicorn).
+
+    The message is the operator's fix; it names no secret. JSON on RLMS paths and for JSON
+    clients, plain text otherwise.
+    """
+    if request.blueprint in RLMS_BLUEPRINTS or _wants_json():
+        return json_error(500, MISCONFIGURED, message)
+    return Response(f"The lab is not configured correctly.\n\n{message}\n", status=500,
+                    mimetype="text/plain")
 
 
 def log_store_error(error: Exception) -> None:

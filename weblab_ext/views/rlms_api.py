@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from ..context import lab_state
 from ..protocol import (
@@ -36,6 +36,7 @@ from ..protocol import (
 )
 from ..runtime.disposal import DisposeOutcome
 from .errors import add_rlms_error_handlers, json_error, unknown_rlms_path
+from .health import HEALTH_ENDPOINT, health_view
 
 logger = logging.getLogger("weblab_ext")
 
@@ -64,7 +65,7 @@ def _credentials_valid() -> tuple[bool, str | None]:
 def _require_rlms_credentials() -> Response | None:
     # Exempt by endpoint, never by URL text: `?x=/api` must not skip authentication.
     endpoint = request.endpoint or ""
-    if endpoint.endswith("._api_version"):
+    if endpoint.endswith(("._api_version", HEALTH_ENDPOINT)):
         return None
     valid, given_user = _credentials_valid()
     if valid:
@@ -101,6 +102,15 @@ def _test() -> Response:
     return _json(test_reply(True))
 
 
+#: Longest exception text put in a debug start reply.
+_DETAIL_CHARS = 500
+
+
+def on_start_detail(error: Exception) -> str:
+    """What a debug start reply says about the exception ``on_start`` raised."""
+    return f"on_start raised {type(error).__name__}: {str(error)[:_DETAIL_CHARS]}"
+
+
 def _start(parse: Callable[[Any], StartRequest]) -> Response:
     state = lab_state()
     try:
@@ -111,6 +121,10 @@ def _start(parse: Callable[[Any], StartRequest]) -> Response:
     if outcome.error is not None:
         reply = start_failed_reply()
         reply["code"] = "on-start-failed"
+        if current_app.debug or current_app.testing:
+            # Only to a developer's own lab (`flask run --debug`, tests): a real RLMS may show
+            # the reply to students and admins, and the exception text is the lab's internals.
+            reply["detail"] = on_start_detail(outcome.error)
         # Non-2xx so that WebLab-Deusto (which ignores `error`) also marks the lab as failed.
         return _json(reply, 500)
     options: dict[str, Any] = {"_external": True}
@@ -178,6 +192,7 @@ def create_rlms_blueprint(name: str, url_prefix: str, *, dialect: str) -> Bluepr
                                provide_automatic_options=False, merge_slashes=False, **options)
 
     add("/sessions/api", "_api_version", _api_version, ["GET"])
+    add("/health", "_health", health_view, ["GET"])
     add("/sessions/test", "_test", _test, ["GET"])
     start_view = _start_weblab if dialect == "weblab" else _start_ldl
     # strict_slashes=False: RLMS clients do not follow redirects (urllib2 ignores 308).

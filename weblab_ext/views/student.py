@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, redirect, session
+from flask import Flask, jsonify, redirect, request, session
 from flask.typing import ResponseReturnValue
 
-from ..context import cookie_session_id, lab_state, logout, request_state
-from ..runtime.users import AnonymousUser
+from ..context import cookie_session_id, get_weblab_user, lab_state, logout, request_state
+from ..runtime.users import AnonymousUser, CurrentUser, ExpiredUser
 
 logger = logging.getLogger("weblab_ext")
 
@@ -40,14 +40,30 @@ def _poll(session_id: str) -> ResponseReturnValue:
     if isinstance(user, AnonymousUser):
         return jsonify(success=False, reason="Not found")
     if not user.active:
-        return jsonify(success=False, reason="User inactive")
+        assert isinstance(user, (CurrentUser, ExpiredUser))
+        # `back` lets the poll script leave the dead page for the RLMS at once.
+        return jsonify(success=False, reason="User inactive", back=user.back)
     return jsonify(success=True)
 
 
+def _navigating() -> bool:
+    """A browser navigation (the poll script's fallback, a link) rather than a script call:
+    scripts and test clients never prefer HTML."""
+    accept = request.accept_mimetypes
+    return accept["text/html"] > accept["application/json"]
+
+
 def _logout(session_id: str) -> ResponseReturnValue:
+    navigating = request.method == "GET" and _navigating()
     if cookie_session_id() != session_id:
+        if navigating:
+            return lab_state().unauthorized()
         return jsonify(success=False, reason="Different session identifier")
     logout()
+    if navigating:
+        user = get_weblab_user(cached=False)
+        back = user.back if isinstance(user, (CurrentUser, ExpiredUser)) else None
+        return redirect(back) if back else lab_state().unauthorized()
     return jsonify(success=True)
 
 

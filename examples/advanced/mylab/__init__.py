@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(
         SECRET_KEY="change-me-in-production",
+        SESSION_COOKIE_NAME="mylab_session",  # not Flask's "session": see docs/users.md
         WEBLAB_USERNAME="weblabdeusto",
         WEBLAB_PASSWORD="change-me-too",
         WEBLAB_TIMEOUT=15,

@@ -4,10 +4,6 @@
   var $ = function (id) { return document.getElementById(id); };
   var form = $("move-form");
 
-  // Called by weblab_poll.js once the session is over: reloading lets requires_active send
-  // the student back to the RLMS.
-  window.weblabSessionOver = function () { window.location.reload(); };
-
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     $("move").disabled = true;
