@@ -28,7 +28,7 @@ from .runtime.sessions import SessionService
 from .runtime.task_engine import TaskEngine, TaskSpec
 from .runtime.users import CurrentUser
 from .runtime.workers import start_task_threads
-from .store.connection import describe
+from .store.connection import describe_client
 from .store.keys import Keys
 from .store.sessions import SessionStore
 from .store.tasks import TaskStore
@@ -62,7 +62,7 @@ class LabState:
         self.client = client
         self.keys = Keys(settings.redis_base)
         #: The store named for log lines and output (password masked).
-        self.store_label = describe(settings.redis_url)
+        self.store_label = describe_client(client, settings.redis_url)
         self.sessions = SessionStore(client, self.keys)
         self.tasks = TaskEngine(
             TaskStore(client, self.keys), settings, task_specs,

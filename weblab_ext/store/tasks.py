@@ -22,6 +22,7 @@ from typing import Any
 import redis
 
 from . import task_scripts as scripts
+from .connection import max_block_seconds
 from .keys import Keys
 from .locks import Lock
 from .pubsub import Subscription
@@ -48,6 +49,8 @@ class TaskStore:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.client = client
         self.keys = keys
+        #: Longest block of one blocking command: below the client's socket timeout.
+        self.max_block = max_block_seconds(client)
         self._submit = client.register_script(scripts.SUBMIT)
         self._claim = client.register_script(scripts.CLAIM)
         self._finish = client.register_script(scripts.FINISH)
@@ -121,10 +124,10 @@ class TaskStore:
         """Block up to ``timeout`` s for a queued id, moving it to the worker's processing list.
 
         ``BRPOPLPUSH``, not ``BLMOVE``: the embedded store (fakeredis 2.40) blocks only on the
-        former.
+        former. The block is capped by :attr:`max_block`: callers loop.
         """
         value = self.client.brpoplpush(
-            self.keys.task_queue(), self.keys.worker_processing(worker_id), max(timeout, 0.01)
+            self.keys.task_queue(), self.keys.worker_processing(worker_id), self._block(timeout)
         )
         return str(value) if value is not None else None
 
@@ -198,10 +201,14 @@ class TaskStore:
     def wait_done(self, task_id: str, timeout: float) -> bool:
         """Block up to ``timeout`` s until the task has finished; ``True`` if it has.
 
-        Rotating the done list onto itself leaves the token for every other joiner.
+        Rotating the done list onto itself leaves the token for every other joiner. The block
+        is capped by :attr:`max_block` (so it fits the socket timeout): callers loop.
         """
         key = self.keys.task_done(task_id)
-        return self.client.brpoplpush(key, key, max(timeout, 0.01)) is not None
+        return self.client.brpoplpush(key, key, self._block(timeout)) is not None
+
+    def _block(self, timeout: float) -> float:
+        return max(0.01, min(timeout, self.max_block))
 
     def heartbeat(
         self,
