@@ -29,7 +29,7 @@ HEARTBEAT = 0.2
 WORKER_APP = '''
 import os, time
 from flask import Flask
-from weblab_ext import WebLab, current_task_stopping
+from weblab_ext import WebLab, current_task, current_task_stopping
 
 app = Flask("worker_app")
 app.config.update(
@@ -71,6 +71,20 @@ def mine(seconds):
 def whoami(seconds):
     time.sleep(seconds)
     return os.getpid()
+
+
+@weblab.task(unique="global")
+def fenced(log_path, steps):
+    # One line per step, written before the step's store(): what ran, in which process, when.
+    for step in range(steps):
+        if current_task_stopping:
+            break
+        with open(log_path, "a") as log:
+            log.write(f"{os.getpid()} {step} {time.time()!r}\\n")
+        current_task.data["step"] = step
+        current_task.store()
+        time.sleep(0.05)
+    return os.getpid()
 '''
 
 
@@ -79,7 +93,7 @@ def _declare(lab: Lab) -> dict[str, Any]:
     weblab = lab.weblab
     found: dict[str, Any] = {}
     for name, unique in (("exclusive", "global"), ("cooperative", None), ("stubborn", None),
-                         ("whoami", None), ("mine", "user")):
+                         ("whoami", None), ("mine", "user"), ("fenced", "global")):
         def func(*args: Any) -> None: ...
         func.__name__ = name
         found[name] = weblab.task(unique=unique)(func)
@@ -89,11 +103,11 @@ def _declare(lab: Lab) -> dict[str, Any]:
 class Workers:
     """Starts ``flask weblab loop`` child processes for one lab."""
 
-    def __init__(self, tmp_path: Path, url: str, base: str) -> None:
+    def __init__(self, tmp_path: Path, url: str, base: str, heartbeat: float = HEARTBEAT) -> None:
         (tmp_path / "worker_app.py").write_text(textwrap.dedent(WORKER_APP))
         self.tmp_path = tmp_path
         self.env = dict(os.environ, TEST_REDIS_URL=url, TEST_BASE=base,
-                        TEST_HEARTBEAT=str(HEARTBEAT),
+                        TEST_HEARTBEAT=str(heartbeat),
                         PYTHONPATH=os.pathsep.join([str(REPO), str(tmp_path)]))
         self.client = redis.Redis.from_url(url, decode_responses=True)
         self.workers_key = "{" + base + "}:weblab:workers"

@@ -201,7 +201,8 @@ def test_store_data_after_reap_is_ignored(make_lab: Callable[..., Lab]) -> None:
     with lab.app.app_context():
         with session_context(session_id):
             task = noop.delay()
-        assert not store.store_data(task.task_id, "{}")  # not running: nothing written
+        assert not store.store_data(task.task_id, "{}", owner=lab.state.tasks.worker_id,
+                                    now=time.time())  # not running: nothing written
 
 
 def test_stopping_flag_needs_no_round_trip_with_listener(make_lab: Callable[..., Lab]) -> None:
@@ -233,3 +234,52 @@ def test_threads_start_lazily_not_at_init(make_lab: Callable[..., Lab]) -> None:
             assert hello.run_sync(timeout=5).result == "hello"
         finally:
             lab.weblab.stop_threads()
+
+
+def test_lapsed_lease_fences_its_worker(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab(WEBLAB_HEARTBEAT_INTERVAL=0.1)
+
+    @lab.weblab.task(unique="global")
+    def held() -> None: ...
+
+    runtime = lab.state.tasks
+    store = runtime.store
+    session_id = lab.start()
+    with lab.app.app_context(), session_context(session_id):
+        task = held.delay()
+        tid = task.task_id
+        assert store.pop_from_queue("w1") == tid
+        now = time.time()
+        assert not isinstance(store.claim(tid, "w1", now=now, lease=0.2, ttl=60,
+                                          duplicate_error={}), str)
+        assert store.store_data(tid, '{"step": 1}', owner="w1", now=now + 0.1)
+        assert not store.store_data(tid, '{"step": 9}', owner="w2", now=now + 0.1)
+        late = now + 0.3  # past the lease; nobody has reaped the task yet
+        assert not store.store_data(tid, '{"step": 2}', owner="w1", now=late)
+        assert not store.finish(tid, session_id, status="done", result_json="1", owner="w1",
+                                ttl=60, now=late)
+        report = store.heartbeat("w1", [tid], now=late, lease=0.2, ttl=60, info={})
+        assert report.lost == [tid] and report.lapsed == [tid]  # not renewed: lost for good
+        stored = store.load(tid)
+        assert stored is not None and stored.status == "running" and stored.data == {"step": 1}
+        runtime.clock = lambda: late
+        # The first read reports it failed and fails it for good (lock freed, joiners woken).
+        assert task.retrieve().failed and task.error["code"] == "worker-lost"
+        assert [t.status for t in lab.weblab.tasks] == ["failed"]
+        assert held.delay().submitted
+
+
+def test_worker_learns_a_lost_lease_without_a_round_trip(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab()
+    runtime = lab.state.tasks
+
+    def no_redis(task_id: str) -> bool:
+        raise AssertionError("current_task_stopping went to Redis")
+
+    runtime.store.is_stopping = no_redis  # type: ignore[method-assign]
+    runtime.listener_alive.set()
+    runtime._running["t"] = None
+    runtime._lease_granted("t", time.monotonic(), 60)
+    assert runtime.is_stopping("t") is False
+    runtime._lease_granted("t", time.monotonic() - 1, 0.5)  # last renewal sent 1 s ago
+    assert runtime.is_stopping("t") is True

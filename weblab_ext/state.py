@@ -158,7 +158,8 @@ class LabState:
             self.stop_event = stop = threading.Event()
             self._threads = []
             if self.settings.autoclean_thread:
-                cleaner = CleanerLoop(self.service, stop, store_label=self.store_label)
+                cleaner = CleanerLoop(self.service, stop, store_label=self.store_label,
+                                      tasks=self.tasks)
                 self._threads.append(cleaner.start())
             self._threads.extend(start_task_threads(
                 self.tasks, stop, self.settings.task_threads_process,

@@ -29,9 +29,10 @@ def refuse_embedded(state: LabState, command: str) -> None:
 
 @click.command("clean-expired-users")
 def clean_expired_users_command() -> None:
-    """Dispose every session that is over (one cleaner pass)."""
+    """Dispose every session that is over and fail tasks of dead workers (one cleaner pass)."""
     state = lab_state()
     refuse_embedded(state, "weblab clean-expired-users")
+    state.tasks.sweep()
     count = state.service.clean_expired()
     if count:
         click.echo(f"Disposed {count} session(s)")
