@@ -115,6 +115,7 @@ def check_command() -> None:
     state = lab_state()
     settings = state.settings
     problems: list[str] = []
+    warnings: list[str] = []
     notes: list[str] = []
     if not state.app.config.get("SECRET_KEY"):
         problems.append("SECRET_KEY is not set: students' session cookies cannot be signed.")
@@ -124,21 +125,42 @@ def check_command() -> None:
         problems.append("No @weblab.initial_url: students get an error after launch.")
     if is_embedded(settings.redis_url):
         notes.append("WEBLAB_REDIS_URL is not set: the embedded store serves one process only.")
-    try:
-        info = server_info(state.client)
-        notes.append(f"Store reachable (Redis {info['redis_version']}).")
-        policy = info["maxmemory_policy"]
-        if policy.startswith("allkeys"):
-            problems.append(
-                f"Redis maxmemory-policy is {policy}: it may evict live sessions; use "
-                "noeviction or a volatile-* policy."
-            )
-    except ANY_STORE_ERROR as exc:
-        problems.append(f"Cannot reach the store at {settings.redis_url}: {exc}")
+    if not is_embedded_client(state.client):
+        try:
+            _check_server(server_info(state.client), notes, warnings, problems)
+        except ANY_STORE_ERROR as exc:
+            problems.append(f"Cannot reach the store at {state.store_label}: "
+                            f"{type(exc).__name__}")
     for note in notes:
         click.echo(f"ok: {note}")
+    for warning in warnings:
+        click.echo(f"WARNING: {warning}")
     for problem in problems:
         click.echo(f"PROBLEM: {problem}")
     if problems:
         raise click.exceptions.Exit(1)
-    click.echo("Everything looks fine.")
+    click.echo("Everything looks fine." if not warnings else "No problem, but read the warnings.")
+
+
+def _check_server(info: dict[str, str], notes: list[str], warnings: list[str],
+                  problems: list[str]) -> None:
+    notes.append(f"Store reachable (Redis {info['redis_version']}).")
+    policy = info["maxmemory_policy"]
+    if policy.startswith("allkeys"):
+        problems.append(
+            f"Redis maxmemory-policy is {policy}: it may evict live sessions; use "
+            "noeviction or a volatile-* policy."
+        )
+    if info["aof_enabled"] == "0":
+        warnings.append(
+            "Redis has AOF persistence off (appendonly no): if Redis crashes or is killed, "
+            "every session and task acknowledged since its last snapshot is lost. Set "
+            "`appendonly yes` and `appendfsync everysec` (see the operations guide)."
+        )
+    elif info["aof_enabled"] == "1":
+        fsync = info["appendfsync"]
+        if fsync == "no":
+            warnings.append("Redis appendfsync is no: the OS decides when the AOF reaches "
+                            "the disk; use everysec.")
+        else:
+            notes.append(f"Redis persists with AOF (appendfsync {fsync or 'unknown'}).")

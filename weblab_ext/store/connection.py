@@ -137,11 +137,23 @@ def max_block_seconds(client: Any) -> float:
 
 
 def server_info(client: redis.Redis) -> dict[str, str]:
-    """What an operator check reads of the server: version and eviction policy.
+    """What an operator check reads of the server: version, eviction policy, persistence.
+
+    Values the server does not tell are ``""``: managed Redis services often refuse
+    ``CONFIG GET`` but answer ``INFO``.
 
     :raises redis.RedisError: when the store cannot answer.
     """
     info: dict[str, Any] = client.info()
-    policy = client.config_get("maxmemory-policy").get("maxmemory-policy", "")
+    aof = info.get("aof_enabled")
     return {"redis_version": str(info.get("redis_version", "?")),
-            "maxmemory_policy": str(policy)}
+            "maxmemory_policy": _config_value(client, "maxmemory-policy"),
+            "aof_enabled": "" if aof is None else str(int(aof)),
+            "appendfsync": _config_value(client, "appendfsync")}
+
+
+def _config_value(client: redis.Redis, name: str) -> str:
+    try:
+        return str(client.config_get(name).get(name, ""))
+    except redis.ResponseError:
+        return ""
