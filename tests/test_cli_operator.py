@@ -29,7 +29,7 @@ def test_check_never_prints_the_store_password(make_lab: Callable[..., Lab]) -> 
     lab = make_lab(WEBLAB_REDIS_URL=f"redis://:s3cret-pass@127.0.0.1:{free_port()}/0")
     result = check(lab)
     assert result.exit_code == 1
-    assert "PROBLEM: Cannot reach the store at redis://127.0.0.1:" in result.output
+    assert "PROBLEM: Cannot reach the store at redis://:***@127.0.0.1:" in result.output
     assert "s3cret-pass" not in result.output
 
 

@@ -258,7 +258,7 @@ def test_redis_outage_under_concurrent_load(
     alive = {thread.name for thread in threading.enumerate()}
     assert {"weblab-cleaner", "weblab-task-heartbeat", "weblab-task-runner-1"} <= alive
     logged = caplog.text
-    assert "cannot reach the store at redis://127.0.0.1:" in logged
+    assert "cannot reach the store at redis://:***@127.0.0.1:" in logged
     assert SECRET not in logged
 
 

@@ -73,8 +73,10 @@ def short_timeout_lab(redis_server: RedisServer) -> Iterator[Lab]:
     client.close()
 
 
-def test_join_longer_than_the_socket_timeout(short_timeout_lab: Lab) -> None:
+def test_join_longer_than_the_socket_timeout(short_timeout_lab: Lab,
+                                             redis_server: RedisServer) -> None:
     lab = short_timeout_lab
+    assert lab.state.store_label == f"redis://127.0.0.1:{redis_server.port}/0"  # logs name it
 
     @lab.weblab.task
     def slow(seconds: float) -> str:

@@ -64,11 +64,8 @@ def describe(url: str | None) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def describe_client(client: Any, url: str | None = None) -> str:
-    """How logs name the server ``client`` talks to, never with a password.
-
-    :param url: ``WEBLAB_REDIS_URL``, named (masked) when the client does not tell.
-    """
+def describe_client(client: Any) -> str:
+    """How logs name the server a client handed in by the lab talks to (no password)."""
     if is_embedded_client(client):
         return "the embedded store"
     kwargs: dict[str, Any] = getattr(getattr(client, "connection_pool", None),
@@ -79,7 +76,7 @@ def describe_client(client: Any, url: str | None = None) -> str:
         connection_class = getattr(client.connection_pool, "connection_class", None)
         scheme = "rediss" if "SSL" in getattr(connection_class, "__name__", "") else "redis"
         return f"{scheme}://{kwargs['host']}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
-    return describe(url)
+    return f"the store of {type(client).__name__}"
 
 
 def connect(url: str | None) -> redis.Redis:
