@@ -49,6 +49,12 @@ def _raw(workers: Workers, lab: Lab, task_id: str) -> dict[str, str]:
     return workers.client.hgetall(lab.state.keys.task(task_id))
 
 
+def _status_command(lab: Lab) -> str:
+    result = lab.app.test_cli_runner().invoke(args=["weblab", "status"])
+    assert result.exit_code == 0, result.output
+    return str(result.output)
+
+
 def _kill(process: Any) -> float:
     os.kill(process.pid, signal.SIGKILL)
     process.wait(10)
@@ -98,6 +104,7 @@ def test_reads_report_a_dead_workers_task_as_failed(
         task = tasks["exclusive"].delay(60)
         _wait_running(task)
         assert [t.status for t in weblab.running_tasks] == ["running"]
+        assert "Tasks: 0 queued, 1 running\nLive workers: 1" in _status_command(lab)
         killed = _kill(process)
         # Nobody sweeps here: no worker, no cleaner. The read itself judges the lease.
         joined = task.join(timeout=10)
@@ -110,6 +117,7 @@ def test_reads_report_a_dead_workers_task_as_failed(
         assert [t.status for t in weblab.tasks] == ["failed"]
         assert weblab.running_tasks == [] and weblab.get_running_task("exclusive") is None
         assert weblab.get_task(task.task_id).failed
+        assert "Tasks: 0 queued, 0 running\nLive workers: 0" in _status_command(lab)  # judged too
         # The first read failed it for good: its lock is free, the hash says so too.
         assert _raw(workers, lab, task.task_id)["status"] == "failed"
         assert tasks["exclusive"].delay(0).submitted

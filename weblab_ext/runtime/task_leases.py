@@ -143,6 +143,13 @@ class LeaseKeeping:
         self._settle(report, now)
         return report
 
+    def operator_summary(self) -> dict[str, Any]:
+        """What ``flask weblab status`` shows: queued and running tasks (lapsed leases are
+        failed first, so a dead worker's task is not counted as running), live workers."""
+        now = self.clock()
+        self.sweep(now)
+        return self.store.overview(now=now)
+
     def _settle(self, report: HeartbeatReport, now: float) -> None:
         for task_id in report.lapsed:
             self.reap(task_id, now)

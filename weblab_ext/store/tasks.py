@@ -242,6 +242,23 @@ class TaskStore:
         stopping, lost, lapsed, dead = self._heartbeat(keys=keys, args=argv)
         return HeartbeatReport(list(stopping), list(lost), list(lapsed), list(dead))
 
+    def overview(self, *, now: float) -> dict[str, Any]:
+        """Counts for operators: queued ids, tasks on a valid lease, live worker processes."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.llen(self.keys.task_queue())
+        pipe.zcount(self.keys.task_leases(), f"({now!r}", "+inf")
+        pipe.zrangebyscore(self.keys.workers(), f"({now!r}", "+inf")
+        queued, running, worker_ids = pipe.execute()
+        pipe = self.client.pipeline(transaction=False)
+        for worker_id in worker_ids:
+            pipe.hgetall(self.keys.worker_info(worker_id))
+        workers = []
+        for worker_id, raw in zip(worker_ids, pipe.execute() if worker_ids else [],
+                                  strict=True):
+            info = json.loads(raw.get("info") or "{}")
+            workers.append({"id": worker_id, "seen": float(raw.get("beat") or now), **info})
+        return {"queued": int(queued), "running": int(running), "workers": workers}
+
     def sweep(self, *, now: float) -> HeartbeatReport:
         """What any process may clean up without being a worker: lapsed leases and dead
         worker processes (removed from the registry, so one sweeper requeues their ids)."""
