@@ -23,7 +23,7 @@ from weblab_ext.runtime.cleaner import CleanerLoop
 from weblab_ext.tasks.task import WebLabTask
 
 from .conftest import Lab
-from .test_tasks_processes import Workers, _declare, _wait_running
+from .test_tasks_processes import Workers, _wait_running, lab_with_workers
 
 pytestmark = pytest.mark.slow
 
@@ -34,14 +34,7 @@ BEAT = 1.0
 @pytest.fixture
 def beat_lab(make_lab: Callable[..., Lab], store_url: str, tmp_path: Path
              ) -> Iterator[tuple[Lab, dict[str, Any], Workers]]:
-    if not store_url.startswith("redis://"):
-        pytest.skip("worker processes need the real Redis")
-    lab = make_lab(WEBLAB_HEARTBEAT_INTERVAL=BEAT)
-    workers = Workers(tmp_path, store_url, lab.app.config["WEBLAB_REDIS_BASE"], heartbeat=BEAT)
-    try:
-        yield lab, _declare(lab), workers
-    finally:
-        workers.stop_all()
+    yield from lab_with_workers(make_lab, store_url, tmp_path, BEAT)
 
 
 def _raw(workers: Workers, lab: Lab, task_id: str) -> dict[str, str]:
@@ -130,62 +123,65 @@ def _log_lines(path: Path) -> list[tuple[int, int, float]]:
     return [(int(pid), int(step), float(when)) for pid, step, when in lines]
 
 
+#: The paused-worker test's heartbeat: short, so the pause is many leases long.
+PAUSE_BEAT = 0.2
+
+
+@pytest.fixture
+def pause_lab(make_lab: Callable[..., Lab], store_url: str, tmp_path: Path
+              ) -> Iterator[tuple[Lab, dict[str, Any], Workers]]:
+    yield from lab_with_workers(make_lab, store_url, tmp_path, PAUSE_BEAT)
+
+
 def test_paused_worker_stops_at_once_and_its_writes_are_refused(
-    make_lab: Callable[..., Lab], store_url: str, tmp_path: Path,
+    pause_lab: tuple[Lab, dict[str, Any], Workers], tmp_path: Path,
 ) -> None:
-    if not store_url.startswith("redis://"):
-        pytest.skip("worker processes need the real Redis")
-    beat = 0.2
-    lab = make_lab(WEBLAB_HEARTBEAT_INTERVAL=beat)
-    tasks = _declare(lab)
-    workers = Workers(tmp_path, store_url, lab.app.config["WEBLAB_REDIS_BASE"], heartbeat=beat)
+    lab, tasks, workers = pause_lab
+    beat = PAUSE_BEAT
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
-    try:
-        paused = workers.start("--threads", "1")
-        with lab.app.app_context(), session_context(lab.start()):
-            first = tasks["fenced"].delay(str(first_log), 100_000)
-            _wait_running(first)
-            while len(_log_lines(first_log)) < 3:
+    paused = workers.start("--threads", "1")
+    with lab.app.app_context(), session_context(lab.start()):
+        first = tasks["fenced"].delay(str(first_log), 100_000)
+        _wait_running(first)
+        while len(_log_lines(first_log)) < 3:
+            time.sleep(0.01)
+        replacement = workers.start("--threads", "1")  # its heartbeat will sweep
+        os.kill(paused.pid, signal.SIGSTOP)
+        stopped_at = time.time()
+        try:
+            while _raw(workers, lab, first.task_id)["status"] == "running":
+                assert time.time() - stopped_at < 15, "the paused worker's task never failed"
                 time.sleep(0.01)
-            replacement = workers.start("--threads", "1")  # its heartbeat will sweep
-            os.kill(paused.pid, signal.SIGSTOP)
-            stopped_at = time.time()
-            try:
-                while _raw(workers, lab, first.task_id)["status"] == "running":
-                    assert time.time() - stopped_at < 15, "the paused worker's task never failed"
-                    time.sleep(0.01)
-                steps_before = _log_lines(first_log)
-                second = tasks["fenced"].delay(str(second_log), 100_000)
-                _wait_running(second)  # the replacement runs a new copy
-                assert second.retrieve().running
-                while not _log_lines(second_log):
-                    time.sleep(0.01)
-                while time.time() - stopped_at < 5 * beat:  # paused well past its lease
-                    time.sleep(0.01)
-            finally:
-                resumed_at = time.time()
-                os.kill(paused.pid, signal.SIGCONT)
-            # Give the resumed body ample time to run more steps, were it going to.
-            time.sleep(1.0)
-            late = [line for line in _log_lines(first_log) if line[2] >= resumed_at]
-            print(f"\n[fault] SIGSTOP for {resumed_at - stopped_at:.2f} s (lease "
-                  f"{2 * beat:.1f} s): steps the first body ran after SIGCONT: {len(late)}")
-            assert late == []  # no new step began: it stopped before its next step...
-            assert len(_log_lines(first_log)) == len(steps_before) + len(late)
-            stored = _raw(workers, lab, first.task_id)
-            assert stored["status"] == "failed"
-            assert json.loads(stored["error"])["code"] == "worker-lost"
-            # ...and what it tried to write after its lease lapsed was refused.
-            assert json.loads(stored["data"])["step"] <= steps_before[-1][1]
-            assert stored["result"] == ""
-            assert {pid for pid, _, _ in _log_lines(second_log)} == {replacement.pid}
-            assert second.retrieve().running  # the replacement is untouched
-            owner = workers.client.get(lab.state.keys.unique_lock("fenced"))
-            assert owner == second.task_id
-            second.stop()
-            assert second.join(10).done
-    finally:
-        workers.stop_all()
+            steps_before = _log_lines(first_log)
+            second = tasks["fenced"].delay(str(second_log), 100_000)
+            _wait_running(second)  # the replacement runs a new copy
+            assert second.retrieve().running
+            while not _log_lines(second_log):
+                time.sleep(0.01)
+            while time.time() - stopped_at < 5 * beat:  # paused well past its lease
+                time.sleep(0.01)
+        finally:
+            resumed_at = time.time()
+            os.kill(paused.pid, signal.SIGCONT)
+        # Give the resumed body ample time to run more steps, were it going to.
+        time.sleep(1.0)
+        late = [line for line in _log_lines(first_log) if line[2] >= resumed_at]
+        print(f"\n[fault] SIGSTOP for {resumed_at - stopped_at:.2f} s (lease "
+              f"{2 * beat:.1f} s): steps the first body ran after SIGCONT: {len(late)}")
+        assert late == []  # no new step began: it stopped before its next step...
+        assert len(_log_lines(first_log)) == len(steps_before) + len(late)
+        stored = _raw(workers, lab, first.task_id)
+        assert stored["status"] == "failed"
+        assert json.loads(stored["error"])["code"] == "worker-lost"
+        # ...and what it tried to write after its lease lapsed was refused.
+        assert json.loads(stored["data"])["step"] <= steps_before[-1][1]
+        assert stored["result"] == ""
+        assert {pid for pid, _, _ in _log_lines(second_log)} == {replacement.pid}
+        assert second.retrieve().running  # the replacement is untouched
+        owner = workers.client.get(lab.state.keys.unique_lock("fenced"))
+        assert owner == second.task_id
+        second.stop()
+        assert second.join(10).done
 
 
 def test_every_key_has_a_ttl_after_killed_workers(

@@ -139,17 +139,23 @@ class Workers:
         self.client.close()
 
 
-@pytest.fixture
-def proc_lab(make_lab: Callable[..., Lab], store_url: str, tmp_path: Path
-             ) -> Iterator[tuple[Lab, dict[str, Any], Workers]]:
+def lab_with_workers(make_lab: Callable[..., Lab], store_url: str, tmp_path: Path,
+                     heartbeat: float) -> Iterator[tuple[Lab, dict[str, Any], Workers]]:
+    """A lab, its declared tasks and a starter of worker processes (real Redis only)."""
     if not store_url.startswith("redis://"):
         pytest.skip("worker processes need the real Redis")
-    lab = make_lab(WEBLAB_HEARTBEAT_INTERVAL=HEARTBEAT)
-    workers = Workers(tmp_path, store_url, lab.app.config["WEBLAB_REDIS_BASE"])
+    lab = make_lab(WEBLAB_HEARTBEAT_INTERVAL=heartbeat)
+    workers = Workers(tmp_path, store_url, lab.app.config["WEBLAB_REDIS_BASE"], heartbeat)
     try:
         yield lab, _declare(lab), workers
     finally:
         workers.stop_all()
+
+
+@pytest.fixture
+def proc_lab(make_lab: Callable[..., Lab], store_url: str, tmp_path: Path
+             ) -> Iterator[tuple[Lab, dict[str, Any], Workers]]:
+    yield from lab_with_workers(make_lab, store_url, tmp_path, HEARTBEAT)
 
 
 def _wait_running(task: Any, timeout: float = 10) -> None:
