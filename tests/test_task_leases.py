@@ -117,10 +117,20 @@ def test_reads_report_a_dead_workers_task_as_failed(
 
 
 def _log_lines(path: Path) -> list[tuple[int, int, float]]:
+    """The steps a ``fenced`` body ran: (pid, step, when it checked the stop flag)."""
     if not path.exists():
         return []
     lines = [line.split() for line in path.read_text().splitlines() if line.strip()]
-    return [(int(pid), int(step), float(when)) for pid, step, when in lines]
+    return [(int(pid), int(step), float(when)) for pid, step, when in lines if step != "stop"]
+
+
+def _stopped_at(path: Path) -> float | None:
+    """When a ``fenced`` body checked ``current_task_stopping`` and saw it true, if it did."""
+    for line in path.read_text().splitlines():
+        _pid, step, when = line.split()
+        if step == "stop":
+            return float(when)
+    return None
 
 
 #: The paused-worker test's heartbeat: short, so the pause is many leases long.
@@ -165,10 +175,11 @@ def test_paused_worker_stops_at_once_and_its_writes_are_refused(
             os.kill(paused.pid, signal.SIGCONT)
         # Give the resumed body ample time to run more steps, were it going to.
         time.sleep(1.0)
+        # A step whose stop check ran after SIGCONT would have been a step too many.
         late = [line for line in _log_lines(first_log) if line[2] >= resumed_at]
         print(f"\n[fault] SIGSTOP for {resumed_at - stopped_at:.2f} s (lease "
               f"{2 * beat:.1f} s): steps the first body ran after SIGCONT: {len(late)}")
-        assert late == []  # no new step began: it stopped before its next step...
+        assert late == [] and _stopped_at(first_log) is not None  # the first check said stop
         assert len(_log_lines(first_log)) == len(steps_before) + len(late)
         stored = _raw(workers, lab, first.task_id)
         assert stored["status"] == "failed"

@@ -75,12 +75,14 @@ def whoami(seconds):
 
 @weblab.task(unique="global")
 def fenced(log_path, steps):
-    # One line per step, written before the step's store(): what ran, in which process, when.
+    # One line per stop check: the step it allowed (or "stop"), the process, when it checked.
     for step in range(steps):
-        if current_task_stopping:
-            break
+        checked = time.time()
+        stopping = bool(current_task_stopping)
         with open(log_path, "a") as log:
-            log.write(f"{os.getpid()} {step} {time.time()!r}\\n")
+            log.write(f"{os.getpid()} {'stop' if stopping else step} {checked!r}\\n")
+        if stopping:
+            break
         current_task.data["step"] = step
         current_task.store()
         time.sleep(0.05)
