@@ -7,18 +7,30 @@ PORT ?= 5000
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+# The oldest redis-py that setup.cfg allows (`redis>=5.0` -> `redis==5.0.*`), in its own venv,
+# so that a default that changes between redis-py versions shows up in CI, not in a lab.
+OLDEST_REDIS_VERSION := $(shell sed -n 's/^ *redis>=\([0-9.]*\).*/\1/p' setup.cfg)
+OLDEST_REDIS := redis==$(OLDEST_REDIS_VERSION).*
+VENV_OLDEST := .venv-oldest
+STAMP_OLDEST := $(VENV_OLDEST)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
 # Warnings are errors; -E rereads every page, so the references generated from the code
 # (configuration keys, CLI, API) are always rebuilt from the code of this checkout.
 SPHINX := $(BIN)/sphinx-build -W --keep-going -E -q -b html docs docs/_build/html
 
-.PHONY: demo test lint docs bench clean
+.PHONY: demo test test-oldest lint docs bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test,docs]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+$(STAMP_OLDEST): setup.cfg pyproject.toml
+	test -x $(VENV_OLDEST)/bin/python || $(PYTHON) -m venv $(VENV_OLDEST)
+	$(VENV_OLDEST)/bin/pip install --quiet --upgrade pip
+	$(VENV_OLDEST)/bin/pip install --quiet -e ".[test]" "$(OLDEST_REDIS)"
+	rm -f $(VENV_OLDEST)/.installed-* && touch $(STAMP_OLDEST)
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py --port $(PORT)
@@ -33,6 +45,11 @@ docs: $(STAMP)
 	$(SPHINX)
 	@echo "Documentation: docs/_build/html/index.html"
 
+# The whole suite but the browser tests, on the oldest supported redis-py.
+test-oldest: $(STAMP_OLDEST)
+	$(VENV_OLDEST)/bin/python -c "import redis, sys; print('redis-py', redis.__version__); sys.exit(not redis.__version__.startswith('$(OLDEST_REDIS_VERSION).'))"
+	$(VENV_OLDEST)/bin/python -m pytest -m "not browser" $(PYTEST_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
@@ -41,4 +58,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) build *.egg-info docs/_build
+	rm -rf $(VENV) $(VENV_OLDEST) build *.egg-info docs/_build

@@ -18,10 +18,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class RedisServer:
-    """A redis-server child process with its own port and directory."""
+#: No persistence at all: what most tests want (fast, nothing left on disk).
+NO_PERSISTENCE = ("--save", "", "--appendonly", "no")
+#: What the operations guide recommends: AOF, written every second.
+AOF = ("--save", "", "--appendonly", "yes", "--appendfsync", "everysec")
+#: Redis's default persistence: RDB snapshots only (the oldest after an hour, one change).
+SNAPSHOT_ONLY = ("--save", "3600 1", "--appendonly", "no")
 
-    def __init__(self) -> None:
+
+class RedisServer:
+    """A redis-server child process with its own port and directory.
+
+    :param persistence: the persistence arguments (see :data:`AOF`).
+    :param password: make clients authenticate (``requirepass``).
+    """
+
+    def __init__(self, persistence: tuple[str, ...] = NO_PERSISTENCE,
+                 password: str | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError(
@@ -29,18 +42,22 @@ class RedisServer:
                 "(.ci/run does it for CI)"
             )
         self.binary = binary
+        self.persistence = persistence
+        self.password = password
         self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="weblab-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        auth = ("--requirepass", self.password) if self.password else ()
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.directory)],
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", *self.persistence,
+             *auth, "--dir", str(self.directory)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -61,8 +78,16 @@ class RedisServer:
             self.process.wait(10)
             self.process = None
 
+    def kill(self) -> None:
+        """``kill -9`` the server (a crash: nothing is flushed or saved on the way out)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
     def restart(self) -> None:
-        """Stop and start again on the same port (data is lost: no persistence)."""
+        """Stop and start again on the same port and directory (without persistence, the
+        data is lost)."""
         self.stop()
         self.start()
 

@@ -46,9 +46,9 @@ def test_pass_disposes_exactly_the_due_sessions(make_lab: Callable[..., Lab]) ->
     assert clean(lab) == 1  # only the logged-out one is due yet
     assert lab.disposed == [exited]
     clock.now += 6
+    lab.student(busy).get("/lab")  # `busy` keeps polling; `silent` does not.
     assert clean(lab) == 1
     assert lab.disposed[-1] == short
-    # `busy` keeps polling; `silent` does not.
     clock.now += 5
     lab.student(busy).get("/lab")
     clock.now += 5

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from weblab_ext import session_context
 from weblab_ext.runtime.lifecycle_log import session_id_hash
 
 from .conftest import Lab
-from .redis_server import RedisServer
+from .redis_server import NO_PERSISTENCE, RedisServer
 
 HOW_TO_SET = ('app.config["WEBLAB_REDIS_URL"] = "redis://localhost:6379/0"',
               "FLASK_WEBLAB_REDIS_URL=redis://localhost:6379/0",
@@ -226,3 +226,23 @@ def test_no_command_prints_the_embedded_store_warning(tmp_path: Path) -> None:
                               timeout=60)
         assert done.returncode == 0, done.stderr
         assert done.stderr == "", (args, done.stderr)
+
+
+@pytest.fixture
+def no_config_server() -> Iterator[RedisServer]:
+    """A Redis that refuses CONFIG, as managed services do; INFO still answers."""
+    server = RedisServer((*NO_PERSISTENCE, "--rename-command", "CONFIG", ""))
+    server.start()
+    yield server
+    server.cleanup()
+
+
+def test_check_warns_about_aof_on_a_server_refusing_config(
+    make_lab: Callable[..., Lab], no_config_server: RedisServer,
+) -> None:
+    lab = make_lab(WEBLAB_REDIS_URL=no_config_server.url)
+    with lab.app.app_context():  # what `flask` does for every command
+        result = lab.app.test_cli_runner().invoke(args=["weblab", "check"])
+    assert result.exit_code == 0, result.output
+    assert "ok: Store reachable at redis://127.0.0.1:" in result.output
+    assert "WARNING: Redis has AOF persistence off (appendonly no)" in result.output

@@ -413,3 +413,25 @@ def test_ldl_invalid_field(path: str, value: object) -> None:
 def test_ldl_rejects_old_flat_schema() -> None:
     error = error_of(parse_ldl_start, wld_body())
     assert (error.code, error.field) == ("missing-field", "request")
+
+
+def _nest(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_deep_initial_data_is_refused_naming_the_field() -> None:
+    body = {"back": BACK, "client_initial_data": {"ok": 1, "deep": {"x": _nest(2000)}},
+            "server_initial_data": wld_server_data()}
+    with pytest.raises(ProtocolError) as caught:
+        parse_weblab_start(body)
+    assert caught.value.code == "invalid-field" and caught.value.status == 400
+    assert caught.value.field == "client_initial_data.deep"
+    body["client_initial_data"] = {"fine": _nest(99)}  # 100 levels with the object around
+    assert parse_weblab_start(body).client_data == {"fine": _nest(99)}
+    server = {**wld_server_data(), "extra": _nest(101)}
+    with pytest.raises(ProtocolError) as caught:
+        parse_weblab_start({"back": BACK, "client_initial_data": {}, "server_initial_data": server})
+    assert caught.value.field == "server_initial_data.extra"

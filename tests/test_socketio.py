@@ -81,9 +81,9 @@ def test_guarded_event_counts_as_activity(lab: Lab) -> None:
     sid = lab.start()
     client = app.client(sid)
     before = lab.state.sessions.load(sid).last_poll
-    lab.state.clock = lambda: before + 100
+    lab.state.clock = lambda: before + 10  # within WEBLAB_TIMEOUT (15 s)
     client.emit("active-only", {})
-    assert lab.state.sessions.load(sid).last_poll == before + 100
+    assert lab.state.sessions.load(sid).last_poll == before + 10
 
 
 def test_poll_inside_unguarded_handler_is_immediate(lab: Lab) -> None:
@@ -91,10 +91,10 @@ def test_poll_inside_unguarded_handler_is_immediate(lab: Lab) -> None:
     sid = lab.start()
     client = app.client(sid)
     before = lab.state.sessions.load(sid).last_poll
-    lab.state.clock = lambda: before + 50
+    lab.state.clock = lambda: before + 10
     client.emit("unguarded-poll")
     assert app.calls == [("unguarded-poll", None)]
-    assert lab.state.sessions.load(sid).last_poll == before + 50
+    assert lab.state.sessions.load(sid).last_poll == before + 10
 
 
 def test_anonymous_socket_is_disconnected_and_handler_not_run(lab: Lab) -> None:
@@ -270,7 +270,7 @@ def test_without_autopoll_guarded_event_does_not_poll(make_lab: Callable[..., La
     sid = lab.start()
     client = app.client(sid)
     before = lab.state.sessions.load(sid).last_poll
-    lab.state.clock = lambda: before + 100
+    lab.state.clock = lambda: before + 10
     client.emit("active-only", {})
     assert app.calls == [("active-only", {})]
     assert lab.state.sessions.load(sid).last_poll == before

@@ -29,7 +29,7 @@ HEARTBEAT = 0.2
 WORKER_APP = '''
 import os, time
 from flask import Flask
-from weblab_ext import WebLab, current_task_stopping
+from weblab_ext import WebLab, current_task, current_task_stopping
 
 app = Flask("worker_app")
 app.config.update(
@@ -71,6 +71,22 @@ def mine(seconds):
 def whoami(seconds):
     time.sleep(seconds)
     return os.getpid()
+
+
+@weblab.task(unique="global")
+def fenced(log_path, steps):
+    # One line per stop check: the step it allowed (or "stop"), the process, when it checked.
+    for step in range(steps):
+        checked = time.time()
+        stopping = bool(current_task_stopping)
+        with open(log_path, "a") as log:
+            log.write(f"{os.getpid()} {'stop' if stopping else step} {checked!r}\\n")
+        if stopping:
+            break
+        current_task.data["step"] = step
+        current_task.store()
+        time.sleep(0.05)
+    return os.getpid()
 '''
 
 
@@ -79,7 +95,7 @@ def _declare(lab: Lab) -> dict[str, Any]:
     weblab = lab.weblab
     found: dict[str, Any] = {}
     for name, unique in (("exclusive", "global"), ("cooperative", None), ("stubborn", None),
-                         ("whoami", None), ("mine", "user")):
+                         ("whoami", None), ("mine", "user"), ("fenced", "global")):
         def func(*args: Any) -> None: ...
         func.__name__ = name
         found[name] = weblab.task(unique=unique)(func)
@@ -89,11 +105,11 @@ def _declare(lab: Lab) -> dict[str, Any]:
 class Workers:
     """Starts ``flask weblab loop`` child processes for one lab."""
 
-    def __init__(self, tmp_path: Path, url: str, base: str) -> None:
+    def __init__(self, tmp_path: Path, url: str, base: str, heartbeat: float = HEARTBEAT) -> None:
         (tmp_path / "worker_app.py").write_text(textwrap.dedent(WORKER_APP))
         self.tmp_path = tmp_path
         self.env = dict(os.environ, TEST_REDIS_URL=url, TEST_BASE=base,
-                        TEST_HEARTBEAT=str(HEARTBEAT),
+                        TEST_HEARTBEAT=str(heartbeat),
                         PYTHONPATH=os.pathsep.join([str(REPO), str(tmp_path)]))
         self.client = redis.Redis.from_url(url, decode_responses=True)
         self.workers_key = "{" + base + "}:weblab:workers"
@@ -125,17 +141,23 @@ class Workers:
         self.client.close()
 
 
-@pytest.fixture
-def proc_lab(make_lab: Callable[..., Lab], store_url: str, tmp_path: Path
-             ) -> Iterator[tuple[Lab, dict[str, Any], Workers]]:
+def lab_with_workers(make_lab: Callable[..., Lab], store_url: str, tmp_path: Path,
+                     heartbeat: float) -> Iterator[tuple[Lab, dict[str, Any], Workers]]:
+    """A lab, its declared tasks and a starter of worker processes (real Redis only)."""
     if not store_url.startswith("redis://"):
         pytest.skip("worker processes need the real Redis")
-    lab = make_lab(WEBLAB_HEARTBEAT_INTERVAL=HEARTBEAT)
-    workers = Workers(tmp_path, store_url, lab.app.config["WEBLAB_REDIS_BASE"])
+    lab = make_lab(WEBLAB_HEARTBEAT_INTERVAL=heartbeat)
+    workers = Workers(tmp_path, store_url, lab.app.config["WEBLAB_REDIS_BASE"], heartbeat)
     try:
         yield lab, _declare(lab), workers
     finally:
         workers.stop_all()
+
+
+@pytest.fixture
+def proc_lab(make_lab: Callable[..., Lab], store_url: str, tmp_path: Path
+             ) -> Iterator[tuple[Lab, dict[str, Any], Workers]]:
+    yield from lab_with_workers(make_lab, store_url, tmp_path, HEARTBEAT)
 
 
 def _wait_running(task: Any, timeout: float = 10) -> None:

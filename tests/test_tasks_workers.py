@@ -5,12 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
 from weblab_ext import current_task, current_task_stopping
 from weblab_ext.context import session_context
+from weblab_ext.store.records import TaskRecord
 
 from .conftest import Lab
 
@@ -134,24 +136,29 @@ def test_unique_with_threads(worker_lab: tuple[Lab, dict[str, Any]]) -> None:
         assert other_mine.join(3).done
 
 
-def test_lapsed_lease_is_reaped(make_lab: Callable[..., Lab]) -> None:
+@contextmanager
+def _claimed_then_silent(make_lab: Callable[..., Lab], worker_id: str
+                         ) -> Iterator[tuple[Lab, Any, Any, float]]:
+    """A unique task taken and claimed by ``worker_id`` on a 0.2 s lease; no one beats."""
     lab = make_lab(WEBLAB_HEARTBEAT_INTERVAL=0.1)
 
     @lab.weblab.task(unique="global")
     def held() -> None: ...
 
-    runtime = lab.state.tasks
-    store = runtime.store
-    session_id = lab.start()
-    with lab.app.app_context(), session_context(session_id):
+    store = lab.state.tasks.store
+    with lab.app.app_context(), session_context(lab.start()):
         task = held.delay()
-        # A worker that claims the task and then dies (never beats).
-        taken = store.pop_from_queue("dead-worker")
-        assert taken == task.task_id
+        assert store.pop_from_queue(worker_id) == task.task_id
         now = time.time()
-        claimed = store.claim(task.task_id, "dead-worker", now=now, lease=0.2, ttl=60,
+        claimed = store.claim(task.task_id, worker_id, now=now, lease=0.2, ttl=60,
                               duplicate_error={})
-        assert claimed is not None and not isinstance(claimed, str)
+        assert isinstance(claimed, TaskRecord)
+        yield lab, held, task, now
+
+
+def test_lapsed_lease_is_reaped(make_lab: Callable[..., Lab]) -> None:
+    with _claimed_then_silent(make_lab, "dead-worker") as (lab, held, task, now):
+        runtime = lab.state.tasks
         woken: list[Any] = []
         joiner = threading.Thread(target=lambda: woken.append(task.join(timeout=3)))
         joiner.start()
@@ -163,8 +170,8 @@ def test_lapsed_lease_is_reaped(make_lab: Callable[..., Lab]) -> None:
         assert woken and woken[0].failed and woken[0].error["code"] == "worker-lost"
         assert held.delay().submitted  # lock freed
         # the dead worker finishing late changes nothing
-        assert not store.finish(task.task_id, session_id, status="done", owner="dead-worker",
-                                ttl=60, now=now + 1)
+        assert not runtime.store.finish(task.task_id, task.session_id, status="done",
+                                        owner="dead-worker", ttl=60, now=now + 1)
 
 
 def test_dead_worker_queue_is_requeued(make_lab: Callable[..., Lab]) -> None:
@@ -201,7 +208,8 @@ def test_store_data_after_reap_is_ignored(make_lab: Callable[..., Lab]) -> None:
     with lab.app.app_context():
         with session_context(session_id):
             task = noop.delay()
-        assert not store.store_data(task.task_id, "{}")  # not running: nothing written
+        assert not store.store_data(task.task_id, "{}", owner=lab.state.tasks.worker_id,
+                                    now=time.time())  # not running: nothing written
 
 
 def test_stopping_flag_needs_no_round_trip_with_listener(make_lab: Callable[..., Lab]) -> None:
@@ -217,6 +225,12 @@ def test_stopping_flag_needs_no_round_trip_with_listener(make_lab: Callable[...,
     runtime._running["some-task"] = None
     runtime.mark_stopping("some-task")  # what the listener does on a stop message
     assert runtime.is_stopping("some-task") is True
+    # A lease that ran out is known locally too: a worker back from a pause stops at once.
+    runtime._running["paused"] = None
+    runtime._lease_granted("paused", time.monotonic(), 60)
+    assert runtime.is_stopping("paused") is False
+    runtime._lease_granted("paused", time.monotonic() - 1, 0.5)  # renewal sent 1 s ago
+    assert runtime.is_stopping("paused") is True
 
 
 def test_threads_start_lazily_not_at_init(make_lab: Callable[..., Lab]) -> None:
@@ -233,3 +247,24 @@ def test_threads_start_lazily_not_at_init(make_lab: Callable[..., Lab]) -> None:
             assert hello.run_sync(timeout=5).result == "hello"
         finally:
             lab.weblab.stop_threads()
+
+
+def test_lapsed_lease_fences_its_worker(make_lab: Callable[..., Lab]) -> None:
+    with _claimed_then_silent(make_lab, "w1") as (lab, held, task, now):
+        runtime = lab.state.tasks
+        store, tid = runtime.store, task.task_id
+        assert store.store_data(tid, '{"step": 1}', owner="w1", now=now + 0.1)
+        assert not store.store_data(tid, '{"step": 9}', owner="w2", now=now + 0.1)
+        late = now + 0.3  # past the lease; nobody has reaped the task yet
+        assert not store.store_data(tid, '{"step": 2}', owner="w1", now=late)
+        assert not store.finish(tid, task.session_id, status="done", result_json="1",
+                                owner="w1", ttl=60, now=late)
+        report = store.heartbeat("w1", [tid], now=late, lease=0.2, ttl=60, info={})
+        assert report.lost == [tid] and report.lapsed == [tid]  # not renewed: lost for good
+        stored = store.load(tid)
+        assert stored is not None and stored.status == "running" and stored.data == {"step": 1}
+        runtime.clock = lambda: late
+        # The first read reports it failed and fails it for good (lock freed, joiners woken).
+        assert task.retrieve().failed and task.error["code"] == "worker-lost"
+        assert [t.status for t in lab.weblab.tasks] == ["failed"]
+        assert held.delay().submitted

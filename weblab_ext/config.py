@@ -165,7 +165,9 @@ OPTIONS: tuple[_Option, ...] = (
             "Where sessions and tasks are stored: `redis://`, `rediss://`, `unix://` or "
             "`fakeredis://NAME`. Unset, an embedded in-process store is used, which only one "
             "process sees: fine for `flask run`, wrong for several workers, and "
-            "`flask weblab loop` refuses it."),
+            "`flask weblab loop` refuses it. Clients get a 10 s socket timeout "
+            "(`?socket_timeout=N` in the URL changes it) and a 5 s connect timeout, whatever "
+            "redis-py's defaults."),
     _Option("WEBLAB_REDIS_BASE", "lab", _text,
             "Prefix of every Redis key of this lab (`{<base>}:weblab:...`), so that several "
             "labs can share one Redis server."),
@@ -228,9 +230,10 @@ OPTIONS: tuple[_Option, ...] = (
             "Seconds the RLMS is told to wait before it calls dispose again while a disposal "
             "is still running."),
     _Option("WEBLAB_HEARTBEAT_INTERVAL", 5, _seconds_at_least(0.05),
-            "Seconds between the heartbeats of each task-worker process. The tasks of a "
-            "worker that stops beating are failed as `worker-lost` within about three "
-            "intervals."),
+            "Seconds between the heartbeats of each task-worker process. Task leases last two "
+            "intervals and are renewed every half interval; a worker silent past its lease "
+            "(dead, frozen, or cut off from Redis) has its tasks failed as `worker-lost` "
+            "within three intervals, by any reader or cleaner."),
     _Option("WEBLAB_POWERED_BY", "weblab_ext", _optional_text,
             "Value of the `powered-by` header added to every response; `None` (or an empty "
             "string) removes the header."),
@@ -323,34 +326,18 @@ def load_settings(
     if mode != "legacy" and not values["WEBLAB_REDIS_INDEX_EPOCH"]:
         raise InvalidConfigError(f"WEBLAB_REDIS_INDEX_EPOCH is required when the mode is {mode}")
 
-    return Settings(
-        username=values["WEBLAB_USERNAME"],
-        password=values["WEBLAB_PASSWORD"],
+    # Every other field is the key without its prefix, lower-cased (WEBLAB_TIMEOUT → timeout).
+    fields = {field.name for field in dataclasses.fields(Settings)}
+    derived = {name: value for key, value in values.items()
+               if (name := key.removeprefix("WEBLAB_").lower()) in fields}
+    derived.update(
         base_url=base or "",
         callback_url=callback,
-        session_id_name=values["WEBLAB_SESSION_ID_NAME"],
-        redis_url=values["WEBLAB_REDIS_URL"],
-        redis_base=values["WEBLAB_REDIS_BASE"],
-        task_expires=values["WEBLAB_TASK_EXPIRES"],
-        timeout=values["WEBLAB_TIMEOUT"],
-        autopoll=values["WEBLAB_AUTOPOLL"],
-        poll_interval=values["WEBLAB_POLL_INTERVAL"],
-        cleaner_interval=values["WEBLAB_CLEANER_INTERVAL"],
-        unauthorized_link=values["WEBLAB_UNAUTHORIZED_LINK"],
-        unauthorized_template=values["WEBLAB_UNAUTHORIZED_TEMPLATE"],
-        scheme=values["WEBLAB_SCHEME"],
-        expired_users_timeout=values["WEBLAB_EXPIRED_USERS_TIMEOUT"],
         autoclean_thread=values["WEBLAB_AUTOCLEAN_THREAD"] and not no_thread,
         task_threads_process=0 if no_thread else values["WEBLAB_TASK_THREADS_PROCESS"],
-        no_thread=no_thread,
-        log_session_lifecycle=values["WEBLAB_LOG_SESSION_LIFECYCLE"],
-        dispose_wait=values["WEBLAB_DISPOSE_WAIT"],
-        dispose_ask_again=values["WEBLAB_DISPOSE_ASK_AGAIN"],
-        heartbeat_interval=values["WEBLAB_HEARTBEAT_INTERVAL"],
-        powered_by=values["WEBLAB_POWERED_BY"],
-        health_check_timeout=values["WEBLAB_HEALTH_CHECK_TIMEOUT"],
         fingerprint=fingerprint(config),
     )
+    return Settings(**derived)
 
 
 def fingerprint(config: Mapping[str, Any]) -> str:

@@ -118,7 +118,8 @@ class WebLab(TasksMixin):
                         server, config.redis_url_advice()))
             client = connect(settings.redis_url)
         state = LabState(app, self, settings, client, callbacks=self.callbacks,
-                         task_specs=self._task_registry.specs)
+                         task_specs=self._task_registry.specs,
+                         backend=(backend or self._backend) is not None)
         app.extensions["weblab"] = state
         self._states[id(app)] = state
         self._last_state = state

@@ -31,7 +31,7 @@ from .runtime.sessions import SessionService
 from .runtime.task_engine import TaskEngine, TaskSpec
 from .runtime.users import CurrentUser
 from .runtime.workers import start_task_threads
-from .store.connection import describe, is_embedded_client
+from .store.connection import describe, describe_client, is_embedded_client
 from .store.keys import Keys
 from .store.sessions import SessionStore
 from .store.tasks import TaskStore
@@ -54,10 +54,13 @@ class LabState:
     :param client: the Redis client of the lab's store.
     :param callbacks: the lab's registered callbacks.
     :param task_specs: the lab's declared tasks.
+    :param backend: whether ``client`` was handed in by the lab (``backend=``) rather than
+        built from ``WEBLAB_REDIS_URL``.
     """
 
     def __init__(self, app: Flask, weblab: WebLab, settings: Settings, client: redis.Redis, *,
-                 callbacks: LabCallbacks, task_specs: Mapping[str, TaskSpec]) -> None:
+                 callbacks: LabCallbacks, task_specs: Mapping[str, TaskSpec],
+                 backend: bool = False) -> None:
         self.app = app
         self.weblab = weblab
         self.settings = settings
@@ -65,7 +68,8 @@ class LabState:
         self.client = client
         self.keys = Keys(settings.redis_base)
         #: The store named for log lines and output (password masked).
-        self.store_label = describe(settings.redis_url)
+        self.store_label = (describe_client(client) if backend
+                            else describe(settings.redis_url))
         self.sessions = SessionStore(client, self.keys)
         self.tasks = TaskEngine(
             TaskStore(client, self.keys), settings, task_specs,
@@ -194,7 +198,8 @@ class LabState:
             self.stop_event = stop = threading.Event()
             self._threads = []
             if self.settings.autoclean_thread:
-                cleaner = CleanerLoop(self.service, stop, store_label=self.store_label)
+                cleaner = CleanerLoop(self.service, stop, store_label=self.store_label,
+                                      tasks=self.tasks)
                 self._threads.append(cleaner.start())
             self._threads.extend(start_task_threads(
                 self.tasks, stop, self.settings.task_threads_process,

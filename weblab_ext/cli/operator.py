@@ -60,8 +60,11 @@ def _clean_expired(state: LabState) -> int:
 @click.command("clean-expired-users")
 @with_appcontext
 def clean_expired_users_command() -> None:
-    """Dispose every session that is over (slot ended, logged out, or silent too long)."""
-    _clean_expired(lab_state())
+    """Dispose every session that is over (slot ended, logged out, or silent too long) and
+    fail the tasks of dead workers."""
+    state = lab_state()
+    _clean_expired(state)
+    state.tasks.sweep()
 
 
 @click.command("clean_expired_users")
@@ -109,7 +112,7 @@ def _echo_sessions(state: LabState, limit: int) -> None:
 
 def _echo_tasks(state: LabState, limit: int) -> None:
     now = state.tasks.clock()
-    overview = state.tasks.store.overview(now=now, limit=limit)
+    overview = state.tasks.operator_summary(limit)
     lapsed = (f" ({overview.lapsed} more whose worker stopped beating)"
               if overview.lapsed else "")
     click.echo(f"Tasks: {overview.queued} queued, {overview.running} running{lapsed}")
@@ -146,6 +149,7 @@ def check_command() -> None:
     """Check the configuration and the store; exit 1 with plain-words problems."""
     state = lab_state()
     problems: list[str] = []
+    warnings: list[str] = []
     notes: list[str] = []
     if not state.app.config.get("SECRET_KEY"):
         problems.append("SECRET_KEY is not set: students' session cookies cannot be signed.")
@@ -159,24 +163,45 @@ def check_command() -> None:
                       f"refuse it). For a Redis server: {redis_url_advice()}.")
     try:
         info = server_info(state.client)
+    except ANY_STORE_ERROR as exc:
+        problems.append(f"Cannot reach the store at {state.store_label}: "
+                        f"{type(exc).__name__}")
+    else:
         if info["redis_version"] == "embedded":
             notes.append("Store reachable (the embedded store of this process).")
         else:
-            notes.append(f"Store reachable at {state.store_label} "
-                         f"(Redis {info['redis_version']}).")
-        policy = info["maxmemory_policy"]
-        if policy.startswith("allkeys"):
-            problems.append(
-                f"Redis maxmemory-policy is {policy}: it may evict live sessions; use "
-                "noeviction or a volatile-* policy."
-            )
-    except ANY_STORE_ERROR as exc:
-        problems.append(f"Cannot reach the store at {state.store_label}: "
-                        f"{type(exc).__name__}: {exc}")
+            _check_server(info, state.store_label, notes, warnings, problems)
     for note in notes:
         click.echo(f"ok: {note}")
+    for warning in warnings:
+        click.echo(f"WARNING: {warning}")
     for problem in problems:
         click.echo(f"PROBLEM: {problem}")
     if problems:
         raise click.exceptions.Exit(1)
-    click.echo("Everything looks fine.")
+    click.echo("Everything looks fine." if not warnings else "No problem, but read the warnings.")
+
+
+def _check_server(info: dict[str, str], label: str, notes: list[str], warnings: list[str],
+                  problems: list[str]) -> None:
+    notes.append(f"Store reachable at {label} (Redis {info['redis_version']}).")
+    policy = info["maxmemory_policy"]
+    # Every key of a lab has a TTL, so volatile-* policies may evict live sessions too.
+    if policy.startswith(("allkeys", "volatile")):
+        problems.append(
+            f"Redis maxmemory-policy is {policy}: when memory runs out it may evict live "
+            "sessions and tasks; use noeviction (writes then fail loudly instead)."
+        )
+    if info["aof_enabled"] == "0":
+        warnings.append(
+            "Redis has AOF persistence off (appendonly no): if Redis crashes or is killed, "
+            "every session and task acknowledged since its last snapshot is lost. Set "
+            "`appendonly yes` and `appendfsync everysec` (see the operations guide)."
+        )
+    elif info["aof_enabled"] == "1":
+        fsync = info["appendfsync"]
+        if fsync == "no":
+            warnings.append("Redis appendfsync is no: the OS decides when the AOF reaches "
+                            "the disk; use everysec.")
+        else:
+            notes.append(f"Redis persists with AOF (appendfsync {fsync or 'unknown'}).")

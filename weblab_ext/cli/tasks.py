@@ -38,7 +38,8 @@ def run_loop(state: LabState, threads: int, max_seconds: float | None = None,
             previous[signum] = signal.signal(signum, lambda *_: stop.set())
     try:
         started = start_task_threads(engine, stop, threads, store_label=state.store_label)
-        started.append(CleanerLoop(state.service, stop, store_label=state.store_label).start())
+        started.append(CleanerLoop(state.service, stop, store_label=state.store_label,
+                                   tasks=engine).start())
         end = None if max_seconds is None else time.monotonic() + max_seconds
         while not stop.wait(0.2):
             if end is not None and time.monotonic() >= end:

@@ -30,6 +30,7 @@ from weblab_ext.protocol.status import (
     DISPOSING_ASK_AGAIN,
     multiple_status_error_json,
     parse_multiple_status,
+    session_over,
     should_finish,
 )
 from weblab_ext.protocol.timeparse import parse_epoch, parse_seconds, parse_start_time
@@ -52,6 +53,7 @@ __all__ = [
     "parse_seconds",
     "parse_start_time",
     "parse_weblab_start",
+    "session_over",
     "should_finish",
     "start_failed_reply",
     "start_reply",

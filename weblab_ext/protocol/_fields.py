@@ -10,6 +10,10 @@ from weblab_ext.protocol.errors import ProtocolError
 
 #: Longest excerpt of an offending value quoted back in an error message.
 _MAX_SHOWN = 60
+#: Deepest nesting of objects and arrays accepted in initial data. RLMSs send a few levels;
+#: a value nested hundreds deep would exhaust Python's recursion limit when it is copied,
+#: stored or handed to lab code.
+MAX_DEPTH = 100
 
 
 def describe(value: object) -> str:
@@ -112,3 +116,35 @@ def json_object(value: object, field: str, *, allow_string: bool) -> dict[str, A
         expected = "a JSON object or a string holding one" if allow_string else "a JSON object"
         raise invalid(field, expected, value)
     return value
+
+
+def check_depth(value: object, field: str, *, keys: int = 1, limit: int = MAX_DEPTH) -> None:
+    """Refuse a value whose objects and arrays nest more than ``limit`` levels deep.
+
+    Walks the value without recursion, so any depth the JSON decoder produced is measured.
+
+    :param value: a decoded JSON value.
+    :param field: its dotted name (``""`` for the whole body).
+    :param keys: how many object keys below ``field`` the error's field name goes down.
+    :raises ProtocolError: ``invalid-field`` naming the field that holds the deep part.
+    """
+    stack: list[tuple[object, int, str, int]] = [(value, 0, field, keys)]
+    while stack:
+        node, depth, name, budget = stack.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        if depth >= limit:
+            raise ProtocolError(
+                "invalid-field",
+                f"Field '{name}' nests objects or arrays more than {limit} levels deep",
+                field=name,
+            )
+        if isinstance(node, list):
+            stack.extend((child, depth + 1, name, budget) for child in node)
+            continue
+        for key, child in node.items():
+            if budget > 0:
+                stack.append((child, depth + 1, f"{name}.{key}" if name else str(key),
+                              budget - 1))
+            else:
+                stack.append((child, depth + 1, name, 0))

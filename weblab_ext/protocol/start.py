@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from weblab_ext.protocol._fields import (
+    check_depth,
     invalid,
     json_object,
     missing,
@@ -139,6 +140,8 @@ def parse_weblab_start(body: object, *, local_tz: datetime.tzinfo | None = None)
     data = _require_object(body)
     client = json_object(data.get("client_initial_data"), "client_initial_data", allow_string=True)
     server = json_object(data.get("server_initial_data"), "server_initial_data", allow_string=True)
+    check_depth(client, "client_initial_data")
+    check_depth(server, "server_initial_data")
     back = _weblab_back(data, client)
     start_date = _weblab_start(server, local_tz)
     length = server.get(_LENGTH_KEY)
@@ -202,6 +205,7 @@ def parse_ldl_start(body: object, *, local_tz: datetime.tzinfo | None = None) ->
     :raises ProtocolError: naming (in dotted form) the first field missing or malformed.
     """
     data = _require_object(body)
+    check_depth(data, "", keys=2)  # the whole body is stored
     request = _section(data, "request")
     laboratory = _section(data, "laboratory")
     user = _section(data, "user")

@@ -14,6 +14,18 @@ _MULTIPLE_CODE = "missing-parameters"
 _MULTIPLE_MESSAGE = "session_ids expected in POST JSON"
 
 
+def session_over(*, max_date: float | None, last_poll: float | None, now: float,
+                 timeout: float) -> bool:
+    """Whether an active session is past its deadline: its slot ended, or it has been silent
+    for ``timeout`` seconds (``timeout <= 0``: no inactivity limit).
+
+    A session past its deadline is over for good: no later request or poll revives it.
+    """
+    if max_date is not None and now >= max_date:
+        return True
+    return timeout > 0 and last_poll is not None and now - last_poll >= timeout
+
+
 def should_finish(
     *,
     state: str | None,
@@ -38,13 +50,10 @@ def should_finish(
     """
     if state == "disposing":
         return DISPOSING_ASK_AGAIN
-    if state != "active":
+    if state != "active" or session_over(max_date=max_date, last_poll=last_poll, now=now,
+                                         timeout=timeout):
         return -1
     time_left = math.inf if max_date is None else max_date - now
-    if time_left <= 0:
-        return -1
-    if timeout > 0 and last_poll is not None and now - last_poll >= timeout:
-        return -1
     if poll_interval <= 0:
         return 0
     interval = max(1, int(poll_interval))
@@ -90,5 +99,6 @@ __all__ = [
     "DISPOSING_ASK_AGAIN",
     "multiple_status_error_json",
     "parse_multiple_status",
+    "session_over",
     "should_finish",
 ]

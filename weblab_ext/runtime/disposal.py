@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from ..store.connection import STORE_ERRORS
 from ..store.records import SessionRecord
 from ..store.sessions import SessionStore
 from .lifecycle_log import session_id_hash
@@ -26,6 +27,8 @@ logger = logging.getLogger("weblab_ext")
 STALE_DISPOSING_SECONDS = 600.0
 #: How often a caller waiting on a disposal run by *another process* re-reads its state.
 _CROSS_PROCESS_WAIT_STEP = 0.05
+#: Pauses between attempts to mark a session disposed while the store is unreachable.
+_FINISH_RETRY_PAUSES = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 
 class DisposeOutcome(enum.Enum):
@@ -123,11 +126,25 @@ class Disposer:
             logger.exception("Disposing a lab session failed; marking it disposed anyway")
         finally:
             try:
-                self._store.finish_dispose(record.session_id, expired_ttl=self._expired_ttl())
+                self._finish(record.session_id)
             finally:
                 finished.set()
                 with self._lock:
                     self._in_flight.pop(record.session_id, None)
+
+    def _finish(self, session_id: str) -> None:
+        for pause in (*_FINISH_RETRY_PAUSES, None):
+            try:
+                self._store.finish_dispose(session_id, expired_ttl=self._expired_ttl())
+                return
+            except STORE_ERRORS:
+                if pause is None:
+                    logger.warning(
+                        "Could not mark session %s disposed: the store is unreachable; the "
+                        "next dispose call finishes it after %d minutes",
+                        session_id_hash(session_id), STALE_DISPOSING_SECONDS // 60)
+                    return
+                time.sleep(pause)
 
     def _wait_for_other(self, session_id: str, wait: float) -> DisposeOutcome:
         with self._lock:

@@ -155,7 +155,8 @@ class SessionService:
 
     def load_user(self, session_id: str, *, poll: bool, now: float | None = None) -> WebLabUser:
         """Read a session's user, recording a poll when asked; one round trip."""
-        record = self.store.touch(session_id, now=self._now(now), poll=poll)
+        record = self.store.touch(session_id, now=self._now(now), poll=poll,
+                                  timeout=self.timeout)
         return user_from_record(record, self, clock=self.clock)
 
     def user_of(self, record: SessionRecord | None) -> WebLabUser:
@@ -164,7 +165,7 @@ class SessionService:
 
     def poll(self, session_id: str, *, now: float | None = None) -> bool:
         """Record activity of the student; ``False`` when the session does not exist."""
-        return self.store.poll(session_id, now=self._now(now))
+        return self.store.poll(session_id, now=self._now(now), timeout=self.timeout)
 
     def logout(self, session_id: str) -> bool:
         """Mark a session exited (due for disposal) and tell push layers."""

@@ -1,10 +1,11 @@
-"""The task engine of one app in one process: submit, claim, run, finish, reap.
+"""The task engine of one app in one process: submit, claim, run, finish, read.
 
 Runtime layer. It keeps, per process, the tasks it is running (so its heartbeat renews their
-leases) and the ids asked to stop (kept current by a pub/sub listener, so
-``current_task_stopping`` costs no round trip). Task bodies are lab code: they run through the
-``run_in_app`` callable the Flask layer hands in, which sets up the app context, the session's
-user and ``current_task``.
+leases, see :mod:`.task_leases`) and the ids asked to stop (kept current by a pub/sub
+listener, so ``current_task_stopping`` costs no round trip). Task bodies are lab code: they
+run through the ``run_in_app`` callable the Flask layer hands in, which sets up the app
+context, the session's user and ``current_task``. Every read goes through :meth:`judge`, so
+a task whose worker is gone never reads ``running``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ import copy
 import dataclasses
 import json
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,10 +22,11 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import AlreadyRunningError
-from ..store.connection import ANY_STORE_ERROR, STORE_ERRORS
+from ..store.connection import STORE_ERRORS
 from ..store.records import TaskRecord
-from ..store.tasks import HeartbeatReport, TaskStore
+from ..store.tasks import TaskStore
 from ..tokens import create_token
+from .task_leases import LeaseKeeping
 from .task_runs import TaskRun, log_start, report_end, reported_class
 
 logger = logging.getLogger("weblab_ext")
@@ -77,7 +77,7 @@ class RunningTask:
 RunInApp = Callable[[RunningTask, Callable[[], Any]], Any]
 
 
-class TaskEngine:
+class TaskEngine(LeaseKeeping):
     """Tasks of one app in this process.
 
     :param store: the lab's task store.
@@ -102,33 +102,14 @@ class TaskEngine:
         self.shutdown_grace = 5.0
         #: Longest block on the queue: how long an idle runner takes to notice a stop.
         self.queue_block = 1.0
-        self.heartbeat_alive = threading.Event()
         self.listener_alive = threading.Event()
         self._lock = threading.Lock()
         self._running: dict[str, RunningTask | None] = {}
         self._stopping: set[str] = set()
         self._stop_cache: dict[str, tuple[float, bool]] = {}
-        self._worker_id = ""
-        self._worker_pid = -1
+        self._init_leases()
         #: Called with a :class:`TaskRun` as each task run here ends (``run-tasks`` lists them).
         self.run_listeners: list[Callable[[TaskRun], None]] = []
-
-    @property
-    def worker_id(self) -> str:
-        """Id of this process as a worker (new after a fork)."""
-        if self._worker_pid != os.getpid():
-            self._worker_pid = os.getpid()
-            self._worker_id = f"{socket.gethostname()}-{os.getpid()}-{create_token(6)}"
-        return self._worker_id
-
-    def lease_seconds(self) -> float:
-        """Lease of a task claimed now: short when a heartbeat renews it, else long.
-
-        Without a heartbeat in this process (``run_tasks()`` in a thread-less process) a short
-        lease would let other workers reap a task that is fine.
-        """
-        lease = 2 * self.heartbeat_interval
-        return lease if self.heartbeat_alive.is_set() else max(lease, self.task_expires)
 
     # -- submission -------------------------------------------------------------------------
 
@@ -200,11 +181,13 @@ class TaskEngine:
             self._running[task_id] = None
         try:
             error = _duplicate_error(_NAME_PLACEHOLDER)
+            lease, asked_at = self.lease_seconds(), time.monotonic()
             claimed = self.store.claim(task_id, self.worker_id, now=self.clock(),
-                                       lease=self.lease_seconds(), ttl=self.task_expires,
+                                       lease=lease, ttl=self.task_expires,
                                        duplicate_error=error)
             if not isinstance(claimed, TaskRecord):
                 return False
+            self._lease_granted(task_id, asked_at, lease)
             if claimed.stopping:
                 self.mark_stopping(task_id)
             self._run(claimed)
@@ -214,6 +197,7 @@ class TaskEngine:
                 self._running.pop(task_id, None)
                 self._stopping.discard(task_id)
                 self._stop_cache.pop(task_id, None)
+                self._forget_lease(task_id)
 
     def _run(self, record: TaskRecord) -> None:
         spec = self.specs.get(record.name)
@@ -263,11 +247,34 @@ class TaskEngine:
                 time.sleep(0.2 * 2**attempt)
                 continue
             if not finished:
-                logger.warning("Task %s (%s) ended after it was failed as worker-lost",
+                logger.warning("Task %s (%s) ended after its lease lapsed: its result is "
+                               "refused (it was failed as worker-lost)",
                                record.name, record.task_id)
             report_end(record, status if finished else "lost", error, now=self.clock(),
                        listeners=self.run_listeners)
             return
+
+    def store_task_data(self, task_id: str, data_json: str) -> bool:
+        """Store the data of a task this worker runs; ``False`` (and the task is told to stop)
+        when its lease lapsed: the store refuses writes from a worker that lost the task."""
+        stored = self.store.store_data(task_id, data_json, owner=self.worker_id,
+                                       now=self.clock())
+        if not stored:
+            self.mark_stopping(task_id)
+            logger.warning("store() of task %s refused: this worker no longer holds it",
+                           task_id)
+        return stored
+
+    # -- reads: every one judges the lease ----------------------------------------------------
+
+    def load(self, task_id: str) -> TaskRecord | None:
+        """One task as it reads now (``None`` when unknown or expired)."""
+        return self.judge(self.store.load(task_id))
+
+    def session_tasks(self, session_id: str) -> list[TaskRecord]:
+        """Every still-stored task of a session as it reads now, oldest first."""
+        judged = (self.judge(record) for record in self.store.session_tasks(session_id))
+        return [record for record in judged if record is not None]
 
     # -- stop requests ----------------------------------------------------------------------
 
@@ -283,8 +290,12 @@ class TaskEngine:
                 self._stopping.add(task_id)
 
     def is_stopping(self, task_id: str) -> bool:
-        """Whether a task running here was asked to stop; no round trip with a listener."""
+        """Whether a task running here was asked to stop, or lost its lease (this worker was
+        paused or cut off past it); no round trip with a listener."""
         if task_id in self._stopping:
+            return True
+        if self.lease_lost_locally(task_id):
+            self.mark_stopping(task_id)
             return True
         if self.listener_alive.is_set():
             return False
@@ -308,71 +319,6 @@ class TaskEngine:
         with self._lock:
             return list(self._running)
 
-    # -- heartbeat, reaping, shutdown -------------------------------------------------------
-
-    def heartbeat_tick(self, now: float | None = None, threads: int = 0) -> HeartbeatReport:
-        """Renew this process's leases; fail tasks of dead workers; requeue what they took."""
-        now = self.clock() if now is None else now
-        info = {"host": socket.gethostname(), "pid": os.getpid(), "threads": threads}
-        report = self.store.heartbeat(self.worker_id, self.running_ids(), now=now,
-                                      lease=2 * self.heartbeat_interval,
-                                      ttl=self.task_expires, info=info)
-        for task_id in report.stopping + report.lost:
-            self.mark_stopping(task_id)
-        for task_id in report.lapsed:
-            self.reap(task_id, now)
-        for worker_id in report.dead_workers:
-            if worker_id != self.worker_id:
-                moved = self.store.requeue(worker_id)
-                logger.warning("Worker %s stopped beating; requeued %d task(s)", worker_id,
-                               moved)
-        return report
-
-    def reap(self, task_id: str, now: float) -> bool:
-        """Fail a task whose lease lapsed (its worker died); frees its lock, wakes joiners."""
-        error = {"code": "worker-lost",
-                 "message": "The worker running this task stopped responding"}
-        reaped = self.store.finish(task_id, self.store.session_id_of(task_id), status="failed",
-                                   error_json=json.dumps(error), owner=None,
-                                   ttl=self.task_expires, now=now)
-        if reaped:
-            logger.warning("Task %s failed: its worker stopped responding", task_id)
-        return reaped
-
-    def drain(self, grace: float) -> None:
-        """Shutdown: ask running tasks to stop, wait up to ``grace`` s renewing their leases,
-        fail what is left as ``worker-lost`` and deregister this worker process."""
-        for task_id in self.running_ids():
-            try:
-                self.request_stop(task_id)
-            except ANY_STORE_ERROR:
-                logger.warning("Could not ask task %s to stop", task_id)
-        deadline = time.monotonic() + grace
-        next_beat = 0.0
-        while self.running_ids() and time.monotonic() < deadline:
-            if time.monotonic() >= next_beat:
-                next_beat = time.monotonic() + self.heartbeat_interval / 2
-                try:
-                    self.store.heartbeat(self.worker_id, self.running_ids(), now=self.clock(),
-                                         lease=2 * self.heartbeat_interval,
-                                         ttl=self.task_expires, info={"draining": True})
-                except ANY_STORE_ERROR:
-                    logger.warning("Heartbeat failed while draining")
-            time.sleep(0.02)
-        error = json.dumps({"code": "worker-lost",
-                            "message": "The worker stopped before the task finished"})
-        with self._lock:
-            left = [running for running in self._running.values() if running is not None]
-        try:
-            for running in left:
-                self.store.finish(running.task_id, running.record.session_id, status="failed",
-                                  error_json=error, owner=self.worker_id,
-                                  ttl=self.task_expires, now=self.clock())
-            self.store.deregister(self.worker_id)
-        except ANY_STORE_ERROR:
-            logger.warning("Could not deregister worker %s; its heartbeat will lapse",
-                           self.worker_id)
-
     # -- dispose ----------------------------------------------------------------------------
 
     def stop_session_tasks(self, session_id: str, deadline: float) -> None:
@@ -380,13 +326,14 @@ class TaskEngine:
 
         Results stay readable until they expire (``WEBLAB_TASK_EXPIRES`` after the end).
         """
-        pending = [r for r in self.store.session_tasks(session_id) if not r.finished]
+        pending = [r for r in self.session_tasks(session_id) if not r.finished]
         for record in pending:
             self.request_stop(record.task_id)
         for record in pending:
             while (remaining := deadline - time.monotonic()) > 0:
-                if self.store.wait_done(record.task_id, min(remaining, 1.0)):
+                if self.store.wait_done(record.task_id, remaining):
                     break
-                if self.store.status(record.task_id) in (None, "done", "failed"):
+                current = self.load(record.task_id)
+                if current is None or current.finished:
                     break
 

@@ -14,13 +14,17 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from ..protocol import session_over
 from ..store.records import SessionRecord
 from ..tokens import create_token
 from .userdata import AnonymousData, DataHolder, FrozenData
 
 
 class UserBackend(Protocol):
-    """What a user object needs from its lab: persistence and the user loader."""
+    """What a user object needs from its lab: persistence, the user loader, the timeout."""
+
+    #: The inactivity timeout in force (``<= 0``: none), read when ``active`` is asked.
+    timeout: float
 
     def store_user_data(self, session_id: str, data_json: str) -> bool: ...
 
@@ -150,8 +154,12 @@ class CurrentUser(_SessionUser):
 
     @property
     def active(self) -> bool:  # type: ignore[override]
-        """True until the student logs out or the slot ends."""
-        return self._record.state == "active" and self.time_left > 0
+        """True until the student logs out, the slot ends or the inactivity timeout passes."""
+        record = self._record
+        return record.state == "active" and not session_over(
+            max_date=record.max_date, last_poll=record.last_poll, now=self._clock(),
+            timeout=self._backend.timeout,
+        )
 
     @property
     def time_left(self) -> float:

@@ -5,6 +5,10 @@ guard does by hand what the hooks do for HTTP views: it reads the user fresh fro
 (recording a poll, as autopoll does for HTTP), runs the handler, then stores the changes made to
 ``weblab_user.data``. A refused event never reaches the handler (weblablib ran it anyway).
 
+While the store is unreachable a guarded event does not run its handler: the socket gets a
+``weblab:store-unavailable`` event (``{"retry_after": 5}``) and stays connected; a guarded
+``connect`` is refused. Nothing escapes to the Socket.IO server.
+
 The server push of session endings and task progress lives in :mod:`.push`;
 :func:`init_socketio`, :class:`WebLabSocketIO` and :func:`session_room` are re-exported here.
 """
@@ -19,15 +23,22 @@ from typing import Any, TypeVar
 
 from flask import request
 
-from ..context import cached_current_user
+from ..context import cached_current_user, lab_state
 from ..runtime.users import WebLabUser
+from ..store.connection import STORE_ERRORS
 from .push import WebLabSocketIO, init_socketio, join_session_room, load_event_user, session_room
 
 logger = logging.getLogger("weblab_ext")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Event a socket receives when its guarded event could not run because the store is down.
+STORE_UNAVAILABLE = "weblab:store-unavailable"
+#: Seconds a client is told to wait before trying again.
+_RETRY_AFTER = 5
+
 __all__ = [
+    "STORE_UNAVAILABLE",
     "WebLabSocketIO",
     "init_socketio",
     "session_room",
@@ -88,7 +99,10 @@ def _guard(func: F, *, require_active: bool) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        user = load_event_user()
+        try:
+            user = load_event_user()
+        except STORE_ERRORS as error:
+            return _store_unavailable(error)
         allowed = user.active if require_active else not user.is_anonymous
         if not allowed:
             return _refuse(user)
@@ -99,6 +113,21 @@ def _guard(func: F, *, require_active: bool) -> F:
             _store_changes()
 
     return wrapper  # type: ignore[return-value]
+
+
+def _event_name() -> Any:
+    return (getattr(request, "event", None) or {}).get("message")
+
+
+def _store_unavailable(error: Exception) -> Any:
+    logger.warning("Socket.IO event %r not run: the store at %s is unreachable (%s)",
+                   _event_name(), lab_state().store_label, type(error).__name__)
+    if _event_name() == "connect":
+        return False
+    from flask_socketio import emit
+
+    emit(STORE_UNAVAILABLE, {"retry_after": _RETRY_AFTER})
+    return None
 
 
 def _refuse(user: WebLabUser) -> Any:
@@ -137,3 +166,7 @@ def _store_changes() -> None:
         user.data.store_if_modified()
     except TypeError:
         logger.exception("weblab_user.data holds a value that is not JSON: not stored")
+    except STORE_ERRORS as error:
+        logger.warning("The change of weblab_user.data in a Socket.IO event is lost: the store "
+                       "at %s is unreachable (%s)", lab_state().store_label,
+                       type(error).__name__)

@@ -30,6 +30,7 @@ from flask import Flask, current_app, request
 from ..context import get_weblab_user, request_state
 from ..runtime.loops import ListenerLoop, PerProcess
 from ..runtime.users import CurrentUser, WebLabUser
+from ..store.connection import STORE_ERRORS
 from ..store.pubsub import Subscription
 
 if TYPE_CHECKING:
@@ -247,6 +248,14 @@ def join_session_room(user: WebLabUser) -> None:
         push.ensure_started()
 
 
-def join_if_logged_in(*_auth: Any) -> None:
-    """Default ``connect`` handler: sockets with a lab session join its room; nobody refused."""
-    join_session_room(load_event_user())
+def join_if_logged_in(*_auth: Any) -> Any:
+    """Default ``connect`` handler: sockets with a lab session join its room; nobody is
+    refused, unless the store is unreachable (the client then connects again later)."""
+    try:
+        user = load_event_user()
+    except STORE_ERRORS as error:
+        logger.warning("Socket.IO connection refused: the store at %s is unreachable (%s)",
+                       current_app.extensions["weblab"].store_label, type(error).__name__)
+        return False
+    join_session_room(user)
+    return None

@@ -137,11 +137,23 @@ class TaskRecord:
     submitted_at: float
     started_at: float | None
     finished_at: float | None
+    #: Until when its worker holds it (running tasks); past it the task is lost.
+    lease_until: float | None = None
 
     @property
     def finished(self) -> bool:
         """Whether the task is done or failed."""
         return self.status in ("done", "failed")
+
+    def lapsed(self, now: float) -> bool:
+        """Whether it is running on a lease that ran out by ``now`` (its worker is gone)."""
+        return self.status == "running" and self.lease_until is not None and (
+            self.lease_until <= now)
+
+    def failed_with(self, error: Mapping[str, Any], now: float) -> TaskRecord:
+        """This record as it reads once failed with ``error`` at ``now``."""
+        return dataclasses.replace(self, status="failed", error=dict(error), result=None,
+                                   finished_at=now, lease_until=None)
 
     @classmethod
     def from_hash(cls, task_id: str, raw: Mapping[str, str]) -> TaskRecord:
@@ -170,4 +182,5 @@ class TaskRecord:
             submitted_at=_time("submitted_at") or 0.0,
             started_at=_time("started_at"),
             finished_at=_time("finished_at"),
+            lease_until=_time("lease_until"),
         )

@@ -25,14 +25,23 @@ return 1
 """
 
 # KEYS[1] session hash, KEYS[2] by-poll zset
-# ARGV[1] session id, ARGV[2] now, ARGV[3] "1" to record a poll, ARGV[4] "1" to return the record
-# Reads the session and, when it is active, records a poll: the single round trip of a lab
-# request. Returns false for an unknown session.
+# ARGV[1] session id, ARGV[2] now, ARGV[3] "1" to record a poll, ARGV[4] "1" to return the
+# record, ARGV[5] inactivity timeout in seconds (<= 0: none)
+# Reads the session and, when it is active and not past its deadline (slot end, or silent for
+# the timeout), records a poll: the single round trip of a lab request. A session past its
+# deadline is over whether or not the cleaner ran, so a late request never revives it.
+# Returns false for an unknown session.
 TOUCH = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-if ARGV[3] == '1' and redis.call('HGET', KEYS[1], 'state') == 'active' then
-  redis.call('HSET', KEYS[1], 'last_poll', ARGV[2])
-  redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[1])
+if ARGV[3] == '1' then
+  local h = redis.call('HMGET', KEYS[1], 'state', 'max_date', 'last_poll')
+  local now = tonumber(ARGV[2])
+  local timeout = tonumber(ARGV[5])
+  if h[1] == 'active' and now < tonumber(h[2])
+      and (timeout <= 0 or now - tonumber(h[3]) < timeout) then
+    redis.call('HSET', KEYS[1], 'last_poll', ARGV[2])
+    redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[1])
+  end
 end
 if ARGV[4] == '1' then return redis.call('HGETALL', KEYS[1]) end
 return 1

@@ -65,18 +65,24 @@ class SessionStore:
         keys = [self.keys.session(record.session_id), *self._index_keys()]
         return bool(self._start(keys=keys, args=argv))
 
-    def touch(self, session_id: str, *, now: float, poll: bool) -> SessionRecord | None:
-        """Read a session and, with ``poll``, record a poll if it is active. One round trip."""
+    def touch(self, session_id: str, *, now: float, poll: bool, timeout: float
+              ) -> SessionRecord | None:
+        """Read a session and, with ``poll``, record a poll if it is active. One round trip.
+
+        :param timeout: the inactivity timeout (``<= 0``: none); a session silent for longer,
+            or past its slot, is over and its poll is not recorded.
+        """
         keys = [self.keys.session(session_id), self.keys.sessions_by_poll()]
-        flat = self._touch(keys=keys, args=[session_id, repr(now), int(poll), 1])
+        flat = self._touch(keys=keys, args=[session_id, repr(now), int(poll), 1, repr(timeout)])
         if not flat:
             return None
         return SessionRecord.from_hash(session_id, pairs_to_dict(flat))
 
-    def poll(self, session_id: str, *, now: float) -> bool:
-        """Record a poll of an active session; ``False`` if the session does not exist."""
+    def poll(self, session_id: str, *, now: float, timeout: float) -> bool:
+        """Record a poll of an active session not past its deadline (see :meth:`touch`);
+        ``False`` if the session does not exist."""
         keys = [self.keys.session(session_id), self.keys.sessions_by_poll()]
-        return bool(self._touch(keys=keys, args=[session_id, repr(now), 1, 0]))
+        return bool(self._touch(keys=keys, args=[session_id, repr(now), 1, 0, repr(timeout)]))
 
     def load(self, session_id: str) -> SessionRecord | None:
         """Read a session without side effects."""

@@ -9,10 +9,33 @@ one Redis Cluster slot.
 Task hash fields: ``name``, ``session_id``, ``args``, ``kwargs`` (JSON), ``status``
 (``submitted | running | done | failed``), ``stopping`` (``0``/``1``), ``data``, ``result``,
 ``error`` (JSON, empty when unset), ``lock`` (unique lock key or empty), ``worker``,
-``submitted_at``, ``started_at``, ``finished_at`` (epoch seconds).
+``submitted_at``, ``started_at``, ``finished_at``, ``lease_until`` (epoch seconds).
+
+Leases fence the workers: a task belongs to the worker named in ``worker`` only until
+``lease_until`` (kept in the hash, so every read can judge it, and in the leases sorted set,
+so sweeps find lapsed ones without scanning). Once it has passed, the lease is lost for good:
+the owner's heartbeat no longer renews it, its late data and result are refused, and whoever
+sees it first fails the task as ``worker-lost``.
 """
 
 from __future__ import annotations
+
+# The lease of a running task: its hash field, or (records written before the field existed)
+# its score in the leases zset; nil when neither is known.
+_LEASE = """
+local function lease_of(key, leases, tid)
+  local lease = tonumber(redis.call('HGET', key, 'lease_until') or '')
+  if lease then return lease end
+  return tonumber(redis.call('ZSCORE', leases, tid) or '')
+end
+"""
+
+# Gives a key a TTL of at least ARG seconds (never shortens a longer one).
+_KEEP = """
+local function keep(key, ttl)
+  if redis.call('TTL', key) < tonumber(ttl) then redis.call('EXPIRE', key, ttl) end
+end
+"""
 
 # Builds the JSON progress/completion event of a task. Strings go through cjson.encode;
 # data/result/error are already JSON text and are spliced in as they are, so lists and
@@ -37,7 +60,7 @@ end
 # ARGV[8..] field, value, ...
 # Records the task and queues it: 1. A unique task whose lock is held elsewhere is recorded
 # as already failed (0) or, with ARGV[4] = '1', not recorded at all (-1).
-SUBMIT = _EVENT + """
+SUBMIT = _EVENT + _KEEP + """
 local ttl = tonumber(ARGV[2])
 local duplicate = false
 if #KEYS >= 5 then
@@ -58,6 +81,7 @@ if duplicate then
   return 0
 end
 redis.call('LPUSH', KEYS[3], ARGV[1])
+keep(KEYS[3], ttl)
 return 1
 """
 
@@ -68,8 +92,9 @@ return 1
 # Claims a submitted task for a worker: first claimer wins. Returns the hash (flat list), or
 # {'duplicate'} when its unique lock is held by another task (the task is then failed), or
 # false when the task is not claimable (gone, already claimed or finished).
-CLAIM = _EVENT + """
+CLAIM = _EVENT + _KEEP + """
 redis.call('LREM', KEYS[2], 1, ARGV[1])
+if redis.call('EXISTS', KEYS[2]) == 1 then keep(KEYS[2], ARGV[6]) end
 if redis.call('HGET', KEYS[1], 'status') ~= 'submitted' then return false end
 local lock = redis.call('HGET', KEYS[1], 'lock')
 if lock and lock ~= '' then
@@ -89,28 +114,32 @@ if lock and lock ~= '' then
     return {'duplicate'}
   end
 end
-redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[2], 'started_at', ARGV[3])
+redis.call('HSET', KEYS[1], 'status', 'running', 'worker', ARGV[2], 'started_at', ARGV[3],
+           'lease_until', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+keep(KEYS[3], ARGV[6])
 return redis.call('HGETALL', KEYS[1])
 """
 
 # KEYS[1] task hash, KEYS[2] leases zset, KEYS[3] done list, KEYS[4] session tasks set
-# ARGV[1] task id, ARGV[2] mode: 'owner' (ARGV[3] is the worker id that must hold the task) or
-# 'lapsed' (ARGV[3] is now: the lease must have expired), ARGV[4] status done|failed,
+# ARGV[1] task id, ARGV[2] mode: 'owner' (ARGV[3] is the worker id that must hold the task on
+# a lease still valid at ARGV[9]) or 'lapsed' (ARGV[3] is now: the lease must have expired),
+# ARGV[4] status done|failed,
 # ARGV[5] result JSON, ARGV[6] error JSON, ARGV[7] data JSON ('' keeps the stored data),
 # ARGV[8] ttl seconds, ARGV[9] now, ARGV[10] progress channel
 # Finishes a running task once: frees its unique lock (only if this task owns it), wakes its
 # joiners (a token in the done list that stays until the record expires) and publishes the
 # completion. Returns 1, or 0 when someone else finished it first.
-FINISH = _EVENT + """
+FINISH = _EVENT + _LEASE + """
 local h = redis.call('HMGET', KEYS[1], 'status', 'worker', 'lock')
 if h[1] ~= 'running' then return 0 end
+local lease = lease_of(KEYS[1], KEYS[2], ARGV[1])
 if ARGV[2] == 'owner' then
   if h[2] ~= ARGV[3] then return 0 end
+  if lease and lease <= tonumber(ARGV[9]) then return 0 end
 else
-  local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
-  if score and tonumber(score) > tonumber(ARGV[3]) then return 0 end
+  if lease and lease > tonumber(ARGV[3]) then return 0 end
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[4], 'result', ARGV[5], 'error', ARGV[6],
            'finished_at', ARGV[9])
@@ -132,12 +161,17 @@ redis.call('PUBLISH', ARGV[10], event)
 return 1
 """
 
-# KEYS[1] task hash
-# ARGV[1] task id, ARGV[2] data JSON, ARGV[3] progress channel
+# KEYS[1] task hash, KEYS[2] leases zset
+# ARGV[1] task id, ARGV[2] data JSON, ARGV[3] progress channel, ARGV[4] worker id that must
+# hold the task, ARGV[5] now
 # Stores the data of a running task and publishes it as progress. Returns 1, or 0 when the
-# task is not running (finished or reaped): nothing is re-created.
-STORE_DATA = _EVENT + """
-if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+# task is not running (finished or reaped) or no longer this worker's on a valid lease (a
+# worker paused past its lease): nothing is written or re-created.
+STORE_DATA = _EVENT + _LEASE + """
+local h = redis.call('HMGET', KEYS[1], 'status', 'worker')
+if h[1] ~= 'running' or h[2] ~= ARGV[4] then return 0 end
+local lease = lease_of(KEYS[1], KEYS[2], ARGV[1])
+if lease and lease <= tonumber(ARGV[5]) then return 0 end
 redis.call('HSET', KEYS[1], 'data', ARGV[2])
 redis.call('PUBLISH', ARGV[3], task_event(KEYS[1], ARGV[1], 'running', '', ''))
 return 1
@@ -155,25 +189,43 @@ if status == 'submitted' or status == 'running' then redis.call('PUBLISH', ARGV[
 return 1
 """
 
-# KEYS[1] leases zset, KEYS[2] workers zset, KEYS[3] worker info hash,
-# KEYS[4..] hashes of the tasks this worker process runs
+# The tail of a heartbeat and of a sweep (KEYS[1] leases zset, KEYS[2] workers zset, ARGV[1]
+# now): ids of tasks whose lease lapsed, and of worker processes that stopped beating. Dead
+# workers are removed here, so exactly one sweeper requeues what they had taken.
+_SWEEP = """
+local function sweep()
+  local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
+  local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 20)
+  for _, wid in ipairs(dead) do redis.call('ZREM', KEYS[2], wid) end
+  return lapsed, dead
+end
+"""
+
+# KEYS[1] leases zset, KEYS[2] workers zset, KEYS[3] worker info hash, KEYS[4] processing list
+# of this worker, KEYS[5..] hashes of the tasks this worker process runs
 # ARGV[1] now, ARGV[2] lease expiry, ARGV[3] worker id, ARGV[4] info ttl seconds,
 # ARGV[5] task ttl seconds, ARGV[6] lock ttl ms, ARGV[7] info JSON, ARGV[8..] task ids in
-# the order of KEYS[4..]
+# the order of KEYS[5..]
 # One heartbeat of a worker process: renews its registration, the leases, TTLs and unique
-# locks of its running tasks, and reports what needs attention. Returns
-# {stopping ids, lost ids (no longer ours), lapsed lease ids, dead worker ids}; dead workers
-# are removed here, so exactly one reaper requeues what they had taken.
-HEARTBEAT = """
+# locks of its running tasks, and reports what needs attention. A lease that already lapsed
+# is not renewed: the task is lost (its worker was paused or cut off for longer than the
+# lease) and reported so. Returns {stopping ids, lost ids (no longer ours), lapsed lease ids,
+# dead worker ids}.
+HEARTBEAT = _KEEP + _LEASE + _SWEEP + """
+local now = tonumber(ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+keep(KEYS[2], math.max(tonumber(ARGV[4]), tonumber(ARGV[5])))
 redis.call('HSET', KEYS[3], 'info', ARGV[7], 'beat', ARGV[1])
 redis.call('EXPIRE', KEYS[3], ARGV[4])
+if redis.call('EXISTS', KEYS[4]) == 1 then keep(KEYS[4], ARGV[5]) end
 local stopping, lost = {}, {}
-for i = 4, #KEYS do
-  local tid = ARGV[i + 4]
+for i = 5, #KEYS do
+  local tid = ARGV[i + 3]
   local h = redis.call('HMGET', KEYS[i], 'status', 'worker', 'stopping', 'lock')
-  if h[1] == 'running' and h[2] == ARGV[3] then
-    redis.call('ZADD', KEYS[1], 'XX', ARGV[2], tid)
+  local lease = lease_of(KEYS[i], KEYS[1], tid)
+  if h[1] == 'running' and h[2] == ARGV[3] and (not lease or lease > now) then
+    redis.call('ZADD', KEYS[1], ARGV[2], tid)
+    redis.call('HSET', KEYS[i], 'lease_until', ARGV[2])
     redis.call('EXPIRE', KEYS[i], ARGV[5])
     if h[4] and h[4] ~= '' and redis.call('GET', h[4]) == tid then
       redis.call('PEXPIRE', h[4], ARGV[6])
@@ -183,17 +235,27 @@ for i = 4, #KEYS do
     table.insert(lost, tid)
   end
 end
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, 100)
-local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 20)
-for _, wid in ipairs(dead) do redis.call('ZREM', KEYS[2], wid) end
+if #KEYS >= 5 then keep(KEYS[1], ARGV[5]) end
+local lapsed, dead = sweep()
 return {stopping, lost, lapsed, dead}
 """
 
+# KEYS[1] leases zset, KEYS[2] workers zset
+# ARGV[1] now
+# What a cleaner in any process (no worker needed) looks for: {lapsed lease ids, dead worker
+# ids}; dead workers are removed from the registry.
+SWEEP = _SWEEP + """
+local lapsed, dead = sweep()
+return {lapsed, dead}
+"""
+
 # KEYS[1] processing list of a worker process, KEYS[2] queue
+# ARGV[1] queue ttl seconds
 # Puts back what a dead (or stopping) worker took from the queue but never claimed.
 # Returns how many ids were moved.
-REQUEUE = """
+REQUEUE = _KEEP + """
 local moved = 0
 while redis.call('RPOPLPUSH', KEYS[1], KEYS[2]) do moved = moved + 1 end
+if moved > 0 then keep(KEYS[2], ARGV[1]) end
 return moved
 """

@@ -4,12 +4,14 @@ A task is one hash (see :mod:`.task_scripts` for its fields) moving through::
 
     submitted ──claim──► running ──finish──► done | failed
         └──(unique lock held elsewhere)──────────► failed
-                          └──(lease lapsed: worker died)──► failed (worker-lost)
+                          └──(lease lapsed: worker died or paused)──► failed (worker-lost)
 
 Submitted ids wait in a queue list that idle workers block on (``BRPOPLPUSH`` into their
 process's processing list, so an id is never lost between pop and claim); running tasks
 carry a lease in a sorted set scored by expiry, renewed by their worker's heartbeat; the end
 of a task pushes a token onto its done list, which ``join()`` blocks on without polling.
+The lease also fences its worker: past it, that worker's writes are refused (see
+:mod:`.task_scripts`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import redis
 
 from . import task_scripts as scripts
+from .connection import max_block_seconds
 from .keys import Keys
 from .locks import Lock
 from .pubsub import Subscription
@@ -30,7 +33,7 @@ from .records import TaskRecord, pairs_to_dict
 
 @dataclasses.dataclass(frozen=True)
 class HeartbeatReport:
-    """What one heartbeat found: ids to act on."""
+    """What one heartbeat (or sweep) found: ids to act on."""
 
     stopping: list[str]
     lost: list[str]
@@ -73,12 +76,15 @@ class TaskStore:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.client = client
         self.keys = keys
+        #: Longest block of one blocking command: below the client's socket timeout.
+        self.max_block = max_block_seconds(client)
         self._submit = client.register_script(scripts.SUBMIT)
         self._claim = client.register_script(scripts.CLAIM)
         self._finish = client.register_script(scripts.FINISH)
         self._store_data = client.register_script(scripts.STORE_DATA)
         self._stop = client.register_script(scripts.STOP)
         self._heartbeat = client.register_script(scripts.HEARTBEAT)
+        self._sweep = client.register_script(scripts.SWEEP)
         self._requeue = client.register_script(scripts.REQUEUE)
 
     # -- submission and lookup --------------------------------------------------------------
@@ -146,10 +152,10 @@ class TaskStore:
         """Block up to ``timeout`` s for a queued id, moving it to the worker's processing list.
 
         ``BRPOPLPUSH``, not ``BLMOVE``: the embedded store (fakeredis 2.40) blocks only on the
-        former.
+        former. The block is capped by :attr:`max_block`: callers loop.
         """
         value = self.client.brpoplpush(
-            self.keys.task_queue(), self.keys.worker_processing(worker_id), max(timeout, 0.01)
+            self.keys.task_queue(), self.keys.worker_processing(worker_id), self._block(timeout)
         )
         return str(value) if value is not None else None
 
@@ -210,10 +216,16 @@ class TaskStore:
         )
         return bool(reply)
 
-    def store_data(self, task_id: str, data_json: str) -> bool:
-        """Store a running task's data and publish it as progress."""
-        return bool(self._store_data(keys=[self.keys.task(task_id)],
-                                     args=[task_id, data_json, self.keys.task_progress()]))
+    def store_data(self, task_id: str, data_json: str, *, owner: str, now: float) -> bool:
+        """Store a running task's data and publish it as progress.
+
+        :param owner: the worker id that must hold the task on a lease valid at ``now``;
+            otherwise nothing is written and the answer is ``False``.
+        """
+        return bool(self._store_data(
+            keys=[self.keys.task(task_id), self.keys.task_leases()],
+            args=[task_id, data_json, self.keys.task_progress(), owner, repr(now)],
+        ))
 
     def stop(self, task_id: str) -> bool:
         """Set the stop flag of a task and tell the workers."""
@@ -223,10 +235,14 @@ class TaskStore:
     def wait_done(self, task_id: str, timeout: float) -> bool:
         """Block up to ``timeout`` s until the task has finished; ``True`` if it has.
 
-        Rotating the done list onto itself leaves the token for every other joiner.
+        Rotating the done list onto itself leaves the token for every other joiner. The block
+        is capped by :attr:`max_block` (so it fits the socket timeout): callers loop.
         """
         key = self.keys.task_done(task_id)
-        return self.client.brpoplpush(key, key, max(timeout, 0.01)) is not None
+        return self.client.brpoplpush(key, key, self._block(timeout)) is not None
+
+    def _block(self, timeout: float) -> float:
+        return max(0.01, min(timeout, self.max_block))
 
     def heartbeat(
         self,
@@ -238,8 +254,12 @@ class TaskStore:
         ttl: float,
         info: Mapping[str, Any],
     ) -> HeartbeatReport:
-        """Renew a worker process and its tasks; report stop requests, lapses and deaths."""
-        keys = [self.keys.task_leases(), self.keys.workers(), self.keys.worker_info(worker_id)]
+        """Renew a worker process and its tasks; report stop requests, lapses and deaths.
+
+        A task whose lease already lapsed is not renewed but reported ``lost``.
+        """
+        keys = [self.keys.task_leases(), self.keys.workers(), self.keys.worker_info(worker_id),
+                self.keys.worker_processing(worker_id)]
         keys.extend(self.keys.task(task_id) for task_id in task_ids)
         argv: list[Any] = [repr(now), repr(now + lease), worker_id, int(lease * 4) + 1,
                            int(max(ttl, lease)), int(lease * 1000), json.dumps(dict(info))]
@@ -247,18 +267,28 @@ class TaskStore:
         stopping, lost, lapsed, dead = self._heartbeat(keys=keys, args=argv)
         return HeartbeatReport(list(stopping), list(lost), list(lapsed), list(dead))
 
-    def requeue(self, worker_id: str) -> int:
-        """Put back the ids a worker process took but never claimed."""
-        return int(self._requeue(keys=[self.keys.worker_processing(worker_id),
-                                       self.keys.task_queue()], args=[]))
+    def sweep(self, *, now: float) -> HeartbeatReport:
+        """What any process may clean up without being a worker: lapsed leases and dead
+        worker processes (removed from the registry, so one sweeper requeues their ids)."""
+        lapsed, dead = self._sweep(keys=[self.keys.task_leases(), self.keys.workers()],
+                                   args=[repr(now)])
+        return HeartbeatReport([], [], list(lapsed), list(dead))
 
-    def deregister(self, worker_id: str) -> None:
+    def requeue(self, worker_id: str, *, ttl: float) -> int:
+        """Put back the ids a worker process took but never claimed.
+
+        :param ttl: the queue lives at least this long afterwards.
+        """
+        return int(self._requeue(keys=[self.keys.worker_processing(worker_id),
+                                       self.keys.task_queue()], args=[int(ttl)]))
+
+    def deregister(self, worker_id: str, *, ttl: float) -> None:
         """Forget a worker process that stops cleanly."""
         pipe = self.client.pipeline(transaction=True)
         pipe.zrem(self.keys.workers(), worker_id)
         pipe.delete(self.keys.worker_info(worker_id))
         pipe.execute()
-        self.requeue(worker_id)
+        self.requeue(worker_id, ttl=ttl)
 
     def overview(self, *, now: float, limit: int = 20) -> TaskOverview:
         """Queue length, running tasks and live workers: two round trips, no key scan."""

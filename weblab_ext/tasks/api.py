@@ -81,7 +81,7 @@ class TasksMixin:
         session_id = current_session_id()
         if session_id is None:
             return []
-        return self._task_engine().store.session_tasks(session_id)
+        return self._task_engine().session_tasks(session_id)
 
     def _wrap(self, records: list[TaskRecord]) -> list[WebLabTask]:
         engine = self._task_engine()
@@ -123,7 +123,7 @@ class TasksMixin:
             # weblablib answers, rather than NoContextError.
             session_id = _session_id_or_none()
             engine = self._task_engine()
-            record = engine.store.load(identifier)
+            record = engine.load(identifier)
             if record is not None:
                 if record.session_id != session_id:
                     return None

@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("weblab_ext")
 
-#: Longest single blocking wait of ``join()``: between waits it checks the record still exists.
+#: Longest single blocking wait of ``join()``: between waits it checks the record still exists
+#: (the store caps it further, below the client's socket timeout).
 JOIN_STEP = 5.0
+#: Extra wait past a running task's lease before ``join()`` reads it again (judged lapsed then).
+_LAPSE_MARGIN = 0.05
 
 
 class FrozenTaskData(dict[str, Any]):
@@ -95,7 +98,7 @@ class WebLabTask:
         if maybe_task_id is not None:  # WebLabTask(weblab, task_id), the original signature
             task_id = maybe_task_id
         engine = lab_state().tasks
-        record = engine.store.load(task_id)
+        record = engine.load(task_id)
         if record is None:
             raise ValueError(f"task id {task_id} not found")
         self._engine = engine
@@ -183,12 +186,13 @@ class WebLabTask:
             text = json.dumps(running.data)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"Task data must be JSON-serialisable: {exc}") from exc
-        self._engine.store.store_data(self.task_id, text)
+        # Refused (and the task told to stop) when this worker's lease lapsed.
+        self._engine.store_task_data(self.task_id, text)
         return self
 
     def retrieve(self) -> WebLabTask:
         """Reload from the store; returns self (unchanged if the record expired)."""
-        record = self._engine.store.load(self.task_id)
+        record = self._engine.load(self.task_id)
         if record is not None:
             self._apply(record)
         return self
@@ -217,16 +221,20 @@ class WebLabTask:
         """
         if self._inside() is not None:
             raise DeadlockError("Deadlock: a task cannot join itself")
-        store = self._engine.store
+        engine = self._engine
         deadline = None if timeout is None else time.monotonic() + timeout
+        record: TaskRecord | None = self._record
         while True:
             step = JOIN_STEP
             if deadline is not None:
                 step = min(step, deadline - time.monotonic())
-            if step > 0 and store.wait_done(self.task_id, step):
+            if record is not None and record.lease_until is not None:
+                # Wake when the lease would lapse: the next read then reports a dead worker.
+                step = min(step, max(0.0, record.lease_until - engine.clock()) + _LAPSE_MARGIN)
+            if step > 0 and engine.store.wait_done(self.task_id, step):
                 break
-            status = store.status(self.task_id)
-            if status is None or status in ("done", "failed"):
+            record = engine.load(self.task_id)
+            if record is None or record.finished:
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 self.retrieve()
