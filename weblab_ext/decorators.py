@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import jsonify, redirect, request
+from flask import current_app, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 
 from .context import get_weblab_user, lab_state
@@ -32,6 +32,9 @@ def _anonymous_answer() -> ResponseReturnValue:
 def requires_login(view: F) -> F:
     """Let in students with a session, current or expired; others get the forbidden page.
 
+    A refused request never reaches the view, whatever its method (``OPTIONS`` included).
+    ``async def`` views run through Flask's ``ensure_sync``.
+
     .. code-block:: python
 
         @app.route("/results")
@@ -42,9 +45,9 @@ def requires_login(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if request.method != "OPTIONS" and isinstance(get_weblab_user(), AnonymousUser):
+        if isinstance(get_weblab_user(), AnonymousUser):
             return _anonymous_answer()
-        return view(*args, **kwargs)
+        return _run(view, args, kwargs)
 
     return cast(F, wrapper)
 
@@ -65,8 +68,6 @@ def requires_active(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if request.method == "OPTIONS":
-            return view(*args, **kwargs)
         user = get_weblab_user()
         if isinstance(user, AnonymousUser):
             return _anonymous_answer()
@@ -77,9 +78,14 @@ def requires_active(view: F) -> F:
                 return jsonify(error=True, code="session-inactive",
                                message="The lab session is over", back=user.back), 403
             return redirect(user.back)
-        return view(*args, **kwargs)
+        return _run(view, args, kwargs)
 
     return cast(F, wrapper)
+
+
+def _run(view: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    # As Flask-Login does: an ``async def`` view runs through Flask's async support.
+    return current_app.ensure_sync(view)(*args, **kwargs)
 
 
 def _log_rejection(user: CurrentUser | ExpiredUser) -> None:
