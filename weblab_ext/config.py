@@ -47,6 +47,12 @@ def _non_negative_int(key: str, value: Any) -> int:
     return value
 
 
+def _positive_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidConfigError(f"{key} must be a whole number >= 1, got {value!r}")
+    return value
+
+
 def _flag(key: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -131,6 +137,13 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("WEBLAB_DISPOSE_ASK_AGAIN", 1, _seconds_at_least(0.1), "Re-ask."),
     _Option("WEBLAB_HEARTBEAT_INTERVAL", 5, _seconds_at_least(0.05), "Lease beat."),
     _Option("WEBLAB_POWERED_BY", "weblab_ext", _optional_text, "powered-by header; None=off."),
+    # issue 10: input limits and one-browser launch URLs
+    _Option("WEBLAB_MAX_START_BODY", 1024 * 1024, _positive_int,
+            "Largest start request body, in bytes; a larger one gets 413 before it is read."),
+    _Option("WEBLAB_MAX_STATUS_IDS", 10_000, _positive_int,
+            "Most session ids one status/multiple call may ask about; more get a 400."),
+    _Option("WEBLAB_LAUNCH_ONCE", True, _flag,
+            "A launch URL logs in the first browser that follows it and no other."),
 )
 
 _BY_KEY = {option.key: option for option in OPTIONS}
@@ -164,6 +177,9 @@ class Settings:
     dispose_ask_again: float
     heartbeat_interval: float
     powered_by: str | None
+    max_start_body: int
+    max_status_ids: int
+    launch_once: bool
     fingerprint: str
 
 
@@ -237,6 +253,9 @@ def load_settings(
         dispose_ask_again=values["WEBLAB_DISPOSE_ASK_AGAIN"],
         heartbeat_interval=values["WEBLAB_HEARTBEAT_INTERVAL"],
         powered_by=values["WEBLAB_POWERED_BY"],
+        max_start_body=values["WEBLAB_MAX_START_BODY"],
+        max_status_ids=values["WEBLAB_MAX_STATUS_IDS"],
+        launch_once=values["WEBLAB_LAUNCH_ONCE"],
         fingerprint=fingerprint(config),
     )
 

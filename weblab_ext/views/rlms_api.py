@@ -13,7 +13,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..context import lab_state
 from ..protocol import (
@@ -40,6 +41,10 @@ from .errors import add_rlms_error_handlers, json_error, unknown_rlms_path
 logger = logging.getLogger("weblab_ext")
 
 _NOT_AN_RLMS = "You don't seem to be a WebLab-Instance"
+#: Bytes of a status/multiple body allowed per id of ``WEBLAB_MAX_STATUS_IDS`` (a 43-character
+#: id takes about 47 in JSON; pretty-printing adds a few more), plus room for the rest.
+STATUS_BYTES_PER_ID = 128
+_STATUS_BODY_EXTRA = 4096
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -101,10 +106,46 @@ def _test() -> Response:
     return _json(test_reply(True))
 
 
+class _BodyTooLarge(Exception):
+    def __init__(self, reply: Response) -> None:
+        self.reply = reply
+
+
+def _read_body(limit: int, key: str) -> bytes:
+    """The request body, read only up to ``limit`` bytes (413 JSON past it).
+
+    Werkzeug refuses a ``Content-Length`` over the limit before reading anything, and stops
+    reading a chunked body (no length) one byte past it: an oversized body is never held in
+    memory. ``MAX_CONTENT_LENGTH`` still wins when the app set a smaller one.
+
+    :param key: the setting behind ``limit``, named in the error.
+    :raises _BodyTooLarge: carrying the 413 reply.
+    """
+    app_limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if app_limit is not None and app_limit < limit:
+        limit, key = app_limit, "MAX_CONTENT_LENGTH"
+    # One byte more than allowed: a chunked body is cut silently at the limit, so only a
+    # body that reaches limit + 1 bytes tells that it was too large.
+    request.max_content_length = limit + 1
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raw = None
+    if raw is None or len(raw) > limit:
+        raise _BodyTooLarge(json_error(
+            413, "body-too-large",
+            f"The request body is larger than {limit} bytes, the limit set by {key}",
+        ))
+    return raw
+
+
 def _start(parse: Callable[[Any], StartRequest]) -> Response:
     state = lab_state()
     try:
-        start = parse(decode_body(request.get_data(cache=True), request.mimetype))
+        raw = _read_body(state.settings.max_start_body, "WEBLAB_MAX_START_BODY")
+        start = parse(decode_body(raw, request.mimetype))
+    except _BodyTooLarge as error:
+        return error.reply
     except ProtocolError as error:
         return _protocol_error(error)
     outcome = state.service.start(start)
@@ -133,11 +174,24 @@ def _status(session_id: str) -> Response:
 
 
 def _multiple_status() -> Response:
+    settings = lab_state().settings
+    body_limit = STATUS_BYTES_PER_ID * settings.max_status_ids + _STATUS_BODY_EXTRA
     try:
-        body = decode_body(request.get_data(cache=True), request.mimetype)
-        session_ids, time_limit = parse_multiple_status(body)
+        raw = _read_body(body_limit, "WEBLAB_MAX_STATUS_IDS")
+    except _BodyTooLarge as error:
+        return error.reply
+    try:
+        body = decode_body(raw, request.mimetype)
     except ProtocolError:
-        return _json(multiple_status_error_json())
+        body = None  # an undecodable body counts as one without ids, as in weblablib
+    try:
+        session_ids, time_limit = parse_multiple_status(body, max_ids=settings.max_status_ids)
+    except ProtocolError as error:
+        if error.status == 200:
+            return _json(multiple_status_error_json())
+        # Both error styles: this endpoint's own (success/error_code) and everyone else's.
+        return _json({**error.to_json(), "success": False, "error_code": error.code,
+                      "error_human": error.message}, error.status)
     return _json({"status": lab_state().service.status_many(session_ids, time_limit=time_limit)})
 
 
