@@ -20,7 +20,7 @@ from weblab_ext import WebLab
 from .redis_server import RedisServer
 
 USERNAME = "weblabdeusto"
-PASSWORD = "password"
+PASSWORD = "rlms-s3cret"  # short on purpose: tests run with TESTING, where it is allowed
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()}
 
 

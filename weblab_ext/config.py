@@ -18,19 +18,39 @@ from typing import Any
 from .errors import InvalidConfigError
 
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "fakeredis://")
+#: Words that make a key secret: its value never appears in an error message or a log line.
+_SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN")
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether ``key`` holds a secret (a password, a secret key, a token)."""
+    return any(word in key.upper() for word in _SECRET_WORDS)
+
+
+def _shown(key: str, value: Any) -> str:
+    """``value`` as an error message may quote it: never a secret, never a URL's password."""
+    if is_secret_key(key):
+        return f"a {type(value).__name__} (value not shown: it is a secret)"
+    if isinstance(value, str) and "@" in value:
+        # A URL's user info may hold a password even when the URL is malformed: show only
+        # what follows the last "@".
+        scheme, _, rest = value.rpartition("://")
+        return repr(f"{scheme + '://' if scheme else ''}***@{rest.rpartition('@')[2]}")
+    return repr(value)
+
 
 
 def _seconds_value(key: str, value: Any, *, minimum: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise InvalidConfigError(f"{key} must be a number of seconds, got {value!r}")
+        raise InvalidConfigError(f"{key} must be a number of seconds, got {_shown(key, value)}")
     try:
         number = float(value)
     except ValueError:
-        raise InvalidConfigError(f"{key} must be a number of seconds, got {value!r}") from None
+        raise InvalidConfigError(f"{key} must be a number of seconds, got {_shown(key, value)}") from None
     if not math.isfinite(number):  # NaN/inf cannot be compared or passed to the Lua scripts
-        raise InvalidConfigError(f"{key} must be a finite number of seconds, got {value!r}")
+        raise InvalidConfigError(f"{key} must be a finite number of seconds, got {_shown(key, value)}")
     if minimum is not None and number < minimum:
-        raise InvalidConfigError(f"{key} must be >= {minimum:g}, got {value!r}")
+        raise InvalidConfigError(f"{key} must be >= {minimum:g}, got {_shown(key, value)}")
     return number
 
 
@@ -43,13 +63,13 @@ def _seconds_at_least(minimum: float) -> Callable[[str, Any], float]:
 
 def _non_negative_int(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidConfigError(f"{key} must be a whole number >= 0, got {value!r}")
+        raise InvalidConfigError(f"{key} must be a whole number >= 0, got {_shown(key, value)}")
     return value
 
 
 def _positive_int(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidConfigError(f"{key} must be a whole number >= 1, got {value!r}")
+        raise InvalidConfigError(f"{key} must be a whole number >= 1, got {_shown(key, value)}")
     return value
 
 
@@ -60,20 +80,20 @@ def _flag(key: str, value: Any) -> bool:
         return bool(value)
     if isinstance(value, str) and value.lower() in ("1", "0", "true", "false", "yes", "no"):
         return value.lower() in ("1", "true", "yes")
-    raise InvalidConfigError(f"{key} must be True or False, got {value!r}")
+    raise InvalidConfigError(f"{key} must be True or False, got {_shown(key, value)}")
 
 
 def _optional_text(key: str, value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InvalidConfigError(f"{key} must be a string, got {value!r}")
+        raise InvalidConfigError(f"{key} must be a string, got {_shown(key, value)}")
     return value or None
 
 
 def _text(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
-        raise InvalidConfigError(f"{key} must be a non-empty string, got {value!r}")
+        raise InvalidConfigError(f"{key} must be a non-empty string, got {_shown(key, value)}")
     return value
 
 
@@ -82,7 +102,7 @@ def _redis_url(key: str, value: Any) -> str | None:
         return None
     if not isinstance(value, str) or not value.startswith(_REDIS_SCHEMES):
         raise InvalidConfigError(
-            f"{key} must start with one of {', '.join(_REDIS_SCHEMES)}, got {value!r}"
+            f"{key} must start with one of {', '.join(_REDIS_SCHEMES)}, got {_shown(key, value)}"
         )
     return value
 
@@ -90,13 +110,13 @@ def _redis_url(key: str, value: Any) -> str | None:
 def _scheme(key: str, value: Any) -> str | None:
     text = _optional_text(key, value)
     if text is not None and text not in ("http", "https"):
-        raise InvalidConfigError(f"{key} must be 'http' or 'https', got {value!r}")
+        raise InvalidConfigError(f"{key} must be 'http' or 'https', got {_shown(key, value)}")
     return text
 
 
 def _index_mode(key: str, value: Any) -> str:
     if value not in ("legacy", "shadow", "indexed"):
-        raise InvalidConfigError(f"{key} must be 'legacy', 'shadow' or 'indexed', got {value!r}")
+        raise InvalidConfigError(f"{key} must be 'legacy', 'shadow' or 'indexed', got {_shown(key, value)}")
     return str(value)
 
 

@@ -133,7 +133,7 @@ def check_command() -> None:
                 "noeviction or a volatile-* policy."
             )
     except ANY_STORE_ERROR as exc:
-        problems.append(f"Cannot reach the store at {settings.redis_url}: {exc}")
+        problems.append(f"Cannot reach the store at {state.store_label}: {exc}")
     for note in notes:
         click.echo(f"ok: {note}")
     for problem in problems:

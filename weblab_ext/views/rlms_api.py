@@ -7,6 +7,8 @@ Every failure answers JSON; nothing is stored unless the whole start request is 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hmac
 import logging
@@ -53,17 +55,46 @@ def _json(payload: Any, status: int = 200) -> Response:
     return response
 
 
-def _credentials_valid() -> tuple[bool, str | None]:
+def _refusal_reason(user_ok: bool, swapped: bool) -> str:
+    """Why credentials were refused, in words that never quote what was sent.
+
+    What arrived may be the password itself (a header without ``user:``, user and password
+    swapped), so only which part failed is said.
+    """
+    auth = request.authorization
+    if auth is None or (not auth.username and not auth.password):
+        return "no credentials"
+    if auth.type == "basic" and ":" not in _decoded_basic():
+        return "a Basic header with no colon (user:password expected)"
+    if swapped:
+        return "username and password swapped"
+    return "wrong password" if user_ok else "wrong username"
+
+
+def _decoded_basic() -> str:
+    token = request.headers.get("Authorization", "").partition(" ")[2]
+    try:
+        return base64.b64decode(token).decode("utf-8", "replace")
+    except (ValueError, binascii.Error):
+        return ""
+
+
+def _credentials_valid() -> tuple[bool, str]:
+    """Whether the RLMS sent the right credentials, and if not, why (never what was sent)."""
     settings = lab_state().settings
     auth = request.authorization
-    given_user = auth.username if auth is not None and auth.username is not None else ""
-    given_password = auth.password if auth is not None and auth.password is not None else ""
-    # Both comparisons always run, in constant time, so timing tells nothing about which failed.
-    user_ok = hmac.compare_digest(given_user.encode(), settings.username.encode())
-    password_ok = hmac.compare_digest(given_password.encode(), settings.password.encode())
-    # Never hand the expected username to the logs: a right username is reported as such.
-    shown = None if not given_user else ("<the right username>" if user_ok else given_user)
-    return user_ok and password_ok, shown
+    given_user = (auth.username or "") if auth is not None else ""
+    given_password = (auth.password or "") if auth is not None else ""
+    user, password = given_user.encode(), given_password.encode()
+    expected_user, expected_password = settings.username.encode(), settings.password.encode()
+    # Every comparison always runs, in constant time, so timing tells nothing about which failed.
+    user_ok = hmac.compare_digest(user, expected_user)
+    password_ok = hmac.compare_digest(password, expected_password)
+    swapped = hmac.compare_digest(user, expected_password) & hmac.compare_digest(
+        password, expected_user)
+    if user_ok and password_ok:
+        return True, ""
+    return False, _refusal_reason(user_ok, swapped)
 
 
 def _require_rlms_credentials() -> Response | None:
@@ -71,16 +102,14 @@ def _require_rlms_credentials() -> Response | None:
     endpoint = request.endpoint or ""
     if endpoint.endswith("._api_version"):
         return None
-    valid, given_user = _credentials_valid()
+    valid, reason = _credentials_valid()
     if valid:
         return None
-    logger.warning(
-        "Refused an RLMS call to %s: wrong credentials (username given: %r)",
-        endpoint or request.path, given_user,
-    )
+    logger.warning("Refused an RLMS call to %s: %s", endpoint or request.path, reason)
     if endpoint.endswith("._test"):
         # WebLab-Deusto reads only 2xx replies: a 401 would hide the message from its admin.
-        if given_user is None:
+        auth = request.authorization
+        if auth is None or not auth.username:
             return _json(test_reply(False, "Invalid credentials: no username provided"))
         return _json(
             test_reply(
