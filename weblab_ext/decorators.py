@@ -10,7 +10,9 @@ from flask import current_app, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 
 from .context import get_weblab_user, lab_state
+from .protocol import is_safe_back_url
 from .runtime.users import AnonymousUser, CurrentUser, ExpiredUser
+from .views.pages import session_ended_page
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -56,7 +58,8 @@ def requires_active(view: F) -> F:
     """Let in only students whose session is active; send the others back to the RLMS.
 
     Anonymous students get the forbidden page; students who logged out or whose slot ended
-    are redirected to their ``back`` URL (JSON 401/403 when the request asks for JSON).
+    are redirected to their ``back`` URL, or shown a "your lab session has ended" page when
+    the RLMS gave none (JSON 401/403 when the request asks for JSON).
 
     .. code-block:: python
 
@@ -74,10 +77,11 @@ def requires_active(view: F) -> F:
         assert isinstance(user, (CurrentUser, ExpiredUser))
         if not user.active:
             _log_rejection(user)
+            back = user.back if is_safe_back_url(user.back) else ""
             if _wants_json():
                 return jsonify(error=True, code="session-inactive",
-                               message="The lab session is over", back=user.back), 403
-            return redirect(user.back)
+                               message="The lab session is over", back=back), 403
+            return redirect(back) if back else session_ended_page()
         return _run(view, args, kwargs)
 
     return cast(F, wrapper)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +12,11 @@ from weblab_ext.protocol.errors import ProtocolError
 
 #: Longest excerpt of an offending value quoted back in an error message.
 _MAX_SHOWN = 60
+#: C0 controls, DEL and C1 controls: a CR/LF in a Location header breaks the response, and
+#: browsers drop tabs and newlines inside URLs ("java\tscript:" is "javascript:").
+_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
+#: What a back URL must be, as error messages say it.
+BACK_URL_RULE = "empty or an absolute http(s) URL without control characters"
 
 
 def describe(value: object) -> str:
@@ -112,3 +119,37 @@ def json_object(value: object, field: str, *, allow_string: bool) -> dict[str, A
         expected = "a JSON object or a string holding one" if allow_string else "a JSON object"
         raise invalid(field, expected, value)
     return value
+
+
+def is_safe_back_url(url: object) -> bool:
+    """Whether ``url`` may be given to a browser as the place to go back to.
+
+    Only ``""`` (no back URL) or an absolute ``http``/``https`` URL with a host, without
+    control characters or surrounding spaces: never ``javascript:``, ``data:``, a relative
+    or a scheme-relative (``//host``) URL.
+
+    :param url: the candidate (any type: only strings can pass).
+    """
+    if not isinstance(url, str):
+        return False
+    if url == "":
+        return True
+    if url != url.strip() or _CONTROL_CHARACTERS.search(url):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def back_url(value: object, field: str) -> str:
+    """Return *value* if it is a string that :func:`is_safe_back_url` accepts, else raise.
+
+    :param value: the raw value (a string; callers handle absent values).
+    :param field: dotted field name for errors.
+    """
+    text = optional_str(value, field) or ""
+    if not is_safe_back_url(text):
+        raise invalid(field, BACK_URL_RULE, value)
+    return text

@@ -29,7 +29,7 @@ from ..tokens import create_token
 from .callbacks import LabCallbacks
 from .disposal import DisposeOutcome, Disposer
 from .lifecycle_log import LifecycleLog
-from .users import CurrentUser, WebLabUser, user_from_record
+from .users import CurrentUser, WebLabUser, safe_back_url, user_from_record
 
 if TYPE_CHECKING:
     from .task_engine import TaskEngine
@@ -283,5 +283,6 @@ class SessionService:
             except Exception:
                 logger.exception("Stopping the tasks of a disposed session failed")
         self.store.publish_session_event(
-            {"session_id": record.session_id, "event": "disposed", "back": record.back}
+            {"session_id": record.session_id, "event": "disposed",
+             "back": safe_back_url(record.back)}
         )

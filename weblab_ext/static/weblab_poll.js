@@ -10,7 +10,9 @@
  *   event and then go to the RLMS's back URL).
  * When the session ends it dispatches a "weblab:session-ended" event on window with
  * detail {reason, back} and calls the callback with the reason. With Socket.IO, it then
- * goes to the back URL unless the callback returned false.
+ * goes to the back URL unless the callback returned false. A back URL is only ever an
+ * absolute http(s) URL without control characters (the server checks it too); anything
+ * else (javascript:, data:, relative) is dropped: back is then null and the page stays.
  *
  * window.weblabPoll: stop(), pollNow(), attachSocket(socket), ended (boolean).
  */
@@ -30,13 +32,20 @@
   var ended = false;
   var socket = null;
 
+  function safeBack(url) {
+    // The server's rule, checked again here: the URL is about to be navigated to.
+    return typeof url === "string" && url === url.trim() &&
+      !/[\u0000-\u001f\u007f-\u009f]/.test(url) && /^https?:\/\/[^\/?#]/i.test(url);
+  }
+
   function finish(reason, back) {
     if (ended) { return; }
+    back = safeBack(back) ? back : null;
     ended = true;
     api.ended = true;
     if (timer !== null) { clearTimeout(timer); }
     window.dispatchEvent(new CustomEvent("weblab:session-ended", {
-      detail: { reason: reason, back: back || null }
+      detail: { reason: reason, back: back }
     }));
     var keepPage = false;
     if (callbackName && typeof window[callbackName] === "function") {
