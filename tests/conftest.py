@@ -63,6 +63,7 @@ class Lab:
         self.rlms = app.test_client()
         self.disposed: list[str] = []
         self.started: list[tuple[Any, Any]] = []
+        self._browsers: dict[str, Any] = {}
 
     @property
     def state(self) -> Any:
@@ -101,8 +102,9 @@ class Lab:
         return dict(reply.json)
 
     def student(self, session_id: str) -> Any:
-        """A browser that followed the launch URL of ``session_id``."""
-        client = self.app.test_client()
+        """The browser that followed the launch URL of ``session_id`` (one per session: the
+        launch URL logs in one browser only; asking again follows it again in that one)."""
+        client = self._browsers.setdefault(session_id, self.app.test_client())
         reply = client.get(f"/callback/{session_id}")
         assert reply.status_code == 302, reply.get_data(as_text=True)
         return client

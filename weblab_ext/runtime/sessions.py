@@ -153,6 +153,20 @@ class SessionService:
         """The stored record of a session, without side effects."""
         return self.store.load(session_id)
 
+    def launch(self, session_id: str, *, holder: bool) -> str:
+        """Decide whether a browser following a session's launch URL may enter.
+
+        With ``WEBLAB_LAUNCH_ONCE`` the first browser to follow it holds the session; only it
+        (``holder``: its cookie names the session) gets in again.
+
+        :param holder: the browser's signed cookie already names this session.
+        :returns: ``"enter"``, ``"used"`` (another browser holds it) or ``"missing"``.
+        """
+        first = self.store.launch(session_id, mark_used=self.settings.launch_once)
+        if first is None:
+            return "missing"
+        return "enter" if first or holder else "used"
+
     def load_user(self, session_id: str, *, poll: bool, now: float | None = None) -> WebLabUser:
         """Read a session's user, recording a poll when asked; one round trip."""
         record = self.store.touch(session_id, now=self._now(now), poll=poll)

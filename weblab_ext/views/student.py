@@ -1,4 +1,10 @@
-"""The student-facing routes: launch (callback), poll and logout, plus the forbidden page."""
+"""The student-facing routes: launch (callback), poll and logout, plus the forbidden page.
+
+The launch URL logs in one browser only (``WEBLAB_LAUNCH_ONCE``): the first browser to
+follow it holds the session and may follow it again; another one gets a "this link was
+already used" page, so a launch URL leaked through a log, a Referer or a shared screen is
+worth nothing.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,9 @@ from flask import Flask, jsonify, redirect, session
 from flask.typing import ResponseReturnValue
 
 from ..context import cookie_session_id, lab_state, logout, request_state
+from ..runtime.lifecycle_log import session_id_hash
 from ..runtime.users import AnonymousUser
+from .pages import link_used_page
 
 logger = logging.getLogger("weblab_ext")
 
@@ -23,8 +31,13 @@ def _launch(session_id: str) -> ResponseReturnValue:
             500,
             {"Content-Type": "text/plain; charset=utf-8"},
         )
-    if state.service.load(session_id) is None:
+    outcome = state.service.launch(session_id, holder=cookie_session_id() == session_id)
+    if outcome == "missing":
         return state.unauthorized()
+    if outcome == "used":
+        logger.info("The launch URL of session %s was followed by a second browser: refused "
+                    "(WEBLAB_LAUNCH_ONCE)", session_id_hash(session_id))
+        return link_used_page()
     session[state.settings.session_id_name] = session_id
     here = request_state()
     here.user, here.polled = None, False  # the user of this request is now the one launched
