@@ -79,7 +79,7 @@ def test_a_browser_holding_another_session_is_still_another_browser(lab: Lab) ->
 def test_an_ended_session_nobody_entered_can_still_be_entered_once(lab: Lab) -> None:
     session_id = lab.start()
     lab.dispose(session_id)
-    first, reply = follow(lab, session_id)
+    _, reply = follow(lab, session_id)
     assert reply.status_code == 302
     assert_link_used(follow(lab, session_id)[1])
 

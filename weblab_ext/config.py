@@ -40,17 +40,21 @@ def _shown(key: str, value: Any) -> str:
 
 
 
+def _bad(key: str, expected: str, value: Any) -> InvalidConfigError:
+    return InvalidConfigError(f"{key} must be {expected}, got {_shown(key, value)}")
+
+
 def _seconds_value(key: str, value: Any, *, minimum: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise InvalidConfigError(f"{key} must be a number of seconds, got {_shown(key, value)}")
+        raise _bad(key, "a number of seconds", value)
     try:
         number = float(value)
     except ValueError:
-        raise InvalidConfigError(f"{key} must be a number of seconds, got {_shown(key, value)}") from None
+        raise _bad(key, "a number of seconds", value) from None
     if not math.isfinite(number):  # NaN/inf cannot be compared or passed to the Lua scripts
-        raise InvalidConfigError(f"{key} must be a finite number of seconds, got {_shown(key, value)}")
+        raise _bad(key, "a finite number of seconds", value)
     if minimum is not None and number < minimum:
-        raise InvalidConfigError(f"{key} must be >= {minimum:g}, got {_shown(key, value)}")
+        raise _bad(key, f">= {minimum:g}", value)
     return number
 
 
@@ -63,13 +67,13 @@ def _seconds_at_least(minimum: float) -> Callable[[str, Any], float]:
 
 def _non_negative_int(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidConfigError(f"{key} must be a whole number >= 0, got {_shown(key, value)}")
+        raise _bad(key, "a whole number >= 0", value)
     return value
 
 
 def _positive_int(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidConfigError(f"{key} must be a whole number >= 1, got {_shown(key, value)}")
+        raise _bad(key, "a whole number >= 1", value)
     return value
 
 
@@ -80,20 +84,20 @@ def _flag(key: str, value: Any) -> bool:
         return bool(value)
     if isinstance(value, str) and value.lower() in ("1", "0", "true", "false", "yes", "no"):
         return value.lower() in ("1", "true", "yes")
-    raise InvalidConfigError(f"{key} must be True or False, got {_shown(key, value)}")
+    raise _bad(key, "True or False", value)
 
 
 def _optional_text(key: str, value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InvalidConfigError(f"{key} must be a string, got {_shown(key, value)}")
+        raise _bad(key, "a string", value)
     return value or None
 
 
 def _text(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
-        raise InvalidConfigError(f"{key} must be a non-empty string, got {_shown(key, value)}")
+        raise _bad(key, "a non-empty string", value)
     return value
 
 
@@ -101,22 +105,20 @@ def _redis_url(key: str, value: Any) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or not value.startswith(_REDIS_SCHEMES):
-        raise InvalidConfigError(
-            f"{key} must start with one of {', '.join(_REDIS_SCHEMES)}, got {_shown(key, value)}"
-        )
+        raise _bad(key, f"a URL starting with one of {', '.join(_REDIS_SCHEMES)}", value)
     return value
 
 
 def _scheme(key: str, value: Any) -> str | None:
     text = _optional_text(key, value)
     if text is not None and text not in ("http", "https"):
-        raise InvalidConfigError(f"{key} must be 'http' or 'https', got {_shown(key, value)}")
+        raise _bad(key, "'http' or 'https'", value)
     return text
 
 
 def _index_mode(key: str, value: Any) -> str:
     if value not in ("legacy", "shadow", "indexed"):
-        raise InvalidConfigError(f"{key} must be 'legacy', 'shadow' or 'indexed', got {_shown(key, value)}")
+        raise _bad(key, "'legacy', 'shadow' or 'indexed'", value)
     return str(value)
 
 
@@ -278,6 +280,52 @@ def load_settings(
         launch_once=values["WEBLAB_LAUNCH_ONCE"],
         fingerprint=fingerprint(config),
     )
+
+
+#: Passwords and secret keys written down in weblab_ext's repository (examples, docs, tests):
+#: a lab running with one of them is open to anyone who read it. A test keeps this list in
+#: step with the repository.
+PUBLISHED_SECRETS = frozenset({
+    "change-me-in-production", "change-me-too", "change me", "secret", "password",
+    "dev-only-rlms-password", "dev-only-secret-key-published-in-weblab-ext",
+    "test-secret", "bench-secret", "rlms-s3cret", "hunter2secret", "hunter2-hunter2",
+    "Zebra-Quartz-8431-password", "fifteen-bytes!!", "0123456789abcde",
+})
+#: Shortest ``WEBLAB_PASSWORD`` (characters) and ``SECRET_KEY`` (bytes) not reported as weak.
+MIN_PASSWORD_LENGTH = 12
+MIN_SECRET_KEY_BYTES = 16
+
+
+def weak_secrets(config: Mapping[str, Any]) -> list[str]:
+    """What is weak about the RLMS password and the session-signing key, in plain words.
+
+    Each line starts with the key's name and never quotes its value. The caller decides
+    when it matters (weblab_ext warns outside debug and testing).
+
+    :param config: the Flask app's config.
+    """
+    problems = []
+    password = config.get("WEBLAB_PASSWORD")
+    if isinstance(password, str):
+        if not password.strip():
+            problems.append("WEBLAB_PASSWORD is blank: any RLMS (or anyone) that sends a blank "
+                            "password can start sessions.")
+        elif len(password) < MIN_PASSWORD_LENGTH:
+            problems.append(f"WEBLAB_PASSWORD is shorter than {MIN_PASSWORD_LENGTH} characters: "
+                            "it can be guessed.")
+        elif password in PUBLISHED_SECRETS:
+            problems.append("WEBLAB_PASSWORD is a value published in weblab_ext's examples, "
+                            "docs or tests: anyone can start sessions and drive the lab.")
+    key = config.get("SECRET_KEY")
+    if isinstance(key, (str, bytes)) and key:
+        raw = key.encode() if isinstance(key, str) else key
+        if len(raw) < MIN_SECRET_KEY_BYTES:
+            problems.append(f"SECRET_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes: "
+                            "students' session cookies can be forged.")
+        elif raw.decode(errors="replace") in PUBLISHED_SECRETS:
+            problems.append("SECRET_KEY is a value published in weblab_ext's examples, docs "
+                            "or tests: anyone can forge students' session cookies.")
+    return problems
 
 
 def fingerprint(config: Mapping[str, Any]) -> str:

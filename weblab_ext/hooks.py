@@ -8,15 +8,20 @@ from flask import Flask, Response
 
 from .context import cached_current_user, cookie_session_id, lab_state, request_state
 from .store.connection import STORE_ERRORS
+from .views import exempt_from_csrf
 from .views.errors import log_store_error, store_unavailable_response
 
 logger = logging.getLogger("weblab_ext")
 
 
 def _before_request() -> None:
+    state = lab_state()
     # Threads start with the first request of each process: after gunicorn forks, never at
     # import or init_app time.
-    lab_state().ensure_threads()
+    state.ensure_threads()
+    if not state.csrf_exempted:
+        # CSRFProtect installed after init_app: its own hook runs after this one.
+        state.csrf_exempted = exempt_from_csrf(state.app)
 
 
 def _after_request(response: Response) -> Response:

@@ -5,16 +5,28 @@ from __future__ import annotations
 import time
 
 from flask import Flask, abort, jsonify, redirect, render_template, url_for
+from flask_wtf.csrf import CSRFProtect
 
 from weblab_ext import WebLab, current_task, logout, requires_active, requires_login, weblab_user
 
+# Published here, so used in debug mode only (`flask run --debug`); in production they come
+# from the environment (FLASK_SECRET_KEY=... etc.) and the lab refuses to start without them.
+DEVELOPMENT_SECRETS = {
+    "SECRET_KEY": "dev-only-secret-key-published-in-weblab-ext",  # signs the student's cookie
+    "WEBLAB_USERNAME": "weblabdeusto",  # the RLMS's credentials
+    "WEBLAB_PASSWORD": "dev-only-rlms-password",
+}
+
 app = Flask(__name__)
-app.config.update(
-    SECRET_KEY="change-me-in-production",  # signs the cookie that remembers the student
-    WEBLAB_USERNAME="weblabdeusto",  # the RLMS's credentials
-    WEBLAB_PASSWORD="change-me-too",
-)
+app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SECURE=not app.debug)
 app.config.from_prefixed_env()  # e.g. FLASK_WEBLAB_REDIS_URL=redis://localhost:6379/0
+missing = [key for key in DEVELOPMENT_SECRETS if not app.config.get(key)]
+if missing and not app.debug:
+    raise RuntimeError(
+        "Refusing to start without " + ", ".join(f"FLASK_{key}" for key in missing)
+        + " in the environment; run with --debug to use development values instead")
+app.config.update({key: DEVELOPMENT_SECRETS[key] for key in missing})
+CSRFProtect(app)  # forms send {{ csrf_token() }}, scripts the X-CSRFToken header
 weblab = WebLab(app)
 
 
@@ -78,6 +90,6 @@ def measure_status(task_id):
 @app.route("/leave", methods=["POST"])
 @requires_login
 def leave():
-    back = weblab_user.back
+    back = weblab_user.back  # "" when the RLMS gave none: /lab then says the session ended
     logout()  # the RLMS learns it at its next status call and disposes the session
-    return redirect(back)
+    return redirect(back or url_for("lab"))

@@ -8,6 +8,7 @@ from typing import Any
 import click
 from flask.cli import with_appcontext
 
+from ..config import weak_secrets
 from ..context import lab_state
 from ..state import LabState
 from ..store.connection import ANY_STORE_ERROR, is_embedded, is_embedded_client, server_info
@@ -117,6 +118,12 @@ def check_command() -> None:
     notes: list[str] = []
     if not state.app.config.get("SECRET_KEY"):
         problems.append("SECRET_KEY is not set: students' session cookies cannot be signed.")
+    weak = weak_secrets(state.app.config)
+    if state.app.debug or state.app.testing:
+        notes.extend(f"{line} (tolerated: DEBUG or TESTING is on; never deploy so)"
+                     for line in weak)
+    else:
+        problems.extend(weak)
     if not state.app.config.get("SERVER_NAME"):
         notes.append("SERVER_NAME is not set: launch URLs use the host the RLMS called.")
     if state.callbacks.initial_url is None:

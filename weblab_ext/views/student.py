@@ -57,7 +57,8 @@ def _poll(session_id: str) -> ResponseReturnValue:
     return jsonify(success=True)
 
 
-def _logout(session_id: str) -> ResponseReturnValue:
+def logout_view(session_id: str) -> ResponseReturnValue:
+    """End the session of the browser whose cookie names ``session_id`` (GET or POST)."""
     if cookie_session_id() != session_id:
         return jsonify(success=False, reason="Different session identifier")
     logout()
@@ -70,7 +71,8 @@ def register_student_routes(app: Flask, callback_url: str) -> None:
     app.add_url_rule(f"{prefix}/<session_id>", "weblab_callback_url", _launch, methods=["GET"])
     app.add_url_rule(f"{prefix}/<session_id>/poll", "weblab_poll_url", _poll, methods=["GET"])
     app.add_url_rule(
-        f"{prefix}/<session_id>/logout", "weblab_logout_url", _logout, methods=["GET", "POST"]
+        f"{prefix}/<session_id>/logout", "weblab_logout_url", logout_view,
+        methods=["GET", "POST"],
     )
 
 
