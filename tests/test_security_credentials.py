@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from weblab_ext import WebLab
-from weblab_ext.config import PUBLISHED_SECRETS, weak_secrets
+from weblab_ext import InvalidConfigError, WebLab
+from weblab_ext.config import PUBLISHED_SECRETS, require_secrets, weak_secrets
 
 from .redis_server import RedisServer
 
@@ -104,6 +104,29 @@ def test_check_passes_on_strong_values_and_notes_debug(redis_server: RedisServer
     result = check(make_app(redis_server.url, DEBUG=True, WEBLAB_PASSWORD="x"))
     assert result.exit_code == 0, result.output
     assert "WEBLAB_PASSWORD" in result.output and "debug" in result.output.lower()
+
+
+DEVELOPMENT = {"SECRET_KEY": "dev-key", "WEBLAB_USERNAME": "dev", "WEBLAB_PASSWORD": "dev-pw"}
+
+
+def test_require_secrets_refuses_outside_debug_naming_what_is_missing() -> None:
+    config = {"WEBLAB_USERNAME": "rlms", "SECRET_KEY": ""}
+    with pytest.raises(InvalidConfigError) as caught:
+        require_secrets(config, DEVELOPMENT, debug=False)
+    message = str(caught.value)
+    assert "FLASK_SECRET_KEY" in message and "FLASK_WEBLAB_PASSWORD" in message
+    assert "FLASK_WEBLAB_USERNAME" not in message and "--debug" in message
+    assert config == {"WEBLAB_USERNAME": "rlms", "SECRET_KEY": ""}  # nothing filled in
+
+
+def test_require_secrets_fills_only_the_missing_ones_in_debug_mode() -> None:
+    config: dict[str, Any] = {"WEBLAB_USERNAME": "rlms"}
+    require_secrets(config, DEVELOPMENT, debug=True)
+    assert config == {"WEBLAB_USERNAME": "rlms", "SECRET_KEY": "dev-key",
+                      "WEBLAB_PASSWORD": "dev-pw"}
+    complete = {"SECRET_KEY": "k", "WEBLAB_USERNAME": "u", "WEBLAB_PASSWORD": "p"}
+    require_secrets(complete, DEVELOPMENT, debug=False)  # all there: nothing to say
+    assert complete["SECRET_KEY"] == "k"
 
 
 # -- the shipped examples and the Procfile ---------------------------------------------------

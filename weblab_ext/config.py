@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from .errors import InvalidConfigError
@@ -326,6 +326,35 @@ def weak_secrets(config: Mapping[str, Any]) -> list[str]:
             problems.append("SECRET_KEY is a value published in weblab_ext's examples, docs "
                             "or tests: anyone can forge students' session cookies.")
     return problems
+
+
+def require_secrets(config: MutableMapping[str, Any], development: Mapping[str, Any], *,
+                    debug: bool, env_prefix: str = "FLASK_") -> None:
+    """Refuse to run outside debug mode unless every secret is configured.
+
+    In debug mode the missing ones take the ``development`` values (published with the lab's
+    code, so never fit for production); outside it, nothing starts until the environment (or
+    the config) provides them.
+
+    :param config: the app's config, after ``from_prefixed_env()``.
+    :param development: key → development value, for each secret the lab needs.
+    :param debug: ``app.debug``.
+    :param env_prefix: the prefix ``from_prefixed_env()`` reads, named in the error.
+    :raises InvalidConfigError: outside debug mode, naming every missing variable.
+
+    .. code-block:: python
+
+        app.config.from_prefixed_env()
+        require_secrets(app.config, {"SECRET_KEY": "dev-only", "WEBLAB_USERNAME": "weblab",
+                                     "WEBLAB_PASSWORD": "dev-only"}, debug=app.debug)
+    """
+    missing = [key for key in development if not config.get(key)]
+    if missing and not debug:
+        raise InvalidConfigError(
+            "Refusing to start without " + ", ".join(env_prefix + key for key in missing)
+            + " in the environment; run with --debug to use development values instead"
+        )
+    config.update({key: development[key] for key in missing})
 
 
 def fingerprint(config: Mapping[str, Any]) -> str:

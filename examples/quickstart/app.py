@@ -8,6 +8,7 @@ from flask import Flask, abort, jsonify, redirect, render_template, url_for
 from flask_wtf.csrf import CSRFProtect
 
 from weblab_ext import WebLab, current_task, logout, requires_active, requires_login, weblab_user
+from weblab_ext.config import require_secrets
 
 # Published here, so used in debug mode only (`flask run --debug`); in production they come
 # from the environment (FLASK_SECRET_KEY=... etc.) and the lab refuses to start without them.
@@ -20,12 +21,7 @@ DEVELOPMENT_SECRETS = {
 app = Flask(__name__)
 app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SECURE=not app.debug)
 app.config.from_prefixed_env()  # e.g. FLASK_WEBLAB_REDIS_URL=redis://localhost:6379/0
-missing = [key for key in DEVELOPMENT_SECRETS if not app.config.get(key)]
-if missing and not app.debug:
-    raise RuntimeError(
-        "Refusing to start without " + ", ".join(f"FLASK_{key}" for key in missing)
-        + " in the environment; run with --debug to use development values instead")
-app.config.update({key: DEVELOPMENT_SECRETS[key] for key in missing})
+require_secrets(app.config, DEVELOPMENT_SECRETS, debug=app.debug)
 CSRFProtect(app)  # forms send {{ csrf_token() }}, scripts the X-CSRFToken header
 weblab = WebLab(app)
 

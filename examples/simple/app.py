@@ -17,6 +17,7 @@ from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
 
 from weblab_ext import WebLab, logout, requires_active, requires_login, weblab_user
+from weblab_ext.config import require_secrets
 
 logger = logging.getLogger("simple_lab")
 
@@ -35,12 +36,7 @@ app.config.update(
     SESSION_COOKIE_SECURE=not app.debug,  # production is HTTPS (FLASK_SESSION_COOKIE_SECURE=false)
 )
 app.config.from_prefixed_env()  # FLASK_SECRET_KEY=..., FLASK_WEBLAB_TIMEOUT=2 etc.
-missing = [key for key in DEVELOPMENT_SECRETS if not app.config.get(key)]
-if missing and not app.debug:
-    raise RuntimeError(
-        "Refusing to start without " + ", ".join(f"FLASK_{key}" for key in missing)
-        + " in the environment; run with --debug to use development values instead")
-app.config.update({key: DEVELOPMENT_SECRETS[key] for key in missing})
+require_secrets(app.config, DEVELOPMENT_SECRETS, debug=app.debug)
 csrf = CSRFProtect(app)  # every POST of the lab's pages carries the form's csrf_token
 weblab = WebLab(app)
 

@@ -32,6 +32,7 @@ from weblab_ext import (
     socket_requires_active,
     weblab_user,
 )
+from weblab_ext.config import require_secrets
 from weblab_ext.socketio import init_socketio
 
 logger = logging.getLogger("socketio_lab")
@@ -52,12 +53,7 @@ app.config.update(
     SESSION_COOKIE_SECURE=not app.debug,  # production is served over HTTPS
 )
 app.config.from_prefixed_env()  # FLASK_WEBLAB_REDIS_URL=redis://... etc.
-missing = [key for key in DEVELOPMENT_SECRETS if not app.config.get(key)]
-if missing and not app.debug:
-    raise RuntimeError(
-        "Refusing to start without " + ", ".join(f"FLASK_{key}" for key in missing)
-        + " in the environment; run with --debug to use development values instead")
-app.config.update({key: DEVELOPMENT_SECRETS[key] for key in missing})
+require_secrets(app.config, DEVELOPMENT_SECRETS, debug=app.debug)
 # The page changes state over Socket.IO (same-origin only: Flask-SocketIO's default
 # cors_allowed_origins) and the logout route; CSRFProtect guards any form added later.
 CSRFProtect(app)

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from types import ModuleType
@@ -21,7 +20,6 @@ from typing import Any
 import pytest
 from flask import request as request_of_flask
 from flask import session as session_of_flask
-from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from ..examples_support import EXAMPLES, LiveServer, example_env, load_module, wait_until
@@ -32,35 +30,24 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 E2E_CONFIG = {"WEBLAB_TIMEOUT": 4, "WEBLAB_CLEANER_INTERVAL": 0.2}
 
 
-class Attacker:
-    """Another site: pages on ``localhost:<port>`` that post forms to the lab at once."""
+class Attacker(LiveServer):
+    """Another site: pages on ``localhost:<port>`` that post a form to the lab at once."""
 
     def __init__(self, lab_url: str) -> None:
+        super().__init__(self.page)
         self.lab_url = lab_url
-        self.server: BaseWSGIServer = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://localhost:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
 
     @Request.application  # type: ignore[arg-type]
-    def app(self, request: Request) -> Response:
+    def page(self, request: Request) -> Response:
         target = self.lab_url + request.args.get("path", "/lab/switch")
-        page = (
+        html = (
             "<!doctype html><title>Win a prize</title><h1>Win a prize!</h1>"
             f"<form id='f' method='post' action='{target}'>"
             "<input type='hidden' name='on' value='1'></form>"
             "<script>document.getElementById('f').submit()</script>"
         )
-        return Response(page, mimetype="text/html")
-
-    def __enter__(self) -> Attacker:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        return Response(html, mimetype="text/html")
 
 
 @pytest.fixture

@@ -135,20 +135,14 @@ def _test() -> Response:
     return _json(test_reply(True))
 
 
-class _BodyTooLarge(Exception):
-    def __init__(self, reply: Response) -> None:
-        self.reply = reply
-
-
-def _read_body(limit: int, key: str) -> bytes:
-    """The request body, read only up to ``limit`` bytes (413 JSON past it).
+def _read_body(limit: int, key: str) -> bytes | Response:
+    """The request body, read only up to ``limit`` bytes; past it, the 413 JSON reply.
 
     Werkzeug refuses a ``Content-Length`` over the limit before reading anything, and stops
     reading a chunked body (no length) one byte past it: an oversized body is never held in
     memory. ``MAX_CONTENT_LENGTH`` still wins when the app set a smaller one.
 
     :param key: the setting behind ``limit``, named in the error.
-    :raises _BodyTooLarge: carrying the 413 reply.
     """
     app_limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if app_limit is not None and app_limit < limit:
@@ -161,20 +155,18 @@ def _read_body(limit: int, key: str) -> bytes:
     except RequestEntityTooLarge:
         raw = None
     if raw is None or len(raw) > limit:
-        raise _BodyTooLarge(json_error(
-            413, "body-too-large",
-            f"The request body is larger than {limit} bytes, the limit set by {key}",
-        ))
+        return json_error(413, "body-too-large",
+                          f"The request body is larger than {limit} bytes, the limit set by {key}")
     return raw
 
 
 def _start(parse: Callable[[Any], StartRequest]) -> Response:
     state = lab_state()
+    raw = _read_body(state.settings.max_start_body, "WEBLAB_MAX_START_BODY")
+    if isinstance(raw, Response):
+        return raw
     try:
-        raw = _read_body(state.settings.max_start_body, "WEBLAB_MAX_START_BODY")
         start = parse(decode_body(raw, request.mimetype))
-    except _BodyTooLarge as error:
-        return error.reply
     except ProtocolError as error:
         return _protocol_error(error)
     outcome = state.service.start(start)
@@ -205,10 +197,9 @@ def _status(session_id: str) -> Response:
 def _multiple_status() -> Response:
     settings = lab_state().settings
     body_limit = STATUS_BYTES_PER_ID * settings.max_status_ids + _STATUS_BODY_EXTRA
-    try:
-        raw = _read_body(body_limit, "WEBLAB_MAX_STATUS_IDS")
-    except _BodyTooLarge as error:
-        return error.reply
+    raw = _read_body(body_limit, "WEBLAB_MAX_STATUS_IDS")
+    if isinstance(raw, Response):
+        return raw
     try:
         body = decode_body(raw, request.mimetype)
     except ProtocolError:

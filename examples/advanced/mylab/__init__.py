@@ -16,6 +16,8 @@ from typing import Any
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
+from weblab_ext.config import require_secrets
+
 from . import students
 from .lab import weblab
 from .views import bp
@@ -36,7 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     :param config: settings applied last (tests use it); ``FLASK_*`` environment variables
         come before it, the defaults below first.
-    :raises RuntimeError: outside debug mode, when a secret is not configured.
+    :raises InvalidConfigError: outside debug mode, when a secret is not configured.
     """
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(
@@ -47,12 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     )
     app.config.from_prefixed_env()
     app.config.update(config or {})
-    missing = [key for key in DEVELOPMENT_SECRETS if not app.config.get(key)]
-    if missing and not app.debug:
-        raise RuntimeError(
-            "Refusing to start without " + ", ".join(f"FLASK_{key}" for key in missing)
-            + " in the environment; run with --debug to use development values instead")
-    app.config.update({key: DEVELOPMENT_SECRETS[key] for key in missing})
+    require_secrets(app.config, DEVELOPMENT_SECRETS, debug=app.debug)
     students.init_db(app.config["LAB_DATABASE"])
     csrf.init_app(app)  # the page sends its token in the X-CSRFToken header
     weblab.init_app(app)
