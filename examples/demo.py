@@ -147,12 +147,12 @@ def main(argv: list[str] | None = None) -> None:
     print_instructions(lab, base_url)
     # No reloader (it would run this script twice) and no interactive debugger (it runs
     # code typed into an error page): debug mode only chose the development secrets.
+    no_dev_tools = {"use_reloader": False, "use_debugger": False}
     if hasattr(lab, "socketio"):
         lab.socketio.run(lab.app, host=args.host, port=args.port, allow_unsafe_werkzeug=True,
-                         debug=False, use_reloader=False)
+                         **no_dev_tools)
     else:
-        lab.app.run(host=args.host, port=args.port, threaded=True, debug=False,
-                    use_reloader=False)
+        lab.app.run(host=args.host, port=args.port, threaded=True, **no_dev_tools)
 
 
 if __name__ == "__main__":
