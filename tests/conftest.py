@@ -111,8 +111,13 @@ class Lab:
 
 
 @pytest.fixture
-def make_lab(store_url: str) -> Callable[..., Lab]:
-    """Build a lab app: ``make_lab(WEBLAB_TIMEOUT=0.5, ...)`` with standard hooks and views."""
+def make_lab(store_url: str) -> Iterator[Callable[..., Lab]]:
+    """Build a lab app: ``make_lab(WEBLAB_TIMEOUT=0.5, ...)`` with standard hooks and views.
+
+    Each lab's Redis connections are closed after the test: left to the garbage collector,
+    an open socket becomes a ResourceWarning whenever the collector happens to run.
+    """
+    labs: list[Lab] = []
 
     def factory(**config: Any) -> Lab:
         app = Flask(f"lab_{uuid.uuid4().hex[:8]}")
@@ -147,9 +152,12 @@ def make_lab(store_url: str) -> Callable[..., Lab]:
         def results_view() -> str:
             return f"results of {weblab_user.username}"
 
+        labs.append(lab)
         return lab
 
-    return factory
+    yield factory
+    for lab in labs:
+        lab.state.client.close()
 
 
 @pytest.fixture
