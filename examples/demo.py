@@ -3,6 +3,9 @@
 ``make demo PORT=5001`` (or ``--port``) serves it on another port; a busy port is reported
 before anything else is printed.
 
+It runs the example in debug mode (its development secrets), with no reloader and no
+interactive debugger.
+
 It serves ``examples/socketio`` (or ``examples/simple`` when Flask-SocketIO is missing) on the
 embedded in-process store and prints what to open: ``/demo-start``, a page added for the demo
 that starts a student session through the lab's own RLMS endpoint (as WebLab-Deusto would)
@@ -31,7 +34,13 @@ HERE = Path(__file__).resolve().parent
 
 
 def load_lab() -> ModuleType:
-    """Import the lab the demo serves: the Socket.IO example if possible, else the simple one."""
+    """Import the lab the demo serves: the Socket.IO example if possible, else the simple one.
+
+    In debug mode, so that it runs on the development secrets written in the example (it
+    serves 127.0.0.1 only); outside debug mode the examples refuse to start without secrets
+    from the environment.
+    """
+    os.environ.setdefault("FLASK_DEBUG", "1")
     try:
         import flask_socketio  # noqa: F401
     except ImportError:
@@ -159,10 +168,14 @@ def main(argv: list[str] | None = None) -> None:
     base_url = f"http://{args.host}:{args.port}"
     add_demo_routes(lab.app, base_url, args.slot)
     print_instructions(lab, base_url)
+    # No reloader (it would run this script twice) and no interactive debugger (it runs
+    # code typed into an error page): debug mode only chose the development secrets.
+    no_dev_tools = {"use_reloader": False, "use_debugger": False}
     if hasattr(lab, "socketio"):
-        lab.socketio.run(lab.app, host=args.host, port=args.port, allow_unsafe_werkzeug=True)
+        lab.socketio.run(lab.app, host=args.host, port=args.port, allow_unsafe_werkzeug=True,
+                         **no_dev_tools)
     else:
-        lab.app.run(host=args.host, port=args.port, threaded=True)
+        lab.app.run(host=args.host, port=args.port, threaded=True, **no_dev_tools)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from weblab_ext import WebLab
 from .redis_server import RedisServer
 
 USERNAME = "weblabdeusto"
-PASSWORD = "password"
+PASSWORD = "rlms-s3cret"  # short on purpose: tests run with TESTING, where it is allowed
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()}
 
 
@@ -63,6 +63,7 @@ class Lab:
         self.rlms = app.test_client()
         self.disposed: list[str] = []
         self.started: list[tuple[Any, Any]] = []
+        self._browsers: dict[str, Any] = {}
 
     @property
     def state(self) -> Any:
@@ -101,16 +102,22 @@ class Lab:
         return dict(reply.json)
 
     def student(self, session_id: str) -> Any:
-        """A browser that followed the launch URL of ``session_id``."""
-        client = self.app.test_client()
+        """The browser that followed the launch URL of ``session_id`` (one per session: the
+        launch URL logs in one browser only; asking again follows it again in that one)."""
+        client = self._browsers.setdefault(session_id, self.app.test_client())
         reply = client.get(f"/callback/{session_id}")
         assert reply.status_code == 302, reply.get_data(as_text=True)
         return client
 
 
 @pytest.fixture
-def make_lab(store_url: str) -> Callable[..., Lab]:
-    """Build a lab app: ``make_lab(WEBLAB_TIMEOUT=0.5, ...)`` with standard hooks and views."""
+def make_lab(store_url: str) -> Iterator[Callable[..., Lab]]:
+    """Build a lab app: ``make_lab(WEBLAB_TIMEOUT=0.5, ...)`` with standard hooks and views.
+
+    Each lab's Redis connections are closed after the test: left to the garbage collector,
+    an open socket becomes a ResourceWarning whenever the collector happens to run.
+    """
+    labs: list[Lab] = []
 
     def factory(**config: Any) -> Lab:
         app = Flask(f"lab_{uuid.uuid4().hex[:8]}")
@@ -145,9 +152,12 @@ def make_lab(store_url: str) -> Callable[..., Lab]:
         def results_view() -> str:
             return f"results of {weblab_user.username}"
 
+        labs.append(lab)
         return lab
 
-    return factory
+    yield factory
+    for lab in labs:
+        lab.state.client.close()
 
 
 @pytest.fixture

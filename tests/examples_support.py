@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+import re
+import secrets
 import sys
 import threading
 import time
@@ -22,9 +24,11 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-#: The credentials every example ships with (they are examples, not secrets).
+#: The secrets the examples get from the environment, as in production (outside debug mode
+#: they refuse to start without them); made per run, so they are published nowhere.
 RLMS_USER = "weblabdeusto"
-RLMS_PASSWORD = "change-me-too"
+RLMS_PASSWORD = secrets.token_urlsafe(24)
+SECRET_KEY = secrets.token_urlsafe(32)
 
 
 def rlms_headers() -> dict[str, str]:
@@ -36,6 +40,11 @@ def example_env(monkeypatch: pytest.MonkeyPatch, **config: Any) -> None:
     """Set ``FLASK_<KEY>`` variables, read by the examples' ``from_prefixed_env()``."""
     config.setdefault("WEBLAB_REDIS_URL", f"fakeredis://example-{uuid.uuid4().hex}")
     config.setdefault("WEBLAB_LOG_SESSION_LIFECYCLE", False)
+    config.setdefault("SECRET_KEY", SECRET_KEY)
+    config.setdefault("WEBLAB_USERNAME", RLMS_USER)
+    config.setdefault("WEBLAB_PASSWORD", RLMS_PASSWORD)
+    # Served over plain HTTP on 127.0.0.1 here; production serves them over HTTPS.
+    config.setdefault("SESSION_COOKIE_SECURE", False)
     for key, value in config.items():
         text = value if isinstance(value, str) else json.dumps(value)
         monkeypatch.setenv(f"FLASK_{key}", text)
@@ -64,6 +73,20 @@ def on_path(folder: Path) -> Iterator[None]:
         for name in set(sys.modules) - before:
             if not name.startswith("example_"):
                 sys.modules.pop(name, None)
+
+
+def csrf_token(client: Any, page: str = "/lab") -> str:
+    """The CSRF token a page of an example hands its forms and scripts."""
+    html = client.get(page).get_data(as_text=True)
+    found = re.search(r'name="csrf[-_]token" (?:value|content)="([^"]+)"', html)
+    assert found is not None, f"no CSRF token in {page}"
+    return found.group(1)
+
+
+def post_as_page(client: Any, path: str, page: str = "/lab", **options: Any) -> Any:
+    """POST as the example's page does: with its CSRF token (a header, as its scripts send)."""
+    headers = {"X-CSRFToken": csrf_token(client, page), **options.pop("headers", {})}
+    return client.post(path, headers=headers, **options)
 
 
 def start_body(back: str, *, slot: float = 200, client_data: Any = None) -> dict[str, Any]:

@@ -202,11 +202,14 @@ def test_loop_logs_each_task_at_info(make_lab: Callable[..., Lab], redis_server:
 # -- the embedded-store note is not printed by every command ----------------------------------
 
 QUIET_LAB = """
+import secrets
 from flask import Flask
 from weblab_ext import WebLab
 
 app = Flask("quiet")
-app.config.update(SECRET_KEY="s", WEBLAB_USERNAME="u", WEBLAB_PASSWORD="p")
+# Secrets strong enough not to be warned about, and published nowhere.
+app.config.update(SECRET_KEY=secrets.token_hex(16), WEBLAB_USERNAME="u",
+                  WEBLAB_PASSWORD=secrets.token_hex(16))
 weblab = WebLab(app)
 
 @weblab.initial_url

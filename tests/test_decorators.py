@@ -135,3 +135,85 @@ def test_slot_over_but_not_disposed_is_inactive(lab: Lab) -> None:
     assert student.get("/lab").location == "http://rlms.example/back"
     assert student.get("/results").status_code == 200
     assert lab.disposed == []
+
+
+# -- a guard never runs the view of a request that fails it, whatever the method -------------
+
+
+def _motor_routes(lab: Lab) -> list[str]:
+    """Routes that list OPTIONS themselves (so Flask does not answer it for them)."""
+    from weblab_ext import requires_active, requires_login
+
+    moves: list[str] = []
+
+    @lab.app.route("/motor", methods=["POST", "OPTIONS"])
+    @requires_active
+    def motor() -> str:
+        moves.append("motor")
+        return "moved"
+
+    @lab.app.route("/motor-log", methods=["GET", "OPTIONS"])
+    @requires_login
+    def motor_log() -> str:
+        moves.append("log")
+        return "log"
+
+    return moves
+
+
+@pytest.mark.parametrize(("who", "status"), [("anonymous", 403), ("exited", 302),
+                                             ("expired", 302)])
+def test_options_failing_requires_active_never_runs_the_view(
+    lab: Lab, who: str, status: int
+) -> None:
+    moves = _motor_routes(lab)
+    session_id = lab.start()
+    client = lab.app.test_client() if who == "anonymous" else lab.student(session_id)
+    if who == "exited":
+        client.get(f"/callback/{session_id}/logout")
+    elif who == "expired":
+        lab.dispose(session_id)
+    reply = client.options("/motor")
+    assert reply.status_code == status
+    assert moves == []
+
+
+def test_options_failing_requires_login_never_runs_the_view(lab: Lab) -> None:
+    moves = _motor_routes(lab)
+    reply = lab.app.test_client().options("/motor-log")
+    assert reply.status_code == 403
+    assert lab.app.test_client().options("/motor-log", headers=JSON).status_code == 401
+    assert moves == []
+
+
+def test_options_passing_the_guard_runs_the_view(lab: Lab) -> None:
+    moves = _motor_routes(lab)
+    student = lab.student(lab.start())
+    assert student.options("/motor").get_data(as_text=True) == "moved"
+    assert student.options("/motor-log").get_data(as_text=True) == "log"
+    assert moves == ["motor", "log"]
+
+
+def test_async_views_under_the_guards(lab: Lab) -> None:
+    from weblab_ext import requires_active, requires_login, weblab_user
+
+    @lab.app.route("/async-lab")
+    @requires_active
+    async def async_lab() -> str:
+        return f"async lab of {weblab_user.username}"
+
+    @lab.app.route("/async-results")
+    @requires_login
+    async def async_results() -> str:
+        return f"async results of {weblab_user.username}"
+
+    session_id = lab.start()
+    student = lab.student(session_id)
+    assert student.get("/async-lab").get_data(as_text=True) == "async lab of john.smith"
+    assert student.get("/async-results").get_data(as_text=True) == "async results of john.smith"
+    anonymous = lab.app.test_client()
+    assert anonymous.get("/async-lab").status_code == 403
+    assert anonymous.get("/async-results").status_code == 403
+    student.get(f"/callback/{session_id}/logout")
+    assert student.get("/async-lab").location == "http://rlms.example/back"
+    assert student.get("/async-results").status_code == 200

@@ -24,7 +24,7 @@ from flask import Flask, url_for
 from weblab_ext import InvalidConfigError, WebLab, requires_active
 from weblab_ext.runtime.deployment import server_from_environ, server_from_modules
 
-from .conftest import AUTH, Lab
+from .conftest import AUTH, PASSWORD, USERNAME, Lab
 from .redis_server import RedisServer
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
@@ -37,8 +37,8 @@ def zero_config_lab(**config: Any) -> Lab:
     """A lab as a newcomer writes it: no WEBLAB_REDIS_URL, no TESTING."""
     app = Flask(f"zero_{os.urandom(4).hex()}")
     # A fresh key prefix: the embedded store is one per process, shared by these apps.
-    app.config.update(SECRET_KEY="s", WEBLAB_USERNAME="weblabdeusto",
-                      WEBLAB_PASSWORD="password", WEBLAB_NO_THREAD=True,
+    app.config.update(SECRET_KEY="s", WEBLAB_USERNAME=USERNAME,
+                      WEBLAB_PASSWORD=PASSWORD, WEBLAB_NO_THREAD=True,
                       WEBLAB_REDIS_BASE=app.name, **config)
     weblab = WebLab(app)
 
@@ -145,7 +145,7 @@ from flask import Flask, url_for
 from weblab_ext import WebLab, requires_active, weblab_user
 
 app = Flask("gunicorn_lab")
-app.config.update(SECRET_KEY="s", WEBLAB_USERNAME="weblabdeusto", WEBLAB_PASSWORD="password",
+app.config.update(SECRET_KEY="s", WEBLAB_USERNAME="weblabdeusto", WEBLAB_PASSWORD="rlms-s3cret",
                   WEBLAB_NO_THREAD=True)
 app.config.from_prefixed_env()
 weblab = WebLab(app)

@@ -377,10 +377,13 @@ def test_quickstart_runs_from_an_empty_folder(step: int, tmp_path: Path) -> None
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text, encoding="utf-8")
     port, env = _free_port(), _clean_env()
+    env["FLASK_DEBUG"] = "1"  # step 1: `export FLASK_DEBUG=1` in every terminal
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "flask-run.log"
     with log.open("w") as output:
-        server = subprocess.Popen(_flask("run", "--port", str(port)), cwd=tmp_path, env=env,
+        # No reloader: it would run the lab in a child process this test could not stop.
+        server = subprocess.Popen(_flask("run", "--port", str(port), "--no-reload"),
+                                  cwd=tmp_path, env=env,
                                   stdout=output, stderr=subprocess.STDOUT)
     try:
         _wait_for_port(port, server, log)
@@ -400,7 +403,9 @@ def test_quickstart_runs_from_an_empty_folder(step: int, tmp_path: Path) -> None
         assert landed == f"{url}/lab"
         assert "Hello John Smith" in page
         if step == 1:
-            _, page = browser.open(f"{url}/press", data=b"")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+            assert token is not None, page
+            _, page = browser.open(f"{url}/press", data=f"csrf_token={token[1]}".encode())
             assert 'id="presses">1<' in page
             assert "weblab_poll.js" in page
         assert re.search(r"^Should finish: [1-9]", cli("status"), re.M)

@@ -20,6 +20,7 @@ from .examples_support import (
     example_env,
     load_module,
     on_path,
+    post_as_page,
     start_with_client,
     wait_until,
 )
@@ -84,10 +85,12 @@ def test_simple_lab_journey(load: Callable[..., ModuleType]) -> None:
     assert "weblab_poll.js" in page and 'data-callback="weblabSessionOver"' in page
     with student.get("/static/lab.js") as script:
         assert script.status_code == 200
-    student.post("/lab/switch")
+    assert student.post("/lab/switch").status_code == 400  # no CSRF token: refused
+    assert simple.LIGHT["on"] is False
+    post_as_page(student, "/lab/switch")
     assert simple.LIGHT["on"] is True
     assert 'id="switches">1<' in student.get("/lab").get_data(as_text=True)
-    reply = student.post("/lab/logout")
+    reply = post_as_page(student, "/lab/logout")
     assert reply.status_code == 302 and reply.location == BACK
     assert student.get("/lab").location == BACK  # requires_active sends ended users back
     assert simple.weblab.clean_expired_users() == 1
@@ -135,10 +138,10 @@ def test_quickstart_lab_journey(load: Callable[..., ModuleType]) -> None:
     sid = start_with_client(app, BACK)
     student = launch(app, sid)
     assert "Hello John Smith" in student.get("/lab").get_data(as_text=True)
-    student.post("/press")
-    student.post("/press")
+    post_as_page(student, "/press")
+    post_as_page(student, "/press")
     assert 'id="presses">2<' in student.get("/lab").get_data(as_text=True)
-    task_id = student.post("/measure").json["task_id"]
+    task_id = post_as_page(student, "/measure").json["task_id"]
 
     def finished() -> Any:
         status = student.get(f"/measure/{task_id}").json
@@ -147,7 +150,7 @@ def test_quickstart_lab_journey(load: Callable[..., ModuleType]) -> None:
     status = wait_until(finished, timeout=10)
     assert status == {"status": "done", "data": {"done": 5}, "result": {"average": 2.0}}
     assert student.get("/measure/not-a-task").status_code == 404
-    assert student.post("/leave").location == BACK
+    assert post_as_page(student, "/leave").location == BACK
     wait_until(lambda: state_of(app, sid) == "disposed", timeout=5)
 
 
@@ -177,8 +180,9 @@ def test_advanced_lab_journey(advanced: ModuleType, tmp_path: Path) -> None:
     with student.get("/mylab-static/lab.js") as script:
         assert script.status_code == 200
 
-    assert student.post("/api/move", json={"position": "far"}).status_code == 400
-    reply = student.post("/api/move", json={"position": 30})
+    assert student.post("/api/move", json={"position": 30}).status_code == 400  # no token
+    assert post_as_page(student, "/api/move", json={"position": "far"}).status_code == 400
+    reply = post_as_page(student, "/api/move", json={"position": 30})
     assert reply.status_code == 202
     task_id = reply.json["task_id"]
     progress: list[int] = []
@@ -198,7 +202,7 @@ def test_advanced_lab_journey(advanced: ModuleType, tmp_path: Path) -> None:
     other = start_with_client(app, BACK)
     assert launch(app, other).get(f"/api/tasks/{task_id}").status_code == 404  # not theirs
 
-    assert student.post("/lab/logout").location == BACK
+    assert post_as_page(student, "/lab/logout").location == BACK
     wait_until(lambda: sid in lab.disposed_sessions, timeout=5)
     assert lab.disposed_sessions.count(sid) == 1
     dispose_via_rlms(app, other)
@@ -251,6 +255,11 @@ def test_demo_starts_sessions_and_prints_how_to_use_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("FLASK_WEBLAB_REDIS_URL", raising=False)
+    for key in ("FLASK_DEBUG", "FLASK_SECRET_KEY", "FLASK_WEBLAB_USERNAME",
+                "FLASK_WEBLAB_PASSWORD"):
+        # Zero setup. setenv first so that what the demo sets (FLASK_DEBUG) is undone too.
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
     demo = load_module(EXAMPLES / "demo.py")
     lab = demo.load_lab()
     try:

@@ -292,6 +292,8 @@ def make_twin(lab: Lab) -> Lab:
 
     app = Flask("twin")
     app.config.update(lab.app.config)
+    # A second browser (this app's test client) enters a session the first app launched.
+    app.config["WEBLAB_LAUNCH_ONCE"] = False
     weblab = WebLab(app)
 
     @weblab.initial_url

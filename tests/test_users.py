@@ -219,6 +219,7 @@ def test_data_persists_across_requests(lab: Lab) -> None:
 def test_data_shared_by_two_apps_on_one_store(store_url: str) -> None:
     config = base_config(store_url)
     config["WEBLAB_REDIS_BASE"] = f"shared-{uuid.uuid4().hex[:8]}"
+    config["WEBLAB_LAUNCH_ONCE"] = False  # one session, a browser on each app
     apps = []
     for name in ("one", "two"):
         app = Flask(f"app_{name}")

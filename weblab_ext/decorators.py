@@ -6,13 +6,15 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import jsonify, make_response, redirect, request
+from flask import current_app, jsonify, make_response, redirect, request
 from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from .context import cookie_session_id, get_weblab_user, lab_state
+from .protocol import is_safe_back_url
 from .runtime.lifecycle_log import SOURCE_REQUIRES_ACTIVE
 from .runtime.users import AnonymousUser, CurrentUser, ExpiredUser
+from .views.pages import session_ended_page
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,6 +36,9 @@ def _anonymous_answer() -> ResponseReturnValue:
 def requires_login(view: F) -> F:
     """Let in students with a session, current or expired; others get the forbidden page.
 
+    A refused request never reaches the view, whatever its method (``OPTIONS`` included).
+    ``async def`` views run through Flask's ``ensure_sync``.
+
     .. code-block:: python
 
         @app.route("/results")
@@ -44,9 +49,9 @@ def requires_login(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if request.method != "OPTIONS" and isinstance(get_weblab_user(), AnonymousUser):
+        if isinstance(get_weblab_user(), AnonymousUser):
             return _anonymous_answer()
-        return view(*args, **kwargs)
+        return _run(view, args, kwargs)
 
     return cast(F, wrapper)
 
@@ -55,7 +60,8 @@ def requires_active(view: F) -> F:
     """Let in only students whose session is active; send the others back to the RLMS.
 
     Anonymous students get the forbidden page; students who logged out or whose slot ended
-    are redirected to their ``back`` URL (JSON 401/403 when the request asks for JSON).
+    are redirected to their ``back`` URL, or shown a "your lab session has ended" page when
+    the RLMS gave none (JSON 401/403 when the request asks for JSON).
 
     .. code-block:: python
 
@@ -67,21 +73,26 @@ def requires_active(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if request.method == "OPTIONS":
-            return view(*args, **kwargs)
         user = get_weblab_user()
         if isinstance(user, AnonymousUser):
             return _log_rejection(None, make_response(_anonymous_answer()))
         assert isinstance(user, (CurrentUser, ExpiredUser))
         if not user.active:
+            back = user.back if is_safe_back_url(user.back) else ""
             if _wants_json():
                 answer = jsonify(error=True, code="session-inactive",
-                                 message="The lab session is over", back=user.back), 403
+                                 message="The lab session is over", back=back), 403
                 return _log_rejection(user, make_response(answer))
-            return _log_rejection(user, redirect(user.back))
-        return view(*args, **kwargs)
+            ended = redirect(back) if back else make_response(session_ended_page())
+            return _log_rejection(user, ended)
+        return _run(view, args, kwargs)
 
     return cast(F, wrapper)
+
+
+def _run(view: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    # As Flask-Login does: an ``async def`` view runs through Flask's async support.
+    return current_app.ensure_sync(view)(*args, **kwargs)
 
 
 def _log_rejection(user: CurrentUser | ExpiredUser | None, response: Response) -> Response:

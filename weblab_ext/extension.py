@@ -24,7 +24,7 @@ from .tasks.api import TasksMixin
 from .tasks.registry import TaskRegistry
 from .templating import template_context
 from .tokens import create_token as _create_token
-from .views import register_views
+from .views import exempt_from_csrf, register_views
 
 logger = logging.getLogger("weblab_ext")
 
@@ -97,8 +97,18 @@ class WebLab(TasksMixin):
         for name, url in (("base", settings.base_url), ("callback", settings.callback_url)):
             if url.endswith("/") and url != "/":
                 logger.warning("The %s URL %r ends in '/': URLs will contain '//'", name, url)
-        self._install_state(app, settings, backend)
+        if not (app.debug or app.testing):
+            for problem in config.weak_secrets(app.config):
+                logger.warning("%s Set a long random value, e.g. from "
+                               "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
+                               problem)
+        state = self._install_state(app, settings, backend)
         register_views(app, settings)
+        if app.config.get("SESSION_COOKIE_SAMESITE") is None:
+            # The app did not choose: other sites' forms and fetches must not carry the
+            # student's cookie (set "None" explicitly for a lab framed by another site).
+            app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+        state.csrf_exempted = exempt_from_csrf(app)
         register_request_hooks(app)
         app.context_processor(template_context)
         register_cli(app)

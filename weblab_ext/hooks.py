@@ -8,6 +8,7 @@ from flask import Flask, Response, request
 
 from .context import cached_current_user, cookie_session_id, lab_state, request_state
 from .store.connection import STORE_ERRORS
+from .views import exempt_from_csrf
 from .views.errors import log_store_error, misconfigured_response, store_unavailable_response
 from .views.health import HEALTH_ENDPOINT
 
@@ -22,6 +23,9 @@ def _before_request() -> Response | None:
     # Threads start with the first request of each process: after gunicorn forks, never at
     # import or init_app time.
     state.ensure_threads()
+    if not state.csrf_exempted:
+        # CSRFProtect installed after init_app: its own hook runs after this one.
+        state.csrf_exempted = exempt_from_csrf(state.app)
     return None
 
 

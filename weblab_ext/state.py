@@ -88,6 +88,9 @@ class LabState:
         # Set by stop_threads: the next request must not quietly start them again.
         self._threads_stopped = False
         self.stop_event = threading.Event()
+        #: weblab_ext's own routes are exempt from the app's CSRF protector (Flask-WTF), or
+        #: will be at the first request if the protector is installed after ``init_app``.
+        self.csrf_exempted = False
         #: Runs the health checks of ``GET /weblab/health``.
         self.health = HealthChecker()
         #: ``(pid, problem)`` once the server of this process was judged (see below).

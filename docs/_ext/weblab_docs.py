@@ -65,7 +65,7 @@ class WebLabOptions(SphinxDirective):
         from weblab_ext import config
 
         self.env.note_dependency(config.__file__)  # rebuild the page when the table changes
-        return _parsed(self, options_table(), "weblab_ext/config.py", "weblab-options")
+        return _parsed(self, options_table(), "weblab_ext/config/options.py", "weblab-options")
 
 
 def profiles_table() -> list[str]:

@@ -5,17 +5,28 @@ from __future__ import annotations
 import time
 
 from flask import Flask, abort, jsonify, redirect, render_template, url_for
+from flask_wtf.csrf import CSRFProtect
 
 from weblab_ext import WebLab, current_task, logout, requires_active, requires_login, weblab_user
+from weblab_ext.config import require_secrets
+
+# Published here, so used in debug mode only (`flask run --debug`); in production they come
+# from the environment (FLASK_SECRET_KEY=... etc.) and the lab refuses to start without them.
+DEVELOPMENT_SECRETS = {
+    "SECRET_KEY": "dev-only-secret-key-published-in-weblab-ext",  # signs the student's cookie
+    "WEBLAB_USERNAME": "weblabdeusto",  # the RLMS's credentials
+    "WEBLAB_PASSWORD": "dev-only-rlms-password",
+}
 
 app = Flask(__name__)
 app.config.update(
-    SECRET_KEY="change-me-in-production",  # signs the cookie that remembers the student
     SESSION_COOKIE_NAME="quickstart_lab_session",  # not "session": the RLMS may share the host
-    WEBLAB_USERNAME="weblabdeusto",  # the RLMS's credentials
-    WEBLAB_PASSWORD="change-me-too",
+    SESSION_COOKIE_HTTPONLY=True,
+    SESSION_COOKIE_SECURE=not app.debug,
 )
 app.config.from_prefixed_env()  # e.g. FLASK_WEBLAB_REDIS_URL=redis://localhost:6379/0
+require_secrets(app.config, DEVELOPMENT_SECRETS, debug=app.debug)
+CSRFProtect(app)  # forms send {{ csrf_token() }}, scripts the X-CSRFToken header
 weblab = WebLab(app)
 
 
@@ -79,6 +90,6 @@ def measure_status(task_id):
 @app.route("/leave", methods=["POST"])
 @requires_login
 def leave():
-    back = weblab_user.back
+    back = weblab_user.back  # "" when the RLMS gave none: /lab then says the session ended
     logout()  # the RLMS learns it at its next status call and disposes the session
-    return redirect(back)
+    return redirect(back or url_for("lab"))

@@ -1,9 +1,10 @@
 """The smallest useful lab: one file, one light bulb, no JavaScript framework.
 
-Run it with ``flask --app examples/simple/app.py run`` and start a session with
+Run it with ``flask --app examples/simple/app.py run --debug`` and start a session with
 ``flask --app examples/simple/app.py weblab fake new`` (see README.md). Any setting can be
 overridden from the environment with a ``FLASK_`` prefix, e.g.
-``FLASK_WEBLAB_REDIS_URL=redis://localhost:6379/0``.
+``FLASK_WEBLAB_REDIS_URL=redis://localhost:6379/0``. Outside debug mode the secrets must come
+from the environment: ``FLASK_SECRET_KEY``, ``FLASK_WEBLAB_USERNAME``, ``FLASK_WEBLAB_PASSWORD``.
 """
 
 from __future__ import annotations
@@ -13,21 +14,32 @@ from typing import Any
 
 from flask import Flask, redirect, render_template_string, url_for
 from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFProtect
 
 from weblab_ext import WebLab, logout, requires_active, requires_login, weblab_user
+from weblab_ext.config import require_secrets
 
 logger = logging.getLogger("simple_lab")
 
+#: Used in debug mode only. They are published here, so a lab running on them is open to
+#: anyone: in production the lab refuses to start unless the environment sets all three.
+DEVELOPMENT_SECRETS = {
+    "SECRET_KEY": "dev-only-secret-key-published-in-weblab-ext",  # signs the student's cookie
+    "WEBLAB_USERNAME": "weblabdeusto",  # what the RLMS sends in its Basic auth header
+    "WEBLAB_PASSWORD": "dev-only-rlms-password",
+}
+
 app = Flask(__name__)
 app.config.update(
-    SECRET_KEY="change-me-in-production",
     # Flask's default cookie name ("session") would clash with an RLMS on the same host.
     SESSION_COOKIE_NAME="simple_lab_session",
-    WEBLAB_USERNAME="weblabdeusto",  # what the RLMS sends in its Basic auth header
-    WEBLAB_PASSWORD="change-me-too",
     WEBLAB_TIMEOUT=15,  # seconds without news from the browser before the student is gone
+    SESSION_COOKIE_HTTPONLY=True,  # page scripts never read the session cookie
+    SESSION_COOKIE_SECURE=not app.debug,  # production is HTTPS (FLASK_SESSION_COOKIE_SECURE=false)
 )
-app.config.from_prefixed_env()  # FLASK_WEBLAB_TIMEOUT=2 etc. override the above
+app.config.from_prefixed_env()  # FLASK_SECRET_KEY=..., FLASK_WEBLAB_TIMEOUT=2 etc.
+require_secrets(app.config, DEVELOPMENT_SECRETS, debug=app.debug)
+csrf = CSRFProtect(app)  # every POST of the lab's pages carries the form's csrf_token
 weblab = WebLab(app)
 
 #: The "hardware": one light bulb. A real lab would talk to a device here.
@@ -69,9 +81,11 @@ PAGE = """<!doctype html>
   <p>The light is <strong id="light">{{ "on" if light else "off" }}</strong>
      (switched <span id="switches">{{ weblab_user.data.switches }}</span> times).</p>
   <form method="post" action="{{ url_for('switch') }}">
+    <input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
     <button id="switch" type="submit">Switch {{ "off" if light else "on" }}</button>
   </form>
   <form method="post" action="{{ url_for('leave') }}">
+    <input type="hidden" name="csrf_token" value="{{ csrf_token() }}">
     <button id="logout" type="submit">Leave the lab</button>
   </form>
   {# Keeps the session alive while the page is open; when it ends, lab.js says so and the

@@ -22,6 +22,7 @@ from typing import Any
 from flask import Flask, render_template, url_for
 from flask.typing import ResponseReturnValue
 from flask_socketio import SocketIO, emit
+from flask_wtf.csrf import CSRFProtect
 
 from weblab_ext import (
     WebLab,
@@ -31,19 +32,32 @@ from weblab_ext import (
     socket_requires_active,
     weblab_user,
 )
+from weblab_ext.config import require_secrets
 from weblab_ext.socketio import init_socketio
 
 logger = logging.getLogger("socketio_lab")
 
+#: Used in debug mode only (``make demo``, ``--debug``): published here, so a lab running on
+#: them is open to anyone. Outside debug mode the lab refuses to start without all three in the
+#: environment (FLASK_SECRET_KEY, FLASK_WEBLAB_USERNAME, FLASK_WEBLAB_PASSWORD).
+DEVELOPMENT_SECRETS = {
+    "SECRET_KEY": "dev-only-secret-key-published-in-weblab-ext",
+    "WEBLAB_USERNAME": "weblabdeusto",
+    "WEBLAB_PASSWORD": "dev-only-rlms-password",
+}
+
 app = Flask(__name__)
 app.config.update(
-    SECRET_KEY="change-me-in-production",
     SESSION_COOKIE_NAME="socketio_lab_session",  # not Flask's "session": see docs/users.md
-    WEBLAB_USERNAME="weblabdeusto",
-    WEBLAB_PASSWORD="change-me-too",
     WEBLAB_TIMEOUT=15,
+    SESSION_COOKIE_HTTPONLY=True,
+    SESSION_COOKIE_SECURE=not app.debug,  # production is served over HTTPS
 )
 app.config.from_prefixed_env()  # FLASK_WEBLAB_REDIS_URL=redis://... etc.
+require_secrets(app.config, DEVELOPMENT_SECRETS, debug=app.debug)
+# The page changes state over Socket.IO (same-origin only: Flask-SocketIO's default
+# cors_allowed_origins) and the logout route; CSRFProtect guards any form added later.
+CSRFProtect(app)
 
 # threading mode: no eventlet/gevent needed; see docs/realtime.md for the other modes.
 socketio = SocketIO(app, async_mode="threading")

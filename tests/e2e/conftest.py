@@ -26,7 +26,9 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an asyncio loop running in the main thread while
+# it is open, which breaks Flask's async views (asgiref) in tests that run after this package.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists() and not _in_ci():
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); CI installs it")

@@ -8,6 +8,7 @@ directory) for ``fake status`` and ``fake dispose``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -30,6 +31,7 @@ from ..rlms import (
     RLMSError,
     RLMSHTTPError,
     UrllibTransport,
+    get_profile,
 )
 from ..store.connection import ANY_STORE_ERROR
 
@@ -50,6 +52,11 @@ _url_option = click.option(
     "--url", default=None,
     help="Lab base URL (default: http://<SERVER_NAME>, e.g. http://localhost:5000).",
 )
+_insecure_option = click.option(
+    "--insecure", is_flag=True,
+    help="Do not verify the lab's TLS certificate (a development server's self-signed one). "
+    "Without it the certificate is checked, whatever the RLMS profile does.",
+)
 
 
 def session_file() -> Path:
@@ -67,17 +74,29 @@ def default_lab_url() -> str:
     return f"{scheme}://{server_name}{base}"
 
 
-def _client(url: str, profile: str) -> RLMSClient:
+def _client(url: str, profile: str, insecure: bool) -> RLMSClient:
     config = current_app.config
+    # The fake sends the lab's real credentials: it checks the certificate even when the
+    # RLMS it imitates does not (WebLab-Deusto skips the check), unless told otherwise.
+    checked = dataclasses.replace(get_profile(profile), verify_tls=not insecure)
     # Explicit everything: the developer's WEBLAB_URL/.env/.netrc must not redirect the call,
     # and an unreachable lab must fail at once instead of after retries.
     return RLMSClient(url=url, username=config.get("WEBLAB_USERNAME"),
-                      password=config.get("WEBLAB_PASSWORD"), profile=profile,
+                      password=config.get("WEBLAB_PASSWORD"), profile=checked,
                       transport=UrllibTransport(), retries=0, environ={},
                       dotenv_path=os.devnull, netrc_path=os.devnull)
 
 
+def _tls_refused(error: RLMSConnectionError) -> bool:
+    return "certificate" in error.reason.lower()
+
+
 def _unreachable(url: str, error: RLMSConnectionError) -> NoReturn:
+    if _tls_refused(error):
+        raise click.ClickException(
+            f"The TLS certificate of {url} could not be verified ({error.reason}); nothing was "
+            "sent. Fix the certificate, or pass --insecure for a development server you trust."
+        )
     raise click.ClickException(
         f"The lab is not reachable at {url}: start it with `flask run` (in another terminal) "
         f"or pass --url with the address it listens on ({error.reason})"
@@ -177,15 +196,16 @@ def _read_initial_data(text: str, path: str | None) -> dict[str, Any]:
               help="File with client_initial_data as JSON (wins over the text option).")
 @_profile_option
 @_url_option
+@_insecure_option
 def fake_new(name: str, username: str, username_unique: str, assigned_time: int, back: str,
              locale: str, experiment_name: str, category_name: str, dont_open_browser: bool,
              client_initial_data: str, client_initial_data_file: str | None,
-             profile: str | None, url: str | None) -> None:
+             profile: str | None, url: str | None, insecure: bool) -> None:
     """Start a session in the running lab, as the RLMS would."""
     client_data = _read_initial_data(client_initial_data, client_initial_data_file)
     lab_url = url or default_lab_url()
     profile_name = profile or "weblabdeusto"
-    client = _client(lab_url, profile_name)
+    client = _client(lab_url, profile_name, insecure)
     # The real WebLab-Deusto sends the login as the full name; a developer passing --name
     # wants to see it, so it is put back (the flat dialects merge server_extra last).
     extra = None if client.profile.dialect == "ldl" else {"request.full_name": name}
@@ -204,21 +224,30 @@ def fake_new(name: str, username: str, username_unique: str, assigned_time: int,
     if session.reply.get("error"):  # WebLab-Deusto profiles do not raise on it
         _start_failed(str(session.reply.get("message")), session.reply)
     elapsed = time.monotonic() - started_at
-    path = session_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"session_id": session.session_id, "url": session.url,
-                                "lab_url": lab_url, "profile": profile_name}),
-                    encoding="utf-8")
+    _write_private(session_file(), json.dumps({"session_id": session.session_id,
+                                               "url": session.url, "lab_url": lab_url,
+                                               "profile": profile_name}))
     click.echo("")
     click.echo(f"Congratulations! The session is started [in {elapsed:.2f} seconds]")
     click.echo(f"Open: {session.url}")
     click.echo(f"Session identifier: {session.session_id}")
     click.echo("")
+    click.echo("The link opens the lab in one browser only (WEBLAB_LAUNCH_ONCE).")
     click.echo("Run 'flask weblab fake status' to see how the lab answers the RLMS.")
     click.echo("Run 'flask weblab fake dispose' to end the session.")
     _check_visible(session.session_id, lab_url)
     if not dont_open_browser:
         webbrowser.open(session.url)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by its owner only (it names a live session)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A file left by an older version keeps its mode on open: tighten it too.
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(text)
 
 
 def _load_session() -> dict[str, Any] | None:
@@ -244,7 +273,8 @@ def _format_seconds(value: float) -> str:
 @fake_group.command("status")
 @_profile_option
 @_url_option
-def fake_status(profile: str | None, url: str | None) -> None:
+@_insecure_option
+def fake_status(profile: str | None, url: str | None, insecure: bool) -> None:
     """Show the fake session's user and what the lab answers to the RLMS status call."""
     stored = _load_session()
     if stored is None:
@@ -252,13 +282,15 @@ def fake_status(profile: str | None, url: str | None) -> None:
         return
     session_id = stored["session_id"]
     record = _echo_user(session_id)
-    client = _client(url or stored.get("lab_url") or default_lab_url(),
-                     profile or stored.get("profile") or "weblabdeusto")
+    lab_url = url or stored.get("lab_url") or default_lab_url()
+    client = _client(lab_url, profile or stored.get("profile") or "weblabdeusto", insecure)
     try:
         click.echo(f"Should finish: {_format_seconds(client.status(session_id))}")
         return
-    except RLMSConnectionError:
-        pass  # the lab is not running: answer as it would from the shared store
+    except RLMSConnectionError as error:
+        if _tls_refused(error):
+            _unreachable(lab_url, error)
+        # the lab is not running: answer as it would from the shared store
     state = lab_state()
     value = should_finish(
         state=None if record is None else record.state,
@@ -271,7 +303,8 @@ def fake_status(profile: str | None, url: str | None) -> None:
 @fake_group.command("dispose")
 @_profile_option
 @_url_option
-def fake_dispose(profile: str | None, url: str | None) -> None:
+@_insecure_option
+def fake_dispose(profile: str | None, url: str | None, insecure: bool) -> None:
     """End the fake session, as the RLMS does when the slot is over."""
     stored = _load_session()
     if stored is None:
@@ -280,7 +313,7 @@ def fake_dispose(profile: str | None, url: str | None) -> None:
     session_id = stored["session_id"]
     _echo_user(session_id)
     lab_url = url or stored.get("lab_url") or default_lab_url()
-    client = _client(lab_url, profile or stored.get("profile") or "weblabdeusto")
+    client = _client(lab_url, profile or stored.get("profile") or "weblabdeusto", insecure)
     click.echo(f"Ending the session at {lab_url}: waiting for the lab's on_dispose (up to "
                f"{lab_state().settings.dispose_wait:g} s)...")
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from ..config import redis_url_advice
+from ..config import redis_url_advice, weak_secrets
 from ..context import lab_state
 from ..runtime.lifecycle_log import session_id_hash
 from ..state import LabState
@@ -153,6 +153,12 @@ def check_command() -> None:
     notes: list[str] = []
     if not state.app.config.get("SECRET_KEY"):
         problems.append("SECRET_KEY is not set: students' session cookies cannot be signed.")
+    weak = weak_secrets(state.app.config)
+    if state.app.debug or state.app.testing:
+        notes.extend(f"{line} (tolerated: DEBUG or TESTING is on; never deploy so)"
+                     for line in weak)
+    else:
+        problems.extend(weak)
     if not state.app.config.get("SERVER_NAME"):
         notes.append("SERVER_NAME is not set: launch URLs use the host the RLMS called.")
     if state.callbacks.initial_url is None:

@@ -8,6 +8,7 @@ LabDiscoveryEngine). The Flask views call it; the store never does.
 
 from __future__ import annotations
 
+from weblab_ext.protocol._fields import BACK_URL_RULE, is_safe_back_url
 from weblab_ext.protocol.errors import ProtocolError
 from weblab_ext.protocol.replies import (
     API_VERSION_REPLY,
@@ -37,6 +38,7 @@ from weblab_ext.protocol.timeparse import parse_epoch, parse_seconds, parse_star
 
 __all__ = [
     "API_VERSION_REPLY",
+    "BACK_URL_RULE",
     "DISPOSING_ASK_AGAIN",
     "ProtocolError",
     "StartRequest",
@@ -45,6 +47,7 @@ __all__ = [
     "dispose_not_found_reply",
     "dispose_pending_reply",
     "dispose_unknown_op_reply",
+    "is_safe_back_url",
     "multiple_status_error_json",
     "parse_dispose_action",
     "parse_epoch",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +16,11 @@ _MAX_SHOWN = 60
 #: a value nested hundreds deep would exhaust Python's recursion limit when it is copied,
 #: stored or handed to lab code.
 MAX_DEPTH = 100
+#: C0 controls, DEL and C1 controls: a CR/LF in a Location header breaks the response, and
+#: browsers drop tabs and newlines inside URLs ("java\tscript:" is "javascript:").
+_CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f]")
+#: What a back URL must be, as error messages say it.
+BACK_URL_RULE = "empty or an absolute http(s) URL without control characters"
 
 
 def describe(value: object) -> str:
@@ -148,3 +155,37 @@ def check_depth(value: object, field: str, *, keys: int = 1, limit: int = MAX_DE
                               budget - 1))
             else:
                 stack.append((child, depth + 1, name, 0))
+
+
+def is_safe_back_url(url: object) -> bool:
+    """Whether ``url`` may be given to a browser as the place to go back to.
+
+    Only ``""`` (no back URL) or an absolute ``http``/``https`` URL with a host, without
+    control characters or surrounding spaces: never ``javascript:``, ``data:``, a relative
+    or a scheme-relative (``//host``) URL.
+
+    :param url: the candidate (any type: only strings can pass).
+    """
+    if not isinstance(url, str):
+        return False
+    if url == "":
+        return True
+    if url != url.strip() or _CONTROL_CHARACTERS.search(url):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def back_url(value: object, field: str) -> str:
+    """Return *value* if it is a string that :func:`is_safe_back_url` accepts, else raise.
+
+    :param value: the raw value (a string; callers handle absent values).
+    :param field: dotted field name for errors.
+    """
+    text = optional_str(value, field) or ""
+    if not is_safe_back_url(text):
+        raise invalid(field, BACK_URL_RULE, value)
+    return text

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from weblab_ext.protocol._fields import (
+    back_url,
     check_depth,
     invalid,
     json_object,
@@ -106,11 +107,11 @@ def _require_object(body: object) -> dict[str, Any]:
 def _weblab_back(body: dict[str, Any], client: dict[str, Any]) -> str:
     top = optional_str(body.get("back"), "back")
     if top:
-        return top
+        return back_url(top, "back")
     # Older WLD versions and other callers may only put it in the client data.
     from_client = optional_str(client.get("back"), "client_initial_data.back")
     if from_client:
-        return from_client
+        return back_url(from_client, "client_initial_data.back")
     if top is not None:
         return top  # WLD sends "" when the client gave no back URL; weblablib accepted it.
     raise missing("back", hint=" (at top level or in client_initial_data)")
@@ -213,7 +214,10 @@ def parse_ldl_start(body: object, *, local_tz: datetime.tzinfo | None = None) ->
 
     client = _optional_object(request.get("user"), "request.user")
     server = _optional_object(request.get("server"), "request.server")
-    back = required_str(request.get("backUrl"), "request.backUrl", allow_empty=True)
+    back = back_url(
+        required_str(request.get("backUrl"), "request.backUrl", allow_empty=True),
+        "request.backUrl",
+    )
     locale = optional_str(request.get("locale"), "request.locale") or "en"
     name = required_str(laboratory.get("name"), "laboratory.name")
     category = optional_str(laboratory.get("category"), "laboratory.category") or None

@@ -79,18 +79,29 @@ def _timeout(value: object) -> float | None:
     return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
-def parse_multiple_status(body: object) -> tuple[list[str], float | None]:
+def parse_multiple_status(
+    body: object, *, max_ids: int | None = None
+) -> tuple[list[str], float | None]:
     """Return ``(session_ids, timeout)`` from a ``status/multiple`` request body.
 
     :param body: the decoded body, or ``None`` when it was missing or not JSON.
+    :param max_ids: most ids one call may carry (``WEBLAB_MAX_STATUS_IDS``); ``None``: any.
     :returns: the ids and the time limit in seconds (``None``: no limit; a non-number or
         ``<= 0`` also means no limit, as in weblablib).
     :raises ProtocolError: ``missing-parameters`` with status 200 when ``session_ids`` is
         missing or not a list of strings; answer it with :func:`multiple_status_error_json`.
+        ``too-many-session-ids`` with status 400 past ``max_ids``.
     """
     ids = body.get("session_ids") if isinstance(body, dict) else None
     if not isinstance(ids, list) or not all(isinstance(sid, str) for sid in ids):
         raise ProtocolError(_MULTIPLE_CODE, _MULTIPLE_MESSAGE, status=200)
+    if max_ids is not None and len(ids) > max_ids:
+        raise ProtocolError(
+            "too-many-session-ids",
+            f"Field 'session_ids' holds {len(ids)} ids; at most {max_ids} are allowed per call "
+            "(WEBLAB_MAX_STATUS_IDS): split the list",
+            field="session_ids",
+        )
     timeout = body.get("timeout") if isinstance(body, dict) else None
     return list(ids), _timeout(timeout)
 

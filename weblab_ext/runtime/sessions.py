@@ -29,7 +29,7 @@ from ..tokens import create_token
 from .callbacks import LabCallbacks
 from .disposal import DisposeOutcome, Disposer
 from .lifecycle_log import SOURCE_DISPOSE, SOURCE_STATUS, LifecycleLog
-from .users import CurrentUser, WebLabUser, user_from_record
+from .users import CurrentUser, WebLabUser, safe_back_url, user_from_record
 
 if TYPE_CHECKING:
     from .task_engine import TaskEngine
@@ -152,6 +152,20 @@ class SessionService:
     def load(self, session_id: str) -> SessionRecord | None:
         """The stored record of a session, without side effects."""
         return self.store.load(session_id)
+
+    def launch(self, session_id: str, *, holder: bool) -> str:
+        """Decide whether a browser following a session's launch URL may enter.
+
+        With ``WEBLAB_LAUNCH_ONCE`` the first browser to follow it holds the session; only it
+        (``holder``: its cookie names the session) gets in again.
+
+        :param holder: the browser's signed cookie already names this session.
+        :returns: ``"enter"``, ``"used"`` (another browser holds it) or ``"missing"``.
+        """
+        first = self.store.launch(session_id, mark_used=self.settings.launch_once)
+        if first is None:
+            return "missing"
+        return "enter" if first or holder else "used"
 
     def load_user(self, session_id: str, *, poll: bool, now: float | None = None) -> WebLabUser:
         """Read a session's user, recording a poll when asked; one round trip."""
@@ -290,5 +304,6 @@ class SessionService:
             except Exception:
                 logger.exception("Stopping the tasks of a disposed session failed")
         self.store.publish_session_event(
-            {"session_id": record.session_id, "event": "disposed", "back": record.back}
+            {"session_id": record.session_id, "event": "disposed",
+             "back": safe_back_url(record.back)}
         )

@@ -14,10 +14,19 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from ..protocol import session_over
+from ..protocol import is_safe_back_url, session_over
 from ..store.records import SessionRecord
 from ..tokens import create_token
 from .userdata import AnonymousData, DataHolder, FrozenData
+
+
+def safe_back_url(url: str) -> str:
+    """``url`` when a browser may be sent there, else ``""``.
+
+    Start requests are checked; this covers records written before that check (an older
+    version, another lab on the same store).
+    """
+    return url if is_safe_back_url(url) else ""
 
 
 class UserBackend(Protocol):
@@ -80,7 +89,8 @@ class _SessionUser(WebLabUser):
         self._clock = clock
 
     session_id = property(lambda self: self._record.session_id, doc="The lab session id.")
-    back = property(lambda self: self._record.back, doc="Where the student goes afterwards.")
+    back = property(lambda self: safe_back_url(self._record.back),
+                    doc="Where the student goes afterwards (an http(s) URL, or '').")
     last_poll = property(lambda self: self._record.last_poll, doc="Epoch of the last poll.")
     max_date = property(lambda self: self._record.max_date, doc="Epoch of the slot end.")
     start_date = property(lambda self: self._record.start_date, doc="Epoch of the slot start.")

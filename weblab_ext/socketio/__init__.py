@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from flask import request
 
 from ..context import cached_current_user, lab_state
+from ..runtime.lifecycle_log import session_id_hash
 from ..runtime.users import WebLabUser
 from ..store.connection import STORE_ERRORS
 from .push import WebLabSocketIO, init_socketio, join_session_room, load_event_user, session_room
@@ -134,7 +135,9 @@ def _refuse(user: WebLabUser) -> Any:
     from flask_socketio import disconnect
 
     event = getattr(request, "event", None) or {}
-    who = getattr(user, "session_id", None) or "an anonymous socket"
+    session_id = getattr(user, "session_id", None)
+    # Only a hash: the session id is what logs a browser in.
+    who = f"session {session_id_hash(session_id)}" if session_id else "an anonymous socket"
     logger.info("Socket.IO event %r refused for %s", event.get("message"), who)
     if event.get("message") == "connect":
         # Returning False refuses the handshake cleanly (the client gets connect_error);

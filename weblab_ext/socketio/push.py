@@ -29,7 +29,7 @@ from flask import Flask, current_app, request
 
 from ..context import get_weblab_user, request_state
 from ..runtime.loops import ListenerLoop, PerProcess
-from ..runtime.users import CurrentUser, WebLabUser
+from ..runtime.users import CurrentUser, WebLabUser, safe_back_url
 from ..store.connection import STORE_ERRORS
 from ..store.pubsub import Subscription
 
@@ -167,6 +167,8 @@ class WebLabSocketIO:
         if back is None:
             record = self.state.service.load(session_id)
             back = record.back if record is not None else None
+        # The page goes there at once: only ever an http(s) URL (or "", stay).
+        back = safe_back_url(back) if isinstance(back, str) else ""
         self.emit_to_session(session_id, SESSION_ENDED, {"reason": reason, "back": back})
         self.disconnect_session(session_id)
 

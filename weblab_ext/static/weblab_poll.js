@@ -14,6 +14,9 @@
  * poll reply and the Socket.IO event carry it), else for the logout URL, which logs out and
  * redirects there (or shows the lab's forbidden page). It stays when the lab is unreachable
  * (a navigation would only show a browser error) and after weblabPoll.stop().
+ * A back URL is only ever an absolute http(s) URL without control characters (the server
+ * checks it too); anything else (javascript:, data:, relative) is dropped, and the logout URL
+ * is used instead.
  *
  * window.weblabPoll: stop(), pollNow(), attachSocket(socket), ended (boolean).
  */
@@ -33,13 +36,20 @@
   var ended = false;
   var socket = null;
 
+  function safeBack(url) {
+    // The server's rule, checked again here: the URL is about to be navigated to.
+    return typeof url === "string" && url === url.trim() &&
+      !/[\u0000-\u001f\u007f-\u009f]/.test(url) && /^https?:\/\/[^\/?#]/i.test(url);
+  }
+
   function finish(reason, back) {
     if (ended) { return; }
+    back = safeBack(back) ? back : null;
     ended = true;
     api.ended = true;
     if (timer !== null) { clearTimeout(timer); }
     window.dispatchEvent(new CustomEvent("weblab:session-ended", {
-      detail: { reason: reason, back: back || null }
+      detail: { reason: reason, back: back }
     }));
     var keepPage = reason === "stopped" || reason === "unreachable";
     if (callbackName && typeof window[callbackName] === "function") {

@@ -58,6 +58,18 @@ return 1
 """
 
 # KEYS[1] session hash
+# ARGV[1] "1" to mark the launch URL as used
+# Whether a session exists and, when asked, marks its launch URL as used, atomically, so
+# that of two browsers racing on one launch URL exactly one is first. Creates nothing for an
+# unknown session. Returns -1 (no such session), 1 (first to use it, or not asked) or 0
+# (used before).
+LAUNCH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if ARGV[1] ~= '1' then return 1 end
+return redis.call('HSETNX', KEYS[1], 'launched', '1')
+"""
+
+# KEYS[1] session hash
 # ARGV[1] data as JSON
 # Writes the user data of a session that still exists (never re-creates a gone record).
 # Returns the new data version, or false when the session is gone.

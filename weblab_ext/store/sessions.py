@@ -47,6 +47,7 @@ class SessionStore:
         self._start = client.register_script(scripts.START)
         self._touch = client.register_script(scripts.TOUCH)
         self._logout = client.register_script(scripts.LOGOUT)
+        self._launch = client.register_script(scripts.LAUNCH)
         self._store_data = client.register_script(scripts.STORE_DATA)
         self._begin_dispose = client.register_script(scripts.BEGIN_DISPOSE)
         self._finish_dispose = client.register_script(scripts.FINISH_DISPOSE)
@@ -90,6 +91,16 @@ class SessionStore:
         if not raw:
             return None
         return SessionRecord.from_hash(session_id, raw)
+
+    def launch(self, session_id: str, *, mark_used: bool) -> bool | None:
+        """Whether a session exists and its launch URL was unused (then, with ``mark_used``,
+        it is marked used). One round trip, atomic: one caller only gets ``True``.
+
+        :returns: ``None`` for an unknown session, ``True`` for the first use (always, without
+            ``mark_used``), ``False`` when the launch URL was used before.
+        """
+        result = int(self._launch(keys=[self.keys.session(session_id)], args=[int(mark_used)]))
+        return None if result < 0 else bool(result)
 
     def logout(self, session_id: str) -> bool:
         """Mark an active session as exited and due for disposal."""

@@ -11,7 +11,7 @@ from flask import Blueprint, Flask
 from ..config import Settings
 from .errors import RLMS_BLUEPRINTS, add_store_error_handlers
 from .rlms_api import create_rlms_blueprint
-from .student import register_student_routes
+from .student import logout_view, register_student_routes
 
 
 def register_views(app: Flask, settings: Settings) -> None:
@@ -26,3 +26,22 @@ def register_views(app: Flask, settings: Settings) -> None:
     )
     register_student_routes(app, settings.callback_url)
     add_store_error_handlers(app)
+
+
+def exempt_from_csrf(app: Flask) -> bool:
+    """Tell a CSRF protector installed on ``app`` (Flask-WTF's ``CSRFProtect``) to skip
+    weblab_ext's own POST routes; ``False`` when there is none yet.
+
+    The RLMS endpoints authenticate with HTTP Basic and carry no cookie, so a forged
+    cross-site request has nothing to ride on. The logout route needs the session id in its
+    path, a secret another site does not have, and the poll script's ``sendBeacon`` cannot
+    add a token header.
+    """
+    csrf = app.extensions.get("csrf")
+    exempt = getattr(csrf, "exempt", None)
+    if exempt is None:
+        return False
+    for name in RLMS_BLUEPRINTS:
+        exempt(app.blueprints[name])
+    exempt(logout_view)
+    return True

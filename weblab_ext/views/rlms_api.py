@@ -7,6 +7,8 @@ Every failure answers JSON; nothing is stored unless the whole start request is 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hmac
 import logging
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..context import lab_state
 from ..protocol import (
@@ -41,6 +44,10 @@ from .health import HEALTH_ENDPOINT, health_view
 logger = logging.getLogger("weblab_ext")
 
 _NOT_AN_RLMS = "You don't seem to be a WebLab-Instance"
+#: Bytes of a status/multiple body allowed per id of ``WEBLAB_MAX_STATUS_IDS`` (a 43-character
+#: id takes about 47 in JSON; pretty-printing adds a few more), plus room for the rest.
+STATUS_BYTES_PER_ID = 128
+_STATUS_BODY_EXTRA = 4096
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -49,17 +56,46 @@ def _json(payload: Any, status: int = 200) -> Response:
     return response
 
 
-def _credentials_valid() -> tuple[bool, str | None]:
+def _refusal_reason(user_ok: bool, swapped: bool) -> str:
+    """Why credentials were refused, in words that never quote what was sent.
+
+    What arrived may be the password itself (a header without ``user:``, user and password
+    swapped), so only which part failed is said.
+    """
+    auth = request.authorization
+    if auth is None or (not auth.username and not auth.password):
+        return "no credentials"
+    if auth.type == "basic" and ":" not in _decoded_basic():
+        return "a Basic header with no colon (user:password expected)"
+    if swapped:
+        return "username and password swapped"
+    return "wrong password" if user_ok else "wrong username"
+
+
+def _decoded_basic() -> str:
+    token = request.headers.get("Authorization", "").partition(" ")[2]
+    try:
+        return base64.b64decode(token).decode("utf-8", "replace")
+    except (ValueError, binascii.Error):
+        return ""
+
+
+def _credentials_valid() -> tuple[bool, str]:
+    """Whether the RLMS sent the right credentials, and if not, why (never what was sent)."""
     settings = lab_state().settings
     auth = request.authorization
-    given_user = auth.username if auth is not None and auth.username is not None else ""
-    given_password = auth.password if auth is not None and auth.password is not None else ""
-    # Both comparisons always run, in constant time, so timing tells nothing about which failed.
-    user_ok = hmac.compare_digest(given_user.encode(), settings.username.encode())
-    password_ok = hmac.compare_digest(given_password.encode(), settings.password.encode())
-    # Never hand the expected username to the logs: a right username is reported as such.
-    shown = None if not given_user else ("<the right username>" if user_ok else given_user)
-    return user_ok and password_ok, shown
+    given_user = (auth.username or "") if auth is not None else ""
+    given_password = (auth.password or "") if auth is not None else ""
+    user, password = given_user.encode(), given_password.encode()
+    expected_user, expected_password = settings.username.encode(), settings.password.encode()
+    # Every comparison always runs, in constant time, so timing tells nothing about which failed.
+    user_ok = hmac.compare_digest(user, expected_user)
+    password_ok = hmac.compare_digest(password, expected_password)
+    swapped = hmac.compare_digest(user, expected_password) & hmac.compare_digest(
+        password, expected_user)
+    if user_ok and password_ok:
+        return True, ""
+    return False, _refusal_reason(user_ok, swapped)
 
 
 def _require_rlms_credentials() -> Response | None:
@@ -67,16 +103,14 @@ def _require_rlms_credentials() -> Response | None:
     endpoint = request.endpoint or ""
     if endpoint.endswith(("._api_version", HEALTH_ENDPOINT)):
         return None
-    valid, given_user = _credentials_valid()
+    valid, reason = _credentials_valid()
     if valid:
         return None
-    logger.warning(
-        "Refused an RLMS call to %s: wrong credentials (username given: %r)",
-        endpoint or request.path, given_user,
-    )
+    logger.warning("Refused an RLMS call to %s: %s", endpoint or request.path, reason)
     if endpoint.endswith("._test"):
         # WebLab-Deusto reads only 2xx replies: a 401 would hide the message from its admin.
-        if given_user is None:
+        auth = request.authorization
+        if auth is None or not auth.username:
             return _json(test_reply(False, "Invalid credentials: no username provided"))
         return _json(
             test_reply(
@@ -111,10 +145,38 @@ def on_start_detail(error: Exception) -> str:
     return f"on_start raised {type(error).__name__}: {str(error)[:_DETAIL_CHARS]}"
 
 
+def _read_body(limit: int, key: str) -> bytes | Response:
+    """The request body, read only up to ``limit`` bytes; past it, the 413 JSON reply.
+
+    Werkzeug refuses a ``Content-Length`` over the limit before reading anything, and stops
+    reading a chunked body (no length) one byte past it: an oversized body is never held in
+    memory. ``MAX_CONTENT_LENGTH`` still wins when the app set a smaller one.
+
+    :param key: the setting behind ``limit``, named in the error.
+    """
+    app_limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if app_limit is not None and app_limit < limit:
+        limit, key = app_limit, "MAX_CONTENT_LENGTH"
+    # One byte more than allowed: a chunked body is cut silently at the limit, so only a
+    # body that reaches limit + 1 bytes tells that it was too large.
+    request.max_content_length = limit + 1
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raw = None
+    if raw is None or len(raw) > limit:
+        return json_error(413, "body-too-large",
+                          f"The request body is larger than {limit} bytes, the limit set by {key}")
+    return raw
+
+
 def _start(parse: Callable[[Any], StartRequest]) -> Response:
     state = lab_state()
+    raw = _read_body(state.settings.max_start_body, "WEBLAB_MAX_START_BODY")
+    if isinstance(raw, Response):
+        return raw
     try:
-        start = parse(decode_body(request.get_data(cache=True), request.mimetype))
+        start = parse(decode_body(raw, request.mimetype))
     except ProtocolError as error:
         return _protocol_error(error)
     outcome = state.service.start(start)
@@ -147,11 +209,23 @@ def _status(session_id: str) -> Response:
 
 
 def _multiple_status() -> Response:
+    settings = lab_state().settings
+    body_limit = STATUS_BYTES_PER_ID * settings.max_status_ids + _STATUS_BODY_EXTRA
+    raw = _read_body(body_limit, "WEBLAB_MAX_STATUS_IDS")
+    if isinstance(raw, Response):
+        return raw
     try:
-        body = decode_body(request.get_data(cache=True), request.mimetype)
-        session_ids, time_limit = parse_multiple_status(body)
+        body = decode_body(raw, request.mimetype)
     except ProtocolError:
-        return _json(multiple_status_error_json())
+        body = None  # an undecodable body counts as one without ids, as in weblablib
+    try:
+        session_ids, time_limit = parse_multiple_status(body, max_ids=settings.max_status_ids)
+    except ProtocolError as error:
+        if error.status == 200:
+            return _json(multiple_status_error_json())
+        # Both error styles: this endpoint's own (success/error_code) and everyone else's.
+        return _json({**error.to_json(), "success": False, "error_code": error.code,
+                      "error_human": error.message}, error.status)
     return _json({"status": lab_state().service.status_many(session_ids, time_limit=time_limit)})
 
 

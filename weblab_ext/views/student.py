@@ -1,4 +1,10 @@
-"""The student-facing routes: launch (callback), poll and logout, plus the forbidden page."""
+"""The student-facing routes: launch (callback), poll and logout, plus the forbidden page.
+
+The launch URL logs in one browser only (``WEBLAB_LAUNCH_ONCE``): the first browser to
+follow it holds the session and may follow it again; another one gets a "this link was
+already used" page, so a launch URL leaked through a log, a Referer or a shared screen is
+worth nothing.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,9 @@ from flask import Flask, jsonify, redirect, request, session
 from flask.typing import ResponseReturnValue
 
 from ..context import cookie_session_id, get_weblab_user, lab_state, logout, request_state
+from ..runtime.lifecycle_log import session_id_hash
 from ..runtime.users import AnonymousUser, CurrentUser, ExpiredUser
+from .pages import link_used_page, session_ended_page
 
 logger = logging.getLogger("weblab_ext")
 
@@ -23,8 +31,13 @@ def _launch(session_id: str) -> ResponseReturnValue:
             500,
             {"Content-Type": "text/plain; charset=utf-8"},
         )
-    if state.service.load(session_id) is None:
+    outcome = state.service.launch(session_id, holder=cookie_session_id() == session_id)
+    if outcome == "missing":
         return state.unauthorized()
+    if outcome == "used":
+        logger.info("The launch URL of session %s was followed by a second browser: refused "
+                    "(WEBLAB_LAUNCH_ONCE)", session_id_hash(session_id))
+        return link_used_page()
     session[state.settings.session_id_name] = session_id
     here = request_state()
     here.user, here.polled = None, False  # the user of this request is now the one launched
@@ -53,7 +66,9 @@ def _navigating() -> bool:
     return accept["text/html"] > accept["application/json"]
 
 
-def _logout(session_id: str) -> ResponseReturnValue:
+def logout_view(session_id: str) -> ResponseReturnValue:
+    """End the session of the browser whose cookie names ``session_id`` (GET or POST); a
+    browser navigation then goes to the session's back URL."""
     navigating = request.method == "GET" and _navigating()
     if cookie_session_id() != session_id:
         if navigating:
@@ -62,8 +77,9 @@ def _logout(session_id: str) -> ResponseReturnValue:
     logout()
     if navigating:
         user = get_weblab_user(cached=False)
-        back = user.back if isinstance(user, (CurrentUser, ExpiredUser)) else None
-        return redirect(back) if back else lab_state().unauthorized()
+        if not isinstance(user, (CurrentUser, ExpiredUser)):
+            return lab_state().unauthorized()  # the record is gone: nothing to go back to
+        return redirect(user.back) if user.back else session_ended_page()
     return jsonify(success=True)
 
 
@@ -73,7 +89,8 @@ def register_student_routes(app: Flask, callback_url: str) -> None:
     app.add_url_rule(f"{prefix}/<session_id>", "weblab_callback_url", _launch, methods=["GET"])
     app.add_url_rule(f"{prefix}/<session_id>/poll", "weblab_poll_url", _poll, methods=["GET"])
     app.add_url_rule(
-        f"{prefix}/<session_id>/logout", "weblab_logout_url", _logout, methods=["GET", "POST"]
+        f"{prefix}/<session_id>/logout", "weblab_logout_url", logout_view,
+        methods=["GET", "POST"],
     )
 
 

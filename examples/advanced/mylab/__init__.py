@@ -14,10 +14,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from weblab_ext.config import require_secrets
 
 from . import students
 from .lab import weblab
 from .views import bp
+
+csrf = CSRFProtect()
+
+
+#: Used in debug mode only: published here, so a lab running on them is open to anyone.
+DEVELOPMENT_SECRETS = {
+    "SECRET_KEY": "dev-only-secret-key-published-in-weblab-ext",
+    "WEBLAB_USERNAME": "weblabdeusto",
+    "WEBLAB_PASSWORD": "dev-only-rlms-password",
+}
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -25,19 +38,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     :param config: settings applied last (tests use it); ``FLASK_*`` environment variables
         come before it, the defaults below first.
+    :raises InvalidConfigError: outside debug mode, when a secret is not configured.
     """
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(
-        SECRET_KEY="change-me-in-production",
         SESSION_COOKIE_NAME="mylab_session",  # not Flask's "session": see docs/users.md
-        WEBLAB_USERNAME="weblabdeusto",
-        WEBLAB_PASSWORD="change-me-too",
         WEBLAB_TIMEOUT=15,
         LAB_DATABASE=os.path.join(app.instance_path, "students.sqlite3"),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=not app.debug,  # production is served over HTTPS
     )
     app.config.from_prefixed_env()
     app.config.update(config or {})
+    require_secrets(app.config, DEVELOPMENT_SECRETS, debug=app.debug)
     students.init_db(app.config["LAB_DATABASE"])
+    csrf.init_app(app)  # the page sends its token in the X-CSRFToken header
     weblab.init_app(app)
     app.register_blueprint(bp)
     return app

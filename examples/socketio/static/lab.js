@@ -50,6 +50,11 @@
     }
   });
 
+  window.addEventListener("weblab:session-ended", function (event) {
+    // No back URL from the RLMS: reloading lets the server say the session has ended.
+    if (!event.detail.back) { window.location.reload(); }
+  });
+
   $("logout").addEventListener("click", function () {
     // The server then pushes weblab:session-ended and weblab_poll.js goes back to the RLMS.
     fetch($("logout").dataset.url, { method: "POST", credentials: "same-origin" });

@@ -11,7 +11,11 @@
     fetch(form.dataset.url, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json" },
+      headers: {
+        "Content-Type": "application/json",
+        // CSRFProtect reads the token from this header on fetch() POSTs.
+        "X-CSRFToken": document.querySelector("meta[name=csrf-token]").content
+      },
       body: JSON.stringify({ position: parseInt($("target").value, 10) })
     }).then(function (response) { return response.json(); })
       .then(function (reply) { follow(reply.task_id); });

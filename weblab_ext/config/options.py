@@ -1,7 +1,6 @@
-"""Every ``WEBLAB_*`` configuration key, its default, and its validation.
+"""The table of every ``WEBLAB_*`` key, and its validation into a frozen :class:`Settings`.
 
-This is the only module that reads ``app.config`` for weblab keys. :func:`load_settings` runs
-once in ``init_app`` and turns the config into a frozen :class:`Settings`; a bad value raises
+:func:`load_settings` runs once in ``init_app``; a bad value raises
 :class:`~weblab_ext.errors.InvalidConfigError` naming the key, before anything is registered
 on the app.
 """
@@ -12,88 +11,24 @@ import dataclasses
 import difflib
 import hashlib
 import json
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .errors import InvalidConfigError
-
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "fakeredis://")
-
-
-def _seconds_value(key: str, value: Any, *, minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise InvalidConfigError(f"{key} must be a number of seconds, got {value!r}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise InvalidConfigError(f"{key} must be a number of seconds, got {value!r}") from None
-    if not math.isfinite(number):  # NaN/inf cannot be compared or passed to the Lua scripts
-        raise InvalidConfigError(f"{key} must be a finite number of seconds, got {value!r}")
-    if minimum is not None and number < minimum:
-        raise InvalidConfigError(f"{key} must be >= {minimum:g}, got {value!r}")
-    return number
-
-
-def _seconds_at_least(minimum: float) -> Callable[[str, Any], float]:
-    def parse(key: str, value: Any) -> float:
-        return _seconds_value(key, value, minimum=minimum)
-
-    _PARSER_TYPES[parse] = f"seconds (>= {minimum:g})"
-    return parse
-
-
-def _non_negative_int(key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidConfigError(f"{key} must be a whole number >= 0, got {value!r}")
-    return value
-
-
-def _flag(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.lower() in ("1", "0", "true", "false", "yes", "no"):
-        return value.lower() in ("1", "true", "yes")
-    raise InvalidConfigError(f"{key} must be True or False, got {value!r}")
-
-
-def _optional_text(key: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidConfigError(f"{key} must be a string, got {value!r}")
-    return value or None
-
-
-def _text(key: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise InvalidConfigError(f"{key} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _redis_url(key: str, value: Any) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or not value.startswith(_REDIS_SCHEMES):
-        raise InvalidConfigError(
-            f"{key} must start with one of {', '.join(_REDIS_SCHEMES)}, got {value!r}"
-        )
-    return value
-
-
-def _scheme(key: str, value: Any) -> str | None:
-    text = _optional_text(key, value)
-    if text is not None and text not in ("http", "https"):
-        raise InvalidConfigError(f"{key} must be 'http' or 'https', got {value!r}")
-    return text
-
-
-def _index_mode(key: str, value: Any) -> str:
-    if value not in ("legacy", "shadow", "indexed"):
-        raise InvalidConfigError(f"{key} must be 'legacy', 'shadow' or 'indexed', got {value!r}")
-    return str(value)
+from ..errors import InvalidConfigError
+from .advice import EXAMPLES, how_to_set
+from .parsers import (
+    PARSER_TYPES,
+    flag,
+    index_mode,
+    non_negative_int,
+    optional_text,
+    positive_int,
+    redis_url,
+    scheme,
+    seconds_at_least,
+    seconds_value,
+    text,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,24 +50,13 @@ class _Option:
         """The accepted values, for the configuration reference."""
         if self.type:
             return self.type
-        if self.parse in _PARSER_TYPES:
-            return _PARSER_TYPES[self.parse]
+        if self.parse in PARSER_TYPES:
+            return PARSER_TYPES[self.parse]
         if isinstance(self.default, bool):
             return "boolean"
         if isinstance(self.default, int | float):
             return "number"
         return "string"
-
-
-#: Human names of the parsers above, for options that give no ``type``.
-_PARSER_TYPES: dict[Callable[[str, Any], Any], str] = {
-    _seconds_value: "seconds",
-    _non_negative_int: "integer (>= 0)",
-    _flag: "boolean",
-    _optional_text: "string or None",
-    _text: "string",
-    _redis_url: "URL or None",
-}
 
 
 def _as_given(key: str, value: Any) -> Any:
@@ -141,15 +65,15 @@ def _as_given(key: str, value: Any) -> Any:
 
 #: The table of every key. Defaults match the library weblab_ext replaces unless noted.
 OPTIONS: tuple[_Option, ...] = (
-    _Option("WEBLAB_USERNAME", None, _text,
+    _Option("WEBLAB_USERNAME", None, text,
             "Username the RLMS sends with HTTP Basic authentication on every call to the lab "
             "(WebLab-Deusto's `http_experiment_username`).",
             required=True),
-    _Option("WEBLAB_PASSWORD", None, _text,
+    _Option("WEBLAB_PASSWORD", None, text,
             "Password the RLMS sends with HTTP Basic authentication, compared in constant time "
             "(WebLab-Deusto's `http_experiment_password`).",
             required=True),
-    _Option("WEBLAB_BASE_URL", None, _optional_text,
+    _Option("WEBLAB_BASE_URL", None, optional_text,
             "Path prefix of the RLMS endpoints: with `/lab1` the RLMS calls "
             "`/lab1/weblab/sessions/` and `/lab1/ldl/sessions/`. The `base_url` argument of "
             "`WebLab()` wins over it."),
@@ -158,63 +82,63 @@ OPTIONS: tuple[_Option, ...] = (
             "with `/poll` and `/logout` below it. The `callback_url` argument of `WebLab()` "
             "wins over it; an empty value is refused.",
             type="string"),
-    _Option("WEBLAB_SESSION_ID_NAME", "weblab_session_id", _text,
+    _Option("WEBLAB_SESSION_ID_NAME", "weblab_session_id", text,
             "Key, inside Flask's signed session cookie, under which the student's lab session "
             "id is kept."),
-    _Option("WEBLAB_REDIS_URL", None, _redis_url,
+    _Option("WEBLAB_REDIS_URL", None, redis_url,
             "Where sessions and tasks are stored: `redis://`, `rediss://`, `unix://` or "
             "`fakeredis://NAME`. Unset, an embedded in-process store is used, which only one "
             "process sees: fine for `flask run`, wrong for several workers, and "
             "`flask weblab loop` refuses it. Clients get a 10 s socket timeout "
             "(`?socket_timeout=N` in the URL changes it) and a 5 s connect timeout, whatever "
             "redis-py's defaults."),
-    _Option("WEBLAB_REDIS_BASE", "lab", _text,
+    _Option("WEBLAB_REDIS_BASE", "lab", text,
             "Prefix of every Redis key of this lab (`{<base>}:weblab:...`), so that several "
             "labs can share one Redis server."),
-    _Option("WEBLAB_TASK_EXPIRES", 3600, _seconds_at_least(1),
+    _Option("WEBLAB_TASK_EXPIRES", 3600, seconds_at_least(1),
             "Seconds a task's record (status, progress, result) is kept after the task ends; "
             "also how long a queued task waits for a worker before it is dropped."),
-    _Option("WEBLAB_TIMEOUT", 15, _seconds_value,
+    _Option("WEBLAB_TIMEOUT", 15, seconds_value,
             "Seconds without a poll after which a student counts as gone and the session "
             "ends. `0` or less turns the inactivity timeout off. The poll script polls every "
             "half of this."),
-    _Option("WEBLAB_AUTOPOLL", True, _flag,
+    _Option("WEBLAB_AUTOPOLL", True, flag,
             "Whether every request of a student with a session counts as a poll (at no extra "
             "store round trip). Off, only the poll URL and `poll()` count."),
-    _Option("WEBLAB_POLL_INTERVAL", 5, _seconds_at_least(0),
+    _Option("WEBLAB_POLL_INTERVAL", 5, seconds_at_least(0),
             "Largest `should_finish` a status reply gives, i.e. the most seconds the RLMS "
             "waits before asking again. `0` tells the RLMS not to ask again."),
-    _Option("WEBLAB_CLEANER_INTERVAL", 5, _seconds_at_least(0.01),
+    _Option("WEBLAB_CLEANER_INTERVAL", 5, seconds_at_least(0.01),
             "Seconds between two passes of the expiry cleaner, which disposes the sessions "
             "whose slot is over or whose student stopped polling."),
-    _Option("WEBLAB_UNAUTHORIZED_LINK", None, _optional_text,
+    _Option("WEBLAB_UNAUTHORIZED_LINK", None, optional_text,
             "URL that anonymous visitors of a protected view are redirected to (for example "
             "the RLMS's booking page) instead of the forbidden page."),
-    _Option("WEBLAB_UNAUTHORIZED_TEMPLATE", None, _optional_text,
+    _Option("WEBLAB_UNAUTHORIZED_TEMPLATE", None, optional_text,
             "Template rendered (HTTP 200) for anonymous visitors of a protected view when "
             "`WEBLAB_UNAUTHORIZED_LINK` is not set."),
-    _Option("WEBLAB_SCHEME", None, _scheme,
+    _Option("WEBLAB_SCHEME", None, scheme,
             "Scheme forced in the launch URL the lab returns to the RLMS, for a lab behind a "
             "proxy that terminates HTTPS. Unset, the scheme of the RLMS's request is used.",
             type="'http', 'https' or None"),
-    _Option("WEBLAB_EXPIRED_USERS_TIMEOUT", 3600, _seconds_at_least(1),
+    _Option("WEBLAB_EXPIRED_USERS_TIMEOUT", 3600, seconds_at_least(1),
             "Seconds the record of a disposed session is kept, so that a student who comes "
             "back to the lab page is recognised as an expired user and sent back to the RLMS."),
-    _Option("WEBLAB_AUTOCLEAN_THREAD", True, _flag,
+    _Option("WEBLAB_AUTOCLEAN_THREAD", True, flag,
             "Whether this process runs the expiry cleaner in a background thread. Turn it off "
             "in web processes when `flask weblab loop` workers run the cleaner."),
-    _Option("WEBLAB_TASK_THREADS_PROCESS", 3, _non_negative_int,
+    _Option("WEBLAB_TASK_THREADS_PROCESS", 3, non_negative_int,
             "Number of task-runner threads each process starts at its first request. `0` runs "
             "no task in this process (leave them to `flask weblab loop`)."),
-    _Option("WEBLAB_NO_THREAD", False, _flag,
+    _Option("WEBLAB_NO_THREAD", False, flag,
             "Start no background thread at all: no cleaner, no task runner, no heartbeat. It "
             "cannot be combined with an explicit `WEBLAB_AUTOCLEAN_THREAD=True` or "
             "`WEBLAB_TASK_THREADS_PROCESS > 0`."),
-    _Option("WEBLAB_LOG_SESSION_LIFECYCLE", True, _flag,
+    _Option("WEBLAB_LOG_SESSION_LIFECYCLE", True, flag,
             "Whether session starts, refusals, logouts and disposals are logged as one-line "
             "JSON events on the `weblab_ext.lifecycle` logger. Session ids appear only as a "
             "hash; names and back URLs never."),
-    _Option("WEBLAB_REDIS_INDEX_MODE", "legacy", _index_mode,
+    _Option("WEBLAB_REDIS_INDEX_MODE", "legacy", index_mode,
             "Accepted for compatibility with weblablib 0.5.9 (`shadow` and `indexed` need "
             "`WEBLAB_REDIS_INDEX_EPOCH`). weblab_ext always uses its own indexes, whatever the "
             "value.",
@@ -223,24 +147,35 @@ OPTIONS: tuple[_Option, ...] = (
             "Accepted for compatibility with weblablib 0.5.9 and otherwise unused.",
             type="any"),
     # weblab_ext additions
-    _Option("WEBLAB_DISPOSE_WAIT", 5, _seconds_at_least(0),
+    _Option("WEBLAB_DISPOSE_WAIT", 5, seconds_at_least(0),
             "Seconds an RLMS dispose call waits for `on_dispose` and the session's tasks to "
             "finish before it answers \"not finished, ask again\"."),
-    _Option("WEBLAB_DISPOSE_ASK_AGAIN", 1, _seconds_at_least(0.1),
+    _Option("WEBLAB_DISPOSE_ASK_AGAIN", 1, seconds_at_least(0.1),
             "Seconds the RLMS is told to wait before it calls dispose again while a disposal "
             "is still running."),
-    _Option("WEBLAB_HEARTBEAT_INTERVAL", 5, _seconds_at_least(0.05),
+    _Option("WEBLAB_HEARTBEAT_INTERVAL", 5, seconds_at_least(0.05),
             "Seconds between the heartbeats of each task-worker process. Task leases last two "
             "intervals and are renewed every half interval; a worker silent past its lease "
             "(dead, frozen, or cut off from Redis) has its tasks failed as `worker-lost` "
             "within three intervals, by any reader or cleaner."),
-    _Option("WEBLAB_POWERED_BY", "weblab_ext", _optional_text,
+    _Option("WEBLAB_POWERED_BY", "weblab_ext", optional_text,
             "Value of the `powered-by` header added to every response; `None` (or an empty "
             "string) removes the header."),
     # issue 12: operator experience
-    _Option("WEBLAB_HEALTH_CHECK_TIMEOUT", 5, _seconds_at_least(0.01),
+    _Option("WEBLAB_HEALTH_CHECK_TIMEOUT", 5, seconds_at_least(0.01),
             "Seconds GET /weblab/health waits for the store and the lab's @weblab.health_check "
             "functions (all together) before it answers success false."),
+    # issue 10: input limits and one-browser launch URLs
+    _Option("WEBLAB_MAX_START_BODY", 1024 * 1024, positive_int,
+            "Largest start request body, in bytes: a larger one is answered 413 (JSON) before "
+            "it is read, so a huge body is never parsed or stored."),
+    _Option("WEBLAB_MAX_STATUS_IDS", 10_000, positive_int,
+            "Most session ids one status/multiple call may ask about: more are answered 400 "
+            "(JSON); its body may hold 128 bytes per allowed id, plus 4 KiB."),
+    _Option("WEBLAB_LAUNCH_ONCE", True, flag,
+            "Whether a launch URL logs in only the first browser that follows it: that browser "
+            "may follow it again, any other gets a 'this link was already used' page. Turn it "
+            "off for labs that hand one launch URL to several browsers."),
 )
 
 _BY_KEY = {option.key: option for option in OPTIONS}
@@ -275,6 +210,9 @@ class Settings:
     heartbeat_interval: float
     powered_by: str | None
     health_check_timeout: float
+    max_start_body: int
+    max_status_ids: int
+    launch_once: bool
     fingerprint: str
 
 
@@ -297,7 +235,7 @@ def load_settings(
     """
     for option in OPTIONS:
         if option.required and option.key not in config:
-            example = _EXAMPLES.get(option.key, "...")
+            example = EXAMPLES.get(option.key, "...")
             raise InvalidConfigError(
                 f"Invalid configuration. Missing {option.key}: {how_to_set(option.key, example)}"
             )
@@ -344,29 +282,6 @@ def fingerprint(config: Mapping[str, Any]) -> str:
     """Digest of the ``WEBLAB_*`` keys, to tell a re-``init_app`` with changed config."""
     items = sorted((k, repr(v)) for k, v in config.items() if k.startswith("WEBLAB_"))
     return hashlib.sha256(json.dumps(items).encode()).hexdigest()
-
-
-#: Example values used in advice messages.
-_EXAMPLES = {
-    "WEBLAB_USERNAME": "weblabdeusto",
-    "WEBLAB_PASSWORD": "a-long-random-secret",
-    "WEBLAB_REDIS_URL": "redis://localhost:6379/0",
-}
-
-
-def how_to_set(key: str, example: str) -> str:
-    """Advice naming both ways to set ``key``: the Flask config, or a ``FLASK_`` variable.
-
-    A bare ``WEBLAB_...`` environment variable is read by nobody; Flask reads ``FLASK_<KEY>``
-    only when the app calls ``app.config.from_prefixed_env()`` (before ``WebLab(app)``).
-    """
-    return (f'set app.config["{key}"] = "{example}" before WebLab(app) / init_app, or export '
-            f"FLASK_{key}={example} and call app.config.from_prefixed_env() before it")
-
-
-def redis_url_advice() -> str:
-    """How to point the lab to a Redis server (:func:`how_to_set` for ``WEBLAB_REDIS_URL``)."""
-    return how_to_set("WEBLAB_REDIS_URL", _EXAMPLES["WEBLAB_REDIS_URL"])
 
 
 def unknown_keys(config: Mapping[str, Any]) -> list[str]:

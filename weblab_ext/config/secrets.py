@@ -1,0 +1,84 @@
+"""Weak and published secrets: what ``init_app`` warns about and ``flask weblab check``
+refuses, and the rule the examples follow for their own secrets."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from ..errors import InvalidConfigError
+
+#: Passwords and secret keys written down in weblab_ext's repository (examples, docs, tests):
+#: a lab running with one of them is open to anyone who read it. A test keeps this list in
+#: step with the repository.
+PUBLISHED_SECRETS = frozenset({
+    "change-me-in-production", "change-me-too", "change me", "secret", "password",
+    "dev-only-rlms-password", "dev-only-secret-key-published-in-weblab-ext",
+    "test-secret", "bench-secret", "rlms-s3cret", "hunter2secret", "hunter2-hunter2",
+    "Zebra-Quartz-8431-password", "fifteen-bytes!!", "0123456789abcde",
+    "THE-PASSWORD", "a-long-random-secret",
+})
+#: Shortest ``WEBLAB_PASSWORD`` (characters) and ``SECRET_KEY`` (bytes) not reported as weak.
+MIN_PASSWORD_LENGTH = 12
+MIN_SECRET_KEY_BYTES = 16
+
+
+def weak_secrets(config: Mapping[str, Any]) -> list[str]:
+    """What is weak about the RLMS password and the session-signing key, in plain words.
+
+    Each line starts with the key's name and never quotes its value. The caller decides
+    when it matters (weblab_ext warns outside debug and testing).
+
+    :param config: the Flask app's config.
+    """
+    problems = []
+    password = config.get("WEBLAB_PASSWORD")
+    if isinstance(password, str):
+        if not password.strip():
+            problems.append("WEBLAB_PASSWORD is blank: any RLMS (or anyone) that sends a blank "
+                            "password can start sessions.")
+        elif len(password) < MIN_PASSWORD_LENGTH:
+            problems.append(f"WEBLAB_PASSWORD is shorter than {MIN_PASSWORD_LENGTH} characters: "
+                            "it can be guessed.")
+        elif password in PUBLISHED_SECRETS:
+            problems.append("WEBLAB_PASSWORD is a value published in weblab_ext's examples, "
+                            "docs or tests: anyone can start sessions and drive the lab.")
+    key = config.get("SECRET_KEY")
+    if isinstance(key, (str, bytes)) and key:
+        raw = key.encode() if isinstance(key, str) else key
+        if len(raw) < MIN_SECRET_KEY_BYTES:
+            problems.append(f"SECRET_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes: "
+                            "students' session cookies can be forged.")
+        elif raw.decode(errors="replace") in PUBLISHED_SECRETS:
+            problems.append("SECRET_KEY is a value published in weblab_ext's examples, docs "
+                            "or tests: anyone can forge students' session cookies.")
+    return problems
+
+
+def require_secrets(config: MutableMapping[str, Any], development: Mapping[str, Any], *,
+                    debug: bool, env_prefix: str = "FLASK_") -> None:
+    """Refuse to run outside debug mode unless every secret is configured.
+
+    In debug mode the missing ones take the ``development`` values (published with the lab's
+    code, so never fit for production); outside it, nothing starts until the environment (or
+    the config) provides them.
+
+    :param config: the app's config, after ``from_prefixed_env()``.
+    :param development: key → development value, for each secret the lab needs.
+    :param debug: ``app.debug``.
+    :param env_prefix: the prefix ``from_prefixed_env()`` reads, named in the error.
+    :raises InvalidConfigError: outside debug mode, naming every missing variable.
+
+    .. code-block:: python
+
+        app.config.from_prefixed_env()
+        require_secrets(app.config, {"SECRET_KEY": "dev-only", "WEBLAB_USERNAME": "weblab",
+                                     "WEBLAB_PASSWORD": "dev-only"}, debug=app.debug)
+    """
+    missing = [key for key in development if not config.get(key)]
+    if missing and not debug:
+        raise InvalidConfigError(
+            "Refusing to start without " + ", ".join(env_prefix + key for key in missing)
+            + " in the environment; run with --debug to use development values instead"
+        )
+    config.update({key: development[key] for key in missing})
