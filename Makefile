@@ -29,7 +29,7 @@ $(STAMP): setup.cfg pyproject.toml
 $(STAMP_OLDEST): setup.cfg pyproject.toml
 	test -x $(VENV_OLDEST)/bin/python || $(PYTHON) -m venv $(VENV_OLDEST)
 	$(VENV_OLDEST)/bin/pip install --quiet --upgrade pip
-	$(VENV_OLDEST)/bin/pip install --quiet -e ".[test]" "$(OLDEST_REDIS)"
+	$(VENV_OLDEST)/bin/pip install --quiet -e ".[test,docs]" "$(OLDEST_REDIS)"
 	rm -f $(VENV_OLDEST)/.installed-* && touch $(STAMP_OLDEST)
 
 demo: $(STAMP)
