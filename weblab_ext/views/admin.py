@@ -22,6 +22,7 @@ be framed (an admin page in another site's frame could be clicked through).
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import re
@@ -196,27 +197,41 @@ def _unknown(rest: str = "") -> Response:
     return json_error(404, "not-found", _NOT_FOUND)
 
 
+def _wrong_method(allowed: str) -> Response:
+    response = json_error(405, "method-not-allowed",
+                          f"{request.method} is not allowed here; use {allowed}")
+    response.headers["Allow"] = allowed
+    return response
+
+
+_EVERY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+#: rule, endpoint, view, method: every other method gets a JSON 405.
+_ROUTES = (
+    ("/metrics", "metrics", metrics_view, "GET"),
+    ("/admin/", "admin_page", _admin_page, "GET"),
+    ("/admin/sessions/end", "end_session", _end_session, "POST"),
+    ("/admin/tasks/stop", "stop_task", _stop_task, "POST"),
+)
+
+
 def create_admin_blueprint(url_prefix: str) -> Blueprint:
     """The metrics and the admin page, under ``url_prefix`` (``<base>/weblab``).
 
     A blueprint of its own: the RLMS blueprint's Basic-auth hook (RLMS credentials) never
-    runs for it, and its catch-all under ``/admin/`` keeps unknown admin paths away from the
-    RLMS catch-all.
+    runs for it, and its own catch-all under ``/admin/`` (and 405 rules) keep its paths away
+    from the RLMS catch-all.
     """
     blueprint = Blueprint(ADMIN_BLUEPRINT, "weblab_ext", url_prefix=url_prefix,
                           template_folder="templates", static_folder="static",
                           static_url_path="/admin/static")
     blueprint.before_request(_require_admin)
     add_rlms_error_handlers(blueprint)
-    blueprint.add_url_rule("/metrics", "metrics", metrics_view, methods=["GET"],
-                           provide_automatic_options=False)
-    blueprint.add_url_rule("/admin/", "admin_page", _admin_page, methods=["GET"],
-                           provide_automatic_options=False)
-    blueprint.add_url_rule("/admin/sessions/end", "end_session", _end_session,
-                           methods=["POST"], provide_automatic_options=False)
-    blueprint.add_url_rule("/admin/tasks/stop", "stop_task", _stop_task, methods=["POST"],
-                           provide_automatic_options=False)
+    for rule, endpoint, view, method in _ROUTES:
+        others = [other for other in _EVERY_METHOD if other not in (method, "HEAD")]
+        blueprint.add_url_rule(rule, endpoint, view, methods=[method],
+                               provide_automatic_options=False)
+        blueprint.add_url_rule(rule, f"{endpoint}_405", functools.partial(_wrong_method, method),
+                               methods=others, provide_automatic_options=False)
     blueprint.add_url_rule("/admin/<weblab_any_path:rest>", "unknown", _unknown,
-                           methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-                           provide_automatic_options=False)
+                           methods=list(_EVERY_METHOD), provide_automatic_options=False)
     return blueprint
