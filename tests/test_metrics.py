@@ -7,10 +7,13 @@ them costs one round trip on a session's start and disposal and none on a studen
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -280,3 +283,24 @@ def test_counting_costs_one_round_trip_on_start_and_dispose_none_on_requests(
     student = lab.student(lab.start())
     student.get("/lab")
     assert trips.of(lambda: student.get("/lab")) == 1  # the hot path: TOUCH only
+
+
+# -- the Grafana example ----------------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DASHBOARD = EXAMPLES / "grafana" / "weblab_dashboard.json"
+
+
+def test_the_grafana_dashboard_uses_only_metrics_that_exist_and_shows_them_all() -> None:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    expressions = [target["expr"] for panel in dashboard["panels"]
+                   for target in panel["targets"]]
+    assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
+    used = set()
+    for expression in expressions:
+        for name in re.findall(r"\bweblab_\w+", expression):
+            used.add(re.sub(r"_(bucket|count|sum)$", "", name))
+    assert used <= set(METRICS), used - set(METRICS)
+    assert used == set(METRICS)  # a panel for every metric
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] == "${DS_PROMETHEUS}", panel["title"]

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 import redis
 
 from .keys import Keys
-from .records import SessionRecord, TaskRecord
+from .records import SessionRecord, TaskRecord, pairs_to_dict
 
 #: Seconds the counters outlive their last write.
 COUNTERS_TTL = 30 * 24 * 3600
@@ -51,13 +51,16 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
-# KEYS[1] by-deadline zset, KEYS[2] by-poll zset
+# KEYS[1] by-deadline zset, KEYS[2] by-poll zset, KEYS[3] counters hash, KEYS[4] task queue,
+# KEYS[5] task leases zset, KEYS[6] workers zset
 # ARGV[1] now, ARGV[2] inactivity timeout (<= 0: none), ARGV[3] most logged-out sessions read
-# Seconds since the oldest undisposed session became due (0 when none is): its slot ended
-# (by-deadline score), it fell silent (by-poll score + timeout) or its student logged out.
-# A logout scores 0 in by-deadline and records no time, so a logged-out session counts from
-# its last poll, the last moment it is known to have been in use.
-CLEANER_LAG = """
+# Everything a scrape reports, in one command: {undisposed sessions, counters (flat), queued
+# tasks, running tasks (live leases), live workers, cleaner lag}. The cleaner lag is the
+# seconds since the oldest undisposed session became due ('0' when none is): its slot ended
+# (by-deadline score), it fell silent (by-poll score + timeout) or its student logged out. A
+# logout scores 0 in by-deadline and records no time, so a logged-out session counts from its
+# last poll, the last moment it is known to have been in use.
+READ = """
 local now = tonumber(ARGV[1])
 local timeout = tonumber(ARGV[2])
 local oldest = nil
@@ -76,8 +79,12 @@ for _, sid in ipairs(exited) do
   local poll = tonumber(redis.call('ZSCORE', KEYS[2], sid) or '')
   if poll and (not oldest or poll < oldest) then oldest = poll end
 end
-if not oldest or oldest > now then return '0' end
-return tostring(now - oldest)
+local lag = '0'
+if oldest and oldest <= now then lag = tostring(now - oldest) end
+local live = '(' .. ARGV[1]
+return {redis.call('ZCARD', KEYS[1]), redis.call('HGETALL', KEYS[3]),
+        redis.call('LLEN', KEYS[4]), redis.call('ZCOUNT', KEYS[5], live, '+inf'),
+        redis.call('ZCOUNT', KEYS[6], live, '+inf'), lag}
 """
 
 #: Logged-out sessions looked at for the cleaner lag (the cleaner disposes them within a pass).
@@ -135,7 +142,7 @@ class MonitoringStore:
         self.client = client
         self.keys = keys
         self._record = client.register_script(RECORD)
-        self._cleaner_lag = client.register_script(CLEANER_LAG)
+        self._read = client.register_script(READ)
 
     # -- counting: one round trip per event --------------------------------------------------
 
@@ -176,15 +183,12 @@ class MonitoringStore:
         :param timeout: the inactivity timeout in force, for the cleaner lag.
         """
         keys = self.keys
-        pipe = self.client.pipeline(transaction=False)
-        pipe.zcard(keys.sessions_by_deadline())
-        pipe.hgetall(keys.metrics_counters())
-        pipe.llen(keys.task_queue())
-        pipe.zcount(keys.task_leases(), f"({now!r}", "+inf")
-        pipe.zcount(keys.workers(), f"({now!r}", "+inf")
-        self._cleaner_lag(keys=[keys.sessions_by_deadline(), keys.sessions_by_poll()],
-                          args=[repr(now), repr(timeout), _EXITED_READ], client=pipe)
-        active, counters, queued, running, workers, lag = pipe.execute()
+        reply = self._read(keys=[keys.sessions_by_deadline(), keys.sessions_by_poll(),
+                                 keys.metrics_counters(), keys.task_queue(),
+                                 keys.task_leases(), keys.workers()],
+                           args=[repr(now), repr(timeout), _EXITED_READ])
+        active, flat, queued, running, workers, lag = reply
+        counters = pairs_to_dict(flat)
         return MetricsReading(
             sessions_active=int(active),
             session_starts=int(counters.get("session_starts", 0)),
