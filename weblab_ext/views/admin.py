@@ -26,6 +26,8 @@ import functools
 import hmac
 import logging
 import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
@@ -38,9 +40,13 @@ from ..runtime.disposal import DisposeOutcome
 from ..runtime.lifecycle_log import session_id_hash
 from ..runtime.overview import find_session, find_task, format_age, lab_overview, worker_label
 from ..store.connection import ANY_STORE_ERROR
+from ..store.monitoring import MonitoringStore
 from .errors import ADMIN_BLUEPRINT, add_rlms_error_handlers, json_error
 from .health import lab_health
 from .metrics import LabCollector, metrics_view
+
+if TYPE_CHECKING:
+    from ..state import LabState
 
 logger = logging.getLogger("weblab_ext")
 
@@ -162,35 +168,43 @@ def _back(done: str, what: str = "") -> ResponseReturnValue:
     return redirect(url_for(".admin_page", done=done, what=what or None), 303)
 
 
-def _end_session() -> ResponseReturnValue:
+def _act(field: str, find: Callable[[MonitoringStore, str], str | None],
+         act: Callable[[LabState, str], str]) -> ResponseReturnValue:
+    """Run an action of the page on the id whose hash the form's ``field`` names, then go
+    back to the page saying what happened (``act`` returns a key of :data:`_DONE`)."""
     refused = _forged()
     if refused is not None:
         return refused
     state = lab_state()
-    key = request.form.get("session", "")
-    session_id = find_session(state.monitoring, key) if _KEY.fullmatch(key) else None
-    if session_id is None:
+    key = request.form.get(field, "")
+    found = find(state.monitoring, key) if _KEY.fullmatch(key) else None
+    if found is None:
         return _back("gone")
+    done = act(state, found)
+    return _back(done, key[:10] if done != "gone" else "")
+
+
+def _dispose(state: LabState, session_id: str) -> str:
     logger.info("Session %s ended from the admin page", session_id_hash(session_id))
     outcome = state.service.dispose(session_id, wait=state.settings.dispose_wait,
                                     caller="admin")
     if outcome is DisposeOutcome.NOT_FOUND:
-        return _back("gone")
-    return _back("ending" if outcome is DisposeOutcome.PENDING else "ended", key[:10])
+        return "gone"
+    return "ending" if outcome is DisposeOutcome.PENDING else "ended"
+
+
+def _stop(state: LabState, task_id: str) -> str:
+    logger.info("Task %s asked to stop from the admin page", session_id_hash(task_id))
+    state.tasks.request_stop(task_id)
+    return "stopped"
+
+
+def _end_session() -> ResponseReturnValue:
+    return _act("session", find_session, _dispose)
 
 
 def _stop_task() -> ResponseReturnValue:
-    refused = _forged()
-    if refused is not None:
-        return refused
-    state = lab_state()
-    key = request.form.get("task", "")
-    task_id = find_task(state.monitoring, key) if _KEY.fullmatch(key) else None
-    if task_id is None:
-        return _back("gone")
-    logger.info("Task %s asked to stop from the admin page", session_id_hash(task_id))
-    state.tasks.request_stop(task_id)
-    return _back("stopped", key[:10])
+    return _act("task", find_task, _stop)
 
 
 def _unknown(rest: str = "") -> Response:
