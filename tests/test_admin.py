@@ -315,3 +315,19 @@ def test_a_lab_with_csrfprotect_still_takes_the_page_actions(
     reply = end_session(lab, row_keys(html, "session")[0], page_token(html), **ORIGIN)
     assert reply.status_code == 303
     assert lab.disposed == [session_id]
+
+
+# -- flask weblab check -----------------------------------------------------------------------
+
+
+def test_check_says_the_operator_pages_are_on_and_what_they_need(
+        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = lab.app.test_cli_runner()
+    result = runner.invoke(args=["weblab", "check"])
+    assert "ok: The metrics (/weblab/metrics) and the admin page (/weblab/admin/) are on" \
+        in result.output
+    assert "prometheus_client is not installed" not in result.output
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    result = runner.invoke(args=["weblab", "check"])
+    assert "WARNING: prometheus_client is not installed" in result.output
+    assert ADMIN_PASSWORD not in result.output

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import click
 from flask.cli import with_appcontext
 
@@ -151,6 +153,7 @@ def check_command() -> None:
         notes.append("SERVER_NAME is not set: launch URLs use the host the RLMS called.")
     if state.callbacks.initial_url is None:
         problems.append("No @weblab.initial_url: students get an error after launch.")
+    _check_operator_pages(state, notes, warnings)
     if state.embedded_by_default:
         notes.append("WEBLAB_REDIS_URL is not set: the embedded store keeps sessions inside "
                       "one process (fine for `flask run`; production servers such as gunicorn "
@@ -174,6 +177,17 @@ def check_command() -> None:
     if problems:
         raise click.exceptions.Exit(1)
     click.echo("Everything looks fine." if not warnings else "No problem, but read the warnings.")
+
+
+def _check_operator_pages(state: LabState, notes: list[str], warnings: list[str]) -> None:
+    if not state.settings.admin_username:
+        return
+    base = state.settings.base_url.rstrip("/")
+    notes.append(f"The metrics ({base}/weblab/metrics) and the admin page "
+                 f"({base}/weblab/admin/) are on, behind WEBLAB_ADMIN_USERNAME's credentials.")
+    if importlib.util.find_spec("prometheus_client") is None:
+        warnings.append("prometheus_client is not installed: the metrics endpoint answers 501. "
+                        "Install it with pip install 'weblab_ext[metrics]'.")
 
 
 def _check_server(info: dict[str, str], label: str, notes: list[str], warnings: list[str],

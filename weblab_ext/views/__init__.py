@@ -1,4 +1,5 @@
-"""Flask routes of a lab: the RLMS API (both dialects) and the student's routes.
+"""Flask routes of a lab: the RLMS API (both dialects), the student's routes, and the
+operator's metrics and admin page.
 
 Views are thin adapters: they parse the request (:mod:`weblab_ext.protocol`), call the app's
 session service (:mod:`weblab_ext.runtime.sessions`) and build the reply.
