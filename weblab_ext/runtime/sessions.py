@@ -317,8 +317,8 @@ class SessionService:
                 self.tasks.stop_session_tasks(record.session_id, deadline)
             except Exception:
                 logger.exception("Stopping the tasks of a disposed session failed")
-        self.counters.session_disposed(reason, took)
         self.store.publish_session_event(
             {"session_id": record.session_id, "event": "disposed",
              "back": safe_back_url(record.back)}
         )
+        self.counters.session_disposed(reason, took)
