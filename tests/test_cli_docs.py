@@ -61,6 +61,7 @@ _RULES = [
     (re.compile(r"^[A-Za-z0-9_-]{8}(?= +HOSTNAME )"), "WORKER"),
     (re.compile(r"\b\d+\.\d+\b"), "N.N"),
     (re.compile(r"\b\d+(\.\d)?[smh]\b"), "AGE"),
+    (re.compile(r"(AGE +)[A-Za-z0-9_-]{8}$"), r"\1WORKER"),  # a task's worker
     (re.compile(r"-{3,}"), "---"),
     (re.compile(r"#{3,}"), "###"),
     (re.compile(r" +"), " "),

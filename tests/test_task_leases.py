@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -97,7 +98,9 @@ def test_reads_report_a_dead_workers_task_as_failed(
         task = tasks["exclusive"].delay(60)
         _wait_running(task)
         assert [t.status for t in weblab.running_tasks] == ["running"]
-        assert "Tasks: 0 queued, 1 running\nLive workers: 1" in _status_command(lab)
+        status = _status_command(lab)
+        assert "Tasks: 0 queued, 1 running\n" in status and "\nLive workers: 1\n" in status
+        assert re.search(r"^[0-9a-f]{10} +exclusive +running ", status, re.M), status
         killed = _kill(process)
         # Nobody sweeps here: no worker, no cleaner. The read itself judges the lease.
         joined = task.join(timeout=10)

@@ -23,6 +23,7 @@ from .config import Settings, redis_url_advice
 from .context import session_context
 from .runtime.callbacks import LabCallbacks
 from .runtime.cleaner import CleanerLoop
+from .runtime.counters import LifecycleCounters
 from .runtime.deployment import EMBEDDED_STORE_NOTE, embedded_store_refusal, server_from_environ
 from .runtime.health import HealthChecker
 from .runtime.lifecycle_log import LifecycleLog
@@ -33,6 +34,7 @@ from .runtime.users import CurrentUser
 from .runtime.workers import start_task_threads
 from .store.connection import describe, describe_client, is_embedded_client
 from .store.keys import Keys
+from .store.monitoring import MonitoringStore
 from .store.sessions import SessionStore
 from .store.tasks import TaskStore
 from .tasks.task import run_task_in_app
@@ -71,17 +73,20 @@ class LabState:
         self.store_label = (describe_client(client) if backend
                             else describe(settings.redis_url))
         self.sessions = SessionStore(client, self.keys)
+        #: The shared counters and the operators' reads (metrics, admin page, status).
+        self.monitoring = MonitoringStore(client, self.keys)
+        counters = LifecycleCounters(self.monitoring)
         self.tasks = TaskEngine(
             TaskStore(client, self.keys), settings, task_specs,
             run_in_app=lambda running, body: run_task_in_app(self, running, body),
-            ensure_threads=self.ensure_threads,
+            ensure_threads=self.ensure_threads, counters=counters,
         )
         lifecycle = LifecycleLog(enabled=settings.log_session_lifecycle,
                                  lab_name=app.config.get("LAB_NAME"),
                                  environment=app.config.get("ENVIRONMENT"), logger=app.logger)
         self.service = SessionService(self.sessions, settings, callbacks,
                                       session_scope=self.session_scope, lifecycle=lifecycle,
-                                      tasks=self.tasks)
+                                      tasks=self.tasks, counters=counters)
         self._threads: list[threading.Thread] = []
         self._threads_lock = threading.Lock()
         self._per_process = PerProcess(self._start_threads)

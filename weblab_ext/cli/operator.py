@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import click
 from flask.cli import with_appcontext
 
 from ..config import redis_url_advice, weak_secrets
 from ..context import lab_state
-from ..runtime.lifecycle_log import session_id_hash
+from ..runtime.overview import LabOverview, format_age, lab_overview, worker_label
 from ..state import LabState
 from ..store.connection import ANY_STORE_ERROR, is_embedded_client, server_info
 
@@ -74,15 +76,6 @@ def clean_expired_users_alias() -> None:
     _clean_expired(lab_state())
 
 
-def _age(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    return f"{seconds / 3600:.1f}h"
-
-
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     columns = zip(headers, *rows, strict=False)
     widths = [max(len(str(cell)) for cell in column) for column in columns]
@@ -93,54 +86,51 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _echo_sessions(state: LabState, limit: int) -> None:
-    total = state.sessions.count_active()
-    now = state.clock()
-    rows = []
-    for session_id in state.sessions.active_session_ids(limit):
-        record = state.sessions.load(session_id)
-        if record is None:
-            continue
-        # Session ids are secrets: shown as the hash the lifecycle logs use.
-        rows.append([session_id_hash(session_id)[:10], record.username, record.state,
-                     _age(record.max_date - now), _age(now - record.last_poll)])
-    shown = f" (the first {len(rows)})" if total > len(rows) else ""
-    click.echo(f"Active sessions: {total}{shown}")
+def _echo_sessions(overview: LabOverview) -> None:
+    rows = [[row.label, row.username, row.state, format_age(row.time_left),
+             format_age(row.since_poll)] for row in overview.sessions]
+    shown = f" (the first {len(rows)})" if overview.sessions_total > len(rows) else ""
+    click.echo(f"Active sessions: {overview.sessions_total}{shown}")
     if rows:
         click.echo(_table(["session", "user", "state", "time left", "last poll"], rows))
 
 
-def _echo_tasks(state: LabState, limit: int) -> None:
-    now = state.tasks.clock()
-    overview = state.tasks.operator_summary(limit)
-    lapsed = (f" ({overview.lapsed} more whose worker stopped beating)"
-              if overview.lapsed else "")
-    click.echo(f"Tasks: {overview.queued} queued, {overview.running} running{lapsed}")
-    click.echo(f"Live workers: {overview.live_workers}")
-    if overview.workers:
+def _echo_tasks(overview: LabOverview) -> None:
+    tasks = overview.tasks
+    lapsed = f" ({tasks.lapsed} more whose worker stopped beating)" if tasks.lapsed else ""
+    click.echo(f"Tasks: {tasks.queued} queued, {tasks.running} running{lapsed}")
+    if overview.task_rows:
+        click.echo(_table(
+            ["task", "name", "state", "age", "worker"],
+            [[row.label, row.name, row.status + (" (stopping)" if row.stopping else ""),
+              format_age(row.age), row.worker] for row in overview.task_rows]))
+    click.echo(f"Live workers: {tasks.live_workers}")
+    if tasks.workers:
         click.echo(_table(
             ["worker", "host", "pid", "threads", "last beat"],
-            [[w.worker_id.rsplit("-", 1)[-1], w.host, "" if w.pid is None else str(w.pid),
+            [[worker_label(w.worker_id), w.host, "" if w.pid is None else str(w.pid),
               "" if w.threads is None else str(w.threads),
-              "" if w.last_beat is None else _age(now - w.last_beat) + " ago"]
-             for w in overview.workers]))
+              "" if w.last_beat is None else format_age(overview.tasks_now - w.last_beat) + " ago"]
+             for w in tasks.workers]))
 
 
 @click.command("status")
-@click.option("--limit", default=50, show_default=True, help="Most sessions (and workers) listed.")
+@click.option("--limit", default=50, show_default=True,
+              help="Most sessions, tasks and workers listed.")
 @with_appcontext
 def status_command(limit: int) -> None:
-    """Active sessions with their time left, tasks and live workers."""
+    """Active sessions with their time left, unfinished tasks and live workers."""
     state = lab_state()
     embedded_note(state)
     try:
-        _echo_sessions(state, limit)
-        click.echo("")
-        _echo_tasks(state, limit)
+        overview = lab_overview(state.service, state.tasks, state.monitoring, limit)
     except ANY_STORE_ERROR as exc:
         raise click.ClickException(
             f"Cannot reach the store at {state.store_label}: {type(exc).__name__}: {exc}"
         ) from exc
+    _echo_sessions(overview)
+    click.echo("")
+    _echo_tasks(overview)
 
 
 @click.command("check")
@@ -163,6 +153,7 @@ def check_command() -> None:
         notes.append("SERVER_NAME is not set: launch URLs use the host the RLMS called.")
     if state.callbacks.initial_url is None:
         problems.append("No @weblab.initial_url: students get an error after launch.")
+    _check_operator_pages(state, notes, warnings)
     if state.embedded_by_default:
         notes.append("WEBLAB_REDIS_URL is not set: the embedded store keeps sessions inside "
                       "one process (fine for `flask run`; production servers such as gunicorn "
@@ -186,6 +177,17 @@ def check_command() -> None:
     if problems:
         raise click.exceptions.Exit(1)
     click.echo("Everything looks fine." if not warnings else "No problem, but read the warnings.")
+
+
+def _check_operator_pages(state: LabState, notes: list[str], warnings: list[str]) -> None:
+    if not state.settings.admin_username:
+        return
+    base = state.settings.base_url.rstrip("/")
+    notes.append(f"The metrics ({base}/weblab/metrics) and the admin page "
+                 f"({base}/weblab/admin/) are on, behind WEBLAB_ADMIN_USERNAME's credentials.")
+    if importlib.util.find_spec("prometheus_client") is None:
+        warnings.append("prometheus_client is not installed: the metrics endpoint answers 501. "
+                        "Install it with pip install 'weblab_ext[metrics]'.")
 
 
 def _check_server(info: dict[str, str], label: str, notes: list[str], warnings: list[str],

@@ -176,6 +176,16 @@ OPTIONS: tuple[_Option, ...] = (
             "Whether a launch URL logs in only the first browser that follows it: that browser "
             "may follow it again, any other gets a 'this link was already used' page. Turn it "
             "off for labs that hand one launch URL to several browsers."),
+    # issue 14: Prometheus metrics and the admin page
+    _Option("WEBLAB_ADMIN_USERNAME", None, optional_text,
+            "Username of the lab's operator. With `WEBLAB_ADMIN_PASSWORD` it turns on the "
+            "Prometheus metrics at `<base>/weblab/metrics` and the admin page at "
+            "`<base>/weblab/admin/`, both behind HTTP Basic authentication with these "
+            "credentials; unset, both answer 404. Set both or neither."),
+    _Option("WEBLAB_ADMIN_PASSWORD", None, optional_text,
+            "Password of the lab's operator for the metrics and the admin page, compared in "
+            "constant time and never logged. Use a long random value that differs from "
+            "`WEBLAB_PASSWORD`: whoever knows it can end any session."),
 )
 
 _BY_KEY = {option.key: option for option in OPTIONS}
@@ -213,6 +223,8 @@ class Settings:
     max_start_body: int
     max_status_ids: int
     launch_once: bool
+    admin_username: str | None
+    admin_password: str | None
     fingerprint: str
 
 
@@ -259,6 +271,13 @@ def load_settings(
     ):
         raise InvalidConfigError(
             "WEBLAB_NO_THREAD=True is incompatible with WEBLAB_TASK_THREADS_PROCESS > 0"
+        )
+    if (values["WEBLAB_ADMIN_USERNAME"] is None) != (values["WEBLAB_ADMIN_PASSWORD"] is None):
+        given, missing = sorted(("WEBLAB_ADMIN_USERNAME", "WEBLAB_ADMIN_PASSWORD"),
+                                key=lambda key: values[key] is None)
+        raise InvalidConfigError(
+            f"{given} is set but {missing} is not: set both to turn on the metrics and the "
+            "admin page, or neither"
         )
     mode = values["WEBLAB_REDIS_INDEX_MODE"]
     if mode != "legacy" and not values["WEBLAB_REDIS_INDEX_EPOCH"]:

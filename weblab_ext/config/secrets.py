@@ -16,33 +16,47 @@ PUBLISHED_SECRETS = frozenset({
     "dev-only-rlms-password", "dev-only-secret-key-published-in-weblab-ext",
     "test-secret", "bench-secret", "rlms-s3cret", "hunter2secret", "hunter2-hunter2",
     "Zebra-Quartz-8431-password", "fifteen-bytes!!", "0123456789abcde",
-    "THE-PASSWORD", "a-long-random-secret",
+    "THE-PASSWORD", "a-long-random-secret", "change-me-admin",
 })
 #: Shortest ``WEBLAB_PASSWORD`` (characters) and ``SECRET_KEY`` (bytes) not reported as weak.
 MIN_PASSWORD_LENGTH = 12
 MIN_SECRET_KEY_BYTES = 16
 
 
+def _password_problems(key: str, password: Any, *, opens: str) -> list[str]:
+    """What is weak about one password, in lines starting with its key.
+
+    :param opens: what its holder can do, completing "anyone can ...".
+    """
+    if not isinstance(password, str):
+        return []
+    if not password.strip():
+        return [f"{key} is blank: anyone who sends a blank password can {opens}."]
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return [f"{key} is shorter than {MIN_PASSWORD_LENGTH} characters: it can be guessed."]
+    if password in PUBLISHED_SECRETS:
+        return [f"{key} is a value published in weblab_ext's examples, docs or tests: anyone "
+                f"can {opens}."]
+    return []
+
+
 def weak_secrets(config: Mapping[str, Any]) -> list[str]:
-    """What is weak about the RLMS password and the session-signing key, in plain words.
+    """What is weak about the RLMS and admin passwords and the session-signing key, in plain
+    words.
 
     Each line starts with the key's name and never quotes its value. The caller decides
     when it matters (weblab_ext warns outside debug and testing).
 
     :param config: the Flask app's config.
     """
-    problems = []
-    password = config.get("WEBLAB_PASSWORD")
-    if isinstance(password, str):
-        if not password.strip():
-            problems.append("WEBLAB_PASSWORD is blank: any RLMS (or anyone) that sends a blank "
-                            "password can start sessions.")
-        elif len(password) < MIN_PASSWORD_LENGTH:
-            problems.append(f"WEBLAB_PASSWORD is shorter than {MIN_PASSWORD_LENGTH} characters: "
-                            "it can be guessed.")
-        elif password in PUBLISHED_SECRETS:
-            problems.append("WEBLAB_PASSWORD is a value published in weblab_ext's examples, "
-                            "docs or tests: anyone can start sessions and drive the lab.")
+    problems = _password_problems("WEBLAB_PASSWORD", config.get("WEBLAB_PASSWORD"),
+                                  opens="start sessions and drive the lab")
+    admin = config.get("WEBLAB_ADMIN_PASSWORD")
+    problems += _password_problems("WEBLAB_ADMIN_PASSWORD", admin,
+                                   opens="read the admin page and end any session")
+    if isinstance(admin, str) and admin.strip() and admin == config.get("WEBLAB_PASSWORD"):
+        problems.append("WEBLAB_ADMIN_PASSWORD is the same as WEBLAB_PASSWORD: the RLMS (and "
+                        "whoever reads its configuration) can use the admin page.")
     key = config.get("SECRET_KEY")
     if isinstance(key, (str, bytes)) and key:
         raw = key.encode() if isinstance(key, str) else key

@@ -13,4 +13,6 @@ callable that sets that context up: the runtime only calls it.
 * :mod:`.loops` — the base of every background loop; :mod:`.cleaner`, :mod:`.workers` build
   on it.
 * :mod:`.task_engine` — submit, claim, run, finish and reap background tasks.
+* :mod:`.counters` — counting starts, disposals and task ends for the metrics.
+* :mod:`.overview` — what an operator sees: ``flask weblab status`` and the admin page.
 """

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from ..store.connection import STORE_ERRORS
 from ..store.records import SessionRecord
 from ..store.sessions import SessionStore
+from .counters import disposal_reason
 from .lifecycle_log import session_id_hash
 
 logger = logging.getLogger("weblab_ext")
@@ -44,14 +45,15 @@ class Disposer:
     """Runs disposals for one lab.
 
     :param store: the lab's session store.
-    :param cleanup: runs ``on_dispose`` and the task clean-up for a record (Flask layer).
+    :param cleanup: runs ``on_dispose`` and the task clean-up for a record, given why the
+        session ended (see :func:`~weblab_ext.runtime.counters.disposal_reason`).
     :param expired_ttl: returns ``WEBLAB_EXPIRED_USERS_TIMEOUT`` at call time.
     """
 
     def __init__(
         self,
         store: SessionStore,
-        cleanup: Callable[[SessionRecord], None],
+        cleanup: Callable[[SessionRecord, str], None],
         *,
         expired_ttl: Callable[[], float],
     ) -> None:
@@ -70,12 +72,15 @@ class Disposer:
         wait: float,
         only_if_due: bool = False,
         background: bool = True,
+        caller: str = "rlms",
     ) -> DisposeOutcome:
         """Dispose ``session_id`` and wait up to ``wait`` seconds for the clean-up.
 
         :param timeout: the inactivity timeout, for ``only_if_due``.
         :param only_if_due: the cleaner's mode: leave sessions that are not expired.
         :param background: run the clean-up in a new thread (RLMS calls) or inline (cleaner).
+        :param caller: who disposes (``rlms``, ``admin``, ``start_failed``): the reason counted
+            for a session that was not over yet.
         """
         outcome, record = self._store.begin_dispose(
             session_id, now=now, timeout=timeout, only_if_due=only_if_due
@@ -88,7 +93,8 @@ class Disposer:
             return DisposeOutcome.DONE
         if outcome == "won":
             assert record is not None
-            return self._run_cleanup(record, wait=wait, background=background)
+            reason = disposal_reason(record, now=now, timeout=timeout, caller=caller)
+            return self._run_cleanup(record, reason, wait=wait, background=background)
         assert record is not None
         if record.disposing_since is not None and now - record.disposing_since > (
             STALE_DISPOSING_SECONDS
@@ -102,26 +108,27 @@ class Disposer:
         return self._wait_for_other(session_id, wait)
 
     def _run_cleanup(
-        self, record: SessionRecord, *, wait: float, background: bool
+        self, record: SessionRecord, reason: str, *, wait: float, background: bool
     ) -> DisposeOutcome:
         finished = threading.Event()
         with self._lock:
             self._in_flight[record.session_id] = finished
         if not background:
-            self._cleanup_and_finish(record, finished)
+            self._cleanup_and_finish(record, reason, finished)
             return DisposeOutcome.DONE
         thread = threading.Thread(
             target=self._cleanup_and_finish,
-            args=(record, finished),
+            args=(record, reason, finished),
             name="weblab-dispose",
             daemon=True,
         )
         thread.start()
         return DisposeOutcome.DONE if finished.wait(wait) else DisposeOutcome.PENDING
 
-    def _cleanup_and_finish(self, record: SessionRecord, finished: threading.Event) -> None:
+    def _cleanup_and_finish(self, record: SessionRecord, reason: str,
+                            finished: threading.Event) -> None:
         try:
-            self._cleanup(record)
+            self._cleanup(record, reason)
         except Exception:
             logger.exception("Disposing a lab session failed; marking it disposed anyway")
         finally:

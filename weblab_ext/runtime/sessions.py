@@ -27,6 +27,7 @@ from ..store.records import SessionRecord, StatusFields
 from ..store.sessions import SessionStore
 from ..tokens import create_token
 from .callbacks import LabCallbacks
+from .counters import LifecycleCounters
 from .disposal import DisposeOutcome, Disposer
 from .lifecycle_log import SOURCE_DISPOSE, SOURCE_STATUS, LifecycleLog
 from .users import CurrentUser, WebLabUser, safe_back_url, user_from_record
@@ -68,6 +69,7 @@ class SessionService:
     :param session_scope: runs lab code as a session's user (see :data:`SessionScope`).
     :param lifecycle: the lab's lifecycle log.
     :param tasks: the task engine, whose tasks of a disposed session are stopped.
+    :param counters: counts starts and disposals for the metrics (default: none).
     """
 
     def __init__(
@@ -79,12 +81,14 @@ class SessionService:
         session_scope: SessionScope,
         lifecycle: LifecycleLog,
         tasks: TaskEngine | None = None,
+        counters: LifecycleCounters | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.callbacks = callbacks
         self.lifecycle = lifecycle
         self.tasks = tasks
+        self.counters = counters or LifecycleCounters()
         self._session_scope = session_scope
         #: Wall clock of sessions (epoch seconds); tests replace it.
         self.clock: Callable[[], float] = time.time
@@ -111,10 +115,12 @@ class SessionService:
         record = self._new_record(request, now)
         while not self.store.create(record, now=now):  # pragma: no cover - 256 random bits
             record = dataclasses.replace(record, session_id=create_token())
+        self.counters.session_started()
         user = CurrentUser(record, self, clock=self.clock)
         error = self._run_on_start(request, user)
         if error is not None:
-            self.dispose(record.session_id, wait=self.settings.dispose_wait, background=False)
+            self.dispose(record.session_id, wait=self.settings.dispose_wait, background=False,
+                         caller="start_failed")
         return StartOutcome(record.session_id, record, error)
 
     @staticmethod
@@ -255,10 +261,15 @@ class SessionService:
         return result
 
     def dispose(self, session_id: str, *, wait: float, background: bool = True,
-                now: float | None = None) -> DisposeOutcome:
-        """Dispose a session now (RLMS call, failed ``on_start``); wait up to ``wait`` s."""
+                now: float | None = None, caller: str = "rlms") -> DisposeOutcome:
+        """Dispose a session now (RLMS call, failed ``on_start``, the admin page); wait up to
+        ``wait`` s.
+
+        :param caller: ``rlms``, ``admin`` or ``start_failed``: what the metrics count as the
+            reason when the session was not over yet.
+        """
         return self.disposer.dispose(session_id, now=self._now(now), timeout=self.timeout,
-                                     wait=wait, background=background)
+                                     wait=wait, background=background, caller=caller)
 
     # -- the cleaner ------------------------------------------------------------------------
 
@@ -281,19 +292,22 @@ class SessionService:
                     progress(1)
             return disposed
 
-    def _cleanup(self, record: SessionRecord) -> None:
-        """Run ``on_dispose`` as the session's user, then stop the session's tasks."""
+    def _cleanup(self, record: SessionRecord, reason: str) -> None:
+        """Run ``on_dispose`` as the session's user, then stop the session's tasks; count the
+        disposal (``reason``) and how long ``on_dispose`` took."""
         deadline = time.monotonic() + self.settings.dispose_wait
         self.lifecycle.session_event("disposed", record, source=SOURCE_DISPOSE,
                                      now=self.clock(), timeout=self.timeout)
         user = CurrentUser(record, self, clock=self.clock)
         with self._session_scope(user):
             on_dispose = self.callbacks.on_dispose
+            started = time.monotonic()
             if on_dispose is not None:
                 try:
                     on_dispose()
                 except Exception:
                     logger.exception("on_dispose raised; the session is disposed anyway")
+            took = time.monotonic() - started
             try:
                 user.data.store_if_modified()
             except Exception:
@@ -307,3 +321,4 @@ class SessionService:
             {"session_id": record.session_id, "event": "disposed",
              "back": safe_back_url(record.back)}
         )
+        self.counters.session_disposed(reason, took)

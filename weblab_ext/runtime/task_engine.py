@@ -26,6 +26,7 @@ from ..store.connection import STORE_ERRORS
 from ..store.records import TaskRecord
 from ..store.tasks import TaskStore
 from ..tokens import create_token
+from .counters import LifecycleCounters
 from .task_leases import LeaseKeeping
 from .task_runs import TaskRun, log_start, report_end, reported_class
 
@@ -85,11 +86,14 @@ class TaskEngine(LeaseKeeping):
     :param specs: task name → spec (the ``WebLab`` object's registry, shared by its apps).
     :param run_in_app: runs task bodies as lab code (see :data:`RunInApp`).
     :param ensure_threads: starts this process's background threads if they should run.
+    :param counters: counts task ends for the metrics (default: none).
     """
 
     def __init__(self, store: TaskStore, settings: Settings, specs: Mapping[str, TaskSpec], *,
-                 run_in_app: RunInApp, ensure_threads: Callable[[], None]) -> None:
+                 run_in_app: RunInApp, ensure_threads: Callable[[], None],
+                 counters: LifecycleCounters | None = None) -> None:
         self.store = store
+        self.counters = counters or LifecycleCounters()
         self.settings = settings
         self.specs = specs
         self._run_in_app = run_in_app
@@ -149,6 +153,7 @@ class TaskEngine(LeaseKeeping):
             raise AlreadyRunningError(already_running_message(spec.name))
         if outcome == 0:
             fields.update(status="failed", error=json.dumps(error), finished_at=repr(now))
+            self.counters.task_ended("failed", None)
         return TaskRecord.from_hash(task_id, fields)
 
     @contextmanager
@@ -186,6 +191,8 @@ class TaskEngine(LeaseKeeping):
                                        lease=lease, ttl=self.task_expires,
                                        duplicate_error=error)
             if not isinstance(claimed, TaskRecord):
+                if claimed == "duplicate":
+                    self.counters.task_ended("failed", None)
                 return False
             self._lease_granted(task_id, asked_at, lease)
             if claimed.stopping:
@@ -246,7 +253,10 @@ class TaskEngine(LeaseKeeping):
                     raise
                 time.sleep(0.2 * 2**attempt)
                 continue
-            if not finished:
+            if finished:
+                ran = self.clock() - record.started_at if record.started_at else None
+                self.counters.task_ended(status, ran)
+            else:
                 logger.warning("Task %s (%s) ended after its lease lapsed: its result is "
                                "refused (it was failed as worker-lost)",
                                record.name, record.task_id)

@@ -28,6 +28,7 @@ from ..store.connection import ANY_STORE_ERROR
 from ..store.records import TaskRecord
 from ..store.tasks import HeartbeatReport, TaskOverview, TaskStore
 from ..tokens import create_token
+from .counters import LifecycleCounters
 
 logger = logging.getLogger("weblab_ext")
 
@@ -46,6 +47,7 @@ class LeaseKeeping:
     """
 
     store: TaskStore
+    counters: LifecycleCounters
     clock: Callable[[], float]
     heartbeat_interval: float
     task_expires: float
@@ -171,6 +173,7 @@ class LeaseKeeping:
                                    ttl=self.task_expires, now=now)
         if reaped:
             logger.warning("Task %s failed: its worker stopped responding", task_id)
+            self.counters.task_ended("lost", None)
         return reaped
 
     def judge(self, record: TaskRecord | None) -> TaskRecord | None:
@@ -219,9 +222,12 @@ class LeaseKeeping:
             left = [running for running in self._running.values() if running is not None]
         try:
             for running in left:
-                self.store.finish(running.task_id, running.record.session_id, status="failed",
-                                  error_json=error, owner=self.worker_id,
-                                  ttl=self.task_expires, now=self.clock())
+                now = self.clock()
+                if self.store.finish(running.task_id, running.record.session_id,
+                                     status="failed", error_json=error, owner=self.worker_id,
+                                     ttl=self.task_expires, now=now):
+                    started = running.record.started_at
+                    self.counters.task_ended("lost", now - started if started else None)
             self.store.deregister(self.worker_id, ttl=self.task_expires)
         except ANY_STORE_ERROR:
             logger.warning("Could not deregister worker %s; its heartbeat will lapse",

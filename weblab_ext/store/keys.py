@@ -95,6 +95,13 @@ class Keys:
         """Hash: what one worker process is (host, pid, threads, started)."""
         return f"{self.prefix}:worker:{worker_id}"
 
+    # -- operators ----------------------------------------------------------------------------
+
+    def metrics_counters(self) -> str:
+        """Hash: the lab's Prometheus counters and histogram buckets, shared by every process
+        (see :mod:`.monitoring`); its TTL is refreshed by each write."""
+        return f"{self.prefix}:metrics:counters"
+
     def all_families(self) -> dict[str, str]:
         """One example key of every family, for documentation and tests."""
         return {
@@ -116,4 +123,5 @@ class Keys:
             "unique_user": self.unique_lock("<name>", "<sid>"),
             "workers": self.workers(),
             "worker_info": self.worker_info("<wid>"),
+            "metrics_counters": self.metrics_counters(),
         }

@@ -25,6 +25,10 @@ logger = logging.getLogger("weblab_ext")
 
 #: Names of the RLMS blueprints (WebLab-Deusto's dialect, LabDiscoveryEngine's ``/ldl``).
 RLMS_BLUEPRINTS = ("weblab", "weblab_ldl")
+#: Name of the operator's blueprint (metrics, admin page), under the RLMS prefix too.
+ADMIN_BLUEPRINT = "weblab_admin"
+#: Blueprints whose errors are always JSON: everything under the RLMS prefixes.
+_JSON_BLUEPRINTS = (*RLMS_BLUEPRINTS, ADMIN_BLUEPRINT)
 #: Seconds an RLMS or a browser is told to wait before trying again while the store is down.
 RETRY_AFTER_SECONDS = 5
 STORE_UNAVAILABLE = "store-unavailable"
@@ -77,7 +81,7 @@ def _wants_json() -> bool:
 
 def store_unavailable_response() -> Response:
     """503 for the request in context: JSON for an RLMS path or a JSON client, else a page."""
-    rlms = request.blueprint in RLMS_BLUEPRINTS
+    rlms = request.blueprint in _JSON_BLUEPRINTS
     return store_unavailable_json() if rlms or _wants_json() else _store_unavailable_page()
 
 
@@ -87,7 +91,7 @@ def misconfigured_response(message: str) -> Response:
     The message is the operator's fix; it names no secret. JSON on RLMS paths and for JSON
     clients, plain text otherwise.
     """
-    if request.blueprint in RLMS_BLUEPRINTS or _wants_json():
+    if request.blueprint in _JSON_BLUEPRINTS or _wants_json():
         return json_error(500, MISCONFIGURED, message)
     return Response(f"The lab is not configured correctly.\n\n{message}\n", status=500,
                     mimetype="text/plain")

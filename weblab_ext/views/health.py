@@ -11,14 +11,17 @@ failed, by check name (no secrets, no tracebacks). The answer always comes withi
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, jsonify, request
 
 from ..context import lab_state
 from ..runtime.callbacks import HealthCheck
 from ..runtime.health import HealthReport
+
+if TYPE_CHECKING:
+    from ..state import LabState
 
 #: Endpoint suffix of the health view (exempt from the RLMS credentials, by endpoint).
 HEALTH_ENDPOINT = "._health"
@@ -39,12 +42,17 @@ def health_reply(report: HealthReport) -> Response:
     return response
 
 
-def health_view() -> Response:
-    """Check the store and the lab's hardware checks; answer in bounded time."""
-    state = lab_state()
-    problem = state.deployment_problem(request.environ)
+def lab_health(state: LabState, environ: Mapping[str, Any]) -> HealthReport:
+    """The lab's health now: its deployment, the store and the lab's hardware checks, within
+    ``WEBLAB_HEALTH_CHECK_TIMEOUT`` seconds (the health URL and the admin page show it)."""
+    problem = state.deployment_problem(environ)
     if problem is not None:
-        return health_reply(HealthReport(False, problem))
+        return HealthReport(False, problem)
     checks: list[tuple[str, HealthCheck]] = [("store", state.sessions.ping)]
     checks += [(name, _in_app(state.app, check)) for name, check in state.callbacks.health_checks]
-    return health_reply(state.health.run(checks, timeout=state.settings.health_check_timeout))
+    return state.health.run(checks, timeout=state.settings.health_check_timeout)
+
+
+def health_view() -> Response:
+    """Check the store and the lab's hardware checks; answer in bounded time."""
+    return health_reply(lab_health(lab_state(), request.environ))

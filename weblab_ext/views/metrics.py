@@ -1,0 +1,122 @@
+"""``GET <base>/weblab/metrics``: the lab's Prometheus metrics, read from the store at scrape
+time.
+
+Every number comes from Redis when Prometheus asks (a custom collector, no counter kept in a
+process), so any web process of a lab, on any machine, answers the same. While the store is
+unreachable the answer is still a 200 with ``weblab_store_up 0`` and nothing else: the target
+stays up and the outage shows. ``prometheus_client`` is an optional dependency
+(``pip install weblab_ext[metrics]``); without it the endpoint answers 501 saying so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from flask import Response, request
+
+from ..context import lab_state
+from ..store.connection import ANY_STORE_ERROR
+from ..store.monitoring import Histogram, MetricsReading
+from .errors import json_error
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+    from ..state import LabState
+
+logger = logging.getLogger("weblab_ext")
+
+#: Every metric the endpoint may report: name → help text. The docs and the Grafana example
+#: are checked against it.
+METRICS = {
+    "weblab_store_up": "1 when the lab's Redis store answered this scrape, else 0.",
+    "weblab_sessions_active": "Sessions started and not disposed yet (active or logged out).",
+    "weblab_session_starts_total": "Sessions started by the RLMS.",
+    "weblab_session_disposals_total": "Sessions disposed (on_dispose ran), by why they ended.",
+    "weblab_dispose_seconds": "How long on_dispose took.",
+    "weblab_task_queue_depth": "Tasks submitted and waiting for a worker.",
+    "weblab_tasks_running": "Tasks running on a worker whose lease is alive.",
+    "weblab_tasks_total": "Tasks ended, by how they ended (done, failed, lost).",
+    "weblab_task_seconds": "How long tasks ran, from claim to end.",
+    "weblab_workers_alive": "Worker processes whose heartbeat is alive.",
+    "weblab_cleaner_lag_seconds": "Seconds since the oldest session that is over became due "
+                                  "for disposal (0 when none waits).",
+}
+_MISSING_CLIENT = ("The metrics need prometheus_client: pip install 'weblab_ext[metrics]' in "
+                   "the lab's environment.")
+
+
+def _histogram(name: str, value: Histogram) -> Metric:
+    from prometheus_client.core import HistogramMetricFamily
+
+    buckets = [(repr(float(bound)), float(count)) for bound, count in value.buckets]
+    buckets.append(("+Inf", float(value.count)))
+    return HistogramMetricFamily(name, METRICS[name], buckets=buckets, sum_value=value.sum)
+
+
+def _families(reading: MetricsReading | None) -> Iterator[Metric]:
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    def gauge(name: str, value: float) -> Metric:
+        return GaugeMetricFamily(name, METRICS[name], value=value)
+
+    def counter(name: str, label: str, values: dict[str, int]) -> Metric:
+        family = CounterMetricFamily(name, METRICS[name], labels=[label])
+        for key, value in values.items():
+            family.add_metric([key], value)
+        return family
+
+    yield gauge("weblab_store_up", 0 if reading is None else 1)
+    if reading is None:
+        return
+    yield gauge("weblab_sessions_active", reading.sessions_active)
+    yield CounterMetricFamily("weblab_session_starts_total",
+                              METRICS["weblab_session_starts_total"],
+                              value=reading.session_starts)
+    yield counter("weblab_session_disposals_total", "reason", reading.disposals)
+    yield _histogram("weblab_dispose_seconds", reading.dispose_seconds)
+    yield gauge("weblab_task_queue_depth", reading.queue_depth)
+    yield gauge("weblab_tasks_running", reading.tasks_running)
+    yield counter("weblab_tasks_total", "state", reading.tasks_ended)
+    yield _histogram("weblab_task_seconds", reading.task_seconds)
+    yield gauge("weblab_workers_alive", reading.workers_alive)
+    yield gauge("weblab_cleaner_lag_seconds", reading.cleaner_lag)
+
+
+class LabCollector:
+    """A ``prometheus_client`` collector reading one lab's store at each ``collect()``."""
+
+    def __init__(self, state: LabState) -> None:
+        self.state = state
+
+    def read(self) -> MetricsReading | None:
+        """The reading now, or ``None`` when the store does not answer."""
+        state = self.state
+        try:
+            return state.monitoring.read(now=state.clock(), timeout=state.timeout)
+        except ANY_STORE_ERROR as error:
+            logger.warning("Metrics scrape: the store at %s does not answer: %s",
+                           state.store_label, type(error).__name__)
+            return None
+
+    def collect(self) -> Iterator[Metric]:
+        yield from _families(self.read())
+
+
+def metrics_view() -> Response:
+    """The metrics in the text format Prometheus asked for (OpenMetrics or classic)."""
+    try:
+        from prometheus_client import CollectorRegistry
+        from prometheus_client.exposition import choose_encoder
+    except ImportError:
+        logger.error(_MISSING_CLIENT)
+        return json_error(501, "metrics-unavailable", _MISSING_CLIENT)
+    registry = CollectorRegistry(auto_describe=False)
+    collector: Any = LabCollector(lab_state())
+    registry.register(collector)
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    response = Response(encode(registry), mimetype=None, content_type=content_type)
+    response.headers["Cache-Control"] = "no-store"
+    return response
