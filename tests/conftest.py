@@ -17,6 +17,7 @@ from flask import Flask, url_for
 
 from weblab_ext import WebLab
 
+from .redis_cluster import RedisClusterNodes, RedisSentinelSet
 from .redis_server import RedisServer
 
 USERNAME = "weblabdeusto"
@@ -30,6 +31,28 @@ def redis_server() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterNodes]:
+    """A real Redis Cluster (3 masters, 3 replicas) on 127.0.0.1, for the whole session."""
+    cluster = RedisClusterNodes()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[RedisSentinelSet]:
+    """A real master, replica and Sentinel on 127.0.0.1, for the whole session."""
+    sentinel = RedisSentinelSet()
+    try:
+        sentinel.start()
+        yield sentinel
+    finally:
+        sentinel.cleanup()
 
 
 @pytest.fixture(params=["redis", "embedded"])

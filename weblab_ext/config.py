@@ -17,7 +17,8 @@ from typing import Any
 
 from .errors import InvalidConfigError
 
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "fakeredis://")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://",
+                  "redis+sentinel://", "fakeredis://")
 
 
 def _seconds_value(key: str, value: Any, *, minimum: float | None = None) -> float:
@@ -44,6 +45,12 @@ def _seconds_at_least(minimum: float) -> Callable[[str, Any], float]:
 def _non_negative_int(key: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidConfigError(f"{key} must be a whole number >= 0, got {value!r}")
+    return value
+
+
+def _positive_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidConfigError(f"{key} must be a whole number >= 1, got {value!r}")
     return value
 
 
@@ -131,6 +138,11 @@ OPTIONS: tuple[_Option, ...] = (
     _Option("WEBLAB_DISPOSE_ASK_AGAIN", 1, _seconds_at_least(0.1), "Re-ask."),
     _Option("WEBLAB_HEARTBEAT_INTERVAL", 5, _seconds_at_least(0.05), "Lease beat."),
     _Option("WEBLAB_POWERED_BY", "weblab_ext", _optional_text, "powered-by header; None=off."),
+    # issue 11: mass expiry in parallel
+    _Option("WEBLAB_CLEANER_CONCURRENCY", 16, _positive_int,
+            "How many on_dispose calls one process's cleaner runs at the same time."),
+    _Option("WEBLAB_CLEANER_BATCH", 50, _positive_int,
+            "How many due sessions a cleaner claims at once; other processes claim others."),
 )
 
 _BY_KEY = {option.key: option for option in OPTIONS}
@@ -164,6 +176,8 @@ class Settings:
     dispose_ask_again: float
     heartbeat_interval: float
     powered_by: str | None
+    cleaner_concurrency: int
+    cleaner_batch: int
     fingerprint: str
 
 
@@ -237,6 +251,8 @@ def load_settings(
         dispose_ask_again=values["WEBLAB_DISPOSE_ASK_AGAIN"],
         heartbeat_interval=values["WEBLAB_HEARTBEAT_INTERVAL"],
         powered_by=values["WEBLAB_POWERED_BY"],
+        cleaner_concurrency=values["WEBLAB_CLEANER_CONCURRENCY"],
+        cleaner_batch=values["WEBLAB_CLEANER_BATCH"],
         fingerprint=fingerprint(config),
     )
 

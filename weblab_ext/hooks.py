@@ -6,7 +6,8 @@ import logging
 
 from flask import Flask, Response
 
-from .context import cached_current_user, cookie_session_id, lab_state, request_state
+from .context import cookie_session_id, request_state
+from .runtime.users import CurrentUser
 from .store.connection import STORE_ERRORS
 from .views.errors import log_store_error, store_unavailable_response
 
@@ -15,17 +16,17 @@ logger = logging.getLogger("weblab_ext")
 
 def _before_request() -> None:
     # Threads start with the first request of each process: after gunicorn forks, never at
-    # import or init_app time.
-    lab_state().ensure_threads()
+    # import or init_app time. This also resolves the app's weblab state once per request.
+    request_state().lab.ensure_threads()
 
 
 def _after_request(response: Response) -> Response:
-    state = lab_state()
     here = request_state()
-    user = cached_current_user()
-    if user is not None and here.session_id is None:
+    settings = here.lab.settings
+    user = here.user
+    if isinstance(user, CurrentUser) and here.session_id is None:
         try:
-            user.data.store_if_modified()
+            user.store_data_if_modified()
         except TypeError:
             logger.exception("weblab_user.data holds a value that is not JSON: not stored")
         except STORE_ERRORS as error:
@@ -33,16 +34,16 @@ def _after_request(response: Response) -> Response:
             # told all went well.
             log_store_error(error)
             response = store_unavailable_response()
-    if state.settings.autopoll and not here.polled:
-        session_id = cookie_session_id()
+    if settings.autopoll and not here.polled:
+        session_id = cookie_session_id(here)
         if session_id is not None:
             try:
-                state.service.poll(session_id)
+                here.lab.service.poll(session_id)
                 here.polled = True
             except STORE_ERRORS as error:
                 log_store_error(error)  # the reply stands; the next request polls again
-    if state.settings.powered_by:
-        response.headers.setdefault("powered-by", state.settings.powered_by)
+    if settings.powered_by:
+        response.headers.setdefault("powered-by", settings.powered_by)
     return response
 
 

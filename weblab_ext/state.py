@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-import redis
 from flask import Flask, current_app, has_app_context, redirect, render_template
 from flask.typing import ResponseReturnValue
 
@@ -28,7 +27,7 @@ from .runtime.sessions import SessionService
 from .runtime.task_engine import TaskEngine, TaskSpec
 from .runtime.users import CurrentUser
 from .runtime.workers import start_task_threads
-from .store.connection import describe
+from .store.connection import StoreClient, describe
 from .store.keys import Keys
 from .store.sessions import SessionStore
 from .store.tasks import TaskStore
@@ -53,7 +52,7 @@ class LabState:
     :param task_specs: the lab's declared tasks.
     """
 
-    def __init__(self, app: Flask, weblab: WebLab, settings: Settings, client: redis.Redis, *,
+    def __init__(self, app: Flask, weblab: WebLab, settings: Settings, client: StoreClient, *,
                  callbacks: LabCallbacks, task_specs: Mapping[str, TaskSpec]) -> None:
         self.app = app
         self.weblab = weblab

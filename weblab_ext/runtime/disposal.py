@@ -16,14 +16,15 @@ import time
 from collections.abc import Callable
 
 from ..store.records import SessionRecord
-from ..store.sessions import SessionStore
+from ..store.sessions import ABANDONED_SECONDS, SessionStore
 from .lifecycle_log import session_id_hash
 
 logger = logging.getLogger("weblab_ext")
 
 #: A ``disposing`` record older than this lost its disposer (process killed mid-clean-up);
-#: the next dispose call finishes it instead of answering "ask again" until the TTL.
-STALE_DISPOSING_SECONDS = 600.0
+#: the next dispose call (or the cleaner) finishes it instead of answering "ask again" until
+#: the TTL.
+STALE_DISPOSING_SECONDS = float(ABANDONED_SECONDS)
 #: How often a caller waiting on a disposal run by *another process* re-reads its state.
 _CROSS_PROCESS_WAIT_STEP = 0.05
 
@@ -41,14 +42,15 @@ class Disposer:
     """Runs disposals for one lab.
 
     :param store: the lab's session store.
-    :param cleanup: runs ``on_dispose`` and the task clean-up for a record (Flask layer).
+    :param cleanup: runs ``on_dispose`` and the task clean-up for a record (Flask layer);
+        its second argument tells whether the session may have tasks to stop.
     :param expired_ttl: returns ``WEBLAB_EXPIRED_USERS_TIMEOUT`` at call time.
     """
 
     def __init__(
         self,
         store: SessionStore,
-        cleanup: Callable[[SessionRecord], None],
+        cleanup: Callable[[SessionRecord, bool], None],
         *,
         expired_ttl: Callable[[], float],
     ) -> None:
@@ -90,40 +92,53 @@ class Disposer:
         if record.disposing_since is not None and now - record.disposing_since > (
             STALE_DISPOSING_SECONDS
         ):
-            logger.warning(
-                "Finishing a disposal whose disposer vanished (session %s)",
-                session_id_hash(session_id),
-            )
-            self._store.finish_dispose(session_id, expired_ttl=self._expired_ttl())
+            self.finish_abandoned(record)
             return DisposeOutcome.DONE
         return self._wait_for_other(session_id, wait)
 
+    def finish_abandoned(self, record: SessionRecord) -> None:
+        """Finish a disposal whose disposer vanished, without running ``on_dispose`` again
+        (it may have run already: exactly once wins over at least once)."""
+        logger.warning("Finishing a disposal whose disposer vanished (session %s)",
+                       session_id_hash(record.session_id))
+        self._store.finish_dispose(record.session_id, expired_ttl=self._expired_ttl(),
+                                   back=record.back)
+
+    def dispose_claimed(self, record: SessionRecord, *, has_tasks: bool = True) -> None:
+        """Run the clean-up of a session this caller won (the cleaner's claim), here and now.
+
+        :param has_tasks: whether the session ever had tasks (``False`` skips their stop).
+        """
+        self._run_cleanup(record, wait=0, background=False, has_tasks=has_tasks)
+
     def _run_cleanup(
-        self, record: SessionRecord, *, wait: float, background: bool
+        self, record: SessionRecord, *, wait: float, background: bool, has_tasks: bool = True
     ) -> DisposeOutcome:
         finished = threading.Event()
         with self._lock:
             self._in_flight[record.session_id] = finished
         if not background:
-            self._cleanup_and_finish(record, finished)
+            self._cleanup_and_finish(record, finished, has_tasks)
             return DisposeOutcome.DONE
         thread = threading.Thread(
             target=self._cleanup_and_finish,
-            args=(record, finished),
+            args=(record, finished, has_tasks),
             name="weblab-dispose",
             daemon=True,
         )
         thread.start()
         return DisposeOutcome.DONE if finished.wait(wait) else DisposeOutcome.PENDING
 
-    def _cleanup_and_finish(self, record: SessionRecord, finished: threading.Event) -> None:
+    def _cleanup_and_finish(self, record: SessionRecord, finished: threading.Event,
+                            has_tasks: bool) -> None:
         try:
-            self._cleanup(record)
+            self._cleanup(record, has_tasks)
         except Exception:
             logger.exception("Disposing a lab session failed; marking it disposed anyway")
         finally:
             try:
-                self._store.finish_dispose(record.session_id, expired_ttl=self._expired_ttl())
+                self._store.finish_dispose(record.session_id, expired_ttl=self._expired_ttl(),
+                                           back=record.back)
             finally:
                 finished.set()
                 with self._lock:

@@ -27,6 +27,7 @@ from ..store.records import SessionRecord, StatusFields
 from ..store.sessions import SessionStore
 from ..tokens import create_token
 from .callbacks import LabCallbacks
+from .cleaner import ExpiryCleaner
 from .disposal import DisposeOutcome, Disposer
 from .lifecycle_log import LifecycleLog
 from .users import CurrentUser, WebLabUser, user_from_record
@@ -40,9 +41,6 @@ logger = logging.getLogger("weblab_ext")
 #: layer's version pushes an app context when none is active, then the session context.
 SessionScope = Callable[[CurrentUser], contextlib.AbstractContextManager[None]]
 
-#: Lock lifetime of one cleaner pass: long enough for a pass, short enough that a killed
-#: process does not stop cleaning for long.
-CLEANER_LOCK_SECONDS = 30.0
 #: How many ids of a status/multiple call are read per round trip when a time limit is set.
 MULTIPLE_STATUS_CHUNK = 1000
 
@@ -92,9 +90,14 @@ class SessionService:
         self.timeout = settings.timeout
         self.poll_interval = settings.poll_interval
         self.cleaner_interval = settings.cleaner_interval
+        self.cleaner_concurrency = settings.cleaner_concurrency
+        self.cleaner_batch = settings.cleaner_batch
         self.disposer = Disposer(
             store, self._cleanup, expired_ttl=lambda: settings.expired_users_timeout
         )
+        self.expiry = ExpiryCleaner(store, self.disposer,
+                                    concurrency=lambda: self.cleaner_concurrency,
+                                    batch=lambda: self.cleaner_batch)
 
     def _now(self, now: float | None) -> float:
         return self.clock() if now is None else now
@@ -141,7 +144,7 @@ class SessionService:
                         raise TypeError("on_start must return a dict or None, not "
                                         f"{type(result).__name__}")
                     user.data = result
-                user.data.store_if_modified()
+                user.store_data_if_modified()
         except Exception as exc:
             logger.exception("on_start raised: the session is disposed and the RLMS told")
             return exc
@@ -233,8 +236,14 @@ class SessionService:
         for first in range(0, len(session_ids), step):
             chunk = session_ids[first : first + step]
             now = self.clock()
+            # Equal fields give equal answers: unknown ids (the bulk of a long list) are
+            # decided once.
+            answers: dict[StatusFields, int] = {}
             for session_id, fields in zip(chunk, self.store.status_fields(chunk), strict=True):
-                result[session_id] = self.should_finish(fields, now)
+                value = answers.get(fields)
+                if value is None:
+                    value = answers[fields] = self.should_finish(fields, now)
+                result[session_id] = value
             if time_limit and time.monotonic() - started > time_limit:
                 break
         return result
@@ -247,21 +256,24 @@ class SessionService:
 
     # -- the cleaner ------------------------------------------------------------------------
 
-    def clean_expired(self, *, now: float | None = None) -> int:
-        """One cleaner pass: dispose every due session. Returns how many were disposed."""
-        with self.store.cleaner_lock.held(create_token(), CLEANER_LOCK_SECONDS) as acquired:
-            if not acquired:
-                return 0  # another process is cleaning right now
-            now = self._now(now)
-            disposed = 0
-            for session_id in self.store.due_sessions(now=now, timeout=self.timeout):
-                outcome = self.disposer.dispose(session_id, now=now, timeout=self.timeout,
-                                                wait=0, only_if_due=True, background=False)
-                disposed += outcome is DisposeOutcome.DONE
-            return disposed
+    def clean_expired(self, *, now: float | None = None,
+                      should_stop: Callable[[], bool] = lambda: False) -> int:
+        """One cleaner pass: dispose every due session, ``on_dispose`` calls in parallel
+        (``WEBLAB_CLEANER_CONCURRENCY``), until none is due. Returns how many were disposed.
 
-    def _cleanup(self, record: SessionRecord) -> None:
-        """Run ``on_dispose`` as the session's user, then stop the session's tasks."""
+        Cleaners of several processes share the work: each disposes the batches it claimed.
+
+        :param should_stop: checked between batches (a stopping worker process).
+        """
+        clock = self.clock if now is None else (lambda: now)
+        return self.expiry.run(clock=clock, timeout=lambda: self.timeout,
+                               should_stop=should_stop)
+
+    def _cleanup(self, record: SessionRecord, has_tasks: bool = True) -> None:
+        """Run ``on_dispose`` as the session's user, then stop the session's tasks.
+
+        The "disposed" event for push layers follows when the disposal is finished.
+        """
         deadline = time.monotonic() + self.settings.dispose_wait
         self.lifecycle.session_event("disposed", record, source="dispose", now=self.clock(),
                                      timeout=self.timeout)
@@ -274,14 +286,11 @@ class SessionService:
                 except Exception:
                     logger.exception("on_dispose raised; the session is disposed anyway")
             try:
-                user.data.store_if_modified()
+                user.store_data_if_modified()
             except Exception:
                 logger.exception("Could not store the data changed by on_dispose")
-        if self.tasks is not None:
+        if self.tasks is not None and has_tasks:
             try:
                 self.tasks.stop_session_tasks(record.session_id, deadline)
             except Exception:
                 logger.exception("Stopping the tasks of a disposed session failed")
-        self.store.publish_session_event(
-            {"session_id": record.session_id, "event": "disposed", "back": record.back}
-        )

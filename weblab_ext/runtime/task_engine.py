@@ -253,7 +253,7 @@ class TaskEngine:
                 finished = self.store.finish(
                     record.task_id, record.session_id, status=status, result_json=result_json,
                     error_json=error_json, data_json=data_json, owner=self.worker_id,
-                    ttl=self.task_expires, now=self.clock(),
+                    ttl=self.task_expires, now=self.clock(), lock=record.lock,
                 )
             except STORE_ERRORS:
                 if attempt == 3:
@@ -296,8 +296,13 @@ class TaskEngine:
 
     def running_ids(self) -> list[str]:
         """Ids of the tasks this process has claimed and still runs."""
+        return [task_id for task_id, _lock in self.running_tasks()]
+
+    def running_tasks(self) -> list[tuple[str, str]]:
+        """``(id, unique lock key or "")`` of the tasks this process has claimed and runs."""
         with self._lock:
-            return [tid for tid, running in self._running.items() if running is not None]
+            return [(tid, running.record.lock) for tid, running in self._running.items()
+                    if running is not None]
 
     def watched_ids(self) -> list[str]:
         """Ids this process is claiming or running (for the stop listener)."""
@@ -310,7 +315,7 @@ class TaskEngine:
         """Renew this process's leases; fail tasks of dead workers; requeue what they took."""
         now = self.clock() if now is None else now
         info = {"host": socket.gethostname(), "pid": os.getpid(), "threads": threads}
-        report = self.store.heartbeat(self.worker_id, self.running_ids(), now=now,
+        report = self.store.heartbeat(self.worker_id, self.running_tasks(), now=now,
                                       lease=2 * self.heartbeat_interval,
                                       ttl=self.task_expires, info=info)
         for task_id in report.stopping + report.lost:
@@ -328,9 +333,10 @@ class TaskEngine:
         """Fail a task whose lease lapsed (its worker died); frees its lock, wakes joiners."""
         error = {"code": "worker-lost",
                  "message": "The worker running this task stopped responding"}
-        reaped = self.store.finish(task_id, self.store.session_id_of(task_id), status="failed",
+        session_id, lock = self.store.owner_of(task_id)
+        reaped = self.store.finish(task_id, session_id, status="failed",
                                    error_json=json.dumps(error), owner=None,
-                                   ttl=self.task_expires, now=now)
+                                   ttl=self.task_expires, now=now, lock=lock)
         if reaped:
             logger.warning("Task %s failed: its worker stopped responding", task_id)
         return reaped
@@ -349,7 +355,7 @@ class TaskEngine:
             if time.monotonic() >= next_beat:
                 next_beat = time.monotonic() + self.heartbeat_interval / 2
                 try:
-                    self.store.heartbeat(self.worker_id, self.running_ids(), now=self.clock(),
+                    self.store.heartbeat(self.worker_id, self.running_tasks(), now=self.clock(),
                                          lease=2 * self.heartbeat_interval,
                                          ttl=self.task_expires, info={"draining": True})
                 except ANY_STORE_ERROR:
@@ -363,7 +369,8 @@ class TaskEngine:
             for running in left:
                 self.store.finish(running.task_id, running.record.session_id, status="failed",
                                   error_json=error, owner=self.worker_id,
-                                  ttl=self.task_expires, now=self.clock())
+                                  ttl=self.task_expires, now=self.clock(),
+                                  lock=running.record.lock)
             self.store.deregister(self.worker_id)
         except ANY_STORE_ERROR:
             logger.warning("Could not deregister worker %s; its heartbeat will lapse",

@@ -134,6 +134,6 @@ def _store_changes() -> None:
     if user is None:
         return
     try:
-        user.data.store_if_modified()
+        user.store_data_if_modified()
     except TypeError:
         logger.exception("weblab_user.data holds a value that is not JSON: not stored")

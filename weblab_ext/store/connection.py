@@ -1,4 +1,5 @@
-"""Redis connections: a real server from a URL, or the embedded in-process store.
+"""Redis connections: a server, a Redis Cluster or a Sentinel-managed master from a URL, or the
+embedded in-process store.
 
 Also the two things every layer above needs to know about a connection without touching
 the client: which exceptions mean "the store is unreachable" (:data:`STORE_ERRORS`), and how
@@ -9,21 +10,50 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+from redis.cluster import ClusterNode, RedisCluster
+from redis.sentinel import Sentinel
+
+from ..errors import InvalidConfigError
 
 logger = logging.getLogger("weblab_ext")
 
+#: What the stores accept: one server (or a Sentinel-managed master), or a Redis Cluster.
+StoreClient: TypeAlias = redis.Redis | RedisCluster
+
 #: URL used when ``WEBLAB_REDIS_URL`` is unset: the embedded store, one per process.
 EMBEDDED_URL = "fakeredis://default"
+#: Schemes of a Redis Cluster (any of its nodes, comma-separated) and of Sentinel.
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+SENTINEL_SCHEME = "redis+sentinel"
 
 #: Exceptions meaning the store could not be reached (or answered too late): callers back off
 #: and retry, or answer "store unavailable", instead of treating them as bugs.
-STORE_ERRORS: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+#:
+#: Besides lost connections and timeouts (which include Sentinel's ``MasterNotFoundError``),
+#: these are what a Redis Cluster or a Sentinel pair answers *while a master is being
+#: replaced*: ``CLUSTERDOWN`` (no master for a slot yet), ``TRYAGAIN`` (a slot in migration),
+#: ``SlotNotCoveredError`` (the client's slot table has a hole) and ``READONLY`` (a request
+#: that reached the old master after it was demoted to a replica). Each ends by itself once
+#: the switch is over; none of them is a bug in the request.
+STORE_ERRORS: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+    redis.exceptions.ReadOnlyError,
+)
 #: Any error the store can raise (unreachable, refused command, wrong type...).
 ANY_STORE_ERROR: type[Exception] = redis.RedisError
+
+#: Attempts a cluster client makes (refreshing its slot table in between) before it gives up.
+CLUSTER_ATTEMPTS = 3
+#: Seconds a Sentinel query (or a connection to a Sentinel) may take: they answer at once.
+SENTINEL_TIMEOUT = 1.0
 
 _embedded_servers: dict[str, Any] = {}
 _embedded_lock = threading.Lock()
@@ -39,24 +69,31 @@ def is_embedded_client(client: Any) -> bool:
     return type(client).__module__.startswith("fakeredis")
 
 
+def is_cluster(client: Any) -> bool:
+    """Whether ``client`` talks to a Redis Cluster (sharded pub/sub, no transactions)."""
+    return isinstance(client, RedisCluster)
+
+
 def describe(url: str | None) -> str:
     """``url`` as it may appear in logs and output: any password replaced by ``***``."""
     if is_embedded(url):
         return "the embedded store" if url is None else url
     assert url is not None
     parts = urlsplit(url)
-    if parts.password is None:
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
         return url
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
 
 
-def connect(url: str | None) -> redis.Redis:
+def connect(url: str | None) -> StoreClient:
     """Return a client (text responses) for ``url``; ``None`` means the embedded store.
 
     ``fakeredis://NAME`` gives one in-process server per NAME, shared by every app of the
     process that names it, so tests can isolate stores by name.
+
+    :raises InvalidConfigError: when a cluster or Sentinel URL is malformed.
     """
     if is_embedded(url):
         import fakeredis
@@ -69,15 +106,92 @@ def connect(url: str | None) -> redis.Redis:
         client: redis.Redis = fakeredis.FakeRedis(server=server, decode_responses=True)
         return client
     assert url is not None
+    scheme = url.split("://", 1)[0].lower()
+    if scheme in CLUSTER_SCHEMES:
+        return _connect_cluster(url)
+    if scheme == SENTINEL_SCHEME:
+        return _connect_sentinel(url)
     return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30)
 
 
-def server_info(client: redis.Redis) -> dict[str, str]:
+def _split_hosts(url: str) -> tuple[Any, str, list[tuple[str, int]]]:
+    """``(parts, userinfo, [(host, port)...])`` of a URL whose netloc lists several hosts."""
+    parts = urlsplit(url)
+    userinfo, _, hostlist = parts.netloc.rpartition("@")
+    hosts = []
+    for item in hostlist.split(","):
+        host, sep, port = item.strip().rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise InvalidConfigError(
+                f"WEBLAB_REDIS_URL must list its nodes as host:port[,host:port...], got "
+                f"{item.strip()!r} in {describe(url)}"
+            )
+        hosts.append((host.strip("[]"), int(port)))
+    return parts, userinfo, hosts
+
+
+def _connect_cluster(url: str) -> RedisCluster:
+    """A Redis Cluster client that discovers every node from the ones the URL lists."""
+    parts, userinfo, hosts = _split_hosts(url)
+    if parts.path.strip("/") not in ("", "0"):
+        raise InvalidConfigError(
+            f"WEBLAB_REDIS_URL: a Redis Cluster has only database 0, got {describe(url)}"
+        )
+    # redis-py reads the credentials, TLS and query options from a one-node URL; the other
+    # nodes are only where discovery may start.
+    scheme = "rediss" if parts.scheme.lower().startswith("rediss") else "redis"
+    first_host, first_port = hosts[0]
+    netloc = (userinfo + "@" if userinfo else "") + _host_port(first_host, first_port)
+    first = urlunsplit((scheme, netloc, "", parts.query, ""))
+    others = [ClusterNode(host, port) for host, port in hosts[1:]]  # type: ignore[no-untyped-call]
+    return RedisCluster.from_url(  # type: ignore[no-any-return]
+        first, startup_nodes=others, decode_responses=True, health_check_interval=30,
+        cluster_error_retry_attempts=CLUSTER_ATTEMPTS, require_full_coverage=False,
+    )
+
+
+def _connect_sentinel(url: str) -> redis.Redis:
+    """A client of the master Sentinel names for the URL's service; it follows failovers."""
+    parts, userinfo, hosts = _split_hosts(url)
+    path = [segment for segment in parts.path.split("/") if segment]
+    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise InvalidConfigError(
+            "WEBLAB_REDIS_URL must be redis+sentinel://host:port[,host:port...]/"
+            f"<service_name>[/db], got {describe(url)}"
+        )
+    service, db = path[0], int(path[1]) if len(path) == 2 else 0
+    username, _, password = userinfo.partition(":")
+    # The URL's credentials are the data nodes'; Sentinels are asked without any.
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        hosts, sentinel_kwargs={"socket_timeout": SENTINEL_TIMEOUT,
+                                "socket_connect_timeout": SENTINEL_TIMEOUT})
+    return sentinel.master_for(  # type: ignore[no-any-return,no-untyped-call]
+        service, db=db, username=username or None, password=password or None,
+        decode_responses=True, health_check_interval=30,
+        socket_connect_timeout=SENTINEL_TIMEOUT * 2,
+    )
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def node_client(client: StoreClient, key: str) -> redis.Redis:
+    """The single-server client that holds ``key``: ``client`` itself unless it is a cluster."""
+    if isinstance(client, RedisCluster):
+        node = client.get_node_from_key(key)  # type: ignore[no-untyped-call]
+        return client.get_redis_connection(node)  # type: ignore[no-any-return]
+    return client
+
+
+def server_info(client: StoreClient, key: str = "") -> dict[str, str]:
     """What an operator check reads of the server: version and eviction policy.
 
+    :param key: on a cluster, a key of the lab: the node that holds it is asked.
     :raises redis.RedisError: when the store cannot answer.
     """
-    info: dict[str, Any] = client.info()
-    policy = client.config_get("maxmemory-policy").get("maxmemory-policy", "")
+    server = node_client(client, key)
+    info: dict[str, Any] = server.info()
+    policy = server.config_get("maxmemory-policy").get("maxmemory-policy", "")
     return {"redis_version": str(info.get("redis_version", "?")),
             "maxmemory_policy": str(policy)}

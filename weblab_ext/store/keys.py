@@ -36,10 +36,6 @@ class Keys:
         """Sorted set of undisposed sessions scored by their last poll."""
         return f"{self.prefix}:sessions:by-poll"
 
-    def cleaner_lock(self) -> str:
-        """String lock: only one expiry-cleaner pass at a time across processes."""
-        return f"{self.prefix}:cleaner:lock"
-
     def session_events(self) -> str:
         """Pub/sub channel: session lifecycle events (ended, logged out) for push layers."""
         return f"{self.prefix}:events:sessions"
@@ -102,7 +98,6 @@ class Keys:
             "session_actions": self.session_actions("<sid>"),
             "sessions_by_deadline": self.sessions_by_deadline(),
             "sessions_by_poll": self.sessions_by_poll(),
-            "cleaner_lock": self.cleaner_lock(),
             "session_events": self.session_events(),
             "task": self.task("<tid>"),
             "session_tasks": self.session_tasks("<sid>"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 #: The states of a session, in lifecycle order.
 SESSION_STATES = ("active", "exited", "disposing", "disposed")
@@ -22,6 +22,33 @@ _INFO_FIELDS = (
     "dialect", "start_date", "username", "username_unique", "full_name", "locale",
     "experiment_name", "category_name", "back", "request_client_data", "request_server_data",
 )
+
+
+#: The session fields a script returns packed into one string (see :func:`pack_session_lua`),
+#: in this order. The two JSON fields come last: JSON text never holds a raw control
+#: character, so the separator cannot occur inside ``info``, and ``data`` is what remains.
+PACKED_SESSION_FIELDS = ("state", "max_date", "last_poll", "data_version", "exited",
+                         "disposing_since", "info", "data")
+#: Field separator of packed replies (ASCII unit separator; ``\31`` in Lua).
+FIELD_SEPARATOR = "\x1f"
+#: Record separator of packed replies holding several sessions (``\30`` in Lua).
+RECORD_SEPARATOR = "\x1e"
+
+
+def pack_session_lua() -> str:
+    """Lua function ``pack_session(key)``: the fields of one session hash as one string.
+
+    One bulk string instead of a field/value array: redis-py parses it in one step, which is
+    most of what a lab request spends in the client (no hiredis needed).
+    """
+    fields = ", ".join(f"'{name}'" for name in PACKED_SESSION_FIELDS)
+    return f"""
+local function pack_session(key)
+  local h = redis.call('HMGET', key, {fields})
+  for i = 1, {len(PACKED_SESSION_FIELDS)} do h[i] = h[i] or '' end
+  return table.concat(h, '\\31')
+end
+"""
 
 
 def pairs_to_dict(flat: Sequence[str]) -> dict[str, str]:
@@ -86,37 +113,57 @@ class SessionRecord:
     @classmethod
     def from_hash(cls, session_id: str, raw: Mapping[str, str]) -> SessionRecord:
         """Decode a session hash as read from Redis."""
-        info: dict[str, Any] = json.loads(raw["info"]) if raw.get("info") else {}
+        return cls._decode(session_id, *(raw.get(name, "") for name in PACKED_SESSION_FIELDS))
+
+    @classmethod
+    def from_packed(cls, session_id: str, packed: str) -> SessionRecord:
+        """Decode what ``pack_session`` (:func:`pack_session_lua`) returned for a session."""
+        return cls._decode(
+            session_id, *packed.split(FIELD_SEPARATOR, len(PACKED_SESSION_FIELDS) - 1)
+        )
+
+    @classmethod
+    def _decode(cls, session_id: str, state: str, max_date: str, last_poll: str,
+                data_version: str, exited: str, disposing_since: str, info_json: str,
+                data: str) -> SessionRecord:
+        info: dict[str, Any] = json.loads(info_json) if info_json else {}
+        get = info.get
         return cls(
             session_id=session_id,
-            state=raw.get("state", "disposed"),
-            dialect=info.get("dialect", "weblab"),
-            start_date=float(info.get("start_date", 0)),
-            max_date=float(raw.get("max_date", 0)),
-            last_poll=float(raw.get("last_poll", 0)),
-            username=info.get("username", ""),
-            username_unique=info.get("username_unique", ""),
-            full_name=info.get("full_name", ""),
-            locale=info.get("locale") or None,
-            experiment_name=info.get("experiment_name") or "",
-            category_name=info.get("category_name") or None,
-            back=info.get("back", ""),
-            request_client_data=info.get("request_client_data") or {},
-            request_server_data=info.get("request_server_data") or {},
-            data_json=raw.get("data") or "{}",
-            data_version=int(raw.get("data_version", 0)),
-            disposing_since=float(raw["disposing_since"]) if "disposing_since" in raw else None,
-            _exited_before_dispose=raw.get("exited") == "1",
+            state=state or "disposed",
+            dialect=get("dialect", "weblab"),
+            start_date=float(get("start_date", 0)),
+            max_date=float(max_date or 0),
+            last_poll=float(last_poll or 0),
+            username=get("username", ""),
+            username_unique=get("username_unique", ""),
+            full_name=get("full_name", ""),
+            locale=get("locale") or None,
+            experiment_name=get("experiment_name") or "",
+            category_name=get("category_name") or None,
+            back=get("back", ""),
+            request_client_data=get("request_client_data") or {},
+            request_server_data=get("request_server_data") or {},
+            data_json=data or "{}",
+            data_version=int(data_version or 0),
+            disposing_since=float(disposing_since) if disposing_since else None,
+            _exited_before_dispose=exited == "1",
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class StatusFields:
-    """The three fields the RLMS status call needs."""
+class StatusFields(NamedTuple):
+    """The three fields the RLMS status call needs (a tuple: cheap by the thousand)."""
 
     state: str | None
     max_date: float | None
     last_poll: float | None
+
+    @classmethod
+    def from_packed(cls, packed: str) -> StatusFields:
+        """Decode one ``state<US>max_date<US>last_poll`` row (empty fields: missing)."""
+        state, max_date, last_poll = packed.split(FIELD_SEPARATOR)
+        return cls(state or None, float(max_date) if max_date else None,
+                   float(last_poll) if last_poll else None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +184,8 @@ class TaskRecord:
     submitted_at: float
     started_at: float | None
     finished_at: float | None
+    #: The key of its unique lock (``""``: not unique).
+    lock: str = ""
 
     @property
     def finished(self) -> bool:
@@ -170,4 +219,5 @@ class TaskRecord:
             submitted_at=_time("submitted_at") or 0.0,
             started_at=_time("started_at"),
             finished_at=_time("finished_at"),
+            lock=raw.get("lock", ""),
         )
