@@ -20,6 +20,9 @@ import redis
 from flask import Flask, url_for
 
 from weblab_ext import WebLab, requires_active, weblab_user
+from weblab_ext.store.records import SessionRecord
+from weblab_ext.store.sessions import SessionStore
+from weblab_ext.tokens import create_token
 
 USERNAME = "weblabdeusto"
 PASSWORD = "password"
@@ -36,12 +39,15 @@ class Row:
     :param measured: the number, as shown.
     :param budget: the budget from DESIGN.md (or ``-`` for informational rows).
     :param verdict: ``PASS``, ``FAIL`` or ``INFO ...``.
+    :param reference: weblablib's number for the same thing, as quoted in the issue that set
+        the budget (weblablib is never installed here: clean room), or ``-``.
     """
 
     what: str
     measured: str
     budget: str
     verdict: str
+    reference: str = "-"
 
     @property
     def failed(self) -> bool:
@@ -237,6 +243,38 @@ def student(app: Flask, session_id: str) -> Any:
     if reply.status_code != 302:
         raise RuntimeError(f"callback failed: {reply.status_code}")
     return client
+
+
+def template_record(app: Flask) -> SessionRecord:
+    """The record of a session started through the real endpoint, to clone in bulk."""
+    record = app.extensions["weblab"].service.load(start_session(app))
+    assert record is not None
+    return record  # type: ignore[no-any-return]
+
+
+def create_bulk(client: redis.Redis, state: Any, template: SessionRecord, count: int, *,
+                max_date: float, spread: float = 0.0) -> list[str]:
+    """Create ``count`` active sessions with the real START script, pipelined 1,000 at a time.
+
+    :param state: the lab's ``LabState`` (its keys).
+    :param spread: seconds between the last polls (and the slot ends) of consecutive
+        sessions, so that no two records read alike (0: all alike).
+    """
+    now = time.time()
+    ids = []
+    pipe = client.pipeline(transaction=False)
+    store = SessionStore(pipe, state.keys)
+    for index in range(count):
+        session_id = create_token()
+        ids.append(session_id)
+        offset = index * spread
+        store.create(dataclasses.replace(template, session_id=session_id,
+                                         max_date=max_date + offset, last_poll=now - offset),
+                     now=now)
+        if index % 1000 == 999:
+            pipe.execute()
+    pipe.execute()
+    return ids
 
 
 # -- timing ------------------------------------------------------------------------------------

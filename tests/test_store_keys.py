@@ -322,3 +322,8 @@ def test_every_script_touches_only_the_keys_it_declares(make_lab: Callable[..., 
             assert key in declared, f"{args[0]} touches undeclared {key} (declared {declared})"
             checked += 1
     assert scripts > 15 and checked > 50, (scripts, checked)
+
+
+def test_session_prefix_is_what_session_keys_start_with() -> None:
+    keys = Keys("lab")
+    assert keys.session("abc") == keys.session_prefix() + "abc"

@@ -31,6 +31,7 @@ from weblab_ext.protocol.status import (
     multiple_status_error_json,
     parse_multiple_status,
     should_finish,
+    should_finish_many,
 )
 from weblab_ext.protocol.timeparse import parse_epoch, parse_seconds, parse_start_time
 
@@ -53,6 +54,7 @@ __all__ = [
     "parse_start_time",
     "parse_weblab_start",
     "should_finish",
+    "should_finish_many",
     "start_failed_reply",
     "start_reply",
     "test_reply",

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
-from ..protocol import StartRequest, should_finish
+from ..protocol import StartRequest, should_finish, should_finish_many
 from ..store.records import SessionRecord, StatusFields
 from ..store.sessions import SessionStore
 from ..tokens import create_token
@@ -235,15 +235,9 @@ class SessionService:
         step = MULTIPLE_STATUS_CHUNK if time_limit else max(1, len(session_ids))
         for first in range(0, len(session_ids), step):
             chunk = session_ids[first : first + step]
-            now = self.clock()
-            # Equal fields give equal answers: unknown ids (the bulk of a long list) are
-            # decided once.
-            answers: dict[StatusFields, int] = {}
-            for session_id, fields in zip(chunk, self.store.status_fields(chunk), strict=True):
-                value = answers.get(fields)
-                if value is None:
-                    value = answers[fields] = self.should_finish(fields, now)
-                result[session_id] = value
+            values = should_finish_many(self.store.status_fields(chunk), now=self.clock(),
+                                        timeout=self.timeout, poll_interval=self.poll_interval)
+            result.update(zip(chunk, values, strict=True))
             if time_limit and time.monotonic() - started > time_limit:
                 break
         return result

@@ -24,6 +24,10 @@ class Keys:
         """Hash: one lab session (state, user fields, data, data version)."""
         return f"{self.prefix}:session:{session_id}"
 
+    def session_prefix(self) -> str:
+        """What :meth:`session` puts before the id (hot paths append ids to it directly)."""
+        return f"{self.prefix}:session:"
+
     def session_actions(self, session_id: str) -> str:
         """Hash: action id → JSON action of one session (``add_action``), 24 h TTL."""
         return f"{self.prefix}:actions:{session_id}"

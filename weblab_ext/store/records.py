@@ -31,8 +31,6 @@ PACKED_SESSION_FIELDS = ("state", "max_date", "last_poll", "data_version", "exit
                          "disposing_since", "info", "data")
 #: Field separator of packed replies (ASCII unit separator; ``\31`` in Lua).
 FIELD_SEPARATOR = "\x1f"
-#: Record separator of packed replies holding several sessions (``\30`` in Lua).
-RECORD_SEPARATOR = "\x1e"
 
 
 def pack_session_lua() -> str:
@@ -159,11 +157,19 @@ class StatusFields(NamedTuple):
     last_poll: float | None
 
     @classmethod
-    def from_packed(cls, packed: str) -> StatusFields:
-        """Decode one ``state<US>max_date<US>last_poll`` row (empty fields: missing)."""
-        state, max_date, last_poll = packed.split(FIELD_SEPARATOR)
-        return cls(state or None, float(max_date) if max_date else None,
-                   float(last_poll) if last_poll else None)
+    def many_from_packed(cls, packed: str) -> list[StatusFields]:
+        """Decode ``state<US>max_date<US>last_poll<US>state...`` (empty fields: missing)."""
+        flat = packed.split(FIELD_SEPARATOR)
+        # tuple.__new__ directly: status/multiple decodes thousands of these per call.
+        return [
+            _new_tuple(cls, (state or None, float(max_date) if max_date else None,
+                             float(last_poll) if last_poll else None))
+            for state, max_date, last_poll in zip(flat[0::3], flat[1::3], flat[2::3],
+                                                  strict=True)
+        ]
+
+
+_new_tuple = tuple.__new__
 
 
 @dataclasses.dataclass(frozen=True)

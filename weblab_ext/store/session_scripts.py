@@ -48,15 +48,17 @@ return 1
 """
 
 # KEYS[1..n] session hashes
-# Reads what the RLMS status call needs of many sessions: one row per key,
-# state<US>max_date<US>last_poll (empty when missing), rows joined by <RS>.
+# Reads what the RLMS status call needs of many sessions: state, max_date, last_poll of each
+# key in order (empty when missing), all joined by <US> in one string. Built from one flat
+# table: a concatenation per row would make Lua create (and intern) four strings per id.
 STATUS_MANY = """
-local rows = {}
+local call, out, n = redis.call, {}, 0
 for i = 1, #KEYS do
-  local h = redis.call('HMGET', KEYS[i], 'state', 'max_date', 'last_poll')
-  rows[i] = (h[1] or '') .. '\\31' .. (h[2] or '') .. '\\31' .. (h[3] or '')
+  local h = call('HMGET', KEYS[i], 'state', 'max_date', 'last_poll')
+  out[n + 1], out[n + 2], out[n + 3] = h[1] or '', h[2] or '', h[3] or ''
+  n = n + 3
 end
-return table.concat(rows, '\\30')
+return table.concat(out, '\\31')
 """
 
 # KEYS[1] session hash, KEYS[2] by-deadline zset

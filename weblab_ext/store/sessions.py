@@ -20,7 +20,7 @@ from . import session_scripts as scripts
 from .connection import StoreClient
 from .keys import Keys
 from .pubsub import Subscription, for_client, publish
-from .records import RECORD_SEPARATOR, SessionRecord, StatusFields
+from .records import SessionRecord, StatusFields
 
 #: Seconds an undisposed session hash outlives its slot, so a lab whose cleaner is down for a
 #: while still finds (and disposes) its sessions instead of losing them silently.
@@ -74,7 +74,8 @@ class SessionStore:
         self._finish_dispose = script(scripts.FINISH_DISPOSE)
         self._store_action = script(scripts.STORE_ACTION)
         # Built once: the hot path formats keys with a bound method, not a call chain.
-        self._session_key = f"{keys.prefix}:session:".__add__
+        self._session_key = keys.session_prefix().__add__
+        self._session_prefix = keys.session_prefix().encode()
         self._poll_index = keys.sessions_by_poll()
 
     def _index_keys(self) -> list[str]:
@@ -130,8 +131,10 @@ class SessionStore:
                                  float(last_poll) if last_poll else None)]
         # One script that answers one string: parsing 1,000 three-field replies in redis-py
         # costs ten times the round trip.
-        packed = self._status_many(keys=list(map(self._session_key, session_ids)))
-        return list(map(StatusFields.from_packed, packed.split(RECORD_SEPARATOR)))
+        prefix = self._session_prefix
+        # Keys as bytes: redis-py then skips encoding each one (a third of packing 10,000).
+        packed = self._status_many(keys=[prefix + sid.encode() for sid in session_ids])
+        return StatusFields.many_from_packed(packed)
 
     def mark_once(self, session_id: str, flag: str) -> bool:
         """Set a one-shot flag on a session; ``True`` only for the first caller."""

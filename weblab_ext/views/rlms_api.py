@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -138,7 +139,10 @@ def _multiple_status() -> Response:
         session_ids, time_limit = parse_multiple_status(body)
     except ProtocolError:
         return _json(multiple_status_error_json())
-    return _json({"status": lab_state().service.status_many(session_ids, time_limit=time_limit)})
+    statuses = lab_state().service.status_many(session_ids, time_limit=time_limit)
+    # Plain json.dumps: jsonify sorts keys, a tenth of the time of a 10,000-id reply.
+    return Response(json.dumps({"status": statuses}, separators=(",", ":")),
+                    mimetype="application/json")
 
 
 def _dispose(session_id: str) -> Response:
