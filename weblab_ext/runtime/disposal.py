@@ -152,7 +152,7 @@ class Disposer:
         # The disposer is another process: re-read its state until done or out of time.
         deadline = time.monotonic() + wait
         while True:
-            (fields,) = self._store.status_fields([session_id])
+            fields = self._store.status_fields(session_id)
             if fields.state != "disposing":
                 return DisposeOutcome.DONE
             remaining = deadline - time.monotonic()

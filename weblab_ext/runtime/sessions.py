@@ -209,7 +209,7 @@ class SessionService:
     def status(self, session_id: str, *, now: float | None = None) -> int:
         """The RLMS status of one session; logs its expiry once when it is over."""
         now = self._now(now)
-        (fields,) = self.store.status_fields([session_id])
+        fields = self.store.status_fields(session_id)
         value = self.should_finish(fields, now)
         if value < 0 and fields.state in ("active", "exited") and self.lifecycle.enabled:
             self._log_expiry_once(session_id, now)
@@ -235,7 +235,7 @@ class SessionService:
         step = MULTIPLE_STATUS_CHUNK if time_limit else max(1, len(session_ids))
         for first in range(0, len(session_ids), step):
             chunk = session_ids[first : first + step]
-            values = should_finish_many(self.store.status_fields(chunk), now=self.clock(),
+            values = should_finish_many(self.store.status_rows(chunk), now=self.clock(),
                                         timeout=self.timeout, poll_interval=self.poll_interval)
             result.update(zip(chunk, values, strict=True))
             if time_limit and time.monotonic() - started > time_limit:

@@ -149,27 +149,29 @@ class SessionRecord:
         )
 
 
+#: ``(state, max_date, last_poll)`` of one session, ``None`` where missing.
+StatusRow = tuple[str | None, float | None, float | None]
+
+
 class StatusFields(NamedTuple):
-    """The three fields the RLMS status call needs (a tuple: cheap by the thousand)."""
+    """The three fields the RLMS status call needs."""
 
     state: str | None
     max_date: float | None
     last_poll: float | None
 
-    @classmethod
-    def many_from_packed(cls, packed: str) -> list[StatusFields]:
-        """Decode ``state<US>max_date<US>last_poll<US>state...`` (empty fields: missing)."""
-        flat = packed.split(FIELD_SEPARATOR)
-        # tuple.__new__ directly: status/multiple decodes thousands of these per call.
-        return [
-            _new_tuple(cls, (state or None, float(max_date) if max_date else None,
-                             float(last_poll) if last_poll else None))
-            for state, max_date, last_poll in zip(flat[0::3], flat[1::3], flat[2::3],
-                                                  strict=True)
-        ]
 
+def status_rows_from_packed(packed: str) -> list[StatusRow]:
+    """Decode ``state<US>max_date<US>last_poll<US>state...`` (empty fields: missing).
 
-_new_tuple = tuple.__new__
+    Plain tuples, not :class:`StatusFields`: status/multiple decodes thousands per call.
+    """
+    flat = packed.split(FIELD_SEPARATOR)
+    return [
+        (state or None, float(max_date) if max_date else None,
+         float(last_poll) if last_poll else None)
+        for state, max_date, last_poll in zip(flat[0::3], flat[1::3], flat[2::3], strict=True)
+    ]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,7 @@ from . import session_scripts as scripts
 from .connection import StoreClient
 from .keys import Keys
 from .pubsub import Subscription, for_client, publish
-from .records import SessionRecord, StatusFields
+from .records import SessionRecord, StatusFields, StatusRow, status_rows_from_packed
 
 #: Seconds an undisposed session hash outlives its slot, so a lab whose cleaner is down for a
 #: while still finds (and disposes) its sessions instead of losing them silently.
@@ -119,22 +119,25 @@ class SessionStore:
         version = self._store_data(keys=[self.keys.session(session_id)], args=[data_json])
         return int(version) if version else None
 
-    def status_fields(self, session_ids: Sequence[str]) -> list[StatusFields]:
-        """Read what the status call needs for many sessions in one round trip."""
+    def status_fields(self, session_id: str) -> StatusFields:
+        """Read what the status call needs of one session. One round trip."""
+        state, max_date, last_poll = self.client.hmget(  # type: ignore[misc]
+            self._session_key(session_id), ["state", "max_date", "last_poll"])
+        return StatusFields(str(state) if state else None, float(max_date) if max_date else None,
+                            float(last_poll) if last_poll else None)
+
+    def status_rows(self, session_ids: Sequence[str]) -> list[StatusRow]:
+        """Read what the status call needs of many sessions, in order. One round trip.
+
+        One script that answers one string: parsing 1,000 three-field replies in redis-py
+        costs ten times the round trip.
+        """
         if not session_ids:
             return []
-        if len(session_ids) == 1:
-            state, max_date, last_poll = self.client.hmget(  # type: ignore[misc]
-                self._session_key(session_ids[0]), ["state", "max_date", "last_poll"])
-            return [StatusFields(str(state) if state else None,
-                                 float(max_date) if max_date else None,
-                                 float(last_poll) if last_poll else None)]
-        # One script that answers one string: parsing 1,000 three-field replies in redis-py
-        # costs ten times the round trip.
         prefix = self._session_prefix
         # Keys as bytes: redis-py then skips encoding each one (a third of packing 10,000).
         packed = self._status_many(keys=[prefix + sid.encode() for sid in session_ids])
-        return StatusFields.many_from_packed(packed)
+        return status_rows_from_packed(packed)
 
     def mark_once(self, session_id: str, flag: str) -> bool:
         """Set a one-shot flag on a session; ``True`` only for the first caller."""
