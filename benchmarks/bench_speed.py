@@ -8,6 +8,7 @@ that set these budgets, measured on this machine: 1.16 ms of overhead per lab vi
 
 from __future__ import annotations
 
+import json
 import logging
 import statistics
 import time
@@ -110,14 +111,16 @@ def multiple_rows(url: str) -> list[Row]:
     rlms = app.test_client()
     rows = []
     for count, budget in MULTIPLE_BUDGETS_MS.items():
-        body = {"session_ids": ids[:count]}
+        # Encoded once, as the RLMS sends it: encoding it is the client's time, not the lab's.
+        body = json.dumps({"session_ids": ids[:count]}).encode()
 
-        def call(body: dict[str, Any] = body) -> None:
-            reply = rlms.post("/weblab/sessions/status/multiple", json=body, headers=AUTH)
+        def call(body: bytes = body) -> None:
+            reply = rlms.post("/weblab/sessions/status/multiple", data=body, headers=AUTH,
+                              content_type="application/json")
             assert reply.status_code == 200, reply.status_code
 
         call()
-        repeat = 40 if count <= 1_000 else 12
+        repeat = 60 if count <= 1_000 else 25
         p50 = statistics.median(_timed(call) for _ in range(repeat)) * 1000
         reference = f"{WEBLABLIB_MULTIPLE_1K_MS:.0f} ms" if count == 1_000 else "-"
         rows.append(Row(f"status/multiple, {count:,} active ids, p50 in-process",

@@ -119,6 +119,18 @@ def test_sessions_of_several_labs(make_lab: Callable[..., Lab], store_url: str,
         assert student.get("/results").status_code == 200  # still readable
 
 
+def test_operator_commands(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab(SECRET_KEY="x")
+    lab.start()
+    runner = lab.app.test_cli_runner()
+    with lab.app.app_context():  # as `flask` provides it
+        result = runner.invoke(args=["weblab", "check"])
+        assert "Store reachable (Redis 7" in result.output, result.output
+        result = runner.invoke(args=["weblab", "status"])
+    assert result.exit_code == 0, result.output
+    assert "Active sessions: 1" in result.output
+
+
 # -- tasks, in a separate worker process --------------------------------------------------------
 
 WORKER_APP = '''

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import redis
-from redis.client import Pipeline
 
 from weblab_ext.store.keys import Keys
 
@@ -99,28 +98,22 @@ class RoundTrips:
 
 @pytest.fixture
 def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[RoundTrips]:
-    """Count Redis round trips: each command is one, a whole pipeline is one."""
+    """Count Redis round trips: every packet a connection sends (a whole pipeline is one)."""
     counter = RoundTrips()
-    original_command = redis.Redis.execute_command
-    original_execute = Pipeline.execute
+    original = redis.connection.Connection.send_packed_command
 
     # Only this thread: a background thread left by another test must not be counted.
     me = threading.get_ident()
 
-    def execute_command(self: Any, *args: Any, **options: Any) -> Any:
+    def send_packed_command(self: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
         if threading.get_ident() == me:
             counter.count += 1
-            counter.commands.append(str(args[0]))
-        return original_command(self, *args, **options)
+            first = command[0] if isinstance(command, list) else command
+            counter.commands.append(bytes(first)[:60].decode(errors="replace"))
+        return original(self, command, *args, **kwargs)
 
-    def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if threading.get_ident() == me:
-            counter.count += 1
-            counter.commands.append("PIPELINE")
-        return original_execute(self, *args, **kwargs)
-
-    monkeypatch.setattr(redis.Redis, "execute_command", execute_command)
-    monkeypatch.setattr(Pipeline, "execute", execute)
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command",
+                        send_packed_command)
     yield counter
 
 

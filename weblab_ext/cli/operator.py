@@ -124,7 +124,7 @@ def check_command() -> None:
     if is_embedded(settings.redis_url):
         notes.append("WEBLAB_REDIS_URL is not set: the embedded store serves one process only.")
     try:
-        info = server_info(state.client)
+        info = server_info(state.client, state.keys.session_prefix())  # the lab's node
         notes.append(f"Store reachable (Redis {info['redis_version']}).")
         policy = info["maxmemory_policy"]
         if policy.startswith("allkeys"):

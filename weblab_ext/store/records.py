@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 #: The states of a session, in lifecycle order.
@@ -161,17 +161,14 @@ class StatusFields(NamedTuple):
     last_poll: float | None
 
 
-def status_rows_from_packed(packed: str) -> list[StatusRow]:
-    """Decode ``state<US>max_date<US>last_poll<US>state...`` (empty fields: missing).
+def status_rows_from_packed(packed: str) -> Iterator[StatusRow]:
+    """Decode ``state<US>max_date<US>last_poll<US>state...`` as ``STATUS_MANY`` writes it.
 
-    Plain tuples, not :class:`StatusFields`: status/multiple decodes thousands per call.
+    A missing session reads ``("", 0.0, 0.0)`` (any state but ``active`` ends it). Plain tuples
+    from C-level ``map``/``zip``: status/multiple decodes thousands per call.
     """
     flat = packed.split(FIELD_SEPARATOR)
-    return [
-        (state or None, float(max_date) if max_date else None,
-         float(last_poll) if last_poll else None)
-        for state, max_date, last_poll in zip(flat[0::3], flat[1::3], flat[2::3], strict=True)
-    ]
+    return zip(flat[0::3], map(float, flat[1::3]), map(float, flat[2::3]), strict=True)
 
 
 @dataclasses.dataclass(frozen=True)

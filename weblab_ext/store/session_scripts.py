@@ -49,13 +49,14 @@ return 1
 
 # KEYS[1..n] session hashes
 # Reads what the RLMS status call needs of many sessions: state, max_date, last_poll of each
-# key in order (empty when missing), all joined by <US> in one string. Built from one flat
-# table: a concatenation per row would make Lua create (and intern) four strings per id.
+# key in order (state '' and times '0' when missing, so that every time parses as a number),
+# all joined by <US> in one string. Built from one flat table: a concatenation per row would
+# make Lua create (and intern) four strings per id.
 STATUS_MANY = """
 local call, out, n = redis.call, {}, 0
 for i = 1, #KEYS do
   local h = call('HMGET', KEYS[i], 'state', 'max_date', 'last_poll')
-  out[n + 1], out[n + 2], out[n + 3] = h[1] or '', h[2] or '', h[3] or ''
+  out[n + 1], out[n + 2], out[n + 3] = h[1] or '', h[2] or '0', h[3] or '0'
   n = n + 3
 end
 return table.concat(out, '\\31')

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from . import session_scripts as scripts
 from .connection import StoreClient
+from .direct import DirectCommands
 from .keys import Keys
 from .pubsub import Subscription, for_client, publish
 from .records import SessionRecord, StatusFields, StatusRow, status_rows_from_packed
@@ -73,6 +74,9 @@ class SessionStore:
         self._claim_due = script(scripts.CLAIM_DUE)
         self._finish_dispose = script(scripts.FINISH_DISPOSE)
         self._store_action = script(scripts.STORE_ACTION)
+        # The commands of every lab request and RLMS status call skip redis-py's
+        # per-command machinery (see direct.py).
+        self._direct = DirectCommands(client)
         # Built once: the hot path formats keys with a bound method, not a call chain.
         self._session_key = keys.session_prefix().__add__
         self._session_prefix = keys.session_prefix().encode()
@@ -93,14 +97,14 @@ class SessionStore:
 
     def touch(self, session_id: str, *, now: float, poll: bool) -> SessionRecord | None:
         """Read a session and, with ``poll``, record a poll if it is active. One round trip."""
-        packed = self._touch(keys=[self._session_key(session_id), self._poll_index],
-                             args=[session_id, repr(now), 1 if poll else 0, 1])
+        packed = self._direct.script(self._touch, [self._session_key(session_id), self._poll_index],
+                                     [session_id, repr(now), 1 if poll else 0, 1])
         return SessionRecord.from_packed(session_id, packed) if packed else None
 
     def poll(self, session_id: str, *, now: float) -> bool:
         """Record a poll of an active session; ``False`` if the session does not exist."""
-        keys = [self.keys.session(session_id), self.keys.sessions_by_poll()]
-        return bool(self._touch(keys=keys, args=[session_id, repr(now), 1, 0]))
+        keys = [self._session_key(session_id), self._poll_index]
+        return bool(self._direct.script(self._touch, keys, [session_id, repr(now), 1, 0]))
 
     def load(self, session_id: str) -> SessionRecord | None:
         """Read a session without side effects."""
@@ -121,19 +125,19 @@ class SessionStore:
 
     def status_fields(self, session_id: str) -> StatusFields:
         """Read what the status call needs of one session. One round trip."""
-        state, max_date, last_poll = self.client.hmget(  # type: ignore[misc]
-            self._session_key(session_id), ["state", "max_date", "last_poll"])
+        state, max_date, last_poll = self._direct.command(
+            "HMGET", self._session_key(session_id), "state", "max_date", "last_poll")
         return StatusFields(str(state) if state else None, float(max_date) if max_date else None,
                             float(last_poll) if last_poll else None)
 
-    def status_rows(self, session_ids: Sequence[str]) -> list[StatusRow]:
+    def status_rows(self, session_ids: Sequence[str]) -> Iterator[StatusRow]:
         """Read what the status call needs of many sessions, in order. One round trip.
 
         One script that answers one string: parsing 1,000 three-field replies in redis-py
         costs ten times the round trip.
         """
         if not session_ids:
-            return []
+            return iter(())
         prefix = self._session_prefix
         # Keys as bytes: redis-py then skips encoding each one (a third of packing 10,000).
         packed = self._status_many(keys=[prefix + sid.encode() for sid in session_ids])
