@@ -121,3 +121,12 @@ def test_a_forked_child_opens_its_own_connection(store_url: str) -> None:
     assert os.WEXITSTATUS(status) == 0
     assert direct.command("GET", "direct:fork") == "shared"  # the parent's still works
     assert direct._idle[0] is parent_connection
+
+
+def test_a_pipeline_keeps_queueing(client: Any) -> None:
+    pipe = client.pipeline(transaction=False)
+    direct = DirectCommands(pipe)
+    direct.command("SET", "direct:queued", "1")
+    assert client.get("direct:queued") is None  # not sent yet
+    pipe.execute()
+    assert client.get("direct:queued") == "1"

@@ -14,7 +14,8 @@ itself, with the behaviour that matters kept:
 * a lost connection is opened again and the call retried once, as redis-py does;
 * ``NOSCRIPT`` (a restarted or flushed server) loads the script and calls it again.
 
-A Redis Cluster has a connection pool per node: its clients keep the ordinary path.
+A Redis Cluster has a connection pool per node, and a pipeline queues its commands: both
+keep the ordinary path.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections import deque
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 from redis.commands.core import Script
 
 from .connection import StoreClient, is_cluster
@@ -37,7 +39,8 @@ class DirectCommands:
 
     def __init__(self, client: StoreClient) -> None:
         self._client = client
-        self._direct = not is_cluster(client)
+        # A pipeline must keep queueing; a cluster has no single pool.
+        self._direct = not (is_cluster(client) or isinstance(client, Pipeline))
         self._idle: deque[Any] = deque()
         self._pid = os.getpid()
 

@@ -74,7 +74,7 @@ class SessionStore:
         self._claim_due = script(scripts.CLAIM_DUE)
         self._finish_dispose = script(scripts.FINISH_DISPOSE)
         self._store_action = script(scripts.STORE_ACTION)
-        # The commands of every lab request and RLMS status call skip redis-py's
+        # The commands of lab requests and RLMS start and status calls skip redis-py's
         # per-command machinery (see direct.py).
         self._direct = DirectCommands(client)
         # Built once: the hot path formats keys with a bound method, not a call chain.
@@ -93,7 +93,7 @@ class SessionStore:
         for name, value in record.to_hash().items():
             argv.extend((name, value))
         keys = [self.keys.session(record.session_id), *self._index_keys()]
-        return bool(self._start(keys=keys, args=argv))
+        return bool(self._direct.script(self._start, keys, argv))
 
     def touch(self, session_id: str, *, now: float, poll: bool) -> SessionRecord | None:
         """Read a session and, with ``poll``, record a poll if it is active. One round trip."""
@@ -120,7 +120,8 @@ class SessionStore:
 
     def store_data(self, session_id: str, data_json: str) -> int | None:
         """Write the user data; returns the new version, or ``None`` if the session is gone."""
-        version = self._store_data(keys=[self.keys.session(session_id)], args=[data_json])
+        version = self._direct.script(self._store_data, [self._session_key(session_id)],
+                                      [data_json])
         return int(version) if version else None
 
     def status_fields(self, session_id: str) -> StatusFields:
