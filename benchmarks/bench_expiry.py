@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,6 +17,8 @@ import uuid
 from pathlib import Path
 
 import redis
+
+from tests.redis_server import end_processes
 
 from .common import INFO, Row, create_bulk, make_lab, redis_url, template_record, verdict
 
@@ -50,20 +51,6 @@ def _start_workers(url: str, base: str, counts: str, workers: int) -> list[subpr
                          cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         for _ in range(workers)
     ]
-
-
-def _stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        if process.stderr:
-            process.stderr.close()
 
 
 def scenario(url: str, sessions: int, workers: int, budget: float) -> list[Row]:
@@ -100,7 +87,7 @@ def scenario(url: str, sessions: int, workers: int, budget: float) -> list[Row]:
         left = client.zcard(state.keys.sessions_by_deadline())
         calls = client.hvals(counts)
     finally:
-        _stop(processes)
+        end_processes(processes, grace=20)
         client.delete(counts)
         client.close()
     once = len(calls) == sessions and set(calls) == {"1"}

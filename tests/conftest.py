@@ -17,7 +17,7 @@ from flask import Flask, url_for
 
 from weblab_ext import WebLab
 
-from .redis_cluster import RedisClusterNodes, RedisSentinelSet
+from .redis_cluster import RedisClusterNodes, RedisSentinelSet, running
 from .redis_server import RedisServer
 
 USERNAME = "weblabdeusto"
@@ -36,23 +36,15 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture(scope="session")
 def redis_cluster() -> Iterator[RedisClusterNodes]:
     """A real Redis Cluster (3 masters, 3 replicas) on 127.0.0.1, for the whole session."""
-    cluster = RedisClusterNodes()
-    try:
-        cluster.start()
+    with running(RedisClusterNodes()) as cluster:
         yield cluster
-    finally:
-        cluster.cleanup()
 
 
 @pytest.fixture(scope="session")
 def redis_sentinel() -> Iterator[RedisSentinelSet]:
     """A real master, replica and Sentinel on 127.0.0.1, for the whole session."""
-    sentinel = RedisSentinelSet()
-    try:
-        sentinel.start()
+    with running(RedisSentinelSet()) as sentinel:
         yield sentinel
-    finally:
-        sentinel.cleanup()
 
 
 @pytest.fixture(params=["redis", "embedded"])
@@ -132,8 +124,13 @@ class Lab:
 
 
 @pytest.fixture
-def make_lab(store_url: str) -> Callable[..., Lab]:
-    """Build a lab app: ``make_lab(WEBLAB_TIMEOUT=0.5, ...)`` with standard hooks and views."""
+def make_lab(store_url: str) -> Iterator[Callable[..., Lab]]:
+    """Build a lab app: ``make_lab(WEBLAB_TIMEOUT=0.5, ...)`` with standard hooks and views.
+
+    The labs' store connections are closed after the test (a connection left to the garbage
+    collector may be finalised after its socket: an unclosed-socket warning, an error here).
+    """
+    labs: list[Lab] = []
 
     def factory(**config: Any) -> Lab:
         app = Flask(f"lab_{uuid.uuid4().hex[:8]}")
@@ -168,9 +165,12 @@ def make_lab(store_url: str) -> Callable[..., Lab]:
         def results_view() -> str:
             return f"results of {weblab_user.username}"
 
+        labs.append(lab)
         return lab
 
-    return factory
+    yield factory
+    for lab in labs:
+        lab.state.close()
 
 
 @pytest.fixture

@@ -14,14 +14,16 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import redis
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
-from .redis_server import free_port
+from .redis_server import end_processes, free_port
 
 
 def _bindable(port: int) -> bool:
@@ -41,6 +43,14 @@ def free_cluster_port() -> int:
             return port
     raise RuntimeError("no free port pair for a cluster node")
 
+class _Startable(Protocol):
+    def start(self) -> None: ...
+
+    def cleanup(self) -> None: ...
+
+
+Deployment = TypeVar("Deployment", bound=_Startable)
+
 #: Milliseconds without an answer after which a cluster node (or Sentinel's master) counts
 #: as down. Short, so failover tests stay short; not so short that a loaded CI machine makes
 #: healthy nodes look dead.
@@ -53,6 +63,16 @@ def _binary(name: str) -> str:
         raise RuntimeError(f"{name} is not installed: run `apt-get install -y redis-server` "
                            "(.ci/run does it for CI)")
     return found
+
+
+@contextmanager
+def running(deployment: Deployment) -> Iterator[Deployment]:
+    """Start a deployment for the block and remove it (processes and files) afterwards."""
+    try:
+        deployment.start()
+        yield deployment
+    finally:
+        deployment.cleanup()
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -95,15 +115,7 @@ class _Processes:
         process.wait(10)
 
     def cleanup(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        end_processes(self.processes.values(), grace=10)
         shutil.rmtree(self.directory, ignore_errors=True)
 
 

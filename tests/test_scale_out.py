@@ -24,7 +24,8 @@ from weblab_ext.store.connection import STORE_ERRORS, connect, describe
 from weblab_ext.store.keys import Keys
 
 from .conftest import AUTH, Lab
-from .redis_cluster import RedisClusterNodes, RedisSentinelSet, wait_until
+from .redis_cluster import RedisClusterNodes, RedisSentinelSet, running, wait_until
+from .redis_server import end_processes
 from .test_socketio import PushLab, wait_for
 
 pytestmark = pytest.mark.slow
@@ -45,12 +46,8 @@ def store_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def own_sentinel() -> Iterator[RedisSentinelSet]:
-    sentinel = RedisSentinelSet()
-    try:
-        sentinel.start()
+    with running(RedisSentinelSet()) as sentinel:
         yield sentinel
-    finally:
-        sentinel.cleanup()
 
 
 def bases_on_masters(cluster: RedisClusterNodes) -> list[str]:
@@ -179,15 +176,7 @@ def worker(tmp_path: Path, store_url: str) -> Iterator[Callable[[str], subproces
         return process
 
     yield start
-    for process in started:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        if process.stdout:
-            process.stdout.close()
+    end_processes(started)
 
 
 def test_tasks_run_in_a_worker_process(make_lab: Callable[..., Lab], store_url: str,

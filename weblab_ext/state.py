@@ -163,6 +163,12 @@ class LabState:
                 self.tasks, stop, self.settings.task_threads_process,
                 store_label=self.store_label))
 
+    def close(self) -> None:
+        """Close this app's connections to the store (shutdown, tests); threads are not
+        stopped (see :meth:`stop_threads`) and a later use opens new connections."""
+        self.sessions.close()
+        self.client.close()
+
     def stop_threads(self, timeout: float = 5.0) -> None:
         """Stop this app's background threads and wait for them (bounded)."""
         self._threads_stopped = True

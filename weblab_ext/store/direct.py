@@ -61,6 +61,11 @@ class DirectCommands:
             return self._client.execute_command(*args)  # type: ignore[no-untyped-call]
         return self._call(args)
 
+    def close(self) -> None:
+        """Close the idle connections (at shutdown; a later call opens new ones)."""
+        while self._idle:
+            self._idle.pop().disconnect()
+
     def _call(self, command: tuple[Any, ...]) -> Any:
         connection = self._take()
         try:

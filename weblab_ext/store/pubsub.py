@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
+from redis.commands.core import Script
 
 from .connection import StoreClient, is_cluster, node_client
 
@@ -27,15 +28,16 @@ logger = logging.getLogger("weblab_ext")
 _PAYLOAD_TYPES = ("message", "smessage")
 
 
-def for_client(script: str, client: StoreClient) -> str:
-    """``script`` as it must run on ``client``: ``PUBLISH`` becomes ``SPUBLISH`` on a cluster.
+def register_script(client: StoreClient, script: str) -> Script:
+    """Register ``script`` as it must run on ``client``: on a cluster, ``PUBLISH`` becomes
+    ``SPUBLISH``.
 
     Scripts publish with ``redis.call('PUBLISH', channel, message)``; inside a script the
     sharded variant is allowed because the channel hashes to the script's own slot.
     """
     if is_cluster(client):
-        return script.replace("redis.call('PUBLISH',", "redis.call('SPUBLISH',")
-    return script
+        script = script.replace("redis.call('PUBLISH',", "redis.call('SPUBLISH',")
+    return client.register_script(script)
 
 
 def publish(client: StoreClient, channel: str, message: str) -> None:

@@ -10,7 +10,7 @@ from .records import pack_session_lua
 
 # Every key a script touches is declared in KEYS (so each runs on the one Redis Cluster node
 # that holds the lab's slot); session ids are passed in ARGV only as index members. A
-# 'PUBLISH' becomes 'SPUBLISH' on a cluster (see pubsub.for_client).
+# 'PUBLISH' becomes 'SPUBLISH' on a cluster (see pubsub.register_script).
 _PACK = pack_session_lua()
 
 # The member stored in the index sets is the session id; it is passed separately so the script

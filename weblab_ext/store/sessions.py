@@ -12,6 +12,7 @@ cleaner reads only what is due, whatever the number of active sessions.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -20,7 +21,7 @@ from . import session_scripts as scripts
 from .connection import StoreClient
 from .direct import DirectCommands
 from .keys import Keys
-from .pubsub import Subscription, for_client, publish
+from .pubsub import Subscription, publish, register_script
 from .records import SessionRecord, StatusFields, StatusRow, status_rows_from_packed
 
 #: Seconds an undisposed session hash outlives its slot, so a lab whose cleaner is down for a
@@ -61,10 +62,7 @@ class SessionStore:
     def __init__(self, client: StoreClient, keys: Keys) -> None:
         self.client = client
         self.keys = keys
-
-        def script(text: str) -> Any:
-            return client.register_script(for_client(text, client))
-
+        script = functools.partial(register_script, client)
         self._start = script(scripts.START)
         self._touch = script(scripts.TOUCH)
         self._logout = script(scripts.LOGOUT)
@@ -84,6 +82,10 @@ class SessionStore:
 
     def _index_keys(self) -> list[str]:
         return [self.keys.sessions_by_deadline(), self.keys.sessions_by_poll()]
+
+    def close(self) -> None:
+        """Close the connections this store keeps outside the client's pool."""
+        self._direct.close()
 
     def create(self, record: SessionRecord, *, now: float) -> bool:
         """Store a new active session; ``False`` if its id is already taken."""

@@ -6,7 +6,7 @@ win. A task hash names its unique lock in the field ``lock``. Every key a script
 declared in KEYS, so each script runs on the one Redis Cluster node that holds the lab's slot:
 callers pass the lock key they know (from the record); a script that finds the hash naming
 another lock changes nothing and answers ``{'lock?', <lock key>}``, and the caller calls it
-again with that key. A ``'PUBLISH'`` becomes ``'SPUBLISH'`` on a cluster (pubsub.for_client).
+again with that key. A ``'PUBLISH'`` becomes ``'SPUBLISH'`` on a cluster (pubsub.register_script).
 
 Task hash fields: ``name``, ``session_id``, ``args``, ``kwargs`` (JSON), ``status``
 (``submitted | running | done | failed``), ``stopping`` (``0``/``1``), ``data``, ``result``,

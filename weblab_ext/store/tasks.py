@@ -15,6 +15,7 @@ of a task pushes a token onto its done list, which ``join()`` blocks on without 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -23,7 +24,7 @@ from . import task_scripts as scripts
 from .connection import StoreClient
 from .keys import Keys
 from .locks import Lock
-from .pubsub import Subscription, for_client
+from .pubsub import Subscription, register_script
 from .records import TaskRecord, pairs_to_dict
 
 #: What a script answers when the caller did not declare the task's unique lock key.
@@ -50,10 +51,7 @@ class TaskStore:
     def __init__(self, client: StoreClient, keys: Keys) -> None:
         self.client = client
         self.keys = keys
-
-        def script(text: str) -> Any:
-            return client.register_script(for_client(text, client))
-
+        script = functools.partial(register_script, client)
         self._submit = script(scripts.SUBMIT)
         self._claim = script(scripts.CLAIM)
         self._finish = script(scripts.FINISH)
