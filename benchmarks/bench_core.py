@@ -268,7 +268,7 @@ def memory_rows(url: str) -> list[Row]:
         Row("memory/session: ours (MEMORY USAGE)",
             f"{ours:,.0f} B = hash {ours_hash:,} + 2 index entries {ours_index:,.0f}",
             "<= weblablib", verdict(ours <= theirs)),
-        Row("memory/session: weblablib layout (SPEC §10.1)",
+        Row("memory/session: weblablib layout (as weblablib 0.5.9 writes it)",
             f"{theirs:,} B = hash {theirs_hash:,} + marker {theirs_marker:,}", "-", INFO),
         Row(f"memory/session: used_memory delta over {MEMORY_SESSIONS:,}",
             f"ours {ours_used:,.0f} B, weblablib layout {theirs_used:,.0f} B", "-",

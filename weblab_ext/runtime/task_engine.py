@@ -294,10 +294,6 @@ class TaskEngine:
             self.mark_stopping(task_id)
         return value
 
-    def running_ids(self) -> list[str]:
-        """Ids of the tasks this process has claimed and still runs."""
-        return [task_id for task_id, _lock in self.running_tasks()]
-
     def running_tasks(self) -> list[tuple[str, str]]:
         """``(id, unique lock key or "")`` of the tasks this process has claimed and runs."""
         with self._lock:
@@ -344,14 +340,14 @@ class TaskEngine:
     def drain(self, grace: float) -> None:
         """Shutdown: ask running tasks to stop, wait up to ``grace`` s renewing their leases,
         fail what is left as ``worker-lost`` and deregister this worker process."""
-        for task_id in self.running_ids():
+        for task_id, _lock in self.running_tasks():
             try:
                 self.request_stop(task_id)
             except ANY_STORE_ERROR:
                 logger.warning("Could not ask task %s to stop", task_id)
         deadline = time.monotonic() + grace
         next_beat = 0.0
-        while self.running_ids() and time.monotonic() < deadline:
+        while self.running_tasks() and time.monotonic() < deadline:
             if time.monotonic() >= next_beat:
                 next_beat = time.monotonic() + self.heartbeat_interval / 2
                 try:
