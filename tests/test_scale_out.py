@@ -19,13 +19,13 @@ import redis
 from redis.crc import key_slot
 
 from weblab_ext.context import session_context
-from weblab_ext.errors import InvalidConfigError
+from weblab_ext.errors import InvalidConfigError, StoreUnavailableError
 from weblab_ext.store.connection import STORE_ERRORS, connect, describe
 from weblab_ext.store.keys import Keys
 
 from .conftest import AUTH, Lab
 from .redis_cluster import RedisClusterNodes, RedisSentinelSet, running, wait_until
-from .redis_server import end_processes
+from .redis_server import end_processes, free_port
 from .test_socketio import PushLab, wait_for
 
 pytestmark = pytest.mark.slow
@@ -81,6 +81,12 @@ def test_cluster_and_sentinel_urls_are_parsed_and_masked() -> None:
         with pytest.raises(InvalidConfigError, match="WEBLAB_REDIS_URL") as error:
             connect(bad.replace("h1", "127.0.0.1"))
         assert "s3cret" not in str(error.value)
+
+
+def test_an_unreachable_cluster_is_named_without_its_password() -> None:
+    with pytest.raises(StoreUnavailableError, match="at least one of the nodes") as error:
+        connect(f"redis+cluster://:s3cret@127.0.0.1:{free_port()},127.0.0.1:{free_port()}")
+    assert "s3cret" not in str(error.value) and ":***@" in str(error.value)
 
 
 def test_failover_errors_mean_store_unavailable() -> None:

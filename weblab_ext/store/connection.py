@@ -15,9 +15,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.sentinel import Sentinel
 
-from ..errors import InvalidConfigError
+from ..errors import InvalidConfigError, StoreUnavailableError
 
 logger = logging.getLogger("weblab_ext")
 
@@ -94,6 +95,8 @@ def connect(url: str | None) -> StoreClient:
     process that names it, so tests can isolate stores by name.
 
     :raises InvalidConfigError: when a cluster or Sentinel URL is malformed.
+    :raises StoreUnavailableError: when no node of a Redis Cluster answers (a cluster client
+        reads the cluster's slot map at once; the other clients connect at their first use).
     """
     if is_embedded(url):
         import fakeredis
@@ -144,10 +147,18 @@ def _connect_cluster(url: str) -> RedisCluster:
     netloc = (userinfo + "@" if userinfo else "") + _host_port(first_host, first_port)
     first = urlunsplit((scheme, netloc, "", parts.query, ""))
     others = [ClusterNode(host, port) for host, port in hosts[1:]]  # type: ignore[no-untyped-call]
-    return RedisCluster.from_url(  # type: ignore[no-any-return]
-        first, startup_nodes=others, decode_responses=True, health_check_interval=30,
-        cluster_error_retry_attempts=CLUSTER_ATTEMPTS, require_full_coverage=False,
-    )
+    try:
+        return RedisCluster.from_url(  # type: ignore[no-any-return]
+            first, startup_nodes=others, decode_responses=True, health_check_interval=30,
+            cluster_error_retry_attempts=CLUSTER_ATTEMPTS, require_full_coverage=False,
+        )
+    except (RedisClusterException, redis.RedisError) as exc:
+        # Unlike a single server, a cluster client reads the slot map when it is created.
+        raise StoreUnavailableError(
+            f"No node of the Redis Cluster at {describe(url)} answered; at least one of the "
+            f"nodes WEBLAB_REDIS_URL lists must be up when the app starts "
+            f"({type(exc).__name__})"
+        ) from exc
 
 
 def _connect_sentinel(url: str) -> redis.Redis:
