@@ -54,7 +54,7 @@ Deployment = TypeVar("Deployment", bound=_Startable)
 #: Milliseconds without an answer after which a cluster node (or Sentinel's master) counts
 #: as down. Short, so failover tests stay short; not so short that a loaded CI machine makes
 #: healthy nodes look dead.
-NODE_TIMEOUT_MS = 1500
+NODE_TIMEOUT_MS = 2500
 
 
 def _binary(name: str) -> str:

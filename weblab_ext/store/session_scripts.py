@@ -141,7 +141,7 @@ for i = 1, #ARGV - 4 do
   local h = redis.call('HMGET', key, 'state', 'max_date', 'last_poll', 'disposing_since')
   local state, kind = h[1], nil
   if state == 'active' then
-    local due = now >= tonumber(h[2]) or (timeout > 0 and now - tonumber(h[3]) >= timeout)
+    local due = now >= tonumber(h[2] or 0) or (timeout > 0 and now - tonumber(h[3] or 0) >= timeout)
     if due then kind = 'won' end
   elseif state == 'exited' then
     kind = 'won'
