@@ -30,6 +30,12 @@ def test_answers_like_the_client(client: Any) -> None:
     assert direct.command("HMGET", "direct:h", "a", "b", "missing") == ["1", "2", None]
     script = client.register_script(ECHO)
     assert direct.script(script, ["k"], ["v"]) == ["k", "v"]
+    # Text (any Unicode), bytes, numbers and an empty value, as redis-py would send them.
+    assert direct.script(script, [b"bytes-key"], [""]) == ["bytes-key", ""]
+    assert direct.command("SET", "direct:ü", "données ✓") == "OK"
+    assert client.get("direct:ü") == "données ✓"
+    assert direct.command("INCRBY", "direct:n", 41) == 41
+    assert direct.command("INCRBYFLOAT", "direct:n", repr(0.5)) == "41.5"
 
 
 def test_threads_never_share_a_connection(client: Any) -> None:

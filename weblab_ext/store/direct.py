@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -44,7 +45,7 @@ class DirectCommands:
         self._idle: deque[Any] = deque()
         self._pid = os.getpid()
 
-    def script(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+    def script(self, script: Script, keys: Sequence[str | bytes], args: Sequence[Any]) -> Any:
         """Run a registered script (``EVALSHA``, loading it when the server lacks it)."""
         if not self._direct:
             return script(keys=keys, args=args)
@@ -74,7 +75,7 @@ class DirectCommands:
                     # Explicitly (a no-op when connected): a Sentinel-managed connection
                     # finds the master only in connect(), not when a send opens the socket.
                     connection.connect()
-                    connection.send_command(*command)
+                    connection.send_packed_command([_pack(command)])
                     return connection.read_response()
                 except (redis.ConnectionError, redis.TimeoutError):
                     connection.disconnect()
@@ -98,3 +99,14 @@ class DirectCommands:
             return self._idle.pop()
         except IndexError:
             return self._client.connection_pool.make_connection()  # type: ignore[union-attr]
+
+
+def _pack(command: tuple[Any, ...]) -> bytes:
+    """``command`` in RESP, in one join (arguments: bytes, or text and numbers as text).
+
+    redis-py's packer takes about 0.4 µs per argument: a third of the client's time for the
+    10,000 keys of a large status/multiple call.
+    """
+    parts = [arg if isinstance(arg, bytes) else str(arg).encode() for arg in command]
+    return b"*%d\r\n" % len(parts) + b"".join(
+        [b"$%d\r\n%s\r\n" % (len(part), part) for part in parts])

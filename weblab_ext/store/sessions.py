@@ -142,8 +142,9 @@ class SessionStore:
         if not session_ids:
             return iter(())
         prefix = self._session_prefix
-        # Keys as bytes: redis-py then skips encoding each one (a third of packing 10,000).
-        packed = self._status_many(keys=[prefix + sid.encode() for sid in session_ids])
+        # Keys as bytes: packing 10,000 of them then costs one join.
+        packed = self._direct.script(self._status_many,
+                                     [prefix + sid.encode() for sid in session_ids], [])
         return status_rows_from_packed(packed)
 
     def mark_once(self, session_id: str, flag: str) -> bool:
