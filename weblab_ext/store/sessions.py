@@ -6,7 +6,9 @@ A session is one hash (see :mod:`.keys`) in one of four states::
        └────────────────────────┴──begin_dispose──► disposing ──finish_dispose──► disposed
 
 plus two sorted sets indexing the undisposed sessions by slot end and by last poll, so the
-cleaner reads only what is due, whatever the number of active sessions.
+cleaner reads only what is due, whatever the number of active sessions. ``begin_dispose``
+(one session) and ``claim_due`` (the cleaner's batches) both move sessions to
+``disposing``; a disposal left unfinished for :data:`ABANDONED_SECONDS` becomes due again.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Claimed:
     record: SessionRecord
     abandoned: bool
     has_tasks: bool
+
 
 class SessionStore:
     """Redis operations on the sessions of one lab.
