@@ -21,7 +21,7 @@ from .common import FAIL, Row
 
 logger = logging.getLogger("weblab_ext")
 
-HEADERS = ("what", "measured", "budget", "verdict")
+HEADERS = ("what", "measured", "budget", "verdict", "weblablib (quoted in issue 11)")
 
 
 def bench_modules(only: list[str] | None = None) -> list[str]:
@@ -54,8 +54,9 @@ def run_module(name: str) -> list[Row]:
 
 
 def format_table(rows: list[Row]) -> str:
-    """A plain-text table with the columns what | measured | budget | verdict."""
-    cells = [HEADERS, *((row.what, row.measured, row.budget, row.verdict) for row in rows)]
+    """A plain-text table: what | measured | budget | verdict | weblablib's number."""
+    cells = [HEADERS, *((row.what, row.measured, row.budget, row.verdict, row.reference)
+                        for row in rows)]
     widths = [max(len(line[column]) for line in cells) for column in range(len(HEADERS))]
 
     def line(values: tuple[str, ...]) -> str:

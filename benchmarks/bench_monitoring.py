@@ -19,18 +19,20 @@ from flask import Flask
 from weblab_ext.runtime.counters import LifecycleCounters
 from weblab_ext.runtime.lifecycle_log import session_id_hash
 
-from .bench_core import _create_bulk, _template_record, _trips
+from .bench_core import _trips
 from .common import (
     AUTH,
     INFO,
     Counter,
     Row,
     counting_client,
+    create_bulk,
     make_lab,
     median,
     redis_url,
     start_session,
     student,
+    template_record,
     verdict,
 )
 
@@ -133,9 +135,9 @@ def latency_rows(url: str) -> list[Row]:
     app = admin_lab(client)
     state = app.extensions["weblab"]
     state.timeout = 86_400.0  # nothing turns due while sessions are created
-    template = _template_record(app)
+    template = template_record(app)
     far = time.time() + 86_400
-    logged_out = _create_bulk(client, state, template, LOGGED_OUT, max_date=far)
+    logged_out = create_bulk(client, state, template, LOGGED_OUT, max_date=far)
     for session_id in logged_out:
         state.sessions.logout(session_id)
     created = LOGGED_OUT + 1
@@ -143,7 +145,7 @@ def latency_rows(url: str) -> list[Row]:
     results: dict[int, tuple[float, float, int]] = {}
     for size in SIZES:
         if size > created:
-            _create_bulk(client, state, template, size - created, max_date=far)
+            create_bulk(client, state, template, size - created, max_date=far)
             created = size
         scrape = _timed(lambda: _ok(web.get("/weblab/metrics", headers=ADMIN_AUTH)), SCRAPES)
         page = _timed(lambda: _ok(web.get("/weblab/admin/", headers=ADMIN_AUTH)), PAGES)

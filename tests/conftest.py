@@ -17,6 +17,7 @@ from flask import Flask, url_for
 
 from weblab_ext import WebLab
 
+from .redis_cluster import RedisClusterNodes, RedisSentinelSet, running
 from .redis_server import RedisServer
 
 USERNAME = "weblabdeusto"
@@ -30,6 +31,20 @@ def redis_server() -> Iterator[RedisServer]:
     server.start()
     yield server
     server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterNodes]:
+    """A real Redis Cluster (3 masters, 3 replicas) on 127.0.0.1, for the whole session."""
+    with running(RedisClusterNodes()) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[RedisSentinelSet]:
+    """A real master, replica and Sentinel on 127.0.0.1, for the whole session."""
+    with running(RedisSentinelSet()) as sentinel:
+        yield sentinel
 
 
 @pytest.fixture(params=["redis", "embedded"])
@@ -114,8 +129,8 @@ class Lab:
 def make_lab(store_url: str) -> Iterator[Callable[..., Lab]]:
     """Build a lab app: ``make_lab(WEBLAB_TIMEOUT=0.5, ...)`` with standard hooks and views.
 
-    Each lab's Redis connections are closed after the test: left to the garbage collector,
-    an open socket becomes a ResourceWarning whenever the collector happens to run.
+    Each lab's store connections are closed after the test: left to the garbage collector,
+    an open socket becomes a ResourceWarning (an error here) whenever the collector runs.
     """
     labs: list[Lab] = []
 
@@ -157,7 +172,7 @@ def make_lab(store_url: str) -> Iterator[Callable[..., Lab]]:
 
     yield factory
     for lab in labs:
-        lab.state.client.close()
+        lab.state.close()
 
 
 @pytest.fixture

@@ -7,9 +7,28 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import redis
+
+
+def end_processes(processes: Iterable[subprocess.Popen[Any]], grace: float = 15.0) -> None:
+    """SIGTERM each child still running, wait up to ``grace`` s, then SIGKILL; close pipes."""
+    processes = list(processes)
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def free_port() -> int:

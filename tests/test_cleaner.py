@@ -96,18 +96,6 @@ def test_disposed_by_cleaner_then_rlms(lab: Lab) -> None:
     assert lab.disposed == [session_id]
 
 
-def test_one_pass_at_a_time(lab: Lab) -> None:
-    session_id = lab.start()
-    lab.student(session_id).get(f"/callback/{session_id}/logout")
-    lock = lab.state.keys.cleaner_lock()
-    lab.state.client.set(lock, "another-process", px=10_000)
-    assert clean(lab) == 0  # someone else is cleaning
-    assert lab.disposed == []
-    lab.state.client.delete(lock)
-    assert clean(lab) == 1
-    assert lab.state.client.get(lock) is None  # released after the pass
-
-
 def test_index_entry_without_record_is_dropped(lab: Lab) -> None:
     session_id = lab.start()
     lab.student(session_id).get(f"/callback/{session_id}/logout")
@@ -141,7 +129,7 @@ class FakeState:
         self.calls = 0
         self.done = threading.Event()
 
-    def clean_expired(self) -> int:
+    def clean_expired(self, *, should_stop: Any = None) -> int:
         self.calls += 1
         failure = self.failures.pop(0) if self.failures else None
         if not self.failures:
@@ -184,3 +172,118 @@ def test_cleaner_thread_disposes_in_background(make_lab: Callable[..., Lab]) -> 
         with lab.app.app_context():
             lab.weblab.stop_threads(2)
     assert lab.status(session_id) == -1
+
+
+# -- mass expiry: batches, a bounded pool, several cleaners ---------------------------------------
+
+
+class DisposeProbe:
+    """An ``on_dispose`` that takes a while and records how many ran at the same time."""
+
+    def __init__(self, seconds: float = 0.02) -> None:
+        self.seconds = seconds
+        self.calls: list[str] = []
+        self.threads: set[str] = set()
+        self.running = self.most = 0
+        self.lock = threading.Lock()
+
+    def __call__(self) -> None:
+        from weblab_ext import weblab_user
+
+        with self.lock:
+            self.calls.append(weblab_user.session_id)
+            self.threads.add(threading.current_thread().name)
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(self.seconds)
+        with self.lock:
+            self.running -= 1
+
+
+def due_sessions(lab: Lab, count: int) -> list[str]:
+    ids = [lab.start() for _ in range(count)]
+    for session_id in ids:
+        lab.state.service.logout(session_id)
+    return ids
+
+
+def test_pass_runs_on_dispose_in_a_bounded_pool(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab(WEBLAB_CLEANER_CONCURRENCY=4, WEBLAB_CLEANER_BATCH=3)
+    probe = DisposeProbe()
+    lab.weblab.callbacks.on_dispose = probe
+    ids = due_sessions(lab, 25)
+    assert clean(lab) == 25  # one pass, many batches: it keeps going while sessions are due
+    assert sorted(probe.calls) == sorted(ids)  # each exactly once
+    assert 1 < probe.most <= 4
+    assert all(name.startswith("weblab-dispose") for name in probe.threads)
+    assert clean(lab) == 0
+    assert {lab.status(session_id) for session_id in ids} == {-1}
+    assert lab.state.sessions.count_active() == 0
+
+
+def test_concurrency_one_disposes_in_the_calling_thread(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab(WEBLAB_CLEANER_CONCURRENCY=1, WEBLAB_CLEANER_BATCH=2)
+    probe = DisposeProbe(0)
+    lab.weblab.callbacks.on_dispose = probe
+    due_sessions(lab, 5)
+    assert clean(lab) == 5
+    assert probe.threads == {threading.current_thread().name}
+
+
+def test_several_cleaners_share_the_work_exactly_once(make_lab: Callable[..., Lab]) -> None:
+    """Cleaners of several processes (here: apps on one store) claim disjoint batches."""
+    first = make_lab(WEBLAB_CLEANER_CONCURRENCY=2, WEBLAB_CLEANER_BATCH=4)
+    second = make_lab(WEBLAB_REDIS_BASE=first.app.config["WEBLAB_REDIS_BASE"],
+                      WEBLAB_CLEANER_CONCURRENCY=2, WEBLAB_CLEANER_BATCH=4)
+    probes = [DisposeProbe(0.01), DisposeProbe(0.01)]
+    first.weblab.callbacks.on_dispose, second.weblab.callbacks.on_dispose = probes
+    ids = due_sessions(first, 60)
+    counts: list[int] = []
+    go = threading.Barrier(2)
+
+    def run(lab: Lab) -> None:
+        go.wait()
+        counts.append(clean(lab))
+
+    threads = [threading.Thread(target=run, args=(lab,)) for lab in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sum(counts) == 60
+    assert sorted(probes[0].calls + probes[1].calls) == sorted(ids)
+    assert probes[0].calls and probes[1].calls  # both did part of it
+
+
+def test_stop_ends_the_pass_after_what_was_claimed(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab(WEBLAB_CLEANER_CONCURRENCY=2, WEBLAB_CLEANER_BATCH=4)
+    probe = DisposeProbe(0)
+    lab.weblab.callbacks.on_dispose = probe
+    due_sessions(lab, 10)
+    asked: list[int] = []
+
+    def stop_after_one_batch() -> bool:
+        asked.append(1)
+        return len(asked) > 1
+
+    assert lab.state.service.clean_expired(should_stop=stop_after_one_batch) == 4
+    assert len(probe.calls) == 4
+    assert clean(lab) == 6
+
+
+def test_cleaner_finishes_a_disposal_whose_disposer_died(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab()
+    clock = Clock()
+    lab.state.clock = clock
+    session_id = start_at(lab, clock)
+    # A process won the disposal, then died before finishing it: the session is `disposing`.
+    outcome, _record = lab.state.sessions.begin_dispose(session_id, now=clock.now, timeout=0,
+                                                        only_if_due=False)
+    assert outcome == "won"
+    assert clean(lab) == 0
+    assert lab.status(session_id) == 2  # ask again
+    clock.now += 601
+    assert clean(lab) == 1
+    assert lab.status(session_id) == -1
+    assert lab.disposed == []  # on_dispose may have run already: never twice
+    assert lab.state.sessions.count_active() == 0

@@ -40,6 +40,8 @@ DEFAULTS = {
     "dispose_ask_again": 1,
     "heartbeat_interval": 5,
     "powered_by": "weblab_ext",
+    "cleaner_concurrency": 16,
+    "cleaner_batch": 50,
 }
 
 
@@ -81,6 +83,14 @@ def test_every_spec_key_is_known() -> None:
         ("WEBLAB_POWERED_BY", None, "powered_by", None),
         ("WEBLAB_TASK_THREADS_PROCESS", 0, "task_threads_process", 0),
         ("WEBLAB_DISPOSE_WAIT", 0, "dispose_wait", 0),
+        ("WEBLAB_REDIS_URL", "redis+cluster://n1:7000,n2:7001", "redis_url",
+         "redis+cluster://n1:7000,n2:7001"),
+        ("WEBLAB_REDIS_URL", "rediss+cluster://:pw@n1:7000", "redis_url",
+         "rediss+cluster://:pw@n1:7000"),
+        ("WEBLAB_REDIS_URL", "redis+sentinel://s1:26379,s2:26379/lab/1", "redis_url",
+         "redis+sentinel://s1:26379,s2:26379/lab/1"),
+        ("WEBLAB_CLEANER_CONCURRENCY", 1, "cleaner_concurrency", 1),
+        ("WEBLAB_CLEANER_BATCH", 500, "cleaner_batch", 500),
     ],
 )
 def test_valid_values(key: str, value: Any, attribute: str, expected: Any) -> None:
@@ -126,6 +136,12 @@ def test_valid_values(key: str, value: Any, attribute: str, expected: Any) -> No
         ("WEBLAB_DISPOSE_ASK_AGAIN", 0),
         ("WEBLAB_HEARTBEAT_INTERVAL", 0),
         ("WEBLAB_POWERED_BY", 5),
+        ("WEBLAB_REDIS_URL", "cluster://n1:7000"),
+        ("WEBLAB_CLEANER_CONCURRENCY", 0),
+        ("WEBLAB_CLEANER_CONCURRENCY", 2.5),
+        ("WEBLAB_CLEANER_CONCURRENCY", True),
+        ("WEBLAB_CLEANER_BATCH", 0),
+        ("WEBLAB_CLEANER_BATCH", "50"),
     ],
 )
 def test_invalid_values_name_the_key(key: str, value: Any) -> None:

@@ -107,7 +107,7 @@ def test_describe_masks_passwords() -> None:
 
 def test_lock_has_one_owner_and_a_lifetime_in_seconds(store_url: str) -> None:
     client = connect(store_url)
-    lock = Lock(client, Keys(f"locks-{os.getpid()}").cleaner_lock())
+    lock = Lock(client, Keys(f"locks-{os.getpid()}").unique_lock("calibrate"))
     assert lock.acquire("a", ttl=5)
     assert not lock.acquire("b", ttl=5)
     assert 4000 < client.pttl(lock.key) <= 5000

@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
-from redis.client import Pipeline
 
 from weblab_ext.context import session_context
 from weblab_ext.runtime.counters import LifecycleCounters
@@ -27,6 +25,7 @@ from weblab_ext.views.metrics import METRICS
 
 from .admin_support import ADMIN, ADMIN_AUTH, parse_metrics, sample, scrape
 from .conftest import AUTH, Lab
+from .round_trips import count_round_trips
 
 
 @pytest.fixture
@@ -241,34 +240,11 @@ def test_the_counters_key_expires(lab: Lab) -> None:
 # -- what counting costs ----------------------------------------------------------------------
 
 
-class Trips:
-    """Round trips of this thread: a command is one, a whole pipeline is one."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.count = 0
-        command, execute = redis.Redis.execute_command, Pipeline.execute
-
-        def counted_command(client: Any, *args: Any, **options: Any) -> Any:
-            self.count += 1
-            return command(client, *args, **options)
-
-        def counted_execute(pipe: Any, *args: Any, **kwargs: Any) -> Any:
-            self.count += 1
-            return execute(pipe, *args, **kwargs)
-
-        monkeypatch.setattr(redis.Redis, "execute_command", counted_command)
-        monkeypatch.setattr(Pipeline, "execute", counted_execute)
-
-    def of(self, action: Callable[[], Any]) -> int:
-        self.count = 0
-        action()
-        return self.count
-
-
 def test_counting_costs_one_round_trip_on_start_and_dispose_none_on_requests(
         lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
     lab.dispose(lab.start())  # loads every script once
-    trips = Trips(monkeypatch)
+    # Every thread: a disposal runs on_dispose and counts in a thread of its own.
+    trips = count_round_trips(monkeypatch, this_thread_only=False)
     counting = lab.state.service.counters
     with_counters = {"start": trips.of(lab.start)}
     session_id = lab.start()

@@ -169,3 +169,22 @@ def test_protocol_is_pure() -> None:
                     name == prefix or name.startswith(prefix + ".") for prefix in allowed
                 )
                 assert ok, f"{source.name} imports {name}"
+
+
+def test_should_finish_many_answers_each_session_in_order() -> None:
+    from weblab_ext.protocol import should_finish_many
+
+    now = 1_000_000.0
+    sessions = [
+        ("active", now + 100, now - 1),    # ask again in the poll interval
+        (None, None, None),                # unknown
+        ("disposing", now + 100, now),     # ask again in 2 s
+        ("active", now + 0.5, now),        # last second: still 1, never 0
+        ("active", now + 100, now - 20),   # silent past the timeout
+        ("exited", now + 100, now),
+        ("active", now - 1, now),          # slot over
+    ]
+    assert should_finish_many(sessions, now=now, timeout=15, poll_interval=5) == [
+        5, -1, 2, 1, -1, -1, -1]
+    assert should_finish_many(sessions[:1], now=now, timeout=15, poll_interval=0) == [0]
+    assert should_finish_many([], now=now, timeout=15, poll_interval=5) == []

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import re
+import socket
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
-from redis.client import Pipeline
 
 from weblab_ext.store.keys import Keys
 
 from .conftest import AUTH, Lab
+from .round_trips import RoundTrips, count_round_trips
 
 PACKAGE = Path(__file__).resolve().parents[1] / "weblab_ext"
 
@@ -89,45 +91,15 @@ def test_the_library_never_calls_keys() -> None:
 # -- round trips on the hot path --------------------------------------------------------------
 
 
-class RoundTrips:
-    def __init__(self) -> None:
-        self.count = 0
-        self.commands: list[str] = []
-
-
 @pytest.fixture
-def round_trips(monkeypatch: pytest.MonkeyPatch) -> Iterator[RoundTrips]:
-    """Count Redis round trips: each command is one, a whole pipeline is one."""
-    counter = RoundTrips()
-    original_command = redis.Redis.execute_command
-    original_execute = Pipeline.execute
-
-    # Only this thread: a background thread left by another test must not be counted.
-    me = threading.get_ident()
-
-    def execute_command(self: Any, *args: Any, **options: Any) -> Any:
-        if threading.get_ident() == me:
-            counter.count += 1
-            counter.commands.append(str(args[0]))
-        return original_command(self, *args, **options)
-
-    def execute(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if threading.get_ident() == me:
-            counter.count += 1
-            counter.commands.append("PIPELINE")
-        return original_execute(self, *args, **kwargs)
-
-    monkeypatch.setattr(redis.Redis, "execute_command", execute_command)
-    monkeypatch.setattr(Pipeline, "execute", execute)
-    yield counter
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> RoundTrips:
+    """Round trips of this thread (see :mod:`.round_trips`)."""
+    return count_round_trips(monkeypatch, this_thread_only=True)
 
 
 def measure(counter: RoundTrips, action: Callable[[], Any]) -> int:
     action()  # warm up: the first call of a script loads it
-    counter.count = 0
-    counter.commands = []
-    action()
-    return counter.count
+    return counter.of(action)
 
 
 @pytest.fixture
@@ -189,3 +161,139 @@ def test_multiple_status_of_1000_ids_is_one_round_trip(hot_lab: Lab, round_trips
     assert measure(round_trips, call) == 1, round_trips.commands
     names = sorted(thread.name for thread in threading.enumerate())
     assert "weblab-cleaner" not in names, names
+
+
+# -- every script declares the keys it touches (Redis Cluster correctness) --------------------
+
+
+class Monitor:
+    """MONITOR on a raw socket: every command the server runs, scripts' commands included, with
+    its exact arguments (redis-py's monitor joins them with spaces)."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.sendall(b"MONITOR\r\n")
+        self.buffer = b""
+        assert self._line() == b"+OK"
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buffer:
+            self.buffer += self.sock.recv(65536)
+        line, self.buffer = self.buffer.split(b"\r\n", 1)
+        return line
+
+    def read_until(self, marker: str) -> list[tuple[str, list[str]]]:
+        """``(source, [command, args...])`` up to the ``ECHO marker`` command."""
+        seen = []
+        while True:
+            line = self._line().decode()
+            source = line.split("[", 1)[1].split("]", 1)[0].split(" ", 1)[1]
+            args = _unquote_all(line.split("] ", 1)[1])
+            if args[:2] == ["ECHO", marker]:
+                return seen
+            seen.append(("lua" if source == "lua" else "client", args))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _unquote_all(text: str) -> list[str]:
+    """The ``"arg" "arg"`` list of a MONITOR line (sdscatrepr quoting)."""
+    args, index = [], 0
+    escapes = {"n": "\n", "r": "\r", "t": "\t", "a": "\a", "b": "\b", '"': '"', "\\": "\\"}
+    while index < len(text):
+        assert text[index] == '"', text
+        index += 1
+        value = []
+        while text[index] != '"':
+            if text[index] == "\\":
+                following = text[index + 1]
+                if following == "x":
+                    value.append(chr(int(text[index + 2 : index + 4], 16)))
+                    index += 4
+                    continue
+                value.append(escapes[following])
+                index += 2
+                continue
+            value.append(text[index])
+            index += 1
+        args.append("".join(value))
+        index += 2  # the closing quote and the space
+    return args
+
+
+def _command_keys(client: redis.Redis, args: list[str]) -> list[str]:
+    """The keys a command touches, as the server itself sees them (COMMAND GETKEYS)."""
+    try:
+        return [str(key) for key in client.execute_command("COMMAND", "GETKEYS", *args)]
+    except redis.ResponseError:  # a command without keys (PUBLISH)
+        return []
+
+
+def test_every_script_touches_only_the_keys_it_declares(make_lab: Callable[..., Lab],
+                                                          store_url: str) -> None:
+    """On a Redis Cluster a script may only touch the keys passed in KEYS: exercise every
+    script (sessions, cleaner, dispose, tasks with unique locks, heartbeat, reaper) and check
+    each command run inside one against the keys that script call declared."""
+    if not store_url.startswith("redis://"):
+        pytest.skip("MONITOR needs the real server")
+    import weblab_ext
+    from weblab_ext.context import session_context
+
+    lab = make_lab(WEBLAB_TIMEOUT=30)
+    engine = lab.state.tasks
+
+    @lab.weblab.task(unique="user")
+    def measure() -> str:
+        engine.heartbeat_tick()  # renews the running task's lease and its unique lock
+        weblab_ext.current_task.store()
+        return "done"
+
+    @lab.weblab.task(unique="global")
+    def abandoned() -> None: ...
+
+    client = redis.Redis.from_url(store_url, decode_responses=True)
+    client.set_response_callback("COMMAND", lambda reply, **_options: reply)  # raw GETKEYS
+    monitor = Monitor(int(store_url.rsplit(":", 1)[1].split("/")[0]))
+    try:
+        session_id = lab.start()
+        student = lab.student(session_id)
+        student.get("/lab")
+        lab.rlms.post("/weblab/sessions/status/multiple", headers=AUTH,
+                      json={"session_ids": [session_id, "unknown"]})
+        with lab.app.app_context(), session_context(session_id):
+            weblab_ext.weblab_user.add_action(session_id, {"a": 1})
+            task = measure.delay()
+            assert measure.delay().failed  # the lock is held
+            lab.weblab.run_tasks()
+            assert task.join(1).done, task.error
+            lost = abandoned.delay()
+            engine.execute(engine.store.pop_from_queue(engine.worker_id) or "")
+            engine.store.stop(lost.task_id)
+            engine.reap(lost.task_id, time.time() + 10**6)
+        student.get(f"/callback/{session_id}/logout")
+        with lab.app.app_context():
+            assert lab.weblab.clean_expired_users() == 1
+        other = lab.start()
+        lab.dispose(other)
+        client.echo("end-of-scenario")
+        seen = monitor.read_until("end-of-scenario")
+    finally:
+        monitor.close()
+    declared: list[str] = []
+    checked = scripts = 0
+    for source, args in seen:
+        if source == "client":
+            if args[0].upper() in ("EVALSHA", "EVAL"):
+                scripts += 1
+                declared = args[3 : 3 + int(args[2])]
+            continue
+        for key in _command_keys(client, args):
+            assert key in declared, f"{args[0]} touches undeclared {key} (declared {declared})"
+            checked += 1
+    assert scripts > 15 and checked > 50, (scripts, checked)
+
+
+def test_session_prefix_is_what_session_keys_start_with() -> None:
+    keys = Keys("lab")
+    assert keys.session("abc") == keys.session_prefix() + "abc"

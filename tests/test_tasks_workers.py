@@ -259,7 +259,10 @@ def test_lapsed_lease_fences_its_worker(make_lab: Callable[..., Lab]) -> None:
         assert not store.store_data(tid, '{"step": 2}', owner="w1", now=late)
         assert not store.finish(tid, task.session_id, status="done", result_json="1",
                                 owner="w1", ttl=60, now=late)
-        report = store.heartbeat("w1", [tid], now=late, lease=0.2, ttl=60, info={})
+        claimed = store.load(tid)
+        assert claimed is not None and claimed.lock  # a unique task: its lock is declared too
+        report = store.heartbeat("w1", [(tid, claimed.lock)], now=late, lease=0.2, ttl=60,
+                                 info={})
         assert report.lost == [tid] and report.lapsed == [tid]  # not renewed: lost for good
         stored = store.load(tid)
         assert stored is not None and stored.status == "running" and stored.data == {"step": 1}

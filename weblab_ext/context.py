@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from flask import (
+    Flask,
     after_this_request,
     current_app,
     g,
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 class RequestState:
     """What weblab_ext keeps on ``g`` (as ``g._weblab``) for one request, hook or task."""
 
+    #: The weblab state of this context's app, resolved once per request.
+    lab: LabState
     #: Session set explicitly (hook, task, cleaner, ``session_context``); wins over the cookie.
     session_id: str | None = None
     #: The user loaded in this context (``None``: not loaded yet).
@@ -60,12 +63,31 @@ SESSION_CONTEXT_HINT = ("name the session with `with app.app_context(), "
                         "weblab_ext.session_context(session_id): ...`")
 
 
+_OUTSIDE_APP = ("weblab_ext was used outside a Flask app context: run it inside a request, a "
+                "task, a hook or `with app.app_context():`")
+
+
 def request_state() -> RequestState:
-    """The :class:`RequestState` of this app context (created on first use)."""
+    """The :class:`RequestState` of this app context (created on first use).
+
+    :raises NoContextError: outside an app context.
+    :raises WebLabNotInitializedError: when the app never went through ``init_app``.
+    """
+    if not has_app_context():
+        raise NoContextError(_OUTSIDE_APP)
     state: RequestState | None = g.get("_weblab")
     if state is None:
-        state = g._weblab = RequestState()
+        state = g._weblab = RequestState(_lab_of(current_app))
     return state
+
+
+def _lab_of(app: Flask) -> LabState:
+    # The state lives in app.extensions, not on the WebLab object: one WebLab may serve
+    # several apps.
+    state = app.extensions.get("weblab")
+    if state is None:
+        raise WebLabNotInitializedError("App not initialized with weblab.init_app()")
+    return state  # type: ignore[no-any-return]
 
 
 def lab_state() -> LabState:
@@ -74,15 +96,7 @@ def lab_state() -> LabState:
     :raises NoContextError: outside an app context.
     :raises WebLabNotInitializedError: when the app never went through ``init_app``.
     """
-    if not has_app_context():
-        raise NoContextError(
-            "weblab_ext was used outside a Flask app context: run it inside a request, a "
-            "task, a hook or `with app.app_context():`"
-        )
-    state = current_app.extensions.get("weblab")
-    if state is None:
-        raise WebLabNotInitializedError("App not initialized with weblab.init_app()")
-    return state  # type: ignore[no-any-return]
+    return request_state().lab
 
 
 def explicit_session_id() -> str | None:
@@ -90,11 +104,12 @@ def explicit_session_id() -> str | None:
     return request_state().session_id if has_app_context() else None
 
 
-def cookie_session_id() -> str | None:
+def cookie_session_id(here: RequestState | None = None) -> str | None:
     """The session id the browser's signed cookie carries, if any."""
     if not has_request_context():
         return None
-    value = session.get(lab_state().settings.session_id_name)
+    here = here or request_state()
+    value = session.get(here.lab.settings.session_id_name)
     return value if isinstance(value, str) else None
 
 
@@ -103,15 +118,15 @@ def current_session_id() -> str | None:
 
     :raises NoContextError: outside a request when no session was set explicitly.
     """
-    explicit = explicit_session_id()
-    if explicit is not None:
-        return explicit
+    here = request_state() if has_app_context() else None
+    if here is not None and here.session_id is not None:
+        return here.session_id
     if not has_request_context():
         raise NoContextError(
             "No lab session here: this needs a student's request, a task or a hook to know "
             f"which session it is about; elsewhere, {SESSION_CONTEXT_HINT}"
         )
-    return cookie_session_id()
+    return cookie_session_id(here)
 
 
 def get_weblab_user(cached: bool = True) -> WebLabUser:
@@ -119,22 +134,22 @@ def get_weblab_user(cached: bool = True) -> WebLabUser:
 
     :param cached: reuse the user loaded earlier in this request (``False`` re-reads it).
     """
-    state = lab_state()  # first: outside an app context this raises NoContextError, not `g`'s
-    here = request_state()
+    here = request_state()  # outside an app context this raises NoContextError
     if cached and here.user is not None:
         return here.user
-    session_id = current_session_id()
+    session_id = here.session_id
+    in_request = has_request_context()
+    if session_id is None:
+        if not in_request:
+            current_session_id()  # raises the NoContextError that explains what is missing
+        session_id = cookie_session_id(here)
     if session_id is None:
         user: WebLabUser = AnonymousUser()
     else:
         # The autopoll of a browser request rides on this read: one round trip in all.
-        record_poll = (
-            state.settings.autopoll
-            and has_request_context()
-            and here.session_id is None
-            and not here.polled
-        )
-        user = state.service.load_user(session_id, poll=record_poll)
+        record_poll = (in_request and here.session_id is None and not here.polled
+                       and here.lab.settings.autopoll)
+        user = here.lab.service.load_user(session_id, poll=record_poll)
         if record_poll:
             here.polled = True
     here.user = user
@@ -156,8 +171,8 @@ def in_socket_event() -> bool:
 
 def poll() -> None:
     """Count this request as activity of the student (once per request)."""
-    state = lab_state()  # raises NoContextError outside an app context
-    here = request_state()
+    here = request_state()  # raises NoContextError outside an app context
+    state = here.lab
     if here.polled or here.poll_scheduled:
         return
     session_id = current_session_id()

@@ -8,7 +8,6 @@ import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import redis
 from flask import Flask, current_app, has_app_context
 
 from . import config
@@ -19,7 +18,7 @@ from .runtime.callbacks import LabCallbacks
 from .runtime.deployment import embedded_store_refusal, server_from_modules
 from .runtime.task_engine import TaskEngine
 from .state import LabState
-from .store.connection import connect
+from .store.connection import StoreClient, connect
 from .tasks.api import TasksMixin
 from .tasks.registry import TaskRegistry
 from .templating import template_context
@@ -37,7 +36,8 @@ class WebLab(TasksMixin):
     :param app: the Flask app, or ``None`` to call :meth:`init_app` later (app factories).
     :param callback_url: launch URL prefix (overrides ``WEBLAB_CALLBACK_URL``).
     :param base_url: prefix of the RLMS endpoints (overrides ``WEBLAB_BASE_URL``).
-    :param backend: a ``redis.Redis`` client to use instead of ``WEBLAB_REDIS_URL``.
+    :param backend: a ``redis.Redis`` or ``redis.cluster.RedisCluster`` client (with
+        ``decode_responses=True``) to use instead of ``WEBLAB_REDIS_URL``.
 
     .. code-block:: python
 
@@ -56,7 +56,7 @@ class WebLab(TasksMixin):
         app: Flask | None = None,
         callback_url: str | None = None,
         base_url: str | None = None,
-        backend: redis.Redis | None = None,
+        backend: StoreClient | None = None,
     ) -> None:
         self._callback_url = callback_url
         self._base_url = base_url
@@ -71,7 +71,7 @@ class WebLab(TasksMixin):
 
     # -- setup --------------------------------------------------------------------------------
 
-    def init_app(self, app: Flask, backend: redis.Redis | None = None) -> None:
+    def init_app(self, app: Flask, backend: StoreClient | None = None) -> None:
         """Install the extension on ``app``.
 
         Validates every ``WEBLAB_*`` key first (nothing is registered on a bad config), then
@@ -114,7 +114,7 @@ class WebLab(TasksMixin):
         register_cli(app)
 
     def _install_state(self, app: Flask, settings: config.Settings,
-                       backend: redis.Redis | None = None) -> LabState:
+                       backend: StoreClient | None = None) -> LabState:
         """Connect the store and make the per-app state of ``app`` (also the test plugin's
         way to re-point an app built at import time to a test store)."""
         client = backend or self._backend

@@ -6,7 +6,8 @@ import logging
 
 from flask import Flask, Response, request
 
-from .context import cached_current_user, cookie_session_id, lab_state, request_state
+from .context import cookie_session_id, request_state
+from .runtime.users import CurrentUser
 from .store.connection import STORE_ERRORS
 from .views import exempt_from_csrf
 from .views.errors import log_store_error, misconfigured_response, store_unavailable_response
@@ -16,7 +17,8 @@ logger = logging.getLogger("weblab_ext")
 
 
 def _before_request() -> Response | None:
-    state = lab_state()
+    # This also resolves the app's weblab state once per request (see context.request_state).
+    state = request_state().lab
     problem = state.deployment_problem(request.environ)
     if problem is not None and not (request.endpoint or "").endswith(HEALTH_ENDPOINT):
         return misconfigured_response(problem)  # the health view reports it itself
@@ -30,12 +32,12 @@ def _before_request() -> Response | None:
 
 
 def _after_request(response: Response) -> Response:
-    state = lab_state()
     here = request_state()
-    user = cached_current_user()
-    if user is not None and here.session_id is None:
+    settings = here.lab.settings
+    user = here.user
+    if isinstance(user, CurrentUser) and here.session_id is None:
         try:
-            user.data.store_if_modified()
+            user.store_data_if_modified()
         except TypeError:
             logger.exception("weblab_user.data holds a value that is not JSON: not stored")
         except STORE_ERRORS as error:
@@ -43,16 +45,16 @@ def _after_request(response: Response) -> Response:
             # told all went well.
             log_store_error(error)
             response = store_unavailable_response()
-    if state.settings.autopoll and not here.polled:
-        session_id = cookie_session_id()
+    if settings.autopoll and not here.polled:
+        session_id = cookie_session_id(here)
         if session_id is not None:
             try:
-                state.service.poll(session_id)
+                here.lab.service.poll(session_id)
                 here.polled = True
             except STORE_ERRORS as error:
                 log_store_error(error)  # the reply stands; the next request polls again
-    if state.settings.powered_by:
-        response.headers.setdefault("powered-by", state.settings.powered_by)
+    if settings.powered_by:
+        response.headers.setdefault("powered-by", settings.powered_by)
     return response
 
 

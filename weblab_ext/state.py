@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import redis
 from flask import Flask, current_app, has_app_context, redirect, render_template
 from flask.typing import ResponseReturnValue
 
@@ -32,7 +31,7 @@ from .runtime.sessions import SessionService
 from .runtime.task_engine import TaskEngine, TaskSpec
 from .runtime.users import CurrentUser
 from .runtime.workers import start_task_threads
-from .store.connection import describe, describe_client, is_embedded_client
+from .store.connection import StoreClient, describe, describe_client, is_embedded_client
 from .store.keys import Keys
 from .store.monitoring import MonitoringStore
 from .store.sessions import SessionStore
@@ -60,7 +59,7 @@ class LabState:
         built from ``WEBLAB_REDIS_URL``.
     """
 
-    def __init__(self, app: Flask, weblab: WebLab, settings: Settings, client: redis.Redis, *,
+    def __init__(self, app: Flask, weblab: WebLab, settings: Settings, client: StoreClient, *,
                  callbacks: LabCallbacks, task_specs: Mapping[str, TaskSpec],
                  backend: bool = False) -> None:
         self.app = app
@@ -212,6 +211,12 @@ class LabState:
             self._threads.extend(start_task_threads(
                 self.tasks, stop, self.settings.task_threads_process,
                 store_label=self.store_label))
+
+    def close(self) -> None:
+        """Close this app's connections to the store (shutdown, tests); threads are not
+        stopped (see :meth:`stop_threads`) and a later use opens new connections."""
+        self.sessions.close()
+        self.client.close()
 
     def stop_threads(self, timeout: float = 5.0) -> None:
         """Stop this app's background threads and wait for them (bounded)."""

@@ -159,7 +159,7 @@ def check_command() -> None:
                       "one process (fine for `flask run`; production servers such as gunicorn "
                       f"refuse it). For a Redis server: {redis_url_advice()}.")
     try:
-        info = server_info(state.client)
+        info = server_info(state.client, state.keys.session_prefix())  # the lab's node
     except ANY_STORE_ERROR as exc:
         problems.append(f"Cannot reach the store at {state.store_label}: "
                         f"{type(exc).__name__}")

@@ -86,7 +86,10 @@ OPTIONS: tuple[_Option, ...] = (
             "Key, inside Flask's signed session cookie, under which the student's lab session "
             "id is kept."),
     _Option("WEBLAB_REDIS_URL", None, redis_url,
-            "Where sessions and tasks are stored: `redis://`, `rediss://`, `unix://` or "
+            "Where sessions and tasks are stored: `redis://`, `rediss://`, `unix://`, a Redis "
+            "Cluster as `redis+cluster://host:port[,host:port...]` (`rediss+cluster://` for "
+            "TLS), a Sentinel-managed master as "
+            "`redis+sentinel://host:port[,host:port...]/<service>[/db]`, or "
             "`fakeredis://NAME`. Unset, an embedded in-process store is used, which only one "
             "process sees: fine for `flask run`, wrong for several workers, and "
             "`flask weblab loop` refuses it. Clients get a 10 s socket timeout "
@@ -109,8 +112,9 @@ OPTIONS: tuple[_Option, ...] = (
             "Largest `should_finish` a status reply gives, i.e. the most seconds the RLMS "
             "waits before asking again. `0` tells the RLMS not to ask again."),
     _Option("WEBLAB_CLEANER_INTERVAL", 5, seconds_at_least(0.01),
-            "Seconds between two passes of the expiry cleaner, which disposes the sessions "
-            "whose slot is over or whose student stopped polling."),
+            "Seconds the expiry cleaner waits after a pass that left nothing due. The cleaner "
+            "disposes the sessions whose slot is over, whose student logged out or stopped "
+            "polling; a pass goes on while sessions are due."),
     _Option("WEBLAB_UNAUTHORIZED_LINK", None, optional_text,
             "URL that anonymous visitors of a protected view are redirected to (for example "
             "the RLMS's booking page) instead of the forbidden page."),
@@ -186,6 +190,15 @@ OPTIONS: tuple[_Option, ...] = (
             "Password of the lab's operator for the metrics and the admin page, compared in "
             "constant time and never logged. Use a long random value that differs from "
             "`WEBLAB_PASSWORD`: whoever knows it can end any session."),
+    # issue 11: mass expiry in parallel
+    _Option("WEBLAB_CLEANER_CONCURRENCY", 16, positive_int,
+            "How many `on_dispose` calls the cleaner of one process runs at the same time "
+            "when many sessions end together (each in its own thread, only during a pass); "
+            "`1` runs them one after the other."),
+    _Option("WEBLAB_CLEANER_BATCH", 50, positive_int,
+            "How many due sessions a cleaner claims in one round trip. Cleaners of several "
+            "processes claim different sessions, so a smaller batch spreads a mass expiry "
+            "more evenly between them."),
 )
 
 _BY_KEY = {option.key: option for option in OPTIONS}
@@ -225,6 +238,8 @@ class Settings:
     launch_once: bool
     admin_username: str | None
     admin_password: str | None
+    cleaner_concurrency: int
+    cleaner_batch: int
     fingerprint: str
 
 

@@ -13,7 +13,8 @@ from ..errors import InvalidConfigError
 #: Human names of the parsers, for options that give no ``type`` (the docs show them).
 PARSER_TYPES: dict[Callable[[str, Any], Any], str] = {}
 
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "fakeredis://")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://",
+                  "redis+sentinel://", "fakeredis://")
 #: Words that make a key secret: its value never appears in an error message or a log line.
 _SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN")
 

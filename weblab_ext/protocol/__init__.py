@@ -33,6 +33,7 @@ from weblab_ext.protocol.status import (
     parse_multiple_status,
     session_over,
     should_finish,
+    should_finish_many,
 )
 from weblab_ext.protocol.timeparse import parse_epoch, parse_seconds, parse_start_time
 
@@ -58,6 +59,7 @@ __all__ = [
     "parse_weblab_start",
     "session_over",
     "should_finish",
+    "should_finish_many",
     "start_failed_reply",
     "start_reply",
     "test_reply",

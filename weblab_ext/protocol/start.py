@@ -10,7 +10,6 @@ Both produce the same :class:`StartRequest`, so the rest of weblab_ext ignores t
 
 from __future__ import annotations
 
-import copy
 import datetime
 import json
 import urllib.parse
@@ -175,9 +174,21 @@ def parse_weblab_start(body: object, *, local_tz: datetime.tzinfo | None = None)
         experiment_name=name,
         category_name=category,
         experiment_id=f"{name}@{category}" if category else name,
-        request_client_data=copy.deepcopy(client),
-        request_server_data=copy.deepcopy(server),
+        request_client_data=_json_copy(client),
+        request_server_data=_json_copy(server),
     )
+
+
+def _json_copy(value: Any) -> Any:
+    """A deep copy of decoded JSON (what on_start may change stays out of the record).
+
+    Several times faster than ``copy.deepcopy``: JSON holds no cycles nor custom objects.
+    """
+    if isinstance(value, dict):
+        return {key: _json_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_copy(item) for item in value]
+    return value
 
 
 def _section(body: dict[str, Any], name: str) -> dict[str, Any]:
@@ -242,8 +253,8 @@ def parse_ldl_start(body: object, *, local_tz: datetime.tzinfo | None = None) ->
         experiment_name=name,
         category_name=category,
         experiment_id=f"{name}@{category}" if category else name,
-        request_client_data=copy.deepcopy(client) if client is not None else {},
-        request_server_data=copy.deepcopy(data),
+        request_client_data=_json_copy(client) if client is not None else {},
+        request_server_data=_json_copy(data),
     )
 
 

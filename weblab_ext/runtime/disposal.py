@@ -17,15 +17,17 @@ from collections.abc import Callable
 
 from ..store.connection import STORE_ERRORS
 from ..store.records import SessionRecord
-from ..store.sessions import SessionStore
+from ..store.sessions import ABANDONED_SECONDS, SessionStore
 from .counters import disposal_reason
 from .lifecycle_log import session_id_hash
+from .users import safe_back_url
 
 logger = logging.getLogger("weblab_ext")
 
 #: A ``disposing`` record older than this lost its disposer (process killed mid-clean-up);
-#: the next dispose call finishes it instead of answering "ask again" until the TTL.
-STALE_DISPOSING_SECONDS = 600.0
+#: the next dispose call (or the cleaner) finishes it instead of answering "ask again" until
+#: the TTL.
+STALE_DISPOSING_SECONDS = float(ABANDONED_SECONDS)
 #: How often a caller waiting on a disposal run by *another process* re-reads its state.
 _CROSS_PROCESS_WAIT_STEP = 0.05
 #: Pauses between attempts to mark a session disposed while the store is unreachable.
@@ -45,21 +47,27 @@ class Disposer:
     """Runs disposals for one lab.
 
     :param store: the lab's session store.
-    :param cleanup: runs ``on_dispose`` and the task clean-up for a record, given why the
-        session ended (see :func:`~weblab_ext.runtime.counters.disposal_reason`).
+    :param cleanup: runs ``on_dispose`` and the task clean-up for a record (Flask layer);
+        its second argument tells whether the session may have tasks to stop. Returns how
+        long ``on_dispose`` took (seconds).
     :param expired_ttl: returns ``WEBLAB_EXPIRED_USERS_TIMEOUT`` at call time.
+    :param on_disposed: told why each session this process cleaned up ended (see
+        :func:`~weblab_ext.runtime.counters.disposal_reason`) and how long its ``on_dispose``
+        took, once the session is marked disposed.
     """
 
     def __init__(
         self,
         store: SessionStore,
-        cleanup: Callable[[SessionRecord, str], None],
+        cleanup: Callable[[SessionRecord, bool], float],
         *,
         expired_ttl: Callable[[], float],
+        on_disposed: Callable[[str, float], None] | None = None,
     ) -> None:
         self._store = store
         self._cleanup = cleanup
         self._expired_ttl = expired_ttl
+        self._on_disposed = on_disposed
         self._in_flight: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
@@ -99,26 +107,42 @@ class Disposer:
         if record.disposing_since is not None and now - record.disposing_since > (
             STALE_DISPOSING_SECONDS
         ):
-            logger.warning(
-                "Finishing a disposal whose disposer vanished (session %s)",
-                session_id_hash(session_id),
-            )
-            self._store.finish_dispose(session_id, expired_ttl=self._expired_ttl())
+            self.finish_abandoned(record)
             return DisposeOutcome.DONE
         return self._wait_for_other(session_id, wait)
 
+    def finish_abandoned(self, record: SessionRecord) -> None:
+        """Finish a disposal whose disposer vanished, without running ``on_dispose`` again
+        (it may have run already: exactly once wins over at least once)."""
+        logger.warning("Finishing a disposal whose disposer vanished (session %s)",
+                       session_id_hash(record.session_id))
+        self._store.finish_dispose(record.session_id, expired_ttl=self._expired_ttl(),
+                                   back=safe_back_url(record.back))
+
+    def dispose_claimed(self, record: SessionRecord, *, now: float, timeout: float,
+                        has_tasks: bool = True) -> None:
+        """Run the clean-up of a session this caller won (the cleaner's claim), here and now.
+
+        :param now: when it was claimed, and ``timeout`` the inactivity timeout then: why the
+            session ended is judged from them.
+        :param has_tasks: whether the session ever had tasks (``False`` skips their stop).
+        """
+        reason = disposal_reason(record, now=now, timeout=timeout, caller="rlms")
+        self._run_cleanup(record, reason, wait=0, background=False, has_tasks=has_tasks)
+
     def _run_cleanup(
-        self, record: SessionRecord, reason: str, *, wait: float, background: bool
+        self, record: SessionRecord, reason: str, *, wait: float, background: bool,
+        has_tasks: bool = True
     ) -> DisposeOutcome:
         finished = threading.Event()
         with self._lock:
             self._in_flight[record.session_id] = finished
         if not background:
-            self._cleanup_and_finish(record, reason, finished)
+            self._cleanup_and_finish(record, reason, finished, has_tasks)
             return DisposeOutcome.DONE
         thread = threading.Thread(
             target=self._cleanup_and_finish,
-            args=(record, reason, finished),
+            args=(record, reason, finished, has_tasks),
             name="weblab-dispose",
             daemon=True,
         )
@@ -126,30 +150,36 @@ class Disposer:
         return DisposeOutcome.DONE if finished.wait(wait) else DisposeOutcome.PENDING
 
     def _cleanup_and_finish(self, record: SessionRecord, reason: str,
-                            finished: threading.Event) -> None:
+                            finished: threading.Event, has_tasks: bool) -> None:
+        took: float | None = None
         try:
-            self._cleanup(record, reason)
+            took = self._cleanup(record, has_tasks)
         except Exception:
             logger.exception("Disposing a lab session failed; marking it disposed anyway")
         finally:
             try:
-                self._finish(record.session_id)
+                self._finish(record)
+                # Counted once the push layers heard of the end: a count never delays it.
+                if took is not None and self._on_disposed is not None:
+                    self._on_disposed(reason, took)
             finally:
                 finished.set()
                 with self._lock:
                     self._in_flight.pop(record.session_id, None)
 
-    def _finish(self, session_id: str) -> None:
+    def _finish(self, record: SessionRecord) -> None:
+        """Mark a session disposed (and tell push layers), retrying while the store is away."""
         for pause in (*_FINISH_RETRY_PAUSES, None):
             try:
-                self._store.finish_dispose(session_id, expired_ttl=self._expired_ttl())
+                self._store.finish_dispose(record.session_id, expired_ttl=self._expired_ttl(),
+                                           back=safe_back_url(record.back))
                 return
             except STORE_ERRORS:
                 if pause is None:
                     logger.warning(
                         "Could not mark session %s disposed: the store is unreachable; the "
-                        "next dispose call finishes it after %d minutes",
-                        session_id_hash(session_id), STALE_DISPOSING_SECONDS // 60)
+                        "cleaner (or the next dispose call) finishes it after %d minutes",
+                        session_id_hash(record.session_id), STALE_DISPOSING_SECONDS // 60)
                     return
                 time.sleep(pause)
 
@@ -161,7 +191,7 @@ class Disposer:
         # The disposer is another process: re-read its state until done or out of time.
         deadline = time.monotonic() + wait
         while True:
-            (fields,) = self._store.status_fields([session_id])
+            fields = self._store.status_fields(session_id)
             if fields.state != "disposing":
                 return DisposeOutcome.DONE
             remaining = deadline - time.monotonic()

@@ -22,15 +22,16 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
-from ..protocol import StartRequest, should_finish
+from ..protocol import StartRequest, should_finish, should_finish_many
 from ..store.records import SessionRecord, StatusFields
 from ..store.sessions import SessionStore
 from ..tokens import create_token
 from .callbacks import LabCallbacks
+from .cleaner import ExpiryCleaner
 from .counters import LifecycleCounters
 from .disposal import DisposeOutcome, Disposer
 from .lifecycle_log import SOURCE_DISPOSE, SOURCE_STATUS, LifecycleLog
-from .users import CurrentUser, WebLabUser, safe_back_url, user_from_record
+from .users import CurrentUser, WebLabUser, user_from_record
 
 if TYPE_CHECKING:
     from .task_engine import TaskEngine
@@ -41,9 +42,6 @@ logger = logging.getLogger("weblab_ext")
 #: layer's version pushes an app context when none is active, then the session context.
 SessionScope = Callable[[CurrentUser], contextlib.AbstractContextManager[None]]
 
-#: Lock lifetime of one cleaner pass: long enough for a pass, short enough that a killed
-#: process does not stop cleaning for long.
-CLEANER_LOCK_SECONDS = 30.0
 #: How many ids of a status/multiple call are read per round trip when a time limit is set.
 MULTIPLE_STATUS_CHUNK = 1000
 
@@ -96,9 +94,15 @@ class SessionService:
         self.timeout = settings.timeout
         self.poll_interval = settings.poll_interval
         self.cleaner_interval = settings.cleaner_interval
+        self.cleaner_concurrency = settings.cleaner_concurrency
+        self.cleaner_batch = settings.cleaner_batch
         self.disposer = Disposer(
-            store, self._cleanup, expired_ttl=lambda: settings.expired_users_timeout
+            store, self._cleanup, expired_ttl=lambda: settings.expired_users_timeout,
+            on_disposed=lambda reason, took: self.counters.session_disposed(reason, took),
         )
+        self.expiry = ExpiryCleaner(store, self.disposer,
+                                    concurrency=lambda: self.cleaner_concurrency,
+                                    batch=lambda: self.cleaner_batch)
 
     def _now(self, now: float | None) -> float:
         return self.clock() if now is None else now
@@ -147,7 +151,7 @@ class SessionService:
                         raise TypeError("on_start must return a dict or None, not "
                                         f"{type(result).__name__}")
                     user.data = result
-                user.data.store_if_modified()
+                user.store_data_if_modified()
         except Exception as exc:
             logger.exception("on_start raised: the session is disposed and the RLMS told")
             return exc
@@ -227,7 +231,7 @@ class SessionService:
     def status(self, session_id: str, *, now: float | None = None) -> int:
         """The RLMS status of one session; logs its expiry once when it is over."""
         now = self._now(now)
-        (fields,) = self.store.status_fields([session_id])
+        fields = self.store.status_fields(session_id)
         value = self.should_finish(fields, now)
         if value < 0 and fields.state in ("active", "exited") and self.lifecycle.enabled:
             self._log_expiry_once(session_id, now)
@@ -253,9 +257,9 @@ class SessionService:
         step = MULTIPLE_STATUS_CHUNK if time_limit else max(1, len(session_ids))
         for first in range(0, len(session_ids), step):
             chunk = session_ids[first : first + step]
-            now = self.clock()
-            for session_id, fields in zip(chunk, self.store.status_fields(chunk), strict=True):
-                result[session_id] = self.should_finish(fields, now)
+            values = should_finish_many(self.store.status_rows(chunk), now=self.clock(),
+                                        timeout=self.timeout, poll_interval=self.poll_interval)
+            result.update(zip(chunk, values, strict=True))
             if time_limit and time.monotonic() - started > time_limit:
                 break
         return result
@@ -274,27 +278,28 @@ class SessionService:
     # -- the cleaner ------------------------------------------------------------------------
 
     def clean_expired(self, *, now: float | None = None,
+                      should_stop: Callable[[], bool] = lambda: False,
                       progress: Callable[[int], object] | None = None) -> int:
-        """One cleaner pass: dispose every due session. Returns how many were disposed.
+        """One cleaner pass: dispose every due session, ``on_dispose`` calls in parallel
+        (``WEBLAB_CLEANER_CONCURRENCY``), until none is due. Returns how many were disposed.
 
-        :param progress: called with 1 after each due session (a CLI progress bar).
+        Cleaners of several processes share the work: each disposes the batches it claimed.
+
+        :param should_stop: checked between batches (a stopping worker process).
+        :param progress: called with how many more sessions were disposed (a CLI progress
+            bar).
         """
-        with self.store.cleaner_lock.held(create_token(), CLEANER_LOCK_SECONDS) as acquired:
-            if not acquired:
-                return 0  # another process is cleaning right now
-            now = self._now(now)
-            disposed = 0
-            for session_id in self.store.due_sessions(now=now, timeout=self.timeout):
-                outcome = self.disposer.dispose(session_id, now=now, timeout=self.timeout,
-                                                wait=0, only_if_due=True, background=False)
-                disposed += outcome is DisposeOutcome.DONE
-                if progress is not None:
-                    progress(1)
-            return disposed
+        clock = self.clock if now is None else (lambda: now)
+        return self.expiry.run(clock=clock, timeout=lambda: self.timeout,
+                               should_stop=should_stop, progress=progress)
 
-    def _cleanup(self, record: SessionRecord, reason: str) -> None:
-        """Run ``on_dispose`` as the session's user, then stop the session's tasks; count the
-        disposal (``reason``) and how long ``on_dispose`` took."""
+    def _cleanup(self, record: SessionRecord, has_tasks: bool = True) -> float:
+        """Run ``on_dispose`` as the session's user, then stop the session's tasks; returns
+        how long ``on_dispose`` took.
+
+        The "disposed" event for push layers follows when the disposal is finished, then
+        the disposal is counted (see :class:`.Disposer`).
+        """
         deadline = time.monotonic() + self.settings.dispose_wait
         self.lifecycle.session_event("disposed", record, source=SOURCE_DISPOSE,
                                      now=self.clock(), timeout=self.timeout)
@@ -309,16 +314,12 @@ class SessionService:
                     logger.exception("on_dispose raised; the session is disposed anyway")
             took = time.monotonic() - started
             try:
-                user.data.store_if_modified()
+                user.store_data_if_modified()
             except Exception:
                 logger.exception("Could not store the data changed by on_dispose")
-        if self.tasks is not None:
+        if self.tasks is not None and has_tasks:
             try:
                 self.tasks.stop_session_tasks(record.session_id, deadline)
             except Exception:
                 logger.exception("Stopping the tasks of a disposed session failed")
-        self.store.publish_session_event(
-            {"session_id": record.session_id, "event": "disposed",
-             "back": safe_back_url(record.back)}
-        )
-        self.counters.session_disposed(reason, took)
+        return took

@@ -246,7 +246,7 @@ class TaskEngine(LeaseKeeping):
                 finished = self.store.finish(
                     record.task_id, record.session_id, status=status, result_json=result_json,
                     error_json=error_json, data_json=data_json, owner=self.worker_id,
-                    ttl=self.task_expires, now=self.clock(),
+                    ttl=self.task_expires, now=self.clock(), lock=record.lock,
                 )
             except STORE_ERRORS:
                 if attempt == 3:
@@ -319,10 +319,11 @@ class TaskEngine(LeaseKeeping):
             self.mark_stopping(task_id)
         return value
 
-    def running_ids(self) -> list[str]:
-        """Ids of the tasks this process has claimed and still runs."""
+    def running_tasks(self) -> list[tuple[str, str]]:
+        """``(id, unique lock key or "")`` of the tasks this process has claimed and runs."""
         with self._lock:
-            return [tid for tid, running in self._running.items() if running is not None]
+            return [(tid, running.record.lock) for tid, running in self._running.items()
+                    if running is not None]
 
     def watched_ids(self) -> list[str]:
         """Ids this process is claiming or running (for the stop listener)."""

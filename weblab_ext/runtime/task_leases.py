@@ -55,7 +55,7 @@ class LeaseKeeping:
     _lock: threading.Lock
     _running: dict[str, Any]
 
-    def running_ids(self) -> list[str]:
+    def running_tasks(self) -> list[tuple[str, str]]:
         raise NotImplementedError
 
     def mark_stopping(self, task_id: str) -> None:
@@ -122,11 +122,11 @@ class LeaseKeeping:
     def _renew(self, now: float, info: Mapping[str, Any]) -> HeartbeatReport:
         lease = 2 * self.heartbeat_interval
         asked_at = time.monotonic()
-        task_ids = self.running_ids()
-        report = self.store.heartbeat(self.worker_id, task_ids, now=now, lease=lease,
+        tasks = self.running_tasks()
+        report = self.store.heartbeat(self.worker_id, tasks, now=now, lease=lease,
                                       ttl=self.task_expires, info=info)
         lost = set(report.lost)
-        for task_id in task_ids:
+        for task_id, _lock in tasks:
             if task_id not in lost:
                 self._lease_granted(task_id, asked_at, lease)
         for task_id in report.stopping + report.lost:
@@ -164,13 +164,18 @@ class LeaseKeeping:
                 logger.warning("Worker %s stopped beating; requeued %d task(s)", worker_id,
                                moved)
 
-    def reap(self, task_id: str, now: float, session_id: str | None = None) -> bool:
-        """Fail a task whose lease lapsed (its worker died); frees its lock, wakes joiners."""
+    def reap(self, task_id: str, now: float, session_id: str | None = None,
+             lock: str = "") -> bool:
+        """Fail a task whose lease lapsed (its worker died); frees its lock, wakes joiners.
+
+        :param session_id: its session, and ``lock`` its unique lock key, when the caller
+            read its record (otherwise read here: one more round trip).
+        """
         if session_id is None:
-            session_id = self.store.session_id_of(task_id)
+            session_id, lock = self.store.owner_of(task_id)
         reaped = self.store.finish(task_id, session_id, status="failed",
                                    error_json=json.dumps(WORKER_LOST), owner=None,
-                                   ttl=self.task_expires, now=now)
+                                   ttl=self.task_expires, now=now, lock=lock)
         if reaped:
             logger.warning("Task %s failed: its worker stopped responding", task_id)
             self.counters.task_ended("lost", None)
@@ -187,7 +192,7 @@ class LeaseKeeping:
         if not record.lapsed(now):
             return record
         try:
-            if self.reap(record.task_id, now, record.session_id):
+            if self.reap(record.task_id, now, record.session_id, record.lock):
                 return record.failed_with(WORKER_LOST, now)
             fresh = self.store.load(record.task_id)  # renewed or finished meanwhile
         except ANY_STORE_ERROR:
@@ -202,14 +207,14 @@ class LeaseKeeping:
     def drain(self, grace: float) -> None:
         """Shutdown: ask running tasks to stop, wait up to ``grace`` s renewing their leases,
         fail what is left as ``worker-lost`` and deregister this worker process."""
-        for task_id in self.running_ids():
+        for task_id, _lock in self.running_tasks():
             try:
                 self.request_stop(task_id)
             except ANY_STORE_ERROR:
                 logger.warning("Could not ask task %s to stop", task_id)
         deadline = time.monotonic() + grace
         next_beat = 0.0
-        while self.running_ids() and time.monotonic() < deadline:
+        while self.running_tasks() and time.monotonic() < deadline:
             if time.monotonic() >= next_beat:
                 next_beat = time.monotonic() + self.heartbeat_interval / 2
                 try:
@@ -225,7 +230,7 @@ class LeaseKeeping:
                 now = self.clock()
                 if self.store.finish(running.task_id, running.record.session_id,
                                      status="failed", error_json=error, owner=self.worker_id,
-                                     ttl=self.task_expires, now=now):
+                                     ttl=self.task_expires, now=now, lock=running.record.lock):
                     started = running.record.started_at
                     self.counters.task_ended("lost", now - started if started else None)
             self.store.deregister(self.worker_id, ttl=self.task_expires)

@@ -154,13 +154,9 @@ class CurrentUser(_SessionUser):
         self, record: SessionRecord, backend: UserBackend, *, clock: Callable[[], float] = time.time
     ) -> None:
         super().__init__(record, backend, clock=clock)
-        sid = record.session_id
-        self._data = DataHolder(
-            json.loads(record.data_json),
-            saver=lambda text: backend.store_user_data(sid, text),
-            loader=lambda: backend.load_user_data(sid),
-            baseline=record.data_json,
-        )
+        # Built on first use: most lab requests never touch the data, and then there is
+        # nothing to decode now nor to compare at the end of the request.
+        self._data: DataHolder | None = None
 
     @property
     def active(self) -> bool:  # type: ignore[override]
@@ -179,11 +175,24 @@ class CurrentUser(_SessionUser):
     @property
     def data(self) -> DataHolder:
         """The session's data: a dict saved at the end of the request that changed it."""
+        if self._data is None:
+            record, backend = self._record, self._backend
+            sid = record.session_id
+            self._data = DataHolder(
+                json.loads(record.data_json),
+                saver=lambda text: backend.store_user_data(sid, text),
+                loader=lambda: backend.load_user_data(sid),
+                baseline=record.data_json,
+            )
         return self._data
 
     @data.setter
     def data(self, value: Mapping[str, Any]) -> None:
-        self._data = self._data.replaced_by(dict(value))
+        self._data = self.data.replaced_by(dict(value))
+
+    def store_data_if_modified(self) -> bool:
+        """Store ``data`` if it was read and changed since; returns whether it wrote."""
+        return self._data is not None and self._data.store_if_modified()
 
     def update_data(self, new_data: Mapping[str, Any] | None = None) -> None:
         """Deprecated: assign ``data`` and call ``data.store()`` instead."""
@@ -194,7 +203,7 @@ class CurrentUser(_SessionUser):
         )
         if new_data is not None:
             self.data = new_data
-        self._data.store()
+        self.data.store()
 
     def to_expired_user(self) -> ExpiredUser:
         """An :class:`ExpiredUser` view of this user, still disposing resources."""

@@ -166,7 +166,7 @@ def _store_changes() -> None:
     if user is None:
         return
     try:
-        user.data.store_if_modified()
+        user.store_data_if_modified()
     except TypeError:
         logger.exception("weblab_user.data holds a value that is not JSON: not stored")
     except STORE_ERRORS as error:

@@ -24,6 +24,10 @@ class Keys:
         """Hash: one lab session (state, user fields, data, data version)."""
         return f"{self.prefix}:session:{session_id}"
 
+    def session_prefix(self) -> str:
+        """What :meth:`session` puts before the id (hot paths append ids to it directly)."""
+        return f"{self.prefix}:session:"
+
     def session_actions(self, session_id: str) -> str:
         """Hash: action id → JSON action of one session (``add_action``), 24 h TTL."""
         return f"{self.prefix}:actions:{session_id}"
@@ -35,10 +39,6 @@ class Keys:
     def sessions_by_poll(self) -> str:
         """Sorted set of undisposed sessions scored by their last poll."""
         return f"{self.prefix}:sessions:by-poll"
-
-    def cleaner_lock(self) -> str:
-        """String lock: only one expiry-cleaner pass at a time across processes."""
-        return f"{self.prefix}:cleaner:lock"
 
     def session_events(self) -> str:
         """Pub/sub channel: session lifecycle events (ended, logged out) for push layers."""
@@ -109,7 +109,6 @@ class Keys:
             "session_actions": self.session_actions("<sid>"),
             "sessions_by_deadline": self.sessions_by_deadline(),
             "sessions_by_poll": self.sessions_by_poll(),
-            "cleaner_lock": self.cleaner_lock(),
             "session_events": self.session_events(),
             "task": self.task("<tid>"),
             "session_tasks": self.session_tasks("<sid>"),

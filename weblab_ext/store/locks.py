@@ -1,7 +1,7 @@
 """Locks with an owner: ``SET NX PX`` to take, compare-and-delete to release.
 
-One :class:`Lock` type serves the cleaner (sessions) and the unique-task locks of direct
-calls (tasks); its lifetimes are always given in seconds. The task scripts take and release
+One :class:`Lock` type serves the unique-task locks of direct calls (tasks); its lifetimes
+are always given in seconds. The task scripts take and release
 unique locks inside their own Lua transitions with the same owner-token rule.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
-import redis
+from .connection import StoreClient
 
 # KEYS[1] lock key
 # ARGV[1] owner token
@@ -28,7 +28,7 @@ class Lock:
 
     .. code-block:: python
 
-        lock = Lock(client, keys.cleaner_lock())
+        lock = Lock(client, keys.unique_lock("calibrate"))
         if lock.acquire(token, ttl=30):
             try:
                 ...
@@ -36,7 +36,7 @@ class Lock:
                 lock.release(token)
     """
 
-    def __init__(self, client: redis.Redis, key: str) -> None:
+    def __init__(self, client: StoreClient, key: str) -> None:
         self.client = client
         self.key = key
         self._release = client.register_script(RELEASE_LOCK)

@@ -17,8 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 
-import redis
-
+from .connection import StoreClient
 from .keys import Keys
 from .records import SessionRecord, TaskRecord, pairs_to_dict
 
@@ -134,11 +133,11 @@ def _histogram(counters: Mapping[str, str], prefix: str, bounds: Sequence[float]
 class MonitoringStore:
     """The operators' counters and reads of one lab.
 
-    :param client: a redis-py client with ``decode_responses=True``.
+    :param client: a redis-py client with ``decode_responses=True`` (or a cluster client).
     :param keys: the key builder of the lab.
     """
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: StoreClient, keys: Keys) -> None:
         self.client = client
         self.keys = keys
         self._record = client.register_script(RECORD)

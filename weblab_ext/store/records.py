@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 
 #: The states of a session, in lifecycle order.
 SESSION_STATES = ("active", "exited", "disposing", "disposed")
@@ -22,6 +22,31 @@ _INFO_FIELDS = (
     "dialect", "start_date", "username", "username_unique", "full_name", "locale",
     "experiment_name", "category_name", "back", "request_client_data", "request_server_data",
 )
+
+
+#: The session fields a script returns packed into one string (see :func:`pack_session_lua`),
+#: in this order. The two JSON fields come last: JSON text never holds a raw control
+#: character, so the separator cannot occur inside ``info``, and ``data`` is what remains.
+PACKED_SESSION_FIELDS = ("state", "max_date", "last_poll", "data_version", "exited",
+                         "disposing_since", "info", "data")
+#: Field separator of packed replies (ASCII unit separator; ``\31`` in Lua).
+FIELD_SEPARATOR = "\x1f"
+
+
+def pack_session_lua() -> str:
+    """Lua function ``pack_session(key)``: the fields of one session hash as one string.
+
+    One bulk string instead of a field/value array: redis-py parses it in one step, which is
+    most of what a lab request spends in the client (no hiredis needed).
+    """
+    fields = ", ".join(f"'{name}'" for name in PACKED_SESSION_FIELDS)
+    return f"""
+local function pack_session(key)
+  local h = redis.call('HMGET', key, {fields})
+  for i = 1, {len(PACKED_SESSION_FIELDS)} do h[i] = h[i] or '' end
+  return table.concat(h, '\\31')
+end
+"""
 
 
 def pairs_to_dict(flat: Sequence[str]) -> dict[str, str]:
@@ -86,37 +111,64 @@ class SessionRecord:
     @classmethod
     def from_hash(cls, session_id: str, raw: Mapping[str, str]) -> SessionRecord:
         """Decode a session hash as read from Redis."""
-        info: dict[str, Any] = json.loads(raw["info"]) if raw.get("info") else {}
+        return cls._decode(session_id, *(raw.get(name, "") for name in PACKED_SESSION_FIELDS))
+
+    @classmethod
+    def from_packed(cls, session_id: str, packed: str) -> SessionRecord:
+        """Decode what ``pack_session`` (:func:`pack_session_lua`) returned for a session."""
+        return cls._decode(
+            session_id, *packed.split(FIELD_SEPARATOR, len(PACKED_SESSION_FIELDS) - 1)
+        )
+
+    @classmethod
+    def _decode(cls, session_id: str, state: str, max_date: str, last_poll: str,
+                data_version: str, exited: str, disposing_since: str, info_json: str,
+                data: str) -> SessionRecord:
+        info: dict[str, Any] = json.loads(info_json) if info_json else {}
+        get = info.get
         return cls(
             session_id=session_id,
-            state=raw.get("state", "disposed"),
-            dialect=info.get("dialect", "weblab"),
-            start_date=float(info.get("start_date", 0)),
-            max_date=float(raw.get("max_date", 0)),
-            last_poll=float(raw.get("last_poll", 0)),
-            username=info.get("username", ""),
-            username_unique=info.get("username_unique", ""),
-            full_name=info.get("full_name", ""),
-            locale=info.get("locale") or None,
-            experiment_name=info.get("experiment_name") or "",
-            category_name=info.get("category_name") or None,
-            back=info.get("back", ""),
-            request_client_data=info.get("request_client_data") or {},
-            request_server_data=info.get("request_server_data") or {},
-            data_json=raw.get("data") or "{}",
-            data_version=int(raw.get("data_version", 0)),
-            disposing_since=float(raw["disposing_since"]) if "disposing_since" in raw else None,
-            _exited_before_dispose=raw.get("exited") == "1",
+            state=state or "disposed",
+            dialect=get("dialect", "weblab"),
+            start_date=float(get("start_date", 0)),
+            max_date=float(max_date or 0),
+            last_poll=float(last_poll or 0),
+            username=get("username", ""),
+            username_unique=get("username_unique", ""),
+            full_name=get("full_name", ""),
+            locale=get("locale") or None,
+            experiment_name=get("experiment_name") or "",
+            category_name=get("category_name") or None,
+            back=get("back", ""),
+            request_client_data=get("request_client_data") or {},
+            request_server_data=get("request_server_data") or {},
+            data_json=data or "{}",
+            data_version=int(data_version or 0),
+            disposing_since=float(disposing_since) if disposing_since else None,
+            _exited_before_dispose=exited == "1",
         )
 
 
-@dataclasses.dataclass(frozen=True)
-class StatusFields:
+#: ``(state, max_date, last_poll)`` of one session, ``None`` where missing.
+StatusRow = tuple[str | None, float | None, float | None]
+
+
+class StatusFields(NamedTuple):
     """The three fields the RLMS status call needs."""
 
     state: str | None
     max_date: float | None
     last_poll: float | None
+
+
+def status_rows_from_packed(packed: str) -> Iterator[StatusRow]:
+    """Decode ``state<US>max_date<US>last_poll<US>state...`` as ``STATUS_MANY`` writes it.
+
+    A missing session reads ``("", 0.0, 0.0)`` (any state but ``active`` ends it). Plain tuples
+    from C-level ``map``/``zip``: status/multiple decodes thousands per call.
+    """
+    flat = packed.split(FIELD_SEPARATOR)
+    return zip(flat[0::3], map(float, flat[1::3]), map(float, flat[2::3]), strict=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +191,8 @@ class TaskRecord:
     finished_at: float | None
     #: Until when its worker holds it (running tasks); past it the task is lost.
     lease_until: float | None = None
+    #: The key of its unique lock (``""``: not unique).
+    lock: str = ""
 
     @property
     def finished(self) -> bool:
@@ -183,4 +237,5 @@ class TaskRecord:
             started_at=_time("started_at"),
             finished_at=_time("finished_at"),
             lease_until=_time("lease_until"),
+            lock=raw.get("lock", ""),
         )

@@ -6,22 +6,25 @@ A session is one hash (see :mod:`.keys`) in one of four states::
        └────────────────────────┴──begin_dispose──► disposing ──finish_dispose──► disposed
 
 plus two sorted sets indexing the undisposed sessions by slot end and by last poll, so the
-cleaner reads only what is due, whatever the number of active sessions.
+cleaner reads only what is due, whatever the number of active sessions. ``begin_dispose``
+(one session) and ``claim_due`` (the cleaner's batches) both move sessions to
+``disposing``; a disposal left unfinished for :data:`ABANDONED_SECONDS` becomes due again.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import redis
-
 from . import session_scripts as scripts
+from .connection import StoreClient
+from .direct import DirectCommands
 from .keys import Keys
-from .locks import Lock
-from .pubsub import Subscription
-from .records import SessionRecord, StatusFields, pairs_to_dict
+from .pubsub import Subscription, publish, register_script
+from .records import SessionRecord, StatusFields, StatusRow, status_rows_from_packed
 
 #: Seconds an undisposed session hash outlives its slot, so a lab whose cleaner is down for a
 #: while still finds (and disposes) its sessions instead of losing them silently.
@@ -31,8 +34,26 @@ MAX_TTL = 10 * 365 * 24 * 3600
 #: Seconds a ``disposing`` record may stay so before Redis drops it (a disposer that died).
 DISPOSING_TTL = 3600
 
+#: Seconds after which a disposal still ``disposing`` counts as abandoned (its disposer
+#: died): the cleaner then finishes it. Shorter than :data:`DISPOSING_TTL`.
+ABANDONED_SECONDS = 600
+
 #: Seconds the actions of a session (``add_action``) are kept after their last write.
 ACTIONS_TTL = 24 * 3600
+
+
+@dataclasses.dataclass(frozen=True)
+class Claimed:
+    """A session a cleaner claimed: it alone disposes it.
+
+    ``abandoned`` marks a disposal whose disposer died (only finish it); ``has_tasks`` tells
+    whether the session ever had tasks to stop.
+    """
+
+    record: SessionRecord
+    abandoned: bool
+    has_tasks: bool
+
 
 class SessionStore:
     """Redis operations on the sessions of one lab.
@@ -41,20 +62,34 @@ class SessionStore:
     :param keys: the key builder of the lab.
     """
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: StoreClient, keys: Keys) -> None:
         self.client = client
         self.keys = keys
-        self._start = client.register_script(scripts.START)
-        self._touch = client.register_script(scripts.TOUCH)
-        self._logout = client.register_script(scripts.LOGOUT)
-        self._launch = client.register_script(scripts.LAUNCH)
-        self._store_data = client.register_script(scripts.STORE_DATA)
-        self._begin_dispose = client.register_script(scripts.BEGIN_DISPOSE)
-        self._finish_dispose = client.register_script(scripts.FINISH_DISPOSE)
-        self.cleaner_lock = Lock(client, keys.cleaner_lock())
+        script = functools.partial(register_script, client)
+        self._start = script(scripts.START)
+        self._touch = script(scripts.TOUCH)
+        self._logout = script(scripts.LOGOUT)
+        self._launch = script(scripts.LAUNCH)
+        self._store_data = script(scripts.STORE_DATA)
+        self._status_many = script(scripts.STATUS_MANY)
+        self._begin_dispose = script(scripts.BEGIN_DISPOSE)
+        self._claim_due = script(scripts.CLAIM_DUE)
+        self._finish_dispose = script(scripts.FINISH_DISPOSE)
+        self._store_action = script(scripts.STORE_ACTION)
+        # The commands of lab requests and RLMS start and status calls skip redis-py's
+        # per-command machinery (see direct.py).
+        self._direct = DirectCommands(client)
+        # Built once: the hot path formats keys with a bound method, not a call chain.
+        self._session_key = keys.session_prefix().__add__
+        self._session_prefix = keys.session_prefix().encode()
+        self._poll_index = keys.sessions_by_poll()
 
     def _index_keys(self) -> list[str]:
         return [self.keys.sessions_by_deadline(), self.keys.sessions_by_poll()]
+
+    def close(self) -> None:
+        """Close the connections this store keeps outside the client's pool."""
+        self._direct.close()
 
     def create(self, record: SessionRecord, *, now: float) -> bool:
         """Store a new active session; ``False`` if its id is already taken."""
@@ -64,7 +99,7 @@ class SessionStore:
         for name, value in record.to_hash().items():
             argv.extend((name, value))
         keys = [self.keys.session(record.session_id), *self._index_keys()]
-        return bool(self._start(keys=keys, args=argv))
+        return bool(self._direct.script(self._start, keys, argv))
 
     def touch(self, session_id: str, *, now: float, poll: bool, timeout: float
               ) -> SessionRecord | None:
@@ -73,17 +108,16 @@ class SessionStore:
         :param timeout: the inactivity timeout (``<= 0``: none); a session silent for longer,
             or past its slot, is over and its poll is not recorded.
         """
-        keys = [self.keys.session(session_id), self.keys.sessions_by_poll()]
-        flat = self._touch(keys=keys, args=[session_id, repr(now), int(poll), 1, repr(timeout)])
-        if not flat:
-            return None
-        return SessionRecord.from_hash(session_id, pairs_to_dict(flat))
+        packed = self._direct.script(self._touch, [self._session_key(session_id), self._poll_index],
+                                     [session_id, repr(now), 1 if poll else 0, 1, repr(timeout)])
+        return SessionRecord.from_packed(session_id, packed) if packed else None
 
     def poll(self, session_id: str, *, now: float, timeout: float) -> bool:
         """Record a poll of an active session not past its deadline (see :meth:`touch`);
         ``False`` if the session does not exist."""
-        keys = [self.keys.session(session_id), self.keys.sessions_by_poll()]
-        return bool(self._touch(keys=keys, args=[session_id, repr(now), 1, 0, repr(timeout)]))
+        keys = [self._session_key(session_id), self._poll_index]
+        return bool(self._direct.script(self._touch, keys,
+                                        [session_id, repr(now), 1, 0, repr(timeout)]))
 
     def load(self, session_id: str) -> SessionRecord | None:
         """Read a session without side effects."""
@@ -109,24 +143,30 @@ class SessionStore:
 
     def store_data(self, session_id: str, data_json: str) -> int | None:
         """Write the user data; returns the new version, or ``None`` if the session is gone."""
-        version = self._store_data(keys=[self.keys.session(session_id)], args=[data_json])
+        version = self._direct.script(self._store_data, [self._session_key(session_id)],
+                                      [data_json])
         return int(version) if version else None
 
-    def status_fields(self, session_ids: Iterable[str]) -> list[StatusFields]:
-        """Read what the status call needs for many sessions in one round trip."""
-        pipe = self.client.pipeline(transaction=False)
-        for session_id in session_ids:
-            pipe.hmget(self.keys.session(session_id), "state", "max_date", "last_poll")
-        result = []
-        for state, max_date, last_poll in pipe.execute():
-            result.append(
-                StatusFields(
-                    state=state,
-                    max_date=float(max_date) if max_date is not None else None,
-                    last_poll=float(last_poll) if last_poll is not None else None,
-                )
-            )
-        return result
+    def status_fields(self, session_id: str) -> StatusFields:
+        """Read what the status call needs of one session. One round trip."""
+        state, max_date, last_poll = self._direct.command(
+            "HMGET", self._session_key(session_id), "state", "max_date", "last_poll")
+        return StatusFields(str(state) if state else None, float(max_date) if max_date else None,
+                            float(last_poll) if last_poll else None)
+
+    def status_rows(self, session_ids: Sequence[str]) -> Iterator[StatusRow]:
+        """Read what the status call needs of many sessions, in order. One round trip.
+
+        One script that answers one string: parsing 1,000 three-field replies in redis-py
+        costs ten times the round trip.
+        """
+        if not session_ids:
+            return iter(())
+        prefix = self._session_prefix
+        # Keys as bytes: packing 10,000 of them then costs one join.
+        packed = self._direct.script(self._status_many,
+                                     [prefix + sid.encode() for sid in session_ids], [])
+        return status_rows_from_packed(packed)
 
     def mark_once(self, session_id: str, flag: str) -> bool:
         """Set a one-shot flag on a session; ``True`` only for the first caller."""
@@ -141,22 +181,45 @@ class SessionStore:
             ``disposed`` or ``missing``; the record is the one read before the transition.
         """
         keys = [self.keys.session(session_id), *self._index_keys()]
-        args: list[str | int] = [
-            session_id, repr(now), repr(timeout), int(only_if_due), DISPOSING_TTL
-        ]
-        flat = self._begin_dispose(keys=keys, args=args)
-        outcome = flat[0]
-        if len(flat) == 1:
-            return outcome, None
-        return outcome, SessionRecord.from_hash(session_id, pairs_to_dict(flat[1:]))
+        args: list[str | int] = [session_id, repr(now), repr(timeout), int(only_if_due),
+                                 DISPOSING_TTL, ABANDONED_SECONDS]
+        reply = self._begin_dispose(keys=keys, args=args)
+        if len(reply) == 1:
+            return reply[0], None
+        return reply[0], SessionRecord.from_packed(session_id, reply[1])
 
-    def finish_dispose(self, session_id: str, *, expired_ttl: float) -> bool:
-        """End a disposal; the record then reads as an expired user for ``expired_ttl`` s."""
-        keys = [self.keys.session(session_id)]
-        return bool(self._finish_dispose(keys=keys, args=[max(1, int(expired_ttl))]))
+    def claim_due(self, session_ids: Sequence[str], *, now: float, timeout: float
+                  ) -> list[Claimed]:
+        """Claim those of ``session_ids`` that are due, for this caller alone. One round trip.
+
+        Claimed sessions are ``disposing`` when this returns: another cleaner skips them.
+        """
+        if not session_ids:
+            return []
+        keys = self._index_keys()
+        for session_id in session_ids:
+            keys += (self.keys.session(session_id), self.keys.session_tasks(session_id))
+        args: list[Any] = [repr(now), repr(timeout), DISPOSING_TTL, ABANDONED_SECONDS,
+                           *session_ids]
+        flat = self._claim_due(keys=keys, args=args)
+        return [
+            Claimed(SessionRecord.from_packed(sid, packed), kind == "abandoned", tasks == "1")
+            for kind, sid, packed, tasks in zip(flat[0::4], flat[1::4], flat[2::4],
+                                                flat[3::4], strict=True)
+        ]
+
+    def finish_dispose(self, session_id: str, *, expired_ttl: float, back: str | None) -> bool:
+        """End a disposal and tell push layers; the record then reads as an expired user for
+        ``expired_ttl`` s. ``False`` when the session was not disposing."""
+        event = json.dumps({"session_id": session_id, "event": "disposed", "back": back})
+        return bool(self._finish_dispose(
+            keys=[self.keys.session(session_id), self.keys.sessions_by_deadline()],
+            args=[max(1, int(expired_ttl)), session_id, self.keys.session_events(), event],
+        ))
 
     def due_sessions(self, *, now: float, timeout: float, limit: int = 200) -> list[str]:
-        """Ids of undisposed sessions past their slot, logged out, or silent for ``timeout``.
+        """Ids of undisposed sessions past their slot, logged out, or silent for ``timeout``
+        (and disposals in progress for longer than :data:`ABANDONED_SECONDS`).
 
         One round trip, O(log N + k): only the due ends of the two indexes are read.
         """
@@ -188,11 +251,8 @@ class SessionStore:
 
     def store_action(self, session_id: str, action_id: str, action_json: str) -> None:
         """Write one action of a session; the actions hash lives 24 h after its last write."""
-        key = self.keys.session_actions(session_id)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(key, action_id, action_json)
-        pipe.expire(key, ACTIONS_TTL)
-        pipe.execute()
+        self._store_action(keys=[self.keys.session_actions(session_id)],
+                           args=[action_id, action_json, ACTIONS_TTL])
 
     def clean_actions(self, session_id: str) -> None:
         """Forget every action of a session."""
@@ -200,7 +260,7 @@ class SessionStore:
 
     def publish_session_event(self, payload: Mapping[str, Any]) -> None:
         """Tell push layers (Socket.IO) that something happened to a session."""
-        self.client.publish(self.keys.session_events(), json.dumps(payload))
+        publish(self.client, self.keys.session_events(), json.dumps(payload))
 
     def subscribe_events(self, *, task_progress: bool = False) -> Subscription:
         """Listen to the session events :meth:`publish_session_event` sends.

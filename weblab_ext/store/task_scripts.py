@@ -2,9 +2,11 @@
 
 Each script runs as one Redis command, so a task is never seen half-submitted, half-claimed
 or half-finished, and two workers (or a worker and a reaper) racing on one task cannot both
-win. A task hash names its unique lock in the field ``lock``; the scripts read that key
-name from the hash. It shares the lab's hash tag (see :mod:`.keys`), so this stays within
-one Redis Cluster slot.
+win. A task hash names its unique lock in the field ``lock``. Every key a script touches is
+declared in KEYS, so each script runs on the one Redis Cluster node that holds the lab's slot:
+callers pass the lock key they know (from the record); a script that finds the hash naming
+another lock changes nothing and answers ``{'lock?', <lock key>}``, and the caller calls it
+again with that key. A ``'PUBLISH'`` becomes ``'SPUBLISH'`` on a cluster (pubsub.register_script).
 
 Task hash fields: ``name``, ``session_id``, ``args``, ``kwargs`` (JSON), ``status``
 (``submitted | running | done | failed``), ``stopping`` (``0``/``1``), ``data``, ``result``,
@@ -85,24 +87,27 @@ keep(KEYS[3], ttl)
 return 1
 """
 
-# KEYS[1] task hash, KEYS[2] worker processing list, KEYS[3] leases zset, KEYS[4] done list
+# KEYS[1] task hash, KEYS[2] worker processing list, KEYS[3] leases zset, KEYS[4] done list,
+# KEYS[5] the task's unique lock (when it has one)
 # ARGV[1] task id, ARGV[2] worker id, ARGV[3] now, ARGV[4] lease expiry, ARGV[5] lock ttl ms,
 # ARGV[6] task ttl seconds, ARGV[7] duplicate error JSON (__TASK_NAME__ is replaced by the
 # task name), ARGV[8] progress channel
 # Claims a submitted task for a worker: first claimer wins. Returns the hash (flat list), or
 # {'duplicate'} when its unique lock is held by another task (the task is then failed), or
-# false when the task is not claimable (gone, already claimed or finished).
+# false when the task is not claimable (gone, already claimed or finished), or
+# {'lock?', lock key} when KEYS[5] is not the task's lock (then nothing changed).
 CLAIM = _EVENT + _KEEP + """
+local lock = redis.call('HGET', KEYS[1], 'lock')
+if lock and lock ~= '' and lock ~= KEYS[5] then return {'lock?', lock} end
 redis.call('LREM', KEYS[2], 1, ARGV[1])
 if redis.call('EXISTS', KEYS[2]) == 1 then keep(KEYS[2], ARGV[6]) end
 if redis.call('HGET', KEYS[1], 'status') ~= 'submitted' then return false end
-local lock = redis.call('HGET', KEYS[1], 'lock')
 if lock and lock ~= '' then
-  local owner = redis.call('GET', lock)
+  local owner = redis.call('GET', KEYS[5])
   if owner == ARGV[1] then
-    redis.call('PEXPIRE', lock, ARGV[5])
+    redis.call('PEXPIRE', KEYS[5], ARGV[5])
   elseif not owner then
-    redis.call('SET', lock, ARGV[1], 'PX', ARGV[5])
+    redis.call('SET', KEYS[5], ARGV[1], 'PX', ARGV[5])
   else
     local name = redis.call('HGET', KEYS[1], 'name') or ''
     local err = string.gsub(ARGV[7], '__TASK_NAME__', name)
@@ -122,7 +127,8 @@ keep(KEYS[3], ARGV[6])
 return redis.call('HGETALL', KEYS[1])
 """
 
-# KEYS[1] task hash, KEYS[2] leases zset, KEYS[3] done list, KEYS[4] session tasks set
+# KEYS[1] task hash, KEYS[2] leases zset, KEYS[3] done list, KEYS[4] session tasks set,
+# KEYS[5] the task's unique lock (when it has one)
 # ARGV[1] task id, ARGV[2] mode: 'owner' (ARGV[3] is the worker id that must hold the task on
 # a lease still valid at ARGV[9]) or 'lapsed' (ARGV[3] is now: the lease must have expired),
 # ARGV[4] status done|failed,
@@ -130,9 +136,11 @@ return redis.call('HGETALL', KEYS[1])
 # ARGV[8] ttl seconds, ARGV[9] now, ARGV[10] progress channel
 # Finishes a running task once: frees its unique lock (only if this task owns it), wakes its
 # joiners (a token in the done list that stays until the record expires) and publishes the
-# completion. Returns 1, or 0 when someone else finished it first.
+# completion. Returns 1, 0 when someone else finished it first (or the owner's lease
+# lapsed), or {'lock?', lock key} when KEYS[5] is not the task's lock (then nothing changed).
 FINISH = _EVENT + _LEASE + """
 local h = redis.call('HMGET', KEYS[1], 'status', 'worker', 'lock')
+if h[3] and h[3] ~= '' and h[3] ~= KEYS[5] then return {'lock?', h[3]} end
 if h[1] ~= 'running' then return 0 end
 local lease = lease_of(KEYS[1], KEYS[2], ARGV[1])
 if ARGV[2] == 'owner' then
@@ -145,7 +153,7 @@ redis.call('HSET', KEYS[1], 'status', ARGV[4], 'result', ARGV[5], 'error', ARGV[
            'finished_at', ARGV[9])
 if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'data', ARGV[7]) end
 redis.call('ZREM', KEYS[2], ARGV[1])
-if h[3] and h[3] ~= '' and redis.call('GET', h[3]) == ARGV[1] then redis.call('DEL', h[3]) end
+if h[3] and h[3] ~= '' and redis.call('GET', KEYS[5]) == ARGV[1] then redis.call('DEL', KEYS[5]) end
 local ttl = tonumber(ARGV[8])
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('LPUSH', KEYS[3], '1')
@@ -202,10 +210,11 @@ end
 """
 
 # KEYS[1] leases zset, KEYS[2] workers zset, KEYS[3] worker info hash, KEYS[4] processing list
-# of this worker, KEYS[5..] hashes of the tasks this worker process runs
+# of this worker, KEYS[5..4+n] hashes of the n tasks this worker process runs, then their
+# unique locks
 # ARGV[1] now, ARGV[2] lease expiry, ARGV[3] worker id, ARGV[4] info ttl seconds,
-# ARGV[5] task ttl seconds, ARGV[6] lock ttl ms, ARGV[7] info JSON, ARGV[8..] task ids in
-# the order of KEYS[5..]
+# ARGV[5] task ttl seconds, ARGV[6] lock ttl ms, ARGV[7] info JSON, then per task (in the
+# order of KEYS[5..]) its id and the KEYS index of its lock (0: none)
 # One heartbeat of a worker process: renews its registration, the leases, TTLs and unique
 # locks of its running tasks, and reports what needs attention. A lease that already lapsed
 # is not renewed: the task is lost (its worker was paused or cut off for longer than the
@@ -219,23 +228,24 @@ redis.call('HSET', KEYS[3], 'info', ARGV[7], 'beat', ARGV[1])
 redis.call('EXPIRE', KEYS[3], ARGV[4])
 if redis.call('EXISTS', KEYS[4]) == 1 then keep(KEYS[4], ARGV[5]) end
 local stopping, lost = {}, {}
-for i = 5, #KEYS do
-  local tid = ARGV[i + 3]
-  local h = redis.call('HMGET', KEYS[i], 'status', 'worker', 'stopping', 'lock')
-  local lease = lease_of(KEYS[i], KEYS[1], tid)
+local tasks = (#ARGV - 7) / 2
+for t = 1, tasks do
+  local key, tid, li = KEYS[4 + t], ARGV[6 + 2 * t], tonumber(ARGV[7 + 2 * t])
+  local h = redis.call('HMGET', key, 'status', 'worker', 'stopping', 'lock')
+  local lease = lease_of(key, KEYS[1], tid)
   if h[1] == 'running' and h[2] == ARGV[3] and (not lease or lease > now) then
     redis.call('ZADD', KEYS[1], ARGV[2], tid)
-    redis.call('HSET', KEYS[i], 'lease_until', ARGV[2])
-    redis.call('EXPIRE', KEYS[i], ARGV[5])
-    if h[4] and h[4] ~= '' and redis.call('GET', h[4]) == tid then
-      redis.call('PEXPIRE', h[4], ARGV[6])
+    redis.call('HSET', key, 'lease_until', ARGV[2])
+    redis.call('EXPIRE', key, ARGV[5])
+    if li > 0 and h[4] == KEYS[li] and redis.call('GET', KEYS[li]) == tid then
+      redis.call('PEXPIRE', KEYS[li], ARGV[6])
     end
     if h[3] == '1' then table.insert(stopping, tid) end
   else
     table.insert(lost, tid)
   end
 end
-if #KEYS >= 5 then keep(KEYS[1], ARGV[5]) end
+if tasks > 0 then keep(KEYS[1], ARGV[5]) end
 local lapsed, dead = sweep()
 return {stopping, lost, lapsed, dead}
 """

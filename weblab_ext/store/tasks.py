@@ -17,18 +17,20 @@ The lease also fences its worker: past it, that worker's writes are refused (see
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import redis
-
 from . import task_scripts as scripts
-from .connection import max_block_seconds
+from .connection import StoreClient, max_block_seconds
 from .keys import Keys
 from .locks import Lock
-from .pubsub import Subscription
+from .pubsub import Subscription, register_script
 from .records import TaskRecord, pairs_to_dict
+
+#: What a script answers when the caller did not declare the task's unique lock key.
+_NEEDS_LOCK = "lock?"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,19 +75,33 @@ class TaskStore:
     :param keys: the key builder of the lab.
     """
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: StoreClient, keys: Keys) -> None:
         self.client = client
         self.keys = keys
         #: Longest block of one blocking command: below the client's socket timeout.
         self.max_block = max_block_seconds(client)
-        self._submit = client.register_script(scripts.SUBMIT)
-        self._claim = client.register_script(scripts.CLAIM)
-        self._finish = client.register_script(scripts.FINISH)
-        self._store_data = client.register_script(scripts.STORE_DATA)
-        self._stop = client.register_script(scripts.STOP)
-        self._heartbeat = client.register_script(scripts.HEARTBEAT)
-        self._sweep = client.register_script(scripts.SWEEP)
-        self._requeue = client.register_script(scripts.REQUEUE)
+        script = functools.partial(register_script, client)
+        self._submit = script(scripts.SUBMIT)
+        self._claim = script(scripts.CLAIM)
+        self._finish = script(scripts.FINISH)
+        self._store_data = script(scripts.STORE_DATA)
+        self._stop = script(scripts.STOP)
+        self._heartbeat = script(scripts.HEARTBEAT)
+        self._sweep = script(scripts.SWEEP)
+        self._requeue = script(scripts.REQUEUE)
+
+    @staticmethod
+    def _with_lock(script: Any, keys: list[str], args: list[Any], lock: str) -> Any:
+        """Run a script that may touch the task's unique lock, declaring it in KEYS.
+
+        ``lock`` is the lock key the caller knows (``""``: none); a script that finds
+        another one in the hash answers ``{'lock?', key}`` and is run once more with it.
+        """
+        for _ in range(2):
+            reply = script(keys=[*keys, lock] if lock else keys, args=args)
+            if not (isinstance(reply, list) and len(reply) == 2 and reply[0] == _NEEDS_LOCK):
+                return reply
+            lock = str(reply[1])
 
     # -- submission and lookup --------------------------------------------------------------
 
@@ -176,12 +192,17 @@ class TaskStore:
         ttl: float,
         duplicate_error: Mapping[str, Any],
     ) -> TaskRecord | str | None:
-        """Claim a submitted task: its record, ``"duplicate"``, or ``None`` if not claimable."""
-        reply = self._claim(
-            keys=[self.keys.task(task_id), self.keys.worker_processing(worker_id),
-                  self.keys.task_leases(), self.keys.task_done(task_id)],
-            args=[task_id, worker_id, repr(now), repr(now + lease), int(lease * 1000),
-                  int(max(ttl, lease)), json.dumps(duplicate_error), self.keys.task_progress()],
+        """Claim a submitted task: its record, ``"duplicate"``, or ``None`` if not claimable.
+
+        One round trip; two for a unique task (the first one learns its lock key).
+        """
+        reply = self._with_lock(
+            self._claim,
+            [self.keys.task(task_id), self.keys.worker_processing(worker_id),
+             self.keys.task_leases(), self.keys.task_done(task_id)],
+            [task_id, worker_id, repr(now), repr(now + lease), int(lease * 1000),
+             int(max(ttl, lease)), json.dumps(duplicate_error), self.keys.task_progress()],
+            "",
         )
         if not reply:
             return None
@@ -201,18 +222,22 @@ class TaskStore:
         owner: str | None = None,
         ttl: float,
         now: float,
+        lock: str = "",
     ) -> bool:
         """Finish a running task once.
 
         :param owner: the worker id that must hold the task; ``None`` finishes it only if its
             lease lapsed before ``now`` (the reaper).
+        :param lock: the task's unique lock key, if known (``TaskRecord.lock``).
         """
         mode, check = ("owner", owner) if owner is not None else ("lapsed", repr(now))
-        reply = self._finish(
-            keys=[self.keys.task(task_id), self.keys.task_leases(),
-                  self.keys.task_done(task_id), self.keys.session_tasks(session_id)],
-            args=[task_id, mode, check, status, result_json, error_json, data_json, int(ttl),
-                  repr(now), self.keys.task_progress()],
+        reply = self._with_lock(
+            self._finish,
+            [self.keys.task(task_id), self.keys.task_leases(), self.keys.task_done(task_id),
+             self.keys.session_tasks(session_id)],
+            [task_id, mode, check, status, result_json, error_json, data_json, int(ttl),
+             repr(now), self.keys.task_progress()],
+            lock,
         )
         return bool(reply)
 
@@ -247,7 +272,7 @@ class TaskStore:
     def heartbeat(
         self,
         worker_id: str,
-        task_ids: Sequence[str],
+        tasks: Sequence[tuple[str, str]],
         *,
         now: float,
         lease: float,
@@ -257,13 +282,18 @@ class TaskStore:
         """Renew a worker process and its tasks; report stop requests, lapses and deaths.
 
         A task whose lease already lapsed is not renewed but reported ``lost``.
+
+        :param tasks: ``(task id, unique lock key or "")`` of each task it runs.
         """
         keys = [self.keys.task_leases(), self.keys.workers(), self.keys.worker_info(worker_id),
                 self.keys.worker_processing(worker_id)]
-        keys.extend(self.keys.task(task_id) for task_id in task_ids)
+        keys.extend(self.keys.task(task_id) for task_id, _lock in tasks)
         argv: list[Any] = [repr(now), repr(now + lease), worker_id, int(lease * 4) + 1,
                            int(max(ttl, lease)), int(lease * 1000), json.dumps(dict(info))]
-        argv.extend(task_ids)
+        for task_id, lock in tasks:
+            if lock:
+                keys.append(lock)
+            argv.extend((task_id, len(keys) if lock else 0))
         stopping, lost, lapsed, dead = self._heartbeat(keys=keys, args=argv)
         return HeartbeatReport(list(stopping), list(lost), list(lapsed), list(dead))
 
@@ -284,7 +314,7 @@ class TaskStore:
 
     def deregister(self, worker_id: str, *, ttl: float) -> None:
         """Forget a worker process that stops cleanly."""
-        pipe = self.client.pipeline(transaction=True)
+        pipe = self.client.pipeline(transaction=False)  # no MULTI on a cluster (redis-py 5)
         pipe.zrem(self.keys.workers(), worker_id)
         pipe.delete(self.keys.worker_info(worker_id))
         pipe.execute()
@@ -306,8 +336,11 @@ class TaskStore:
                                                                strict=True)]
         return TaskOverview(int(queued), int(running), int(lapsed), int(live), workers)
 
-    def session_id_of(self, task_id: str) -> str:
-        return str(self.client.hget(self.keys.task(task_id), "session_id") or "")
+    def owner_of(self, task_id: str) -> tuple[str, str]:
+        """``(session id, unique lock key)`` of a task (empty strings when it is gone)."""
+        session_id, lock = self.client.hmget(  # type: ignore[misc]
+            self.keys.task(task_id), ["session_id", "lock"])
+        return str(session_id or ""), str(lock or "")
 
     # -- unique locks of direct calls, stop notifications ------------------------------------
 

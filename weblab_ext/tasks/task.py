@@ -9,10 +9,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flask import has_app_context
+from flask import g, has_app_context
 from werkzeug.local import LocalProxy
 
-from ..context import lab_state, request_state, session_context
+from ..context import RequestState, lab_state, request_state, session_context
 from ..errors import DeadlockError, TimeoutError
 from ..runtime.task_engine import RunningTask, TaskEngine
 
@@ -42,7 +42,9 @@ class FrozenTaskData(dict[str, Any]):
 
 def running_task() -> RunningTask | None:
     """The task running in this context, if any."""
-    return request_state().task if has_app_context() else None
+    # No weblab state in this context: no task either (and no error for another app).
+    here: RequestState | None = g.get("_weblab") if has_app_context() else None
+    return here.task if here is not None else None
 
 
 def run_task_in_app(state: LabState, running: RunningTask, body: Callable[[], Any]) -> Any:
@@ -264,10 +266,8 @@ class WebLabTask:
 
 
 def _current_task() -> WebLabTask | None:
-    if not has_app_context():
-        return None
-    here = request_state()
-    if here.task is None:
+    here: RequestState | None = g.get("_weblab") if has_app_context() else None
+    if here is None or here.task is None:
         return None
     if here.task_view is None:
         here.task_view = WebLabTask.from_record(here.task.engine, here.task.record)

@@ -32,7 +32,8 @@ logger = logging.getLogger("weblab_ext")
 #: are checked against it.
 METRICS = {
     "weblab_store_up": "1 when the lab's Redis store answered this scrape, else 0.",
-    "weblab_sessions_active": "Sessions started and not disposed yet (active or logged out).",
+    "weblab_sessions_active": "Sessions started and not disposed yet (active, logged out "
+                              "or being disposed).",
     "weblab_session_starts_total": "Sessions started by the RLMS.",
     "weblab_session_disposals_total": "Sessions disposed (on_dispose ran), by why they ended.",
     "weblab_dispose_seconds": "How long on_dispose took.",

@@ -11,11 +11,12 @@ import base64
 import binascii
 import functools
 import hmac
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..context import lab_state
@@ -51,9 +52,10 @@ _STATUS_BODY_EXTRA = 4096
 
 
 def _json(payload: Any, status: int = 200) -> Response:
-    response = jsonify(payload)
-    response.status_code = status
-    return response
+    # json.dumps, not jsonify: RLMS replies are small fixed shapes, and the app's JSON
+    # provider (key sorting, a lab's customisation) has nothing to add to them.
+    return Response(json.dumps(payload, separators=(",", ":")), status=status,
+                    mimetype="application/json")
 
 
 def _refusal_reason(user_ok: bool, swapped: bool) -> str:
@@ -209,7 +211,8 @@ def _status(session_id: str) -> Response:
 
 
 def _multiple_status() -> Response:
-    settings = lab_state().settings
+    state = lab_state()
+    settings = state.settings
     body_limit = STATUS_BYTES_PER_ID * settings.max_status_ids + _STATUS_BODY_EXTRA
     raw = _read_body(body_limit, "WEBLAB_MAX_STATUS_IDS")
     if isinstance(raw, Response):
@@ -226,7 +229,7 @@ def _multiple_status() -> Response:
         # Both error styles: this endpoint's own (success/error_code) and everyone else's.
         return _json({**error.to_json(), "success": False, "error_code": error.code,
                       "error_human": error.message}, error.status)
-    return _json({"status": lab_state().service.status_many(session_ids, time_limit=time_limit)})
+    return _json({"status": state.service.status_many(session_ids, time_limit=time_limit)})
 
 
 def _dispose(session_id: str) -> Response:
