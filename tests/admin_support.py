@@ -1,5 +1,6 @@
-"""Helpers of the metrics and admin-page tests: the admin credentials, a scrape parsed with
-``prometheus_client.parser``, and the admin page's action token."""
+"""Helpers of the metrics, admin-page and ``flask weblab status`` tests: the admin
+credentials, a scrape parsed with ``prometheus_client.parser``, the admin page's action token,
+and sessions in each state."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import re
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
+
+from .conftest import Lab
 
 ADMIN_USER = "operator"
 ADMIN_PASSWORD = "op-s3cret"  # short on purpose: tests run with TESTING, where it is allowed
@@ -51,3 +54,15 @@ def page_token(html: str) -> str:
 def row_keys(html: str, field: str) -> list[str]:
     """The hashes the page's forms send for ``field`` (``session`` or ``task``)."""
     return re.findall(rf'name="{field}" value="([0-9a-f]{{16}})"', html)
+
+
+def sessions_in_each_state(lab: Lab) -> dict[str, str]:
+    """Two active sessions, one logged out, one being disposed and one disposed."""
+    ids = {name: lab.start(server={"request.username": name})
+           for name in ("ana", "bob", "carla", "dora", "emil")}
+    lab.student(ids["carla"]).get(f"/callback/{ids['carla']}/logout")
+    outcome, _ = lab.state.sessions.begin_dispose(ids["dora"], now=lab.state.clock(), timeout=0,
+                                                  only_if_due=False)
+    assert outcome == "won"  # and its on_dispose still running: disposing
+    assert lab.dispose(ids["emil"])["message"] == "Deleted"
+    return ids

@@ -49,10 +49,18 @@ def redis_sentinel() -> Iterator[RedisSentinelSet]:
 
 @pytest.fixture(params=["redis", "embedded"])
 def store_url(request: pytest.FixtureRequest) -> str:
-    """Each test using it runs on a real Redis server and on the embedded store."""
+    """Each test using it runs on a real Redis server and on the embedded store (but see
+    :data:`real_redis_only`)."""
     if request.param == "redis":
         return str(request.getfixturevalue("redis_server").url)
     return f"fakeredis://test-{uuid.uuid4().hex}"
+
+
+#: Runs a test (or every test of a module, as ``pytestmark``) on the real Redis server only:
+#: ``store_url`` then makes no embedded copy of it, rather than one that could only skip.
+#: For what one process's embedded store cannot do: several processes, a server killed,
+#: paused or restarted, MONITOR, a command slower than a socket timeout.
+real_redis_only = pytest.mark.parametrize("store_url", ["redis"], indirect=True)
 
 
 def base_config(store_url: str) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from .admin_support import (
     row_keys,
     sample,
     scrape,
+    sessions_in_each_state,
 )
 from .conftest import AUTH, PASSWORD, Lab
 
@@ -174,6 +175,16 @@ def test_the_page_lists_sessions_tasks_workers_and_health_without_ids(lab: Lab) 
     assert "default-src 'none'" in policy and "frame-ancestors 'none'" in policy
     assert reply.headers["X-Frame-Options"] == "DENY"
     assert reply.headers["Cache-Control"] == "no-store"
+
+
+def test_the_sessions_card_counts_sessions_by_state(lab: Lab) -> None:
+    sessions_in_each_state(lab)
+    html = admin_page(lab)
+    card = html[html.index('id="sessions-count"'):]
+    card = card[:card.index("</div>")]
+    assert '<p class="big">2 active</p>' in card
+    assert '<p class="small">1 exited, 1 disposing</p>' in card
+    assert len(row_keys(html, "session")) == 4  # every session not disposed yet is listed
 
 
 def test_the_page_shows_a_failing_health_check(lab: Lab) -> None:

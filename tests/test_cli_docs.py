@@ -150,6 +150,8 @@ def _status(situation: Situation) -> None:
     lab = situation.lab
     first = lab.start()
     lab.start(server={"request.username": "ana.garcia"})
+    gone = lab.start(server={"request.username": "li.wei"})
+    lab.student(gone).get(f"/callback/{gone}/logout")  # waits for the cleaner: exited
     with lab.app.app_context(), session_context(first):
         running = situation.tasks["measure"].delay()
         situation.tasks["calibrate"].delay()

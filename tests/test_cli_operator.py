@@ -17,6 +17,7 @@ import pytest
 from weblab_ext import session_context
 from weblab_ext.runtime.lifecycle_log import session_id_hash
 
+from .admin_support import sessions_in_each_state
 from .conftest import Lab
 from .redis_server import NO_PERSISTENCE, RedisServer
 
@@ -96,7 +97,7 @@ def test_status_shows_sessions_tasks_and_live_workers(lab: Lab) -> None:
     result = cli(lab, "weblab", "status")
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == "Active sessions: 2"
+    assert lines[0] == "Sessions: 2 active, 0 exited, 0 disposing"
     assert lines[1].split() == ["session", "user", "state", "time", "left", "last", "poll"]
     rows = [line.split() for line in lines[3:5]]
     assert sorted(row[0] for row in rows) == sorted(session_id_hash(s)[:10]
@@ -110,12 +111,29 @@ def test_status_shows_sessions_tasks_and_live_workers(lab: Lab) -> None:
         assert secret not in result.output
 
 
+def test_status_counts_sessions_by_state(lab: Lab) -> None:
+    """Sessions being disposed or logged out are not counted as active; the three counts add
+    up to the ``weblab_sessions_active`` gauge (every session not disposed yet)."""
+    sessions_in_each_state(lab)
+    result = cli(lab, "weblab", "status")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "Sessions: 2 active, 1 exited, 1 disposing"
+    states = sorted(line.split()[2] for line in lines[3:7])
+    assert states == ["active", "active", "disposing", "exited"]
+    reading = lab.state.monitoring.read(now=lab.state.clock(), timeout=0)
+    assert reading.sessions_active == 4
+    result = cli(lab, "weblab", "status", "--limit", "3")
+    assert result.output.splitlines()[0] == (
+        "Sessions: 2 active, 1 exited, 1 disposing (the first 3 listed)")
+
+
 @pytest.mark.parametrize("store_url", ["embedded"], indirect=True)
 def test_status_on_the_embedded_store_says_what_it_sees(embedded_lab: Lab) -> None:
     result = cli(embedded_lab, "weblab", "status")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("Note: this lab uses the embedded store")
-    assert "Active sessions: 0" in result.output
+    assert "Sessions: 0 active, 0 exited, 0 disposing" in result.output
     assert "Tasks: 0 queued, 0 running" in result.output
     assert "Live workers: 0" in result.output
 

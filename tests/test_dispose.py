@@ -17,7 +17,7 @@ import redis
 
 from weblab_ext.runtime.disposal import DisposeOutcome
 
-from .conftest import AUTH, Lab
+from .conftest import AUTH, Lab, real_redis_only
 
 
 def blocking_on_dispose(lab: Lab) -> tuple[threading.Event, threading.Event, list[str]]:
@@ -211,11 +211,10 @@ _SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.slow
+@real_redis_only
 def test_dispose_from_several_processes_runs_on_dispose_once(
-    redis_server: Any, make_lab: Callable[..., Lab], tmp_path: Path, store_url: str
+    redis_server: Any, make_lab: Callable[..., Lab], tmp_path: Path
 ) -> None:
-    if not store_url.startswith("redis://"):
-        pytest.skip("several processes need the real server (the embedded store is per process)")
     lab = make_lab(WEBLAB_REDIS_URL=redis_server.url, WEBLAB_TIMEOUT=1000)
     base = lab.app.config["WEBLAB_REDIS_BASE"]
     session_ids = [lab.start() for _ in range(3)]

@@ -14,10 +14,10 @@ import pytest
 
 from weblab_ext.context import session_context
 
-from .conftest import Lab
+from .conftest import Lab, real_redis_only
 from .redis_server import AOF, SNAPSHOT_ONLY, RedisServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, real_redis_only]
 
 SESSIONS = 40
 TASKS_PER_SESSION = 3
@@ -84,10 +84,8 @@ def _check_output(lab: Lab) -> Any:
 
 
 @pytest.mark.parametrize("persistence", ["aof", "snapshot-only"])
-def test_kill_9_of_redis(make_lab: Callable[..., Lab], store_url: str,
+def test_kill_9_of_redis(make_lab: Callable[..., Lab],
                          server_factory: Callable[..., RedisServer], persistence: str) -> None:
-    if not store_url.startswith("redis://"):
-        pytest.skip("kills a real Redis server")
     server = server_factory(AOF if persistence == "aof" else SNAPSHOT_ONLY)
     lab = make_lab(WEBLAB_REDIS_URL=server.url, WEBLAB_REDIS_BASE=f"d-{uuid.uuid4().hex[:8]}")
     output = _check_output(lab)

@@ -27,10 +27,10 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from weblab_ext.context import session_context
 
-from .conftest import PASSWORD, USERNAME, Lab
+from .conftest import PASSWORD, USERNAME, Lab, real_redis_only
 from .redis_server import RedisServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, real_redis_only]
 
 SECRET = "outage-s3cret"
 AUTH = "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
@@ -156,10 +156,8 @@ def protected_redis() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def served_lab(make_lab: Callable[..., Lab], store_url: str, protected_redis: RedisServer
+def served_lab(make_lab: Callable[..., Lab], protected_redis: RedisServer
                ) -> Iterator[tuple[Lab, BaseWSGIServer]]:
-    if not store_url.startswith("redis://"):
-        pytest.skip("stops a real Redis server")
     lab = make_lab(TESTING=False, WEBLAB_REDIS_URL=protected_redis.url,
                    WEBLAB_REDIS_BASE=f"o-{uuid.uuid4().hex[:8]}", WEBLAB_NO_THREAD=False,
                    WEBLAB_AUTOCLEAN_THREAD=True, WEBLAB_CLEANER_INTERVAL=0.2,
@@ -266,11 +264,9 @@ flask_socketio = pytest.importorskip("flask_socketio")
 
 
 def test_socketio_guarded_events_during_an_outage(
-    make_lab: Callable[..., Lab], store_url: str, protected_redis: RedisServer,
+    make_lab: Callable[..., Lab], protected_redis: RedisServer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    if not store_url.startswith("redis://"):
-        pytest.skip("stops a real Redis server")
     from weblab_ext import socket_requires_active, weblab_user
     from weblab_ext.socketio import STORE_UNAVAILABLE, init_socketio
 

@@ -133,7 +133,7 @@ def test_operator_commands(make_lab: Callable[..., Lab]) -> None:
         assert re.search(r"Store reachable at \S+ \(Redis 7", result.output), result.output
         result = runner.invoke(args=["weblab", "status"])
     assert result.exit_code == 0, result.output
-    assert "Active sessions: 1" in result.output
+    assert "Sessions: 1 active, 0 exited, 0 disposing" in result.output
 
 
 # -- tasks, in a separate worker process --------------------------------------------------------

@@ -6,8 +6,11 @@ the timeout in force at the time of the request (``weblab.timeout`` may change a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 from .conftest import AUTH, Lab
 from .test_user_flow import Clock
@@ -91,3 +94,44 @@ def test_runtime_timeout_change_applies_to_the_next_request(
     reply = lab.rlms.post("/weblab/sessions/status/multiple", json={"session_ids": [session_id]},
                           headers=AUTH)
     assert reply.json == {"status": {session_id: -1}}
+
+
+# -- a record gone from Redis stays gone --------------------------------------------------------
+
+
+def test_a_one_shot_flag_never_recreates_a_gone_session(lab: Lab) -> None:
+    session_id = lab.start()
+    sessions = lab.state.sessions
+    assert sessions.mark_once(session_id, "seen") is True
+    assert sessions.mark_once(session_id, "seen") is False
+    key = lab.state.keys.session(session_id)
+    ttl = lab.state.client.ttl(key)
+    assert sessions.mark_once(session_id, "other") is True
+    assert lab.state.client.ttl(key) == ttl  # setting a flag keeps the record's expiry
+    lab.state.client.delete(key)  # what Redis does when the record's TTL runs out
+    assert sessions.mark_once(session_id, "later") is False
+    assert lab.state.client.exists(key) == 0  # not re-created (and so never without a TTL)
+
+
+def test_a_status_call_racing_the_records_expiry_recreates_nothing(
+    make_lab: Callable[..., Lab], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The status call reads a session that is over, then logs its expiry once: a record
+    that expires between the two is neither re-created (without a TTL, for ever) nor logged
+    as a session of nobody."""
+    lab = make_lab(WEBLAB_LOG_SESSION_LIFECYCLE=True)
+    caplog.set_level(logging.INFO)
+    session_id = lab.start()
+    lab.student(session_id).get(f"/callback/{session_id}/logout")  # over: status says -1
+    sessions, key = lab.state.sessions, lab.state.keys.session(session_id)
+    read = sessions.status_fields
+
+    def read_then_expire(sid: str) -> Any:
+        fields = read(sid)
+        lab.state.client.delete(key)  # the record's TTL runs out right after the read
+        return fields
+
+    sessions.status_fields = read_then_expire
+    assert lab.status(session_id) == -1
+    assert lab.state.client.exists(key) == 0
+    assert "expiry_detected" not in caplog.text

@@ -15,6 +15,7 @@ import redis
 from weblab_ext.store.connection import connect
 from weblab_ext.store.direct import DirectCommands
 
+from .conftest import real_redis_only
 from .redis_server import RedisServer
 
 ECHO = "return {KEYS[1], ARGV[1]}"
@@ -104,9 +105,8 @@ def test_an_interrupted_read_never_leaves_a_stale_reply(
     assert direct.command("GET", "direct:y") == "second"
 
 
+@real_redis_only
 def test_a_restarted_server_is_reached_again(store_url: str, opened: list[Any]) -> None:
-    if not store_url.startswith("redis://"):
-        pytest.skip("restarts a real server")
     server = RedisServer()
     server.start()
     try:
@@ -123,12 +123,11 @@ def test_a_restarted_server_is_reached_again(store_url: str, opened: list[Any]) 
         server.cleanup()
 
 
+@real_redis_only
 def test_a_timed_out_command_is_not_sent_again(store_url: str, opened: list[Any]) -> None:
     """The socket timeout of the store's URL applies to direct commands, and a command that
     timed out is not retried: the server may have run it, and a stuck server would make a
     student's request wait twice as long."""
-    if not store_url.startswith("redis://"):
-        pytest.skip("needs a real server that takes longer than the socket timeout")
     opened.append(client := connect(store_url.replace("/0", "/0?socket_timeout=0.2")))
     direct = _direct(client, opened)
     # Counts its runs, then keeps the server busy for 0.6 s (three socket timeouts).
@@ -149,9 +148,8 @@ return 1
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+@real_redis_only
 def test_a_forked_child_opens_its_own_connection(store_url: str, opened: list[Any]) -> None:
-    if not store_url.startswith("redis://"):
-        pytest.skip("a child process needs a real server")
     opened.append(client := connect(store_url))
     direct = _direct(client, opened)
     client.set("direct:fork", "shared")

@@ -15,7 +15,7 @@ import redis
 
 from weblab_ext.store.keys import Keys
 
-from .conftest import AUTH, Lab
+from .conftest import AUTH, Lab, real_redis_only
 from .round_trips import RoundTrips, count_round_trips
 
 PACKAGE = Path(__file__).resolve().parents[1] / "weblab_ext"
@@ -230,13 +230,12 @@ def _command_keys(client: redis.Redis, args: list[str]) -> list[str]:
         return []
 
 
+@real_redis_only
 def test_every_script_touches_only_the_keys_it_declares(make_lab: Callable[..., Lab],
                                                           store_url: str) -> None:
     """On a Redis Cluster a script may only touch the keys passed in KEYS: exercise every
     script (sessions, cleaner, dispose, tasks with unique locks, heartbeat, reaper) and check
     each command run inside one against the keys that script call declared."""
-    if not store_url.startswith("redis://"):
-        pytest.skip("MONITOR needs the real server")
     import weblab_ext
     from weblab_ext.context import session_context
 

@@ -23,10 +23,10 @@ from weblab_ext.context import session_context
 from weblab_ext.runtime.cleaner import CleanerLoop
 from weblab_ext.tasks.task import WebLabTask
 
-from .conftest import Lab
+from .conftest import Lab, real_redis_only
 from .test_tasks_processes import Workers, _wait_running, lab_with_workers
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, real_redis_only]
 
 #: A heartbeat long enough that "within 3 heartbeat intervals" is measurable on a busy machine.
 BEAT = 1.0

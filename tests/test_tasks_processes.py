@@ -20,7 +20,7 @@ import redis
 from weblab_ext.context import session_context
 from weblab_ext.runtime.workers import HeartbeatLoop
 
-from .conftest import Lab
+from .conftest import Lab, real_redis_only
 from .redis_server import RedisServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -143,9 +143,9 @@ class Workers:
 
 def lab_with_workers(make_lab: Callable[..., Lab], store_url: str, tmp_path: Path,
                      heartbeat: float) -> Iterator[tuple[Lab, dict[str, Any], Workers]]:
-    """A lab, its declared tasks and a starter of worker processes (real Redis only)."""
-    if not store_url.startswith("redis://"):
-        pytest.skip("worker processes need the real Redis")
+    """A lab, its declared tasks and a starter of worker processes (tests using it are
+    marked ``real_redis_only``: the embedded store lives inside one process)."""
+    assert store_url.startswith("redis://"), "worker processes need the real server"
     lab = make_lab(WEBLAB_HEARTBEAT_INTERVAL=heartbeat)
     workers = Workers(tmp_path, store_url, lab.app.config["WEBLAB_REDIS_BASE"], heartbeat)
     try:
@@ -168,6 +168,7 @@ def _wait_running(task: Any, timeout: float = 10) -> None:
         time.sleep(0.01)
 
 
+@real_redis_only
 def test_kill_9_worker_mid_task(proc_lab: tuple[Lab, dict[str, Any], Workers]) -> None:
     lab, tasks, workers = proc_lab
     process = workers.start("--threads", "1")
@@ -194,6 +195,7 @@ def test_kill_9_worker_mid_task(proc_lab: tuple[Lab, dict[str, Any], Workers]) -
             heartbeat.join(5)
 
 
+@real_redis_only
 def test_sigterm_stops_tasks_then_fails_stubborn_ones(
     proc_lab: tuple[Lab, dict[str, Any], Workers],
 ) -> None:
@@ -214,6 +216,7 @@ def test_sigterm_stops_tasks_then_fails_stubborn_ones(
         assert workers.client.zcard(workers.workers_key) == 0  # deregistered
 
 
+@real_redis_only
 def test_several_worker_processes(proc_lab: tuple[Lab, dict[str, Any], Workers]) -> None:
     lab, tasks, workers = proc_lab
     first = workers.start("--threads", "1")
@@ -234,9 +237,8 @@ def test_several_worker_processes(proc_lab: tuple[Lab, dict[str, Any], Workers])
         assert theirs.join(10).done and mine.join(10).done
 
 
-def test_worker_survives_redis_restart(make_lab: Callable[..., Lab], store_url: str) -> None:
-    if not store_url.startswith("redis://"):
-        pytest.skip("restarts a real Redis server")
+@real_redis_only
+def test_worker_survives_redis_restart(make_lab: Callable[..., Lab]) -> None:
     server = RedisServer()
     server.start()
     try:

@@ -89,8 +89,10 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 def _echo_sessions(overview: LabOverview) -> None:
     rows = [[row.label, row.username, row.state, format_age(row.time_left),
              format_age(row.since_poll)] for row in overview.sessions]
-    shown = f" (the first {len(rows)})" if overview.sessions_total > len(rows) else ""
-    click.echo(f"Active sessions: {overview.sessions_total}{shown}")
+    counts = overview.session_counts
+    shown = f" (the first {len(rows)} listed)" if overview.sessions_total > len(rows) else ""
+    click.echo(f"Sessions: {counts.active} active, {counts.exited} exited, "
+               f"{counts.disposing} disposing{shown}")
     if rows:
         click.echo(_table(["session", "user", "state", "time left", "last poll"], rows))
 
@@ -119,7 +121,8 @@ def _echo_tasks(overview: LabOverview) -> None:
               help="Most sessions, tasks and workers listed.")
 @with_appcontext
 def status_command(limit: int) -> None:
-    """Active sessions with their time left, unfinished tasks and live workers."""
+    """Sessions not disposed yet (active, exited, disposing) with their time left,
+    unfinished tasks and live workers."""
     state = lab_state()
     embedded_note(state)
     try:

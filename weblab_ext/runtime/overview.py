@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..store.monitoring import MonitoringStore
+from ..store.monitoring import MonitoringStore, SessionCounts
 from ..store.tasks import TaskOverview
 from .lifecycle_log import session_id_hash
 from .sessions import SessionService
@@ -65,7 +65,8 @@ class LabOverview:
     """Sessions, tasks and workers at one moment."""
 
     now: float
-    sessions_total: int
+    #: The sessions not disposed yet, by state.
+    session_counts: SessionCounts
     #: The first undisposed sessions: logged-out ones, then soonest slot end first.
     sessions: list[SessionRow]
     tasks: TaskOverview
@@ -73,6 +74,12 @@ class LabOverview:
     tasks_now: float
     #: Running tasks (soonest lease end first), then queued ones (oldest first).
     task_rows: list[TaskRow]
+
+    @property
+    def sessions_total(self) -> int:
+        """Sessions not disposed yet, whatever their state (the ones :attr:`sessions` lists
+        the first of)."""
+        return self.session_counts.total
 
 
 def format_age(seconds: float) -> str:
@@ -100,7 +107,7 @@ def lab_overview(service: SessionService, engine: TaskEngine, monitoring: Monito
     :param limit: most sessions, tasks and workers listed.
     """
     now = service.clock()
-    total = service.store.count_active()
+    counts = monitoring.session_counts()
     sessions = [SessionRow(session_id_hash(record.session_id), record.username, record.state,
                            record.max_date - now, now - record.last_poll)
                 for record in monitoring.undisposed_sessions(limit)]
@@ -116,7 +123,7 @@ def lab_overview(service: SessionService, engine: TaskEngine, monitoring: Monito
                             task_now - (since or task_now),
                             worker_label(record.worker) if record.worker else "",
                             record.stopping))
-    return LabOverview(now, total, sessions, tasks, task_now, rows)
+    return LabOverview(now, counts, sessions, tasks, task_now, rows)
 
 
 def find_session(monitoring: MonitoringStore, key: str) -> str | None:

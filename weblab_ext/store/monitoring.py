@@ -86,6 +86,15 @@ return {redis.call('ZCARD', KEYS[1]), redis.call('HGETALL', KEYS[3]),
         redis.call('ZCOUNT', KEYS[6], live, '+inf'), lag}
 """
 
+# KEYS[1] by-deadline zset, KEYS[2] by-poll zset
+# The undisposed sessions by state, in one command and O(log N): {undisposed, in the by-poll
+# index (active and logged-out ones: a disposal takes a session out of it), logged out (a
+# logout scores 0 in by-deadline)}.
+COUNT_SESSIONS = """
+return {redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[2]),
+        redis.call('ZCOUNT', KEYS[1], 0, 0)}
+"""
+
 #: Logged-out sessions looked at for the cleaner lag (the cleaner disposes them within a pass).
 _EXITED_READ = 100
 
@@ -97,6 +106,22 @@ class Histogram:
     buckets: list[tuple[float, int]]
     count: int
     sum: float
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionCounts:
+    """The sessions not disposed yet, by state (their sum is ``weblab_sessions_active``)."""
+
+    active: int
+    #: Logged out, waiting for the cleaner.
+    exited: int
+    #: Being disposed: their ``on_dispose`` runs (or its process died and the cleaner will
+    #: finish it).
+    disposing: int
+
+    @property
+    def total(self) -> int:
+        return self.active + self.exited + self.disposing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +167,7 @@ class MonitoringStore:
         self.keys = keys
         self._record = client.register_script(RECORD)
         self._read = client.register_script(READ)
+        self._count_sessions = client.register_script(COUNT_SESSIONS)
 
     # -- counting: one round trip per event --------------------------------------------------
 
@@ -202,6 +228,13 @@ class MonitoringStore:
             workers_alive=int(workers),
             cleaner_lag=float(lag),
         )
+
+    def session_counts(self) -> SessionCounts:
+        """The sessions not disposed yet, by state, in one round trip (no key scan)."""
+        undisposed, polled, exited = (int(count) for count in self._count_sessions(
+            keys=[self.keys.sessions_by_deadline(), self.keys.sessions_by_poll()]))
+        return SessionCounts(active=max(0, polled - exited), exited=exited,
+                             disposing=max(0, undisposed - polled))
 
     def undisposed_ids(self, start: int, count: int) -> list[str]:
         """Undisposed session ids from position ``start`` on, logged-out ones first, then

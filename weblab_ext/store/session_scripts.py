@@ -79,15 +79,16 @@ return 1
 """
 
 # KEYS[1] session hash
-# ARGV[1] "1" to mark the launch URL as used
-# Whether a session exists and, when asked, marks its launch URL as used, atomically, so
-# that of two browsers racing on one launch URL exactly one is first. Creates nothing for an
-# unknown session. Returns -1 (no such session), 1 (first to use it, or not asked) or 0
-# (used before).
-LAUNCH = """
+# ARGV[1] a one-shot field to set, or '' only to ask whether the session exists
+# Sets a one-shot field (the launch URL used, an expiry logged) of a session that still
+# exists, atomically, so that of two callers racing on it (two browsers on one launch URL,
+# two status calls) exactly one is first. Never re-creates a record that expired (an HSET
+# would, and without a TTL); the record keeps its TTL. Returns -1 (no such session), 1 (first
+# to set it, or nothing to set) or 0 (set before).
+FLAG_ONCE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-if ARGV[1] ~= '1' then return 1 end
-return redis.call('HSETNX', KEYS[1], 'launched', '1')
+if ARGV[1] == '' then return 1 end
+return redis.call('HSETNX', KEYS[1], ARGV[1], '1')
 """
 
 # KEYS[1] session hash

@@ -69,7 +69,7 @@ class SessionStore:
         self._start = script(scripts.START)
         self._touch = script(scripts.TOUCH)
         self._logout = script(scripts.LOGOUT)
-        self._launch = script(scripts.LAUNCH)
+        self._flag_once = script(scripts.FLAG_ONCE)
         self._store_data = script(scripts.STORE_DATA)
         self._status_many = script(scripts.STATUS_MANY)
         self._begin_dispose = script(scripts.BEGIN_DISPOSE)
@@ -133,8 +133,11 @@ class SessionStore:
         :returns: ``None`` for an unknown session, ``True`` for the first use (always, without
             ``mark_used``), ``False`` when the launch URL was used before.
         """
-        result = int(self._launch(keys=[self.keys.session(session_id)], args=[int(mark_used)]))
+        result = self._set_flag(session_id, "launched" if mark_used else "")
         return None if result < 0 else bool(result)
+
+    def _set_flag(self, session_id: str, field: str) -> int:
+        return int(self._flag_once(keys=[self.keys.session(session_id)], args=[field]))
 
     def logout(self, session_id: str) -> bool:
         """Mark an active session as exited and due for disposal."""
@@ -169,8 +172,9 @@ class SessionStore:
         return status_rows_from_packed(packed)
 
     def mark_once(self, session_id: str, flag: str) -> bool:
-        """Set a one-shot flag on a session; ``True`` only for the first caller."""
-        return bool(self.client.hsetnx(self.keys.session(session_id), f"flag:{flag}", "1"))
+        """Set a one-shot flag on a session; ``True`` only for the first caller, and
+        ``False`` once the session's record is gone (it is never re-created)."""
+        return self._set_flag(session_id, f"flag:{flag}") == 1
 
     def begin_dispose(
         self, session_id: str, *, now: float, timeout: float, only_if_due: bool
