@@ -108,3 +108,15 @@ def test_package_source_cites_no_document_outside_the_repository() -> None:
              for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
              if OUTSIDE_CITATIONS.search(line)]
     assert cited == []
+
+
+def test_api_reference_lists_every_public_member_of_weblab() -> None:
+    from weblab_ext import WebLab
+
+    page = (DOCS / "api.md").read_text(encoding="utf-8")
+    found = re.search(r"autoclass:: WebLab\n   :members: (.*?)\n\n", page, re.S)
+    assert found is not None
+    listed = {name.strip() for name in found[1].split(",")}
+    public = {name for name in dir(WebLab) if not name.startswith("_")}
+    assert public - listed == {"reinstall"}  # the pytest plugin's hook, not for labs
+    assert listed <= public
