@@ -87,6 +87,15 @@ def test_quoted_message_is_produced_by_the_code(page: Path, line: int, message: 
     assert produced(message), f"{page.name}:{line}: no string of weblab_ext says {message!r}"
 
 
+def test_no_quoted_message_is_cut_short_by_a_backtick_inside_it() -> None:
+    """A message holding a backtick needs double backticks around it (``{message}``...``):
+    with single ones the role would end at its first backtick, and the rest would be text."""
+    cut = [f"{page.name}: {match[0][:60]}" for page in _pages()
+           for match in _MESSAGE.finditer(page.read_text(encoding="utf-8"))
+           if re.match(r"\w", page.read_text(encoding="utf-8")[match.end():match.end() + 1])]
+    assert cut == []
+
+
 def test_the_check_tells_a_changed_message() -> None:
     assert produced("Unknown configuration key ... (ignored): ...")
     assert not produced("Unknown configuration key ... (skipped): ...")
