@@ -236,6 +236,18 @@ def test_two_labs_on_one_host_keep_their_own_cookies(run_sample: RunSample) -> N
         assert page.get_data(as_text=True) == f"{name}: hello student-of-{name}"
 
 
+def test_health_check_sample_answers_what_the_page_says(run_sample: RunSample) -> None:
+    namespace = run_sample(sample("rlms.md", "@weblab.health_check"))
+    client = namespace["app"].test_client()
+    reply = client.get("/weblab/health")  # no credentials
+    assert reply.status_code == 200
+    assert reply.json == {"found": True, "success": True, "message": "ok: store, camera"}
+    namespace["camera_connected"] = False
+    reply = client.get("/ldl/health")
+    assert reply.status_code == 200
+    assert reply.json == {"found": True, "success": False, "message": "camera: returned false"}
+
+
 def test_proxyfix_sample_returns_the_public_launch_url(run_sample: RunSample) -> None:
     app = run_sample(sample("deployment.md", "ProxyFix"))["app"]
     lab = LabUnderTest(app)

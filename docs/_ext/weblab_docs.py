@@ -8,6 +8,13 @@
       ```
 
 * ``weblab-profiles``: the table of the RLMS client profiles of :mod:`weblab_ext.rlms`.
+* ``message``: a role for a message weblab_ext itself produces (an error, a log line, a
+  page), quoted exactly, ``...`` standing for the parts that vary. It renders as code;
+  ``tests/test_docs_sources.py`` checks that each one is in the package's source, so a page
+  such as Troubleshooting cannot quote a message the code no longer says::
+
+      {message}`Unknown configuration key ... (ignored): ...`
+
 * A check that no rendered page (Markdown or docstring) cites a document that is not part of
   the repository; with ``-W`` it fails the build.
 """
@@ -102,6 +109,13 @@ def _parsed(directive: SphinxDirective, lines: list[str], source: str,
     return [container]
 
 
+def message_role(name: str, rawtext: str, text: str, lineno: int, inliner: Any,
+                 options: dict[str, Any] | None = None,
+                 content: list[str] | None = None) -> tuple[list[nodes.Node], list[Any]]:
+    """``{message}`text```: a message of weblab_ext, shown as code (checked by the tests)."""
+    return [nodes.literal(rawtext, text, classes=["weblab-message"])], []
+
+
 def check_citations(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     """Warn (an error under ``-W``) for every text that cites a document outside the repo."""
     for node in doctree.findall(nodes.Text):
@@ -134,5 +148,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
         app.connect(event, drop_hidden_envvars)
     app.add_directive("weblab-options", WebLabOptions)  # needs Sphinx >= 7.4 (confval)
     app.add_directive("weblab-profiles", WebLabProfiles)
+    app.add_role("message", message_role)
     app.connect("doctree-resolved", check_citations)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -48,7 +48,7 @@ DEVELOPMENT_SECRETS = {
 
 app = Flask(__name__)
 app.config.update(
-    SESSION_COOKIE_NAME="socketio_lab_session",  # not Flask's "session": see docs/users.md
+    SESSION_COOKIE_NAME="socketio_lab_session",  # not Flask's "session": see docs/rlms.md
     WEBLAB_TIMEOUT=15,
     SESSION_COOKIE_HTTPONLY=True,
     SESSION_COOKIE_SECURE=not app.debug,  # production is served over HTTPS

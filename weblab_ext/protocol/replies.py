@@ -1,4 +1,5 @@
-"""Builders of the JSON reply bodies the RLMS endpoints send (SPEC §1.2, RLMS_CLIENTS §1.11)."""
+"""Builders of the JSON reply bodies the RLMS endpoints send, in the shapes both
+WebLab-Deusto and LabDiscoveryEngine read."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def dispose_pending_reply(ask_again: float) -> dict[str, Any]:
     """Return the reply of a disposal still running: the RLMS calls dispose again later.
 
     There is never a ``data`` key: WebLab-Deusto reads a non-None ``data`` as ``finished``
-    (RLMS_CLIENTS §1.7). LabDiscoveryEngine reads ``should_finish`` and WebLab-Deusto
+    and stops calling. LabDiscoveryEngine reads ``should_finish`` and WebLab-Deusto
     ``finished``/``ask_again``; both are given.
 
     :param ask_again: seconds after which the RLMS should ask again.

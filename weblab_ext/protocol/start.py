@@ -1,9 +1,10 @@
 """Decoding and validation of the start request, in both dialects.
 
 * ``weblab`` (``POST /weblab/sessions/``): ``{"back", "client_initial_data",
-  "server_initial_data"}`` with flat dotted keys in ``server_initial_data`` (SPEC §1.6).
+  "server_initial_data"}`` with flat dotted keys in ``server_initial_data``
+  (``"request.username"``, ``"priority.queue.slot.length"``...).
 * ``ldl`` (``POST /ldl/sessions/``): nested ``request``/``laboratory``/``user``/``schedule``
-  objects (SPEC §11.1).
+  objects, the schema of labdiscoverylib.
 
 Both produce the same :class:`StartRequest`, so the rest of weblab_ext ignores the dialect.
 """

@@ -1,4 +1,5 @@
-"""The ``should_finish`` decision and the bulk-status request (SPEC §1.7, §1.8)."""
+"""The ``should_finish`` decision (seconds until the RLMS asks again, ``-1`` when the
+session is over) for one session and for the bulk-status request (``status/multiple``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Parsing of the durations and start times RLMSs send, in every format seen in the wild.
 
-Clients and what they send for the slot start (see RLMS_CLIENTS.md §1.5, §1.10):
+Clients and what they send for the slot start:
 
 * WebLab-Deusto since 2019: ``priority.queue.slot.start.timestamp`` as a Python 2 float
   string (``"1493901234.57"``, 12 significant digits).

@@ -1,11 +1,11 @@
 """The RLMS loops: status polling and dispose re-calls, with each profile's decisions.
 
-WebLab-Deusto (RLMS_CLIENTS.md §1.6-§1.7): status ``> 0`` → ask again after that many
+WebLab-Deusto: status ``> 0`` → ask again after that many
 seconds, ``0`` → never ask again, ``< 0`` → dispose; a failed status call is retried after
 5 s, forever. Dispose is called again after ``ask_again`` (0.5 s) while the lab says it is not
 finished, with no limit.
 
-LabDiscoveryEngine (§1.10): status ``0``/missing → ask again after 10 s, ``> 0`` → after
+LabDiscoveryEngine: status ``0``/missing → ask again after 10 s, ``> 0`` → after
 ``min(value, 10)``, ``< 0`` → dispose; a failed status call is retried 3 times, 1 s apart,
 then the error propagates. Dispose is called again after ``min(should_finish or 1, 30)`` s
 while ``should_finish >= 0``, at most 60 calls, then it fails closed

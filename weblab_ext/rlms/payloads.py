@@ -1,6 +1,6 @@
 """Start-request bodies exactly as each RLMS builds them (pure functions, no I/O).
 
-The value formats are the point of this module (RLMS_CLIENTS.md §1.5, §1.10, §1.12):
+The value formats are the point of this module:
 WebLab-Deusto runs on Python 2 and sends numbers as ``'%s' % value`` strings and dates as
 ``str(datetime)``; LabDiscoveryEngine sends numbers and ISO-8601 dates with an offset.
 

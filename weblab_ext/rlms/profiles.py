@@ -1,7 +1,7 @@
 """The RLMS profiles: how each real client of the lab protocol behaves, as plain data.
 
 A profile says which URL prefix and request shapes a client uses, how it formats values, and
-how its status and dispose loops decide (RLMS_CLIENTS.md §1.3-§1.12). The client code reads
+how its status and dispose loops decide. The client code reads
 only these fields, so a variant is a :func:`dataclasses.replace` away:
 
 .. code-block:: python

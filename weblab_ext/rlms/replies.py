@@ -1,7 +1,7 @@
 """How each RLMS reads the lab's replies and decides what to do next (pure functions).
 
-RLMS_CLIENTS.md §1.3-§1.7 (WebLab-Deusto) and §1.10 (LabDiscoveryEngine). Nothing here does
-I/O, so the decisions can be tested value by value.
+WebLab-Deusto's and LabDiscoveryEngine's readings of the start, status and dispose replies.
+Nothing here does I/O, so the decisions can be tested value by value.
 """
 
 from __future__ import annotations

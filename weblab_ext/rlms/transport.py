@@ -3,7 +3,7 @@
 A transport sends one :class:`HTTPRequest` and returns the :class:`HTTPResponse` whatever its
 status; it raises only :class:`~weblab_ext.rlms.errors.RLMSConnectionError` (the lab could not
 be reached). Neither transport follows redirects: real RLMSs do not reliably follow them on
-their POSTs (RLMS_CLIENTS.md §1.3), so a lab must not depend on them.
+their POSTs, so a lab must not depend on them.
 
 .. code-block:: python
 

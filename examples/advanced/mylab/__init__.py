@@ -42,7 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """
     app = Flask(__name__, instance_relative_config=True)
     app.config.update(
-        SESSION_COOKIE_NAME="mylab_session",  # not Flask's "session": see docs/users.md
+        SESSION_COOKIE_NAME="mylab_session",  # not Flask's "session": see docs/rlms.md
         WEBLAB_TIMEOUT=15,
         LAB_DATABASE=os.path.join(app.instance_path, "students.sqlite3"),
         SESSION_COOKIE_HTTPONLY=True,
