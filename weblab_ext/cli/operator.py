@@ -190,7 +190,8 @@ def _check_operator_pages(state: LabState, notes: list[str], warnings: list[str]
                  f"({base}/weblab/admin/) are on, behind WEBLAB_ADMIN_USERNAME's credentials.")
     if importlib.util.find_spec("prometheus_client") is None:
         warnings.append("prometheus_client is not installed: the metrics endpoint answers 501. "
-                        "Install it with pip install 'weblab_ext[metrics]'.")
+                        "Install it with pip install prometheus-client (or weblab_ext's "
+                        "metrics extra).")
 
 
 def _check_server(info: dict[str, str], label: str, notes: list[str], warnings: list[str],

@@ -5,7 +5,8 @@ Every number comes from Redis when Prometheus asks (a custom collector, no count
 process), so any web process of a lab, on any machine, answers the same. While the store is
 unreachable the answer is still a 200 with ``weblab_store_up 0`` and nothing else: the target
 stays up and the outage shows. ``prometheus_client`` is an optional dependency
-(``pip install weblab_ext[metrics]``); without it the endpoint answers 501 saying so.
+(``pip install prometheus-client``, or the ``metrics`` extra); without it the endpoint
+answers 501 saying so.
 """
 
 from __future__ import annotations
@@ -45,8 +46,10 @@ METRICS = {
     "weblab_cleaner_lag_seconds": "Seconds since the oldest session that is over became due "
                                   "for disposal (0 when none waits).",
 }
-_MISSING_CLIENT = ("The metrics need prometheus_client: pip install 'weblab_ext[metrics]' in "
-                   "the lab's environment.")
+# Both ways work whether weblab_ext came from an index or from a checkout (its "metrics"
+# extra installs nothing but prometheus-client).
+_MISSING_CLIENT = ("The metrics need prometheus_client: pip install prometheus-client (or "
+                   "weblab_ext's metrics extra) in the lab's environment.")
 
 
 def _histogram(name: str, value: Histogram) -> Metric:
