@@ -10,8 +10,6 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
 
 import redis
 
@@ -20,8 +18,8 @@ from weblab_ext.tokens import create_token
 from .common import (
     AUTH,
     INFO,
-    Counter,
     Row,
+    checked,
     counting_client,
     create_bulk,
     make_lab,
@@ -32,6 +30,7 @@ from .common import (
     start_session,
     student,
     template_record,
+    trips_per_call,
     verdict,
     wld_start_body,
 )
@@ -59,25 +58,9 @@ def run() -> list[Row]:
 # -- 1. round trips ----------------------------------------------------------------------------
 
 
-def _trips(counter: Counter, action: Callable[[], Any], repeat: int = 5) -> list[int]:
-    action()  # loads the Lua scripts and opens the connection: not part of the steady state
-    result = []
-    for _ in range(repeat):
-        counter.reset()
-        action()
-        result.append(counter.round_trips)
-    return result
-
-
 def _trip_row(what: str, trips: list[int], budget: int) -> Row:
     shown = str(trips[0]) if min(trips) == max(trips) else f"{min(trips)}-{max(trips)}"
     return Row(what, shown, str(budget), verdict(max(trips) <= budget))
-
-
-def _ok(reply: Any, expected: int = 200) -> Any:
-    if reply.status_code != expected:
-        raise RuntimeError(f"unexpected HTTP {reply.status_code}: {reply.get_data(as_text=True)}")
-    return reply
 
 
 def round_trip_rows(url: str) -> list[Row]:
@@ -91,21 +74,21 @@ def round_trip_rows(url: str) -> list[Row]:
     others = [create_token() for _ in range(MULTIPLE_IDS - 1)]
     rows = [
         _trip_row("round trips: requires_active, autopoll, data unchanged",
-                  _trips(counter, lambda: _ok(browser.get("/lab"))), 1),
+                  trips_per_call(counter, lambda: checked(browser.get("/lab"))), 1),
         _trip_row("round trips: requires_active, autopoll, data changed",
-                  _trips(counter, lambda: _ok(browser.get("/lab/change"))), 2),
+                  trips_per_call(counter, lambda: checked(browser.get("/lab/change"))), 2),
         _trip_row("round trips: request without a session cookie",
-                  _trips(counter, lambda: _ok(anonymous.get("/lab"), 403)), 0),
+                  trips_per_call(counter, lambda: checked(anonymous.get("/lab"), 403)), 0),
         _trip_row("round trips: RLMS status call",
-                  _trips(counter, lambda: _ok(rlms.get(
+                  trips_per_call(counter, lambda: checked(rlms.get(
                       f"/weblab/sessions/{session_id}/status", headers=AUTH))), 1),
         _trip_row(f"round trips: status/multiple, {MULTIPLE_IDS:,} ids",
-                  _trips(counter, lambda: _ok(rlms.post(
+                  trips_per_call(counter, lambda: checked(rlms.post(
                       "/weblab/sessions/status/multiple", headers=AUTH,
                       json={"session_ids": [session_id, *others]}))), 1),
     ]
     # With a time limit the view reads in chunks so it can stop between them (SPEC §1.8).
-    with_limit = _trips(counter, lambda: _ok(rlms.post(
+    with_limit = trips_per_call(counter, lambda: checked(rlms.post(
         "/weblab/sessions/status/multiple", headers=AUTH,
         json={"session_ids": [session_id, *others], "timeout": 10})))
     rows.append(Row(f"round trips: status/multiple, {MULTIPLE_IDS:,} ids, timeout=10",
@@ -179,7 +162,7 @@ def throughput_rows(url: str) -> list[Row]:
         session_id = start_session(app)
         browser = student(app, session_id)
         rlms = app.test_client()
-        _ok(browser.get("/lab"))
+        checked(browser.get("/lab"))
         lab = rate(lambda browser=browser: browser.get("/lab"), THROUGHPUT_SECONDS)
         status_path = f"/weblab/sessions/{session_id}/status"
         status = rate(lambda rlms=rlms, path=status_path: rlms.get(path, headers=AUTH),

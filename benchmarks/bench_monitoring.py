@@ -19,12 +19,12 @@ from flask import Flask
 from weblab_ext.runtime.counters import LifecycleCounters
 from weblab_ext.runtime.lifecycle_log import session_id_hash
 
-from .bench_core import _trips
 from .common import (
     AUTH,
     INFO,
     Counter,
     Row,
+    checked,
     counting_client,
     create_bulk,
     make_lab,
@@ -33,6 +33,7 @@ from .common import (
     start_session,
     student,
     template_record,
+    trips_per_call,
     verdict,
 )
 
@@ -62,17 +63,11 @@ def admin_lab(client: redis.Redis) -> Flask:
     return app
 
 
-def _ok(reply: Any, expected: int = 200) -> Any:
-    if reply.status_code != expected:
-        raise RuntimeError(f"unexpected HTTP {reply.status_code}: {reply.get_data(as_text=True)}")
-    return reply
-
-
 def _dispose(app: Flask, pending: list[str]) -> Callable[[], None]:
     rlms = app.test_client()
 
     def dispose() -> None:
-        reply = _ok(rlms.post(f"/weblab/sessions/{pending.pop()}", json={"action": "delete"},
+        reply = checked(rlms.post(f"/weblab/sessions/{pending.pop()}", json={"action": "delete"},
                               headers=AUTH))
         if not reply.json["finished"]:
             raise RuntimeError("dispose did not finish")
@@ -81,9 +76,9 @@ def _dispose(app: Flask, pending: list[str]) -> Callable[[], None]:
 
 
 def _start_and_dispose(app: Flask, counter: Counter) -> tuple[int, int]:
-    start = max(_trips(counter, lambda: start_session(app)))
+    start = max(trips_per_call(counter, lambda: start_session(app)))
     pending = [start_session(app) for _ in range(6)]
-    dispose = max(_trips(counter, _dispose(app, pending)))
+    dispose = max(trips_per_call(counter, _dispose(app, pending)))
     return start, dispose
 
 
@@ -100,9 +95,10 @@ def round_trip_rows(url: str) -> list[Row]:
     bare = _start_and_dispose(app, counter)
     service.counters = counting
     browser = student(app, start_session(app))
-    view = _trips(counter, lambda: _ok(browser.get("/lab")))
+    view = trips_per_call(counter, lambda: checked(browser.get("/lab")))
     scraper = app.test_client()
-    scrape = _trips(counter, lambda: _ok(scraper.get("/weblab/metrics", headers=ADMIN_AUTH)))
+    scrape = trips_per_call(
+        counter, lambda: checked(scraper.get("/weblab/metrics", headers=ADMIN_AUTH)))
     rows = []
     for what, (on, off) in (("RLMS start", (counted[0], bare[0])),
                             ("RLMS dispose", (counted[1], bare[1]))):
@@ -147,10 +143,10 @@ def latency_rows(url: str) -> list[Row]:
         if size > created:
             create_bulk(client, state, template, size - created, max_date=far)
             created = size
-        scrape = _timed(lambda: _ok(web.get("/weblab/metrics", headers=ADMIN_AUTH)), SCRAPES)
-        page = _timed(lambda: _ok(web.get("/weblab/admin/", headers=ADMIN_AUTH)), PAGES)
+        scrape = _timed(lambda: checked(web.get("/weblab/metrics", headers=ADMIN_AUTH)), SCRAPES)
+        page = _timed(lambda: checked(web.get("/weblab/admin/", headers=ADMIN_AUTH)), PAGES)
         counter.reset()
-        _ok(web.get("/weblab/metrics", headers=ADMIN_AUTH))
+        checked(web.get("/weblab/metrics", headers=ADMIN_AUTH))
         results[size] = (scrape, page, counter.round_trips)
     rows = [Row(f"metrics scrape, N={size:,} sessions ({LOGGED_OUT} logged out)",
                 f"{scrape * 1000:.1f} ms, {trips} round trip", "-", INFO)
@@ -172,11 +168,11 @@ def _end_last_row(app: Flask, state: Any) -> Row:
 
     last = state.monitoring.undisposed_ids(state.sessions.count_active() - 1, 1)[0]
     web = app.test_client()
-    html = _ok(web.get("/weblab/admin/", headers=ADMIN_AUTH)).get_data(as_text=True)
+    html = checked(web.get("/weblab/admin/", headers=ADMIN_AUTH)).get_data(as_text=True)
     found = re.search(r'name="token" value="([^"]+)"', html)
     assert found is not None
     started = time.perf_counter()
-    _ok(web.post("/weblab/admin/sessions/end", headers={**ADMIN_AUTH,
+    checked(web.post("/weblab/admin/sessions/end", headers={**ADMIN_AUTH,
                                                         "Origin": "http://localhost:5000"},
                  data={"session": session_id_hash(last), "token": found.group(1)}), 303)
     seconds = time.perf_counter() - started

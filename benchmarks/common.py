@@ -171,6 +171,19 @@ def counting_client(url: str) -> tuple[redis.Redis, Counter]:
     return redis.Redis(connection_pool=pool), counter
 
 
+def trips_per_call(counter: Counter, action: Callable[[], Any],
+                         repeat: int = 5) -> list[int]:
+    """Round trips of each of ``repeat`` calls of ``action``, after one call not counted (it
+    loads the Lua scripts and opens the connection: not part of the steady state)."""
+    action()
+    result = []
+    for _ in range(repeat):
+        counter.reset()
+        action()
+        result.append(counter.round_trips)
+    return result
+
+
 #: Commands a new connection sends before any work (and the stats query itself): how many
 #: connections a pool opens depends on timing, not on the action measured.
 _NOT_WORK = {"cmdstat_info", "cmdstat_hello", "cmdstat_client|setinfo", "cmdstat_select",
@@ -267,6 +280,14 @@ def start_session(app: Flask, body: dict[str, Any] | None = None) -> str:
     if reply.status_code != 200:
         raise RuntimeError(f"start failed: {reply.status_code} {reply.get_data(as_text=True)}")
     return str(json.loads(reply.get_data(as_text=True))["session_id"])
+
+
+def checked(reply: Any, expected: int = 200) -> Any:
+    """``reply`` (a test-client response) when its status is ``expected``; raises otherwise,
+    so that a benchmark never times or counts an error page."""
+    if reply.status_code != expected:
+        raise RuntimeError(f"unexpected HTTP {reply.status_code}: {reply.get_data(as_text=True)}")
+    return reply
 
 
 def student(app: Flask, session_id: str) -> Any:
