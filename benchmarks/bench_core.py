@@ -132,7 +132,7 @@ def cleaner_rows(url: str) -> list[Row]:
             server.append(server_commands(plain) - before)
             if count != CLEANER_DUE or len(disposed) != CLEANER_DUE:
                 raise RuntimeError(f"cleaner disposed {count} sessions, expected {CLEANER_DUE}")
-        if state.sessions.count_active() != size:
+        if state.monitoring.session_counts().total != size:
             raise RuntimeError("the not-due sessions did not all stay active")
         results[size] = (max(trips), max(commands), max(server), median(seconds))
     rows = []

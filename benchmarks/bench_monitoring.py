@@ -68,7 +68,7 @@ def _dispose(app: Flask, pending: list[str]) -> Callable[[], None]:
 
     def dispose() -> None:
         reply = checked(rlms.post(f"/weblab/sessions/{pending.pop()}", json={"action": "delete"},
-                              headers=AUTH))
+                          headers=AUTH))
         if not reply.json["finished"]:
             raise RuntimeError("dispose did not finish")
 
@@ -166,17 +166,18 @@ def _end_last_row(app: Flask, state: Any) -> Row:
     """Ending, from the admin page, the session its id lookup finds last (every id hashed)."""
     import re
 
-    last = state.monitoring.undisposed_ids(state.sessions.count_active() - 1, 1)[0]
+    total = state.monitoring.session_counts().total
+    last = state.monitoring.undisposed_ids(total - 1, 1)[0]
     web = app.test_client()
     html = checked(web.get("/weblab/admin/", headers=ADMIN_AUTH)).get_data(as_text=True)
     found = re.search(r'name="token" value="([^"]+)"', html)
     assert found is not None
     started = time.perf_counter()
-    checked(web.post("/weblab/admin/sessions/end", headers={**ADMIN_AUTH,
-                                                        "Origin": "http://localhost:5000"},
-                 data={"session": session_id_hash(last), "token": found.group(1)}), 303)
+    checked(web.post("/weblab/admin/sessions/end",
+                     headers={**ADMIN_AUTH, "Origin": "http://localhost:5000"},
+                     data={"session": session_id_hash(last), "token": found.group(1)}), 303)
     seconds = time.perf_counter() - started
     if state.sessions.load(last).state != "disposed":
         raise RuntimeError("the admin page did not end the session")
-    return Row(f"admin page: end the last of N={state.sessions.count_active() + 1:,} sessions",
+    return Row(f"admin page: end the last of N={total:,} sessions",
                f"{seconds * 1000:.1f} ms", "-", f"{INFO} (its id found by hashing each id)")

@@ -57,7 +57,7 @@ def test_pass_disposes_exactly_the_due_sessions(make_lab: Callable[..., Lab]) ->
     assert clean(lab) == 0
     assert lab.status(busy) == 5
     assert sorted(lab.disposed) == sorted([short, silent, exited])
-    assert lab.state.sessions.count_active() == 1
+    assert lab.state.monitoring.session_counts().total == 1
 
 
 @pytest.mark.parametrize("timeout", [0, -1])
@@ -101,7 +101,7 @@ def test_index_entry_without_record_is_dropped(lab: Lab) -> None:
     lab.student(session_id).get(f"/callback/{session_id}/logout")
     lab.state.client.delete(lab.state.keys.session(session_id))
     assert clean(lab) == 0
-    assert lab.state.sessions.count_active() == 0
+    assert lab.state.monitoring.session_counts().total == 0
     assert lab.disposed == []
 
 
@@ -218,7 +218,7 @@ def test_pass_runs_on_dispose_in_a_bounded_pool(make_lab: Callable[..., Lab]) ->
     assert all(name.startswith("weblab-dispose") for name in probe.threads)
     assert clean(lab) == 0
     assert {lab.status(session_id) for session_id in ids} == {-1}
-    assert lab.state.sessions.count_active() == 0
+    assert lab.state.monitoring.session_counts().total == 0
 
 
 def test_concurrency_one_disposes_in_the_calling_thread(make_lab: Callable[..., Lab]) -> None:
@@ -286,4 +286,4 @@ def test_cleaner_finishes_a_disposal_whose_disposer_died(make_lab: Callable[...,
     assert clean(lab) == 1
     assert lab.status(session_id) == -1
     assert lab.disposed == []  # on_dispose may have run already: never twice
-    assert lab.state.sessions.count_active() == 0
+    assert lab.state.monitoring.session_counts().total == 0

@@ -106,7 +106,7 @@ def test_other_servers_refuse_every_request(software: str,
     assert f"runs under {software}" in message
     for advice in HOW_TO_SET:
         assert advice in message
-    assert lab.state.sessions.count_active() == 0, "nothing was started"
+    assert lab.state.monitoring.session_counts().total == 0, "nothing was started"
     page = client.get("/lab", environ_base=environ)
     assert page.status_code == 500 and "WEBLAB_REDIS_URL is not set" in page.get_data(True)
     health = client.get("/weblab/health", environ_base=environ)

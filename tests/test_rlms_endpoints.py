@@ -39,7 +39,7 @@ def session_keys(lab: Lab) -> list[str]:
 
 
 def assert_nothing_stored(lab: Lab) -> None:
-    assert lab.state.sessions.count_active() == 0
+    assert lab.state.monitoring.session_counts().total == 0
     assert session_keys(lab) == []
     assert lab.started == []
 
@@ -122,7 +122,7 @@ def test_api_suffix_in_query_string_is_no_bypass(lab: Lab, dialect: str) -> None
     dispose = lab.rlms.post(f"/{dialect}/sessions/{session_id}?x=/api", json={"action": "delete"})
     assert dispose.status_code == 401
     assert lab.disposed == []
-    assert lab.state.sessions.count_active() == 1
+    assert lab.state.monitoring.session_counts().total == 1
     # The `api` route itself is exempt by endpoint, not by URL suffix: a query string is fine.
     assert lab.rlms.get(f"/{dialect}/sessions/api?x=1").json == {"api_version": "1"}
 
@@ -331,7 +331,7 @@ def test_on_start_failure(lab: Lab, failure: str) -> None:
     assert reply.json["error"] is True
     assert "session_id" not in reply.json
     assert len(lab.disposed) == 1
-    assert lab.state.sessions.count_active() == 0
+    assert lab.state.monitoring.session_counts().total == 0
     # The failed session is disposed: status and dispose agree.
     assert lab.status(lab.disposed[0]) == -1
     assert lab.dispose(lab.disposed[0])["message"] == "Deleted"

@@ -63,7 +63,7 @@ def test_fake_new_verifies_tls_by_default(tls_lab: tuple[Lab, str, list[str]], p
     assert "certificate" in result.output.lower()
     assert "--insecure" in result.output
     assert calls == []  # not one request reached the lab: no credentials were sent
-    assert lab.state.sessions.count_active() == 0
+    assert lab.state.monitoring.session_counts().total == 0
     assert not (Path(lab.app.instance_path) / SESSION_FILE_NAME).exists()
 
 
@@ -71,7 +71,7 @@ def test_insecure_opts_out_for_every_command(tls_lab: tuple[Lab, str, list[str]]
     lab, url, _ = tls_lab
     result = invoke(lab, "new", "--url", url, "--insecure", "--dont-open-browser")
     assert result.exit_code == 0, result.output
-    assert lab.state.sessions.count_active() == 1
+    assert lab.state.monitoring.session_counts().total == 1
     refused = invoke(lab, "status", "--url", url)
     assert "certificate" in refused.output.lower()
     assert "Should finish: 5" in invoke(lab, "status", "--url", url, "--insecure").output

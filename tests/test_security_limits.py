@@ -96,7 +96,7 @@ def test_a_chunked_start_body_is_cut_at_the_limit(make_lab: Callable[..., Lab]) 
             assert response.status == status, reply
             if status == 413:
                 assert reply["code"] == "body-too-large"
-                assert lab.state.sessions.count_active() == 0
+                assert lab.state.monitoring.session_counts().total == 0
 
 
 def test_status_multiple_refuses_more_ids_than_the_cap(lab: Lab) -> None:

@@ -257,7 +257,7 @@ def test_autopoll_of_unknown_session_creates_nothing(lab: Lab) -> None:
         session["weblab_session_id"] = "ghost"
     client.get("/results")
     assert lab.state.sessions.load("ghost") is None
-    assert lab.state.sessions.count_active() == 0
+    assert lab.state.monitoring.session_counts().total == 0
 
 
 def test_logout_view_function(lab: Lab) -> None:

@@ -242,17 +242,6 @@ class SessionStore:
         """Whether the store answers (health checks)."""
         return bool(self.client.ping())
 
-    def count_active(self) -> int:
-        """Number of undisposed sessions."""
-        return int(self.client.zcard(self.keys.sessions_by_deadline()))
-
-    def active_session_ids(self, limit: int = 1000) -> list[str]:
-        """Undisposed session ids, soonest slot end first (for operators' status views)."""
-        ids: list[str] = self.client.zrange(  # type: ignore[assignment]
-            self.keys.sessions_by_deadline(), 0, limit - 1
-        )
-        return list(ids)
-
     def store_action(self, session_id: str, action_id: str, action_json: str) -> None:
         """Write one action of a session; the actions hash lives 24 h after its last write."""
         self._store_action(keys=[self.keys.session_actions(session_id)],
