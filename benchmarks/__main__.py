@@ -30,7 +30,8 @@ def bench_modules(only: list[str] | None = None) -> list[str]:
     :param only: keep these names (``core``, ``tasks`` or ``bench_core``...) only.
     """
     names = sorted(
-        info.name for info in pkgutil.iter_modules([str(Path(__file__).parent)])
+        info.name
+        for info in pkgutil.iter_modules([str(Path(__file__).parent)])
         if info.name.startswith("bench_")
     )
     names.sort(key=lambda name: name != "bench_core")
@@ -55,8 +56,10 @@ def run_module(name: str) -> list[Row]:
 
 def format_table(rows: list[Row]) -> str:
     """A plain-text table: what | measured | budget | verdict | weblablib's number."""
-    cells = [HEADERS, *((row.what, row.measured, row.budget, row.verdict, row.reference)
-                        for row in rows)]
+    cells = [
+        HEADERS,
+        *((row.what, row.measured, row.budget, row.verdict, row.reference) for row in rows),
+    ]
     widths = [max(len(line[column]) for line in cells) for column in range(len(HEADERS))]
 
     def line(values: tuple[str, ...]) -> str:
@@ -72,8 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     :param argv: command-line arguments (default: ``sys.argv[1:]``).
     """
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--no-fail", action="store_true",
-                        help="exit 0 even when a budget fails")
+    parser.add_argument("--no-fail", action="store_true", help="exit 0 even when a budget fails")
     parser.add_argument("--redis-url", help="use this Redis instead of starting redis-server")
     parser.add_argument("only", nargs="*", help="run only these modules (core, tasks, ...)")
     args = parser.parse_args(argv)

@@ -51,8 +51,7 @@ def run() -> list[Row]:
     # The embedded store warns once per app that it is single-process: expected here.
     logging.getLogger("weblab_ext").setLevel(logging.ERROR)
     url = redis_url()
-    return [*round_trip_rows(url), *cleaner_rows(url), *throughput_rows(url),
-            *memory_rows(url)]
+    return [*round_trip_rows(url), *cleaner_rows(url), *throughput_rows(url), *memory_rows(url)]
 
 
 # -- 1. round trips ----------------------------------------------------------------------------
@@ -73,26 +72,63 @@ def round_trip_rows(url: str) -> list[Row]:
     rlms = app.test_client()
     others = [create_token() for _ in range(MULTIPLE_IDS - 1)]
     rows = [
-        _trip_row("round trips: requires_active, autopoll, data unchanged",
-                  trips_per_call(counter, lambda: checked(browser.get("/lab"))), 1),
-        _trip_row("round trips: requires_active, autopoll, data changed",
-                  trips_per_call(counter, lambda: checked(browser.get("/lab/change"))), 2),
-        _trip_row("round trips: request without a session cookie",
-                  trips_per_call(counter, lambda: checked(anonymous.get("/lab"), 403)), 0),
-        _trip_row("round trips: RLMS status call",
-                  trips_per_call(counter, lambda: checked(rlms.get(
-                      f"/weblab/sessions/{session_id}/status", headers=AUTH))), 1),
-        _trip_row(f"round trips: status/multiple, {MULTIPLE_IDS:,} ids",
-                  trips_per_call(counter, lambda: checked(rlms.post(
-                      "/weblab/sessions/status/multiple", headers=AUTH,
-                      json={"session_ids": [session_id, *others]}))), 1),
+        _trip_row(
+            "round trips: requires_active, autopoll, data unchanged",
+            trips_per_call(counter, lambda: checked(browser.get("/lab"))),
+            1,
+        ),
+        _trip_row(
+            "round trips: requires_active, autopoll, data changed",
+            trips_per_call(counter, lambda: checked(browser.get("/lab/change"))),
+            2,
+        ),
+        _trip_row(
+            "round trips: request without a session cookie",
+            trips_per_call(counter, lambda: checked(anonymous.get("/lab"), 403)),
+            0,
+        ),
+        _trip_row(
+            "round trips: RLMS status call",
+            trips_per_call(
+                counter,
+                lambda: checked(rlms.get(f"/weblab/sessions/{session_id}/status", headers=AUTH)),
+            ),
+            1,
+        ),
+        _trip_row(
+            f"round trips: status/multiple, {MULTIPLE_IDS:,} ids",
+            trips_per_call(
+                counter,
+                lambda: checked(
+                    rlms.post(
+                        "/weblab/sessions/status/multiple",
+                        headers=AUTH,
+                        json={"session_ids": [session_id, *others]},
+                    )
+                ),
+            ),
+            1,
+        ),
     ]
     # With a time limit the view reads in chunks so it can stop between them (SPEC §1.8).
-    with_limit = trips_per_call(counter, lambda: checked(rlms.post(
-        "/weblab/sessions/status/multiple", headers=AUTH,
-        json={"session_ids": [session_id, *others], "timeout": 10})))
-    rows.append(Row(f"round trips: status/multiple, {MULTIPLE_IDS:,} ids, timeout=10",
-                    str(max(with_limit)), "-", f"{INFO} (chunked to honour the limit)"))
+    with_limit = trips_per_call(
+        counter,
+        lambda: checked(
+            rlms.post(
+                "/weblab/sessions/status/multiple",
+                headers=AUTH,
+                json={"session_ids": [session_id, *others], "timeout": 10},
+            )
+        ),
+    )
+    rows.append(
+        Row(
+            f"round trips: status/multiple, {MULTIPLE_IDS:,} ids, timeout=10",
+            str(max(with_limit)),
+            "-",
+            f"{INFO} (chunked to honour the limit)",
+        )
+    )
     return rows
 
 
@@ -137,17 +173,26 @@ def cleaner_rows(url: str) -> list[Row]:
         results[size] = (max(trips), max(commands), max(server), median(seconds))
     rows = []
     for size, (trips_n, commands_n, server_n, seconds_n) in results.items():
-        rows.append(Row(
-            f"cleaner pass, N={size:,} active, k={CLEANER_DUE} due",
-            f"{trips_n} round trips, {commands_n} cmds ({server_n} in Redis), "
-            f"{seconds_n * 1000:.1f} ms", "-", INFO))
+        rows.append(
+            Row(
+                f"cleaner pass, N={size:,} active, k={CLEANER_DUE} due",
+                f"{trips_n} round trips, {commands_n} cmds ({server_n} in Redis), "
+                f"{seconds_n * 1000:.1f} ms",
+                "-",
+                INFO,
+            )
+        )
     small, large = results[CLEANER_SIZES[0]], results[CLEANER_SIZES[-1]]
     same = len({(r[0], r[1], r[2]) for r in results.values()}) == 1
     ratio = large[3] / small[3]
-    rows.append(Row(
-        f"cleaner flatness N={CLEANER_SIZES[0]:,} -> {CLEANER_SIZES[-1]:,}",
-        f"cmds {'identical' if same else 'differ'}, time x{ratio:.2f}",
-        "O(log N + k): same cmds, time < 3x", verdict(same and ratio < 3)))
+    rows.append(
+        Row(
+            f"cleaner flatness N={CLEANER_SIZES[0]:,} -> {CLEANER_SIZES[-1]:,}",
+            f"cmds {'identical' if same else 'differ'}, time x{ratio:.2f}",
+            "O(log N + k): same cmds, time < 3x",
+            verdict(same and ratio < 3),
+        )
+    )
     return rows
 
 
@@ -165,16 +210,24 @@ def throughput_rows(url: str) -> list[Row]:
         checked(browser.get("/lab"))
         lab = rate(lambda browser=browser: browser.get("/lab"), THROUGHPUT_SECONDS)
         status_path = f"/weblab/sessions/{session_id}/status"
-        status = rate(lambda rlms=rlms, path=status_path: rlms.get(path, headers=AUTH),
-                      THROUGHPUT_SECONDS)
+        status = rate(
+            lambda rlms=rlms, path=status_path: rlms.get(path, headers=AUTH), THROUGHPUT_SECONDS
+        )
         body = wld_start_body()
-        start = rate(lambda rlms=rlms, body=body: rlms.post("/weblab/sessions/", json=body,
-                                                             headers=AUTH),
-                     THROUGHPUT_SECONDS)
+        start = rate(
+            lambda rlms=rlms, body=body: rlms.post("/weblab/sessions/", json=body, headers=AUTH),
+            THROUGHPUT_SECONDS,
+        )
         # weblablib's throughput is not quoted (only its per-request overhead, compared in
         # bench_speed), so these rows inform.
-        rows.append(Row(f"throughput: requires_active view ({label})", f"{lab:,.0f} req/s",
-                        ">= 2x weblablib", f"{INFO} (see lab view vs weblablib)"))
+        rows.append(
+            Row(
+                f"throughput: requires_active view ({label})",
+                f"{lab:,.0f} req/s",
+                ">= 2x weblablib",
+                f"{INFO} (see lab view vs weblablib)",
+            )
+        )
         rows.append(Row(f"throughput: RLMS status ({label})", f"{status:,.0f} req/s", "-", INFO))
         rows.append(Row(f"throughput: RLMS start ({label})", f"{start:,.0f} req/s", "-", INFO))
     return rows
@@ -193,11 +246,16 @@ def _weblablib_record(
     info = json.loads(raw["info"])
     experiment_id = f"{info['experiment_name']}@{info['category_name']}"
     fields = {
-        "max_date": raw["max_date"], "last_poll": raw["last_poll"],
-        "start_date": repr(info["start_date"]), "username": info["username"],
-        "username-unique": info["username_unique"], "back": info["back"],
-        "data": raw["data"], "exited": json.dumps(False),
-        "locale": json.dumps(info["locale"]), "full_name": json.dumps(info["full_name"]),
+        "max_date": raw["max_date"],
+        "last_poll": raw["last_poll"],
+        "start_date": repr(info["start_date"]),
+        "username": info["username"],
+        "username-unique": info["username_unique"],
+        "back": info["back"],
+        "data": raw["data"],
+        "exited": json.dumps(False),
+        "locale": json.dumps(info["locale"]),
+        "full_name": json.dumps(info["full_name"]),
         "experiment_name": json.dumps(info["experiment_name"]),
         "category_name": json.dumps(info["category_name"]),
         "experiment_id": json.dumps(experiment_id),
@@ -248,12 +306,22 @@ def memory_rows(url: str) -> list[Row]:
     theirs_used = (int(client.info("memory")["used_memory"]) - used_before) / MEMORY_SESSIONS
 
     return [
-        Row("memory/session: ours (MEMORY USAGE)",
+        Row(
+            "memory/session: ours (MEMORY USAGE)",
             f"{ours:,.0f} B = hash {ours_hash:,} + 2 index entries {ours_index:,.0f}",
-            "<= weblablib", verdict(ours <= theirs)),
-        Row("memory/session: weblablib layout (as weblablib 0.5.9 writes it)",
-            f"{theirs:,} B = hash {theirs_hash:,} + marker {theirs_marker:,}", "-", INFO),
-        Row(f"memory/session: used_memory delta over {MEMORY_SESSIONS:,}",
-            f"ours {ours_used:,.0f} B, weblablib layout {theirs_used:,.0f} B", "-",
-            f"{INFO} (cross-check)"),
+            "<= weblablib",
+            verdict(ours <= theirs),
+        ),
+        Row(
+            "memory/session: weblablib layout (as weblablib 0.5.9 writes it)",
+            f"{theirs:,} B = hash {theirs_hash:,} + marker {theirs_marker:,}",
+            "-",
+            INFO,
+        ),
+        Row(
+            f"memory/session: used_memory delta over {MEMORY_SESSIONS:,}",
+            f"ours {ours_used:,.0f} B, weblablib layout {theirs_used:,.0f} B",
+            "-",
+            f"{INFO} (cross-check)",
+        ),
     ]

@@ -42,13 +42,34 @@ def run() -> list[Row]:
 
 
 def _start_workers(url: str, base: str, counts: str, workers: int) -> list[subprocess.Popen[bytes]]:
-    env = dict(os.environ, BENCH_REDIS_URL=url, BENCH_BASE=base, BENCH_COUNTS=counts,
-               BENCH_DISPOSE_SECONDS=repr(DISPOSE_SECONDS),
-               BENCH_CLEANER_INTERVAL=repr(CLEANER_INTERVAL), PYTHONPATH=str(ROOT))
+    env = dict(
+        os.environ,
+        BENCH_REDIS_URL=url,
+        BENCH_BASE=base,
+        BENCH_COUNTS=counts,
+        BENCH_DISPOSE_SECONDS=repr(DISPOSE_SECONDS),
+        BENCH_CLEANER_INTERVAL=repr(CLEANER_INTERVAL),
+        PYTHONPATH=str(ROOT),
+    )
     return [
-        subprocess.Popen([sys.executable, "-m", "flask", "--app", "benchmarks.expiry_app",
-                          "weblab", "loop", "--no-reload", "--threads", "1"],
-                         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "flask",
+                "--app",
+                "benchmarks.expiry_app",
+                "weblab",
+                "loop",
+                "--no-reload",
+                "--threads",
+                "1",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         for _ in range(workers)
     ]
 
@@ -100,9 +121,16 @@ def scenario(url: str, sessions: int, workers: int, budget: float) -> list[Row]:
     label = f"{sessions:,} sessions due at once, on_dispose 10 ms, {workers} worker process"
     label += "es" if workers > 1 else ""
     return [
-        Row(label, f"{elapsed:.2f} s ({rate:,.0f}/s){f', {left} left' if left else ''}",
-            f"<= {budget:.0f} s", verdict(left == 0 and elapsed <= budget)),
-        Row(f"on_dispose exactly once ({sessions:,} sessions)",
+        Row(
+            label,
+            f"{elapsed:.2f} s ({rate:,.0f}/s){f', {left} left' if left else ''}",
+            f"<= {budget:.0f} s",
+            verdict(left == 0 and elapsed <= budget),
+        ),
+        Row(
+            f"on_dispose exactly once ({sessions:,} sessions)",
             "yes" if once else f"no: {len(calls)} sessions, counts {sorted(set(calls))}",
-            "exactly once", verdict(once) if left == 0 else INFO),
+            "exactly once",
+            verdict(once) if left == 0 else INFO,
+        ),
     ]

@@ -44,8 +44,9 @@ LOGGED_OUT = 100
 SCRAPES = 20
 PAGES = 10
 ADMIN_USER, ADMIN_PASSWORD = "operator", "bench-admin"
-ADMIN_AUTH = {"Authorization": "Basic " + base64.b64encode(
-    f"{ADMIN_USER}:{ADMIN_PASSWORD}".encode()).decode()}
+ADMIN_AUTH = {
+    "Authorization": "Basic " + base64.b64encode(f"{ADMIN_USER}:{ADMIN_PASSWORD}".encode()).decode()
+}
 
 
 def run() -> list[Row]:
@@ -67,8 +68,9 @@ def _dispose(app: Flask, pending: list[str]) -> Callable[[], None]:
     rlms = app.test_client()
 
     def dispose() -> None:
-        reply = checked(rlms.post(f"/weblab/sessions/{pending.pop()}", json={"action": "delete"},
-                          headers=AUTH))
+        reply = checked(
+            rlms.post(f"/weblab/sessions/{pending.pop()}", json={"action": "delete"}, headers=AUTH)
+        )
         if not reply.json["finished"]:
             raise RuntimeError("dispose did not finish")
 
@@ -98,16 +100,32 @@ def round_trip_rows(url: str) -> list[Row]:
     view = trips_per_call(counter, lambda: checked(browser.get("/lab")))
     scraper = app.test_client()
     scrape = trips_per_call(
-        counter, lambda: checked(scraper.get("/weblab/metrics", headers=ADMIN_AUTH)))
+        counter, lambda: checked(scraper.get("/weblab/metrics", headers=ADMIN_AUTH))
+    )
     rows = []
-    for what, (on, off) in (("RLMS start", (counted[0], bare[0])),
-                            ("RLMS dispose", (counted[1], bare[1]))):
-        rows.append(Row(f"round trips: {what}, metrics counters on (off)", f"{on} ({off})",
-                        "+1", verdict(on - off <= 1)))
-    rows.append(Row("round trips: requires_active with the metrics on", str(max(view)), "1",
-                    verdict(max(view) <= 1)))
-    rows.append(Row("round trips: one metrics scrape", str(max(scrape)), "1",
-                    verdict(max(scrape) <= 1)))
+    for what, (on, off) in (
+        ("RLMS start", (counted[0], bare[0])),
+        ("RLMS dispose", (counted[1], bare[1])),
+    ):
+        rows.append(
+            Row(
+                f"round trips: {what}, metrics counters on (off)",
+                f"{on} ({off})",
+                "+1",
+                verdict(on - off <= 1),
+            )
+        )
+    rows.append(
+        Row(
+            "round trips: requires_active with the metrics on",
+            str(max(view)),
+            "1",
+            verdict(max(view) <= 1),
+        )
+    )
+    rows.append(
+        Row("round trips: one metrics scrape", str(max(scrape)), "1", verdict(max(scrape) <= 1))
+    )
     return rows
 
 
@@ -148,16 +166,28 @@ def latency_rows(url: str) -> list[Row]:
         counter.reset()
         checked(web.get("/weblab/metrics", headers=ADMIN_AUTH))
         results[size] = (scrape, page, counter.round_trips)
-    rows = [Row(f"metrics scrape, N={size:,} sessions ({LOGGED_OUT} logged out)",
-                f"{scrape * 1000:.1f} ms, {trips} round trip", "-", INFO)
-            for size, (scrape, _, trips) in results.items()]
-    rows += [Row(f"admin page, N={size:,} sessions (lists 100)", f"{page * 1000:.1f} ms",
-                 "-", INFO) for size, (_, page, _) in results.items()]
+    rows = [
+        Row(
+            f"metrics scrape, N={size:,} sessions ({LOGGED_OUT} logged out)",
+            f"{scrape * 1000:.1f} ms, {trips} round trip",
+            "-",
+            INFO,
+        )
+        for size, (scrape, _, trips) in results.items()
+    ]
+    rows += [
+        Row(f"admin page, N={size:,} sessions (lists 100)", f"{page * 1000:.1f} ms", "-", INFO)
+        for size, (_, page, _) in results.items()
+    ]
     small, large = results[min(results)], results[max(results)]
-    rows.append(Row(f"scrape flatness N={min(results):,} -> {max(results):,}",
-                    f"round trips {small[2]} -> {large[2]}, time x{large[0] / small[0]:.2f}",
-                    "same round trips, time < 3x",
-                    verdict(small[2] == large[2] and large[0] / small[0] < 3)))
+    rows.append(
+        Row(
+            f"scrape flatness N={min(results):,} -> {max(results):,}",
+            f"round trips {small[2]} -> {large[2]}, time x{large[0] / small[0]:.2f}",
+            "same round trips, time < 3x",
+            verdict(small[2] == large[2] and large[0] / small[0] < 3),
+        )
+    )
     rows.append(_end_last_row(app, state))
     return rows
 
@@ -173,11 +203,20 @@ def _end_last_row(app: Flask, state: Any) -> Row:
     found = re.search(r'name="token" value="([^"]+)"', html)
     assert found is not None
     started = time.perf_counter()
-    checked(web.post("/weblab/admin/sessions/end",
-                     headers={**ADMIN_AUTH, "Origin": "http://localhost:5000"},
-                     data={"session": session_id_hash(last), "token": found.group(1)}), 303)
+    checked(
+        web.post(
+            "/weblab/admin/sessions/end",
+            headers={**ADMIN_AUTH, "Origin": "http://localhost:5000"},
+            data={"session": session_id_hash(last), "token": found.group(1)},
+        ),
+        303,
+    )
     seconds = time.perf_counter() - started
     if state.sessions.load(last).state != "disposed":
         raise RuntimeError("the admin page did not end the session")
-    return Row(f"admin page: end the last of N={total:,} sessions",
-               f"{seconds * 1000:.1f} ms", "-", f"{INFO} (its id found by hashing each id)")
+    return Row(
+        f"admin page: end the last of N={total:,} sessions",
+        f"{seconds * 1000:.1f} ms",
+        "-",
+        f"{INFO} (its id found by hashing each id)",
+    )

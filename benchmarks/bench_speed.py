@@ -88,14 +88,20 @@ def overhead_rows(url: str) -> list[Row]:
     plain_p50 = statistics.median(plain_times) * 1000
     overhead = lab_p50 - plain_p50
     return [
-        Row("requires_active overhead over plain Flask, p50 in-process",
+        Row(
+            "requires_active overhead over plain Flask, p50 in-process",
             f"{overhead:.3f} ms (lab {lab_p50:.3f} - plain {plain_p50:.3f})",
-            f"<= {OVERHEAD_BUDGET_MS} ms", verdict(overhead <= OVERHEAD_BUDGET_MS),
-            f"{WEBLABLIB_OVERHEAD_MS} ms"),
-        Row("lab view vs weblablib (time per request, p50)",
-            f"{lab_p50:.3f} ms", "weblablib / 2",
+            f"<= {OVERHEAD_BUDGET_MS} ms",
+            verdict(overhead <= OVERHEAD_BUDGET_MS),
+            f"{WEBLABLIB_OVERHEAD_MS} ms",
+        ),
+        Row(
+            "lab view vs weblablib (time per request, p50)",
+            f"{lab_p50:.3f} ms",
+            "weblablib / 2",
             verdict(2 * lab_p50 <= plain_p50 + WEBLABLIB_OVERHEAD_MS),
-            f"~{plain_p50 + WEBLABLIB_OVERHEAD_MS:.3f} ms (plain + {WEBLABLIB_OVERHEAD_MS})"),
+            f"~{plain_p50 + WEBLABLIB_OVERHEAD_MS:.3f} ms (plain + {WEBLABLIB_OVERHEAD_MS})",
+        ),
     ]
 
 
@@ -106,8 +112,9 @@ def multiple_rows(url: str) -> list[Row]:
     state = app.extensions["weblab"]
     template = template_record(app)
     # Every record different (last polls a millisecond apart): no two ids share an answer.
-    ids = create_bulk(client, state, template, max(MULTIPLE_BUDGETS_MS),
-                      max_date=time.time() + 3600, spread=0.001)
+    ids = create_bulk(
+        client, state, template, max(MULTIPLE_BUDGETS_MS), max_date=time.time() + 3600, spread=0.001
+    )
     rlms = app.test_client()
     rows = []
     for count, budget in MULTIPLE_BUDGETS_MS.items():
@@ -115,16 +122,26 @@ def multiple_rows(url: str) -> list[Row]:
         body = json.dumps({"session_ids": ids[:count]}).encode()
 
         def call(body: bytes = body) -> None:
-            reply = rlms.post("/weblab/sessions/status/multiple", data=body, headers=AUTH,
-                              content_type="application/json")
+            reply = rlms.post(
+                "/weblab/sessions/status/multiple",
+                data=body,
+                headers=AUTH,
+                content_type="application/json",
+            )
             assert reply.status_code == 200, reply.status_code
 
         call()
         repeat = 60 if count <= 1_000 else 25
         p50 = statistics.median(_timed(call) for _ in range(repeat)) * 1000
         reference = f"{WEBLABLIB_MULTIPLE_1K_MS:.0f} ms" if count == 1_000 else "-"
-        rows.append(Row(f"status/multiple, {count:,} active ids, p50 in-process",
-                        f"{p50:.1f} ms", f"<= {budget:.0f} ms", verdict(p50 <= budget),
-                        reference))
+        rows.append(
+            Row(
+                f"status/multiple, {count:,} active ids, p50 in-process",
+                f"{p50:.1f} ms",
+                f"<= {budget:.0f} ms",
+                verdict(p50 <= budget),
+                reference,
+            )
+        )
     client.close()
     return rows

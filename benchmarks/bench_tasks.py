@@ -40,10 +40,16 @@ class Bench:
     def __init__(self, url: str, threads: int, heartbeat: float = 5.0) -> None:
         self.app = Flask(f"bench_{uuid.uuid4().hex[:6]}")
         self.app.config.update(
-            SECRET_KEY="x", WEBLAB_USERNAME="u", WEBLAB_PASSWORD="p", WEBLAB_REDIS_URL=url,
-            WEBLAB_REDIS_BASE=f"bench-{uuid.uuid4().hex[:8]}", WEBLAB_NO_THREAD=threads == 0,
-            WEBLAB_TASK_THREADS_PROCESS=threads, WEBLAB_AUTOCLEAN_THREAD=False,
-            WEBLAB_HEARTBEAT_INTERVAL=heartbeat, WEBLAB_LOG_SESSION_LIFECYCLE=False,
+            SECRET_KEY="x",
+            WEBLAB_USERNAME="u",
+            WEBLAB_PASSWORD="p",
+            WEBLAB_REDIS_URL=url,
+            WEBLAB_REDIS_BASE=f"bench-{uuid.uuid4().hex[:8]}",
+            WEBLAB_NO_THREAD=threads == 0,
+            WEBLAB_TASK_THREADS_PROCESS=threads,
+            WEBLAB_AUTOCLEAN_THREAD=False,
+            WEBLAB_HEARTBEAT_INTERVAL=heartbeat,
+            WEBLAB_LOG_SESSION_LIFECYCLE=False,
         )
         if threads == 0:
             del self.app.config["WEBLAB_TASK_THREADS_PROCESS"]
@@ -87,10 +93,12 @@ def bench_latency(url: str, count: int) -> dict[str, float]:
             pickups.append(bench.started[index] - before)
             wakeups.append(joined - bench.ended[index])
     ms = 1000.0
-    return {"pickup_p50": statistics.median(pickups) * ms,
-            "pickup_p95": _percentile(pickups, 0.95) * ms,
-            "join_p50": statistics.median(wakeups) * ms,
-            "join_p95": _percentile(wakeups, 0.95) * ms}
+    return {
+        "pickup_p50": statistics.median(pickups) * ms,
+        "pickup_p95": _percentile(pickups, 0.95) * ms,
+        "join_p50": statistics.median(wakeups) * ms,
+        "join_p95": _percentile(wakeups, 0.95) * ms,
+    }
 
 
 def bench_throughput(url: str, threads: int, count: int) -> float:
@@ -107,7 +115,7 @@ def bench_throughput(url: str, threads: int, count: int) -> float:
 
 def _commandstats(client: redis.Redis) -> dict[str, int]:
     stats = client.info("commandstats")
-    return {name[len("cmdstat_"):]: int(value["calls"]) for name, value in stats.items()}
+    return {name[len("cmdstat_") :]: int(value["calls"]) for name, value in stats.items()}
 
 
 def bench_commands(url: str, count: int) -> tuple[float, float, dict[str, float]]:
@@ -147,8 +155,9 @@ def bench_dead_worker(url: str, heartbeat: float = 0.2) -> float:
         task = bench.probe.delay(0)
         runtime.store.pop_from_queue("dead")
         claimed_at = time.time()
-        runtime.store.claim(task.task_id, "dead", now=claimed_at, lease=2 * heartbeat, ttl=60,
-                            duplicate_error={})
+        runtime.store.claim(
+            task.task_id, "dead", now=claimed_at, lease=2 * heartbeat, ttl=60, duplicate_error={}
+        )
         stop = threading.Event()
         runtime.shutdown_grace = 0
         HeartbeatLoop(runtime, stop, 0, store_label="bench").start()
@@ -173,16 +182,30 @@ def measure(url: str, tasks: int = 300) -> tuple[list[tuple[str, str, str, bool 
     per_task, trips, breakdown = bench_commands(url, tasks)
     detected = bench_dead_worker(url, HEARTBEAT)
     rows: list[tuple[str, str, str, bool | None]] = [
-        ("task pickup latency p50 (idle worker)", f"{latency['pickup_p50']:.2f} ms", "< 5 ms",
-         latency["pickup_p50"] < 5),
+        (
+            "task pickup latency p50 (idle worker)",
+            f"{latency['pickup_p50']:.2f} ms",
+            "< 5 ms",
+            latency["pickup_p50"] < 5,
+        ),
         ("task pickup latency p95", f"{latency['pickup_p95']:.2f} ms", "-", None),
-        ("join() wake-up p50 (task end → join returns)", f"{latency['join_p50']:.2f} ms",
-         "< 5 ms", latency["join_p50"] < 5),
+        (
+            "join() wake-up p50 (task end → join returns)",
+            f"{latency['join_p50']:.2f} ms",
+            "< 5 ms",
+            latency["join_p50"] < 5,
+        ),
         ("join() wake-up p95", f"{latency['join_p95']:.2f} ms", "-", None),
-        (f"dead worker detected (heartbeat {HEARTBEAT} s)", f"{detected:.2f} s",
-         f"< {3 * HEARTBEAT:.1f} s", detected < 3 * HEARTBEAT),
-        *((f"throughput, {n} worker thread(s)", f"{rate:.0f} tasks/s", "-", None)
-          for n, rate in rates.items()),
+        (
+            f"dead worker detected (heartbeat {HEARTBEAT} s)",
+            f"{detected:.2f} s",
+            f"< {3 * HEARTBEAT:.1f} s",
+            detected < 3 * HEARTBEAT,
+        ),
+        *(
+            (f"throughput, {n} worker thread(s)", f"{rate:.0f} tasks/s", "-", None)
+            for n, rate in rates.items()
+        ),
         ("Redis commands per task, server side (delay+run+join)", f"{per_task:.1f}", "-", None),
         ("Redis round trips per task, client side", f"{trips:.1f}", "-", None),
     ]

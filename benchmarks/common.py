@@ -171,8 +171,7 @@ def counting_client(url: str) -> tuple[redis.Redis, Counter]:
     return redis.Redis(connection_pool=pool), counter
 
 
-def trips_per_call(counter: Counter, action: Callable[[], Any],
-                         repeat: int = 5) -> list[int]:
+def trips_per_call(counter: Counter, action: Callable[[], Any], repeat: int = 5) -> list[int]:
     """Round trips of each of ``repeat`` calls of ``action``, after one call not counted (it
     loads the Lua scripts and opens the connection: not part of the steady state)."""
     action()
@@ -186,8 +185,13 @@ def trips_per_call(counter: Counter, action: Callable[[], Any],
 
 #: Commands a new connection sends before any work (and the stats query itself): how many
 #: connections a pool opens depends on timing, not on the action measured.
-_NOT_WORK = {"cmdstat_info", "cmdstat_hello", "cmdstat_client|setinfo", "cmdstat_select",
-             "cmdstat_auth"}
+_NOT_WORK = {
+    "cmdstat_info",
+    "cmdstat_hello",
+    "cmdstat_client|setinfo",
+    "cmdstat_select",
+    "cmdstat_auth",
+}
 
 
 def server_commands(client: redis.Redis) -> int:
@@ -274,9 +278,7 @@ def make_lab(
 
 def start_session(app: Flask, body: dict[str, Any] | None = None) -> str:
     """Start a session through the real RLMS endpoint; returns its id."""
-    reply = app.test_client().post(
-        "/weblab/sessions/", json=body or wld_start_body(), headers=AUTH
-    )
+    reply = app.test_client().post("/weblab/sessions/", json=body or wld_start_body(), headers=AUTH)
     if reply.status_code != 200:
         raise RuntimeError(f"start failed: {reply.status_code} {reply.get_data(as_text=True)}")
     return str(json.loads(reply.get_data(as_text=True))["session_id"])
@@ -306,8 +308,15 @@ def template_record(app: Flask) -> SessionRecord:
     return record  # type: ignore[no-any-return]
 
 
-def create_bulk(client: redis.Redis, state: Any, template: SessionRecord, count: int, *,
-                max_date: float, spread: float = 0.0) -> list[str]:
+def create_bulk(
+    client: redis.Redis,
+    state: Any,
+    template: SessionRecord,
+    count: int,
+    *,
+    max_date: float,
+    spread: float = 0.0,
+) -> list[str]:
     """Create ``count`` active sessions with the real START script, pipelined 1,000 at a time.
 
     :param state: the lab's ``LabState`` (its keys).
@@ -322,9 +331,12 @@ def create_bulk(client: redis.Redis, state: Any, template: SessionRecord, count:
         session_id = create_token()
         ids.append(session_id)
         offset = index * spread
-        store.create(dataclasses.replace(template, session_id=session_id,
-                                         max_date=max_date + offset, last_poll=now - offset),
-                     now=now)
+        store.create(
+            dataclasses.replace(
+                template, session_id=session_id, max_date=max_date + offset, last_poll=now - offset
+            ),
+            now=now,
+        )
         if index % 1000 == 999:
             pipe.execute()
     pipe.execute()

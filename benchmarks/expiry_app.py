@@ -17,10 +17,14 @@ from weblab_ext import WebLab, weblab_user
 
 app = Flask("expiry_bench")
 app.config.update(
-    SECRET_KEY="bench", WEBLAB_USERNAME="u", WEBLAB_PASSWORD="p",
-    WEBLAB_REDIS_URL=os.environ["BENCH_REDIS_URL"], WEBLAB_REDIS_BASE=os.environ["BENCH_BASE"],
+    SECRET_KEY="bench",
+    WEBLAB_USERNAME="u",
+    WEBLAB_PASSWORD="p",
+    WEBLAB_REDIS_URL=os.environ["BENCH_REDIS_URL"],
+    WEBLAB_REDIS_BASE=os.environ["BENCH_BASE"],
     WEBLAB_CLEANER_INTERVAL=float(os.environ.get("BENCH_CLEANER_INTERVAL", "0.5")),
-    WEBLAB_LOG_SESSION_LIFECYCLE=False, WEBLAB_NO_THREAD=True,
+    WEBLAB_LOG_SESSION_LIFECYCLE=False,
+    WEBLAB_NO_THREAD=True,
 )
 weblab = WebLab(app)
 counts = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"], decode_responses=True)

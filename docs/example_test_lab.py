@@ -41,8 +41,9 @@ def blink(times: int) -> int:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
-    app.config.from_mapping({"SECRET_KEY": "dev", "WEBLAB_USERNAME": "rlms",
-                             "WEBLAB_PASSWORD": "secret"})
+    app.config.from_mapping(
+        {"SECRET_KEY": "dev", "WEBLAB_USERNAME": "rlms", "WEBLAB_PASSWORD": "secret"}
+    )
     app.config.update(config or {})  # the test's overrides win, and come before init_app
     weblab.init_app(app)
 

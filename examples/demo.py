@@ -82,7 +82,8 @@ def start_session(app: Any, base_url: str, slot: float = 600) -> str:
     username, password = _credentials(app)
     token = base64.b64encode(f"{username}:{password}".encode()).decode()
     reply = app.test_client().post(
-        "/weblab/sessions/", json=start_body(base_url, slot),
+        "/weblab/sessions/",
+        json=start_body(base_url, slot),
         headers={"Authorization": f"Basic {token}"},
     )
     if reply.status_code != 200 or "session_id" not in (reply.json or {}):
@@ -143,10 +144,12 @@ def port_problem(host: str, port: int) -> str | None:
         try:
             sock.bind((host, port))
         except OSError as error:
-            return (f"Cannot serve the demo on {host}:{port}: {error.strerror or error}. "
-                    f"Something else listens there: stop it, or pick another port with "
-                    f"`make demo PORT={port + 1}` (or `python examples/demo.py --port "
-                    f"{port + 1}`).")
+            return (
+                f"Cannot serve the demo on {host}:{port}: {error.strerror or error}. "
+                f"Something else listens there: stop it, or pick another port with "
+                f"`make demo PORT={port + 1}` (or `python examples/demo.py --port "
+                f"{port + 1}`)."
+            )
     return None
 
 
@@ -172,8 +175,9 @@ def main(argv: list[str] | None = None) -> None:
     # code typed into an error page): debug mode only chose the development secrets.
     no_dev_tools = {"use_reloader": False, "use_debugger": False}
     if hasattr(lab, "socketio"):
-        lab.socketio.run(lab.app, host=args.host, port=args.port, allow_unsafe_werkzeug=True,
-                         **no_dev_tools)
+        lab.socketio.run(
+            lab.app, host=args.host, port=args.port, allow_unsafe_werkzeug=True, **no_dev_tools
+        )
     else:
         lab.app.run(host=args.host, port=args.port, threaded=True, **no_dev_tools)
 

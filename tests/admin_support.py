@@ -15,8 +15,9 @@ from .conftest import Lab
 ADMIN_USER = "operator"
 ADMIN_PASSWORD = "op-s3cret"  # short on purpose: tests run with TESTING, where it is allowed
 ADMIN = {"WEBLAB_ADMIN_USERNAME": ADMIN_USER, "WEBLAB_ADMIN_PASSWORD": ADMIN_PASSWORD}
-ADMIN_AUTH = {"Authorization": "Basic " + base64.b64encode(
-    f"{ADMIN_USER}:{ADMIN_PASSWORD}".encode()).decode()}
+ADMIN_AUTH = {
+    "Authorization": "Basic " + base64.b64encode(f"{ADMIN_USER}:{ADMIN_PASSWORD}".encode()).decode()
+}
 
 #: A sample: its name and its labels, sorted.
 Key = tuple[str, tuple[tuple[str, str], ...]]
@@ -58,11 +59,14 @@ def row_keys(html: str, field: str) -> list[str]:
 
 def sessions_in_each_state(lab: Lab) -> dict[str, str]:
     """Two active sessions, one logged out, one being disposed and one disposed."""
-    ids = {name: lab.start(server={"request.username": name})
-           for name in ("ana", "bob", "carla", "dora", "emil")}
+    ids = {
+        name: lab.start(server={"request.username": name})
+        for name in ("ana", "bob", "carla", "dora", "emil")
+    }
     lab.student(ids["carla"]).get(f"/callback/{ids['carla']}/logout")
-    outcome, _ = lab.state.sessions.begin_dispose(ids["dora"], now=lab.state.clock(), timeout=0,
-                                                  only_if_due=False)
+    outcome, _ = lab.state.sessions.begin_dispose(
+        ids["dora"], now=lab.state.clock(), timeout=0, only_if_due=False
+    )
     assert outcome == "won"  # and its on_dispose still running: disposing
     assert lab.dispose(ids["emil"])["message"] == "Deleted"
     return ids

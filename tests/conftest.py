@@ -104,24 +104,30 @@ class Lab:
             "request.experiment_id.category_name": "Lab experiments",
         }
         server.update(overrides.pop("server", {}))
-        body = {"client_initial_data": {"in_test": True}, "server_initial_data": server,
-                "back": "http://rlms.example/back"}
+        body = {
+            "client_initial_data": {"in_test": True},
+            "server_initial_data": server,
+            "back": "http://rlms.example/back",
+        }
         body.update(overrides)
         return body
 
     def start(self, **overrides: Any) -> str:
-        reply = self.rlms.post("/weblab/sessions/", json=self.start_body(**overrides),
-                               headers=AUTH)
+        reply = self.rlms.post("/weblab/sessions/", json=self.start_body(**overrides), headers=AUTH)
         assert reply.status_code == 200, reply.get_data(as_text=True)
         return str(reply.json["session_id"])
 
     def status(self, session_id: str) -> int:
-        return int(self.rlms.get(f"/weblab/sessions/{session_id}/status",
-                                 headers=AUTH).json["should_finish"])
+        return int(
+            self.rlms.get(f"/weblab/sessions/{session_id}/status", headers=AUTH).json[
+                "should_finish"
+            ]
+        )
 
     def dispose(self, session_id: str) -> dict[str, Any]:
-        reply = self.rlms.post(f"/weblab/sessions/{session_id}", json={"action": "delete"},
-                               headers=AUTH)
+        reply = self.rlms.post(
+            f"/weblab/sessions/{session_id}", json={"action": "delete"}, headers=AUTH
+        )
         return dict(reply.json)
 
     def student(self, session_id: str) -> Any:

@@ -108,8 +108,9 @@ def start_body(back: str, *, slot: float = 200, client_data: Any = None) -> dict
 
 def start_with_client(app: Any, back: str = "http://rlms.example/back", **options: Any) -> str:
     """Start a session through the app's RLMS endpoint with Flask's test client."""
-    reply = app.test_client().post("/weblab/sessions/", json=start_body(back, **options),
-                                   headers=rlms_headers())
+    reply = app.test_client().post(
+        "/weblab/sessions/", json=start_body(back, **options), headers=rlms_headers()
+    )
     assert reply.status_code == 200, reply.get_data(as_text=True)
     return str(reply.json["session_id"])
 
@@ -121,8 +122,12 @@ class LiveServer:
         self.app = app
         self.server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="live-server",
-                                       kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever,
+            name="live-server",
+            kwargs={"poll_interval": 0.1},
+            daemon=True,
+        )
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
@@ -136,8 +141,9 @@ class LiveServer:
     def start_session(self, *, slot: float = 200, back_path: str = "/demo-back") -> str:
         """Start a session over HTTP as an RLMS does; returns the launch URL."""
         body = json.dumps(start_body(self.url + back_path, slot=slot)).encode()
-        request = urllib.request.Request(self.url + "/weblab/sessions/", data=body,
-                                         headers=rlms_headers(), method="POST")
+        request = urllib.request.Request(
+            self.url + "/weblab/sessions/", data=body, headers=rlms_headers(), method="POST"
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             reply = json.loads(response.read())
         assert "session_id" in reply, reply

@@ -43,6 +43,7 @@ def free_cluster_port() -> int:
             return port
     raise RuntimeError("no free port pair for a cluster node")
 
+
 class _Startable(Protocol):
     def start(self) -> None: ...
 
@@ -60,8 +61,10 @@ NODE_TIMEOUT_MS = 2500
 def _binary(name: str) -> str:
     found = shutil.which(name)
     if found is None:
-        raise RuntimeError(f"{name} is not installed: run `apt-get install -y redis-server` "
-                           "(.ci/run does it for CI)")
+        raise RuntimeError(
+            f"{name} is not installed: run `apt-get install -y redis-server` "
+            "(.ci/run does it for CI)"
+        )
     return found
 
 
@@ -104,8 +107,10 @@ class _Processes:
         workdir = self.directory / str(port)
         workdir.mkdir(exist_ok=True)
         self.processes[port] = subprocess.Popen(
-            [_binary("redis-server"), *args], cwd=workdir,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [_binary("redis-server"), *args],
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     def kill(self, port: int) -> None:
@@ -133,11 +138,26 @@ class RedisClusterNodes:
         return f"redis+cluster://127.0.0.1:{self.ports[0]}"
 
     def _node_arguments(self, port: int) -> list[str]:
-        return ["--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-                "--cluster-config-file", "nodes.conf",
-                "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
-                "--cluster-replica-validity-factor", "0",
-                "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0"]
+        return [
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+            "--cluster-node-timeout",
+            str(NODE_TIMEOUT_MS),
+            "--cluster-replica-validity-factor",
+            "0",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--repl-diskless-sync-delay",
+            "0",
+        ]
 
     def start(self) -> None:
         for port in self.ports:
@@ -145,16 +165,30 @@ class RedisClusterNodes:
         for port in self.ports:
             wait_until(lambda port=port: self.client(port).ping(), 10, f"node {port}")
         subprocess.run(
-            [_binary("redis-cli"), "--cluster", "create",
-             *(f"127.0.0.1:{port}" for port in self.ports),
-             "--cluster-replicas", "1", "--cluster-yes"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60,
+            [
+                _binary("redis-cli"),
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{port}" for port in self.ports),
+                "--cluster-replicas",
+                "1",
+                "--cluster-yes",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
         )
         self.wait_healthy()
 
     def client(self, port: int) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=port, decode_responses=True,
-                           socket_timeout=2, socket_connect_timeout=2)
+        return redis.Redis(
+            host="127.0.0.1",
+            port=port,
+            decode_responses=True,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+        )
 
     def wait_healthy(self, timeout: float = 30) -> None:
         """Wait until every live node says the cluster is ``ok`` with all slots served."""
@@ -162,8 +196,10 @@ class RedisClusterNodes:
         def healthy() -> bool:
             for port in self.live_ports():
                 info = self.client(port).cluster("info")
-                if info.get("cluster_state") != "ok" or int(
-                        info.get("cluster_slots_ok", 0)) != 16384:
+                if (
+                    info.get("cluster_state") != "ok"
+                    or int(info.get("cluster_slots_ok", 0)) != 16384
+                ):
                     return False
             return True
 
@@ -177,20 +213,24 @@ class RedisClusterNodes:
         slot = key_slot(key.encode())
         for port in self.live_ports():
             for start, end, master, *_replicas in self.client(port).execute_command(
-                    "CLUSTER", "SLOTS"):
+                "CLUSTER", "SLOTS"
+            ):
                 if int(start) <= slot <= int(end):
                     return int(master[1])
         raise LookupError(slot)
 
     def master_ports(self) -> list[int]:
         for port in self.live_ports():
-            return sorted({int(master[1]) for _s, _e, master, *_r in
-                           self.client(port).execute_command("CLUSTER", "SLOTS")})
+            return sorted(
+                {
+                    int(master[1])
+                    for _s, _e, master, *_r in self.client(port).execute_command("CLUSTER", "SLOTS")
+                }
+            )
         return []
 
     def cluster_client(self) -> RedisCluster:
-        return RedisCluster(host="127.0.0.1", port=self.live_ports()[0],
-                            decode_responses=True)
+        return RedisCluster(host="127.0.0.1", port=self.live_ports()[0], decode_responses=True)
 
     def kill(self, port: int) -> None:
         self.nodes.kill(port)
@@ -217,11 +257,26 @@ class RedisSentinelSet:
         return f"redis+sentinel://127.0.0.1:{self.sentinel_port}/{self.service}/{db}"
 
     def start(self) -> None:
-        common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                  "--repl-diskless-sync-delay", "0"]
+        common = [
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--repl-diskless-sync-delay",
+            "0",
+        ]
         self.nodes.spawn(self.master_port, "--port", str(self.master_port), *common)
-        self.nodes.spawn(self.replica_port, "--port", str(self.replica_port), *common,
-                         "--replicaof", "127.0.0.1", str(self.master_port))
+        self.nodes.spawn(
+            self.replica_port,
+            "--port",
+            str(self.replica_port),
+            *common,
+            "--replicaof",
+            "127.0.0.1",
+            str(self.master_port),
+        )
         config = self.nodes.directory / "sentinel.conf"
         config.write_text(
             f"port {self.sentinel_port}\nbind 127.0.0.1\n"
@@ -242,19 +297,20 @@ class RedisSentinelSet:
         return bool(info.get("master_link_status") == "up")
 
     def _sentinel_knows_replica(self) -> bool:
-        sentinel = redis.Redis(port=self.sentinel_port, decode_responses=True,
-                               socket_timeout=2)
+        sentinel = redis.Redis(port=self.sentinel_port, decode_responses=True, socket_timeout=2)
         replicas = sentinel.execute_command("SENTINEL", "REPLICAS", self.service)
         for replica in replicas:
-            fields = replica if isinstance(replica, dict) else dict(
-                zip(replica[0::2], replica[1::2], strict=True))
+            fields = (
+                replica
+                if isinstance(replica, dict)
+                else dict(zip(replica[0::2], replica[1::2], strict=True))
+            )
             if fields.get("port") == str(self.replica_port) and fields.get("flags") == "slave":
                 return True
         return False
 
     def current_master(self) -> int | None:
-        sentinel = redis.Redis(port=self.sentinel_port, decode_responses=True,
-                               socket_timeout=2)
+        sentinel = redis.Redis(port=self.sentinel_port, decode_responses=True, socket_timeout=2)
         address = sentinel.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service)
         return int(address[1]) if address else None
 

@@ -52,8 +52,9 @@ class RedisServer:
     :param password: make clients authenticate (``requirepass``).
     """
 
-    def __init__(self, persistence: tuple[str, ...] = NO_PERSISTENCE,
-                 password: str | None = None) -> None:
+    def __init__(
+        self, persistence: tuple[str, ...] = NO_PERSISTENCE, password: str | None = None
+    ) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError(
@@ -75,8 +76,17 @@ class RedisServer:
     def start(self) -> None:
         auth = ("--requirepass", self.password) if self.password else ()
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", *self.persistence,
-             *auth, "--dir", str(self.directory)],
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                *self.persistence,
+                *auth,
+                "--dir",
+                str(self.directory),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

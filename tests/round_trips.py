@@ -33,8 +33,7 @@ class RoundTrips:
         return self.count
 
 
-def count_round_trips(monkeypatch: pytest.MonkeyPatch, *, this_thread_only: bool
-                      ) -> RoundTrips:
+def count_round_trips(monkeypatch: pytest.MonkeyPatch, *, this_thread_only: bool) -> RoundTrips:
     """Count every packet sent from now on (until ``monkeypatch`` undoes it).
 
     :param this_thread_only: count only this thread (a background thread left by another test
@@ -51,6 +50,5 @@ def count_round_trips(monkeypatch: pytest.MonkeyPatch, *, this_thread_only: bool
             counter.commands.append(bytes(first)[:60].decode(errors="replace"))
         return original(self, command, *args, **kwargs)
 
-    monkeypatch.setattr(redis.connection.Connection, "send_packed_command",
-                        send_packed_command)
+    monkeypatch.setattr(redis.connection.Connection, "send_packed_command", send_packed_command)
     return counter

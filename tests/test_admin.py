@@ -51,27 +51,37 @@ def admin_page(lab: Lab) -> str:
 
 def end_session(lab: Lab, key: str, token: str, **headers: str) -> Any:
     return lab.app.test_client().post(
-        "/weblab/admin/sessions/end", data={"session": key, "token": token},
-        headers={**ADMIN_AUTH, **headers})
+        "/weblab/admin/sessions/end",
+        data={"session": key, "token": token},
+        headers={**ADMIN_AUTH, **headers},
+    )
 
 
 # -- off, and credentials ---------------------------------------------------------------------
 
-OPERATOR_PATHS = [("GET", "/weblab/metrics"), ("GET", "/weblab/admin/"),
-                  ("POST", "/weblab/admin/sessions/end"), ("POST", "/weblab/admin/tasks/stop"),
-                  ("GET", "/weblab/admin/static/weblab_admin.css")]
+OPERATOR_PATHS = [
+    ("GET", "/weblab/metrics"),
+    ("GET", "/weblab/admin/"),
+    ("POST", "/weblab/admin/sessions/end"),
+    ("POST", "/weblab/admin/tasks/stop"),
+    ("GET", "/weblab/admin/static/weblab_admin.css"),
+]
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATOR_PATHS)
-def test_off_without_admin_credentials(make_lab: Callable[..., Lab], method: str,
-                                       path: str) -> None:
+def test_off_without_admin_credentials(
+    make_lab: Callable[..., Lab], method: str, path: str
+) -> None:
     lab = make_lab()
     client = lab.app.test_client()
     for headers in ({}, AUTH, ADMIN_AUTH):  # whatever is sent, RLMS credentials included
         reply = client.open(path, method=method, headers=headers)
         assert reply.status_code == 404
-        assert reply.json == {"error": True, "code": "not-found",
-                              "message": "No RLMS endpoint at this path"}
+        assert reply.json == {
+            "error": True,
+            "code": "not-found",
+            "message": "No RLMS endpoint at this path",
+        }
 
 
 @pytest.mark.parametrize("given", ["WEBLAB_ADMIN_USERNAME", "WEBLAB_ADMIN_PASSWORD"])
@@ -87,8 +97,12 @@ def test_one_admin_credential_without_the_other_is_refused(given: str) -> None:
 
 def test_a_bad_admin_password_value_is_never_quoted() -> None:
     app = Flask("bad_admin")
-    app.config.update(WEBLAB_USERNAME="u", WEBLAB_PASSWORD="p", WEBLAB_ADMIN_USERNAME="op",
-                      WEBLAB_ADMIN_PASSWORD=12345678901234)
+    app.config.update(
+        WEBLAB_USERNAME="u",
+        WEBLAB_PASSWORD="p",
+        WEBLAB_ADMIN_USERNAME="op",
+        WEBLAB_ADMIN_PASSWORD=12345678901234,
+    )
     with pytest.raises(InvalidConfigError) as info:
         WebLab(app)
     assert "WEBLAB_ADMIN_PASSWORD" in str(info.value)
@@ -96,12 +110,18 @@ def test_a_bad_admin_password_value_is_never_quoted() -> None:
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATOR_PATHS)
-def test_anonymous_and_wrong_credentials_get_401(lab: Lab, method: str, path: str,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_anonymous_and_wrong_credentials_get_401(
+    lab: Lab, method: str, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     client = lab.app.test_client()
-    wrong = [None, (ADMIN_USER, "op-s3cre"), ("operato", ADMIN_PASSWORD),
-             (ADMIN_PASSWORD, ADMIN_USER), ("weblabdeusto", PASSWORD)]
+    wrong = [
+        None,
+        (ADMIN_USER, "op-s3cre"),
+        ("operato", ADMIN_PASSWORD),
+        (ADMIN_PASSWORD, ADMIN_USER),
+        ("weblabdeusto", PASSWORD),
+    ]
     for auth in wrong:
         reply = client.open(path, method=method, auth=auth)
         assert reply.status_code == 401, auth
@@ -130,13 +150,18 @@ def test_errors_under_the_admin_prefix_are_json(lab: Lab) -> None:
 # -- weak admin passwords ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("password", "words"), [
-    ("", "is blank"), ("short-pw", "shorter than 12"), ("change-me-admin", "published"),
-    (RLMS_STRONG, "the same as WEBLAB_PASSWORD")])
+@pytest.mark.parametrize(
+    ("password", "words"),
+    [
+        ("", "is blank"),
+        ("short-pw", "shorter than 12"),
+        ("change-me-admin", "published"),
+        (RLMS_STRONG, "the same as WEBLAB_PASSWORD"),
+    ],
+)
 def test_weak_admin_passwords_are_reported(password: str, words: str) -> None:
     config = {"WEBLAB_PASSWORD": RLMS_STRONG, "WEBLAB_ADMIN_PASSWORD": password}
-    problems = [line for line in weak_secrets(config)
-                if line.startswith("WEBLAB_ADMIN_PASSWORD")]
+    problems = [line for line in weak_secrets(config) if line.startswith("WEBLAB_ADMIN_PASSWORD")]
     assert len(problems) == 1 and words in problems[0], problems
     assert not password or password not in problems[0]
 
@@ -166,7 +191,8 @@ def test_the_page_lists_sessions_tasks_workers_and_health_without_ids(lab: Lab) 
     for secret in (session_id, other, task.task_id, ADMIN_PASSWORD):
         assert secret not in html
     assert sorted(row_keys(html, "session")) == sorted(
-        session_id_hash(s) for s in (session_id, other))
+        session_id_hash(s) for s in (session_id, other)
+    )
     assert row_keys(html, "task") == [session_id_hash(task.task_id)]
     assert 'id="health"' in html and "ok: store" in html
     assert '<meta http-equiv="refresh" content="5;' in html
@@ -180,8 +206,8 @@ def test_the_page_lists_sessions_tasks_workers_and_health_without_ids(lab: Lab) 
 def test_the_sessions_card_counts_sessions_by_state(lab: Lab) -> None:
     sessions_in_each_state(lab)
     html = admin_page(lab)
-    card = html[html.index('id="sessions-count"'):]
-    card = card[:card.index("</div>")]
+    card = html[html.index('id="sessions-count"') :]
+    card = card[: card.index("</div>")]
     assert '<p class="big">2 active</p>' in card
     assert '<p class="small">1 exited, 1 disposing</p>' in card
     assert html.count('<td data-label="Session">') == 4  # every session not disposed yet
@@ -227,8 +253,10 @@ def test_stopping_a_task_from_the_page(lab: Lab) -> None:
     html = admin_page(lab)
     (key,) = row_keys(html, "task")
     reply = lab.app.test_client().post(
-        "/weblab/admin/tasks/stop", data={"task": key, "token": page_token(html)},
-        headers={**ADMIN_AUTH, **ORIGIN})
+        "/weblab/admin/tasks/stop",
+        data={"task": key, "token": page_token(html)},
+        headers={**ADMIN_AUTH, **ORIGIN},
+    )
     assert reply.status_code == 303 and reply.location.endswith("done=stopped&what=" + key[:10])
     assert lab.state.tasks.store.is_stopping(task.task_id)
     assert "(stopping)" in admin_page(lab)
@@ -259,16 +287,20 @@ def ready(lab: Lab) -> tuple[Lab, str, str, str]:
     return lab, session_id, row_keys(html, "session")[0], page_token(html)
 
 
-@pytest.mark.parametrize("headers", [
-    {},  # neither Origin nor Referer
-    {"Origin": "http://localhost:9999"},  # another site (another port is another origin)
-    {"Origin": "http://attacker.example"},
-    {"Origin": "null"},  # a sandboxed frame, a data: URL
-    {"Referer": "http://attacker.example/localhost:5000/weblab/admin/"},
-    {"Origin": "http://attacker.example", "Referer": "http://localhost:5000/weblab/admin/"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # neither Origin nor Referer
+        {"Origin": "http://localhost:9999"},  # another site (another port is another origin)
+        {"Origin": "http://attacker.example"},
+        {"Origin": "null"},  # a sandboxed frame, a data: URL
+        {"Referer": "http://attacker.example/localhost:5000/weblab/admin/"},
+        {"Origin": "http://attacker.example", "Referer": "http://localhost:5000/weblab/admin/"},
+    ],
+)
 def test_an_action_from_another_origin_is_refused_even_with_a_valid_token(
-        ready: tuple[Lab, str, str, str], headers: dict[str, str]) -> None:
+    ready: tuple[Lab, str, str, str], headers: dict[str, str]
+) -> None:
     lab, session_id, key, token = ready
     reply = end_session(lab, key, token, **headers)
     assert reply.status_code == 403 and reply.json["code"] == "forbidden"
@@ -284,15 +316,17 @@ def test_the_referer_stands_for_a_missing_origin(ready: tuple[Lab, str, str, str
 
 
 @pytest.mark.parametrize("token", ["", "garbage", "admin"])
-def test_an_action_without_a_valid_token_is_refused(ready: tuple[Lab, str, str, str],
-                                                    token: str) -> None:
+def test_an_action_without_a_valid_token_is_refused(
+    ready: tuple[Lab, str, str, str], token: str
+) -> None:
     lab, _, key, _ = ready
     assert end_session(lab, key, token, **ORIGIN).status_code == 403
     assert lab.disposed == []
 
 
-def test_a_stale_token_is_refused(ready: tuple[Lab, str, str, str],
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_stale_token_is_refused(
+    ready: tuple[Lab, str, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     lab, _, key, _ = ready
     from itsdangerous.timed import TimestampSigner
 
@@ -305,20 +339,22 @@ def test_a_stale_token_is_refused(ready: tuple[Lab, str, str, str],
 
 
 def test_a_token_dies_with_the_credentials_it_was_made_for(
-        ready: tuple[Lab, str, str, str]) -> None:
+    ready: tuple[Lab, str, str, str],
+) -> None:
     lab, _, key, token = ready
     lab.app.config["WEBLAB_ADMIN_PASSWORD"] = "op-n3w-pw"
     lab.weblab.reinstall(lab.app)
     new_auth = {"Authorization": "Basic b3BlcmF0b3I6b3AtbjN3LXB3"}  # operator:op-n3w-pw
     reply = lab.app.test_client().post(
-        "/weblab/admin/sessions/end", data={"session": key, "token": token},
-        headers={**new_auth, **ORIGIN})
+        "/weblab/admin/sessions/end",
+        data={"session": key, "token": token},
+        headers={**new_auth, **ORIGIN},
+    )
     assert reply.status_code == 403
     assert lab.disposed == []
 
 
-def test_a_lab_with_csrfprotect_still_takes_the_page_actions(
-        make_lab: Callable[..., Lab]) -> None:
+def test_a_lab_with_csrfprotect_still_takes_the_page_actions(make_lab: Callable[..., Lab]) -> None:
     from flask_wtf.csrf import CSRFProtect
 
     lab = make_lab(**ADMIN, WTF_CSRF_ENABLED=True)
@@ -334,11 +370,14 @@ def test_a_lab_with_csrfprotect_still_takes_the_page_actions(
 
 
 def test_check_says_the_operator_pages_are_on_and_what_they_need(
-        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runner = lab.app.test_cli_runner()
     result = runner.invoke(args=["weblab", "check"])
-    assert "ok: The metrics (/weblab/metrics) and the admin page (/weblab/admin/) are on" \
+    assert (
+        "ok: The metrics (/weblab/metrics) and the admin page (/weblab/admin/) are on"
         in result.output
+    )
     assert "prometheus_client is not installed" not in result.output
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     result = runner.invoke(args=["weblab", "check"])

@@ -30,8 +30,12 @@ def clean(lab: Lab) -> int:
 
 
 def start_at(lab: Lab, clock: Clock, length: float = 200) -> str:
-    return lab.start(server={"priority.queue.slot.start.timestamp": repr(clock.now),
-                             "priority.queue.slot.length": repr(length)})
+    return lab.start(
+        server={
+            "priority.queue.slot.start.timestamp": repr(clock.now),
+            "priority.queue.slot.length": repr(length),
+        }
+    )
 
 
 def test_pass_disposes_exactly_the_due_sessions(make_lab: Callable[..., Lab]) -> None:
@@ -61,8 +65,9 @@ def test_pass_disposes_exactly_the_due_sessions(make_lab: Callable[..., Lab]) ->
 
 
 @pytest.mark.parametrize("timeout", [0, -1])
-def test_no_timeout_disposes_no_silent_session(make_lab: Callable[..., Lab],
-                                                timeout: float) -> None:
+def test_no_timeout_disposes_no_silent_session(
+    make_lab: Callable[..., Lab], timeout: float
+) -> None:
     lab = make_lab(WEBLAB_TIMEOUT=timeout)
     clock = Clock()
     lab.state.clock = clock
@@ -139,8 +144,9 @@ class FakeState:
         return 0
 
 
-def test_cleaner_thread_survives_errors(caplog: pytest.LogCaptureFixture,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cleaner_thread_survives_errors(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import weblab_ext.runtime.loops
 
     monkeypatch.setattr(weblab_ext.runtime.loops, "MAX_BACKOFF", 0.02)
@@ -160,8 +166,12 @@ def test_cleaner_thread_survives_errors(caplog: pytest.LogCaptureFixture,
 
 
 def test_cleaner_thread_disposes_in_background(make_lab: Callable[..., Lab]) -> None:
-    lab = make_lab(WEBLAB_NO_THREAD=False, WEBLAB_AUTOCLEAN_THREAD=True,
-                   WEBLAB_TASK_THREADS_PROCESS=0, WEBLAB_CLEANER_INTERVAL=0.02)
+    lab = make_lab(
+        WEBLAB_NO_THREAD=False,
+        WEBLAB_AUTOCLEAN_THREAD=True,
+        WEBLAB_TASK_THREADS_PROCESS=0,
+        WEBLAB_CLEANER_INTERVAL=0.02,
+    )
     gone = threading.Event()
     lab.weblab.callbacks.on_dispose = gone.set
     session_id = lab.start()  # the first request starts the thread
@@ -233,8 +243,11 @@ def test_concurrency_one_disposes_in_the_calling_thread(make_lab: Callable[..., 
 def test_several_cleaners_share_the_work_exactly_once(make_lab: Callable[..., Lab]) -> None:
     """Cleaners of several processes (here: apps on one store) claim disjoint batches."""
     first = make_lab(WEBLAB_CLEANER_CONCURRENCY=2, WEBLAB_CLEANER_BATCH=4)
-    second = make_lab(WEBLAB_REDIS_BASE=first.app.config["WEBLAB_REDIS_BASE"],
-                      WEBLAB_CLEANER_CONCURRENCY=2, WEBLAB_CLEANER_BATCH=4)
+    second = make_lab(
+        WEBLAB_REDIS_BASE=first.app.config["WEBLAB_REDIS_BASE"],
+        WEBLAB_CLEANER_CONCURRENCY=2,
+        WEBLAB_CLEANER_BATCH=4,
+    )
     probes = [DisposeProbe(0.01), DisposeProbe(0.01)]
     first.weblab.callbacks.on_dispose, second.weblab.callbacks.on_dispose = probes
     ids = due_sessions(first, 60)
@@ -277,8 +290,9 @@ def test_cleaner_finishes_a_disposal_whose_disposer_died(make_lab: Callable[...,
     lab.state.clock = clock
     session_id = start_at(lab, clock)
     # A process won the disposal, then died before finishing it: the session is `disposing`.
-    outcome, _record = lab.state.sessions.begin_dispose(session_id, now=clock.now, timeout=0,
-                                                        only_if_due=False)
+    outcome, _record = lab.state.sessions.begin_dispose(
+        session_id, now=clock.now, timeout=0, only_if_due=False
+    )
     assert outcome == "won"
     assert clean(lab) == 0
     assert lab.status(session_id) == 2  # ask again

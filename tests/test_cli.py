@@ -93,8 +93,10 @@ def test_new_status_dispose(served: Lab, opened: list[str], tmp_path: Path) -> N
 
     result = invoke(served, "dispose")
     assert result.exit_code == 0, result.output
-    assert (f"Ending the session at {lab_url}: waiting for the lab's on_dispose (up to 5 s)..."
-            in result.output.splitlines())
+    assert (
+        f"Ending the session at {lab_url}: waiting for the lab's on_dispose (up to 5 s)..."
+        in result.output.splitlines()
+    )
     assert result.output.splitlines()[-1] == "Deleted"
     assert served.disposed == [sid]
     assert not session_path(served).exists()
@@ -103,14 +105,33 @@ def test_new_status_dispose(served: Lab, opened: list[str], tmp_path: Path) -> N
         result = invoke(served, command)
         assert result.exit_code == 0
         assert result.output.strip() == (
-            "Session not found. Did you call 'flask weblab fake new' first?")
+            "Session not found. Did you call 'flask weblab fake new' first?"
+        )
 
 
 def test_new_opens_the_browser_and_passes_options(served: Lab, opened: list[str]) -> None:
-    result = invoke(served, "new", "--name", "Ana", "--username", "ana", "--username-unique",
-                    "ana@uni", "--assigned-time", "60", "--back", "http://back/", "--locale",
-                    "es", "--experiment-name", "robot", "--category-name", "Robots",
-                    "--client-initial-data", '{"level": 2}')
+    result = invoke(
+        served,
+        "new",
+        "--name",
+        "Ana",
+        "--username",
+        "ana",
+        "--username-unique",
+        "ana@uni",
+        "--assigned-time",
+        "60",
+        "--back",
+        "http://back/",
+        "--locale",
+        "es",
+        "--experiment-name",
+        "robot",
+        "--category-name",
+        "Robots",
+        "--client-initial-data",
+        '{"level": 2}',
+    )
     assert result.exit_code == 0, result.output
     assert opened == [json.loads(session_path(served).read_text())["url"]]
     client_data, server_data = served.started[0]
@@ -141,8 +162,9 @@ def test_bad_client_initial_data_is_reported_and_replaced(served: Lab, tmp_path:
     assert without_back(served.started[-1][0]) == {"from": "file"}
 
     missing = tmp_path / "missing.json"
-    result = invoke(served, "new", "--dont-open-browser", "--client-initial-data-file",
-                    str(missing))
+    result = invoke(
+        served, "new", "--dont-open-browser", "--client-initial-data-file", str(missing)
+    )
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"Error reading {missing}: ")
     assert without_back(served.started[-1][0]) == {}
@@ -166,6 +188,7 @@ def test_every_profile(served: Lab, profile: str) -> None:
 
 def test_error_reply(served: Lab) -> None:
     served.weblab.callbacks.on_start = None  # replace make_lab's hook
+
     @served.weblab.on_start
     def failing(client_data: Any, server_data: Any) -> None:
         raise RuntimeError("no hardware")
@@ -188,8 +211,11 @@ def test_on_start_text_never_reaches_a_real_rlms(served: Lab) -> None:
 
     reply = served.rlms.post("/weblab/sessions/", json=served.start_body(), headers=AUTH)
     assert reply.status_code == 500
-    assert reply.json == {"error": True, "message": "Error initializing laboratory",
-                          "code": "on-start-failed"}
+    assert reply.json == {
+        "error": True,
+        "message": "Error initializing laboratory",
+        "code": "on-start-failed",
+    }
     result = invoke(served, "new", "--dont-open-browser")
     assert result.exit_code == 1
     assert "hunter2" not in result.output

@@ -37,11 +37,11 @@ def console_blocks(text: str) -> list[list[tuple[list[str], list[str]]]]:
     blocks = []
     for indent, body in re.findall(r"^( *)```console\n(.*?)^ *```", text, flags=re.S | re.M):
         commands: list[tuple[list[str], list[str]]] = []
-        for line in (row[len(indent):] for row in body.splitlines()):
+        for line in (row[len(indent) :] for row in body.splitlines()):
             if line.startswith("$ "):
                 words = line[2:].split("#", 1)[0].split()
                 if "weblab" in words:
-                    commands.append((words[words.index("weblab"):], []))
+                    commands.append((words[words.index("weblab") :], []))
                 elif "clean_expired_users" in words:
                     commands.append((["clean_expired_users"], []))
                 continue
@@ -100,8 +100,7 @@ class Situation:
         for app in {lab.app, self.cli_lab.app}:
             app.instance_path = str(tmp_path / f"instance-{id(lab)}")
             app.config["SERVER_NAME"] = f"127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,),
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
         self.thread.start()
 
     def close(self) -> None:
@@ -158,8 +157,9 @@ def _status(situation: Situation) -> None:
     engine = lab.state.tasks
     engine.heartbeat_tick(threads=5)
     engine.store.pop_from_queue(engine.worker_id)
-    engine.store.claim(running.task_id, engine.worker_id, now=engine.clock(), lease=60,
-                       ttl=600, duplicate_error={})
+    engine.store.claim(
+        running.task_id, engine.worker_id, now=engine.clock(), lease=60, ttl=600, duplicate_error={}
+    )
 
 
 def _tasks(situation: Situation) -> None:
@@ -181,15 +181,15 @@ def _expired(situation: Situation) -> None:
 
 #: One entry per console block of docs/cli.md, in order: (store, setup).
 SITUATIONS: list[tuple[str, Callable[[Situation], None]]] = [
-    ("redis", _fake),          # the fake RLMS with a shared store
-    ("embedded", _fake),       # fake new on the embedded store
-    ("redis", _fake_fails),    # on_start raises (a debug/testing lab)
+    ("redis", _fake),  # the fake RLMS with a shared store
+    ("embedded", _fake),  # fake new on the embedded store
+    ("redis", _fake_fails),  # on_start raises (a debug/testing lab)
     ("redis", _status),
-    ("embedded", _fake),       # check on the embedded store
-    ("redis", _expired),       # clean-expired-users
-    ("redis", _tasks),         # run-tasks
+    ("embedded", _fake),  # check on the embedded store
+    ("redis", _expired),  # clean-expired-users
+    ("redis", _tasks),  # run-tasks
     ("redis", _loop),
-    ("embedded", _fake),       # the refusal
+    ("embedded", _fake),  # the refusal
 ]
 
 
@@ -207,40 +207,48 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     server.setLevel(server_level)
 
 
-def real_output(make_lab: Callable[..., Lab], redis_server: Any, tmp_path: Path
-                ) -> list[list[tuple[list[str], str]]]:
+def real_output(
+    make_lab: Callable[..., Lab], redis_server: Any, tmp_path: Path
+) -> list[list[tuple[list[str], str]]]:
     outputs = []
     for store, setup in SITUATIONS:
         if store == "redis":
             situation = Situation(make_lab(WEBLAB_REDIS_URL=redis_server.url), tmp_path)
         else:  # make_lab gives each lab its own key prefix: an empty store for the CLI
-            situation = Situation(make_lab(WEBLAB_REDIS_URL=None), tmp_path,
-                                  cli_lab=make_lab(WEBLAB_REDIS_URL=None))
+            situation = Situation(
+                make_lab(WEBLAB_REDIS_URL=None), tmp_path, cli_lab=make_lab(WEBLAB_REDIS_URL=None)
+            )
         try:
             setup(situation)
             commands = console_blocks(DOC.read_text())[len(outputs)]
             # `loop` runs until Ctrl+C: here, for one second.
-            outputs.append([(args, situation.run(
-                args + (["--max-seconds", "1"] if "loop" in args else [])))
-                for args, _ in commands])
+            outputs.append(
+                [
+                    (args, situation.run(args + (["--max-seconds", "1"] if "loop" in args else [])))
+                    for args, _ in commands
+                ]
+            )
         finally:
             situation.close()
     return outputs
 
 
 @pytest.mark.parametrize("store_url", ["redis"], indirect=True)
-def test_cli_md_shows_real_output(make_lab: Callable[..., Lab], redis_server: Any,
-                                  tmp_path: Path, terminal: None) -> None:
+def test_cli_md_shows_real_output(
+    make_lab: Callable[..., Lab], redis_server: Any, tmp_path: Path, terminal: None
+) -> None:
     blocks = console_blocks(DOC.read_text())
-    assert len(blocks) == len(SITUATIONS), "a console block was added or removed: update " \
-                                           "SITUATIONS in this test"
+    assert len(blocks) == len(SITUATIONS), (
+        "a console block was added or removed: update SITUATIONS in this test"
+    )
     outputs = real_output(make_lab, redis_server, tmp_path)
     for block, ran in zip(blocks, outputs, strict=True):
         for (args, documented), (_, output) in zip(block, ran, strict=True):
             # split("\n"): splitlines() would also cut at the progress bar's "\r".
-            actual = normalise(output.split("\n"), host=socket.gethostname(),
-                               pid=str(os.getpid()))
+            actual = normalise(output.split("\n"), host=socket.gethostname(), pid=str(os.getpid()))
             assert normalise(documented) == actual, (
                 f"docs/cli.md, `flask {' '.join(args)}`: the page shows\n"
-                + "\n".join(documented) + "\n\nbut the command prints\n" + output)
-
+                + "\n".join(documented)
+                + "\n\nbut the command prints\n"
+                + output
+            )

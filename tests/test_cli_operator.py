@@ -21,9 +21,11 @@ from .admin_support import sessions_in_each_state
 from .conftest import Lab
 from .redis_server import NO_PERSISTENCE, RedisServer
 
-HOW_TO_SET = ('app.config["WEBLAB_REDIS_URL"] = "redis://localhost:6379/0"',
-              "FLASK_WEBLAB_REDIS_URL=redis://localhost:6379/0",
-              "app.config.from_prefixed_env()")
+HOW_TO_SET = (
+    'app.config["WEBLAB_REDIS_URL"] = "redis://localhost:6379/0"',
+    "FLASK_WEBLAB_REDIS_URL=redis://localhost:6379/0",
+    "app.config.from_prefixed_env()",
+)
 
 
 def cli(lab: Lab, *args: str) -> Any:
@@ -52,8 +54,9 @@ def test_check_works_on_the_embedded_store(embedded_lab: Lab) -> None:
 
 
 @pytest.mark.parametrize("store_url", ["redis"], indirect=True)
-def test_check_names_the_redis_version(make_lab: Callable[..., Lab],
-                                       redis_server: RedisServer) -> None:
+def test_check_names_the_redis_version(
+    make_lab: Callable[..., Lab], redis_server: RedisServer
+) -> None:
     lab = make_lab(WEBLAB_REDIS_URL=redis_server.url)
     result = cli(lab, "weblab", "check")
     assert result.exit_code == 0, result.output
@@ -62,7 +65,7 @@ def test_check_names_the_redis_version(make_lab: Callable[..., Lab],
 
 @pytest.mark.parametrize("store_url", ["redis"], indirect=True)
 def test_check_reports_an_unreachable_store_without_its_password(
-    make_lab: Callable[..., Lab]
+    make_lab: Callable[..., Lab],
 ) -> None:
     import socket
 
@@ -90,8 +93,9 @@ def test_status_shows_sessions_tasks_and_live_workers(lab: Lab) -> None:
     engine = lab.state.tasks
     engine.heartbeat_tick(threads=3)  # this process now beats as a worker with 3 threads
     engine.store.pop_from_queue(engine.worker_id)  # the oldest one is taken and claimed
-    record = engine.store.claim(queued.task_id, engine.worker_id, now=engine.clock(), lease=60,
-                                ttl=600, duplicate_error={})
+    record = engine.store.claim(
+        queued.task_id, engine.worker_id, now=engine.clock(), lease=60, ttl=600, duplicate_error={}
+    )
     assert record is not None and claimed.status == "submitted"
 
     result = cli(lab, "weblab", "status")
@@ -100,8 +104,9 @@ def test_status_shows_sessions_tasks_and_live_workers(lab: Lab) -> None:
     assert lines[0] == "Sessions: 2 active, 0 exited, 0 disposing"
     assert lines[1].split() == ["session", "user", "state", "time", "left", "last", "poll"]
     rows = [line.split() for line in lines[3:5]]
-    assert sorted(row[0] for row in rows) == sorted(session_id_hash(s)[:10]
-                                                    for s in (first, second))
+    assert sorted(row[0] for row in rows) == sorted(
+        session_id_hash(s)[:10] for s in (first, second)
+    )
     assert all(row[1:3] == ["john.smith", "active"] for row in rows)
     assert "Tasks: 1 queued, 1 running" in lines
     assert "Live workers: 1" in lines
@@ -125,7 +130,8 @@ def test_status_counts_sessions_by_state(lab: Lab) -> None:
     assert reading.sessions_active == 4
     result = cli(lab, "weblab", "status", "--limit", "3")
     assert result.output.splitlines()[0] == (
-        "Sessions: 2 active, 1 exited, 1 disposing (the first 3 listed)")
+        "Sessions: 2 active, 1 exited, 1 disposing (the first 3 listed)"
+    )
 
 
 @pytest.mark.parametrize("store_url", ["embedded"], indirect=True)
@@ -160,8 +166,9 @@ def test_clean_expired_users_over_many_sessions_shows_progress(
 
 
 @pytest.mark.parametrize("store_url", ["embedded"], indirect=True)
-@pytest.mark.parametrize("command", [("weblab", "clean-expired-users"),
-                                     ("clean_expired_users",), ("weblab", "loop")])
+@pytest.mark.parametrize(
+    "command", [("weblab", "clean-expired-users"), ("clean_expired_users",), ("weblab", "loop")]
+)
 def test_refusals_name_the_command_typed(embedded_lab: Lab, command: tuple[str, ...]) -> None:
     result = cli(embedded_lab, *command)
     assert result.exit_code == 1
@@ -194,8 +201,9 @@ def test_run_tasks_prints_what_it_ran(lab: Lab) -> None:
 
 
 @pytest.mark.parametrize("store_url", ["redis"], indirect=True)
-def test_loop_logs_each_task_at_info(make_lab: Callable[..., Lab], redis_server: RedisServer,
-                                     caplog: pytest.LogCaptureFixture) -> None:
+def test_loop_logs_each_task_at_info(
+    make_lab: Callable[..., Lab], redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
     lab = make_lab(WEBLAB_REDIS_URL=redis_server.url)
     release = threading.Event()
 
@@ -240,11 +248,21 @@ def initial_url():
 def test_no_command_prints_the_embedded_store_warning(tmp_path: Path) -> None:
     (tmp_path / "quiet_lab.py").write_text(QUIET_LAB)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
-    for args in (["--help"], ["weblab", "--help"], ["weblab", "fake", "--help"],
-                 ["weblab", "check"], ["weblab", "run-tasks"]):
-        done = subprocess.run([sys.executable, "-m", "flask", "--app", "quiet_lab", *args],
-                              cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=60)
+    for args in (
+        ["--help"],
+        ["weblab", "--help"],
+        ["weblab", "fake", "--help"],
+        ["weblab", "check"],
+        ["weblab", "run-tasks"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "quiet_lab", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         assert done.stderr == "", (args, done.stderr)
 
@@ -259,7 +277,8 @@ def no_config_server() -> Iterator[RedisServer]:
 
 
 def test_check_warns_about_aof_on_a_server_refusing_config(
-    make_lab: Callable[..., Lab], no_config_server: RedisServer,
+    make_lab: Callable[..., Lab],
+    no_config_server: RedisServer,
 ) -> None:
     lab = make_lab(WEBLAB_REDIS_URL=no_config_server.url)
     with lab.app.app_context():  # what `flask` does for every command

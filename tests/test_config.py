@@ -54,12 +54,27 @@ def test_defaults() -> None:
 def test_every_spec_key_is_known() -> None:
     keys = {option.key for option in OPTIONS}
     spec_keys = {
-        "WEBLAB_USERNAME", "WEBLAB_PASSWORD", "WEBLAB_BASE_URL", "WEBLAB_CALLBACK_URL",
-        "WEBLAB_SESSION_ID_NAME", "WEBLAB_REDIS_URL", "WEBLAB_REDIS_BASE", "WEBLAB_TASK_EXPIRES",
-        "WEBLAB_TIMEOUT", "WEBLAB_AUTOPOLL", "WEBLAB_POLL_INTERVAL", "WEBLAB_CLEANER_INTERVAL",
-        "WEBLAB_UNAUTHORIZED_LINK", "WEBLAB_UNAUTHORIZED_TEMPLATE", "WEBLAB_SCHEME",
-        "WEBLAB_EXPIRED_USERS_TIMEOUT", "WEBLAB_AUTOCLEAN_THREAD", "WEBLAB_TASK_THREADS_PROCESS",
-        "WEBLAB_NO_THREAD", "WEBLAB_LOG_SESSION_LIFECYCLE", "WEBLAB_REDIS_INDEX_MODE",
+        "WEBLAB_USERNAME",
+        "WEBLAB_PASSWORD",
+        "WEBLAB_BASE_URL",
+        "WEBLAB_CALLBACK_URL",
+        "WEBLAB_SESSION_ID_NAME",
+        "WEBLAB_REDIS_URL",
+        "WEBLAB_REDIS_BASE",
+        "WEBLAB_TASK_EXPIRES",
+        "WEBLAB_TIMEOUT",
+        "WEBLAB_AUTOPOLL",
+        "WEBLAB_POLL_INTERVAL",
+        "WEBLAB_CLEANER_INTERVAL",
+        "WEBLAB_UNAUTHORIZED_LINK",
+        "WEBLAB_UNAUTHORIZED_TEMPLATE",
+        "WEBLAB_SCHEME",
+        "WEBLAB_EXPIRED_USERS_TIMEOUT",
+        "WEBLAB_AUTOCLEAN_THREAD",
+        "WEBLAB_TASK_THREADS_PROCESS",
+        "WEBLAB_NO_THREAD",
+        "WEBLAB_LOG_SESSION_LIFECYCLE",
+        "WEBLAB_REDIS_INDEX_MODE",
         "WEBLAB_REDIS_INDEX_EPOCH",
     }
     assert spec_keys <= keys
@@ -83,12 +98,24 @@ def test_every_spec_key_is_known() -> None:
         ("WEBLAB_POWERED_BY", None, "powered_by", None),
         ("WEBLAB_TASK_THREADS_PROCESS", 0, "task_threads_process", 0),
         ("WEBLAB_DISPOSE_WAIT", 0, "dispose_wait", 0),
-        ("WEBLAB_REDIS_URL", "redis+cluster://n1:7000,n2:7001", "redis_url",
-         "redis+cluster://n1:7000,n2:7001"),
-        ("WEBLAB_REDIS_URL", "rediss+cluster://:pw@n1:7000", "redis_url",
-         "rediss+cluster://:pw@n1:7000"),
-        ("WEBLAB_REDIS_URL", "redis+sentinel://s1:26379,s2:26379/lab/1", "redis_url",
-         "redis+sentinel://s1:26379,s2:26379/lab/1"),
+        (
+            "WEBLAB_REDIS_URL",
+            "redis+cluster://n1:7000,n2:7001",
+            "redis_url",
+            "redis+cluster://n1:7000,n2:7001",
+        ),
+        (
+            "WEBLAB_REDIS_URL",
+            "rediss+cluster://:pw@n1:7000",
+            "redis_url",
+            "rediss+cluster://:pw@n1:7000",
+        ),
+        (
+            "WEBLAB_REDIS_URL",
+            "redis+sentinel://s1:26379,s2:26379/lab/1",
+            "redis_url",
+            "redis+sentinel://s1:26379,s2:26379/lab/1",
+        ),
         ("WEBLAB_CLEANER_CONCURRENCY", 1, "cleaner_concurrency", 1),
         ("WEBLAB_CLEANER_BATCH", 500, "cleaner_batch", 500),
     ],
@@ -152,8 +179,9 @@ def test_invalid_values_name_the_key(key: str, value: Any) -> None:
 def test_index_mode_needs_epoch() -> None:
     with pytest.raises(InvalidConfigError, match="WEBLAB_REDIS_INDEX_EPOCH"):
         load_settings({**MINIMAL, "WEBLAB_REDIS_INDEX_MODE": "shadow"})
-    settings = load_settings({**MINIMAL, "WEBLAB_REDIS_INDEX_MODE": "indexed",
-                              "WEBLAB_REDIS_INDEX_EPOCH": "e1"})
+    settings = load_settings(
+        {**MINIMAL, "WEBLAB_REDIS_INDEX_MODE": "indexed", "WEBLAB_REDIS_INDEX_EPOCH": "e1"}
+    )
     assert settings.username == "user"
 
 
@@ -193,20 +221,29 @@ def test_no_thread_conflicts() -> None:
     # Absent keys (defaults) do not conflict, and NO_THREAD turns the threads off.
     settings = load_settings({**MINIMAL, "WEBLAB_NO_THREAD": True})
     assert (settings.autoclean_thread, settings.task_threads_process) == (False, 0)
-    settings = load_settings({**MINIMAL, "WEBLAB_NO_THREAD": True,
-                              "WEBLAB_AUTOCLEAN_THREAD": False, "WEBLAB_TASK_THREADS_PROCESS": 0})
+    settings = load_settings(
+        {
+            **MINIMAL,
+            "WEBLAB_NO_THREAD": True,
+            "WEBLAB_AUTOCLEAN_THREAD": False,
+            "WEBLAB_TASK_THREADS_PROCESS": 0,
+        }
+    )
     assert settings.no_thread is True
 
 
 @pytest.mark.parametrize(
     "bad",
-    [{"WEBLAB_USERNAME": None}, {"WEBLAB_TIMEOUT": "x"}, {"WEBLAB_CALLBACK_URL": ""},
-     {"WEBLAB_NO_THREAD": True, "WEBLAB_AUTOCLEAN_THREAD": True}],
+    [
+        {"WEBLAB_USERNAME": None},
+        {"WEBLAB_TIMEOUT": "x"},
+        {"WEBLAB_CALLBACK_URL": ""},
+        {"WEBLAB_NO_THREAD": True, "WEBLAB_AUTOCLEAN_THREAD": True},
+    ],
 )
 def test_nothing_registered_on_invalid_config(bad: dict[str, Any]) -> None:
     app = Flask(f"bad_{uuid.uuid4().hex[:6]}")
-    app.config.update(SECRET_KEY="s", WEBLAB_REDIS_URL=f"fakeredis://{uuid.uuid4().hex}",
-                      **MINIMAL)
+    app.config.update(SECRET_KEY="s", WEBLAB_REDIS_URL=f"fakeredis://{uuid.uuid4().hex}", **MINIMAL)
     app.config.update(bad)
     if bad.get("WEBLAB_USERNAME", "") is None:
         del app.config["WEBLAB_USERNAME"]
@@ -224,23 +261,34 @@ def test_nothing_registered_on_invalid_config(bad: dict[str, Any]) -> None:
 
 # -- advice and typos (issue 12) ----------------------------------------------------------------
 
-HOW_TO_SET_REDIS = ('app.config["WEBLAB_REDIS_URL"] = "redis://localhost:6379/0"',
-                    "export FLASK_WEBLAB_REDIS_URL=redis://localhost:6379/0",
-                    "app.config.from_prefixed_env()")
+HOW_TO_SET_REDIS = (
+    'app.config["WEBLAB_REDIS_URL"] = "redis://localhost:6379/0"',
+    "export FLASK_WEBLAB_REDIS_URL=redis://localhost:6379/0",
+    "app.config.from_prefixed_env()",
+)
 
 
 def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     """The warnings about configuration keys (not those about weak secrets)."""
-    return [r.getMessage() for r in caplog.records
-            if r.name == "weblab_ext" and r.levelname == "WARNING"
-            and r.getMessage().startswith("Unknown configuration key")]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "weblab_ext"
+        and r.levelname == "WARNING"
+        and r.getMessage().startswith("Unknown configuration key")
+    ]
 
 
 def test_misspelt_key_warns_with_the_closest_known_key(caplog: pytest.LogCaptureFixture) -> None:
     app = Flask("typo")
-    app.config.update(MINIMAL, WEBLAB_TIMOUT=30, WEBLAB_REDIS_ULR="redis://x",
-                      WEBLAB_SOMETHING_ELSE=1, WEBLAB_TIMEOUT=20,
-                      WEBLAB_REDIS_URL=f"fakeredis://{uuid.uuid4().hex}")
+    app.config.update(
+        MINIMAL,
+        WEBLAB_TIMOUT=30,
+        WEBLAB_REDIS_ULR="redis://x",
+        WEBLAB_SOMETHING_ELSE=1,
+        WEBLAB_TIMEOUT=20,
+        WEBLAB_REDIS_URL=f"fakeredis://{uuid.uuid4().hex}",
+    )
     WebLab(app)
     assert _warnings(caplog) == [
         "Unknown configuration key WEBLAB_REDIS_ULR (ignored): did you mean WEBLAB_REDIS_URL?",
@@ -249,8 +297,9 @@ def test_misspelt_key_warns_with_the_closest_known_key(caplog: pytest.LogCapture
     ]
 
 
-def test_misspelt_environment_variable_warns_too(monkeypatch: pytest.MonkeyPatch,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_misspelt_environment_variable_warns_too(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("FLASK_WEBLAB_TASK_THREAD_PROCESS", "0")
     app = Flask("typo_env")
     app.config.update(MINIMAL, WEBLAB_REDIS_URL=f"fakeredis://{uuid.uuid4().hex}")
@@ -258,13 +307,15 @@ def test_misspelt_environment_variable_warns_too(monkeypatch: pytest.MonkeyPatch
     WebLab(app)
     assert _warnings(caplog) == [
         "Unknown configuration key WEBLAB_TASK_THREAD_PROCESS (ignored): did you mean "
-        "WEBLAB_TASK_THREADS_PROCESS?"]
+        "WEBLAB_TASK_THREADS_PROCESS?"
+    ]
 
 
 def test_known_keys_do_not_warn(caplog: pytest.LogCaptureFixture) -> None:
     app = Flask("known")
-    app.config.update({option.key: option.default for option in OPTIONS
-                       if option.default is not None}, **MINIMAL)
+    app.config.update(
+        {option.key: option.default for option in OPTIONS if option.default is not None}, **MINIMAL
+    )
     app.config["WEBLAB_REDIS_URL"] = f"fakeredis://{uuid.uuid4().hex}"
     WebLab(app)
     assert _warnings(caplog) == []
@@ -302,9 +353,17 @@ def test_no_text_advises_a_bare_environment_variable() -> None:
     """``WEBLAB_REDIS_URL=redis://...`` in a shell is read by nobody: no message or page may
     advise it (the FLASK_ prefix, or the Flask config, are what work)."""
     root = Path(__file__).resolve().parent.parent
-    files = [*root.glob("weblab_ext/**/*.py"), *root.glob("docs/*.md"), root / "README.md",
-             *root.glob("examples/**/*.md"), *root.glob("examples/**/*.py")]
+    files = [
+        *root.glob("weblab_ext/**/*.py"),
+        *root.glob("docs/*.md"),
+        root / "README.md",
+        *root.glob("examples/**/*.md"),
+        *root.glob("examples/**/*.py"),
+    ]
     bare = re.compile(r"(?<![\w\"'])WEBLAB_\w+=(?:redis|rediss|unix|\.\.\.)")
-    found = [f"{path.relative_to(root)}: {match.group(0)}" for path in files
-             for match in bare.finditer(path.read_text())]
+    found = [
+        f"{path.relative_to(root)}: {match.group(0)}"
+        for path in files
+        for match in bare.finditer(path.read_text())
+    ]
     assert found == []

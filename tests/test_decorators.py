@@ -37,8 +37,9 @@ def states(lab: Lab) -> dict[str, object]:
         ("expired", 302, "http://rlms.example/back"),
     ],
 )
-def test_requires_active(states: dict[str, object], who: str, status: int,
-                         body_or_location: str) -> None:
+def test_requires_active(
+    states: dict[str, object], who: str, status: int, body_or_location: str
+) -> None:
     reply = states[who].get("/lab")  # type: ignore[attr-defined]
     assert reply.status_code == status
     if status == 302:
@@ -67,8 +68,9 @@ def test_requires_login(states: dict[str, object], who: str, status: int) -> Non
         ("expired", "/lab", 403, "session-inactive"),
     ],
 )
-def test_json_clients_get_json_errors(states: dict[str, object], who: str, route: str,
-                                      status: int, code: str) -> None:
+def test_json_clients_get_json_errors(
+    states: dict[str, object], who: str, route: str, status: int, code: str
+) -> None:
     reply = states[who].get(route, headers=JSON)  # type: ignore[attr-defined]
     assert reply.status_code == status
     assert reply.mimetype == "application/json"
@@ -127,8 +129,12 @@ def test_slot_over_but_not_disposed_is_inactive(lab: Lab) -> None:
 
     now = [time.time()]
     lab.state.clock = lambda: now[0]
-    session_id = lab.start(server={"priority.queue.slot.start.timestamp": repr(now[0]),
-                                   "priority.queue.slot.length": "10"})
+    session_id = lab.start(
+        server={
+            "priority.queue.slot.start.timestamp": repr(now[0]),
+            "priority.queue.slot.length": "10",
+        }
+    )
     student = lab.student(session_id)
     assert student.get("/lab").status_code == 200
     now[0] += 11
@@ -161,8 +167,7 @@ def _motor_routes(lab: Lab) -> list[str]:
     return moves
 
 
-@pytest.mark.parametrize(("who", "status"), [("anonymous", 403), ("exited", 302),
-                                             ("expired", 302)])
+@pytest.mark.parametrize(("who", "status"), [("anonymous", 403), ("exited", 302), ("expired", 302)])
 def test_options_failing_requires_active_never_runs_the_view(
     lab: Lab, who: str, status: int
 ) -> None:

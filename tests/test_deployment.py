@@ -28,18 +28,25 @@ from .conftest import AUTH, PASSWORD, USERNAME, Lab
 from .redis_server import RedisServer
 
 GUNICORN = Path(sys.executable).with_name("gunicorn")
-HOW_TO_SET = ('app.config["WEBLAB_REDIS_URL"] = "redis://localhost:6379/0"',
-              "FLASK_WEBLAB_REDIS_URL=redis://localhost:6379/0",
-              "app.config.from_prefixed_env()")
+HOW_TO_SET = (
+    'app.config["WEBLAB_REDIS_URL"] = "redis://localhost:6379/0"',
+    "FLASK_WEBLAB_REDIS_URL=redis://localhost:6379/0",
+    "app.config.from_prefixed_env()",
+)
 
 
 def zero_config_lab(**config: Any) -> Lab:
     """A lab as a newcomer writes it: no WEBLAB_REDIS_URL, no TESTING."""
     app = Flask(f"zero_{os.urandom(4).hex()}")
     # A fresh key prefix: the embedded store is one per process, shared by these apps.
-    app.config.update(SECRET_KEY="s", WEBLAB_USERNAME=USERNAME,
-                      WEBLAB_PASSWORD=PASSWORD, WEBLAB_NO_THREAD=True,
-                      WEBLAB_REDIS_BASE=app.name, **config)
+    app.config.update(
+        SECRET_KEY="s",
+        WEBLAB_USERNAME=USERNAME,
+        WEBLAB_PASSWORD=PASSWORD,
+        WEBLAB_NO_THREAD=True,
+        WEBLAB_REDIS_BASE=app.name,
+        **config,
+    )
     weblab = WebLab(app)
 
     @weblab.initial_url
@@ -54,16 +61,19 @@ def zero_config_lab(**config: Any) -> Lab:
     return Lab(app, weblab)
 
 
-@pytest.mark.parametrize(("environ", "server"), [
-    ({}, None),  # Flask's test client, an in-process call
-    ({"SERVER_SOFTWARE": "Werkzeug/3.1.3"}, None),  # flask run, app.run()
-    ({"SERVER_SOFTWARE": "gunicorn/23.0.0", "wsgi.multiprocess": True}, "gunicorn/23.0.0"),
-    ({"SERVER_SOFTWARE": "waitress"}, "waitress"),
-    ({"SERVER_SOFTWARE": "Apache/2.4.62 (Debian)", "mod_wsgi.version": (5, 0)}, "mod_wsgi"),
-    ({"uwsgi.version": b"2.0.28"}, "uWSGI"),
-    ({"SERVER_SOFTWARE": "Werkzeug/3.1.3", "wsgi.multiprocess": True}, "Werkzeug/3.1.3"),
-    ({"wsgi.multiprocess": True}, "a multi-process WSGI server"),
-])
+@pytest.mark.parametrize(
+    ("environ", "server"),
+    [
+        ({}, None),  # Flask's test client, an in-process call
+        ({"SERVER_SOFTWARE": "Werkzeug/3.1.3"}, None),  # flask run, app.run()
+        ({"SERVER_SOFTWARE": "gunicorn/23.0.0", "wsgi.multiprocess": True}, "gunicorn/23.0.0"),
+        ({"SERVER_SOFTWARE": "waitress"}, "waitress"),
+        ({"SERVER_SOFTWARE": "Apache/2.4.62 (Debian)", "mod_wsgi.version": (5, 0)}, "mod_wsgi"),
+        ({"uwsgi.version": b"2.0.28"}, "uWSGI"),
+        ({"SERVER_SOFTWARE": "Werkzeug/3.1.3", "wsgi.multiprocess": True}, "Werkzeug/3.1.3"),
+        ({"wsgi.multiprocess": True}, "a multi-process WSGI server"),
+    ],
+)
 def test_server_from_environ(environ: dict[str, Any], server: str | None) -> None:
     assert server_from_environ(environ) == server
 
@@ -78,8 +88,9 @@ def test_server_from_modules() -> None:
 def test_dev_server_and_test_client_keep_zero_config(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="weblab_ext")
     lab = zero_config_lab()
-    assert not any("WEBLAB_REDIS_URL" in r.getMessage() for r in caplog.records), \
+    assert not any("WEBLAB_REDIS_URL" in r.getMessage() for r in caplog.records), (
         "init_app itself says nothing: the CLI and --help stay quiet"
+    )
     client = lab.app.test_client()
     dev = {"SERVER_SOFTWARE": "Werkzeug/3.1.3"}
     session_id = lab.start()
@@ -93,13 +104,15 @@ def test_dev_server_and_test_client_keep_zero_config(caplog: pytest.LogCaptureFi
 
 
 @pytest.mark.parametrize("software", ["gunicorn/23.0.0", "waitress", "Apache/2.4 (mod_wsgi)"])
-def test_other_servers_refuse_every_request(software: str,
-                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_other_servers_refuse_every_request(
+    software: str, caplog: pytest.LogCaptureFixture
+) -> None:
     lab = zero_config_lab()
     environ = {"SERVER_SOFTWARE": software}
     client = lab.app.test_client()
-    reply = client.post("/weblab/sessions/", json=lab.start_body(), headers=AUTH,
-                        environ_base=environ)
+    reply = client.post(
+        "/weblab/sessions/", json=lab.start_body(), headers=AUTH, environ_base=environ
+    )
     assert reply.status_code == 500
     assert reply.json["code"] == "lab-misconfigured"
     message = reply.json["message"]
@@ -112,8 +125,11 @@ def test_other_servers_refuse_every_request(software: str,
     health = client.get("/weblab/health", environ_base=environ)
     assert health.status_code == 200
     assert health.json["success"] is False and "WEBLAB_REDIS_URL" in health.json["message"]
-    errors = [r for r in caplog.records if r.levelno == logging.ERROR and
-              "WEBLAB_REDIS_URL is not set" in r.getMessage()]
+    errors = [
+        r
+        for r in caplog.records
+        if r.levelno == logging.ERROR and "WEBLAB_REDIS_URL is not set" in r.getMessage()
+    ]
     assert len(errors) == 1, "logged once per process"
 
 
@@ -140,7 +156,7 @@ def test_init_app_under_a_server_module_fails_at_once(monkeypatch: pytest.Monkey
 
 # -- a real gunicorn with 2 workers ------------------------------------------------------------
 
-GUNICORN_APP = '''
+GUNICORN_APP = """
 from flask import Flask, url_for
 from weblab_ext import WebLab, requires_active, weblab_user
 
@@ -160,7 +176,7 @@ def initial_url():
 @requires_active
 def lab():
     return "lab of " + weblab_user.username
-'''
+"""
 
 
 def _free_port() -> int:
@@ -178,10 +194,23 @@ class Gunicorn:
         self.url = f"http://127.0.0.1:{self.port}"
         environment = {k: v for k, v in os.environ.items() if not k.startswith("FLASK_")}
         self.process = subprocess.Popen(
-            [str(GUNICORN), "--workers", "2", "--bind", f"127.0.0.1:{self.port}",
-             "--chdir", str(folder), "--graceful-timeout", "2", "lab_app:app"],
-            env={**environment, **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True)
+            [
+                str(GUNICORN),
+                "--workers",
+                "2",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--chdir",
+                str(folder),
+                "--graceful-timeout",
+                "2",
+                "lab_app:app",
+            ],
+            env={**environment, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
@@ -246,7 +275,8 @@ def test_gunicorn_without_redis_url_fails_loudly(gunicorn: Any) -> None:
 
 def _student_visit(base: str, launch_url: str) -> tuple[int, str]:
     opener = urllib.request.build_opener(
-        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
     path = launch_url.split("/callback/", 1)[1]
     with opener.open(f"{base}/callback/{path}", timeout=10):
         pass  # follows the redirect to /lab
@@ -262,15 +292,20 @@ def _student_visit(base: str, launch_url: str) -> tuple[int, str]:
 def test_gunicorn_with_two_workers_shares_sessions_through_redis(
     gunicorn: Any, redis_server: RedisServer
 ) -> None:
-    server = gunicorn(FLASK_WEBLAB_REDIS_URL=redis_server.url,
-                      FLASK_WEBLAB_REDIS_BASE=f"gunicorn-{os.urandom(4).hex()}")
+    server = gunicorn(
+        FLASK_WEBLAB_REDIS_URL=redis_server.url,
+        FLASK_WEBLAB_REDIS_BASE=f"gunicorn-{os.urandom(4).hex()}",
+    )
     server.wait_ready()
     launches = []
     for number in range(4):
         body = Lab.start_body(Lab.__new__(Lab), server={"request.username": f"s{number}"})
         request = urllib.request.Request(
-            server.url + "/weblab/sessions/", data=json.dumps(body).encode(),
-            headers={**AUTH, "Content-Type": "application/json"}, method="POST")
+            server.url + "/weblab/sessions/",
+            data=json.dumps(body).encode(),
+            headers={**AUTH, "Content-Type": "application/json"},
+            method="POST",
+        )
         with urllib.request.urlopen(request, timeout=10) as reply:
             launches.append(json.loads(reply.read())["url"])
     visits = [_student_visit(server.url, url) for url in launches]

@@ -115,8 +115,9 @@ def test_dispose_from_eight_threads_runs_on_dispose_once(make_lab: Callable[...,
             barrier.wait(5)
             for session_id in session_ids:
                 if index % 2 == 0:
-                    reply = client.post(f"/weblab/sessions/{session_id}",
-                                        json={"action": "delete"}, headers=AUTH)
+                    reply = client.post(
+                        f"/weblab/sessions/{session_id}", json={"action": "delete"}, headers=AUTH
+                    )
                     with lock:
                         replies.append(reply.json)
                 else:
@@ -160,8 +161,9 @@ def test_stale_disposing_record_is_finished(lab: Lab) -> None:
     """A disposer killed mid-clean-up does not leave the session 'disposing' for an hour."""
     session_id = lab.start()
     key = lab.state.keys.session(session_id)
-    lab.state.client.hset(key, mapping={"state": "disposing",
-                                        "disposing_since": repr(time.time() - 10_000)})
+    lab.state.client.hset(
+        key, mapping={"state": "disposing", "disposing_since": repr(time.time() - 10_000)}
+    )
     assert lab.status(session_id) == 2
     assert lab.dispose(session_id)["message"] == "Deleted"
     assert lab.status(session_id) == -1
@@ -230,9 +232,19 @@ def test_dispose_from_several_processes_runs_on_dispose_once(
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     processes = [
         subprocess.Popen(
-            [sys.executable, str(script), redis_server.url, base, counter, repr(go_at),
-             "http" if i % 2 else "direct", *session_ids],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                str(script),
+                redis_server.url,
+                base,
+                counter,
+                repr(go_at),
+                "http" if i % 2 else "direct",
+                *session_ids,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         for i in range(4)
     ]

@@ -36,8 +36,9 @@ PAGES = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
 #: rendered pages, docstrings included, for the same names).
 OUTSIDE = re.compile(r"\bSPEC\b|DESIGN\.md|RLMS_CLIENTS|STYLE\.md|\.\./shared\b")
 
-_FENCE = re.compile(r"^(?P<fence>`{3,})(?P<info>[^\n]*)\n(?P<body>.*?)^(?P=fence)[ \t]*$",
-                    re.M | re.S)
+_FENCE = re.compile(
+    r"^(?P<fence>`{3,})(?P<info>[^\n]*)\n(?P<body>.*?)^(?P=fence)[ \t]*$", re.M | re.S
+)
 
 
 @dataclass
@@ -73,14 +74,26 @@ def blocks(page: Path) -> list[Block]:
                 options[key.strip()] = value.strip()
             if code_lines and not code_lines[0].strip():
                 code_lines.pop(0)
-        found.append(Block(page, text.count("\n", 0, match.start()) + 1, language, options,
-                           "".join(code_lines), directive))
+        found.append(
+            Block(
+                page,
+                text.count("\n", 0, match.start()) + 1,
+                language,
+                options,
+                "".join(code_lines),
+                directive,
+            )
+        )
     return found
 
 
 def python_samples() -> list[Block]:
-    return [b for page in PAGES for b in blocks(page)
-            if b.language == "python" and b.directive in (None, "code-block")]
+    return [
+        b
+        for page in PAGES
+        for b in blocks(page)
+        if b.language == "python" and b.directive in (None, "code-block")
+    ]
 
 
 # -- citations --------------------------------------------------------------------------------
@@ -99,10 +112,12 @@ def documentation_files() -> Iterator[Path]:
 
 
 def test_no_page_cites_documents_outside_the_repository() -> None:
-    cited = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
-             for path in documentation_files()
-             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-             if OUTSIDE.search(line)]
+    cited = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in documentation_files()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if OUTSIDE.search(line)
+    ]
     assert cited == []
 
 
@@ -121,8 +136,17 @@ def test_the_build_check_and_this_test_look_for_the_same_names() -> None:
 def test_every_page_with_python_has_samples_found() -> None:
     """Guards the extractor: if it stops finding blocks, the sample tests would pass empty."""
     names = {b.page.name for b in python_samples()}
-    assert {"README.md", "users.md", "tasks.md", "realtime.md", "rlms.md", "deployment.md",
-            "configuration.md", "quickstart.md", "testing.md"} <= names
+    assert {
+        "README.md",
+        "users.md",
+        "tasks.md",
+        "realtime.md",
+        "rlms.md",
+        "deployment.md",
+        "configuration.md",
+        "quickstart.md",
+        "testing.md",
+    } <= names
 
 
 class RunSample(Protocol):
@@ -155,8 +179,11 @@ def run_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunS
 def _weblab_apps(namespace: dict[str, Any]) -> list[Flask]:
     # type(), not isinstance(): the sample's namespace holds proxies such as weblab_user,
     # which raise when asked for their class outside a request.
-    return [value for value in namespace.values()
-            if issubclass(type(value), Flask) and "weblab" in value.extensions]
+    return [
+        value
+        for value in namespace.values()
+        if issubclass(type(value), Flask) and "weblab" in value.extensions
+    ]
 
 
 @pytest.mark.parametrize("block", python_samples(), ids=lambda b: b.name)
@@ -197,8 +224,7 @@ def test_tasks_sample_measures(run_sample: RunSample) -> None:
 def test_users_sample_hooks_and_decorators(run_sample: RunSample) -> None:
     app = run_sample(sample("users.md", "def load_user"))["app"]
     assert app.test_client().get("/lab").status_code == 403  # unauthorized_handler
-    student = LabUnderTest(app).student(username="john",
-                                        username_unique="john.smith@institution")
+    student = LabUnderTest(app).student(username="john", username_unique="john.smith@institution")
     assert "(group A)" in student.get("/lab").get_data(as_text=True)
     assert student.post("/light/on").json == {"light": True}
     assert student.post("/leave").status_code == 302
@@ -251,15 +277,27 @@ def test_health_check_sample_answers_what_the_page_says(run_sample: RunSample) -
 def test_proxyfix_sample_returns_the_public_launch_url(run_sample: RunSample) -> None:
     app = run_sample(sample("deployment.md", "ProxyFix"))["app"]
     lab = LabUnderTest(app)
-    body = {"client_initial_data": {}, "back": "https://rlms.example.org/back",
-            "server_initial_data": {"priority.queue.slot.start.timestamp": str(time.time()),
-                                    "priority.queue.slot.length": "60",
-                                    "request.username": "ana",
-                                    "request.experiment_id.experiment_name": "mylab"}}
+    body = {
+        "client_initial_data": {},
+        "back": "https://rlms.example.org/back",
+        "server_initial_data": {
+            "priority.queue.slot.start.timestamp": str(time.time()),
+            "priority.queue.slot.length": "60",
+            "request.username": "ana",
+            "request.experiment_id.experiment_name": "mylab",
+        },
+    }
     reply = app.test_client().post(
-        "/weblab/sessions/", json=body, auth=("weblabdeusto", "change-me-too"),
-        headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "example.org",
-                 "X-Forwarded-Prefix": "/lab1", "X-Forwarded-For": "192.0.2.1"})
+        "/weblab/sessions/",
+        json=body,
+        auth=("weblabdeusto", "change-me-too"),
+        headers={
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "example.org",
+            "X-Forwarded-Prefix": "/lab1",
+            "X-Forwarded-For": "192.0.2.1",
+        },
+    )
     assert reply.status_code == 200
     session_id = reply.json["session_id"]
     assert reply.json["url"] == f"https://example.org/lab1/callback/{session_id}"
@@ -271,10 +309,17 @@ def test_proxyfix_sample_returns_the_public_launch_url(run_sample: RunSample) ->
 
 def test_testing_guide_project_passes(tmp_path: Path) -> None:
     project = tmp_path / "testing"
-    shutil.copytree(DOCS / "samples" / "testing", project,
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q"], cwd=project, text=True,
-                            capture_output=True, timeout=120, env=_clean_env())
+    shutil.copytree(
+        DOCS / "samples" / "testing", project, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q"],
+        cwd=project,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        env=_clean_env(),
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^11 passed", result.stdout, re.M), result.stdout
 
@@ -305,8 +350,12 @@ def test_configuration_reference_is_generated_from_the_options() -> None:
     page = (DOCS / "configuration.md").read_text(encoding="utf-8")
     assert "```{weblab-options}" in page
     listed_by_hand = set(re.findall(r"^\| `(WEBLAB_\w+)`", page, re.M))
-    assert listed_by_hand <= {"WEBLAB_URL", "WEBLAB_USERNAME", "WEBLAB_PASSWORD",
-                              "WEBLAB_TIMEOUT_S"}  # the RLMS client's variables only
+    assert listed_by_hand <= {
+        "WEBLAB_URL",
+        "WEBLAB_USERNAME",
+        "WEBLAB_PASSWORD",
+        "WEBLAB_TIMEOUT_S",
+    }  # the RLMS client's variables only
 
 
 # -- the Quickstart, end to end ---------------------------------------------------------------
@@ -359,14 +408,14 @@ class Browser:
     def __init__(self, lab_url: str) -> None:
         self.lab_url = lab_url
         self.opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect())
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect()
+        )
 
     def open(self, url: str, data: bytes | None = None) -> tuple[str, str]:
         """Request ``url``, following the lab's own redirects; return (final URL, body)."""
         for _ in range(5):
             try:
-                with self.opener.open(urllib.request.Request(url, data=data),
-                                      timeout=10) as reply:
+                with self.opener.open(urllib.request.Request(url, data=data), timeout=10) as reply:
                     return reply.geturl(), reply.read().decode()
             except urllib.error.HTTPError as error:
                 location = error.headers.get("Location", "")
@@ -394,15 +443,25 @@ def test_quickstart_runs_from_an_empty_folder(step: int, tmp_path: Path) -> None
     log = tmp_path / "flask-run.log"
     with log.open("w") as output:
         # No reloader: it would run the lab in a child process this test could not stop.
-        server = subprocess.Popen(_flask("run", "--port", str(port), "--no-reload"),
-                                  cwd=tmp_path, env=env,
-                                  stdout=output, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            _flask("run", "--port", str(port), "--no-reload"),
+            cwd=tmp_path,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     try:
         _wait_for_port(port, server, log)
 
         def cli(*args: str) -> str:
-            done = subprocess.run(_flask("weblab", "fake", *args), cwd=tmp_path, env=env,
-                                  text=True, capture_output=True, timeout=60)
+            done = subprocess.run(
+                _flask("weblab", "fake", *args),
+                cwd=tmp_path,
+                env=env,
+                text=True,
+                capture_output=True,
+                timeout=60,
+            )
             assert done.returncode == 0, done.stdout + done.stderr
             return done.stdout
 
@@ -451,14 +510,15 @@ def test_quickstart_final_listing_is_the_tested_example() -> None:
     example = ROOT / "examples" / "quickstart"
     assert final["app.py"] == (example / "app.py").read_text(encoding="utf-8")
     assert final["templates/lab.html"] == (example / "templates" / "lab.html").read_text(
-        encoding="utf-8")
-
+        encoding="utf-8"
+    )
 
 
 def test_every_code_block_names_its_language() -> None:
     """Pages stay valid MyST and get highlighted: a fence without a language is neither."""
-    unnamed = [b.name for page in PAGES for b in blocks(page)
-               if b.directive is None and not b.language]
+    unnamed = [
+        b.name for page in PAGES for b in blocks(page) if b.directive is None and not b.language
+    ]
     assert unnamed == []
 
 
@@ -472,12 +532,16 @@ def docstring_samples() -> list[tuple[str, str]]:
                 continue
             indent = len(line) - len(line.lstrip())
             body = []
-            for following in lines[number + 2:]:
+            for following in lines[number + 2 :]:
                 if following.strip() and len(following) - len(following.lstrip()) <= indent:
                     break
                 body.append(following)
-            found.append((f"{path.relative_to(ROOT)}:{number + 1}",
-                          textwrap.dedent("\n".join(body)).replace('"""', "")))
+            found.append(
+                (
+                    f"{path.relative_to(ROOT)}:{number + 1}",
+                    textwrap.dedent("\n".join(body)).replace('"""', ""),
+                )
+            )
     return found
 
 

@@ -28,8 +28,9 @@ def _text_of(node: ast.expr) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, ast.JoinedStr):
-        return "".join(part.value if isinstance(part, ast.Constant) else _FIELD
-                       for part in node.values)
+        return "".join(
+            part.value if isinstance(part, ast.Constant) else _FIELD for part in node.values
+        )
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):  # "text " + name + "..."
         left, right = _text_of(node.left), _text_of(node.right)
         if left is not None or right is not None:
@@ -48,23 +49,29 @@ def package_texts() -> tuple[str, ...]:
             if text:
                 texts.append(text)
     for folder in ("templates", "static"):
-        texts += [path.read_text(encoding="utf-8") for path in (PACKAGE / folder).rglob("*")
-                  if path.is_file()]
+        texts += [
+            path.read_text(encoding="utf-8")
+            for path in (PACKAGE / folder).rglob("*")
+            if path.is_file()
+        ]
     return tuple(" ".join(text.split()) for text in texts)
 
 
 def quoted_messages(page: Path) -> list[tuple[int, str]]:
     source = page.read_text(encoding="utf-8")
-    return [(source.count("\n", 0, match.start()) + 1, " ".join(match["text"].split()))
-            for match in _MESSAGE.finditer(source)]
+    return [
+        (source.count("\n", 0, match.start()) + 1, " ".join(match["text"].split()))
+        for match in _MESSAGE.finditer(source)
+    ]
 
 
 def produced(message: str) -> bool:
     """Whether some string of the package reads ``message``, ``...`` matching anything (the
     spaces around a ``...`` too: a varying part may bring its own)."""
     parts = message.split(_VARIES)
-    pattern = re.compile(".*?".join(re.escape(part.strip() if len(parts) > 1 else part)
-                                    for part in parts))
+    pattern = re.compile(
+        ".*?".join(re.escape(part.strip() if len(parts) > 1 else part) for part in parts)
+    )
     return any(pattern.search(text) for text in package_texts())
 
 
@@ -81,8 +88,9 @@ def test_troubleshooting_quotes_its_messages_in_the_checked_form() -> None:
     assert len(on_the_page) >= 60
 
 
-@pytest.mark.parametrize("page, line, message", QUOTED,
-                         ids=[f"{page.name}:{line}" for page, line, _ in QUOTED])
+@pytest.mark.parametrize(
+    "page, line, message", QUOTED, ids=[f"{page.name}:{line}" for page, line, _ in QUOTED]
+)
 def test_quoted_message_is_produced_by_the_code(page: Path, line: int, message: str) -> None:
     assert produced(message), f"{page.name}:{line}: no string of weblab_ext says {message!r}"
 
@@ -90,9 +98,12 @@ def test_quoted_message_is_produced_by_the_code(page: Path, line: int, message: 
 def test_no_quoted_message_is_cut_short_by_a_backtick_inside_it() -> None:
     """A message holding a backtick needs double backticks around it (``{message}``...``):
     with single ones the role would end at its first backtick, and the rest would be text."""
-    cut = [f"{page.name}: {match[0][:60]}" for page in _pages()
-           for match in _MESSAGE.finditer(page.read_text(encoding="utf-8"))
-           if re.match(r"\w", page.read_text(encoding="utf-8")[match.end():match.end() + 1])]
+    cut = [
+        f"{page.name}: {match[0][:60]}"
+        for page in _pages()
+        for match in _MESSAGE.finditer(page.read_text(encoding="utf-8"))
+        if re.match(r"\w", page.read_text(encoding="utf-8")[match.end() : match.end() + 1])
+    ]
     assert cut == []
 
 
@@ -100,8 +111,10 @@ def test_the_check_tells_a_changed_message() -> None:
     assert produced("Unknown configuration key ... (ignored): ...")
     assert not produced("Unknown configuration key ... (skipped): ...")
     assert produced("did not answer within ... s")  # a part of a longer string
-    assert produced("Refusing to start without ... in the environment; run with --debug to use "
-                    "development values instead")  # built with +
+    assert produced(
+        "Refusing to start without ... in the environment; run with --debug to use "
+        "development values instead"
+    )  # built with +
 
 
 def test_package_source_cites_no_document_outside_the_repository() -> None:
@@ -112,10 +125,12 @@ def test_package_source_cites_no_document_outside_the_repository() -> None:
         from weblab_docs import OUTSIDE_CITATIONS
     finally:
         sys.path.remove(str(DOCS / "_ext"))
-    cited = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
-             for path in sorted(PACKAGE.rglob("*.py"))
-             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-             if OUTSIDE_CITATIONS.search(line)]
+    cited = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if OUTSIDE_CITATIONS.search(line)
+    ]
     assert cited == []
 
 

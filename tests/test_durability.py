@@ -84,8 +84,9 @@ def _check_output(lab: Lab) -> Any:
 
 
 @pytest.mark.parametrize("persistence", ["aof", "snapshot-only"])
-def test_kill_9_of_redis(make_lab: Callable[..., Lab],
-                         server_factory: Callable[..., RedisServer], persistence: str) -> None:
+def test_kill_9_of_redis(
+    make_lab: Callable[..., Lab], server_factory: Callable[..., RedisServer], persistence: str
+) -> None:
     server = server_factory(AOF if persistence == "aof" else SNAPSHOT_ONLY)
     lab = make_lab(WEBLAB_REDIS_URL=server.url, WEBLAB_REDIS_BASE=f"d-{uuid.uuid4().hex[:8]}")
     output = _check_output(lab)
@@ -100,8 +101,10 @@ def test_kill_9_of_redis(make_lab: Callable[..., Lab],
     server.kill()  # a crash: right after the last acknowledgement
     server.start()  # same port and directory: Redis loads what it persisted
     lost_sessions, lost_tasks = _lost(lab, sessions, tasks)
-    print(f"\n[fault] kill -9 of Redis ({persistence}): {lost_sessions} of {len(sessions)} "
-          f"sessions and {lost_tasks} of {len(tasks)} acknowledged tasks lost")
+    print(
+        f"\n[fault] kill -9 of Redis ({persistence}): {lost_sessions} of {len(sessions)} "
+        f"sessions and {lost_tasks} of {len(tasks)} acknowledged tasks lost"
+    )
     if persistence == "aof":
         assert (lost_sessions, lost_tasks) == (0, 0)
         with lab.app.app_context():

@@ -66,8 +66,9 @@ def state_of(app: Any, session_id: str) -> str:
 def dispose_via_rlms(app: Any, session_id: str) -> None:
     from .examples_support import rlms_headers
 
-    reply = app.test_client().post(f"/weblab/sessions/{session_id}", json={"action": "delete"},
-                                   headers=rlms_headers())
+    reply = app.test_client().post(
+        f"/weblab/sessions/{session_id}", json={"action": "delete"}, headers=rlms_headers()
+    )
     assert reply.status_code == 200
 
 
@@ -110,17 +111,24 @@ def _cookie_of(app: Any) -> str:
     return cookie
 
 
-def test_every_example_has_its_own_cookie_name(load: Callable[..., ModuleType],
-                                               tmp_path: Any) -> None:
+def test_every_example_has_its_own_cookie_name(
+    load: Callable[..., ModuleType], tmp_path: Any
+) -> None:
     """An RLMS on the same host uses Flask's default cookie name ("session") too: a lab with
     the same name would overwrite the student's RLMS login."""
-    names = {name: _cookie_of(load(f"{name}/app.py", WEBLAB_NO_THREAD=True).app)
-             for name in ("simple", "quickstart", "socketio")}
+    names = {
+        name: _cookie_of(load(f"{name}/app.py", WEBLAB_NO_THREAD=True).app)
+        for name in ("simple", "quickstart", "socketio")
+    }
     with on_path(EXAMPLES / "advanced"):
         import mylab
 
-        app = mylab.create_app({"LAB_DATABASE": str(tmp_path / "students.sqlite3"),
-                                "WEBLAB_REDIS_URL": f"fakeredis://{tmp_path.name}"})
+        app = mylab.create_app(
+            {
+                "LAB_DATABASE": str(tmp_path / "students.sqlite3"),
+                "WEBLAB_REDIS_URL": f"fakeredis://{tmp_path.name}",
+            }
+        )
         try:
             names["advanced"] = _cookie_of(app)
         finally:
@@ -255,8 +263,12 @@ def test_demo_starts_sessions_and_prints_how_to_use_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("FLASK_WEBLAB_REDIS_URL", raising=False)
-    for key in ("FLASK_DEBUG", "FLASK_SECRET_KEY", "FLASK_WEBLAB_USERNAME",
-                "FLASK_WEBLAB_PASSWORD"):
+    for key in (
+        "FLASK_DEBUG",
+        "FLASK_SECRET_KEY",
+        "FLASK_WEBLAB_USERNAME",
+        "FLASK_WEBLAB_PASSWORD",
+    ):
         # Zero setup. setenv first so that what the demo sets (FLASK_DEBUG) is undone too.
         monkeypatch.setenv(key, "")
         monkeypatch.delenv(key)
@@ -273,7 +285,7 @@ def test_demo_starts_sessions_and_prints_how_to_use_it(
         reply = browser.get("/demo-start")
         assert reply.status_code == 302
         assert reply.location.startswith(f"{base}/callback/")
-        launch = reply.location[len(base):]
+        launch = reply.location[len(base) :]
         assert browser.get(launch).location == "/lab"
         page = browser.get("/lab").get_data(as_text=True)
         assert "Demo Student" in page
@@ -284,7 +296,7 @@ def test_demo_starts_sessions_and_prints_how_to_use_it(
 
 
 def test_demo_on_a_busy_port_fails_before_printing_instructions(
-    capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     import socket
 
@@ -302,8 +314,9 @@ def test_demo_on_a_busy_port_fails_before_printing_instructions(
 
 
 def test_make_demo_takes_a_port() -> None:
-    done = subprocess.run(["make", "-n", "demo", "PORT=5123"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        ["make", "-n", "demo", "PORT=5123"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert "examples/demo.py --port 5123" in done.stdout
 

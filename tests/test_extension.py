@@ -58,9 +58,11 @@ def test_one_weblab_on_two_apps(store_url: str) -> None:
     weblab.init_app(first)
     weblab.init_app(second)
     weblab.initial_url(lambda: "/")
-    session_id = first.test_client().post(
-        "/weblab/sessions/", json=Lab(first, weblab).start_body(), headers=AUTH
-    ).json["session_id"]
+    session_id = (
+        first.test_client()
+        .post("/weblab/sessions/", json=Lab(first, weblab).start_body(), headers=AUTH)
+        .json["session_id"]
+    )
     status = f"/weblab/sessions/{session_id}/status"
     assert first.test_client().get(status, headers=AUTH).json == {"should_finish": 5}
     # The second app has its own store prefix: the session is unknown there.
@@ -126,8 +128,9 @@ def test_base_and_callback_urls(store_url: str) -> None:
     assert client.get("/labs/one/weblab/sessions/api").json == {"api_version": "1"}
     assert client.get("/labs/one/ldl/sessions/api").json == {"api_version": "1"}
     assert client.get("/weblab/sessions/api").status_code == 404
-    reply = client.post("/labs/one/weblab/sessions/", json=Lab(app, weblab).start_body(),
-                        headers=AUTH)
+    reply = client.post(
+        "/labs/one/weblab/sessions/", json=Lab(app, weblab).start_body(), headers=AUTH
+    )
     session_id = reply.json["session_id"]
     assert reply.json["url"] == f"http://localhost:5000/enter/{session_id}"
     assert client.get(f"/enter/{session_id}").status_code == 302
@@ -151,9 +154,15 @@ def test_powered_by_header_everywhere_or_off(make_lab: Callable[..., Lab]) -> No
 def test_endpoint_names(lab: Lab) -> None:
     endpoints = {rule.endpoint for rule in lab.app.url_map.iter_rules()}
     assert {
-        "weblab._api_version", "weblab._test", "weblab._start_session", "weblab._status",
-        "weblab._multiple_status", "weblab._dispose_experiment", "weblab_callback_url",
-        "weblab_poll_url", "weblab_logout_url",
+        "weblab._api_version",
+        "weblab._test",
+        "weblab._start_session",
+        "weblab._status",
+        "weblab._multiple_status",
+        "weblab._dispose_experiment",
+        "weblab_callback_url",
+        "weblab_poll_url",
+        "weblab_logout_url",
     } <= endpoints
 
 
@@ -165,8 +174,12 @@ def test_create_token() -> None:
 
 
 def test_threads_start_with_first_request_and_stop(make_lab: Callable[..., Lab]) -> None:
-    lab = make_lab(WEBLAB_NO_THREAD=False, WEBLAB_AUTOCLEAN_THREAD=True,
-                   WEBLAB_TASK_THREADS_PROCESS=0, WEBLAB_CLEANER_INTERVAL=0.05)
+    lab = make_lab(
+        WEBLAB_NO_THREAD=False,
+        WEBLAB_AUTOCLEAN_THREAD=True,
+        WEBLAB_TASK_THREADS_PROCESS=0,
+        WEBLAB_CLEANER_INTERVAL=0.05,
+    )
     assert lab.state._threads == []  # nothing at init_app time
     lab.app.test_client().get("/weblab/sessions/api")
     try:
@@ -186,8 +199,12 @@ def test_no_thread_starts_nothing(lab: Lab) -> None:
 
 
 def test_stopped_threads_stay_stopped_until_started(make_lab: Callable[..., Lab]) -> None:
-    lab = make_lab(WEBLAB_NO_THREAD=False, WEBLAB_AUTOCLEAN_THREAD=True,
-                   WEBLAB_TASK_THREADS_PROCESS=0, WEBLAB_CLEANER_INTERVAL=0.05)
+    lab = make_lab(
+        WEBLAB_NO_THREAD=False,
+        WEBLAB_AUTOCLEAN_THREAD=True,
+        WEBLAB_TASK_THREADS_PROCESS=0,
+        WEBLAB_CLEANER_INTERVAL=0.05,
+    )
     client = lab.app.test_client()
     client.get("/weblab/sessions/api")
     with lab.app.app_context():

@@ -90,8 +90,11 @@ def test_a_hanging_check_does_not_hang_the_endpoint(make_lab: Callable[..., Lab]
     started = time.monotonic()
     report = health(lab)
     assert time.monotonic() - started < 5  # bounded: 0.3 s asked, generous bound
-    assert report == {"found": True, "success": False,
-                      "message": "motor: did not answer within 0.3 s"}
+    assert report == {
+        "found": True,
+        "success": False,
+        "message": "motor: did not answer within 0.3 s",
+    }
     # Still hung: not started again (no pile of threads), reported at once.
     started = time.monotonic()
     assert health(lab)["message"] == "motor: still running since an earlier health call"

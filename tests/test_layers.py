@@ -20,13 +20,19 @@ REDIS = {"redis", "fakeredis"}
 #: folder → (third-party packages it must not reach, even through our modules;
 #:           weblab_ext folders it must not import directly)
 RULES: dict[str, tuple[set[str], set[str]]] = {
-    "protocol": (FLASK | REDIS | {"click"},
-                 {"store", "runtime", "views", "cli", "socketio", "tasks", "rlms", "testing"}),
-    "store": (FLASK | {"click"},
-              {"protocol", "runtime", "views", "cli", "socketio", "tasks", "rlms", "testing"}),
+    "protocol": (
+        FLASK | REDIS | {"click"},
+        {"store", "runtime", "views", "cli", "socketio", "tasks", "rlms", "testing"},
+    ),
+    "store": (
+        FLASK | {"click"},
+        {"protocol", "runtime", "views", "cli", "socketio", "tasks", "rlms", "testing"},
+    ),
     "runtime": (FLASK | {"click"}, {"views", "cli", "socketio", "tasks", "rlms", "testing"}),
-    "rlms": (REDIS | {"click"}, {"store", "runtime", "views", "cli", "socketio", "tasks",
-                                "testing"}),
+    "rlms": (
+        REDIS | {"click"},
+        {"store", "runtime", "views", "cli", "socketio", "tasks", "testing"},
+    ),
     "views": (set(), {"cli", "socketio", "testing"}),
     "tasks": (set(), {"views", "cli", "socketio", "testing"}),
     "socketio": (set(), {"views", "cli", "testing"}),
@@ -90,8 +96,10 @@ def imports_of(path: Path, *, runtime_only: bool = False) -> frozenset[str]:
 
 def module_path(name: str) -> Path | None:
     relative = Path(*name.split("."))
-    for candidate in (PACKAGE.parent / relative.with_suffix(".py"),
-                      PACKAGE.parent / relative / "__init__.py"):
+    for candidate in (
+        PACKAGE.parent / relative.with_suffix(".py"),
+        PACKAGE.parent / relative / "__init__.py",
+    ):
         if candidate.is_file():
             return candidate
     return None
@@ -147,9 +155,11 @@ def _ids(path: Path) -> str:
     return module_name(path)
 
 
-@pytest.mark.parametrize(("folder", "path"),
-                         [(folder, path) for folder in RULES for path in files(folder)],
-                         ids=lambda value: value if isinstance(value, str) else _ids(value))
+@pytest.mark.parametrize(
+    ("folder", "path"),
+    [(folder, path) for folder in RULES for path in files(folder)],
+    ids=lambda value: value if isinstance(value, str) else _ids(value),
+)
 def test_folder_rule(folder: str, path: Path) -> None:
     packages, folders = RULES[folder]
     reached = transitive_imports(path)
@@ -168,9 +178,12 @@ def test_base_modules_import_no_layer(path: Path) -> None:
 
 @pytest.mark.parametrize("package", sorted(DIRECT_IMPORTS))
 def test_direct_imports_only_where_allowed(package: str) -> None:
-    offenders = [module_name(path) for path in ALL_MODULES
-                 if package in top_level(imports_of(path))
-                 and folder_of(module_name(path)) not in DIRECT_IMPORTS[package]]
+    offenders = [
+        module_name(path)
+        for path in ALL_MODULES
+        if package in top_level(imports_of(path))
+        and folder_of(module_name(path)) not in DIRECT_IMPORTS[package]
+    ]
     assert not offenders
 
 
@@ -207,8 +220,9 @@ def test_no_import_cycle_at_run_time() -> None:
 
 
 def _is_package_self_edge(cycle: list[str]) -> bool:
-    return len(cycle) == 2 and (cycle[0].startswith(cycle[1] + ".")
-                                or cycle[1].startswith(cycle[0] + "."))
+    return len(cycle) == 2 and (
+        cycle[0].startswith(cycle[1] + ".") or cycle[1].startswith(cycle[0] + ".")
+    )
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -20,8 +20,9 @@ class Scripted(Loop):
     """A loop whose ticks raise or return what a script says."""
 
     def __init__(self, script: list[Any]) -> None:
-        super().__init__("weblab-test-loop", threading.Event(),
-                         store_label="redis://user:***@db.example:6379/0")
+        super().__init__(
+            "weblab-test-loop", threading.Event(), store_label="redis://user:***@db.example:6379/0"
+        )
         self.script = script
         self.initialized = self.resets = 0
         self.times: list[float] = []
@@ -51,7 +52,8 @@ def test_backoff_doubles_up_to_the_cap() -> None:
 
 
 def test_store_error_backs_off_and_names_the_store_without_password(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.WARNING, logger="weblab_ext")
     loop = Scripted([redis.ConnectionError("down"), redis.TimeoutError("slow"), 2.5])
     assert loop.step() == backoff(1)
@@ -62,13 +64,15 @@ def test_store_error_backs_off_and_names_the_store_without_password(
     # Each failure forgets the connection-bound resource; the next step prepares it again.
     assert loop.initialized == 3 and loop.resets == 2
     lines = [r.getMessage() for r in caplog.records]
-    assert lines[0].startswith("weblab-test-loop cannot reach the store at "
-                               "redis://user:***@db.example:6379/0 (attempt 1")
+    assert lines[0].startswith(
+        "weblab-test-loop cannot reach the store at redis://user:***@db.example:6379/0 (attempt 1"
+    )
     assert "secret" not in caplog.text
 
 
 def test_other_errors_are_logged_with_traceback_and_back_off(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     loop = Scripted([ValueError("bug"), 0])
     assert loop.step() == backoff(1)
     record = caplog.records[-1]

@@ -67,7 +67,8 @@ def test_openmetrics_when_prometheus_asks_for_it(lab: Lab) -> None:
     lab.start()
     reply = lab.app.test_client().get(
         "/weblab/metrics",
-        headers={**ADMIN_AUTH, "Accept": "application/openmetrics-text; version=1.0.0"})
+        headers={**ADMIN_AUTH, "Accept": "application/openmetrics-text; version=1.0.0"},
+    )
     assert reply.status_code == 200
     assert reply.content_type.startswith("application/openmetrics-text")
     text = reply.get_data(as_text=True)
@@ -112,9 +113,10 @@ def test_disposals_are_counted_by_why_the_session_ended(lab: Lab) -> None:
     assert reply.status_code == 500
 
     samples = scrape(lab.app.test_client())
-    assert {reason: sample(samples, "weblab_session_disposals_total", reason=reason)
-            for reason in DISPOSE_REASONS} == {
-        "exited": 1, "slot_end": 1, "timeout": 1, "rlms": 1, "admin": 0, "start_failed": 1}
+    assert {
+        reason: sample(samples, "weblab_session_disposals_total", reason=reason)
+        for reason in DISPOSE_REASONS
+    } == {"exited": 1, "slot_end": 1, "timeout": 1, "rlms": 1, "admin": 0, "start_failed": 1}
     assert sample(samples, "weblab_session_starts_total") == 5
     assert sample(samples, "weblab_sessions_active") == 0
     assert len(lab.disposed) == 5
@@ -151,8 +153,9 @@ def test_tasks_are_counted_by_how_they_ended(lab: Lab) -> None:
         assert lab.weblab.run_tasks() == 3
     samples = scrape(client)
     assert sample(samples, "weblab_task_queue_depth") == 0
-    assert {state: sample(samples, "weblab_tasks_total", state=state)
-            for state in TASK_END_STATES} == {"done": 2, "failed": 2, "lost": 0}
+    assert {
+        state: sample(samples, "weblab_tasks_total", state=state) for state in TASK_END_STATES
+    } == {"done": 2, "failed": 2, "lost": 0}
     assert sample(samples, "weblab_task_seconds_count") == 3  # the three that ran
     assert sample(samples, "weblab_task_seconds_bucket", le="0.1") == 3
 
@@ -165,8 +168,9 @@ def test_a_task_whose_worker_is_gone_counts_as_lost(lab: Lab) -> None:
         task = measure.delay()
     engine = lab.state.tasks
     engine.store.pop_from_queue(engine.worker_id)
-    engine.store.claim(task.task_id, engine.worker_id, now=engine.clock(), lease=1, ttl=600,
-                       duplicate_error={})
+    engine.store.claim(
+        task.task_id, engine.worker_id, now=engine.clock(), lease=1, ttl=600, duplicate_error={}
+    )
     client = lab.app.test_client()
     assert sample(scrape(client), "weblab_tasks_running") == 1
     engine.clock = lambda: time.time() + 5  # the lease lapsed: the worker is gone
@@ -208,8 +212,9 @@ def test_cleaner_lag_is_the_age_of_the_oldest_due_session(lab: Lab, why: str) ->
 
 
 @pytest.mark.parametrize("store_url", ["redis"], indirect=True)
-def test_a_store_outage_answers_store_up_0(make_lab: Callable[..., Lab],
-                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_a_store_outage_answers_store_up_0(
+    make_lab: Callable[..., Lab], caplog: pytest.LogCaptureFixture
+) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens there once the probe is closed
@@ -222,7 +227,8 @@ def test_a_store_outage_answers_store_up_0(make_lab: Callable[..., Lab],
 
 
 def test_without_prometheus_client_the_endpoint_says_what_to_install(
-        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "prometheus_client", None)  # import fails
     reply = lab.app.test_client().get("/weblab/metrics", headers=ADMIN_AUTH)
     assert reply.status_code == 501
@@ -241,7 +247,8 @@ def test_the_counters_key_expires(lab: Lab) -> None:
 
 
 def test_counting_costs_one_round_trip_on_start_and_dispose_none_on_requests(
-        lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lab.dispose(lab.start())  # loads every script once
     # Every thread: a disposal runs on_dispose and counts in a thread of its own.
     trips = count_round_trips(monkeypatch, this_thread_only=False)
@@ -254,8 +261,10 @@ def test_counting_costs_one_round_trip_on_start_and_dispose_none_on_requests(
     session_id = lab.start()
     without["dispose"] = trips.of(lambda: lab.dispose(session_id))
     lab.state.service.counters = counting
-    assert with_counters == {"start": without["start"] + 1,
-                             "dispose": without["dispose"] + 1}, (with_counters, without)
+    assert with_counters == {"start": without["start"] + 1, "dispose": without["dispose"] + 1}, (
+        with_counters,
+        without,
+    )
     student = lab.student(lab.start())
     student.get("/lab")
     assert trips.of(lambda: student.get("/lab")) == 1  # the hot path: TOUCH only
@@ -269,8 +278,7 @@ DASHBOARD = EXAMPLES / "grafana" / "weblab_dashboard.json"
 
 def test_the_grafana_dashboard_uses_only_metrics_that_exist_and_shows_them_all() -> None:
     dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
-    expressions = [target["expr"] for panel in dashboard["panels"]
-                   for target in panel["targets"]]
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
     assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
     used = set()
     for expression in expressions:

@@ -28,8 +28,10 @@ from .redis_server import RedisServer
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
-RLMS = {"Authorization": "Basic " + base64.b64encode(b"rlms:rlms-pw").decode(),
-        "Content-Type": "application/json"}
+RLMS = {
+    "Authorization": "Basic " + base64.b64encode(b"rlms:rlms-pw").decode(),
+    "Content-Type": "application/json",
+}
 
 LAB_APP = f'''
 import os
@@ -88,14 +90,19 @@ class Processes:
     def __init__(self, folder: Path, redis_url: str) -> None:
         (folder / "shared_lab.py").write_text(textwrap.dedent(LAB_APP))
         self.folder = folder
-        self.env = dict(os.environ, TEST_REDIS_URL=redis_url, TEST_BASE=uuid.uuid4().hex[:12],
-                        PYTHONPATH=os.pathsep.join([str(REPO), str(folder)]))
+        self.env = dict(
+            os.environ,
+            TEST_REDIS_URL=redis_url,
+            TEST_BASE=uuid.uuid4().hex[:12],
+            PYTHONPATH=os.pathsep.join([str(REPO), str(folder)]),
+        )
         self.children: list[subprocess.Popen[bytes]] = []
 
     def spawn(self, args: list[str], **env: str) -> subprocess.Popen[bytes]:
         log = (self.folder / f"child-{len(self.children)}.log").open("wb")
-        child = subprocess.Popen(args, cwd=self.folder, env={**self.env, **env}, stdout=log,
-                                 stderr=subprocess.STDOUT)
+        child = subprocess.Popen(
+            args, cwd=self.folder, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT
+        )
         log.close()
         self.children.append(child)
         return child
@@ -115,12 +122,25 @@ class Processes:
                 time.sleep(0.1)
 
     def worker(self) -> None:
-        self.spawn([sys.executable, "-m", "flask", "--app", "shared_lab", "weblab", "loop",
-                    "--no-reload", "--threads", "2"])
+        self.spawn(
+            [
+                sys.executable,
+                "-m",
+                "flask",
+                "--app",
+                "shared_lab",
+                "weblab",
+                "loop",
+                "--no-reload",
+                "--threads",
+                "2",
+            ]
+        )
 
     def logs(self) -> str:
-        return "\n".join(path.read_text(errors="replace")
-                         for path in sorted(self.folder.glob("child-*.log")))
+        return "\n".join(
+            path.read_text(errors="replace") for path in sorted(self.folder.glob("child-*.log"))
+        )
 
     def stop(self) -> None:
         for child in self.children:
@@ -138,22 +158,29 @@ def processes(redis_server: RedisServer, tmp_path: Path) -> Iterator[Processes]:
         started.stop()
 
 
-def call(url: str, *, body: Any = None, headers: dict[str, str] | None = None,
-         opener: Any = None) -> Any:
+def call(
+    url: str, *, body: Any = None, headers: dict[str, str] | None = None, opener: Any = None
+) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers=headers or {},
-                                     method="GET" if body is None else "POST")
+    request = urllib.request.Request(
+        url, data=data, headers=headers or {}, method="GET" if body is None else "POST"
+    )
     with (opener or urllib.request.build_opener()).open(request, timeout=10) as reply:
         text = reply.read().decode()
     return json.loads(text) if text.startswith("{") else text
 
 
 def start_body() -> dict[str, Any]:
-    return {"client_initial_data": {}, "back": "http://rlms.example/back",
-            "server_initial_data": {"priority.queue.slot.start.timestamp": repr(time.time()),
-                                    "priority.queue.slot.length": "200",
-                                    "request.username": "john.smith",
-                                    "request.experiment_id.experiment_name": "lab"}}
+    return {
+        "client_initial_data": {},
+        "back": "http://rlms.example/back",
+        "server_initial_data": {
+            "priority.queue.slot.start.timestamp": repr(time.time()),
+            "priority.queue.slot.length": "200",
+            "request.username": "john.smith",
+            "request.experiment_id.experiment_name": "lab",
+        },
+    }
 
 
 def scrape(url: str) -> dict[Any, float]:
@@ -163,14 +190,19 @@ def scrape(url: str) -> dict[Any, float]:
 def test_every_web_process_reports_the_same_numbers(processes: Processes) -> None:
     one, two = processes.web(), processes.web()
     processes.worker()
-    launches = [call(f"{web}/weblab/sessions/", body=start_body(), headers=RLMS)["url"]
-                for web in (one, one, one, two)]
+    launches = [
+        call(f"{web}/weblab/sessions/", body=start_body(), headers=RLMS)["url"]
+        for web in (one, one, one, two)
+    ]
     ended = launches[1].rsplit("/", 1)[-1]
-    assert call(f"{two}/weblab/sessions/{ended}", body={"action": "delete"},
-                headers=RLMS)["finished"] is True
+    assert (
+        call(f"{two}/weblab/sessions/{ended}", body={"action": "delete"}, headers=RLMS)["finished"]
+        is True
+    )
     # A student enters through the first process and submits a task the worker runs.
     student = urllib.request.build_opener(
-        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
     call(launches[0], opener=student)
     call(f"{one}/lab/double", body={}, opener=student)
     deadline = time.monotonic() + 30

@@ -38,8 +38,9 @@ CLIENT_THREADS = 6
 
 
 class Reply:
-    def __init__(self, phase: str, kind: str, rlms: bool, status: int, content_type: str,
-                 body: bytes) -> None:
+    def __init__(
+        self, phase: str, kind: str, rlms: bool, status: int, content_type: str, body: bytes
+    ) -> None:
         self.phase, self.kind, self.rlms, self.status = phase, kind, rlms, status
         self.content_type, self.body = content_type, body
 
@@ -67,8 +68,16 @@ class Load:
         self.cookies: list[str] = []
         self.session_ids: list[str] = []
 
-    def call(self, method: str, path: str, *, body: Any = None, rlms: bool = True,
-             headers: dict[str, str] | None = None, kind: str = "") -> Reply:
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        rlms: bool = True,
+        headers: dict[str, str] | None = None,
+        kind: str = "",
+    ) -> Reply:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         sent = {"Authorization": AUTH} if rlms else {}
         sent.update(headers or {})
@@ -79,8 +88,14 @@ class Load:
         try:
             connection.request(method, path, body=data, headers=sent)
             response = connection.getresponse()
-            reply = Reply(self.phase, kind or path, rlms, response.status,
-                          response.getheader("Content-Type", ""), response.read())
+            reply = Reply(
+                self.phase,
+                kind or path,
+                rlms,
+                response.status,
+                response.getheader("Content-Type", ""),
+                response.read(),
+            )
         finally:
             connection.close()
         with self._lock:
@@ -110,26 +125,42 @@ class Load:
         cookie = self.cookies[number % len(self.cookies)]
         self.call("GET", f"/weblab/sessions/{sid}/status", kind="weblab status")
         self.call("GET", f"/ldl/sessions/{sid}/status", kind="ldl status")
-        self.call("POST", "/weblab/sessions/status/multiple",
-                  body={"session_ids": self.session_ids[:20]}, kind="status/multiple")
+        self.call(
+            "POST",
+            "/weblab/sessions/status/multiple",
+            body={"session_ids": self.session_ids[:20]},
+            kind="status/multiple",
+        )
         self.call("GET", "/weblab/sessions/test", kind="test")
         self.call("GET", "/weblab/sessions/api", kind="api")
         for dialect in ("weblab", "ldl"):
             new = self.start_session(dialect)
             if new is not None and dialect == "weblab":
-                self.call("POST", f"/weblab/sessions/{new}", body={"action": "delete"},
-                          kind="weblab dispose")
+                self.call(
+                    "POST",
+                    f"/weblab/sessions/{new}",
+                    body={"action": "delete"},
+                    kind="weblab dispose",
+                )
             elif new is not None:
                 self.call("DELETE", f"/ldl/sessions/{new}", kind="ldl dispose")
-        self.call("POST", f"/weblab/sessions/{uuid.uuid4().hex}", body={"action": "delete"},
-                  kind="weblab dispose unknown")
+        self.call(
+            "POST",
+            f"/weblab/sessions/{uuid.uuid4().hex}",
+            body={"action": "delete"},
+            kind="weblab dispose unknown",
+        )
         self.call("GET", "/weblab/no/such/path", kind="unknown path")
         student = {"Cookie": cookie}
         self.call("GET", "/lab", rlms=False, headers=student, kind="student page")
-        self.call("GET", "/lab", rlms=False, kind="student json",
-                  headers={**student, "Accept": "application/json"})
-        self.call("GET", f"/callback/{sid}/poll", rlms=False, headers=student,
-                  kind="student poll")
+        self.call(
+            "GET",
+            "/lab",
+            rlms=False,
+            kind="student json",
+            headers={**student, "Accept": "application/json"},
+        )
+        self.call("GET", f"/callback/{sid}/poll", rlms=False, headers=student, kind="student poll")
 
     def run(self, worker: int) -> None:
         number = worker
@@ -141,10 +172,15 @@ class Load:
 def _ldl_body() -> dict[str, Any]:
     import datetime
 
-    return {"request": {"backUrl": "http://lde.example/back"},
-            "laboratory": {"name": "robot"}, "user": {"username": "ana"},
-            "schedule": {"start": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-                         "length": 300}}
+    return {
+        "request": {"backUrl": "http://lde.example/back"},
+        "laboratory": {"name": "robot"},
+        "user": {"username": "ana"},
+        "schedule": {
+            "start": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "length": 300,
+        },
+    }
 
 
 @pytest.fixture
@@ -156,12 +192,19 @@ def protected_redis() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def served_lab(make_lab: Callable[..., Lab], protected_redis: RedisServer
-               ) -> Iterator[tuple[Lab, BaseWSGIServer]]:
-    lab = make_lab(TESTING=False, WEBLAB_REDIS_URL=protected_redis.url,
-                   WEBLAB_REDIS_BASE=f"o-{uuid.uuid4().hex[:8]}", WEBLAB_NO_THREAD=False,
-                   WEBLAB_AUTOCLEAN_THREAD=True, WEBLAB_CLEANER_INTERVAL=0.2,
-                   WEBLAB_TASK_THREADS_PROCESS=1, WEBLAB_HEARTBEAT_INTERVAL=0.2)
+def served_lab(
+    make_lab: Callable[..., Lab], protected_redis: RedisServer
+) -> Iterator[tuple[Lab, BaseWSGIServer]]:
+    lab = make_lab(
+        TESTING=False,
+        WEBLAB_REDIS_URL=protected_redis.url,
+        WEBLAB_REDIS_BASE=f"o-{uuid.uuid4().hex[:8]}",
+        WEBLAB_NO_THREAD=False,
+        WEBLAB_AUTOCLEAN_THREAD=True,
+        WEBLAB_CLEANER_INTERVAL=0.2,
+        WEBLAB_TASK_THREADS_PROCESS=1,
+        WEBLAB_HEARTBEAT_INTERVAL=0.2,
+    )
     lab.state.tasks.queue_block = 0.2
     lab.state.tasks.shutdown_grace = 0.2
     server: BaseWSGIServer = make_server("127.0.0.1", 0, lab.app, threaded=True)
@@ -192,7 +235,8 @@ def _seed(load: Load, count: int = 6) -> None:
 
 
 def test_redis_outage_under_concurrent_load(
-    served_lab: tuple[Lab, BaseWSGIServer], protected_redis: RedisServer,
+    served_lab: tuple[Lab, BaseWSGIServer],
+    protected_redis: RedisServer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="weblab_ext")
@@ -204,8 +248,9 @@ def test_redis_outage_under_concurrent_load(
 
     load = Load(server.server_port, lab)
     _seed(load)
-    threads = [threading.Thread(target=load.run, args=(n,), daemon=True)
-               for n in range(CLIENT_THREADS)]
+    threads = [
+        threading.Thread(target=load.run, args=(n,), daemon=True) for n in range(CLIENT_THREADS)
+    ]
     for thread in threads:
         thread.start()
     try:
@@ -229,12 +274,17 @@ def test_redis_outage_under_concurrent_load(
     non_json = [reply for reply in rlms if not reply.is_json]
     server_errors = [reply for reply in replies if reply.status >= 500]
     unexpected_5xx = [reply for reply in server_errors if reply.status != 503]
-    html = [reply for reply in replies if reply.content_type.startswith("text/html")
-            and reply.status >= 500]
-    print(f"\n[fault] Redis outage under load: {len(replies)} replies {dict(by_phase)}; "
-          f"503 during the outage: {sum(r.status == 503 for r in replies if r.phase == 'outage')}"
-          f"; non-JSON on RLMS paths: {len(non_json)}; 5xx other than 503: "
-          f"{len(unexpected_5xx)}; HTML 5xx: {len(html)}")
+    html = [
+        reply
+        for reply in replies
+        if reply.content_type.startswith("text/html") and reply.status >= 500
+    ]
+    print(
+        f"\n[fault] Redis outage under load: {len(replies)} replies {dict(by_phase)}; "
+        f"503 during the outage: {sum(r.status == 503 for r in replies if r.phase == 'outage')}"
+        f"; non-JSON on RLMS paths: {len(non_json)}; 5xx other than 503: "
+        f"{len(unexpected_5xx)}; HTML 5xx: {len(html)}"
+    )
     assert by_phase["outage"] > 50 and by_phase["after"] > 50
     assert non_json == [], [(r.kind, r.status, r.body[:80]) for r in non_json[:5]]
     assert unexpected_5xx == [], [(r.kind, r.status, r.body[:80]) for r in unexpected_5xx[:5]]
@@ -248,8 +298,9 @@ def test_redis_outage_under_concurrent_load(
     assert page and all(r.content_type.startswith("text/plain") for r in page)
     # Everything works again without a restart.
     after = [reply for reply in replies if reply.phase == "after"]
-    assert after and all(reply.status < 500 for reply in after), \
-        collections.Counter((r.kind, r.status) for r in after if r.status >= 500)
+    assert after and all(reply.status < 500 for reply in after), collections.Counter(
+        (r.kind, r.status) for r in after if r.status >= 500
+    )
     assert any(r.kind == "student page" and r.status == 200 for r in after)
     with lab.app.app_context(), session_context(load.session_ids[0]):
         assert double.run_sync(21, timeout=10).result == 42  # the task threads recovered
@@ -264,7 +315,8 @@ flask_socketio = pytest.importorskip("flask_socketio")
 
 
 def test_socketio_guarded_events_during_an_outage(
-    make_lab: Callable[..., Lab], protected_redis: RedisServer,
+    make_lab: Callable[..., Lab],
+    protected_redis: RedisServer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     from weblab_ext import socket_requires_active, weblab_user

@@ -19,15 +19,16 @@ from .conftest import Lab
 
 
 def lifecycle_events(caplog: pytest.LogCaptureFixture, lab: Lab) -> list[dict[str, Any]]:
-    return [json.loads(record.getMessage()) for record in caplog.records
-            if record.name == lab.app.logger.name
-            and "weblab_session_lifecycle" in record.getMessage()]
+    return [
+        json.loads(record.getMessage())
+        for record in caplog.records
+        if record.name == lab.app.logger.name and "weblab_session_lifecycle" in record.getMessage()
+    ]
 
 
 @pytest.fixture
 def logged_lab(make_lab: Callable[..., Lab], caplog: pytest.LogCaptureFixture) -> Lab:
-    lab = make_lab(WEBLAB_LOG_SESSION_LIFECYCLE=True, LAB_NAME="robot-arm",
-                   ENVIRONMENT="test")
+    lab = make_lab(WEBLAB_LOG_SESSION_LIFECYCLE=True, LAB_NAME="robot-arm", ENVIRONMENT="test")
     caplog.set_level(logging.INFO, logger=lab.app.logger.name)
     return lab
 
@@ -72,8 +73,7 @@ def test_json_rejection_logs_the_status_it_answered(
     assert (event["action"], event["status"]) == ("protected_request_rejected", 403)
 
 
-def test_anonymous_rejections_are_logged(logged_lab: Lab,
-                                         caplog: pytest.LogCaptureFixture) -> None:
+def test_anonymous_rejections_are_logged(logged_lab: Lab, caplog: pytest.LogCaptureFixture) -> None:
     client = logged_lab.app.test_client()
     assert client.get("/lab").status_code == 403
     unknown = "x" * 43
@@ -83,7 +83,10 @@ def test_anonymous_rejections_are_logged(logged_lab: Lab,
 
     first, second = lifecycle_events(caplog, logged_lab)
     assert (first["action"], first["reason"], first["status"]) == (
-        "protected_request_rejected", "anonymous_no_session_cookie", 403)
+        "protected_request_rejected",
+        "anonymous_no_session_cookie",
+        403,
+    )
     assert (first["path"], first["method"], first["source"]) == ("/lab", "GET", "requires_active")
     assert "session_id_hash" not in first
     assert (second["reason"], second["status"]) == ("anonymous_session_not_found", 403)
@@ -91,8 +94,9 @@ def test_anonymous_rejections_are_logged(logged_lab: Lab,
     assert unknown not in "\n".join(r.getMessage() for r in caplog.records)
 
 
-def test_lifecycle_logs_can_be_turned_off(make_lab: Callable[..., Lab],
-                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_lifecycle_logs_can_be_turned_off(
+    make_lab: Callable[..., Lab], caplog: pytest.LogCaptureFixture
+) -> None:
     lab = make_lab(WEBLAB_LOG_SESSION_LIFECYCLE=False)
     caplog.set_level(logging.INFO)
     lab.app.test_client().get("/lab")

@@ -37,13 +37,22 @@ class LabTime:
         self.now += seconds
 
 
-def rlms_for(lab: Lab, profile: str, clock: LabTime,
-             sleep: Callable[[float], None] | None = None) -> RLMSClient:
+def rlms_for(
+    lab: Lab, profile: str, clock: LabTime, sleep: Callable[[float], None] | None = None
+) -> RLMSClient:
     lab.state.clock = clock
-    return RLMSClient(url="http://localhost:5000", username=USERNAME, password=PASSWORD,
-                      profile=profile, transport=FlaskTransport(lab.app),
-                      sleep=sleep or clock.sleep, now=clock, environ={},
-                      dotenv_path="/nonexistent/.env", netrc_path="/nonexistent/.netrc")
+    return RLMSClient(
+        url="http://localhost:5000",
+        username=USERNAME,
+        password=PASSWORD,
+        profile=profile,
+        transport=FlaskTransport(lab.app),
+        sleep=sleep or clock.sleep,
+        now=clock,
+        environ={},
+        dotenv_path="/nonexistent/.env",
+        netrc_path="/nonexistent/.netrc",
+    )
 
 
 def follow(lab: Lab, url: str) -> Any:

@@ -66,8 +66,9 @@ def error_of(func: Any, body: object) -> ProtocolError:
 # --------------------------------------------------------------------------- decode_body
 
 
-@pytest.mark.parametrize("content_type", [None, "application/json", "text/plain",
-                                          "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize(
+    "content_type", [None, "application/json", "text/plain", "application/x-www-form-urlencoded"]
+)
 def test_decode_body_json_regardless_of_content_type(content_type: str | None) -> None:
     assert decode_body(b'{"action": "delete"}', content_type) == {"action": "delete"}
 
@@ -90,11 +91,13 @@ def test_decode_body_invalid_json(raw: bytes) -> None:
 
 def test_decode_body_form_wld_request_format() -> None:
     body = wld_body()
-    form = urllib.parse.urlencode({
-        "back": BACK,
-        "client_initial_data": json.dumps(body["client_initial_data"]),
-        "server_initial_data": json.dumps(body["server_initial_data"]),
-    }).encode()
+    form = urllib.parse.urlencode(
+        {
+            "back": BACK,
+            "client_initial_data": json.dumps(body["client_initial_data"]),
+            "server_initial_data": json.dumps(body["server_initial_data"]),
+        }
+    ).encode()
     decoded = decode_body(form, "application/x-www-form-urlencoded; charset=UTF-8")
     assert isinstance(decoded, dict)
     assert decoded["back"] == BACK
@@ -138,18 +141,38 @@ def test_weblab_stored_data_is_a_copy() -> None:
     [
         # pre-2019 WLD: no timestamp, local time with and without fraction
         ({"priority.queue.slot.start.timestamp": None}, TS),
-        ({"priority.queue.slot.start.timestamp": None,
-          "priority.queue.slot.start": "2017-05-04 14:33:54"}, TS - 0.57),
+        (
+            {
+                "priority.queue.slot.start.timestamp": None,
+                "priority.queue.slot.start": "2017-05-04 14:33:54",
+            },
+            TS - 0.57,
+        ),
         # a falsy timestamp falls back to the start string
         ({"priority.queue.slot.start.timestamp": ""}, TS),
         ({"priority.queue.slot.start.timestamp": 0}, TS),
         # LDE: float timestamp, ISO start with offset
-        ({"priority.queue.slot.start.timestamp": 1701904438.076302,
-          "priority.queue.slot.start": "2023-12-06T23:13:58.076302+00:00"}, 1701904438.076302),
-        ({"priority.queue.slot.start.timestamp": None,
-          "priority.queue.slot.start": "2023-12-06T23:13:58.076302+00:00"}, 1701904438.076302),
-        ({"priority.queue.slot.start.timestamp": None,
-          "priority.queue.slot.start": "2023-12-06T23:13:58Z"}, 1701904438.0),
+        (
+            {
+                "priority.queue.slot.start.timestamp": 1701904438.076302,
+                "priority.queue.slot.start": "2023-12-06T23:13:58.076302+00:00",
+            },
+            1701904438.076302,
+        ),
+        (
+            {
+                "priority.queue.slot.start.timestamp": None,
+                "priority.queue.slot.start": "2023-12-06T23:13:58.076302+00:00",
+            },
+            1701904438.076302,
+        ),
+        (
+            {
+                "priority.queue.slot.start.timestamp": None,
+                "priority.queue.slot.start": "2023-12-06T23:13:58Z",
+            },
+            1701904438.0,
+        ),
         # the timestamp wins over the start string
         ({"priority.queue.slot.start": "2000-01-01 00:00:00"}, TS),
     ],
@@ -181,8 +204,12 @@ def test_weblab_initial_data_as_json_strings() -> None:
 
 def test_weblab_defaults_for_old_servers() -> None:
     server = wld_server_data()
-    for key in ("request.username.unique", "request.full_name", "request.locale",
-                "request.experiment_id.category_name"):
+    for key in (
+        "request.username.unique",
+        "request.full_name",
+        "request.locale",
+        "request.experiment_id.category_name",
+    ):
         del server[key]
     start = parse({"back": BACK, "client_initial_data": {}, "server_initial_data": server})
     assert start.username_unique == "porduna"
@@ -226,8 +253,12 @@ def test_weblab_missing_server_field(remove: str, field: str) -> None:
     error = error_of(parse_weblab_start, body)
     assert (error.code, error.field) == ("missing-field", field)
     assert error.message == f"Field '{field}' is required in server_initial_data"
-    assert error.to_json() == {"error": True, "code": "missing-field",
-                               "message": error.message, "field": field}
+    assert error.to_json() == {
+        "error": True,
+        "code": "missing-field",
+        "message": error.message,
+        "field": field,
+    }
 
 
 def test_weblab_missing_start() -> None:
@@ -298,8 +329,9 @@ def test_weblab_wrong_types(key: str, value: object) -> None:
 
 
 def test_weblab_bad_start_string() -> None:
-    body = wld_body(**{"priority.queue.slot.start.timestamp": None,
-                       "priority.queue.slot.start": "tomorrow"})
+    body = wld_body(
+        **{"priority.queue.slot.start.timestamp": None, "priority.queue.slot.start": "tomorrow"}
+    )
     error = error_of(parse_weblab_start, body)
     assert (error.code, error.field) == ("invalid-field", "priority.queue.slot.start")
 
@@ -342,15 +374,24 @@ def test_ldl_start() -> None:
     assert start.request_server_data == body
     assert start.experiment_id == "robot@Robots"
     assert (start.username, start.username_unique, start.full_name) == (
-        "ana", "ana@lde", "Ana Pérez")
+        "ana",
+        "ana@lde",
+        "Ana Pérez",
+    )
     assert start.start_date == pytest.approx(1701904438.076302)
     assert start.slot_length == 300.0
 
 
 def test_ldl_defaults() -> None:
     body = ldl_body()
-    for section, key in [("request", "locale"), ("request", "user"), ("request", "server"),
-                         ("laboratory", "category"), ("user", "unique"), ("user", "fullName")]:
+    for section, key in [
+        ("request", "locale"),
+        ("request", "user"),
+        ("request", "server"),
+        ("laboratory", "category"),
+        ("user", "unique"),
+        ("user", "fullName"),
+    ]:
         del body[section][key]
     body["schedule"]["start"] = "2023-12-06T23:13:58"  # naive: UTC in the ldl dialect
     start = parse_ldl_start(body, local_tz=PLUS2)
@@ -366,8 +407,17 @@ def test_ldl_defaults() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["request", "laboratory", "user", "schedule", "request.backUrl", "laboratory.name",
-     "user.username", "schedule.start", "schedule.length"],
+    [
+        "request",
+        "laboratory",
+        "user",
+        "schedule",
+        "request.backUrl",
+        "laboratory.name",
+        "user.username",
+        "schedule.start",
+        "schedule.length",
+    ],
 )
 def test_ldl_missing_field(path: str) -> None:
     body = ldl_body()
@@ -423,8 +473,11 @@ def _nest(depth: int) -> Any:
 
 
 def test_deep_initial_data_is_refused_naming_the_field() -> None:
-    body = {"back": BACK, "client_initial_data": {"ok": 1, "deep": {"x": _nest(2000)}},
-            "server_initial_data": wld_server_data()}
+    body = {
+        "back": BACK,
+        "client_initial_data": {"ok": 1, "deep": {"x": _nest(2000)}},
+        "server_initial_data": wld_server_data(),
+    }
     with pytest.raises(ProtocolError) as caught:
         parse_weblab_start(body)
     assert caught.value.code == "invalid-field" and caught.value.status == 400

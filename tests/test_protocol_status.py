@@ -22,8 +22,14 @@ from weblab_ext.protocol import (
 NOW = 1_000_000.0
 
 
-def call(state: str | None = "active", *, left: float | None = 100.0,
-         idle: float | None = 0.0, timeout: float = 15.0, poll: float = 5.0) -> int:
+def call(
+    state: str | None = "active",
+    *,
+    left: float | None = 100.0,
+    idle: float | None = 0.0,
+    timeout: float = 15.0,
+    poll: float = 5.0,
+) -> int:
     return should_finish(
         state=state,
         max_date=None if left is None else NOW + left,
@@ -95,8 +101,16 @@ def test_parse_multiple_status(body: object, expected: tuple[list[str], float | 
 
 @pytest.mark.parametrize(
     "body",
-    [None, "x", [], {}, {"session_ids": None}, {"session_ids": "abc"},
-     {"session_ids": ["a", 1]}, {"ids": ["a"]}],
+    [
+        None,
+        "x",
+        [],
+        {},
+        {"session_ids": None},
+        {"session_ids": "abc"},
+        {"session_ids": ["a", 1]},
+        {"ids": ["a"]},
+    ],
 )
 def test_parse_multiple_status_missing(body: object) -> None:
     with pytest.raises(ProtocolError) as info:
@@ -115,10 +129,14 @@ def test_simple_replies() -> None:
     assert API_VERSION_REPLY == {"api_version": "1"}
     assert replies.test_reply(True) == {"valid": True}
     assert replies.test_reply(False, "bad") == {"valid": False, "error_messages": ["bad"]}
-    assert replies.start_reply("http://lab/cb/x", "x") == {"url": "http://lab/cb/x",
-                                                           "session_id": "x"}
-    assert replies.start_failed_reply() == {"error": True,
-                                            "message": "Error initializing laboratory"}
+    assert replies.start_reply("http://lab/cb/x", "x") == {
+        "url": "http://lab/cb/x",
+        "session_id": "x",
+    }
+    assert replies.start_failed_reply() == {
+        "error": True,
+        "message": "Error initializing laboratory",
+    }
     assert replies.start_failed_reply("boom") == {"error": True, "message": "boom"}
     assert replies.dispose_unknown_op_reply() == {"message": "Unknown op"}
 
@@ -137,15 +155,26 @@ def test_dispose_replies_are_finished_for_both_rlms() -> None:
 @pytest.mark.parametrize(("ask_again", "expected"), [(0.5, 1), (1, 1), (1.2, 2), (0, 1), (5, 5)])
 def test_dispose_pending_reply(ask_again: float, expected: int) -> None:
     reply = replies.dispose_pending_reply(ask_again)
-    assert reply == {"message": "Disposing", "finished": False, "ask_again": ask_again,
-                     "should_finish": expected}
+    assert reply == {
+        "message": "Disposing",
+        "finished": False,
+        "ask_again": ask_again,
+        "should_finish": expected,
+    }
     assert "data" not in reply
 
 
 @pytest.mark.parametrize(
     ("body", "expected"),
-    [({"action": "delete"}, "delete"), ({"action": "other"}, "other"), ({}, None),
-     ({"action": 1}, None), (None, None), (["delete"], None), ("delete", None)],
+    [
+        ({"action": "delete"}, "delete"),
+        ({"action": "other"}, "other"),
+        ({}, None),
+        ({"action": 1}, None),
+        (None, None),
+        (["delete"], None),
+        ("delete", None),
+    ],
 )
 def test_parse_dispose_action(body: object, expected: str | None) -> None:
     assert replies.parse_dispose_action(body) == expected
@@ -176,15 +205,22 @@ def test_should_finish_many_answers_each_session_in_order() -> None:
 
     now = 1_000_000.0
     sessions = [
-        ("active", now + 100, now - 1),    # ask again in the poll interval
-        (None, None, None),                # unknown
-        ("disposing", now + 100, now),     # ask again in 2 s
-        ("active", now + 0.5, now),        # last second: still 1, never 0
-        ("active", now + 100, now - 20),   # silent past the timeout
+        ("active", now + 100, now - 1),  # ask again in the poll interval
+        (None, None, None),  # unknown
+        ("disposing", now + 100, now),  # ask again in 2 s
+        ("active", now + 0.5, now),  # last second: still 1, never 0
+        ("active", now + 100, now - 20),  # silent past the timeout
         ("exited", now + 100, now),
-        ("active", now - 1, now),          # slot over
+        ("active", now - 1, now),  # slot over
     ]
     assert should_finish_many(sessions, now=now, timeout=15, poll_interval=5) == [
-        5, -1, 2, 1, -1, -1, -1]
+        5,
+        -1,
+        2,
+        1,
+        -1,
+        -1,
+        -1,
+    ]
     assert should_finish_many(sessions[:1], now=now, timeout=15, poll_interval=0) == [0]
     assert should_finish_many([], now=now, timeout=15, poll_interval=5) == []

@@ -38,8 +38,23 @@ def test_parse_seconds_accepts(value: object, expected: float) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    [True, False, -1, "-1", float("nan"), float("inf"), "nan", "inf", "1e999", "abc", "",
-     "1_000", [200], {"s": 1}, 10**400],
+    [
+        True,
+        False,
+        -1,
+        "-1",
+        float("nan"),
+        float("inf"),
+        "nan",
+        "inf",
+        "1e999",
+        "abc",
+        "",
+        "1_000",
+        [200],
+        {"s": 1},
+        10**400,
+    ],
 )
 def test_parse_seconds_rejects(value: object) -> None:
     with pytest.raises(ProtocolError) as info:
@@ -105,9 +120,22 @@ def test_parse_start_time_default_local_tz_is_machine_local() -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        "", "abc", "2017-05-04", "2017-13-04 10:00:00", "2017-05-04 25:00:00",
-        "2017-05-04 10:00:00+24:00", "2017-05-04 10:00:00 +02:00", "04/05/2017 10:00",
-        "2017-05-04 10:00:00.", "nan", "-5", -5, float("inf"), True, [1], {"t": 1},
+        "",
+        "abc",
+        "2017-05-04",
+        "2017-13-04 10:00:00",
+        "2017-05-04 25:00:00",
+        "2017-05-04 10:00:00+24:00",
+        "2017-05-04 10:00:00 +02:00",
+        "04/05/2017 10:00",
+        "2017-05-04 10:00:00.",
+        "nan",
+        "-5",
+        -5,
+        float("inf"),
+        True,
+        [1],
+        {"t": 1},
     ],
 )
 def test_parse_start_time_rejects(value: object) -> None:

@@ -33,11 +33,14 @@ def create_app(config):
 
     return app
 """
-TINY_LAB = TINY_FACTORY + """
+TINY_LAB = (
+    TINY_FACTORY
+    + """
 @pytest.fixture
 def weblab_app(weblab_config):
     return create_app(weblab_config)
 """
+)
 
 
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -48,14 +51,15 @@ def test_the_documented_example_passes(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_example=EXAMPLE.read_text())
     result = run(pytester, "-v")
     result.assert_outcomes(passed=9)
-    result.stdout.fnmatch_lines([
-        "*test_every_rlms_can_run_a_session?weblabdeusto? PASSED*",
-        "*test_every_rlms_can_run_a_session?ldl? PASSED*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_every_rlms_can_run_a_session?weblabdeusto? PASSED*",
+            "*test_every_rlms_can_run_a_session?ldl? PASSED*",
+        ]
+    )
 
 
-def test_the_example_on_a_real_redis(pytester: pytest.Pytester,
-                                     redis_server: RedisServer) -> None:
+def test_the_example_on_a_real_redis(pytester: pytest.Pytester, redis_server: RedisServer) -> None:
     import redis
 
     pytester.makepyfile(test_example=EXAMPLE.read_text())
@@ -121,7 +125,8 @@ def test_fixtures(pytester: pytest.Pytester) -> None:
             assert trace.reason == "dispose"
             assert list(trace) == [5, 5, 5, -1]
     """)
-    pytester.makepyfile(test_override="""
+    pytester.makepyfile(
+        test_override="""
         import pytest
 
         @pytest.fixture
@@ -130,11 +135,13 @@ def test_fixtures(pytester: pytest.Pytester) -> None:
 
         def test_overridden(weblab_lab):
             assert weblab_lab.state.timeout == 5
-    """)
+    """
+    )
     result = run(pytester, "-v")
     result.assert_outcomes(passed=8)
-    result.stdout.fnmatch_lines(["*test_some_profiles?ldl? PASSED*",
-                                 "*test_some_profiles?weblabdeusto-2017? PASSED*"])
+    result.stdout.fnmatch_lines(
+        ["*test_some_profiles?ldl? PASSED*", "*test_some_profiles?weblabdeusto-2017? PASSED*"]
+    )
 
 
 def test_missing_override_is_explained(pytester: pytest.Pytester) -> None:
@@ -184,9 +191,12 @@ def test_inert_for_other_projects(pytester: pytest.Pytester) -> None:
 
 
 # The quickstart's shape: the app is built (and init_app run) when the module is imported.
-MODULE_LEVEL_LAB = TINY_FACTORY + """
+MODULE_LEVEL_LAB = (
+    TINY_FACTORY
+    + """
 app = create_app({})
 """
+)
 
 
 def test_a_module_level_app_gets_the_test_config(pytester: pytest.Pytester) -> None:
@@ -225,7 +235,7 @@ def test_a_module_level_app_gets_the_test_config(pytester: pytest.Pytester) -> N
 
 
 def test_a_module_level_app_whose_routes_would_change_is_explained(
-    pytester: pytest.Pytester
+    pytester: pytest.Pytester,
 ) -> None:
     pytester.makepyfile(module_lab=MODULE_LEVEL_LAB)
     pytester.makeconftest("""
@@ -246,7 +256,11 @@ def test_a_module_level_app_whose_routes_would_change_is_explained(
     """)
     result = run(pytester)
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*the app was built before the test config could be applied, "
-                                 "and WEBLAB_CALLBACK_URL shaped its routes*",
-                                 "*build the app in a factory*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*the app was built before the test config could be applied, "
+            "and WEBLAB_CALLBACK_URL shaped its routes*",
+            "*build the app in a factory*",
+        ]
+    )
     assert "Traceback" not in result.stdout.str()

@@ -32,7 +32,10 @@ from .test_rlms_stub import ClientFactory, Reply, Sleeper, StubLab, make_client
 __all__ = ["make_client"]  # the imported fixture, re-exported for pytest
 
 NO_CONFIG: dict[str, Any] = {
-    "environ": {}, "dotenv_path": "/nonexistent", "netrc_path": "/nonexistent"}
+    "environ": {},
+    "dotenv_path": "/nonexistent",
+    "netrc_path": "/nonexistent",
+}
 
 
 def lab_for(profile: str) -> StubLab:
@@ -65,7 +68,10 @@ def test_weblabdeusto_probes_api_then_test_once(make_client: ClientFactory) -> N
     assert lab.endpoints() == ["api", "test", "start", "start"]
     assert [c.method for c in lab.calls] == ["GET", "GET", "POST", "POST"]
     assert [c.path for c in lab.calls[:3]] == [
-        "/weblab/sessions/api", "/weblab/sessions/test", "/weblab/sessions/"]
+        "/weblab/sessions/api",
+        "/weblab/sessions/test",
+        "/weblab/sessions/",
+    ]
     body = lab.calls[2].json
     assert isinstance(body["server_initial_data"], dict)
     assert body["server_initial_data"]["priority.queue.slot.length"] == "300"
@@ -98,8 +104,11 @@ def test_failed_probe_still_starts_with_objects(
     make_client: ClientFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     lab = StubLab()
-    lab.script("test", Reply({"valid": False, "error_messages": ["bad creds"]}, status=401),
-               {"valid": False, "error_messages": ["still bad"]})
+    lab.script(
+        "test",
+        Reply({"valid": False, "error_messages": ["bad creds"]}, status=401),
+        {"valid": False, "error_messages": ["still bad"]},
+    )
     client = make_client(lab)
     with caplog.at_level(logging.WARNING, logger="weblab_ext"):
         client.start()
@@ -176,11 +185,11 @@ def test_weblabdeusto_ignores_start_errors(make_client: ClientFactory) -> None:
     assert session.reply["error"] is True
 
 
-@pytest.mark.parametrize("reply", [{"error": True, "message": "nope"},
-                                   {"success": False, "url": "u", "session_id": "s"}])
+@pytest.mark.parametrize(
+    "reply", [{"error": True, "message": "nope"}, {"success": False, "url": "u", "session_id": "s"}]
+)
 @pytest.mark.parametrize("profile", ["labdiscoveryengine", "ldl"])
-def test_lde_start_failure(make_client: ClientFactory, profile: str,
-                            reply: dict[str, Any]) -> None:
+def test_lde_start_failure(make_client: ClientFactory, profile: str, reply: dict[str, Any]) -> None:
     lab = lab_for(profile)
     lab.script("start", reply)
     with pytest.raises(LabStartFailed) as info:
@@ -210,13 +219,17 @@ def test_start_defaults_to_now(make_client: ClientFactory) -> None:
     assert server["priority.queue.slot.start.timestamp"] == 1700000000.5
 
 
-@pytest.mark.parametrize(("profile", "method", "path", "body"), [
-    ("weblabdeusto", "POST", "/weblab/sessions/s1", {"action": "delete"}),
-    ("labdiscoveryengine", "POST", "/weblab/sessions/s1", {"action": "delete"}),
-    ("ldl", "DELETE", "/ldl/sessions/s1", None),
-])
-def test_dispose_request(make_client: ClientFactory, profile: str, method: str, path: str,
-                         body: object) -> None:
+@pytest.mark.parametrize(
+    ("profile", "method", "path", "body"),
+    [
+        ("weblabdeusto", "POST", "/weblab/sessions/s1", {"action": "delete"}),
+        ("labdiscoveryengine", "POST", "/weblab/sessions/s1", {"action": "delete"}),
+        ("ldl", "DELETE", "/ldl/sessions/s1", None),
+    ],
+)
+def test_dispose_request(
+    make_client: ClientFactory, profile: str, method: str, path: str, body: object
+) -> None:
     lab = lab_for(profile)
     outcome = make_client(lab, profile=profile).dispose("s1")
     assert outcome.finished and outcome.calls == 1
@@ -226,8 +239,9 @@ def test_dispose_request(make_client: ClientFactory, profile: str, method: str, 
 
 
 @pytest.mark.parametrize("raw", ["ok", "", "deleted"])
-def test_weblabdeusto_tolerates_literal_dispose_bodies(make_client: ClientFactory,
-                                                       raw: str) -> None:
+def test_weblabdeusto_tolerates_literal_dispose_bodies(
+    make_client: ClientFactory, raw: str
+) -> None:
     lab = StubLab()
     lab.script("dispose", Reply(raw=raw, content_type="text/plain"))
     outcome = make_client(lab).dispose("s1")
@@ -270,8 +284,9 @@ def silent_port() -> Iterator[int]:
 
 def test_connection_errors_are_retried_with_backoff(closed_port: int) -> None:
     sleeper = Sleeper()
-    client = RLMSClient(url=f"http://127.0.0.1:{closed_port}", sleep=sleeper, retries=3,
-                        backoff=0.25, **NO_CONFIG)
+    client = RLMSClient(
+        url=f"http://127.0.0.1:{closed_port}", sleep=sleeper, retries=3, backoff=0.25, **NO_CONFIG
+    )
     with pytest.raises(RLMSConnectionError) as info:
         client.status("abc")
     assert sleeper.calls == [0.25, 0.5, 1.0]
@@ -281,8 +296,9 @@ def test_connection_errors_are_retried_with_backoff(closed_port: int) -> None:
 
 def test_no_retries_when_disabled(closed_port: int) -> None:
     sleeper = Sleeper()
-    client = RLMSClient(url=f"http://127.0.0.1:{closed_port}", sleep=sleeper, retries=0,
-                        **NO_CONFIG)
+    client = RLMSClient(
+        url=f"http://127.0.0.1:{closed_port}", sleep=sleeper, retries=0, **NO_CONFIG
+    )
     with pytest.raises(RLMSConnectionError):
         client.api()
     assert sleeper.calls == []
@@ -311,8 +327,9 @@ def test_retry_recovers_when_the_lab_comes_back(closed_port: int) -> None:
 
 def test_timeout_is_reported_and_not_retried(silent_port: int) -> None:
     sleeper = Sleeper()
-    client = RLMSClient(url=f"http://127.0.0.1:{silent_port}", timeout=0.2, sleep=sleeper,
-                        **NO_CONFIG)
+    client = RLMSClient(
+        url=f"http://127.0.0.1:{silent_port}", timeout=0.2, sleep=sleeper, **NO_CONFIG
+    )
     with pytest.raises(RLMSConnectionError, match="would block") as info:
         client.status("abc")
     assert info.value.timed_out
@@ -342,4 +359,6 @@ def test_tls_verification_per_profile() -> None:
 
 
 def test_repr() -> None:
-    assert repr(RLMSClient(url="http://h", profile="ldl", **NO_CONFIG)) == "<RLMSClient ldl http://h>"
+    assert (
+        repr(RLMSClient(url="http://h", profile="ldl", **NO_CONFIG)) == "<RLMSClient ldl http://h>"
+    )

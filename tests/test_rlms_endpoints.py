@@ -23,12 +23,19 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 def ldl_body(**schedule: Any) -> dict[str, Any]:
     return {
-        "request": {"locale": "es", "user": {"color": "blue"}, "server": {"group": "g1"},
-                    "backUrl": "http://lde.example/back"},
+        "request": {
+            "locale": "es",
+            "user": {"color": "blue"},
+            "server": {"group": "g1"},
+            "backUrl": "http://lde.example/back",
+        },
         "laboratory": {"name": "robot", "category": "Robots"},
         "user": {"username": "ana", "unique": "ana@lde", "fullName": "Ana Perez"},
-        "schedule": {"start": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-                     "length": 300, **schedule},
+        "schedule": {
+            "start": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "length": 300,
+            **schedule,
+        },
     }
 
 
@@ -84,11 +91,17 @@ AUTHENTICATED = [
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize(("method", "path", "body"), AUTHENTICATED)
 @pytest.mark.parametrize(
-    "headers", [{}, basic("nobody", PASSWORD), basic(USERNAME, "wrong"), basic("", "")],
+    "headers",
+    [{}, basic("nobody", PASSWORD), basic(USERNAME, "wrong"), basic("", "")],
     ids=["no-header", "wrong-user", "wrong-password", "empty"],
 )
 def test_other_endpoints_refuse_wrong_credentials(
-    lab: Lab, dialect: str, method: str, path: str, body: Any, headers: dict[str, str],
+    lab: Lab,
+    dialect: str,
+    method: str,
+    path: str,
+    body: Any,
+    headers: dict[str, str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -147,15 +160,24 @@ def test_start_with_and_without_slash(lab: Lab, path: str) -> None:
     session_id = reply.json["session_id"]
     assert len(session_id) == 43
     assert reply.json["url"] == f"http://localhost:5000/callback/{session_id}"
-    assert lab.started == [({"in_test": True}, lab.start_body()["server_initial_data"] | {
-        "priority.queue.slot.start.timestamp": lab.started[0][1][
-            "priority.queue.slot.start.timestamp"]})]
+    assert lab.started == [
+        (
+            {"in_test": True},
+            lab.start_body()["server_initial_data"]
+            | {
+                "priority.queue.slot.start.timestamp": lab.started[0][1][
+                    "priority.queue.slot.start.timestamp"
+                ]
+            },
+        )
+    ]
 
 
 def test_start_url_honours_scheme_and_server_name(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(WEBLAB_SCHEME="https", SERVER_NAME="lab.example.org")
-    reply = lab.rlms.post("/weblab/sessions/", json=lab.start_body(), headers=AUTH,
-                          base_url="http://lab.example.org")
+    reply = lab.rlms.post(
+        "/weblab/sessions/", json=lab.start_body(), headers=AUTH, base_url="http://lab.example.org"
+    )
     session_id = reply.json["session_id"]
     assert reply.json["url"] == f"https://lab.example.org/callback/{session_id}"
 
@@ -167,8 +189,9 @@ def student_user(lab: Lab, session_id: str) -> Any:
 
 def test_start_with_objects(lab: Lab) -> None:
     now = time.time()
-    session_id = lab.start(server={"priority.queue.slot.start.timestamp": repr(now),
-                                   "weblab_reservation_id": "r-1"})
+    session_id = lab.start(
+        server={"priority.queue.slot.start.timestamp": repr(now), "weblab_reservation_id": "r-1"}
+    )
     user = student_user(lab, session_id)
     assert user.username == "john.smith"
     assert user.username_unique == "john.smith@institution"
@@ -197,8 +220,11 @@ def test_start_with_json_strings(lab: Lab) -> None:
 
 def test_start_form_encoded(lab: Lab) -> None:
     body = lab.start_body()
-    form = {"client_initial_data": json.dumps(body["client_initial_data"]),
-            "server_initial_data": json.dumps(body["server_initial_data"]), "back": body["back"]}
+    form = {
+        "client_initial_data": json.dumps(body["client_initial_data"]),
+        "server_initial_data": json.dumps(body["server_initial_data"]),
+        "back": body["back"],
+    }
     reply = lab.rlms.post("/weblab/sessions/", data=form, headers=AUTH)
     assert reply.status_code == 200, reply.json
     assert student_user(lab, reply.json["session_id"]).back == body["back"]
@@ -209,10 +235,20 @@ def test_start_form_encoded(lab: Lab) -> None:
     [
         ({"priority.queue.slot.start.timestamp": 1700000000.5}, 1700000000.5),
         ({"priority.queue.slot.start.timestamp": "1700000000.5"}, 1700000000.5),
-        ({"priority.queue.slot.start.timestamp": None,
-          "priority.queue.slot.start": "2023-11-14T22:13:20+00:00"}, 1700000000.0),
-        ({"priority.queue.slot.start.timestamp": "",
-          "priority.queue.slot.start": "2023-11-14T23:13:20.500000+01:00"}, 1700000000.5),
+        (
+            {
+                "priority.queue.slot.start.timestamp": None,
+                "priority.queue.slot.start": "2023-11-14T22:13:20+00:00",
+            },
+            1700000000.0,
+        ),
+        (
+            {
+                "priority.queue.slot.start.timestamp": "",
+                "priority.queue.slot.start": "2023-11-14T23:13:20.500000+01:00",
+            },
+            1700000000.5,
+        ),
     ],
     ids=["float", "string", "iso-utc", "iso-offset"],
 )
@@ -223,19 +259,32 @@ def test_start_time_formats(lab: Lab, server: dict[str, Any], expected_start: fl
 
 def test_start_local_time_format(lab: Lab) -> None:
     local = datetime.datetime(2023, 11, 14, 12, 0, 0, 250000)
-    session_id = lab.start(server={"priority.queue.slot.start.timestamp": None,
-                                   "priority.queue.slot.start": str(local)})
+    session_id = lab.start(
+        server={
+            "priority.queue.slot.start.timestamp": None,
+            "priority.queue.slot.start": str(local),
+        }
+    )
     assert student_user(lab, session_id).start_date == pytest.approx(local.timestamp())
     no_fraction = local.replace(microsecond=0)
-    session_id = lab.start(server={"priority.queue.slot.start.timestamp": None,
-                                   "priority.queue.slot.start": str(no_fraction)})
+    session_id = lab.start(
+        server={
+            "priority.queue.slot.start.timestamp": None,
+            "priority.queue.slot.start": str(no_fraction),
+        }
+    )
     assert student_user(lab, session_id).start_date == pytest.approx(no_fraction.timestamp())
 
 
 @pytest.mark.parametrize(
     "field",
-    ["client_initial_data", "server_initial_data", "priority.queue.slot.length",
-     "request.username", "request.experiment_id.experiment_name"],
+    [
+        "client_initial_data",
+        "server_initial_data",
+        "priority.queue.slot.length",
+        "request.username",
+        "request.experiment_id.experiment_name",
+    ],
 )
 def test_start_missing_field_names_it_and_stores_nothing(lab: Lab, field: str) -> None:
     body = lab.start_body()
@@ -267,19 +316,27 @@ def test_start_missing_start_time(lab: Lab) -> None:
         (lambda b: b.update(server_initial_data=[1]), "server_initial_data"),
         (lambda b: b.update(server_initial_data="not json"), "server_initial_data"),
         (lambda b: b.update(server_initial_data='"a string"'), "server_initial_data"),
-        (lambda b: b["server_initial_data"].update({"priority.queue.slot.length": "long"}),
-         "priority.queue.slot.length"),
-        (lambda b: b["server_initial_data"].update({"priority.queue.slot.length": [1]}),
-         "priority.queue.slot.length"),
+        (
+            lambda b: b["server_initial_data"].update({"priority.queue.slot.length": "long"}),
+            "priority.queue.slot.length",
+        ),
+        (
+            lambda b: b["server_initial_data"].update({"priority.queue.slot.length": [1]}),
+            "priority.queue.slot.length",
+        ),
         (lambda b: b["server_initial_data"].update({"request.username": 7}), "request.username"),
-        (lambda b: b["server_initial_data"].update({
-            "priority.queue.slot.start.timestamp": "yesterday"}),
-         "priority.queue.slot.start.timestamp"),
+        (
+            lambda b: b["server_initial_data"].update(
+                {"priority.queue.slot.start.timestamp": "yesterday"}
+            ),
+            "priority.queue.slot.start.timestamp",
+        ),
         (lambda b: b.update(back=12), "back"),
     ],
 )
-def test_start_wrong_types_are_refused(lab: Lab, mutate: Callable[[dict[str, Any]], Any],
-                                       field: str) -> None:
+def test_start_wrong_types_are_refused(
+    lab: Lab, mutate: Callable[[dict[str, Any]], Any], field: str
+) -> None:
     body = lab.start_body()
     mutate(body)
     reply = lab.rlms.post("/weblab/sessions/", json=body, headers=AUTH)
@@ -292,8 +349,9 @@ def test_start_wrong_types_are_refused(lab: Lab, mutate: Callable[[dict[str, Any
 @pytest.mark.parametrize("raw", [b"", b"{not json", b"[1, 2]", b"null", b"NaN", b'"text"'])
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_start_bad_json(lab: Lab, raw: bytes, dialect: str) -> None:
-    reply = lab.rlms.post(f"/{dialect}/sessions/", data=raw, headers=AUTH,
-                          content_type="application/json")
+    reply = lab.rlms.post(
+        f"/{dialect}/sessions/", data=raw, headers=AUTH, content_type="application/json"
+    )
     assert reply.status_code == 400
     assert reply.mimetype == "application/json"
     assert reply.json["error"] is True
@@ -364,12 +422,14 @@ def test_ldl_start_status_delete(lab: Lab) -> None:
     assert user.experiment_id == "robot@Robots"
     assert user.back == "http://lde.example/back"
     assert lab.rlms.get(f"/ldl/sessions/{session_id}/status", headers=AUTH).json == {
-        "should_finish": 5}
+        "should_finish": 5
+    }
     reply = lab.rlms.delete(f"/ldl/sessions/{session_id}", headers=AUTH)
     assert reply.json["message"] == "Deleted"
     assert lab.disposed == [session_id]
     assert lab.rlms.delete(f"/ldl/sessions/{session_id}", headers=AUTH).json["message"] == (
-        "Deleted")
+        "Deleted"
+    )
     assert lab.rlms.delete("/ldl/sessions/unknown", headers=AUTH).json["message"] == "Not found"
 
 
@@ -411,8 +471,12 @@ def clock() -> Clock:
 
 def test_status_values(lab: Lab, clock: Clock) -> None:
     lab.state.clock = clock
-    session_id = lab.start(server={"priority.queue.slot.start.timestamp": repr(clock.now),
-                                   "priority.queue.slot.length": "3"})
+    session_id = lab.start(
+        server={
+            "priority.queue.slot.start.timestamp": repr(clock.now),
+            "priority.queue.slot.length": "3",
+        }
+    )
     assert lab.status(session_id) == 3  # min(poll interval, time left)
     clock.now += 2.5
     assert lab.status(session_id) == 1  # never 0 in the last second
@@ -489,16 +553,20 @@ def test_status_multiple(lab: Lab, clock: Clock) -> None:
     active = lab.start(server={"priority.queue.slot.start.timestamp": repr(clock.now)})
     gone = lab.start(server={"priority.queue.slot.start.timestamp": repr(clock.now)})
     lab.dispose(gone)
-    reply = lab.rlms.post("/weblab/sessions/status/multiple", headers=AUTH,
-                          json={"session_ids": [active, gone, "unknown"]})
+    reply = lab.rlms.post(
+        "/weblab/sessions/status/multiple",
+        headers=AUTH,
+        json={"session_ids": [active, gone, "unknown"]},
+    )
     assert reply.json == {"status": {active: 5, gone: -1, "unknown": -1}}
 
 
 def test_status_multiple_thousand_ids(lab: Lab) -> None:
     session_id = lab.start()
     ids = [f"unknown-{i}" for i in range(999)] + [session_id]
-    reply = lab.rlms.post("/weblab/sessions/status/multiple", headers=AUTH,
-                          json={"session_ids": ids, "timeout": 30})
+    reply = lab.rlms.post(
+        "/weblab/sessions/status/multiple", headers=AUTH, json={"session_ids": ids, "timeout": 30}
+    )
     status = reply.json["status"]
     assert len(status) == 1000
     assert status[session_id] == 5
@@ -506,18 +574,25 @@ def test_status_multiple_thousand_ids(lab: Lab) -> None:
 
 
 @pytest.mark.parametrize(
-    "body", [None, b"", b"{broken", {}, {"session_ids": "abc"}, {"session_ids": [1, 2]},
-             {"timeout": 3}],
+    "body",
+    [None, b"", b"{broken", {}, {"session_ids": "abc"}, {"session_ids": [1, 2]}, {"timeout": 3}],
 )
 def test_status_multiple_missing_parameters(lab: Lab, body: Any) -> None:
     if isinstance(body, (bytes, type(None))):
-        reply = lab.rlms.post("/weblab/sessions/status/multiple", data=body or b"",
-                              headers=AUTH, content_type="application/json")
+        reply = lab.rlms.post(
+            "/weblab/sessions/status/multiple",
+            data=body or b"",
+            headers=AUTH,
+            content_type="application/json",
+        )
     else:
         reply = lab.rlms.post("/weblab/sessions/status/multiple", json=body, headers=AUTH)
     assert reply.status_code == 200
-    assert reply.json == {"success": False, "error_code": "missing-parameters",
-                          "error_human": "session_ids expected in POST JSON"}
+    assert reply.json == {
+        "success": False,
+        "error_code": "missing-parameters",
+        "error_human": "session_ids expected in POST JSON",
+    }
 
 
 # -- dispose ----------------------------------------------------------------------------------
@@ -543,8 +618,9 @@ def test_dispose_messages(lab: Lab) -> None:
 @pytest.mark.parametrize("raw", [b"", b"{nope"])
 def test_dispose_bad_json(lab: Lab, raw: bytes) -> None:
     session_id = lab.start()
-    reply = lab.rlms.post(f"/weblab/sessions/{session_id}", data=raw, headers=AUTH,
-                          content_type="application/json")
+    reply = lab.rlms.post(
+        f"/weblab/sessions/{session_id}", data=raw, headers=AUTH, content_type="application/json"
+    )
     assert reply.status_code == 400
     assert reply.json["error"] is True
     assert lab.disposed == []
@@ -591,8 +667,11 @@ def test_start_missing_back(lab: Lab) -> None:
 
 @pytest.mark.parametrize(
     "server",
-    [{"priority.queue.slot.length": "1e300"}, {"priority.queue.slot.length": 1e17},
-     {"priority.queue.slot.start.timestamp": "1e17"}],
+    [
+        {"priority.queue.slot.length": "1e300"},
+        {"priority.queue.slot.length": 1e17},
+        {"priority.queue.slot.start.timestamp": "1e17"},
+    ],
     ids=["huge-length-string", "huge-length", "far-future-start"],
 )
 def test_absurd_times_do_not_crash_the_store(lab: Lab, server: dict[str, Any]) -> None:
@@ -604,20 +683,28 @@ def test_absurd_times_do_not_crash_the_store(lab: Lab, server: dict[str, Any]) -
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", None])
 def test_start_json_whatever_the_content_type(lab: Lab, content_type: str | None) -> None:
-    reply = lab.rlms.post("/weblab/sessions/", data=json.dumps(lab.start_body()),
-                          headers=AUTH, content_type=content_type)
+    reply = lab.rlms.post(
+        "/weblab/sessions/",
+        data=json.dumps(lab.start_body()),
+        headers=AUTH,
+        content_type=content_type,
+    )
     assert reply.status_code == 200, reply.json
     assert "session_id" in reply.json
 
 
 def test_status_multiple_time_limit_stops_early(lab: Lab) -> None:
     ids = [f"unknown-{i}" for i in range(5000)]
-    reply = lab.rlms.post("/weblab/sessions/status/multiple", headers=AUTH,
-                          json={"session_ids": ids, "timeout": 1e-6})
+    reply = lab.rlms.post(
+        "/weblab/sessions/status/multiple", headers=AUTH, json={"session_ids": ids, "timeout": 1e-6}
+    )
     status = reply.json["status"]
     assert 1 <= len(status) < 5000
     assert set(status) == set(ids[: len(status)])  # the first ones
     for no_limit in ("soon", 0, -5, None):
-        reply = lab.rlms.post("/weblab/sessions/status/multiple", headers=AUTH,
-                              json={"session_ids": ids, "timeout": no_limit})
+        reply = lab.rlms.post(
+            "/weblab/sessions/status/multiple",
+            headers=AUTH,
+            json={"session_ids": ids, "timeout": no_limit},
+        )
         assert len(reply.json["status"]) == 5000

@@ -26,12 +26,15 @@ ASYNC = {"finished": False, "ask_again": 0.2, "should_finish": 1}
 # -- decisions, value by value ----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "wld", "lde"), [
-    (5.0, ("wait", 5.0), ("wait", 5.0)),
-    (25.0, ("wait", 25.0), ("wait", 10.0)),
-    (0.0, ("stop", 0.0), ("wait", 10.0)),
-    (-1.0, ("dispose", 0.0), ("dispose", 0.0)),
-])
+@pytest.mark.parametrize(
+    ("value", "wld", "lde"),
+    [
+        (5.0, ("wait", 5.0), ("wait", 5.0)),
+        (25.0, ("wait", 25.0), ("wait", 10.0)),
+        (0.0, ("stop", 0.0), ("wait", 10.0)),
+        (-1.0, ("dispose", 0.0), ("dispose", 0.0)),
+    ],
+)
 def test_status_steps(value: float, wld: tuple[str, float], lde: tuple[str, float]) -> None:
     for profile, expected in ((WLD, wld), (LDE, lde), (PROFILES["ldl"], lde)):
         step = next_status_step(profile, value)
@@ -50,21 +53,23 @@ def test_should_finish_reading() -> None:
         read_should_finish(LDE, [1])
 
 
-@pytest.mark.parametrize(("reply", "finished", "wait"), [
-    ({"message": "Deleted"}, True, None),
-    ({"message": "Not found"}, True, None),
-    ({}, True, None),
-    (ASYNC, False, 0.2),
-    ({"finished": False}, False, 0.5),
-    # the data bug: data overwrites finished
-    ({"finished": False, "data": "x"}, True, None),
-    ({"finished": True, "data": ""}, False, 0.5),
-    ({"finished": True, "data": None}, True, None),
-    ([1, 2], True, None),
-    ("text", True, None),
-])
-def test_weblabdeusto_dispose_reading(reply: object, finished: bool,
-                                      wait: float | None) -> None:
+@pytest.mark.parametrize(
+    ("reply", "finished", "wait"),
+    [
+        ({"message": "Deleted"}, True, None),
+        ({"message": "Not found"}, True, None),
+        ({}, True, None),
+        (ASYNC, False, 0.2),
+        ({"finished": False}, False, 0.5),
+        # the data bug: data overwrites finished
+        ({"finished": False, "data": "x"}, True, None),
+        ({"finished": True, "data": ""}, False, 0.5),
+        ({"finished": True, "data": None}, True, None),
+        ([1, 2], True, None),
+        ("text", True, None),
+    ],
+)
+def test_weblabdeusto_dispose_reading(reply: object, finished: bool, wait: float | None) -> None:
     outcome = read_dispose(WLD, reply)
     assert (outcome.finished, outcome.wait) == (finished, wait)
 
@@ -75,16 +80,19 @@ def test_data_bug_flag_off() -> None:
     assert not read_dispose(fixed, {"finished": False, "data": "x"}).finished
 
 
-@pytest.mark.parametrize(("reply", "finished", "wait"), [
-    ({"message": "Deleted"}, True, None),
-    ({"message": "Not found"}, True, None),
-    ({"should_finish": -1}, True, None),
-    ({"should_finish": 0}, False, 1.0),
-    ({"should_finish": 5}, False, 5.0),
-    ({"should_finish": 100}, False, 30.0),
-    (ASYNC, False, 1.0),
-    ({"finished": False, "data": "x"}, True, None),  # LDE reads neither finished nor data
-])
+@pytest.mark.parametrize(
+    ("reply", "finished", "wait"),
+    [
+        ({"message": "Deleted"}, True, None),
+        ({"message": "Not found"}, True, None),
+        ({"should_finish": -1}, True, None),
+        ({"should_finish": 0}, False, 1.0),
+        ({"should_finish": 5}, False, 5.0),
+        ({"should_finish": 100}, False, 30.0),
+        (ASYNC, False, 1.0),
+        ({"finished": False, "data": "x"}, True, None),  # LDE reads neither finished nor data
+    ],
+)
 def test_lde_dispose_reading(reply: object, finished: bool, wait: float | None) -> None:
     outcome = read_dispose(LDE, reply)
     assert (outcome.finished, outcome.wait) == (finished, wait)
@@ -129,13 +137,17 @@ def test_weblabdeusto_status_negative_runs_the_dispose_loop(make_client: ClientF
 
 def test_weblabdeusto_status_errors_retry_every_five_seconds(make_client: ClientFactory) -> None:
     lab = StubLab()
-    lab.script("status", Reply({"x": 1}, status=500), Reply(raw="nope"), {"no": "key"},
-               {"should_finish": 0})
+    lab.script(
+        "status",
+        Reply({"x": 1}, status=500),
+        Reply(raw="nope"),
+        {"no": "key"},
+        {"should_finish": 0},
+    )
     trace = make_client(lab).run_status_loop("s1")
     assert trace == [0.0] and trace.reason == "stop"
     assert trace.sleeps == [5.0, 5.0, 5.0]
-    assert [type(e) for e in trace.errors] == [RLMSHTTPError, RLMSProtocolError,
-                                              RLMSProtocolError]
+    assert [type(e) for e in trace.errors] == [RLMSHTTPError, RLMSProtocolError, RLMSProtocolError]
 
 
 def test_status_loop_is_bounded(make_client: ClientFactory) -> None:
@@ -162,8 +174,14 @@ def test_status_loop_disposes_at_the_deadline(make_client: ClientFactory) -> Non
 @pytest.mark.parametrize("profile", ["labdiscoveryengine", "ldl"])
 def test_lde_status_loop(make_client: ClientFactory, profile: str) -> None:
     lab = StubLab(prefix=PROFILES[profile].prefix)
-    lab.script("status", {"should_finish": 0}, {}, {"should_finish": 25}, {"should_finish": 3},
-               {"should_finish": -1})
+    lab.script(
+        "status",
+        {"should_finish": 0},
+        {},
+        {"should_finish": 25},
+        {"should_finish": 3},
+        {"should_finish": -1},
+    )
     trace = make_client(lab, profile=profile).run_status_loop("s1")
     assert trace == [0.0, 0.0, 25.0, 3.0, -1.0] and trace.reason == "dispose"
     assert trace.sleeps == [10.0, 10.0, 10.0, 3.0]
@@ -218,8 +236,9 @@ def test_weblabdeusto_dispose_failure_releases(make_client: ClientFactory) -> No
 @pytest.mark.parametrize("profile", ["labdiscoveryengine", "ldl"])
 def test_lde_dispose_loop(make_client: ClientFactory, profile: str) -> None:
     lab = StubLab(prefix=PROFILES[profile].prefix)
-    lab.script("dispose", ASYNC, {"should_finish": 0}, {"should_finish": 90},
-               {"message": "Deleted"})
+    lab.script(
+        "dispose", ASYNC, {"should_finish": 0}, {"should_finish": 90}, {"message": "Deleted"}
+    )
     client = make_client(lab, profile=profile)
     outcome = client.dispose_until_finished("s1")
     assert outcome.finished and outcome.calls == 4

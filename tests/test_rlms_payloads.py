@@ -35,8 +35,11 @@ WLD_MODERN_KEYS = {
 
 def _request(**kwargs: object) -> StartRequest:
     fields: dict[str, object] = {
-        "username": "john", "start": START, "full_name": "John Smith",
-        "reservation_id": "res-1", "back": "http://rlms/back",
+        "username": "john",
+        "start": START,
+        "full_name": "John Smith",
+        "reservation_id": "res-1",
+        "back": "http://rlms/back",
     }
     fields.update(kwargs)
     return StartRequest(**fields)  # type: ignore[arg-type]
@@ -78,28 +81,34 @@ def test_weblabdeusto_body() -> None:
     assert server["request.experiment_id.experiment_name"] == "mylab"
     assert server["request.experiment_id.category_name"] == "Lab experiments"
     assert "reservation_id" not in server
-    assert all(isinstance(v, str) for k, v in server.items()
-               if k != "priority.queue.slot.initialization_in_accounting")
+    assert all(
+        isinstance(v, str)
+        for k, v in server.items()
+        if k != "priority.queue.slot.initialization_in_accounting"
+    )
 
 
 def test_weblabdeusto_value_details() -> None:
     profile = PROFILES["weblabdeusto"]
     server = build_start_body(profile, _request(start=WHOLE, slot_length=200.0))[
-        "server_initial_data"]
+        "server_initial_data"
+    ]
     assert server["priority.queue.slot.length"] == "200.0"
     assert "." not in server["priority.queue.slot.start"]
     assert server["priority.queue.slot.start.timestamp"] == "1700000000"
-    body = build_start_body(profile, _request(client_data={"back": "http://client/back"},
-                                              username_unique="ext@john"))
+    body = build_start_body(
+        profile, _request(client_data={"back": "http://client/back"}, username_unique="ext@john")
+    )
     assert body["back"] == "http://client/back"  # the client's own back wins
     assert body["server_initial_data"]["request.username.unique"] == "ext@john"
     assert build_start_body(profile, _request(back=None))["back"] == ""
 
 
 def test_server_extra_is_merged_last() -> None:
-    body = build_start_body(PROFILES["weblabdeusto"],
-                            _request(server_extra={"request.conversations": [1],
-                                                   "request.locale": None}))
+    body = build_start_body(
+        PROFILES["weblabdeusto"],
+        _request(server_extra={"request.conversations": [1], "request.locale": None}),
+    )
     assert body["server_initial_data"]["request.conversations"] == [1]
     assert body["server_initial_data"]["request.locale"] is None
 
@@ -131,8 +140,11 @@ def test_labdiscoveryengine_body() -> None:
     assert set(body) == {"back", "client_initial_data", "server_initial_data"}
     assert body["back"] == "http://rlms/back"
     assert body["client_initial_data"] == {
-        "k": 1, "back": "http://rlms/back", "back_url": "http://rlms/back",
-        "backUrl": "http://rlms/back"}
+        "k": 1,
+        "back": "http://rlms/back",
+        "back_url": "http://rlms/back",
+        "backUrl": "http://rlms/back",
+    }
     server = body["server_initial_data"]
     assert server["priority.queue.slot.length"] == 300
     assert server["priority.queue.slot.start"] == "2017-05-04T12:33:54.567891+00:00"
@@ -148,11 +160,15 @@ def test_labdiscoveryengine_body() -> None:
 
 
 def test_ldl_body() -> None:
-    body = build_start_body(PROFILES["ldl"], _request(client_data={"k": 1},
-                                                      server_extra={"s": 2}))
+    body = build_start_body(PROFILES["ldl"], _request(client_data={"k": 1}, server_extra={"s": 2}))
     assert body == {
-        "request": {"locale": "en", "user": {"k": 1}, "server": {"s": 2},
-                    "backUrl": "http://rlms/back", "ldeReservationId": "res-1"},
+        "request": {
+            "locale": "en",
+            "user": {"k": 1},
+            "server": {"s": 2},
+            "backUrl": "http://rlms/back",
+            "ldeReservationId": "res-1",
+        },
         "laboratory": {"name": "mylab", "category": "Lab experiments"},
         "user": {"username": "john", "unique": "john", "fullName": "John Smith"},
         "schedule": {"start": "2017-05-04T12:33:54.567891+00:00", "length": 300},

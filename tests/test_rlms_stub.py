@@ -80,8 +80,16 @@ class StubLab:
 
     def _route(self, rule: str, endpoint: str, methods: list[str]) -> None:
         def view(sid: str | None = None) -> Response:
-            self.calls.append(Call(endpoint, request.method, request.full_path.rstrip("?"),
-                                   dict(request.headers), request.get_data(), sid))
+            self.calls.append(
+                Call(
+                    endpoint,
+                    request.method,
+                    request.full_path.rstrip("?"),
+                    dict(request.headers),
+                    request.get_data(),
+                    sid,
+                )
+            )
             queue = self.queues.get(endpoint)
             reply = queue.pop(0) if queue else self.defaults[endpoint]
             return reply.to_response()
@@ -140,8 +148,9 @@ def make_client(request: pytest.FixtureRequest) -> Iterator[ClientFactory]:
             kwargs.setdefault("netrc_path", "/nonexistent/netrc")
             kwargs.setdefault("dotenv_path", "/nonexistent/.env")
             if request.param == "flask":
-                return RLMSClient(url="http://localhost", transport=FlaskTransport(lab.app),
-                                  **kwargs)
+                return RLMSClient(
+                    url="http://localhost", transport=FlaskTransport(lab.app), **kwargs
+                )
             url = stack.enter_context(serve(lab.app))
             return RLMSClient(url=url, **kwargs)
 

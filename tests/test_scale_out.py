@@ -73,12 +73,19 @@ def lab_bases(store_url: str, request: pytest.FixtureRequest) -> list[str]:
 
 def test_cluster_and_sentinel_urls_are_parsed_and_masked() -> None:
     assert describe("redis+cluster://:s3cret@h1:7000,h2:7001") == (
-        "redis+cluster://:***@h1:7000,h2:7001")
+        "redis+cluster://:***@h1:7000,h2:7001"
+    )
     assert describe("redis+sentinel://user:s3cret@h1:26379,h2:26379/lab/2") == (
-        "redis+sentinel://user:***@h1:26379,h2:26379/lab/2")
-    for bad in ("redis+cluster://h1", "redis+cluster://h1:70a0", "redis+cluster://h1:7000/3",
-                "redis+sentinel://h1:26379", "redis+sentinel://h1:26379/svc/x",
-                "redis+sentinel://h1:26379/a/1/2"):
+        "redis+sentinel://user:***@h1:26379,h2:26379/lab/2"
+    )
+    for bad in (
+        "redis+cluster://h1",
+        "redis+cluster://h1:70a0",
+        "redis+cluster://h1:7000/3",
+        "redis+sentinel://h1:26379",
+        "redis+sentinel://h1:26379/svc/x",
+        "redis+sentinel://h1:26379/a/1/2",
+    ):
         with pytest.raises(InvalidConfigError, match="WEBLAB_REDIS_URL") as error:
             connect(bad.replace("h1", "127.0.0.1"))
         assert "s3cret" not in str(error.value)
@@ -91,25 +98,33 @@ def test_an_unreachable_cluster_is_named_without_its_password() -> None:
 
 
 def test_failover_errors_mean_store_unavailable() -> None:
-    for error in (redis.exceptions.ClusterDownError, redis.exceptions.TryAgainError,
-                  redis.exceptions.ReadOnlyError, redis.exceptions.SlotNotCoveredError,
-                  redis.sentinel.MasterNotFoundError):
+    for error in (
+        redis.exceptions.ClusterDownError,
+        redis.exceptions.TryAgainError,
+        redis.exceptions.ReadOnlyError,
+        redis.exceptions.SlotNotCoveredError,
+        redis.sentinel.MasterNotFoundError,
+    ):
         assert issubclass(error, STORE_ERRORS), error
 
 
 # -- sessions ---------------------------------------------------------------------------------
 
 
-def test_sessions_of_several_labs(make_lab: Callable[..., Lab], store_url: str,
-                                  request: pytest.FixtureRequest) -> None:
+def test_sessions_of_several_labs(
+    make_lab: Callable[..., Lab], store_url: str, request: pytest.FixtureRequest
+) -> None:
     for base in lab_bases(store_url, request):
         lab = make_lab(WEBLAB_REDIS_BASE=base)
         ended, disposed = lab.start(), lab.start()
         student = lab.student(ended)
         assert student.get("/lab").get_data(as_text=True) == "lab of john.smith"
         assert lab.status(ended) == 5
-        reply = lab.rlms.post("/weblab/sessions/status/multiple", headers=AUTH,
-                              json={"session_ids": [ended, disposed, "unknown"]})
+        reply = lab.rlms.post(
+            "/weblab/sessions/status/multiple",
+            headers=AUTH,
+            json={"session_ids": [ended, disposed, "unknown"]},
+        )
         assert reply.json == {"status": {ended: 5, disposed: 5, "unknown": -1}}
         assert student.get(f"/callback/{ended}/logout").json == {"success": True}
         with lab.app.app_context():
@@ -138,7 +153,7 @@ def test_operator_commands(make_lab: Callable[..., Lab]) -> None:
 
 # -- tasks, in a separate worker process --------------------------------------------------------
 
-WORKER_APP = '''
+WORKER_APP = """
 import os, time
 from flask import Flask
 from weblab_ext import WebLab, current_task, current_task_stopping
@@ -165,7 +180,7 @@ def cooperative():
 @weblab.task
 def double(x):
     return 2 * x
-'''
+"""
 
 
 @pytest.fixture
@@ -174,12 +189,31 @@ def worker(tmp_path: Path, store_url: str) -> Iterator[Callable[[str], subproces
     started: list[subprocess.Popen[str]] = []
 
     def start(base: str) -> subprocess.Popen[str]:
-        env = dict(os.environ, TEST_REDIS_URL=store_url, TEST_BASE=base,
-                   PYTHONPATH=os.pathsep.join([str(REPO), str(tmp_path)]))
+        env = dict(
+            os.environ,
+            TEST_REDIS_URL=store_url,
+            TEST_BASE=base,
+            PYTHONPATH=os.pathsep.join([str(REPO), str(tmp_path)]),
+        )
         process = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "scale_worker", "weblab", "loop",
-             "--no-reload", "--threads", "2"],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [
+                sys.executable,
+                "-m",
+                "flask",
+                "--app",
+                "scale_worker",
+                "weblab",
+                "loop",
+                "--no-reload",
+                "--threads",
+                "2",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         started.append(process)
         return process
 
@@ -187,8 +221,9 @@ def worker(tmp_path: Path, store_url: str) -> Iterator[Callable[[str], subproces
     end_processes(started)
 
 
-def test_tasks_run_in_a_worker_process(make_lab: Callable[..., Lab], store_url: str,
-                                       worker: Callable[[str], subprocess.Popen[str]]) -> None:
+def test_tasks_run_in_a_worker_process(
+    make_lab: Callable[..., Lab], store_url: str, worker: Callable[[str], subprocess.Popen[str]]
+) -> None:
     lab = make_lab(WEBLAB_HEARTBEAT_INTERVAL=0.2)
 
     @lab.weblab.task(unique="user")
@@ -219,8 +254,9 @@ def test_tasks_run_in_a_worker_process(make_lab: Callable[..., Lab], store_url: 
 # -- Socket.IO push -------------------------------------------------------------------------------
 
 
-def test_push_reaches_the_sockets_of_each_lab(make_lab: Callable[..., Lab], store_url: str,
-                                              request: pytest.FixtureRequest) -> None:
+def test_push_reaches_the_sockets_of_each_lab(
+    make_lab: Callable[..., Lab], store_url: str, request: pytest.FixtureRequest
+) -> None:
     for base in lab_bases(store_url, request)[:2]:
         lab = make_lab(WEBLAB_REDIS_BASE=base)
 
@@ -277,8 +313,9 @@ class Load:
 
 
 @pytest.mark.parametrize("store_url", ["cluster"], indirect=True)
-def test_cluster_failover_answers_503_then_recovers(redis_cluster: RedisClusterNodes,
-                                                    make_lab: Callable[..., Lab]) -> None:
+def test_cluster_failover_answers_503_then_recovers(
+    redis_cluster: RedisClusterNodes, make_lab: Callable[..., Lab]
+) -> None:
     """Kill the master of a lab's slot while an RLMS polls: calls answer 503 JSON
     ``store-unavailable`` during the switch, then everything works again by itself."""
     cluster = redis_cluster
@@ -297,8 +334,11 @@ def test_cluster_failover_answers_503_then_recovers(redis_cluster: RedisClusterN
         killed = time.monotonic()
         cluster.kill(victim)
         wait_until(lambda: 503 in load.codes_since(killed), 20, "a 503 during the switch")
-        wait_until(lambda: load.codes_since(time.monotonic() - 0.5)[-3:] == [200] * 3, 60,
-                   "answers after the failover")
+        wait_until(
+            lambda: load.codes_since(time.monotonic() - 0.5)[-3:] == [200] * 3,
+            60,
+            "answers after the failover",
+        )
     finally:
         load.stop.set()
         load.thread.join(10)
@@ -320,13 +360,13 @@ def test_cluster_failover_answers_503_then_recovers(redis_cluster: RedisClusterN
     # Leave the cluster whole for the tests that follow: the old master rejoins as a replica.
     cluster.restart(victim)
     cluster.wait_healthy()
-    assert key_slot(Keys(base).session("x").encode()) == key_slot(
-        Keys(base).task_queue().encode())
+    assert key_slot(Keys(base).session("x").encode()) == key_slot(Keys(base).task_queue().encode())
 
 
 @pytest.mark.parametrize("store_url", ["own-sentinel"], indirect=True)
-def test_sentinel_failover_answers_503_then_recovers(make_lab: Callable[..., Lab],
-                                                     own_sentinel: RedisSentinelSet) -> None:
+def test_sentinel_failover_answers_503_then_recovers(
+    make_lab: Callable[..., Lab], own_sentinel: RedisSentinelSet
+) -> None:
     """Kill the master Sentinel watches: RLMS calls answer 503 JSON until Sentinel has
     promoted the replica, then work again without a restart."""
     sentinel = own_sentinel
@@ -340,10 +380,16 @@ def test_sentinel_failover_answers_503_then_recovers(make_lab: Callable[..., Lab
         killed = time.monotonic()
         sentinel.kill(sentinel.master_port)
         wait_until(lambda: 503 in load.codes_since(killed), 20, "a 503 during the switch")
-        wait_until(lambda: sentinel.current_master() == sentinel.replica_port, 60,
-                   "Sentinel to promote the replica")
-        wait_until(lambda: load.codes_since(time.monotonic() - 0.5)[-3:] == [200] * 3,
-                   30, "answers after the failover")
+        wait_until(
+            lambda: sentinel.current_master() == sentinel.replica_port,
+            60,
+            "Sentinel to promote the replica",
+        )
+        wait_until(
+            lambda: load.codes_since(time.monotonic() - 0.5)[-3:] == [200] * 3,
+            30,
+            "answers after the failover",
+        )
     finally:
         load.stop.set()
         load.thread.join(10)

@@ -82,8 +82,9 @@ def test_weblab_start_refuses_a_bad_back_in_the_client_data(lab: Lab) -> None:
 
 def test_form_encoded_start_refuses_a_bad_back(lab: Lab) -> None:
     body = lab.start_body(back="javascript:alert(1)")
-    form = {key: value if isinstance(value, str) else json.dumps(value)
-            for key, value in body.items()}
+    form = {
+        key: value if isinstance(value, str) else json.dumps(value) for key, value in body.items()
+    }
     reply = lab.rlms.post("/weblab/sessions/", data=form, headers=AUTH)
     assert reply.status_code == 400 and reply.json["field"] == "back"
     assert_nothing_stored(lab)
@@ -148,8 +149,7 @@ def test_a_stored_bad_back_is_never_followed(lab: Lab, tampered: tuple[Any, str]
 
 
 @pytest.mark.parametrize("tampered", ["javascript:alert(1)"], indirect=True)
-def test_the_session_ended_event_carries_no_bad_back(lab: Lab, tampered: tuple[Any, str]
-                                                     ) -> None:
+def test_the_session_ended_event_carries_no_bad_back(lab: Lab, tampered: tuple[Any, str]) -> None:
     _student, session_id = tampered
     subscription = lab.state.sessions.subscribe_events()
     try:

@@ -31,10 +31,15 @@ STRONG_KEY = uuid.uuid4().hex + uuid.uuid4().hex
 
 def make_app(redis_url: str, **config: Any) -> Flask:
     app = Flask(f"creds_{uuid.uuid4().hex[:8]}")
-    app.config.update(SECRET_KEY=STRONG_KEY, WEBLAB_USERNAME="rlms",
-                      WEBLAB_PASSWORD=STRONG_PASSWORD, WEBLAB_REDIS_URL=redis_url,
-                      WEBLAB_REDIS_BASE=f"creds-{uuid.uuid4().hex}",
-                      WEBLAB_NO_THREAD=True, SERVER_NAME="lab.example")
+    app.config.update(
+        SECRET_KEY=STRONG_KEY,
+        WEBLAB_USERNAME="rlms",
+        WEBLAB_PASSWORD=STRONG_PASSWORD,
+        WEBLAB_REDIS_URL=redis_url,
+        WEBLAB_REDIS_BASE=f"creds-{uuid.uuid4().hex}",
+        WEBLAB_NO_THREAD=True,
+        SERVER_NAME="lab.example",
+    )
     app.config.update(config)
     weblab = WebLab(app)
     weblab.initial_url(lambda: "/")
@@ -53,8 +58,11 @@ WEAK = [
 
 @pytest.mark.parametrize(("config", "key", "why"), WEAK)
 def test_init_app_warns_naming_the_key_never_the_value(
-    redis_server: RedisServer, caplog: pytest.LogCaptureFixture, config: dict[str, Any],
-    key: str, why: str,
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+    config: dict[str, Any],
+    key: str,
+    why: str,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="weblab_ext")
     make_app(redis_server.url, **config)
@@ -69,16 +77,21 @@ def test_init_app_warns_naming_the_key_never_the_value(
 @pytest.mark.parametrize("mode", [{"DEBUG": True}, {"TESTING": True}])
 @pytest.mark.parametrize(("config", "key", "why"), WEAK)
 def test_debug_and_testing_tolerate_weak_values(
-    redis_server: RedisServer, caplog: pytest.LogCaptureFixture, config: dict[str, Any],
-    key: str, why: str, mode: dict[str, bool],
+    redis_server: RedisServer,
+    caplog: pytest.LogCaptureFixture,
+    config: dict[str, Any],
+    key: str,
+    why: str,
+    mode: dict[str, bool],
 ) -> None:
     caplog.set_level(logging.WARNING, logger="weblab_ext")
     make_app(redis_server.url, **config, **mode)
     assert key not in caplog.text
 
 
-def test_strong_values_raise_no_warning(redis_server: RedisServer,
-                                        caplog: pytest.LogCaptureFixture) -> None:
+def test_strong_values_raise_no_warning(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger="weblab_ext")
     make_app(redis_server.url)
     assert "WEBLAB_PASSWORD" not in caplog.text and "SECRET_KEY" not in caplog.text
@@ -90,8 +103,9 @@ def check(app: Flask) -> Any:
 
 
 @pytest.mark.parametrize(("config", "key", "why"), WEAK)
-def test_check_fails_on_weak_values(redis_server: RedisServer, config: dict[str, Any],
-                                    key: str, why: str) -> None:
+def test_check_fails_on_weak_values(
+    redis_server: RedisServer, config: dict[str, Any], key: str, why: str
+) -> None:
     result = check(make_app(redis_server.url, **config))
     assert result.exit_code == 1
     assert re.search(f"PROBLEM: {key} .*{why}", result.output), result.output
@@ -122,8 +136,11 @@ def test_require_secrets_refuses_outside_debug_naming_what_is_missing() -> None:
 def test_require_secrets_fills_only_the_missing_ones_in_debug_mode() -> None:
     config: dict[str, Any] = {"WEBLAB_USERNAME": "rlms"}
     require_secrets(config, DEVELOPMENT, debug=True)
-    assert config == {"WEBLAB_USERNAME": "rlms", "SECRET_KEY": "dev-key",
-                      "WEBLAB_PASSWORD": "dev-pw"}
+    assert config == {
+        "WEBLAB_USERNAME": "rlms",
+        "SECRET_KEY": "dev-key",
+        "WEBLAB_PASSWORD": "dev-pw",
+    }
     complete = {"SECRET_KEY": "k", "WEBLAB_USERNAME": "u", "WEBLAB_PASSWORD": "p"}
     require_secrets(complete, DEVELOPMENT, debug=False)  # all there: nothing to say
     assert complete["SECRET_KEY"] == "k"
@@ -131,22 +148,32 @@ def test_require_secrets_fills_only_the_missing_ones_in_debug_mode() -> None:
 
 # -- the shipped examples and the Procfile ---------------------------------------------------
 
-EXAMPLE_APPS = ["examples/simple/app.py", "examples/quickstart/app.py",
-                "examples/advanced/wsgi.py", "examples/socketio/app.py"]
+EXAMPLE_APPS = [
+    "examples/simple/app.py",
+    "examples/quickstart/app.py",
+    "examples/advanced/wsgi.py",
+    "examples/socketio/app.py",
+]
 
 
 def shipped_env(**extra: str) -> dict[str, str]:
     """The environment of a fresh shell: none of the settings the examples read."""
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("FLASK_", "WEBLAB_"))}
+    env = {
+        key: value for key, value in os.environ.items() if not key.startswith(("FLASK_", "WEBLAB_"))
+    }
     env.update(extra)
     return env
 
 
 def flask_cli(app_path: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "flask", "--app", app_path, *args], cwd=ROOT,
-        env=shipped_env(**env), capture_output=True, text=True, timeout=120, check=False,
+        [sys.executable, "-m", "flask", "--app", app_path, *args],
+        cwd=ROOT,
+        env=shipped_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -169,9 +196,15 @@ def test_the_procfile_web_app_refuses_to_start_without_secrets() -> None:
     module = re.search(r"(\w+):app\b", web)
     assert folder and module
     code = f"import {module.group(1)}"
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT / folder.group(1),
-                            env=shipped_env(FLASK_WEBLAB_REDIS_URL="redis://127.0.0.1:1/0"),
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT / folder.group(1),
+        env=shipped_env(FLASK_WEBLAB_REDIS_URL="redis://127.0.0.1:1/0"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode != 0
     assert "FLASK_SECRET_KEY" in result.stderr and "FLASK_WEBLAB_PASSWORD" in result.stderr
 
@@ -200,11 +233,18 @@ def published_credentials() -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
     for name in _SCANNED:
         root = ROOT / name
-        files = [root] if root.is_file() else [
-            path for path in root.rglob("*")
-            if path.suffix in (".py", ".md", ".html", ".js", "") and path.is_file()
-            and "__pycache__" not in path.parts and path.name != "socket.io.min.js"
-        ]
+        files = (
+            [root]
+            if root.is_file()
+            else [
+                path
+                for path in root.rglob("*")
+                if path.suffix in (".py", ".md", ".html", ".js", "")
+                and path.is_file()
+                and "__pycache__" not in path.parts
+                and path.name != "socket.io.min.js"
+            ]
+        )
         for path in files:
             text = path.read_text(encoding="utf-8", errors="replace")
             for pattern in _CREDENTIAL_PATTERNS:
@@ -223,8 +263,11 @@ def test_the_scan_finds_what_it_should() -> None:
 
 def test_every_credential_written_in_the_repository_is_refused() -> None:
     """Each value is either in PUBLISHED_SECRETS or too short for both a password and a key."""
-    slipped = {value: sorted(where) for value, where in published_credentials().items()
-               if len(value) >= 12 and value not in PUBLISHED_SECRETS}
+    slipped = {
+        value: sorted(where)
+        for value, where in published_credentials().items()
+        if len(value) >= 12 and value not in PUBLISHED_SECRETS
+    }
     assert slipped == {}, "add these to weblab_ext.config.PUBLISHED_SECRETS"
     for value in published_credentials():
         for key in ("WEBLAB_PASSWORD", "SECRET_KEY"):

@@ -21,10 +21,12 @@ from .conftest import USERNAME, Lab, base_config
 flask_wtf = pytest.importorskip("flask_wtf.csrf")
 
 
-@pytest.mark.parametrize(("chosen", "sent"), [(None, "Lax"), ("Strict", "Strict"),
-                                              ("None", "None"), ("Lax", "Lax")])
-def test_samesite_is_lax_unless_the_app_chose(make_lab: Callable[..., Lab], chosen: str | None,
-                                              sent: str) -> None:
+@pytest.mark.parametrize(
+    ("chosen", "sent"), [(None, "Lax"), ("Strict", "Strict"), ("None", "None"), ("Lax", "Lax")]
+)
+def test_samesite_is_lax_unless_the_app_chose(
+    make_lab: Callable[..., Lab], chosen: str | None, sent: str
+) -> None:
     lab = make_lab(SESSION_COOKIE_SAMESITE=chosen, SESSION_COOKIE_SECURE=chosen == "None")
     assert lab.app.config["SESSION_COOKIE_SAMESITE"] == sent
     reply = lab.app.test_client().get(f"/callback/{lab.start()}")
@@ -33,8 +35,9 @@ def test_samesite_is_lax_unless_the_app_chose(make_lab: Callable[..., Lab], chos
 
 
 AUTH_PASSWORD = "Csrf-Tests-" + uuid.uuid4().hex
-RLMS = {"Authorization": "Basic " + base64.b64encode(f"{USERNAME}:{AUTH_PASSWORD}".encode())
-        .decode()}
+RLMS = {
+    "Authorization": "Basic " + base64.b64encode(f"{USERNAME}:{AUTH_PASSWORD}".encode()).decode()
+}
 
 
 def csrf_lab(store_url: str, *, csrf_first: bool) -> tuple[Lab, list[str]]:
@@ -70,8 +73,12 @@ def test_weblab_routes_work_under_csrfprotect(store_url: str, csrf_first: bool) 
     reply = rlms.post("/weblab/sessions/", json=lab.start_body(), headers=RLMS)
     assert reply.status_code == 200, reply.get_data(as_text=True)
     session_id = reply.json["session_id"]
-    assert rlms.post("/ldl/sessions/status/multiple", json={"session_ids": [session_id]},
-                     headers=RLMS).status_code == 200
+    assert (
+        rlms.post(
+            "/ldl/sessions/status/multiple", json={"session_ids": [session_id]}, headers=RLMS
+        ).status_code
+        == 200
+    )
     student = lab.app.test_client()
     assert student.get(f"/callback/{session_id}").status_code == 302
     # The lab's own state-changing route needs the token...
@@ -83,8 +90,12 @@ def test_weblab_routes_work_under_csrfprotect(store_url: str, csrf_first: bool) 
     # ...the logout route does not: the session id in its path is the secret, and the poll
     # script's beacon cannot send a header.
     assert student.post(f"/callback/{session_id}/logout").json == {"success": True}
-    assert rlms.post(f"/weblab/sessions/{session_id}", json={"action": "delete"},
-                     headers=RLMS).json["message"] == "Deleted"
+    assert (
+        rlms.post(f"/weblab/sessions/{session_id}", json={"action": "delete"}, headers=RLMS).json[
+            "message"
+        ]
+        == "Deleted"
+    )
     assert rlms.delete(f"/ldl/sessions/{session_id}", headers=RLMS).status_code == 200
     assert rlms.post("/weblab/sessions/nowhere/else", headers=RLMS).status_code == 404
 

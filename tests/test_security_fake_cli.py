@@ -27,10 +27,27 @@ def self_signed(folder: Path, name: str) -> tuple[str, str]:
     """A certificate for ``name`` (not the host the test connects to), signed by itself."""
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            f"/CN={name}",
+            "-addext",
+            f"subjectAltName=DNS:{name}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
     return str(cert), str(key)
 
@@ -43,8 +60,7 @@ def tls_lab(make_lab: Callable[..., Lab], tmp_path: Path) -> Iterator[tuple[Lab,
     calls: list[str] = []
     lab.app.before_request(lambda: calls.append(lab.app.name) and None)
     cert = self_signed(tmp_path, "other.example")
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, lab.app, threaded=True,
-                                         ssl_context=cert)
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, lab.app, threaded=True, ssl_context=cert)
     url = f"https://127.0.0.1:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
@@ -55,8 +71,9 @@ def tls_lab(make_lab: Callable[..., Lab], tmp_path: Path) -> Iterator[tuple[Lab,
 
 
 @pytest.mark.parametrize("profile", ["weblabdeusto", "labdiscoveryengine"])
-def test_fake_new_verifies_tls_by_default(tls_lab: tuple[Lab, str, list[str]], profile: str
-                                          ) -> None:
+def test_fake_new_verifies_tls_by_default(
+    tls_lab: tuple[Lab, str, list[str]], profile: str
+) -> None:
     lab, url, calls = tls_lab
     result = invoke(lab, "new", "--url", url, "--profile", profile, "--dont-open-browser")
     assert result.exit_code != 0

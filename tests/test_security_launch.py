@@ -40,8 +40,9 @@ def test_the_first_browser_holds_the_session_and_may_follow_again(lab: Lab) -> N
     assert first.get("/lab").get_data(as_text=True) == "lab of john.smith"
 
 
-def test_a_second_browser_gets_the_link_used_page(lab: Lab, caplog: pytest.LogCaptureFixture
-                                                  ) -> None:
+def test_a_second_browser_gets_the_link_used_page(
+    lab: Lab, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     session_id = lab.start()
     follow(lab, session_id)

@@ -23,8 +23,9 @@ from .test_rlms_endpoints import assert_nothing_stored, ldl_body
 MIB = 1024 * 1024
 
 
-def padded(body: dict[str, Any], size: int, where: Callable[[dict[str, Any]], dict[str, Any]]
-           ) -> bytes:
+def padded(
+    body: dict[str, Any], size: int, where: Callable[[dict[str, Any]], dict[str, Any]]
+) -> bytes:
     """``body`` as JSON of exactly ``size`` bytes, padded inside the object ``where`` picks."""
     where(body)["padding"] = ""
     short = len(json.dumps(body).encode())
@@ -84,12 +85,20 @@ def test_a_chunked_start_body_is_cut_at_the_limit(make_lab: Callable[..., Lab]) 
     with LiveServer(lab.app) as server:
         for size, status in ((9000, 413), (3900, 200)):
             raw = weblab_start(lab, size)
-            connection = http.client.HTTPConnection("127.0.0.1", server.server.server_port,
-                                                    timeout=10)
-            connection.request("POST", "/weblab/sessions/", body=iter([raw[:1000], raw[1000:]]),
-                               headers={**AUTH, "Content-Type": "application/json",
-                                        "Transfer-Encoding": "chunked"},
-                               encode_chunked=True)
+            connection = http.client.HTTPConnection(
+                "127.0.0.1", server.server.server_port, timeout=10
+            )
+            connection.request(
+                "POST",
+                "/weblab/sessions/",
+                body=iter([raw[:1000], raw[1000:]]),
+                headers={
+                    **AUTH,
+                    "Content-Type": "application/json",
+                    "Transfer-Encoding": "chunked",
+                },
+                encode_chunked=True,
+            )
             response = connection.getresponse()
             reply = json.loads(response.read())
             connection.close()
@@ -101,14 +110,16 @@ def test_a_chunked_start_body_is_cut_at_the_limit(make_lab: Callable[..., Lab]) 
 
 def test_status_multiple_refuses_more_ids_than_the_cap(lab: Lab) -> None:
     ids = [f"id-{n}" for n in range(10_001)]
-    reply = lab.rlms.post("/weblab/sessions/status/multiple", json={"session_ids": ids},
-                          headers=AUTH)
+    reply = lab.rlms.post(
+        "/weblab/sessions/status/multiple", json={"session_ids": ids}, headers=AUTH
+    )
     assert reply.status_code == 400
     assert reply.json["error"] is True and reply.json["success"] is False
     assert reply.json["field"] == "session_ids"
     assert "10000" in reply.json["message"] and "WEBLAB_MAX_STATUS_IDS" in reply.json["message"]
-    reply = lab.rlms.post("/weblab/sessions/status/multiple", json={"session_ids": ids[:10_000]},
-                          headers=AUTH)
+    reply = lab.rlms.post(
+        "/weblab/sessions/status/multiple", json={"session_ids": ids[:10_000]}, headers=AUTH
+    )
     assert reply.status_code == 200
     assert len(reply.json["status"]) == 10_000
 

@@ -42,7 +42,10 @@ def guarded(make_lab: Callable[..., Lab], caplog: pytest.LogCaptureFixture) -> L
 )
 @pytest.mark.parametrize("path", ["/weblab/sessions/", "/weblab/sessions/test"])
 def test_refused_rlms_calls_never_log_the_password(
-    guarded: Lab, caplog: pytest.LogCaptureFixture, header: dict[str, str], reason: str,
+    guarded: Lab,
+    caplog: pytest.LogCaptureFixture,
+    header: dict[str, str],
+    reason: str,
     path: str,
 ) -> None:
     method = guarded.rlms.post if path.endswith("/") else guarded.rlms.get
@@ -61,11 +64,22 @@ def test_refused_rlms_calls_never_log_the_password(
     [
         ({"WEBLAB_PASSWORD": 123456789012345}, "123456789012345"),
         ({"WEBLAB_PASSWORD": ["hunter2-hunter2"]}, "hunter2-hunter2"),
-        ({"WEBLAB_USERNAME": "u", "WEBLAB_PASSWORD": "p",
-          "WEBLAB_REDIS_URL": "http://admin:hunter2-hunter2@redis.example:6379/0"},
-         "hunter2-hunter2"),
-        ({"WEBLAB_USERNAME": "u", "WEBLAB_PASSWORD": "p",
-          "WEBLAB_REDIS_URL": "redis//:hunter2-hunter2@redis.example"}, "hunter2-hunter2"),
+        (
+            {
+                "WEBLAB_USERNAME": "u",
+                "WEBLAB_PASSWORD": "p",
+                "WEBLAB_REDIS_URL": "http://admin:hunter2-hunter2@redis.example:6379/0",
+            },
+            "hunter2-hunter2",
+        ),
+        (
+            {
+                "WEBLAB_USERNAME": "u",
+                "WEBLAB_PASSWORD": "p",
+                "WEBLAB_REDIS_URL": "redis//:hunter2-hunter2@redis.example",
+            },
+            "hunter2-hunter2",
+        ),
     ],
     ids=["number-password", "list-password", "url-wrong-scheme", "url-no-scheme"],
 )
@@ -91,8 +105,10 @@ def _free_port() -> int:
 
 
 def test_check_names_the_store_without_its_password(make_lab: Callable[..., Lab]) -> None:
-    lab = make_lab(WEBLAB_REDIS_URL=f"redis://:hunter2-hunter2@127.0.0.1:{_free_port()}/0",
-                   WEBLAB_REDIS_BASE="masked")
+    lab = make_lab(
+        WEBLAB_REDIS_URL=f"redis://:hunter2-hunter2@127.0.0.1:{_free_port()}/0",
+        WEBLAB_REDIS_BASE="masked",
+    )
     with lab.app.app_context():  # `flask` pushes one; the test runner does not
         result = lab.app.test_cli_runner().invoke(args=["weblab", "check"])
     assert result.exit_code == 1
@@ -100,8 +116,9 @@ def test_check_names_the_store_without_its_password(make_lab: Callable[..., Lab]
     assert "hunter2" not in result.output
 
 
-def test_refused_socket_events_log_a_session_hash(make_lab: Callable[..., Lab],
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_refused_socket_events_log_a_session_hash(
+    make_lab: Callable[..., Lab], caplog: pytest.LogCaptureFixture
+) -> None:
     pytest.importorskip("flask_socketio")
     from flask_socketio import SocketIO
 

@@ -91,8 +91,9 @@ def test_runtime_timeout_change_applies_to_the_next_request(
     clock.now += 3
     _refused(student)
     assert lab.status(session_id) == -1
-    reply = lab.rlms.post("/weblab/sessions/status/multiple", json={"session_ids": [session_id]},
-                          headers=AUTH)
+    reply = lab.rlms.post(
+        "/weblab/sessions/status/multiple", json={"session_ids": [session_id]}, headers=AUTH
+    )
     assert reply.json == {"status": {session_id: -1}}
 
 

@@ -241,10 +241,21 @@ def test_task_events_are_forwarded(push_lab: PushLab) -> None:
     sid = lab.start()
     client = push_lab.connected(sid)
     channel = lab.state.keys.task_progress()
-    progress = {"task_id": "t1", "session_id": sid, "name": "measure", "status": "running",
-                "data": {"progress": 40}}
-    done = {"task_id": "t1", "session_id": sid, "name": "measure", "status": "done",
-            "result": 42, "error": None}
+    progress = {
+        "task_id": "t1",
+        "session_id": sid,
+        "name": "measure",
+        "status": "running",
+        "data": {"progress": 40},
+    }
+    done = {
+        "task_id": "t1",
+        "session_id": sid,
+        "name": "measure",
+        "status": "done",
+        "result": 42,
+        "error": None,
+    }
     lab.state.client.publish(channel, json.dumps(progress))
     lab.state.client.publish(channel, json.dumps({**done, "session_id": "someone-else"}))
     lab.state.client.publish(channel, "not json")

@@ -52,8 +52,13 @@ def test_block_limits_follow_the_client() -> None:
 def _threaded_lab(client: redis.Redis, **config: Any) -> Lab:
     app = Flask(f"lab_{uuid.uuid4().hex[:8]}")
     app.config.update(base_config("redis://unused"))
-    app.config.update(WEBLAB_NO_THREAD=False, WEBLAB_TASK_THREADS_PROCESS=2,
-                      WEBLAB_AUTOCLEAN_THREAD=False, WEBLAB_HEARTBEAT_INTERVAL=0.2, **config)
+    app.config.update(
+        WEBLAB_NO_THREAD=False,
+        WEBLAB_TASK_THREADS_PROCESS=2,
+        WEBLAB_AUTOCLEAN_THREAD=False,
+        WEBLAB_HEARTBEAT_INTERVAL=0.2,
+        **config,
+    )
     weblab = WebLab(app, backend=client)
 
     @weblab.initial_url
@@ -73,8 +78,9 @@ def short_timeout_lab(redis_server: RedisServer) -> Iterator[Lab]:
     client.close()
 
 
-def test_join_longer_than_the_socket_timeout(short_timeout_lab: Lab,
-                                             redis_server: RedisServer) -> None:
+def test_join_longer_than_the_socket_timeout(
+    short_timeout_lab: Lab, redis_server: RedisServer
+) -> None:
     lab = short_timeout_lab
     assert lab.state.store_label == f"redis://127.0.0.1:{redis_server.port}/0"  # logs name it
 

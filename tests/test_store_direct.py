@@ -84,7 +84,8 @@ def test_a_server_without_the_script_loads_it(client: Any, opened: list[Any]) ->
 
 
 def test_an_interrupted_read_never_leaves_a_stale_reply(
-        client: Any, monkeypatch: pytest.MonkeyPatch, opened: list[Any]) -> None:
+    client: Any, monkeypatch: pytest.MonkeyPatch, opened: list[Any]
+) -> None:
     direct = _direct(client, opened)
     client.set("direct:x", "first")
     client.set("direct:y", "second")

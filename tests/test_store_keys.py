@@ -124,14 +124,16 @@ def hot_lab(make_lab: Callable[..., Lab]) -> Lab:
     return lab
 
 
-def test_requires_active_unchanged_data_is_one_round_trip(hot_lab: Lab,
-                                                          round_trips: RoundTrips) -> None:
+def test_requires_active_unchanged_data_is_one_round_trip(
+    hot_lab: Lab, round_trips: RoundTrips
+) -> None:
     student = hot_lab.student(hot_lab.start())
     assert measure(round_trips, lambda: student.get("/lab")) == 1, round_trips.commands
 
 
-def test_requires_active_changed_data_is_two_round_trips(hot_lab: Lab,
-                                                         round_trips: RoundTrips) -> None:
+def test_requires_active_changed_data_is_two_round_trips(
+    hot_lab: Lab, round_trips: RoundTrips
+) -> None:
     student = hot_lab.student(hot_lab.start())
     assert measure(round_trips, lambda: student.get("/change")) == 2, round_trips.commands
 
@@ -149,13 +151,17 @@ def test_status_is_one_round_trip(hot_lab: Lab, round_trips: RoundTrips) -> None
 
 
 @pytest.mark.parametrize("limit", [None, 30])
-def test_multiple_status_of_1000_ids_is_one_round_trip(hot_lab: Lab, round_trips: RoundTrips,
-                                                       limit: float | None) -> None:
+def test_multiple_status_of_1000_ids_is_one_round_trip(
+    hot_lab: Lab, round_trips: RoundTrips, limit: float | None
+) -> None:
     ids = [hot_lab.start() for _ in range(3)] + [f"unknown-{i}" for i in range(997)]
 
     def call() -> None:
-        reply = hot_lab.rlms.post("/weblab/sessions/status/multiple", headers=AUTH,
-                                  json={"session_ids": ids, "timeout": limit})
+        reply = hot_lab.rlms.post(
+            "/weblab/sessions/status/multiple",
+            headers=AUTH,
+            json={"session_ids": ids, "timeout": limit},
+        )
         assert len(reply.json["status"]) == 1000
 
     assert measure(round_trips, call) == 1, round_trips.commands
@@ -231,8 +237,9 @@ def _command_keys(client: redis.Redis, args: list[str]) -> list[str]:
 
 
 @real_redis_only
-def test_every_script_touches_only_the_keys_it_declares(make_lab: Callable[..., Lab],
-                                                          store_url: str) -> None:
+def test_every_script_touches_only_the_keys_it_declares(
+    make_lab: Callable[..., Lab], store_url: str
+) -> None:
     """On a Redis Cluster a script may only touch the keys passed in KEYS: exercise every
     script (sessions, cleaner, dispose, tasks with unique locks, heartbeat, reaper) and check
     each command run inside one against the keys that script call declared."""
@@ -258,8 +265,11 @@ def test_every_script_touches_only_the_keys_it_declares(make_lab: Callable[..., 
         session_id = lab.start()
         student = lab.student(session_id)
         student.get("/lab")
-        lab.rlms.post("/weblab/sessions/status/multiple", headers=AUTH,
-                      json={"session_ids": [session_id, "unknown"]})
+        lab.rlms.post(
+            "/weblab/sessions/status/multiple",
+            headers=AUTH,
+            json={"session_ids": [session_id, "unknown"]},
+        )
         with lab.app.app_context(), session_context(session_id):
             weblab_ext.weblab_user.add_action(session_id, {"a": 1})
             task = measure.delay()

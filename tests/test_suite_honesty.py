@@ -22,14 +22,18 @@ def _skips_on_the_store(tree: ast.AST) -> list[int]:
 
 
 def test_no_test_skips_itself_on_the_embedded_store() -> None:
-    offenders = [f"{path.name}:{line}"
-                 for path in sorted(TESTS.rglob("*.py"))
-                 for line in _skips_on_the_store(ast.parse(path.read_text()))]
+    offenders = [
+        f"{path.name}:{line}"
+        for path in sorted(TESTS.rglob("*.py"))
+        for line in _skips_on_the_store(ast.parse(path.read_text()))
+    ]
     assert offenders == []
 
 
 def test_the_check_finds_such_a_skip() -> None:
-    source = ('def test_x(store_url):\n'
-              '    if not store_url.startswith("redis://"):\n'
-              '        pytest.skip("needs the real server")\n')
+    source = (
+        "def test_x(store_url):\n"
+        '    if not store_url.startswith("redis://"):\n'
+        '        pytest.skip("needs the real server")\n'
+    )
     assert _skips_on_the_store(ast.parse(source)) == [3]

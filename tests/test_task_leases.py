@@ -33,8 +33,9 @@ BEAT = 1.0
 
 
 @pytest.fixture
-def beat_lab(make_lab: Callable[..., Lab], store_url: str, tmp_path: Path
-             ) -> Iterator[tuple[Lab, dict[str, Any], Workers]]:
+def beat_lab(
+    make_lab: Callable[..., Lab], store_url: str, tmp_path: Path
+) -> Iterator[tuple[Lab, dict[str, Any], Workers]]:
     yield from lab_with_workers(make_lab, store_url, tmp_path, BEAT)
 
 
@@ -82,8 +83,10 @@ def test_cleaner_fails_a_dead_workers_task_with_no_worker_left(
         assert stored["status"] == "failed"
         assert json.loads(stored["error"])["code"] == "worker-lost"
         assert workers.client.get(lock_key) is None  # its unique lock is free
-        print(f"\n[fault] kill -9 of the only worker: task failed by the cleaner after "
-              f"{detected:.2f} s = {detected / BEAT:.2f} heartbeat intervals")
+        print(
+            f"\n[fault] kill -9 of the only worker: task failed by the cleaner after "
+            f"{detected:.2f} s = {detected / BEAT:.2f} heartbeat intervals"
+        )
         assert detected < 3 * BEAT
         assert tasks["exclusive"].delay(0).submitted  # a new copy is accepted
 
@@ -106,8 +109,10 @@ def test_reads_report_a_dead_workers_task_as_failed(
         joined = task.join(timeout=10)
         detected = time.monotonic() - killed
         assert joined.failed and joined.error["code"] == "worker-lost"
-        print(f"\n[fault] kill -9, no worker and no cleaner: join() returned failed after "
-              f"{detected:.2f} s = {detected / BEAT:.2f} heartbeat intervals")
+        print(
+            f"\n[fault] kill -9, no worker and no cleaner: join() returned failed after "
+            f"{detected:.2f} s = {detected / BEAT:.2f} heartbeat intervals"
+        )
         assert detected < 3 * BEAT
         assert WebLabTask(task.task_id).error["code"] == "worker-lost"
         assert [t.status for t in weblab.tasks] == ["failed"]
@@ -141,13 +146,15 @@ PAUSE_BEAT = 0.2
 
 
 @pytest.fixture
-def pause_lab(make_lab: Callable[..., Lab], store_url: str, tmp_path: Path
-              ) -> Iterator[tuple[Lab, dict[str, Any], Workers]]:
+def pause_lab(
+    make_lab: Callable[..., Lab], store_url: str, tmp_path: Path
+) -> Iterator[tuple[Lab, dict[str, Any], Workers]]:
     yield from lab_with_workers(make_lab, store_url, tmp_path, PAUSE_BEAT)
 
 
 def test_paused_worker_stops_at_once_and_its_writes_are_refused(
-    pause_lab: tuple[Lab, dict[str, Any], Workers], tmp_path: Path,
+    pause_lab: tuple[Lab, dict[str, Any], Workers],
+    tmp_path: Path,
 ) -> None:
     lab, tasks, workers = pause_lab
     beat = PAUSE_BEAT
@@ -180,8 +187,10 @@ def test_paused_worker_stops_at_once_and_its_writes_are_refused(
         time.sleep(1.0)
         # A step whose stop check ran after SIGCONT would have been a step too many.
         late = [line for line in _log_lines(first_log) if line[2] >= resumed_at]
-        print(f"\n[fault] SIGSTOP for {resumed_at - stopped_at:.2f} s (lease "
-              f"{2 * beat:.1f} s): steps the first body ran after SIGCONT: {len(late)}")
+        print(
+            f"\n[fault] SIGSTOP for {resumed_at - stopped_at:.2f} s (lease "
+            f"{2 * beat:.1f} s): steps the first body ran after SIGCONT: {len(late)}"
+        )
         assert late == [] and _stopped_at(first_log) is not None  # the first check said stop
         assert len(_log_lines(first_log)) == len(steps_before) + len(late)
         stored = _raw(workers, lab, first.task_id)
@@ -230,5 +239,7 @@ def test_every_key_has_a_ttl_after_killed_workers(
     assert {"worker", "tasks", "task", "session", "sessions"} <= families, families
     without_ttl = [key for key in keys if client.ttl(key) < 0 and client.exists(key)]
     assert without_ttl == []
-    print(f"\n[fault] keys after killed workers, disposed sessions and finished tasks: "
-          f"{len(keys)}, without a TTL: {len(without_ttl)}")
+    print(
+        f"\n[fault] keys after killed workers, disposed sessions and finished tasks: "
+        f"{len(keys)}, without a TTL: {len(without_ttl)}"
+    )

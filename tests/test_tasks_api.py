@@ -63,9 +63,15 @@ def _lab_with_tasks(make_lab: Callable[..., Lab], **config: Any) -> tuple[Lab, d
     def echo(*args: Any, **kwargs: Any) -> Any:
         return {"args": list(args), "kwargs": kwargs}
 
-    seen["tasks"] = {"add": add, "fail": fail, "bad_result": bad_result,
-                     "join_self": join_self, "only_one": only_one, "per_user": per_user,
-                     "echo": echo}
+    seen["tasks"] = {
+        "add": add,
+        "fail": fail,
+        "bad_result": bad_result,
+        "join_self": join_self,
+        "only_one": only_one,
+        "per_user": per_user,
+        "echo": echo,
+    }
     return lab, seen
 
 
@@ -321,8 +327,13 @@ def test_progress_events(make_lab: Callable[..., Lab]) -> None:
             message = pubsub.get_message(timeout=0.2)
             if message:
                 events.append(json.loads(message["data"]))
-        assert events[0] == {"task_id": task.task_id, "session_id": task.session_id,
-                             "name": "add", "status": "running", "data": {"inside": "yes"}}
+        assert events[0] == {
+            "task_id": task.task_id,
+            "session_id": task.session_id,
+            "name": "add",
+            "status": "running",
+            "data": {"inside": "yes"},
+        }
         assert events[1]["status"] == "done" and events[1]["result"] == [5, "bar"]
     finally:
         ctx.pop()
@@ -339,8 +350,11 @@ def test_keys_have_ttls(make_lab: Callable[..., Lab]) -> None:
         lab.weblab.run_tasks()
         task.join(1)
         keys = state.keys
-        for key in (keys.task(task.task_id), keys.task_done(task.task_id),
-                    keys.session_tasks(task.session_id)):
+        for key in (
+            keys.task(task.task_id),
+            keys.task_done(task.task_id),
+            keys.session_tasks(task.session_id),
+        ):
             assert 0 < state.client.ttl(key) <= 100, key
     finally:
         ctx.pop()

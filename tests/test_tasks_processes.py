@@ -26,7 +26,7 @@ from .redis_server import RedisServer
 REPO = Path(__file__).resolve().parent.parent
 HEARTBEAT = 0.2
 
-WORKER_APP = '''
+WORKER_APP = """
 import os, time
 from flask import Flask
 from weblab_ext import WebLab, current_task, current_task_stopping
@@ -87,16 +87,24 @@ def fenced(log_path, steps):
         current_task.store()
         time.sleep(0.05)
     return os.getpid()
-'''
+"""
 
 
 def _declare(lab: Lab) -> dict[str, Any]:
     """The parent declares the same names (it only submits; the children run them)."""
     weblab = lab.weblab
     found: dict[str, Any] = {}
-    for name, unique in (("exclusive", "global"), ("cooperative", None), ("stubborn", None),
-                         ("whoami", None), ("mine", "user"), ("fenced", "global")):
+    for name, unique in (
+        ("exclusive", "global"),
+        ("cooperative", None),
+        ("stubborn", None),
+        ("whoami", None),
+        ("mine", "user"),
+        ("fenced", "global"),
+    ):
+
         def func(*args: Any) -> None: ...
+
         func.__name__ = name
         found[name] = weblab.task(unique=unique)(func)
     return found
@@ -108,9 +116,13 @@ class Workers:
     def __init__(self, tmp_path: Path, url: str, base: str, heartbeat: float = HEARTBEAT) -> None:
         (tmp_path / "worker_app.py").write_text(textwrap.dedent(WORKER_APP))
         self.tmp_path = tmp_path
-        self.env = dict(os.environ, TEST_REDIS_URL=url, TEST_BASE=base,
-                        TEST_HEARTBEAT=str(heartbeat),
-                        PYTHONPATH=os.pathsep.join([str(REPO), str(tmp_path)]))
+        self.env = dict(
+            os.environ,
+            TEST_REDIS_URL=url,
+            TEST_BASE=base,
+            TEST_HEARTBEAT=str(heartbeat),
+            PYTHONPATH=os.pathsep.join([str(REPO), str(tmp_path)]),
+        )
         self.client = redis.Redis.from_url(url, decode_responses=True)
         self.workers_key = "{" + base + "}:weblab:workers"
         self.processes: list[subprocess.Popen[str]] = []
@@ -118,9 +130,21 @@ class Workers:
     def start(self, *extra: str, wait: bool = True) -> subprocess.Popen[str]:
         before = self.client.zcard(self.workers_key)
         process = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "worker_app", "weblab", "loop",
-             "--no-reload", *extra],
-            cwd=self.tmp_path, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "flask",
+                "--app",
+                "worker_app",
+                "weblab",
+                "loop",
+                "--no-reload",
+                *extra,
+            ],
+            cwd=self.tmp_path,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
         )
         self.processes.append(process)
@@ -141,8 +165,9 @@ class Workers:
         self.client.close()
 
 
-def lab_with_workers(make_lab: Callable[..., Lab], store_url: str, tmp_path: Path,
-                     heartbeat: float) -> Iterator[tuple[Lab, dict[str, Any], Workers]]:
+def lab_with_workers(
+    make_lab: Callable[..., Lab], store_url: str, tmp_path: Path, heartbeat: float
+) -> Iterator[tuple[Lab, dict[str, Any], Workers]]:
     """A lab, its declared tasks and a starter of worker processes (tests using it are
     marked ``real_redis_only``: the embedded store lives inside one process)."""
     assert store_url.startswith("redis://"), "worker processes need the real server"
@@ -155,8 +180,9 @@ def lab_with_workers(make_lab: Callable[..., Lab], store_url: str, tmp_path: Pat
 
 
 @pytest.fixture
-def proc_lab(make_lab: Callable[..., Lab], store_url: str, tmp_path: Path
-             ) -> Iterator[tuple[Lab, dict[str, Any], Workers]]:
+def proc_lab(
+    make_lab: Callable[..., Lab], store_url: str, tmp_path: Path
+) -> Iterator[tuple[Lab, dict[str, Any], Workers]]:
     yield from lab_with_workers(make_lab, store_url, tmp_path, HEARTBEAT)
 
 
@@ -242,9 +268,13 @@ def test_worker_survives_redis_restart(make_lab: Callable[..., Lab]) -> None:
     server = RedisServer()
     server.start()
     try:
-        lab = make_lab(WEBLAB_REDIS_URL=server.url, WEBLAB_NO_THREAD=False,
-                       WEBLAB_TASK_THREADS_PROCESS=1, WEBLAB_AUTOCLEAN_THREAD=False,
-                       WEBLAB_HEARTBEAT_INTERVAL=0.1)
+        lab = make_lab(
+            WEBLAB_REDIS_URL=server.url,
+            WEBLAB_NO_THREAD=False,
+            WEBLAB_TASK_THREADS_PROCESS=1,
+            WEBLAB_AUTOCLEAN_THREAD=False,
+            WEBLAB_HEARTBEAT_INTERVAL=0.1,
+        )
 
         @lab.weblab.task
         def double(x: int) -> int:
@@ -274,8 +304,9 @@ def test_worker_survives_redis_restart(make_lab: Callable[..., Lab]) -> None:
         server.cleanup()
 
 
-def test_cli_commands(make_lab: Callable[..., Lab], store_url: str,
-                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_commands(
+    make_lab: Callable[..., Lab], store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lab = make_lab()
 
     @lab.weblab.task

@@ -16,8 +16,12 @@ from weblab_ext.store.records import TaskRecord
 
 from .conftest import Lab
 
-THREADS = {"WEBLAB_NO_THREAD": False, "WEBLAB_TASK_THREADS_PROCESS": 2,
-           "WEBLAB_AUTOCLEAN_THREAD": False, "WEBLAB_HEARTBEAT_INTERVAL": 0.1}
+THREADS = {
+    "WEBLAB_NO_THREAD": False,
+    "WEBLAB_TASK_THREADS_PROCESS": 2,
+    "WEBLAB_AUTOCLEAN_THREAD": False,
+    "WEBLAB_HEARTBEAT_INTERVAL": 0.1,
+}
 
 
 @pytest.fixture
@@ -65,8 +69,9 @@ def worker_lab(make_lab: Callable[..., Lab]) -> Iterator[tuple[Lab, dict[str, An
             current_task.store()
         return 3
 
-    events["tasks"] = {f.name: f for f in (quick, sleeper, until_stopped, exclusive, mine,
-                                           progress)}
+    events["tasks"] = {
+        f.name: f for f in (quick, sleeper, until_stopped, exclusive, mine, progress)
+    }
     lab.state.tasks.shutdown_grace = 0.5
     lab.state.tasks.queue_block = 0.1
     with lab.app.app_context():
@@ -137,8 +142,9 @@ def test_unique_with_threads(worker_lab: tuple[Lab, dict[str, Any]]) -> None:
 
 
 @contextmanager
-def _claimed_then_silent(make_lab: Callable[..., Lab], worker_id: str
-                         ) -> Iterator[tuple[Lab, Any, Any, float]]:
+def _claimed_then_silent(
+    make_lab: Callable[..., Lab], worker_id: str
+) -> Iterator[tuple[Lab, Any, Any, float]]:
     """A unique task taken and claimed by ``worker_id`` on a 0.2 s lease; no one beats."""
     lab = make_lab(WEBLAB_HEARTBEAT_INTERVAL=0.1)
 
@@ -150,8 +156,9 @@ def _claimed_then_silent(make_lab: Callable[..., Lab], worker_id: str
         task = held.delay()
         assert store.pop_from_queue(worker_id) == task.task_id
         now = time.time()
-        claimed = store.claim(task.task_id, worker_id, now=now, lease=0.2, ttl=60,
-                              duplicate_error={})
+        claimed = store.claim(
+            task.task_id, worker_id, now=now, lease=0.2, ttl=60, duplicate_error={}
+        )
         assert isinstance(claimed, TaskRecord)
         yield lab, held, task, now
 
@@ -170,8 +177,9 @@ def test_lapsed_lease_is_reaped(make_lab: Callable[..., Lab]) -> None:
         assert woken and woken[0].failed and woken[0].error["code"] == "worker-lost"
         assert held.delay().submitted  # lock freed
         # the dead worker finishing late changes nothing
-        assert not runtime.store.finish(task.task_id, task.session_id, status="done",
-                                        owner="dead-worker", ttl=60, now=now + 1)
+        assert not runtime.store.finish(
+            task.task_id, task.session_id, status="done", owner="dead-worker", ttl=60, now=now + 1
+        )
 
 
 def test_dead_worker_queue_is_requeued(make_lab: Callable[..., Lab]) -> None:
@@ -208,8 +216,9 @@ def test_store_data_after_reap_is_ignored(make_lab: Callable[..., Lab]) -> None:
     with lab.app.app_context():
         with session_context(session_id):
             task = noop.delay()
-        assert not store.store_data(task.task_id, "{}", owner=lab.state.tasks.worker_id,
-                                    now=time.time())  # not running: nothing written
+        assert not store.store_data(
+            task.task_id, "{}", owner=lab.state.tasks.worker_id, now=time.time()
+        )  # not running: nothing written
 
 
 def test_stopping_flag_needs_no_round_trip_with_listener(make_lab: Callable[..., Lab]) -> None:
@@ -257,12 +266,12 @@ def test_lapsed_lease_fences_its_worker(make_lab: Callable[..., Lab]) -> None:
         assert not store.store_data(tid, '{"step": 9}', owner="w2", now=now + 0.1)
         late = now + 0.3  # past the lease; nobody has reaped the task yet
         assert not store.store_data(tid, '{"step": 2}', owner="w1", now=late)
-        assert not store.finish(tid, task.session_id, status="done", result_json="1",
-                                owner="w1", ttl=60, now=late)
+        assert not store.finish(
+            tid, task.session_id, status="done", result_json="1", owner="w1", ttl=60, now=late
+        )
         claimed = store.load(tid)
         assert claimed is not None and claimed.lock  # a unique task: its lock is declared too
-        report = store.heartbeat("w1", [(tid, claimed.lock)], now=late, lease=0.2, ttl=60,
-                                 info={})
+        report = store.heartbeat("w1", [(tid, claimed.lock)], now=late, lease=0.2, ttl=60, info={})
         assert report.lost == [tid] and report.lapsed == [tid]  # not renewed: lost for good
         stored = store.load(tid)
         assert stored is not None and stored.status == "running" and stored.data == {"step": 1}

@@ -39,8 +39,9 @@ def test_poll_script_is_an_external_script_with_data_attributes(lab: Lab) -> Non
 
 def test_poll_script_options(lab: Lab) -> None:
     sid = lab.start()
-    html = render(lab, sid, "{{ weblab_poll_script(logout_on_close=True, "
-                  "callback='over', socketio=True) }}")
+    html = render(
+        lab, sid, "{{ weblab_poll_script(logout_on_close=True, callback='over', socketio=True) }}"
+    )
     attrs = attributes(html)
     assert attrs["data-logout-on-close"] == "true"
     assert attrs["data-callback"] == "over"
@@ -57,9 +58,7 @@ def test_poll_script_without_session_or_timeout(make_lab) -> None:  # type: igno
     lab = make_lab()
     assert "session_id not found; no script" in render(lab, None, "{{ weblab_poll_script() }}")
     lab = make_lab(WEBLAB_TIMEOUT=0)
-    assert "timeout is 0 or negative; no script" in render(
-        lab, None, "{{ weblab_poll_script() }}"
-    )
+    assert "timeout is 0 or negative; no script" in render(lab, None, "{{ weblab_poll_script() }}")
 
 
 def test_template_context_has_user_and_extension(lab: Lab) -> None:

@@ -96,10 +96,16 @@ def test_poll_url_reasons(lab: Lab) -> None:
     client.get(f"/callback/{session_id}/logout")
     # `back` (new in weblab_ext) lets the poll script leave the page for the RLMS at once.
     assert client.get(f"/callback/{session_id}/poll").json == {
-        "success": False, "reason": "User inactive", "back": "http://rlms.example/back"}
+        "success": False,
+        "reason": "User inactive",
+        "back": "http://rlms.example/back",
+    }
     lab.dispose(session_id)
     assert client.get(f"/callback/{session_id}/poll").json == {
-        "success": False, "reason": "User inactive", "back": "http://rlms.example/back"}
+        "success": False,
+        "reason": "User inactive",
+        "back": "http://rlms.example/back",
+    }
 
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -115,8 +121,9 @@ def test_logout_url_as_a_browser_navigation_goes_back(lab: Lab) -> None:
     assert again.location == "http://rlms.example/back"
     # Scripts (fetch, sendBeacon: */*) and test clients keep the JSON answer.
     assert client.get(f"/callback/{session_id}/logout").json == {"success": True}
-    assert client.get(f"/callback/{session_id}/logout",
-                      headers={"Accept": "*/*"}).json == {"success": True}
+    assert client.get(f"/callback/{session_id}/logout", headers={"Accept": "*/*"}).json == {
+        "success": True
+    }
 
 
 def test_logout_url_navigation_without_a_session_shows_the_forbidden_page(lab: Lab) -> None:
@@ -154,7 +161,9 @@ def test_logout_url(lab: Lab) -> None:
     session_id = lab.start()
     client = lab.student(session_id)
     assert client.get("/callback/other/logout").json == {
-        "success": False, "reason": "Different session identifier"}
+        "success": False,
+        "reason": "Different session identifier",
+    }
     assert lab.status(session_id) == 5
     assert client.get(f"/callback/{session_id}/logout").json == {"success": True}
     assert lab.status(session_id) == -1

@@ -46,9 +46,24 @@ def capture(lab: Lab, route: str, func: Callable[[], Any]) -> Callable[[Any], An
 
 
 def snapshot(user: Any) -> dict[str, Any]:
-    names = ["session_id", "back", "last_poll", "max_date", "start_date", "username",
-             "username_unique", "full_name", "locale", "experiment_name", "category_name",
-             "experiment_id", "exited", "active", "is_anonymous", "time_left"]
+    names = [
+        "session_id",
+        "back",
+        "last_poll",
+        "max_date",
+        "start_date",
+        "username",
+        "username_unique",
+        "full_name",
+        "locale",
+        "experiment_name",
+        "category_name",
+        "experiment_id",
+        "exited",
+        "active",
+        "is_anonymous",
+        "time_left",
+    ]
     values = {name: getattr(user, name) for name in names}
     values["request_client_data"] = dict(user.request_client_data)
     values["request_server_data"] = dict(user.request_server_data)
@@ -59,8 +74,7 @@ def snapshot(user: Any) -> dict[str, Any]:
 
 
 def test_current_user_attributes(lab: Lab) -> None:
-    get = capture(lab, "/me", lambda: (snapshot(weblab_user),
-                                       weblab_user.time_without_polling))
+    get = capture(lab, "/me", lambda: (snapshot(weblab_user), weblab_user.time_without_polling))
     start = time.time()
     session_id = lab.start(server={"priority.queue.slot.start.timestamp": repr(start)})
     values, silent = get(lab.student(session_id))
@@ -165,14 +179,26 @@ def test_anonymous_user(lab: Lab) -> None:
         data = user.data
         values: dict[str, Any] = {
             "type": type(user._get_current_object()),
-            "active": user.active, "is_anonymous": user.is_anonymous, "locale": user.locale,
-            "str": str(user), "data_is_none": data is None, "contains": "x" in data,
-            "username": user.username, "session_id": user.session_id,
+            "active": user.active,
+            "is_anonymous": user.is_anonymous,
+            "locale": user.locale,
+            "str": str(user),
+            "data_is_none": data is None,
+            "contains": "x" in data,
+            "username": user.username,
+            "session_id": user.session_id,
         }
         errors = []
-        for attempt in (lambda: len(data), lambda: data["x"], lambda: data.__setitem__("x", 1),
-                        lambda: bool(data), lambda: list(data), lambda: data.get("x"),
-                        lambda: data.update({}), lambda: data.keys()):
+        for attempt in (
+            lambda: len(data),
+            lambda: data["x"],
+            lambda: data.__setitem__("x", 1),
+            lambda: bool(data),
+            lambda: list(data),
+            lambda: data.get("x"),
+            lambda: data.update({}),
+            lambda: data.keys(),
+        ):
             try:
                 attempt()
                 errors.append(None)
@@ -242,8 +268,9 @@ def test_data_shared_by_two_apps_on_one_store(store_url: str) -> None:
     start = Lab(apps[0], apps[0].extensions["weblab"].weblab).start_body()
     from .conftest import AUTH
 
-    session_id = apps[0].test_client().post("/weblab/sessions/", json=start,
-                                             headers=AUTH).json["session_id"]
+    session_id = (
+        apps[0].test_client().post("/weblab/sessions/", json=start, headers=AUTH).json["session_id"]
+    )
     first, second = apps[0].test_client(), apps[1].test_client()
     assert first.get(f"/callback/{session_id}").status_code == 302
     assert second.get(f"/callback/{session_id}").status_code == 302
@@ -283,10 +310,15 @@ def test_store_retrieve_and_modification_tracking(lab: Lab) -> None:
     ids.append(session_id)
     result = call(lab.student(session_id))
     assert result == {
-        "initial": False, "after_set": True, "after_store": False,
-        "store_if_unmodified": False, "store_if_modified": True,
-        "retrieved": {"from": "task"}, "after_retrieve": False,
-        "after_equal_assign": False, "after_assign": True,
+        "initial": False,
+        "after_set": True,
+        "after_store": False,
+        "store_if_unmodified": False,
+        "store_if_modified": True,
+        "retrieved": {"from": "task"},
+        "after_retrieve": False,
+        "after_equal_assign": False,
+        "after_assign": True,
     }
     assert json.loads(lab.state.sessions.load(session_id).data_json) == {"new": 1}
 
@@ -336,7 +368,9 @@ def test_user_loader(lab: Lab) -> None:
         return {"login": username_unique, "sid": weblab_user.session_id}
 
     assert read_user(lab.student(session_id)) == {
-        "login": "john.smith@institution", "sid": session_id}
+        "login": "john.smith@institution",
+        "sid": session_id,
+    }
     other = lab.start(server={"request.username.unique": "ana@x"})
     assert read_user(lab.student(other))["login"] == "ana@x"
     assert calls == ["john.smith@institution", "ana@x"]
@@ -382,8 +416,9 @@ def test_no_context_errors(lab: Lab) -> None:
 
 
 def test_transitions(lab: Lab) -> None:
-    kind = capture(lab, "/kind", lambda: (type(get_weblab_user(cached=False)).__name__,
-                                          weblab_user.active))
+    kind = capture(
+        lab, "/kind", lambda: (type(get_weblab_user(cached=False)).__name__, weblab_user.active)
+    )
     session_id = lab.start()
     client = lab.student(session_id)
     assert kind(client) == ("CurrentUser", True)

@@ -25,22 +25,26 @@ def assert_json_error(reply: Any, status: int, code: str | None = None) -> dict[
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
-@pytest.mark.parametrize(("method", "path", "status"), [
-    ("GET", "/sessions/abc", 405),
-    ("PUT", "/sessions/", 405),
-    ("GET", "/sessions/status/multiple", 405),
-    ("OPTIONS", "/sessions/abc/status", 405),
-    ("OPTIONS", "/sessions/", 405),
-    ("POST", "/sessions/a/b", 404),
-    ("GET", "/sessions/a/b/status", 404),
-    ("GET", "/status", 404),  # what /sessions/../status becomes once a client normalises it
-    ("POST", "//sessions/", 404),
-    ("GET", "/sessions//status", 404),
-    ("GET", "/nothing-here", 404),
-    ("GET", "/", 404),
-])
-def test_every_rlms_path_answers_json(lab: Lab, prefix: str, method: str, path: str,
-                                      status: int) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/sessions/abc", 405),
+        ("PUT", "/sessions/", 405),
+        ("GET", "/sessions/status/multiple", 405),
+        ("OPTIONS", "/sessions/abc/status", 405),
+        ("OPTIONS", "/sessions/", 405),
+        ("POST", "/sessions/a/b", 404),
+        ("GET", "/sessions/a/b/status", 404),
+        ("GET", "/status", 404),  # what /sessions/../status becomes once a client normalises it
+        ("POST", "//sessions/", 404),
+        ("GET", "/sessions//status", 404),
+        ("GET", "/nothing-here", 404),
+        ("GET", "/", 404),
+    ],
+)
+def test_every_rlms_path_answers_json(
+    lab: Lab, prefix: str, method: str, path: str, status: int
+) -> None:
     reply = lab.rlms.open(prefix + path, method=method, headers=AUTH)
     body = assert_json_error(reply, status)
     if status == 405:
@@ -74,35 +78,43 @@ def test_the_labs_own_error_pages_do_not_change_rlms_replies(lab: Lab) -> None:
     assert lab.rlms.get("/not-rlms").get_data(as_text=True) == "<h1>lab 404</h1>"
 
 
-def test_a_crash_in_an_rlms_view_is_a_json_500(make_lab: Callable[..., Lab],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crash_in_an_rlms_view_is_a_json_500(
+    make_lab: Callable[..., Lab], monkeypatch: pytest.MonkeyPatch
+) -> None:
     lab = make_lab(PROPAGATE_EXCEPTIONS=False)
 
     def broken(*args: Any, **kwargs: Any) -> int:
         raise ValueError("bug")
 
     monkeypatch.setattr(lab.state.service, "status", broken)
-    assert_json_error(lab.rlms.get("/weblab/sessions/x/status", headers=AUTH), 500,
-                      "internal-error")
+    assert_json_error(
+        lab.rlms.get("/weblab/sessions/x/status", headers=AUTH), 500, "internal-error"
+    )
 
 
 @pytest.fixture
 def dead_store_lab(make_lab: Callable[..., Lab]) -> Lab:
     """A lab whose Redis URL (with a password) points at a port nobody listens on."""
-    return make_lab(WEBLAB_REDIS_URL=f"redis://:hunter2secret@127.0.0.1:{free_port()}/0",
-                    PROPAGATE_EXCEPTIONS=False)
+    return make_lab(
+        WEBLAB_REDIS_URL=f"redis://:hunter2secret@127.0.0.1:{free_port()}/0",
+        PROPAGATE_EXCEPTIONS=False,
+    )
 
 
-@pytest.mark.parametrize("call", [
-    lambda c: c.get("/weblab/sessions/abc/status", headers=AUTH),
-    lambda c: c.post("/weblab/sessions/status/multiple", json={"session_ids": ["a"]},
-                     headers=AUTH),
-    lambda c: c.post("/weblab/sessions/abc", json={"action": "delete"}, headers=AUTH),
-    lambda c: c.delete("/ldl/sessions/abc", headers=AUTH),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.get("/weblab/sessions/abc/status", headers=AUTH),
+        lambda c: c.post(
+            "/weblab/sessions/status/multiple", json={"session_ids": ["a"]}, headers=AUTH
+        ),
+        lambda c: c.post("/weblab/sessions/abc", json={"action": "delete"}, headers=AUTH),
+        lambda c: c.delete("/ldl/sessions/abc", headers=AUTH),
+    ],
+)
 def test_rlms_calls_answer_503_json_while_the_store_is_down(
-        dead_store_lab: Lab, call: Callable[[Any], Any],
-        caplog: pytest.LogCaptureFixture) -> None:
+    dead_store_lab: Lab, call: Callable[[Any], Any], caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger="weblab_ext")
     reply = call(dead_store_lab.rlms)
     assert_json_error(reply, 503, "store-unavailable")
@@ -112,8 +124,9 @@ def test_rlms_calls_answer_503_json_while_the_store_is_down(
 
 
 def test_rlms_start_answers_503_json_while_the_store_is_down(dead_store_lab: Lab) -> None:
-    reply = dead_store_lab.rlms.post("/weblab/sessions/", json=dead_store_lab.start_body(),
-                                     headers=AUTH)
+    reply = dead_store_lab.rlms.post(
+        "/weblab/sessions/", json=dead_store_lab.start_body(), headers=AUTH
+    )
     assert_json_error(reply, 503, "store-unavailable")
 
 

@@ -59,12 +59,15 @@ class RequestState:
 
 
 #: What NoContextError messages recommend (a public helper: ``weblab_ext.session_context``).
-SESSION_CONTEXT_HINT = ("name the session with `with app.app_context(), "
-                        "weblab_ext.session_context(session_id): ...`")
+SESSION_CONTEXT_HINT = (
+    "name the session with `with app.app_context(), weblab_ext.session_context(session_id): ...`"
+)
 
 
-_OUTSIDE_APP = ("weblab_ext was used outside a Flask app context: run it inside a request, a "
-                "task, a hook or `with app.app_context():`")
+_OUTSIDE_APP = (
+    "weblab_ext was used outside a Flask app context: run it inside a request, a "
+    "task, a hook or `with app.app_context():`"
+)
 
 
 def request_state() -> RequestState:
@@ -147,8 +150,12 @@ def get_weblab_user(cached: bool = True) -> WebLabUser:
         user: WebLabUser = AnonymousUser()
     else:
         # The autopoll of a browser request rides on this read: one round trip in all.
-        record_poll = (in_request and here.session_id is None and not here.polled
-                       and here.lab.settings.autopoll)
+        record_poll = (
+            in_request
+            and here.session_id is None
+            and not here.polled
+            and here.lab.settings.autopoll
+        )
         user = here.lab.service.load_user(session_id, poll=record_poll)
         if record_poll:
             here.polled = True

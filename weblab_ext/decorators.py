@@ -28,8 +28,11 @@ def _wants_json() -> bool:
 
 def _anonymous_answer() -> ResponseReturnValue:
     if _wants_json():
-        return jsonify(error=True, code="not-logged-in",
-                       message="No lab session: enter the lab through the RLMS"), 401
+        return jsonify(
+            error=True,
+            code="not-logged-in",
+            message="No lab session: enter the lab through the RLMS",
+        ), 401
     return lab_state().unauthorized()
 
 
@@ -80,8 +83,15 @@ def requires_active(view: F) -> F:
         if not user.active:
             back = user.back if is_safe_back_url(user.back) else ""
             if _wants_json():
-                answer = jsonify(error=True, code="session-inactive",
-                                 message="The lab session is over", back=back), 403
+                answer = (
+                    jsonify(
+                        error=True,
+                        code="session-inactive",
+                        message="The lab session is over",
+                        back=back,
+                    ),
+                    403,
+                )
                 return _log_rejection(user, make_response(answer))
             ended = redirect(back) if back else make_response(session_ended_page())
             return _log_rejection(user, ended)
@@ -98,20 +108,33 @@ def _run(view: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 def _log_rejection(user: CurrentUser | ExpiredUser | None, response: Response) -> Response:
     """Log a ``protected_request_rejected`` lifecycle event; return ``response``."""
     service = lab_state().service
-    where = {"status": response.status_code, "endpoint": request.endpoint,
-             "method": request.method,
-             # The route rule (`/lab/<id>`), never the concrete path: it may carry data.
-             "path": request.url_rule.rule if request.url_rule else None}
+    where = {
+        "status": response.status_code,
+        "endpoint": request.endpoint,
+        "method": request.method,
+        # The route rule (`/lab/<id>`), never the concrete path: it may carry data.
+        "path": request.url_rule.rule if request.url_rule else None,
+    }
     now = service.clock()
     if user is not None:
-        service.lifecycle.session_event("protected_request_rejected", user.record,
-                                        source=SOURCE_REQUIRES_ACTIVE, now=now,
-                                        timeout=service.timeout, **where)
+        service.lifecycle.session_event(
+            "protected_request_rejected",
+            user.record,
+            source=SOURCE_REQUIRES_ACTIVE,
+            now=now,
+            timeout=service.timeout,
+            **where,
+        )
         return response
     session_id = cookie_session_id()
-    reason = ("anonymous_no_session_cookie" if session_id is None
-              else "anonymous_session_not_found")
-    service.lifecycle.anonymous_event("protected_request_rejected", reason=reason,
-                                      session_id=session_id, source=SOURCE_REQUIRES_ACTIVE,
-                                      now=now, timeout=service.timeout, **where)
+    reason = "anonymous_no_session_cookie" if session_id is None else "anonymous_session_not_found"
+    service.lifecycle.anonymous_event(
+        "protected_request_rejected",
+        reason=reason,
+        session_id=session_id,
+        source=SOURCE_REQUIRES_ACTIVE,
+        now=now,
+        timeout=service.timeout,
+        **where,
+    )
     return response

@@ -99,9 +99,11 @@ class WebLab(TasksMixin):
                 logger.warning("The %s URL %r ends in '/': URLs will contain '//'", name, url)
         if not (app.debug or app.testing):
             for problem in config.weak_secrets(app.config):
-                logger.warning("%s Set a long random value, e.g. from "
-                               "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
-                               problem)
+                logger.warning(
+                    "%s Set a long random value, e.g. from "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`.",
+                    problem,
+                )
         state = self._install_state(app, settings, backend)
         register_views(app, settings)
         if app.config.get("SESSION_COOKIE_SAMESITE") is None:
@@ -113,8 +115,9 @@ class WebLab(TasksMixin):
         app.context_processor(template_context)
         register_cli(app)
 
-    def _install_state(self, app: Flask, settings: config.Settings,
-                       backend: StoreClient | None = None) -> LabState:
+    def _install_state(
+        self, app: Flask, settings: config.Settings, backend: StoreClient | None = None
+    ) -> LabState:
         """Connect the store and make the per-app state of ``app`` (also the test plugin's
         way to re-point an app built at import time to a test store)."""
         client = backend or self._backend
@@ -124,12 +127,19 @@ class WebLab(TasksMixin):
                 # process ever serves a student from a store of its own.
                 server = server_from_modules(sys.modules)
                 if server is not None:
-                    raise InvalidConfigError(embedded_store_refusal(
-                        server, config.redis_url_advice()))
+                    raise InvalidConfigError(
+                        embedded_store_refusal(server, config.redis_url_advice())
+                    )
             client = connect(settings.redis_url)
-        state = LabState(app, self, settings, client, callbacks=self.callbacks,
-                         task_specs=self._task_registry.specs,
-                         backend=(backend or self._backend) is not None)
+        state = LabState(
+            app,
+            self,
+            settings,
+            client,
+            callbacks=self.callbacks,
+            task_specs=self._task_registry.specs,
+            backend=(backend or self._backend) is not None,
+        )
         app.extensions["weblab"] = state
         self._states[id(app)] = state
         self._last_state = state
@@ -224,8 +234,9 @@ class WebLab(TasksMixin):
             def load_user(username_unique):
                 return User.query.filter_by(login=username_unique).first()
         """
-        self.callbacks.register("user_loader", func,
-                                message="A user_loader has already been registered")
+        self.callbacks.register(
+            "user_loader", func, message="A user_loader has already been registered"
+        )
         return func
 
     def health_check(self, func: F) -> F:
@@ -304,5 +315,3 @@ class WebLab(TasksMixin):
     def create_token(size: int | None = None) -> str:
         """A random URL-safe token (43 characters by default)."""
         return _create_token(size)
-
-

@@ -59,9 +59,17 @@ class LabState:
         built from ``WEBLAB_REDIS_URL``.
     """
 
-    def __init__(self, app: Flask, weblab: WebLab, settings: Settings, client: StoreClient, *,
-                 callbacks: LabCallbacks, task_specs: Mapping[str, TaskSpec],
-                 backend: bool = False) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        weblab: WebLab,
+        settings: Settings,
+        client: StoreClient,
+        *,
+        callbacks: LabCallbacks,
+        task_specs: Mapping[str, TaskSpec],
+        backend: bool = False,
+    ) -> None:
         self.app = app
         self.weblab = weblab
         self.settings = settings
@@ -69,23 +77,34 @@ class LabState:
         self.client = client
         self.keys = Keys(settings.redis_base)
         #: The store named for log lines and output (password masked).
-        self.store_label = (describe_client(client) if backend
-                            else describe(settings.redis_url))
+        self.store_label = describe_client(client) if backend else describe(settings.redis_url)
         self.sessions = SessionStore(client, self.keys)
         #: The shared counters and the operators' reads (metrics, admin page, status).
         self.monitoring = MonitoringStore(client, self.keys)
         counters = LifecycleCounters(self.monitoring)
         self.tasks = TaskEngine(
-            TaskStore(client, self.keys), settings, task_specs,
+            TaskStore(client, self.keys),
+            settings,
+            task_specs,
             run_in_app=lambda running, body: run_task_in_app(self, running, body),
-            ensure_threads=self.ensure_threads, counters=counters,
+            ensure_threads=self.ensure_threads,
+            counters=counters,
         )
-        lifecycle = LifecycleLog(enabled=settings.log_session_lifecycle,
-                                 lab_name=app.config.get("LAB_NAME"),
-                                 environment=app.config.get("ENVIRONMENT"), logger=app.logger)
-        self.service = SessionService(self.sessions, settings, callbacks,
-                                      session_scope=self.session_scope, lifecycle=lifecycle,
-                                      tasks=self.tasks, counters=counters)
+        lifecycle = LifecycleLog(
+            enabled=settings.log_session_lifecycle,
+            lab_name=app.config.get("LAB_NAME"),
+            environment=app.config.get("ENVIRONMENT"),
+            logger=app.logger,
+        )
+        self.service = SessionService(
+            self.sessions,
+            settings,
+            callbacks,
+            session_scope=self.session_scope,
+            lifecycle=lifecycle,
+            tasks=self.tasks,
+            counters=counters,
+        )
         self._threads: list[threading.Thread] = []
         self._threads_lock = threading.Lock()
         self._per_process = PerProcess(self._start_threads)
@@ -205,12 +224,18 @@ class LabState:
             self.stop_event = stop = threading.Event()
             self._threads = []
             if self.settings.autoclean_thread:
-                cleaner = CleanerLoop(self.service, stop, store_label=self.store_label,
-                                      tasks=self.tasks)
+                cleaner = CleanerLoop(
+                    self.service, stop, store_label=self.store_label, tasks=self.tasks
+                )
                 self._threads.append(cleaner.start())
-            self._threads.extend(start_task_threads(
-                self.tasks, stop, self.settings.task_threads_process,
-                store_label=self.store_label))
+            self._threads.extend(
+                start_task_threads(
+                    self.tasks,
+                    stop,
+                    self.settings.task_threads_process,
+                    store_label=self.store_label,
+                )
+            )
 
     def close(self) -> None:
         """Close this app's connections to the store (shutdown, tests); threads are not

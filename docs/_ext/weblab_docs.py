@@ -53,13 +53,21 @@ def options_table() -> list[str]:
     from weblab_ext.config import OPTIONS
 
     lines = ["| key | default |", "| --- | --- |"]
-    lines += [f"| {{confval}}`{option.key}` | {_cell(_default_text(option))} |"
-              for option in OPTIONS]
+    lines += [
+        f"| {{confval}}`{option.key}` | {_cell(_default_text(option))} |" for option in OPTIONS
+    ]
     lines.append("")
     for option in OPTIONS:
         # Option values are quoted: MyST reads them as YAML, where ' and : mean something.
-        lines += [f"```{{confval}} {option.key}", f":type: {json.dumps(option.type_name)}",
-                  f":default: {json.dumps(_default_text(option))}", "", option.doc, "```", ""]
+        lines += [
+            f"```{{confval}} {option.key}",
+            f":type: {json.dumps(option.type_name)}",
+            f":default: {json.dumps(_default_text(option))}",
+            "",
+            option.doc,
+            "```",
+            "",
+        ]
     return lines
 
 
@@ -84,8 +92,10 @@ def profiles_table() -> list[str]:
         aliases.setdefault(name, []).append(f"`{alias}`")
     lines = ["| profile | alias | prefix | imitates |", "| --- | --- | --- | --- |"]
     for name, profile in PROFILES.items():
-        lines.append(f"| `{name}` | {', '.join(aliases.get(name, []))} | `{profile.prefix}` "
-                     f"| {_cell(profile.description)} |")
+        lines.append(
+            f"| `{name}` | {', '.join(aliases.get(name, []))} | `{profile.prefix}` "
+            f"| {_cell(profile.description)} |"
+        )
     return lines
 
 
@@ -101,17 +111,25 @@ class WebLabProfiles(SphinxDirective):
         return _parsed(self, profiles_table(), "weblab_ext/rlms/profiles.py", "weblab-profiles")
 
 
-def _parsed(directive: SphinxDirective, lines: list[str], source: str,
-            css_class: str) -> list[nodes.Node]:
+def _parsed(
+    directive: SphinxDirective, lines: list[str], source: str, css_class: str
+) -> list[nodes.Node]:
     container = nodes.container(classes=[css_class])
-    directive.state.nested_parse(StringList(lines, source=source), directive.content_offset,
-                                 container)
+    directive.state.nested_parse(
+        StringList(lines, source=source), directive.content_offset, container
+    )
     return [container]
 
 
-def message_role(name: str, rawtext: str, text: str, lineno: int, inliner: Any,
-                 options: dict[str, Any] | None = None,
-                 content: list[str] | None = None) -> tuple[list[nodes.Node], list[Any]]:
+def message_role(
+    name: str,
+    rawtext: str,
+    text: str,
+    lineno: int,
+    inliner: Any,
+    options: dict[str, Any] | None = None,
+    content: list[str] | None = None,
+) -> tuple[list[nodes.Node], list[Any]]:
     """``{message}`text```: a message of weblab_ext, shown as code (checked by the tests)."""
     return [nodes.literal(rawtext, text, classes=["weblab-message"])], []
 
@@ -121,15 +139,22 @@ def check_citations(app: Sphinx, doctree: nodes.document, docname: str) -> None:
     for node in doctree.findall(nodes.Text):
         match = OUTSIDE_CITATIONS.search(node.astext())
         if match:
-            logger.warning("%s cites %r, a document outside the repository", docname,
-                           match.group(0), location=node.parent)
+            logger.warning(
+                "%s cites %r, a document outside the repository",
+                docname,
+                match.group(0),
+                location=node.parent,
+            )
 
 
 def drop_hidden_envvars(app: Sphinx, ctx: Any, lines: list[str]) -> None:
     """Leave out the environment variables of hidden options (sphinx-click lists them, with a
     reference to an option it does not document)."""
-    hidden = {param.envvar for param in ctx.command.params
-              if getattr(param, "hidden", False) and param.envvar}
+    hidden = {
+        param.envvar
+        for param in ctx.command.params
+        if getattr(param, "hidden", False) and param.envvar
+    }
     kept: list[str] = []
     skipping = False
     for line in lines:

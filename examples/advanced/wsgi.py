@@ -1,8 +1,8 @@
 """Entry point for servers and the CLI.
 
-    flask --app examples/advanced/wsgi.py run
-    flask --app examples/advanced/wsgi.py weblab loop
-    gunicorn --chdir examples/advanced wsgi:app
+flask --app examples/advanced/wsgi.py run
+flask --app examples/advanced/wsgi.py weblab loop
+gunicorn --chdir examples/advanced wsgi:app
 """
 
 from __future__ import annotations

@@ -43,8 +43,9 @@ def start(client_data, server_data):
 
 @weblab.on_dispose
 def dispose():
-    app.logger.info("Power off; %s pressed %s times", weblab_user.username,
-                    weblab_user.data["presses"])
+    app.logger.info(
+        "Power off; %s pressed %s times", weblab_user.username, weblab_user.data["presses"]
+    )
 
 
 @weblab.task()

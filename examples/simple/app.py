@@ -65,8 +65,11 @@ def on_start(client_data: Any, server_data: Any) -> dict[str, Any]:
 @weblab.on_dispose
 def on_dispose() -> None:
     """Leave the hardware as the next student expects it, whatever happened."""
-    logger.info("Session over for %s after %s switches", weblab_user.username,
-                weblab_user.data.get("switches"))
+    logger.info(
+        "Session over for %s after %s switches",
+        weblab_user.username,
+        weblab_user.data.get("switches"),
+    )
     LIGHT["on"] = False
     disposed_sessions.append(weblab_user.session_id)
 

@@ -100,8 +100,9 @@ _stream_running = False
 
 def _stream_sensor() -> None:
     while not stop_stream.wait(0.5):
-        socketio.emit("sensor", {"t": time.time(), "temperature": plate.read(),
-                                 "heater": plate.heater})
+        socketio.emit(
+            "sensor", {"t": time.time(), "temperature": plate.read(), "heater": plate.heater}
+        )
 
 
 def ensure_stream() -> None:

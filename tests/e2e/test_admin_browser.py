@@ -35,11 +35,13 @@ def served(make_lab: Callable[..., Lab]) -> Iterator[tuple[Lab, LiveServer]]:
         yield lab, server
 
 
-def operator_page(browser: Any, viewport: dict[str, int] | None = None,
-                  **options: Any) -> tuple[Any, Any, list[str]]:
+def operator_page(
+    browser: Any, viewport: dict[str, int] | None = None, **options: Any
+) -> tuple[Any, Any, list[str]]:
     """A page in a browser that holds the admin credentials; its console messages."""
-    context = browser.new_context(http_credentials=CREDENTIALS,
-                                  viewport=viewport or {"width": 1100, "height": 800}, **options)
+    context = browser.new_context(
+        http_credentials=CREDENTIALS, viewport=viewport or {"width": 1100, "height": 800}, **options
+    )
     context.set_default_timeout(15_000)
     page = context.new_page()
     console: list[str] = []
@@ -50,7 +52,8 @@ def operator_page(browser: Any, viewport: dict[str, int] | None = None,
 
 @pytest.mark.parametrize("store_url", ["embedded"], indirect=True)
 def test_the_operator_ends_a_session_from_the_page(
-        browser: Any, served: tuple[Lab, LiveServer], request: pytest.FixtureRequest) -> None:
+    browser: Any, served: tuple[Lab, LiveServer], request: pytest.FixtureRequest
+) -> None:
     lab, server = served
     session_id = lab.start()
     lab.start(server={"request.username": "ana.garcia"})
@@ -65,8 +68,10 @@ def test_the_operator_ends_a_session_from_the_page(
         assert page.locator("#health .big").inner_text() == "OK"
         assert session_id not in page.content()
         # The stylesheet loaded (a card has its border), under the page's own strict CSP.
-        assert page.evaluate(
-            "getComputedStyle(document.querySelector('.card')).borderTopWidth") == "4px"
+        assert (
+            page.evaluate("getComputedStyle(document.querySelector('.card')).borderTopWidth")
+            == "4px"
+        )
         shots("admin-page")
 
         john = rows.filter(has_text="john.smith")
@@ -90,7 +95,8 @@ def test_the_operator_ends_a_session_from_the_page(
 
 @pytest.mark.parametrize("store_url", ["embedded"], indirect=True)
 def test_the_page_is_readable_on_a_phone(
-        browser: Any, served: tuple[Lab, LiveServer], request: pytest.FixtureRequest) -> None:
+    browser: Any, served: tuple[Lab, LiveServer], request: pytest.FixtureRequest
+) -> None:
     lab, server = served
     session_id = lab.start(server={"request.username": "maria.fernandez-de-la-cruz"})
 
@@ -102,8 +108,9 @@ def test_the_page_is_readable_on_a_phone(
     with lab.app.app_context(), session_context(session_id):
         calibrate.delay()
     lab.state.tasks.heartbeat_tick(threads=4)
-    context, page, _ = operator_page(browser, PHONE, is_mobile=True, has_touch=True,
-                                     device_scale_factor=2)
+    context, page, _ = operator_page(
+        browser, PHONE, is_mobile=True, has_touch=True, device_scale_factor=2
+    )
     shots = Shots(page, request.node.name)
     try:
         page.goto(server.url + "/weblab/admin/")
@@ -114,7 +121,8 @@ def test_the_page_is_readable_on_a_phone(
         assert cell.inner_text().strip() == "maria.fernandez-de-la-cruz"
         label = page.evaluate(
             "getComputedStyle(document.querySelector(\"tr.session td[data-label='User']\"), "
-            "'::before').content")
+            "'::before').content"
+        )
         assert label == '"User"'
         button = page.get_by_role("button", name="End session").bounding_box()
         assert button is not None and button["height"] >= 36  # big enough for a finger
@@ -135,28 +143,39 @@ class OtherSite(LiveServer):
 
     @Request.application  # type: ignore[arg-type]
     def page(self, request: Request) -> Response:
-        inputs = "".join(f"<input type='hidden' name='{name}' value='{value}'>"
-                         for name, value in self.fields.items())
-        html = ("<!doctype html><title>Cute cats</title><h1>Cute cats</h1>"
-                f"<form id='f' method='post' action='{self.target}'>{inputs}</form>"
-                "<script>document.getElementById('f').submit()</script>")
+        inputs = "".join(
+            f"<input type='hidden' name='{name}' value='{value}'>"
+            for name, value in self.fields.items()
+        )
+        html = (
+            "<!doctype html><title>Cute cats</title><h1>Cute cats</h1>"
+            f"<form id='f' method='post' action='{self.target}'>{inputs}</form>"
+            "<script>document.getElementById('f').submit()</script>"
+        )
         return Response(html, mimetype="text/html")
 
 
 @pytest.mark.parametrize("store_url", ["embedded"], indirect=True)
 @pytest.mark.parametrize("leaked", [False, True], ids=["no-token", "leaked-token"])
 def test_another_site_cannot_end_a_session(
-        browser: Any, served: tuple[Lab, LiveServer], request: pytest.FixtureRequest,
-        leaked: bool) -> None:
+    browser: Any, served: tuple[Lab, LiveServer], request: pytest.FixtureRequest, leaked: bool
+) -> None:
     lab, server = served
     session_id = lab.start()
-    html = lab.app.test_client().get(
-        "/weblab/admin/", auth=(ADMIN_USER, ADMIN_PASSWORD)).get_data(as_text=True)
+    html = (
+        lab.app.test_client()
+        .get("/weblab/admin/", auth=(ADMIN_USER, ADMIN_PASSWORD))
+        .get_data(as_text=True)
+    )
     context, page, _ = operator_page(browser)
     shots = Shots(page, request.node.name)
     answers: list[int] = []
-    page.on("response", lambda reply: answers.append(reply.status)
-            if "/weblab/admin/sessions/end" in reply.url else None)
+    page.on(
+        "response",
+        lambda reply: (
+            answers.append(reply.status) if "/weblab/admin/sessions/end" in reply.url else None
+        ),
+    )
     try:
         page.goto(server.url + "/weblab/admin/")  # the operator is logged in to the lab
         with OtherSite() as other:

@@ -110,8 +110,10 @@ def test_poll_script_callback_can_keep_the_page(
     launch = server.start_session(slot=3)
     page.goto(launch)
     page.wait_for_selector("#switch")
-    page.evaluate("window.weblabSessionOver = function (reason, back) {"
-                  " window.endedWith = [reason, back]; return false; }")
+    page.evaluate(
+        "window.weblabSessionOver = function (reason, back) {"
+        " window.endedWith = [reason, back]; return false; }"
+    )
     page.wait_for_function("window.weblabPoll.ended", timeout=15_000)
     page.wait_for_timeout(500)  # a navigation would have started by now
     assert page.url == server.url + "/lab"
@@ -305,8 +307,10 @@ def test_quickstart_rlms_dispose_sends_the_page_back(
     page.wait_for_selector("#press")
     shots("lab")
     reply = module.app.test_client().post(
-        f"/weblab/sessions/{session_id_of(launch)}", json={"action": "delete"},
-        headers=rlms_headers())
+        f"/weblab/sessions/{session_id_of(launch)}",
+        json={"action": "delete"},
+        headers=rlms_headers(),
+    )
     assert reply.json["finished"] is True
     expect_back(page, server)
     shots("back-after-rlms-dispose")

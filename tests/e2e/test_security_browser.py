@@ -51,8 +51,9 @@ class Attacker(LiveServer):
 
 
 @pytest.fixture
-def simple_lab(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-               ) -> Iterator[tuple[ModuleType, LiveServer]]:
+def simple_lab(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[tuple[ModuleType, LiveServer]]:
     example_env(monkeypatch, **E2E_CONFIG, **getattr(request, "param", {}))
     module = load_module(EXAMPLES / "simple" / "app.py")
     module.posts_with_cookie = []
@@ -112,7 +113,8 @@ def test_samesite_alone_stops_the_cross_site_form(
 
 
 @pytest.mark.parametrize(
-    "simple_lab", [{"SESSION_COOKIE_SAMESITE": "None", "SESSION_COOKIE_SECURE": True}],
+    "simple_lab",
+    [{"SESSION_COOKIE_SAMESITE": "None", "SESSION_COOKIE_SECURE": True}],
     indirect=True,
 )
 def test_the_csrf_token_alone_stops_the_cross_site_form(
@@ -196,8 +198,9 @@ def test_a_forged_session_ended_event_cannot_run_script(
     module, server, hits = realtime
     session_id = open_lab(page, server)
     wait_until(lambda: module.push.ready.is_set())
-    module.push.emit_to_session(session_id, "weblab:session-ended",
-                                {"reason": "logout", "back": PAYLOAD})
+    module.push.emit_to_session(
+        session_id, "weblab:session-ended", {"reason": "logout", "back": PAYLOAD}
+    )
     assert wait_until(lambda: seen_back(page)) == "null"  # the payload was dropped
     page.wait_for_load_state()
     shots("after-forged-event")

@@ -26,8 +26,14 @@ weblab_cli = AppGroup(
     help="WebLab-Deusto related operations: initialize new sessions for development, run "
     "tasks, etc.",
 )
-for _command in (status_command, check_command, clean_expired_users_command, fake_group,
-                 loop_command, run_tasks_command):
+for _command in (
+    status_command,
+    check_command,
+    clean_expired_users_command,
+    fake_group,
+    loop_command,
+    run_tasks_command,
+):
     weblab_cli.add_command(_command)
 
 

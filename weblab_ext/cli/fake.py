@@ -40,20 +40,22 @@ SESSION_FILE_NAME = "weblab_fake_session.json"
 _NOT_FOUND = "Session not found. Did you call 'flask weblab fake new' first?"
 _DEFAULT_SERVER_NAME = "localhost:5000"
 
-fake_group = AppGroup(
-    "fake", help="Act as the RLMS: start, inspect and end a development session."
-)
+fake_group = AppGroup("fake", help="Act as the RLMS: start, inspect and end a development session.")
 
 _profile_option = click.option(
-    "--profile", type=click.Choice(sorted(PROFILES)), default=None,
+    "--profile",
+    type=click.Choice(sorted(PROFILES)),
+    default=None,
     help="RLMS client to imitate (default: weblabdeusto, or the one `fake new` used).",
 )
 _url_option = click.option(
-    "--url", default=None,
+    "--url",
+    default=None,
     help="Lab base URL (default: http://<SERVER_NAME>, e.g. http://localhost:5000).",
 )
 _insecure_option = click.option(
-    "--insecure", is_flag=True,
+    "--insecure",
+    is_flag=True,
     help="Do not verify the lab's TLS certificate (a development server's self-signed one). "
     "Without it the certificate is checked, whatever the RLMS profile does.",
 )
@@ -66,10 +68,16 @@ def session_file() -> Path:
 
 def default_lab_url() -> str:
     """Return the lab's own external base URL, from ``SERVER_NAME`` (or the environment)."""
-    server_name = (current_app.config.get("SERVER_NAME") or os.environ.get("SERVER_NAME")
-                   or _DEFAULT_SERVER_NAME)
-    scheme = (current_app.config.get("WEBLAB_SCHEME")
-              or current_app.config.get("PREFERRED_URL_SCHEME") or "http")
+    server_name = (
+        current_app.config.get("SERVER_NAME")
+        or os.environ.get("SERVER_NAME")
+        or _DEFAULT_SERVER_NAME
+    )
+    scheme = (
+        current_app.config.get("WEBLAB_SCHEME")
+        or current_app.config.get("PREFERRED_URL_SCHEME")
+        or "http"
+    )
     base = lab_state().settings.base_url.rstrip("/")
     return f"{scheme}://{server_name}{base}"
 
@@ -81,10 +89,17 @@ def _client(url: str, profile: str, insecure: bool) -> RLMSClient:
     checked = dataclasses.replace(get_profile(profile), verify_tls=not insecure)
     # Explicit everything: the developer's WEBLAB_URL/.env/.netrc must not redirect the call,
     # and an unreachable lab must fail at once instead of after retries.
-    return RLMSClient(url=url, username=config.get("WEBLAB_USERNAME"),
-                      password=config.get("WEBLAB_PASSWORD"), profile=checked,
-                      transport=UrllibTransport(), retries=0, environ={},
-                      dotenv_path=os.devnull, netrc_path=os.devnull)
+    return RLMSClient(
+        url=url,
+        username=config.get("WEBLAB_USERNAME"),
+        password=config.get("WEBLAB_PASSWORD"),
+        profile=checked,
+        transport=UrllibTransport(),
+        retries=0,
+        environ={},
+        dotenv_path=os.devnull,
+        netrc_path=os.devnull,
+    )
 
 
 def _tls_refused(error: RLMSConnectionError) -> bool:
@@ -132,8 +147,10 @@ def _start_failed(message: str, reply: dict[str, Any]) -> NoReturn:
         click.echo(f"  {reply['detail']}")
     elif reply.get("code") == "on-start-failed":
         # The lab sends the exception text only in debug mode: never to a real RLMS.
-        click.echo("  on_start raised an exception: the lab's log shows it (run the lab with "
-                   "`flask run --debug` to see it here too)")
+        click.echo(
+            "  on_start raised an exception: the lab's log shows it (run the lab with "
+            "`flask run --debug` to see it here too)"
+        )
     raise click.exceptions.Exit(1)
 
 
@@ -148,15 +165,19 @@ def _check_visible(session_id: str, lab_url: str) -> None:
         pass
     click.echo("")
     if state.embedded_by_default:
-        click.echo("Note: this command has its own embedded store (WEBLAB_REDIS_URL is not "
-                   "set), so it cannot see the session, which lives in the lab's process: "
-                   "`fake status` shows an anonymous user (the RLMS calls still work). To "
-                   f"share one store: {redis_url_advice()}.")
+        click.echo(
+            "Note: this command has its own embedded store (WEBLAB_REDIS_URL is not "
+            "set), so it cannot see the session, which lives in the lab's process: "
+            "`fake status` shows an anonymous user (the RLMS calls still work). To "
+            f"share one store: {redis_url_advice()}."
+        )
         return
-    click.echo(f"Warning: the session is not in this app's store ({state.store_label}, "
-               f"WEBLAB_REDIS_BASE {state.settings.redis_base!r}): the server at {lab_url} is "
-               "another lab, or it uses another store. Check --url, WEBLAB_REDIS_URL and "
-               "WEBLAB_REDIS_BASE.")
+    click.echo(
+        f"Warning: the session is not in this app's store ({state.store_label}, "
+        f"WEBLAB_REDIS_BASE {state.settings.redis_base!r}): the server at {lab_url} is "
+        "another lab, or it uses another store. Check --url, WEBLAB_REDIS_URL and "
+        "WEBLAB_REDIS_BASE."
+    )
 
 
 def _read_initial_data(text: str, path: str | None) -> dict[str, Any]:
@@ -182,25 +203,42 @@ def _read_initial_data(text: str, path: str | None) -> dict[str, Any]:
 @fake_group.command("new")
 @click.option("--name", default="John Smith", help="Full name of the student.")
 @click.option("--username", default="john.smith", help="Login of the student.")
-@click.option("--username-unique", default="john.smith@institution",
-              help="Globally unique login.")
+@click.option("--username-unique", default="john.smith@institution", help="Globally unique login.")
 @click.option("--assigned-time", type=int, default=300, help="Slot length in seconds.")
-@click.option("--back", default="https://developers.labsland.com/weblablib/en/stable/",
-              help="Where the student goes when the session ends.")
+@click.option(
+    "--back",
+    default="https://developers.labsland.com/weblablib/en/stable/",
+    help="Where the student goes when the session ends.",
+)
 @click.option("--locale", default="en", help="Language of the student.")
 @click.option("--experiment-name", default="mylab", help="Experiment name.")
 @click.option("--category-name", default="Lab Experiments", help="Experiment category.")
 @click.option("--dont-open-browser", is_flag=True, help="Do not open the launch URL.")
 @click.option("--client-initial-data", default="{}", help="client_initial_data as JSON text.")
-@click.option("--client-initial-data-file", default=None,
-              help="File with client_initial_data as JSON (wins over the text option).")
+@click.option(
+    "--client-initial-data-file",
+    default=None,
+    help="File with client_initial_data as JSON (wins over the text option).",
+)
 @_profile_option
 @_url_option
 @_insecure_option
-def fake_new(name: str, username: str, username_unique: str, assigned_time: int, back: str,
-             locale: str, experiment_name: str, category_name: str, dont_open_browser: bool,
-             client_initial_data: str, client_initial_data_file: str | None,
-             profile: str | None, url: str | None, insecure: bool) -> None:
+def fake_new(
+    name: str,
+    username: str,
+    username_unique: str,
+    assigned_time: int,
+    back: str,
+    locale: str,
+    experiment_name: str,
+    category_name: str,
+    dont_open_browser: bool,
+    client_initial_data: str,
+    client_initial_data_file: str | None,
+    profile: str | None,
+    url: str | None,
+    insecure: bool,
+) -> None:
     """Start a session in the running lab, as the RLMS would."""
     client_data = _read_initial_data(client_initial_data, client_initial_data_file)
     lab_url = url or default_lab_url()
@@ -213,10 +251,17 @@ def fake_new(name: str, username: str, username_unique: str, assigned_time: int,
     started_at = time.monotonic()
     try:
         session = client.start(
-            username=username, full_name=name, username_unique=username_unique,
-            locale=locale, experiment_name=experiment_name, category_name=category_name,
-            slot_length=assigned_time, back=back, client_data=client_data,
-            server_extra=extra)
+            username=username,
+            full_name=name,
+            username_unique=username_unique,
+            locale=locale,
+            experiment_name=experiment_name,
+            category_name=category_name,
+            slot_length=assigned_time,
+            back=back,
+            client_data=client_data,
+            server_extra=extra,
+        )
     except RLMSConnectionError as error:
         _unreachable(lab_url, error)
     except RLMSError as error:
@@ -224,9 +269,17 @@ def fake_new(name: str, username: str, username_unique: str, assigned_time: int,
     if session.reply.get("error"):  # WebLab-Deusto profiles do not raise on it
         _start_failed(str(session.reply.get("message")), session.reply)
     elapsed = time.monotonic() - started_at
-    _write_private(session_file(), json.dumps({"session_id": session.session_id,
-                                               "url": session.url, "lab_url": lab_url,
-                                               "profile": profile_name}))
+    _write_private(
+        session_file(),
+        json.dumps(
+            {
+                "session_id": session.session_id,
+                "url": session.url,
+                "lab_url": lab_url,
+                "profile": profile_name,
+            }
+        ),
+    )
     click.echo("")
     click.echo(f"Congratulations! The session is started [in {elapsed:.2f} seconds]")
     click.echo(f"Open: {session.url}")
@@ -296,7 +349,10 @@ def fake_status(profile: str | None, url: str | None, insecure: bool) -> None:
         state=None if record is None else record.state,
         max_date=None if record is None else record.max_date,
         last_poll=None if record is None else record.last_poll,
-        now=state.clock(), timeout=state.timeout, poll_interval=state.poll_interval)
+        now=state.clock(),
+        timeout=state.timeout,
+        poll_interval=state.poll_interval,
+    )
     click.echo(f"Should finish: {value} (computed locally: the lab is not reachable)")
 
 
@@ -314,8 +370,10 @@ def fake_dispose(profile: str | None, url: str | None, insecure: bool) -> None:
     _echo_user(session_id)
     lab_url = url or stored.get("lab_url") or default_lab_url()
     client = _client(lab_url, profile or stored.get("profile") or "weblabdeusto", insecure)
-    click.echo(f"Ending the session at {lab_url}: waiting for the lab's on_dispose (up to "
-               f"{lab_state().settings.dispose_wait:g} s)...")
+    click.echo(
+        f"Ending the session at {lab_url}: waiting for the lab's on_dispose (up to "
+        f"{lab_state().settings.dispose_wait:g} s)..."
+    )
     try:
         outcome = client.dispose(session_id)
     except RLMSConnectionError as error:
@@ -329,8 +387,10 @@ def fake_dispose(profile: str | None, url: str | None, insecure: bool) -> None:
         click.echo(f"Error processing request: {_error_message(outcome.error)}")
         raise click.exceptions.Exit(1)
     if not outcome.finished:
-        click.echo(f"{outcome.reply.get('message', 'Disposing')}: the lab is still releasing "
-                   "resources; run 'flask weblab fake dispose' again")
+        click.echo(
+            f"{outcome.reply.get('message', 'Disposing')}: the lab is still releasing "
+            "resources; run 'flask weblab fake dispose' again"
+        )
         return
     session_file().unlink(missing_ok=True)
     click.echo(str(outcome.reply.get("message", "Deleted")))

@@ -36,16 +36,21 @@ def refuse_embedded(state: LabState) -> None:
 def embedded_note(state: LabState) -> None:
     """Say that this command sees only its own embedded store (``WEBLAB_REDIS_URL`` unset)."""
     if state.embedded_by_default:
-        click.echo("Note: this lab uses the embedded store, which lives inside each process: "
-                   "this command sees its own (empty) store, not the one of `flask run`. "
-                   f"To share one: {redis_url_advice()}.")
+        click.echo(
+            "Note: this lab uses the embedded store, which lives inside each process: "
+            "this command sees its own (empty) store, not the one of `flask run`. "
+            f"To share one: {redis_url_advice()}."
+        )
 
 
 def _clean_expired(state: LabState) -> int:
     refuse_embedded(state)
     service = state.service
-    due = len(state.sessions.due_sessions(now=state.clock(), timeout=service.timeout,
-                                          limit=_MOST_DUE_COUNTED))
+    due = len(
+        state.sessions.due_sessions(
+            now=state.clock(), timeout=service.timeout, limit=_MOST_DUE_COUNTED
+        )
+    )
     if not due:
         click.echo("No session is over.")
         return 0
@@ -81,18 +86,24 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in columns]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-              for row in rows]
+    lines += [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
     return "\n".join(lines)
 
 
 def _echo_sessions(overview: LabOverview) -> None:
-    rows = [[row.label, row.username, row.state, format_age(row.time_left),
-             format_age(row.since_poll)] for row in overview.sessions]
+    rows = [
+        [row.label, row.username, row.state, format_age(row.time_left), format_age(row.since_poll)]
+        for row in overview.sessions
+    ]
     counts = overview.session_counts
     shown = f" (the first {len(rows)} listed)" if overview.sessions_total > len(rows) else ""
-    click.echo(f"Sessions: {counts.active} active, {counts.exited} exited, "
-               f"{counts.disposing} disposing{shown}")
+    click.echo(
+        f"Sessions: {counts.active} active, {counts.exited} exited, "
+        f"{counts.disposing} disposing{shown}"
+    )
     if rows:
         click.echo(_table(["session", "user", "state", "time left", "last poll"], rows))
 
@@ -102,23 +113,46 @@ def _echo_tasks(overview: LabOverview) -> None:
     lapsed = f" ({tasks.lapsed} more whose worker stopped beating)" if tasks.lapsed else ""
     click.echo(f"Tasks: {tasks.queued} queued, {tasks.running} running{lapsed}")
     if overview.task_rows:
-        click.echo(_table(
-            ["task", "name", "state", "age", "worker"],
-            [[row.label, row.name, row.status + (" (stopping)" if row.stopping else ""),
-              format_age(row.age), row.worker] for row in overview.task_rows]))
+        click.echo(
+            _table(
+                ["task", "name", "state", "age", "worker"],
+                [
+                    [
+                        row.label,
+                        row.name,
+                        row.status + (" (stopping)" if row.stopping else ""),
+                        format_age(row.age),
+                        row.worker,
+                    ]
+                    for row in overview.task_rows
+                ],
+            )
+        )
     click.echo(f"Live workers: {tasks.live_workers}")
     if tasks.workers:
-        click.echo(_table(
-            ["worker", "host", "pid", "threads", "last beat"],
-            [[worker_label(w.worker_id), w.host, "" if w.pid is None else str(w.pid),
-              "" if w.threads is None else str(w.threads),
-              "" if w.last_beat is None else format_age(overview.tasks_now - w.last_beat) + " ago"]
-             for w in tasks.workers]))
+        click.echo(
+            _table(
+                ["worker", "host", "pid", "threads", "last beat"],
+                [
+                    [
+                        worker_label(w.worker_id),
+                        w.host,
+                        "" if w.pid is None else str(w.pid),
+                        "" if w.threads is None else str(w.threads),
+                        ""
+                        if w.last_beat is None
+                        else format_age(overview.tasks_now - w.last_beat) + " ago",
+                    ]
+                    for w in tasks.workers
+                ],
+            )
+        )
 
 
 @click.command("status")
-@click.option("--limit", default=50, show_default=True,
-              help="Most sessions, tasks and workers listed.")
+@click.option(
+    "--limit", default=50, show_default=True, help="Most sessions, tasks and workers listed."
+)
 @with_appcontext
 def status_command(limit: int) -> None:
     """Sessions not disposed yet (active, exited, disposing) with their time left,
@@ -148,8 +182,9 @@ def check_command() -> None:
         problems.append("SECRET_KEY is not set: students' session cookies cannot be signed.")
     weak = weak_secrets(state.app.config)
     if state.app.debug or state.app.testing:
-        notes.extend(f"{line} (tolerated: DEBUG or TESTING is on; never deploy so)"
-                     for line in weak)
+        notes.extend(
+            f"{line} (tolerated: DEBUG or TESTING is on; never deploy so)" for line in weak
+        )
     else:
         problems.extend(weak)
     if not state.app.config.get("SERVER_NAME"):
@@ -158,14 +193,15 @@ def check_command() -> None:
         problems.append("No @weblab.initial_url: students get an error after launch.")
     _check_operator_pages(state, notes, warnings)
     if state.embedded_by_default:
-        notes.append("WEBLAB_REDIS_URL is not set: the embedded store keeps sessions inside "
-                      "one process (fine for `flask run`; production servers such as gunicorn "
-                      f"refuse it). For a Redis server: {redis_url_advice()}.")
+        notes.append(
+            "WEBLAB_REDIS_URL is not set: the embedded store keeps sessions inside "
+            "one process (fine for `flask run`; production servers such as gunicorn "
+            f"refuse it). For a Redis server: {redis_url_advice()}."
+        )
     try:
         info = server_info(state.client, state.keys.session_prefix())  # the lab's node
     except ANY_STORE_ERROR as exc:
-        problems.append(f"Cannot reach the store at {state.store_label}: "
-                        f"{type(exc).__name__}")
+        problems.append(f"Cannot reach the store at {state.store_label}: {type(exc).__name__}")
     else:
         if info["redis_version"] == "embedded":
             notes.append("Store reachable (the embedded store of this process).")
@@ -186,16 +222,21 @@ def _check_operator_pages(state: LabState, notes: list[str], warnings: list[str]
     if not state.settings.admin_username:
         return
     base = state.settings.base_url.rstrip("/")
-    notes.append(f"The metrics ({base}/weblab/metrics) and the admin page "
-                 f"({base}/weblab/admin/) are on, behind WEBLAB_ADMIN_USERNAME's credentials.")
+    notes.append(
+        f"The metrics ({base}/weblab/metrics) and the admin page "
+        f"({base}/weblab/admin/) are on, behind WEBLAB_ADMIN_USERNAME's credentials."
+    )
     if importlib.util.find_spec("prometheus_client") is None:
-        warnings.append("prometheus_client is not installed: the metrics endpoint answers 501. "
-                        "Install it with pip install prometheus-client (or weblab_ext's "
-                        "metrics extra).")
+        warnings.append(
+            "prometheus_client is not installed: the metrics endpoint answers 501. "
+            "Install it with pip install prometheus-client (or weblab_ext's "
+            "metrics extra)."
+        )
 
 
-def _check_server(info: dict[str, str], label: str, notes: list[str], warnings: list[str],
-                  problems: list[str]) -> None:
+def _check_server(
+    info: dict[str, str], label: str, notes: list[str], warnings: list[str], problems: list[str]
+) -> None:
     notes.append(f"Store reachable at {label} (Redis {info['redis_version']}).")
     policy = info["maxmemory_policy"]
     # Every key of a lab has a TTL, so volatile-* policies may evict live sessions too.
@@ -213,7 +254,9 @@ def _check_server(info: dict[str, str], label: str, notes: list[str], warnings: 
     elif info["aof_enabled"] == "1":
         fsync = info["appendfsync"]
         if fsync == "no":
-            warnings.append("Redis appendfsync is no: the OS decides when the AOF reaches "
-                            "the disk; use everysec.")
+            warnings.append(
+                "Redis appendfsync is no: the OS decides when the AOF reaches "
+                "the disk; use everysec."
+            )
         else:
             notes.append(f"Redis persists with AOF (appendfsync {fsync or 'unknown'}).")

@@ -21,8 +21,9 @@ from ..state import LabState
 from .operator import embedded_note, refuse_embedded
 
 
-def run_loop(state: LabState, threads: int, max_seconds: float | None = None,
-             grace: float | None = None) -> None:
+def run_loop(
+    state: LabState, threads: int, max_seconds: float | None = None, grace: float | None = None
+) -> None:
     """Run task threads (plus heartbeat, stop listener and cleaner) until SIGTERM/SIGINT.
 
     :param max_seconds: stop by itself after this long (tests).
@@ -38,8 +39,9 @@ def run_loop(state: LabState, threads: int, max_seconds: float | None = None,
             previous[signum] = signal.signal(signum, lambda *_: stop.set())
     try:
         started = start_task_threads(engine, stop, threads, store_label=state.store_label)
-        started.append(CleanerLoop(state.service, stop, store_label=state.store_label,
-                                   tasks=engine).start())
+        started.append(
+            CleanerLoop(state.service, stop, store_label=state.store_label, tasks=engine).start()
+        )
         end = None if max_seconds is None else time.monotonic() + max_seconds
         while not stop.wait(0.2):
             if end is not None and time.monotonic() >= end:
@@ -57,16 +59,22 @@ def run_loop(state: LabState, threads: int, max_seconds: float | None = None,
 
 
 @click.command("loop")
-@click.option("--threads", default=5, show_default=True, type=int,
-              help="Task threads in this process.")
-@click.option("--reload/--no-reload", default=None,
-              help="Restart on code changes (default: the app's debug flag).")
-@click.option("--max-seconds", type=float, default=None, hidden=True,
-              envvar="WEBLAB_LOOP_MAX_SECONDS")
+@click.option(
+    "--threads", default=5, show_default=True, type=int, help="Task threads in this process."
+)
+@click.option(
+    "--reload/--no-reload",
+    default=None,
+    help="Restart on code changes (default: the app's debug flag).",
+)
+@click.option(
+    "--max-seconds", type=float, default=None, hidden=True, envvar="WEBLAB_LOOP_MAX_SECONDS"
+)
 @click.option("--grace", type=float, default=10.0, hidden=True)
 @with_appcontext
-def loop_command(threads: int, reload: bool | None, max_seconds: float | None,
-                 grace: float) -> None:
+def loop_command(
+    threads: int, reload: bool | None, max_seconds: float | None, grace: float
+) -> None:
     """Run background tasks (and the expiry cleaner) in this process until stopped."""
     state = lab_state()
     refuse_embedded(state)

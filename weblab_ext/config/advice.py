@@ -16,8 +16,10 @@ def how_to_set(key: str, example: str) -> str:
     A bare ``WEBLAB_...`` environment variable is read by nobody; Flask reads ``FLASK_<KEY>``
     only when the app calls ``app.config.from_prefixed_env()`` (before ``WebLab(app)``).
     """
-    return (f'set app.config["{key}"] = "{example}" before WebLab(app) / init_app, or export '
-            f"FLASK_{key}={example} and call app.config.from_prefixed_env() before it")
+    return (
+        f'set app.config["{key}"] = "{example}" before WebLab(app) / init_app, or export '
+        f"FLASK_{key}={example} and call app.config.from_prefixed_env() before it"
+    )
 
 
 def redis_url_advice() -> str:

@@ -65,140 +65,276 @@ def _as_given(key: str, value: Any) -> Any:
 
 #: The table of every key. Defaults match the library weblab_ext replaces unless noted.
 OPTIONS: tuple[_Option, ...] = (
-    _Option("WEBLAB_USERNAME", None, text,
-            "Username the RLMS sends with HTTP Basic authentication on every call to the lab "
-            "(WebLab-Deusto's `http_experiment_username`).",
-            required=True),
-    _Option("WEBLAB_PASSWORD", None, text,
-            "Password the RLMS sends with HTTP Basic authentication, compared in constant time "
-            "(WebLab-Deusto's `http_experiment_password`).",
-            required=True),
-    _Option("WEBLAB_BASE_URL", None, optional_text,
-            "Path prefix of the RLMS endpoints: with `/lab1` the RLMS calls "
-            "`/lab1/weblab/sessions/` and `/lab1/ldl/sessions/`. The `base_url` argument of "
-            "`WebLab()` wins over it."),
-    _Option("WEBLAB_CALLBACK_URL", "/callback", _as_given,
-            "Path prefix of the student routes: the launch URL is `<prefix>/<session id>`, "
-            "with `/poll` and `/logout` below it. The `callback_url` argument of `WebLab()` "
-            "wins over it; an empty value is refused.",
-            type="string"),
-    _Option("WEBLAB_SESSION_ID_NAME", "weblab_session_id", text,
-            "Key, inside Flask's signed session cookie, under which the student's lab session "
-            "id is kept."),
-    _Option("WEBLAB_REDIS_URL", None, redis_url,
-            "Where sessions and tasks are stored: `redis://`, `rediss://`, `unix://`, a Redis "
-            "Cluster as `redis+cluster://host:port[,host:port...]` (`rediss+cluster://` for "
-            "TLS), a Sentinel-managed master as "
-            "`redis+sentinel://host:port[,host:port...]/<service>[/db]`, or "
-            "`fakeredis://NAME`. Unset, an embedded in-process store is used, which only one "
-            "process sees: fine for `flask run`, wrong for several workers, and "
-            "`flask weblab loop` refuses it. Clients get a 10 s socket timeout "
-            "(`?socket_timeout=N` in the URL changes it) and a 5 s connect timeout, whatever "
-            "redis-py's defaults."),
-    _Option("WEBLAB_REDIS_BASE", "lab", text,
-            "Prefix of every Redis key of this lab (`{<base>}:weblab:...`), so that several "
-            "labs can share one Redis server."),
-    _Option("WEBLAB_TASK_EXPIRES", 3600, seconds_at_least(1),
-            "Seconds a task's record (status, progress, result) is kept after the task ends; "
-            "also how long a queued task waits for a worker before it is dropped."),
-    _Option("WEBLAB_TIMEOUT", 15, seconds_value,
-            "Seconds without a poll after which a student counts as gone and the session "
-            "ends. `0` or less turns the inactivity timeout off. The poll script polls every "
-            "half of this."),
-    _Option("WEBLAB_AUTOPOLL", True, flag,
-            "Whether every request of a student with a session counts as a poll (at no extra "
-            "store round trip). Off, only the poll URL and `poll()` count."),
-    _Option("WEBLAB_POLL_INTERVAL", 5, seconds_at_least(0),
-            "Largest `should_finish` a status reply gives, i.e. the most seconds the RLMS "
-            "waits before asking again. `0` tells the RLMS not to ask again."),
-    _Option("WEBLAB_CLEANER_INTERVAL", 5, seconds_at_least(0.01),
-            "Seconds the expiry cleaner waits after a pass that left nothing due. The cleaner "
-            "disposes the sessions whose slot is over, whose student logged out or stopped "
-            "polling; a pass goes on while sessions are due."),
-    _Option("WEBLAB_UNAUTHORIZED_LINK", None, optional_text,
-            "URL that anonymous visitors of a protected view are redirected to (for example "
-            "the RLMS's booking page) instead of the forbidden page."),
-    _Option("WEBLAB_UNAUTHORIZED_TEMPLATE", None, optional_text,
-            "Template rendered (HTTP 200) for anonymous visitors of a protected view when "
-            "`WEBLAB_UNAUTHORIZED_LINK` is not set."),
-    _Option("WEBLAB_SCHEME", None, scheme,
-            "Scheme forced in the launch URL the lab returns to the RLMS, for a lab behind a "
-            "proxy that terminates HTTPS. Unset, the scheme of the RLMS's request is used.",
-            type="'http', 'https' or None"),
-    _Option("WEBLAB_EXPIRED_USERS_TIMEOUT", 3600, seconds_at_least(1),
-            "Seconds the record of a disposed session is kept, so that a student who comes "
-            "back to the lab page is recognised as an expired user and sent back to the RLMS."),
-    _Option("WEBLAB_AUTOCLEAN_THREAD", True, flag,
-            "Whether this process runs the expiry cleaner in a background thread. Turn it off "
-            "in web processes when `flask weblab loop` workers run the cleaner."),
-    _Option("WEBLAB_TASK_THREADS_PROCESS", 3, non_negative_int,
-            "Number of task-runner threads each process starts at its first request. `0` runs "
-            "no task in this process (leave them to `flask weblab loop`)."),
-    _Option("WEBLAB_NO_THREAD", False, flag,
-            "Start no background thread at all: no cleaner, no task runner, no heartbeat. It "
-            "cannot be combined with an explicit `WEBLAB_AUTOCLEAN_THREAD=True` or "
-            "`WEBLAB_TASK_THREADS_PROCESS > 0`."),
-    _Option("WEBLAB_LOG_SESSION_LIFECYCLE", True, flag,
-            "Whether session starts, refusals, logouts and disposals are logged as one-line "
-            "JSON events on the `weblab_ext.lifecycle` logger. Session ids appear only as a "
-            "hash; names and back URLs never."),
-    _Option("WEBLAB_REDIS_INDEX_MODE", "legacy", index_mode,
-            "Accepted for compatibility with weblablib 0.5.9 (`shadow` and `indexed` need "
-            "`WEBLAB_REDIS_INDEX_EPOCH`). weblab_ext always uses its own indexes, whatever the "
-            "value.",
-            type="'legacy', 'shadow' or 'indexed'"),
-    _Option("WEBLAB_REDIS_INDEX_EPOCH", None, _as_given,
-            "Accepted for compatibility with weblablib 0.5.9 and otherwise unused.",
-            type="any"),
+    _Option(
+        "WEBLAB_USERNAME",
+        None,
+        text,
+        "Username the RLMS sends with HTTP Basic authentication on every call to the lab "
+        "(WebLab-Deusto's `http_experiment_username`).",
+        required=True,
+    ),
+    _Option(
+        "WEBLAB_PASSWORD",
+        None,
+        text,
+        "Password the RLMS sends with HTTP Basic authentication, compared in constant time "
+        "(WebLab-Deusto's `http_experiment_password`).",
+        required=True,
+    ),
+    _Option(
+        "WEBLAB_BASE_URL",
+        None,
+        optional_text,
+        "Path prefix of the RLMS endpoints: with `/lab1` the RLMS calls "
+        "`/lab1/weblab/sessions/` and `/lab1/ldl/sessions/`. The `base_url` argument of "
+        "`WebLab()` wins over it.",
+    ),
+    _Option(
+        "WEBLAB_CALLBACK_URL",
+        "/callback",
+        _as_given,
+        "Path prefix of the student routes: the launch URL is `<prefix>/<session id>`, "
+        "with `/poll` and `/logout` below it. The `callback_url` argument of `WebLab()` "
+        "wins over it; an empty value is refused.",
+        type="string",
+    ),
+    _Option(
+        "WEBLAB_SESSION_ID_NAME",
+        "weblab_session_id",
+        text,
+        "Key, inside Flask's signed session cookie, under which the student's lab session "
+        "id is kept.",
+    ),
+    _Option(
+        "WEBLAB_REDIS_URL",
+        None,
+        redis_url,
+        "Where sessions and tasks are stored: `redis://`, `rediss://`, `unix://`, a Redis "
+        "Cluster as `redis+cluster://host:port[,host:port...]` (`rediss+cluster://` for "
+        "TLS), a Sentinel-managed master as "
+        "`redis+sentinel://host:port[,host:port...]/<service>[/db]`, or "
+        "`fakeredis://NAME`. Unset, an embedded in-process store is used, which only one "
+        "process sees: fine for `flask run`, wrong for several workers, and "
+        "`flask weblab loop` refuses it. Clients get a 10 s socket timeout "
+        "(`?socket_timeout=N` in the URL changes it) and a 5 s connect timeout, whatever "
+        "redis-py's defaults.",
+    ),
+    _Option(
+        "WEBLAB_REDIS_BASE",
+        "lab",
+        text,
+        "Prefix of every Redis key of this lab (`{<base>}:weblab:...`), so that several "
+        "labs can share one Redis server.",
+    ),
+    _Option(
+        "WEBLAB_TASK_EXPIRES",
+        3600,
+        seconds_at_least(1),
+        "Seconds a task's record (status, progress, result) is kept after the task ends; "
+        "also how long a queued task waits for a worker before it is dropped.",
+    ),
+    _Option(
+        "WEBLAB_TIMEOUT",
+        15,
+        seconds_value,
+        "Seconds without a poll after which a student counts as gone and the session "
+        "ends. `0` or less turns the inactivity timeout off. The poll script polls every "
+        "half of this.",
+    ),
+    _Option(
+        "WEBLAB_AUTOPOLL",
+        True,
+        flag,
+        "Whether every request of a student with a session counts as a poll (at no extra "
+        "store round trip). Off, only the poll URL and `poll()` count.",
+    ),
+    _Option(
+        "WEBLAB_POLL_INTERVAL",
+        5,
+        seconds_at_least(0),
+        "Largest `should_finish` a status reply gives, i.e. the most seconds the RLMS "
+        "waits before asking again. `0` tells the RLMS not to ask again.",
+    ),
+    _Option(
+        "WEBLAB_CLEANER_INTERVAL",
+        5,
+        seconds_at_least(0.01),
+        "Seconds the expiry cleaner waits after a pass that left nothing due. The cleaner "
+        "disposes the sessions whose slot is over, whose student logged out or stopped "
+        "polling; a pass goes on while sessions are due.",
+    ),
+    _Option(
+        "WEBLAB_UNAUTHORIZED_LINK",
+        None,
+        optional_text,
+        "URL that anonymous visitors of a protected view are redirected to (for example "
+        "the RLMS's booking page) instead of the forbidden page.",
+    ),
+    _Option(
+        "WEBLAB_UNAUTHORIZED_TEMPLATE",
+        None,
+        optional_text,
+        "Template rendered (HTTP 200) for anonymous visitors of a protected view when "
+        "`WEBLAB_UNAUTHORIZED_LINK` is not set.",
+    ),
+    _Option(
+        "WEBLAB_SCHEME",
+        None,
+        scheme,
+        "Scheme forced in the launch URL the lab returns to the RLMS, for a lab behind a "
+        "proxy that terminates HTTPS. Unset, the scheme of the RLMS's request is used.",
+        type="'http', 'https' or None",
+    ),
+    _Option(
+        "WEBLAB_EXPIRED_USERS_TIMEOUT",
+        3600,
+        seconds_at_least(1),
+        "Seconds the record of a disposed session is kept, so that a student who comes "
+        "back to the lab page is recognised as an expired user and sent back to the RLMS.",
+    ),
+    _Option(
+        "WEBLAB_AUTOCLEAN_THREAD",
+        True,
+        flag,
+        "Whether this process runs the expiry cleaner in a background thread. Turn it off "
+        "in web processes when `flask weblab loop` workers run the cleaner.",
+    ),
+    _Option(
+        "WEBLAB_TASK_THREADS_PROCESS",
+        3,
+        non_negative_int,
+        "Number of task-runner threads each process starts at its first request. `0` runs "
+        "no task in this process (leave them to `flask weblab loop`).",
+    ),
+    _Option(
+        "WEBLAB_NO_THREAD",
+        False,
+        flag,
+        "Start no background thread at all: no cleaner, no task runner, no heartbeat. It "
+        "cannot be combined with an explicit `WEBLAB_AUTOCLEAN_THREAD=True` or "
+        "`WEBLAB_TASK_THREADS_PROCESS > 0`.",
+    ),
+    _Option(
+        "WEBLAB_LOG_SESSION_LIFECYCLE",
+        True,
+        flag,
+        "Whether session starts, refusals, logouts and disposals are logged as one-line "
+        "JSON events on the `weblab_ext.lifecycle` logger. Session ids appear only as a "
+        "hash; names and back URLs never.",
+    ),
+    _Option(
+        "WEBLAB_REDIS_INDEX_MODE",
+        "legacy",
+        index_mode,
+        "Accepted for compatibility with weblablib 0.5.9 (`shadow` and `indexed` need "
+        "`WEBLAB_REDIS_INDEX_EPOCH`). weblab_ext always uses its own indexes, whatever the "
+        "value.",
+        type="'legacy', 'shadow' or 'indexed'",
+    ),
+    _Option(
+        "WEBLAB_REDIS_INDEX_EPOCH",
+        None,
+        _as_given,
+        "Accepted for compatibility with weblablib 0.5.9 and otherwise unused.",
+        type="any",
+    ),
     # weblab_ext additions
-    _Option("WEBLAB_DISPOSE_WAIT", 5, seconds_at_least(0),
-            "Seconds an RLMS dispose call waits for `on_dispose` and the session's tasks to "
-            "finish before it answers \"not finished, ask again\"."),
-    _Option("WEBLAB_DISPOSE_ASK_AGAIN", 1, seconds_at_least(0.1),
-            "Seconds the RLMS is told to wait before it calls dispose again while a disposal "
-            "is still running."),
-    _Option("WEBLAB_HEARTBEAT_INTERVAL", 5, seconds_at_least(0.05),
-            "Seconds between the heartbeats of each task-worker process. Task leases last two "
-            "intervals and are renewed every half interval; a worker silent past its lease "
-            "(dead, frozen, or cut off from Redis) has its tasks failed as `worker-lost` "
-            "within three intervals, by any reader or cleaner."),
-    _Option("WEBLAB_POWERED_BY", "weblab_ext", optional_text,
-            "Value of the `powered-by` header added to every response; `None` (or an empty "
-            "string) removes the header."),
+    _Option(
+        "WEBLAB_DISPOSE_WAIT",
+        5,
+        seconds_at_least(0),
+        "Seconds an RLMS dispose call waits for `on_dispose` and the session's tasks to "
+        'finish before it answers "not finished, ask again".',
+    ),
+    _Option(
+        "WEBLAB_DISPOSE_ASK_AGAIN",
+        1,
+        seconds_at_least(0.1),
+        "Seconds the RLMS is told to wait before it calls dispose again while a disposal "
+        "is still running.",
+    ),
+    _Option(
+        "WEBLAB_HEARTBEAT_INTERVAL",
+        5,
+        seconds_at_least(0.05),
+        "Seconds between the heartbeats of each task-worker process. Task leases last two "
+        "intervals and are renewed every half interval; a worker silent past its lease "
+        "(dead, frozen, or cut off from Redis) has its tasks failed as `worker-lost` "
+        "within three intervals, by any reader or cleaner.",
+    ),
+    _Option(
+        "WEBLAB_POWERED_BY",
+        "weblab_ext",
+        optional_text,
+        "Value of the `powered-by` header added to every response; `None` (or an empty "
+        "string) removes the header.",
+    ),
     # issue 12: operator experience
-    _Option("WEBLAB_HEALTH_CHECK_TIMEOUT", 5, seconds_at_least(0.01),
-            "Seconds GET /weblab/health waits for the store and the lab's @weblab.health_check "
-            "functions (all together) before it answers success false."),
+    _Option(
+        "WEBLAB_HEALTH_CHECK_TIMEOUT",
+        5,
+        seconds_at_least(0.01),
+        "Seconds GET /weblab/health waits for the store and the lab's @weblab.health_check "
+        "functions (all together) before it answers success false.",
+    ),
     # issue 10: input limits and one-browser launch URLs
-    _Option("WEBLAB_MAX_START_BODY", 1024 * 1024, positive_int,
-            "Largest start request body, in bytes: a larger one is answered 413 (JSON) before "
-            "it is read, so a huge body is never parsed or stored."),
-    _Option("WEBLAB_MAX_STATUS_IDS", 10_000, positive_int,
-            "Most session ids one status/multiple call may ask about: more are answered 400 "
-            "(JSON); its body may hold 128 bytes per allowed id, plus 4 KiB."),
-    _Option("WEBLAB_LAUNCH_ONCE", True, flag,
-            "Whether a launch URL logs in only the first browser that follows it: that browser "
-            "may follow it again, any other gets a 'this link was already used' page. Turn it "
-            "off for labs that hand one launch URL to several browsers."),
+    _Option(
+        "WEBLAB_MAX_START_BODY",
+        1024 * 1024,
+        positive_int,
+        "Largest start request body, in bytes: a larger one is answered 413 (JSON) before "
+        "it is read, so a huge body is never parsed or stored.",
+    ),
+    _Option(
+        "WEBLAB_MAX_STATUS_IDS",
+        10_000,
+        positive_int,
+        "Most session ids one status/multiple call may ask about: more are answered 400 "
+        "(JSON); its body may hold 128 bytes per allowed id, plus 4 KiB.",
+    ),
+    _Option(
+        "WEBLAB_LAUNCH_ONCE",
+        True,
+        flag,
+        "Whether a launch URL logs in only the first browser that follows it: that browser "
+        "may follow it again, any other gets a 'this link was already used' page. Turn it "
+        "off for labs that hand one launch URL to several browsers.",
+    ),
     # issue 14: Prometheus metrics and the admin page
-    _Option("WEBLAB_ADMIN_USERNAME", None, optional_text,
-            "Username of the lab's operator. With `WEBLAB_ADMIN_PASSWORD` it turns on the "
-            "Prometheus metrics at `<base>/weblab/metrics` and the admin page at "
-            "`<base>/weblab/admin/`, both behind HTTP Basic authentication with these "
-            "credentials; unset, both answer 404. Set both or neither."),
-    _Option("WEBLAB_ADMIN_PASSWORD", None, optional_text,
-            "Password of the lab's operator for the metrics and the admin page, compared in "
-            "constant time and never logged. Use a long random value that differs from "
-            "`WEBLAB_PASSWORD`: whoever knows it can end any session."),
+    _Option(
+        "WEBLAB_ADMIN_USERNAME",
+        None,
+        optional_text,
+        "Username of the lab's operator. With `WEBLAB_ADMIN_PASSWORD` it turns on the "
+        "Prometheus metrics at `<base>/weblab/metrics` and the admin page at "
+        "`<base>/weblab/admin/`, both behind HTTP Basic authentication with these "
+        "credentials; unset, both answer 404. Set both or neither.",
+    ),
+    _Option(
+        "WEBLAB_ADMIN_PASSWORD",
+        None,
+        optional_text,
+        "Password of the lab's operator for the metrics and the admin page, compared in "
+        "constant time and never logged. Use a long random value that differs from "
+        "`WEBLAB_PASSWORD`: whoever knows it can end any session.",
+    ),
     # issue 11: mass expiry in parallel
-    _Option("WEBLAB_CLEANER_CONCURRENCY", 16, positive_int,
-            "How many `on_dispose` calls the cleaner of one process runs at the same time "
-            "when many sessions end together (each in its own thread, only during a pass); "
-            "`1` runs them one after the other."),
-    _Option("WEBLAB_CLEANER_BATCH", 50, positive_int,
-            "How many due sessions a cleaner claims in one round trip. Cleaners of several "
-            "processes claim different sessions, so a smaller batch spreads a mass expiry "
-            "more evenly between them."),
+    _Option(
+        "WEBLAB_CLEANER_CONCURRENCY",
+        16,
+        positive_int,
+        "How many `on_dispose` calls the cleaner of one process runs at the same time "
+        "when many sessions end together (each in its own thread, only during a pass); "
+        "`1` runs them one after the other.",
+    ),
+    _Option(
+        "WEBLAB_CLEANER_BATCH",
+        50,
+        positive_int,
+        "How many due sessions a cleaner claims in one round trip. Cleaners of several "
+        "processes claim different sessions, so a smaller batch spreads a mass expiry "
+        "more evenly between them.",
+    ),
 )
 
 _BY_KEY = {option.key: option for option in OPTIONS}
@@ -281,15 +417,18 @@ def load_settings(
         raise InvalidConfigError(
             "WEBLAB_NO_THREAD=True is incompatible with WEBLAB_AUTOCLEAN_THREAD=True"
         )
-    if no_thread and values["WEBLAB_TASK_THREADS_PROCESS"] > 0 and (
-        "WEBLAB_TASK_THREADS_PROCESS" in config
+    if (
+        no_thread
+        and values["WEBLAB_TASK_THREADS_PROCESS"] > 0
+        and ("WEBLAB_TASK_THREADS_PROCESS" in config)
     ):
         raise InvalidConfigError(
             "WEBLAB_NO_THREAD=True is incompatible with WEBLAB_TASK_THREADS_PROCESS > 0"
         )
     if (values["WEBLAB_ADMIN_USERNAME"] is None) != (values["WEBLAB_ADMIN_PASSWORD"] is None):
-        given, missing = sorted(("WEBLAB_ADMIN_USERNAME", "WEBLAB_ADMIN_PASSWORD"),
-                                key=lambda key: values[key] is None)
+        given, missing = sorted(
+            ("WEBLAB_ADMIN_USERNAME", "WEBLAB_ADMIN_PASSWORD"), key=lambda key: values[key] is None
+        )
         raise InvalidConfigError(
             f"{given} is set but {missing} is not: set both to turn on the metrics and the "
             "admin page, or neither"
@@ -300,8 +439,11 @@ def load_settings(
 
     # Every other field is the key without its prefix, lower-cased (WEBLAB_TIMEOUT → timeout).
     fields = {field.name for field in dataclasses.fields(Settings)}
-    derived = {name: value for key, value in values.items()
-               if (name := key.removeprefix("WEBLAB_").lower()) in fields}
+    derived = {
+        name: value
+        for key, value in values.items()
+        if (name := key.removeprefix("WEBLAB_").lower()) in fields
+    }
     derived.update(
         base_url=base or "",
         callback_url=callback,
@@ -325,12 +467,12 @@ def unknown_keys(config: Mapping[str, Any]) -> list[str]:
     """
     prefix = "WEBLAB_"
     # Compared without the shared prefix, which would make any two keys look alike.
-    known = [key[len(prefix):] for key in _BY_KEY]
+    known = [key[len(prefix) :] for key in _BY_KEY]
     warnings = []
     for key in sorted(k for k in config if isinstance(k, str) and k.startswith(prefix)):
         if key in _BY_KEY:
             continue
-        close = difflib.get_close_matches(key[len(prefix):], known, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(key[len(prefix) :], known, n=1, cutoff=0.6)
         hint = f"did you mean {prefix}{close[0]}?" if close else "weblab_ext does not read it"
         warnings.append(f"Unknown configuration key {key} (ignored): {hint}")
     return warnings

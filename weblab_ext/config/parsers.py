@@ -13,8 +13,15 @@ from ..errors import InvalidConfigError
 #: Human names of the parsers, for options that give no ``type`` (the docs show them).
 PARSER_TYPES: dict[Callable[[str, Any], Any], str] = {}
 
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://",
-                  "redis+sentinel://", "fakeredis://")
+_REDIS_SCHEMES = (
+    "redis://",
+    "rediss://",
+    "unix://",
+    "redis+cluster://",
+    "rediss+cluster://",
+    "redis+sentinel://",
+    "fakeredis://",
+)
 #: Words that make a key secret: its value never appears in an error message or a log line.
 _SECRET_WORDS = ("PASSWORD", "SECRET", "TOKEN")
 
@@ -34,7 +41,6 @@ def shown(key: str, value: Any) -> str:
         scheme, _, rest = value.rpartition("://")
         return repr(f"{scheme + '://' if scheme else ''}***@{rest.rpartition('@')[2]}")
     return repr(value)
-
 
 
 def bad(key: str, expected: str, value: Any) -> InvalidConfigError:
@@ -120,11 +126,13 @@ def index_mode(key: str, value: Any) -> str:
     return str(value)
 
 
-PARSER_TYPES.update({
-    seconds_value: "seconds",
-    non_negative_int: "integer (>= 0)",
-    flag: "boolean",
-    optional_text: "string or None",
-    text: "string",
-    redis_url: "URL or None",
-})
+PARSER_TYPES.update(
+    {
+        seconds_value: "seconds",
+        non_negative_int: "integer (>= 0)",
+        flag: "boolean",
+        optional_text: "string or None",
+        text: "string",
+        redis_url: "URL or None",
+    }
+)

@@ -11,13 +11,28 @@ from ..errors import InvalidConfigError
 #: Passwords and secret keys written down in weblab_ext's repository (examples, docs, tests):
 #: a lab running with one of them is open to anyone who read it. A test keeps this list in
 #: step with the repository.
-PUBLISHED_SECRETS = frozenset({
-    "change-me-in-production", "change-me-too", "change me", "secret", "password",
-    "dev-only-rlms-password", "dev-only-secret-key-published-in-weblab-ext",
-    "test-secret", "bench-secret", "rlms-s3cret", "hunter2secret", "hunter2-hunter2",
-    "Zebra-Quartz-8431-password", "fifteen-bytes!!", "0123456789abcde",
-    "THE-PASSWORD", "a-long-random-secret", "change-me-admin",
-})
+PUBLISHED_SECRETS = frozenset(
+    {
+        "change-me-in-production",
+        "change-me-too",
+        "change me",
+        "secret",
+        "password",
+        "dev-only-rlms-password",
+        "dev-only-secret-key-published-in-weblab-ext",
+        "test-secret",
+        "bench-secret",
+        "rlms-s3cret",
+        "hunter2secret",
+        "hunter2-hunter2",
+        "Zebra-Quartz-8431-password",
+        "fifteen-bytes!!",
+        "0123456789abcde",
+        "THE-PASSWORD",
+        "a-long-random-secret",
+        "change-me-admin",
+    }
+)
 #: Shortest ``WEBLAB_PASSWORD`` (characters) and ``SECRET_KEY`` (bytes) not reported as weak.
 MIN_PASSWORD_LENGTH = 12
 MIN_SECRET_KEY_BYTES = 16
@@ -35,8 +50,10 @@ def _password_problems(key: str, password: Any, *, opens: str) -> list[str]:
     if len(password) < MIN_PASSWORD_LENGTH:
         return [f"{key} is shorter than {MIN_PASSWORD_LENGTH} characters: it can be guessed."]
     if password in PUBLISHED_SECRETS:
-        return [f"{key} is a value published in weblab_ext's examples, docs or tests: anyone "
-                f"can {opens}."]
+        return [
+            f"{key} is a value published in weblab_ext's examples, docs or tests: anyone "
+            f"can {opens}."
+        ]
     return []
 
 
@@ -49,28 +66,41 @@ def weak_secrets(config: Mapping[str, Any]) -> list[str]:
 
     :param config: the Flask app's config.
     """
-    problems = _password_problems("WEBLAB_PASSWORD", config.get("WEBLAB_PASSWORD"),
-                                  opens="start sessions and drive the lab")
+    problems = _password_problems(
+        "WEBLAB_PASSWORD", config.get("WEBLAB_PASSWORD"), opens="start sessions and drive the lab"
+    )
     admin = config.get("WEBLAB_ADMIN_PASSWORD")
-    problems += _password_problems("WEBLAB_ADMIN_PASSWORD", admin,
-                                   opens="read the admin page and end any session")
+    problems += _password_problems(
+        "WEBLAB_ADMIN_PASSWORD", admin, opens="read the admin page and end any session"
+    )
     if isinstance(admin, str) and admin.strip() and admin == config.get("WEBLAB_PASSWORD"):
-        problems.append("WEBLAB_ADMIN_PASSWORD is the same as WEBLAB_PASSWORD: the RLMS (and "
-                        "whoever reads its configuration) can use the admin page.")
+        problems.append(
+            "WEBLAB_ADMIN_PASSWORD is the same as WEBLAB_PASSWORD: the RLMS (and "
+            "whoever reads its configuration) can use the admin page."
+        )
     key = config.get("SECRET_KEY")
     if isinstance(key, (str, bytes)) and key:
         raw = key.encode() if isinstance(key, str) else key
         if len(raw) < MIN_SECRET_KEY_BYTES:
-            problems.append(f"SECRET_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes: "
-                            "students' session cookies can be forged.")
+            problems.append(
+                f"SECRET_KEY is shorter than {MIN_SECRET_KEY_BYTES} bytes: "
+                "students' session cookies can be forged."
+            )
         elif raw.decode(errors="replace") in PUBLISHED_SECRETS:
-            problems.append("SECRET_KEY is a value published in weblab_ext's examples, docs "
-                            "or tests: anyone can forge students' session cookies.")
+            problems.append(
+                "SECRET_KEY is a value published in weblab_ext's examples, docs "
+                "or tests: anyone can forge students' session cookies."
+            )
     return problems
 
 
-def require_secrets(config: MutableMapping[str, Any], development: Mapping[str, Any], *,
-                    debug: bool, env_prefix: str = "FLASK_") -> None:
+def require_secrets(
+    config: MutableMapping[str, Any],
+    development: Mapping[str, Any],
+    *,
+    debug: bool,
+    env_prefix: str = "FLASK_",
+) -> None:
     """Refuse to run outside debug mode unless every secret is configured.
 
     In debug mode the missing ones take the ``development`` values (published with the lab's
@@ -92,7 +122,8 @@ def require_secrets(config: MutableMapping[str, Any], development: Mapping[str, 
     missing = [key for key in development if not config.get(key)]
     if missing and not debug:
         raise InvalidConfigError(
-            "Refusing to start without " + ", ".join(env_prefix + key for key in missing)
+            "Refusing to start without "
+            + ", ".join(env_prefix + key for key in missing)
             + " in the environment; run with --debug to use development values instead"
         )
     config.update({key: development[key] for key in missing})

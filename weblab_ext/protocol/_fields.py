@@ -151,8 +151,7 @@ def check_depth(value: object, field: str, *, keys: int = 1, limit: int = MAX_DE
             continue
         for key, child in node.items():
             if budget > 0:
-                stack.append((child, depth + 1, f"{name}.{key}" if name else str(key),
-                              budget - 1))
+                stack.append((child, depth + 1, f"{name}.{key}" if name else str(key), budget - 1))
             else:
                 stack.append((child, depth + 1, name, 0))
 

@@ -85,9 +85,7 @@ def decode_body(raw: bytes, content_type: str | None) -> object:
     :raises ProtocolError: ``invalid-json`` for an empty or undecodable body.
     """
     if not raw.strip():
-        raise ProtocolError(
-            "invalid-json", "The request body is empty; a JSON object is expected"
-        )
+        raise ProtocolError("invalid-json", "The request body is empty; a JSON object is expected")
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type != _FORM_TYPE or raw.lstrip()[:1] in (b"{", b"["):
         return _decode_json(raw)
@@ -152,15 +150,27 @@ def parse_weblab_start(body: object, *, local_tz: datetime.tzinfo | None = None)
 
     username = required_str(server.get("request.username"), "request.username", _IN_SERVER)
     # Pre-2017 WLD sends no unique name, and WLD always sends the login as the full name.
-    unique = optional_str(server.get("request.username.unique"), "request.username.unique",
-                          _IN_SERVER) or username
-    full_name = optional_str(server.get("request.full_name"), "request.full_name",
-                             _IN_SERVER) or username
+    unique = (
+        optional_str(server.get("request.username.unique"), "request.username.unique", _IN_SERVER)
+        or username
+    )
+    full_name = (
+        optional_str(server.get("request.full_name"), "request.full_name", _IN_SERVER) or username
+    )
     locale = optional_str(server.get("request.locale"), "request.locale", _IN_SERVER) or None
-    name = required_str(server.get("request.experiment_id.experiment_name"),
-                        "request.experiment_id.experiment_name", _IN_SERVER)
-    category = optional_str(server.get("request.experiment_id.category_name"),
-                            "request.experiment_id.category_name", _IN_SERVER) or None
+    name = required_str(
+        server.get("request.experiment_id.experiment_name"),
+        "request.experiment_id.experiment_name",
+        _IN_SERVER,
+    )
+    category = (
+        optional_str(
+            server.get("request.experiment_id.category_name"),
+            "request.experiment_id.category_name",
+            _IN_SERVER,
+        )
+        or None
+    )
     return StartRequest(
         dialect="weblab",
         client_data=client,

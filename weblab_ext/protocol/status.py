@@ -16,8 +16,9 @@ _MULTIPLE_CODE = "missing-parameters"
 _MULTIPLE_MESSAGE = "session_ids expected in POST JSON"
 
 
-def session_over(*, max_date: float | None, last_poll: float | None, now: float,
-                 timeout: float) -> bool:
+def session_over(
+    *, max_date: float | None, last_poll: float | None, now: float, timeout: float
+) -> bool:
     """Whether an active session is past its deadline: its slot ended, or it has been silent
     for ``timeout`` seconds (``timeout <= 0``: no inactivity limit).
 
@@ -50,8 +51,9 @@ def should_finish(
     :param timeout: inactivity limit in seconds; ``<= 0`` disables it.
     :param poll_interval: ``WEBLAB_POLL_INTERVAL`` in seconds.
     """
-    (value,) = should_finish_many([(state, max_date, last_poll)], now=now, timeout=timeout,
-                                  poll_interval=poll_interval)
+    (value,) = should_finish_many(
+        [(state, max_date, last_poll)], now=now, timeout=timeout, poll_interval=poll_interval
+    )
     return value
 
 
@@ -81,8 +83,7 @@ def should_finish_many(
             continue
         time_left = inf if max_date is None else max_date - now
         # session_over(), inlined
-        if time_left <= 0 or (check_idle and last_poll is not None
-                              and now - last_poll >= timeout):
+        if time_left <= 0 or (check_idle and last_poll is not None and now - last_poll >= timeout):
             append(-1)
         elif not interval:
             append(0)

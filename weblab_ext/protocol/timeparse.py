@@ -98,8 +98,12 @@ def _parse_datetime(
     tz = _offset(parts["tz"], field, value) if parts["tz"] else local_tz
     try:
         moment = datetime.datetime(
-            int(parts["year"]), int(parts["month"]), int(parts["day"]),
-            int(parts["hour"]), int(parts["minute"]), int(parts["second"] or 0),
+            int(parts["year"]),
+            int(parts["month"]),
+            int(parts["day"]),
+            int(parts["hour"]),
+            int(parts["minute"]),
+            int(parts["second"] or 0),
             tzinfo=tz,
         )
         # A naive datetime's timestamp() interprets it in the machine's local timezone.

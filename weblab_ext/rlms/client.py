@@ -104,12 +104,21 @@ class RLMSClient:
         dotenv_path: str | os.PathLike[str] | None = None,
         netrc_path: str | os.PathLike[str] | None = None,
     ) -> None:
-        settings = resolve_settings(url, username, password, timeout, profile, environ=environ,
-                                    dotenv_path=dotenv_path, netrc_path=netrc_path)
+        settings = resolve_settings(
+            url,
+            username,
+            password,
+            timeout,
+            profile,
+            environ=environ,
+            dotenv_path=dotenv_path,
+            netrc_path=netrc_path,
+        )
         self.transport: Transport = transport or UrllibTransport()
         if settings.url is None and not isinstance(self.transport, FlaskTransport):
             raise RLMSConfigError(
-                "no lab URL: pass url=, use rlms_context(url=...) or set WEBLAB_URL")
+                "no lab URL: pass url=, use rlms_context(url=...) or set WEBLAB_URL"
+            )
         self.url: str = settings.url or _LOCAL_URL
         self.username = settings.username
         self.password = settings.password
@@ -162,8 +171,14 @@ class RLMSClient:
             not retried (the lab may have acted on the call).
         """
         body = None if payload is None else json.dumps(payload).encode("utf-8")
-        call = HTTPRequest(method, self.sessions_url(path), self._headers(body is not None),
-                           body, self.timeout, self.profile.verify_tls)
+        call = HTTPRequest(
+            method,
+            self.sessions_url(path),
+            self._headers(body is not None),
+            body,
+            self.timeout,
+            self.profile.verify_tls,
+        )
         delay = self.backoff
         for attempt in range(self.retries + 1):
             try:
@@ -190,8 +205,9 @@ class RLMSClient:
         reply = parse_json(self.profile, response, tolerant=True)
         version = reply.get("api_version") if isinstance(reply, dict) else None
         if not isinstance(version, str) or not version:
-            raise RLMSProtocolError("api reply has no api_version string", response.url,
-                                    response.text)
+            raise RLMSProtocolError(
+                "api reply has no api_version string", response.url, response.text
+            )
         return version
 
     def test(self) -> bool:
@@ -250,14 +266,23 @@ class RLMSClient:
         as_strings = None
         if self.profile.probe_api and self.probe() == "0":
             as_strings = True
-        fields: dict[str, Any] = {} if reservation_id is None else {
-            "reservation_id": reservation_id}
+        fields: dict[str, Any] = (
+            {} if reservation_id is None else {"reservation_id": reservation_id}
+        )
         request = StartParams(
-            username=username, start=self.now() if start is None else start,
-            full_name=full_name, username_unique=username_unique, locale=locale,
-            experiment_name=experiment_name, category_name=category_name,
-            slot_length=slot_length, back=back, client_data=client_data,
-            server_extra=server_extra, **fields)
+            username=username,
+            start=self.now() if start is None else start,
+            full_name=full_name,
+            username_unique=username_unique,
+            locale=locale,
+            experiment_name=experiment_name,
+            category_name=category_name,
+            slot_length=slot_length,
+            back=back,
+            client_data=client_data,
+            server_extra=server_extra,
+            **fields,
+        )
         body = build_start_body(self.profile, request, as_strings=as_strings)
         response = self.request("POST", "", body)
         return read_start(self.profile, parse_json(self.profile, response), response.url)
@@ -268,8 +293,7 @@ class RLMSClient:
         :param session_id: the lab session id.
         """
         response = self.request("GET", f"{session_id}/status")
-        return read_should_finish(self.profile, parse_json(self.profile, response),
-                                  response.url)
+        return read_should_finish(self.profile, parse_json(self.profile, response), response.url)
 
     def dispose(self, session_id: str) -> DisposeResult:
         """One dispose call (``POST {"action": "delete"}`` or ``DELETE``), read as the

@@ -103,8 +103,13 @@ def rlms_context(
         with rlms_context(url="http://127.0.0.1:5000", profile="ldl"):
             RLMSClient().api()
     """
-    given = {"url": url, "username": username, "password": password,
-             "timeout": timeout, "profile": profile}
+    given = {
+        "url": url,
+        "username": username,
+        "password": password,
+        "timeout": timeout,
+        "profile": profile,
+    }
     merged = {**_context.get(), **{k: v for k, v in given.items() if v is not None}}
     token = _context.set(merged)
     try:
@@ -191,8 +196,13 @@ def resolve_settings(
     """
     env = os.environ if environ is None else environ
     dotenv = read_dotenv(Path.cwd() / ".env" if dotenv_path is None else dotenv_path)
-    given = {"url": url, "username": username, "password": password,
-             "timeout": timeout, "profile": profile}
+    given = {
+        "url": url,
+        "username": username,
+        "password": password,
+        "timeout": timeout,
+        "profile": profile,
+    }
     layers: list[tuple[str, Mapping[str, Any]]] = [
         ("argument", given),
         ("rlms_context", _context.get()),
@@ -216,8 +226,11 @@ def resolve_settings(
         url=found.get("url"),
         username=found.get("username"),
         password=found.get("password"),
-        timeout=(DEFAULT_TIMEOUT_S if raw_timeout is None
-                 else _parse_timeout(raw_timeout, _TIMEOUT_LABELS[sources["timeout"]])),
+        timeout=(
+            DEFAULT_TIMEOUT_S
+            if raw_timeout is None
+            else _parse_timeout(raw_timeout, _TIMEOUT_LABELS[sources["timeout"]])
+        ),
         profile=found.get("profile"),
     )
 

@@ -170,9 +170,7 @@ def _lde_server_data(request: StartParams) -> dict[str, Any]:
     }
 
 
-def _flat_body(
-    profile: RLMSProfile, request: StartParams, *, as_strings: bool
-) -> dict[str, Any]:
+def _flat_body(profile: RLMSProfile, request: StartParams, *, as_strings: bool) -> dict[str, Any]:
     if profile.dialect == "weblabdeusto":
         client = _client_data(request, ("back",))
         server = _wld_server_data(profile, request)

@@ -111,7 +111,9 @@ def parse_json(profile: RLMSProfile, response: HTTPResponse, *, tolerant: bool =
         if not _JSON_TYPE.match(response.content_type):
             raise RLMSProtocolError(
                 f"reply Content-Type {response.content_type!r} is not application/json",
-                response.url, text)
+                response.url,
+                text,
+            )
         if not text.strip():
             return None
     try:

@@ -37,16 +37,27 @@ class ExpiryCleaner:
     :param batch: returns ``WEBLAB_CLEANER_BATCH`` (sessions claimed per round trip).
     """
 
-    def __init__(self, store: SessionStore, disposer: Disposer, *,
-                 concurrency: Callable[[], int], batch: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        store: SessionStore,
+        disposer: Disposer,
+        *,
+        concurrency: Callable[[], int],
+        batch: Callable[[], int],
+    ) -> None:
         self._store = store
         self._disposer = disposer
         self._concurrency = concurrency
         self._batch = batch
 
-    def run(self, *, clock: Callable[[], float], timeout: Callable[[], float],
-            should_stop: Callable[[], bool] = lambda: False,
-            progress: Callable[[int], object] | None = None) -> int:
+    def run(
+        self,
+        *,
+        clock: Callable[[], float],
+        timeout: Callable[[], float],
+        should_stop: Callable[[], bool] = lambda: False,
+        progress: Callable[[int], object] | None = None,
+    ) -> int:
         """One pass: dispose every session due, until none is left; returns how many.
 
         :param clock: the time used to judge what is due, read before each claim.
@@ -93,17 +104,20 @@ class ExpiryCleaner:
         if item.abandoned:
             self._disposer.finish_abandoned(item.record)
         else:
-            self._disposer.dispose_claimed(item.record, now=now, timeout=timeout,
-                                           has_tasks=item.has_tasks)
+            self._disposer.dispose_claimed(
+                item.record, now=now, timeout=timeout, has_tasks=item.has_tasks
+            )
         return 1
 
 
 def _counter(progress: Callable[[int], object] | None) -> Callable[[int], int]:
     """``count -> count``, telling ``progress`` about every non-zero count on the way."""
+
     def counted(count: int) -> int:
         if count and progress is not None:
             progress(count)
         return count
+
     return counted
 
 
@@ -152,8 +166,14 @@ class CleanerLoop(Loop):
     :param tasks: the task engine to sweep, if any.
     """
 
-    def __init__(self, sessions: Cleanable, stop: threading.Event, *, store_label: str,
-                 tasks: Sweepable | None = None) -> None:
+    def __init__(
+        self,
+        sessions: Cleanable,
+        stop: threading.Event,
+        *,
+        store_label: str,
+        tasks: Sweepable | None = None,
+    ) -> None:
         super().__init__("weblab-cleaner", stop, store_label=store_label)
         self.sessions = sessions
         self.tasks = tasks

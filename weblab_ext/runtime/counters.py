@@ -21,8 +21,11 @@ logger = logging.getLogger("weblab_ext")
 
 #: What ended a session that was not over yet, by who disposed it.
 CALLERS = ("rlms", "admin", "start_failed")
-_REASON_OF_EXPIRY = {"user_exited": "exited", "time_limit_reached": "slot_end",
-                     "inactivity_timeout": "timeout"}
+_REASON_OF_EXPIRY = {
+    "user_exited": "exited",
+    "time_limit_reached": "slot_end",
+    "inactivity_timeout": "timeout",
+}
 
 
 def disposal_reason(record: SessionRecord, *, now: float, timeout: float, caller: str) -> str:

@@ -26,8 +26,11 @@ SERVER_MODULES: tuple[tuple[str, str], ...] = (
     ("cheroot", "cheroot"),
 )
 #: WSGI environ keys only some servers set.
-_SERVER_ENVIRON_KEYS = (("gunicorn.socket", "gunicorn"), ("uwsgi.version", "uWSGI"),
-                        ("mod_wsgi.version", "mod_wsgi"))
+_SERVER_ENVIRON_KEYS = (
+    ("gunicorn.socket", "gunicorn"),
+    ("uwsgi.version", "uWSGI"),
+    ("mod_wsgi.version", "mod_wsgi"),
+)
 #: ``SERVER_SOFTWARE`` of Werkzeug's development server (``flask run``, ``app.run()``).
 _DEV_SERVER = "Werkzeug/"
 

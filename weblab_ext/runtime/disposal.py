@@ -114,13 +114,17 @@ class Disposer:
     def finish_abandoned(self, record: SessionRecord) -> None:
         """Finish a disposal whose disposer vanished, without running ``on_dispose`` again
         (it may have run already: exactly once wins over at least once)."""
-        logger.warning("Finishing a disposal whose disposer vanished (session %s)",
-                       session_id_hash(record.session_id))
-        self._store.finish_dispose(record.session_id, expired_ttl=self._expired_ttl(),
-                                   back=safe_back_url(record.back))
+        logger.warning(
+            "Finishing a disposal whose disposer vanished (session %s)",
+            session_id_hash(record.session_id),
+        )
+        self._store.finish_dispose(
+            record.session_id, expired_ttl=self._expired_ttl(), back=safe_back_url(record.back)
+        )
 
-    def dispose_claimed(self, record: SessionRecord, *, now: float, timeout: float,
-                        has_tasks: bool = True) -> None:
+    def dispose_claimed(
+        self, record: SessionRecord, *, now: float, timeout: float, has_tasks: bool = True
+    ) -> None:
         """Run the clean-up of a session this caller won (the cleaner's claim), here and now.
 
         :param now: when it was claimed, and ``timeout`` the inactivity timeout then: why the
@@ -131,8 +135,13 @@ class Disposer:
         self._run_cleanup(record, reason, wait=0, background=False, has_tasks=has_tasks)
 
     def _run_cleanup(
-        self, record: SessionRecord, reason: str, *, wait: float, background: bool,
-        has_tasks: bool = True
+        self,
+        record: SessionRecord,
+        reason: str,
+        *,
+        wait: float,
+        background: bool,
+        has_tasks: bool = True,
     ) -> DisposeOutcome:
         finished = threading.Event()
         with self._lock:
@@ -149,8 +158,9 @@ class Disposer:
         thread.start()
         return DisposeOutcome.DONE if finished.wait(wait) else DisposeOutcome.PENDING
 
-    def _cleanup_and_finish(self, record: SessionRecord, reason: str,
-                            finished: threading.Event, has_tasks: bool) -> None:
+    def _cleanup_and_finish(
+        self, record: SessionRecord, reason: str, finished: threading.Event, has_tasks: bool
+    ) -> None:
         took: float | None = None
         try:
             took = self._cleanup(record, has_tasks)
@@ -171,15 +181,20 @@ class Disposer:
         """Mark a session disposed (and tell push layers), retrying while the store is away."""
         for pause in (*_FINISH_RETRY_PAUSES, None):
             try:
-                self._store.finish_dispose(record.session_id, expired_ttl=self._expired_ttl(),
-                                           back=safe_back_url(record.back))
+                self._store.finish_dispose(
+                    record.session_id,
+                    expired_ttl=self._expired_ttl(),
+                    back=safe_back_url(record.back),
+                )
                 return
             except STORE_ERRORS:
                 if pause is None:
                     logger.warning(
                         "Could not mark session %s disposed: the store is unreachable; the "
                         "cleaner (or the next dispose call) finishes it after %d minutes",
-                        session_id_hash(record.session_id), STALE_DISPOSING_SECONDS // 60)
+                        session_id_hash(record.session_id),
+                        STALE_DISPOSING_SECONDS // 60,
+                    )
                     return
                 time.sleep(pause)
 

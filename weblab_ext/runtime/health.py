@@ -50,8 +50,12 @@ class HealthChecker:
                     outcomes[name] = "still running since an earlier health call"
                     continue
                 self._running.add(name)
-            thread = threading.Thread(target=self._call, args=(name, check, outcomes),
-                                      name=f"weblab-health-{name}", daemon=True)
+            thread = threading.Thread(
+                target=self._call,
+                args=(name, check, outcomes),
+                name=f"weblab-health-{name}",
+                daemon=True,
+            )
             thread.start()
             started.append((name, thread))
         deadline = time.monotonic() + timeout

@@ -97,30 +97,69 @@ class LifecycleLog:
     :param logger: where the lines go (the app's logger).
     """
 
-    def __init__(self, *, enabled: bool, lab_name: str | None = None,
-                 environment: str | None = None,
-                 logger: logging.Logger = default_logger) -> None:
+    def __init__(
+        self,
+        *,
+        enabled: bool,
+        lab_name: str | None = None,
+        environment: str | None = None,
+        logger: logging.Logger = default_logger,
+    ) -> None:
         self.enabled = enabled
         self.lab_name = lab_name
         self.environment = environment
         self.logger = logger
 
-    def session_event(self, action: str, record: SessionRecord, *, source: str, now: float,
-                      timeout: float, **extra: Any) -> None:
+    def session_event(
+        self,
+        action: str,
+        record: SessionRecord,
+        *,
+        source: str,
+        now: float,
+        timeout: float,
+        **extra: Any,
+    ) -> None:
         """Log ``action`` about a session, with the reason it is over; never raises."""
         if not self.enabled:
             return
-        log_event(action, source=source, now=now, timeout=timeout, record=record,
-                  reason=expiry_reason(record, now=now, timeout=timeout),
-                  lab_name=self.lab_name, environment=self.environment, logger=self.logger,
-                  **extra)
+        log_event(
+            action,
+            source=source,
+            now=now,
+            timeout=timeout,
+            record=record,
+            reason=expiry_reason(record, now=now, timeout=timeout),
+            lab_name=self.lab_name,
+            environment=self.environment,
+            logger=self.logger,
+            **extra,
+        )
 
-    def anonymous_event(self, action: str, *, reason: str, session_id: str | None, source: str,
-                        now: float, timeout: float, **extra: Any) -> None:
+    def anonymous_event(
+        self,
+        action: str,
+        *,
+        reason: str,
+        session_id: str | None,
+        source: str,
+        now: float,
+        timeout: float,
+        **extra: Any,
+    ) -> None:
         """Log ``action`` about a request without a session (``session_id``: the cookie's,
         when it names a session that does not exist); never raises."""
         if not self.enabled:
             return
-        log_event(action, source=source, reason=reason, now=now, timeout=timeout,
-                  session_id=session_id, lab_name=self.lab_name, environment=self.environment,
-                  logger=self.logger, **extra)
+        log_event(
+            action,
+            source=source,
+            reason=reason,
+            now=now,
+            timeout=timeout,
+            session_id=session_id,
+            lab_name=self.lab_name,
+            environment=self.environment,
+            logger=self.logger,
+            **extra,
+        )

@@ -81,15 +81,21 @@ class Loop:
         except STORE_ERRORS as exc:
             self._failed()
             pause = backoff(self.failures)
-            logger.warning("%s cannot reach the store at %s (attempt %d, next try in %.1f s): %s",
-                           self.name, self.store_label, self.failures, pause,
-                           type(exc).__name__)
+            logger.warning(
+                "%s cannot reach the store at %s (attempt %d, next try in %.1f s): %s",
+                self.name,
+                self.store_label,
+                self.failures,
+                pause,
+                type(exc).__name__,
+            )
             return pause
         except Exception:
             self._failed()
             pause = backoff(self.failures)
-            logger.exception("%s failed (attempt %d, next try in %.1f s)", self.name,
-                             self.failures, pause)
+            logger.exception(
+                "%s failed (attempt %d, next try in %.1f s)", self.name, self.failures, pause
+            )
             return pause
         self.failures = 0
         return pause

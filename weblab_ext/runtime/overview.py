@@ -97,8 +97,9 @@ def worker_label(worker_id: str) -> str:
     return worker_id.rsplit("-", 1)[-1]
 
 
-def lab_overview(service: SessionService, engine: TaskEngine, monitoring: MonitoringStore,
-                 limit: int) -> LabOverview:
+def lab_overview(
+    service: SessionService, engine: TaskEngine, monitoring: MonitoringStore, limit: int
+) -> LabOverview:
     """Read the overview: a few round trips, whatever the number of sessions.
 
     Tasks whose worker stopped beating are failed first (as every read of a task judges
@@ -108,9 +109,16 @@ def lab_overview(service: SessionService, engine: TaskEngine, monitoring: Monito
     """
     now = service.clock()
     counts = monitoring.session_counts()
-    sessions = [SessionRow(session_id_hash(record.session_id), record.username, record.state,
-                           record.max_date - now, now - record.last_poll)
-                for record in monitoring.undisposed_sessions(limit)]
+    sessions = [
+        SessionRow(
+            session_id_hash(record.session_id),
+            record.username,
+            record.state,
+            record.max_date - now,
+            now - record.last_poll,
+        )
+        for record in monitoring.undisposed_sessions(limit)
+    ]
     tasks = engine.operator_summary(limit)
     task_now = engine.clock()
     rows = []
@@ -119,10 +127,16 @@ def lab_overview(service: SessionService, engine: TaskEngine, monitoring: Monito
         if record is None or record.finished:
             continue
         since = record.started_at if record.status == "running" else record.submitted_at
-        rows.append(TaskRow(session_id_hash(record.task_id), record.name, record.status,
-                            task_now - (since or task_now),
-                            worker_label(record.worker) if record.worker else "",
-                            record.stopping))
+        rows.append(
+            TaskRow(
+                session_id_hash(record.task_id),
+                record.name,
+                record.status,
+                task_now - (since or task_now),
+                worker_label(record.worker) if record.worker else "",
+                record.stopping,
+            )
+        )
     return LabOverview(now, counts, sessions, tasks, task_now, rows)
 
 

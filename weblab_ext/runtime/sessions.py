@@ -97,12 +97,17 @@ class SessionService:
         self.cleaner_concurrency = settings.cleaner_concurrency
         self.cleaner_batch = settings.cleaner_batch
         self.disposer = Disposer(
-            store, self._cleanup, expired_ttl=lambda: settings.expired_users_timeout,
+            store,
+            self._cleanup,
+            expired_ttl=lambda: settings.expired_users_timeout,
             on_disposed=lambda reason, took: self.counters.session_disposed(reason, took),
         )
-        self.expiry = ExpiryCleaner(store, self.disposer,
-                                    concurrency=lambda: self.cleaner_concurrency,
-                                    batch=lambda: self.cleaner_batch)
+        self.expiry = ExpiryCleaner(
+            store,
+            self.disposer,
+            concurrency=lambda: self.cleaner_concurrency,
+            batch=lambda: self.cleaner_batch,
+        )
 
     def _now(self, now: float | None) -> float:
         return self.clock() if now is None else now
@@ -123,19 +128,31 @@ class SessionService:
         user = CurrentUser(record, self, clock=self.clock)
         error = self._run_on_start(request, user)
         if error is not None:
-            self.dispose(record.session_id, wait=self.settings.dispose_wait, background=False,
-                         caller="start_failed")
+            self.dispose(
+                record.session_id,
+                wait=self.settings.dispose_wait,
+                background=False,
+                caller="start_failed",
+            )
         return StartOutcome(record.session_id, record, error)
 
     @staticmethod
     def _new_record(request: StartRequest, now: float) -> SessionRecord:
         return SessionRecord(
-            session_id=create_token(), state="active", dialect=request.dialect,
-            start_date=request.start_date, max_date=request.max_date, last_poll=now,
-            username=request.username, username_unique=request.username_unique,
-            full_name=request.full_name, locale=request.locale,
-            experiment_name=request.experiment_name, category_name=request.category_name,
-            back=request.back, request_client_data=request.request_client_data,
+            session_id=create_token(),
+            state="active",
+            dialect=request.dialect,
+            start_date=request.start_date,
+            max_date=request.max_date,
+            last_poll=now,
+            username=request.username,
+            username_unique=request.username_unique,
+            full_name=request.full_name,
+            locale=request.locale,
+            experiment_name=request.experiment_name,
+            category_name=request.category_name,
+            back=request.back,
+            request_client_data=request.request_client_data,
             request_server_data=request.request_server_data,
         )
 
@@ -148,8 +165,9 @@ class SessionService:
                 result = on_start(request.client_data, request.server_data)
                 if result:
                     if not isinstance(result, dict):
-                        raise TypeError("on_start must return a dict or None, not "
-                                        f"{type(result).__name__}")
+                        raise TypeError(
+                            f"on_start must return a dict or None, not {type(result).__name__}"
+                        )
                     user.data = result
                 user.store_data_if_modified()
         except Exception as exc:
@@ -179,8 +197,7 @@ class SessionService:
 
     def load_user(self, session_id: str, *, poll: bool, now: float | None = None) -> WebLabUser:
         """Read a session's user, recording a poll when asked; one round trip."""
-        record = self.store.touch(session_id, now=self._now(now), poll=poll,
-                                  timeout=self.timeout)
+        record = self.store.touch(session_id, now=self._now(now), poll=poll, timeout=self.timeout)
         return user_from_record(record, self, clock=self.clock)
 
     def user_of(self, record: SessionRecord | None) -> WebLabUser:
@@ -224,8 +241,12 @@ class SessionService:
     def should_finish(self, fields: StatusFields, now: float) -> int:
         """The ``should_finish`` value of a session's status fields."""
         return should_finish(
-            state=fields.state, max_date=fields.max_date, last_poll=fields.last_poll,
-            now=now, timeout=self.timeout, poll_interval=self.poll_interval,
+            state=fields.state,
+            max_date=fields.max_date,
+            last_poll=fields.last_poll,
+            now=now,
+            timeout=self.timeout,
+            poll_interval=self.poll_interval,
         )
 
     def status(self, session_id: str, *, now: float | None = None) -> int:
@@ -242,11 +263,13 @@ class SessionService:
             return
         record = self.store.load(session_id)
         if record is not None:
-            self.lifecycle.session_event("expiry_detected", record, source=SOURCE_STATUS,
-                                         now=now, timeout=self.timeout)
+            self.lifecycle.session_event(
+                "expiry_detected", record, source=SOURCE_STATUS, now=now, timeout=self.timeout
+            )
 
-    def status_many(self, session_ids: Sequence[str], *, time_limit: float | None = None
-                    ) -> dict[str, int]:
+    def status_many(
+        self, session_ids: Sequence[str], *, time_limit: float | None = None
+    ) -> dict[str, int]:
         """The RLMS status of many sessions, one round trip per chunk of ids.
 
         :param time_limit: seconds after which the ids not read yet are left out.
@@ -257,29 +280,50 @@ class SessionService:
         step = MULTIPLE_STATUS_CHUNK if time_limit else max(1, len(session_ids))
         for first in range(0, len(session_ids), step):
             chunk = session_ids[first : first + step]
-            values = should_finish_many(self.store.status_rows(chunk), now=self.clock(),
-                                        timeout=self.timeout, poll_interval=self.poll_interval)
+            values = should_finish_many(
+                self.store.status_rows(chunk),
+                now=self.clock(),
+                timeout=self.timeout,
+                poll_interval=self.poll_interval,
+            )
             result.update(zip(chunk, values, strict=True))
             if time_limit and time.monotonic() - started > time_limit:
                 break
         return result
 
-    def dispose(self, session_id: str, *, wait: float, background: bool = True,
-                now: float | None = None, caller: str = "rlms") -> DisposeOutcome:
+    def dispose(
+        self,
+        session_id: str,
+        *,
+        wait: float,
+        background: bool = True,
+        now: float | None = None,
+        caller: str = "rlms",
+    ) -> DisposeOutcome:
         """Dispose a session now (RLMS call, failed ``on_start``, the admin page); wait up to
         ``wait`` s.
 
         :param caller: ``rlms``, ``admin`` or ``start_failed``: what the metrics count as the
             reason when the session was not over yet.
         """
-        return self.disposer.dispose(session_id, now=self._now(now), timeout=self.timeout,
-                                     wait=wait, background=background, caller=caller)
+        return self.disposer.dispose(
+            session_id,
+            now=self._now(now),
+            timeout=self.timeout,
+            wait=wait,
+            background=background,
+            caller=caller,
+        )
 
     # -- the cleaner ------------------------------------------------------------------------
 
-    def clean_expired(self, *, now: float | None = None,
-                      should_stop: Callable[[], bool] = lambda: False,
-                      progress: Callable[[int], object] | None = None) -> int:
+    def clean_expired(
+        self,
+        *,
+        now: float | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        progress: Callable[[int], object] | None = None,
+    ) -> int:
         """One cleaner pass: dispose every due session, ``on_dispose`` calls in parallel
         (``WEBLAB_CLEANER_CONCURRENCY``), until none is due. Returns how many were disposed.
 
@@ -290,8 +334,9 @@ class SessionService:
             bar).
         """
         clock = self.clock if now is None else (lambda: now)
-        return self.expiry.run(clock=clock, timeout=lambda: self.timeout,
-                               should_stop=should_stop, progress=progress)
+        return self.expiry.run(
+            clock=clock, timeout=lambda: self.timeout, should_stop=should_stop, progress=progress
+        )
 
     def _cleanup(self, record: SessionRecord, has_tasks: bool = True) -> float:
         """Run ``on_dispose`` as the session's user, then stop the session's tasks; returns
@@ -301,8 +346,9 @@ class SessionService:
         the disposal is counted (see :class:`.Disposer`).
         """
         deadline = time.monotonic() + self.settings.dispose_wait
-        self.lifecycle.session_event("disposed", record, source=SOURCE_DISPOSE,
-                                     now=self.clock(), timeout=self.timeout)
+        self.lifecycle.session_event(
+            "disposed", record, source=SOURCE_DISPOSE, now=self.clock(), timeout=self.timeout
+        )
         user = CurrentUser(record, self, clock=self.clock)
         with self._session_scope(user):
             on_dispose = self.callbacks.on_dispose

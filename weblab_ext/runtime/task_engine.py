@@ -43,13 +43,18 @@ UNIQUE_VALUES = (None, "global", "user")
 
 def already_running_message(name: str) -> str:
     """The message of a duplicate run of a unique task."""
-    return (f"This task ({name}) has been sent in parallel and it is still running; it is "
-            "declared unique, so wait for it to finish (or stop it) first")
+    return (
+        f"This task ({name}) has been sent in parallel and it is still running; it is "
+        "declared unique, so wait for it to finish (or stop it) first"
+    )
 
 
 def _duplicate_error(name: str) -> dict[str, str]:
-    return {"code": "exception", "class": "AlreadyRunningError",
-            "message": already_running_message(name)}
+    return {
+        "code": "exception",
+        "class": "AlreadyRunningError",
+        "message": already_running_message(name),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,9 +94,16 @@ class TaskEngine(LeaseKeeping):
     :param counters: counts task ends for the metrics (default: none).
     """
 
-    def __init__(self, store: TaskStore, settings: Settings, specs: Mapping[str, TaskSpec], *,
-                 run_in_app: RunInApp, ensure_threads: Callable[[], None],
-                 counters: LifecycleCounters | None = None) -> None:
+    def __init__(
+        self,
+        store: TaskStore,
+        settings: Settings,
+        specs: Mapping[str, TaskSpec],
+        *,
+        run_in_app: RunInApp,
+        ensure_threads: Callable[[], None],
+        counters: LifecycleCounters | None = None,
+    ) -> None:
         self.store = store
         self.counters = counters or LifecycleCounters()
         self.settings = settings
@@ -117,8 +129,9 @@ class TaskEngine(LeaseKeeping):
 
     # -- submission -------------------------------------------------------------------------
 
-    def submit(self, spec: TaskSpec, session_id: str, args: Sequence[Any],
-               kwargs: Mapping[str, Any]) -> TaskRecord:
+    def submit(
+        self, spec: TaskSpec, session_id: str, args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> TaskRecord:
         """Record and queue a task for a session; returns its record as submitted.
 
         :raises TypeError: when an argument is not JSON-serialisable.
@@ -140,14 +153,30 @@ class TaskEngine(LeaseKeeping):
             scope = session_id if spec.unique == "user" else None
             lock_key = self.store.keys.unique_lock(spec.name, scope)
         now = self.clock()
-        fields = {"name": spec.name, "session_id": session_id, "args": args_json,
-                  "kwargs": kwargs_json, "status": "submitted", "stopping": "0", "data": "{}",
-                  "result": "", "error": "", "lock": lock_key or "", "worker": "",
-                  "submitted_at": repr(now)}
+        fields = {
+            "name": spec.name,
+            "session_id": session_id,
+            "args": args_json,
+            "kwargs": kwargs_json,
+            "status": "submitted",
+            "stopping": "0",
+            "data": "{}",
+            "result": "",
+            "error": "",
+            "lock": lock_key or "",
+            "worker": "",
+            "submitted_at": repr(now),
+        }
         error = _duplicate_error(spec.name)
         outcome = self.store.submit(
-            task_id, fields, session_id=session_id, lock_key=lock_key, ttl=self.task_expires,
-            now=now, refuse_duplicate=spec.raise_on_duplicate, duplicate_error=error,
+            task_id,
+            fields,
+            session_id=session_id,
+            lock_key=lock_key,
+            ttl=self.task_expires,
+            now=now,
+            refuse_duplicate=spec.raise_on_duplicate,
+            duplicate_error=error,
         )
         if outcome < 0:
             raise AlreadyRunningError(already_running_message(spec.name))
@@ -159,8 +188,9 @@ class TaskEngine(LeaseKeeping):
     @contextmanager
     def direct_call_lock(self, name: str, session_id: str | None) -> Iterator[None]:
         """Hold the unique lock of a direct (inline) call, or raise AlreadyRunningError."""
-        with self.store.unique_lock(name, session_id).held(create_token(),
-                                                           self.task_expires) as acquired:
+        with self.store.unique_lock(name, session_id).held(
+            create_token(), self.task_expires
+        ) as acquired:
             if not acquired:
                 raise AlreadyRunningError(already_running_message(name))
             yield
@@ -187,9 +217,14 @@ class TaskEngine(LeaseKeeping):
         try:
             error = _duplicate_error(_NAME_PLACEHOLDER)
             lease, asked_at = self.lease_seconds(), time.monotonic()
-            claimed = self.store.claim(task_id, self.worker_id, now=self.clock(),
-                                       lease=lease, ttl=self.task_expires,
-                                       duplicate_error=error)
+            claimed = self.store.claim(
+                task_id,
+                self.worker_id,
+                now=self.clock(),
+                lease=lease,
+                ttl=self.task_expires,
+                duplicate_error=error,
+            )
             if not isinstance(claimed, TaskRecord):
                 if claimed == "duplicate":
                     self.counters.task_ended("failed", None)
@@ -227,26 +262,47 @@ class TaskEngine(LeaseKeeping):
             try:
                 result_json = json.dumps(result)
             except (TypeError, ValueError) as exc:
-                error = {"code": "exception", "class": "TypeError",
-                         "message": f"The result of task {record.name} is not "
-                                    f"JSON-serialisable: {exc}"}
+                error = {
+                    "code": "exception",
+                    "class": "TypeError",
+                    "message": f"The result of task {record.name} is not JSON-serialisable: {exc}",
+                }
         try:
             data_json = json.dumps(running.data)
         except (TypeError, ValueError):
             logger.warning("Task %s left data that is not JSON-serialisable", record.name)
             data_json = ""
-        self._finish(record, "done" if error is None else "failed", result_json=result_json,
-                     error=error, data_json=data_json)
+        self._finish(
+            record,
+            "done" if error is None else "failed",
+            result_json=result_json,
+            error=error,
+            data_json=data_json,
+        )
 
-    def _finish(self, record: TaskRecord, status: str, *, result_json: str = "",
-                error: Mapping[str, Any] | None = None, data_json: str = "") -> None:
+    def _finish(
+        self,
+        record: TaskRecord,
+        status: str,
+        *,
+        result_json: str = "",
+        error: Mapping[str, Any] | None = None,
+        data_json: str = "",
+    ) -> None:
         error_json = json.dumps(dict(error)) if error is not None else ""
         for attempt in range(4):
             try:
                 finished = self.store.finish(
-                    record.task_id, record.session_id, status=status, result_json=result_json,
-                    error_json=error_json, data_json=data_json, owner=self.worker_id,
-                    ttl=self.task_expires, now=self.clock(), lock=record.lock,
+                    record.task_id,
+                    record.session_id,
+                    status=status,
+                    result_json=result_json,
+                    error_json=error_json,
+                    data_json=data_json,
+                    owner=self.worker_id,
+                    ttl=self.task_expires,
+                    now=self.clock(),
+                    lock=record.lock,
                 )
             except STORE_ERRORS:
                 if attempt == 3:
@@ -257,22 +313,28 @@ class TaskEngine(LeaseKeeping):
                 ran = self.clock() - record.started_at if record.started_at else None
                 self.counters.task_ended(status, ran)
             else:
-                logger.warning("Task %s (%s) ended after its lease lapsed: its result is "
-                               "refused (it was failed as worker-lost)",
-                               record.name, record.task_id)
-            report_end(record, status if finished else "lost", error, now=self.clock(),
-                       listeners=self.run_listeners)
+                logger.warning(
+                    "Task %s (%s) ended after its lease lapsed: its result is "
+                    "refused (it was failed as worker-lost)",
+                    record.name,
+                    record.task_id,
+                )
+            report_end(
+                record,
+                status if finished else "lost",
+                error,
+                now=self.clock(),
+                listeners=self.run_listeners,
+            )
             return
 
     def store_task_data(self, task_id: str, data_json: str) -> bool:
         """Store the data of a task this worker runs; ``False`` (and the task is told to stop)
         when its lease lapsed: the store refuses writes from a worker that lost the task."""
-        stored = self.store.store_data(task_id, data_json, owner=self.worker_id,
-                                       now=self.clock())
+        stored = self.store.store_data(task_id, data_json, owner=self.worker_id, now=self.clock())
         if not stored:
             self.mark_stopping(task_id)
-            logger.warning("store() of task %s refused: this worker no longer holds it",
-                           task_id)
+            logger.warning("store() of task %s refused: this worker no longer holds it", task_id)
         return stored
 
     # -- reads: every one judges the lease ----------------------------------------------------
@@ -322,8 +384,11 @@ class TaskEngine(LeaseKeeping):
     def running_tasks(self) -> list[tuple[str, str]]:
         """``(id, unique lock key or "")`` of the tasks this process has claimed and runs."""
         with self._lock:
-            return [(tid, running.record.lock) for tid, running in self._running.items()
-                    if running is not None]
+            return [
+                (tid, running.record.lock)
+                for tid, running in self._running.items()
+                if running is not None
+            ]
 
     def watched_ids(self) -> list[str]:
         """Ids this process is claiming or running (for the stop listener)."""
@@ -347,4 +412,3 @@ class TaskEngine(LeaseKeeping):
                 current = self.load(record.task_id)
                 if current is None or current.finished:
                     break
-

@@ -33,11 +33,9 @@ from .counters import LifecycleCounters
 logger = logging.getLogger("weblab_ext")
 
 #: The error of a task whose worker stopped renewing its lease (died, paused, cut off).
-WORKER_LOST = {"code": "worker-lost",
-               "message": "The worker running this task stopped responding"}
+WORKER_LOST = {"code": "worker-lost", "message": "The worker running this task stopped responding"}
 #: The error of a task still running when its worker shut down after the grace period.
-SHUTDOWN_LOST = {"code": "worker-lost",
-                 "message": "The worker stopped before the task finished"}
+SHUTDOWN_LOST = {"code": "worker-lost", "message": "The worker stopped before the task finished"}
 
 
 class LeaseKeeping:
@@ -123,8 +121,9 @@ class LeaseKeeping:
         lease = 2 * self.heartbeat_interval
         asked_at = time.monotonic()
         tasks = self.running_tasks()
-        report = self.store.heartbeat(self.worker_id, tasks, now=now, lease=lease,
-                                      ttl=self.task_expires, info=info)
+        report = self.store.heartbeat(
+            self.worker_id, tasks, now=now, lease=lease, ttl=self.task_expires, info=info
+        )
         lost = set(report.lost)
         for task_id, _lock in tasks:
             if task_id not in lost:
@@ -161,11 +160,9 @@ class LeaseKeeping:
         for worker_id in report.dead_workers:
             if worker_id != self.worker_id:
                 moved = self.store.requeue(worker_id, ttl=self.task_expires)
-                logger.warning("Worker %s stopped beating; requeued %d task(s)", worker_id,
-                               moved)
+                logger.warning("Worker %s stopped beating; requeued %d task(s)", worker_id, moved)
 
-    def reap(self, task_id: str, now: float, session_id: str | None = None,
-             lock: str = "") -> bool:
+    def reap(self, task_id: str, now: float, session_id: str | None = None, lock: str = "") -> bool:
         """Fail a task whose lease lapsed (its worker died); frees its lock, wakes joiners.
 
         :param session_id: its session, and ``lock`` its unique lock key, when the caller
@@ -173,9 +170,16 @@ class LeaseKeeping:
         """
         if session_id is None:
             session_id, lock = self.store.owner_of(task_id)
-        reaped = self.store.finish(task_id, session_id, status="failed",
-                                   error_json=json.dumps(WORKER_LOST), owner=None,
-                                   ttl=self.task_expires, now=now, lock=lock)
+        reaped = self.store.finish(
+            task_id,
+            session_id,
+            status="failed",
+            error_json=json.dumps(WORKER_LOST),
+            owner=None,
+            ttl=self.task_expires,
+            now=now,
+            lock=lock,
+        )
         if reaped:
             logger.warning("Task %s failed: its worker stopped responding", task_id)
             self.counters.task_ended("lost", None)
@@ -228,12 +232,20 @@ class LeaseKeeping:
         try:
             for running in left:
                 now = self.clock()
-                if self.store.finish(running.task_id, running.record.session_id,
-                                     status="failed", error_json=error, owner=self.worker_id,
-                                     ttl=self.task_expires, now=now, lock=running.record.lock):
+                if self.store.finish(
+                    running.task_id,
+                    running.record.session_id,
+                    status="failed",
+                    error_json=error,
+                    owner=self.worker_id,
+                    ttl=self.task_expires,
+                    now=now,
+                    lock=running.record.lock,
+                ):
                     started = running.record.started_at
                     self.counters.task_ended("lost", now - started if started else None)
             self.store.deregister(self.worker_id, ttl=self.task_expires)
         except ANY_STORE_ERROR:
-            logger.warning("Could not deregister worker %s; its heartbeat will lapse",
-                           self.worker_id)
+            logger.warning(
+                "Could not deregister worker %s; its heartbeat will lapse", self.worker_id
+            )

@@ -46,8 +46,14 @@ def log_start(record: TaskRecord) -> None:
     logger.info("Task %s (%s) started", record.name, record.task_id)
 
 
-def report_end(record: TaskRecord, status: str, error: Mapping[str, Any] | None, *,
-               now: float, listeners: Iterable[Callable[[TaskRun], None]]) -> TaskRun:
+def report_end(
+    record: TaskRecord,
+    status: str,
+    error: Mapping[str, Any] | None,
+    *,
+    now: float,
+    listeners: Iterable[Callable[[TaskRun], None]],
+) -> TaskRun:
     """Log the end of a task and tell ``listeners``; returns the :class:`TaskRun`."""
     started = record.started_at if record.started_at is not None else now
     what = None if error is None else str(error.get("class") or error.get("code") or "error")
@@ -55,8 +61,9 @@ def report_end(record: TaskRecord, status: str, error: Mapping[str, Any] | None,
     if what is None:
         logger.info("Task %s (%s) %s in %.3f s", run.name, run.task_id, status, run.seconds)
     else:
-        logger.info("Task %s (%s) %s in %.3f s: %s", run.name, run.task_id, status,
-                    run.seconds, what)
+        logger.info(
+            "Task %s (%s) %s in %.3f s: %s", run.name, run.task_id, status, run.seconds, what
+        )
     for listener in listeners:
         try:
             listener(run)

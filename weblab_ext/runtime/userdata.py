@@ -51,8 +51,7 @@ class DataHolder(dict[str, Any]):
     def replaced_by(self, value: dict[str, Any]) -> DataHolder:
         """A holder of ``value`` that saves where this one does and keeps its baseline, so
         the replacement itself counts as a modification."""
-        return DataHolder(value, saver=self._saver, loader=self._loader,
-                          baseline=self._baseline)
+        return DataHolder(value, saver=self._saver, loader=self._loader, baseline=self._baseline)
 
     def store(self) -> None:
         """Write the whole dict to the store now (last writer wins)."""

@@ -89,8 +89,10 @@ class _SessionUser(WebLabUser):
         self._clock = clock
 
     session_id = property(lambda self: self._record.session_id, doc="The lab session id.")
-    back = property(lambda self: safe_back_url(self._record.back),
-                    doc="Where the student goes afterwards (an http(s) URL, or '').")
+    back = property(
+        lambda self: safe_back_url(self._record.back),
+        doc="Where the student goes afterwards (an http(s) URL, or '').",
+    )
     last_poll = property(lambda self: self._record.last_poll, doc="Epoch of the last poll.")
     max_date = property(lambda self: self._record.max_date, doc="Epoch of the slot end.")
     start_date = property(lambda self: self._record.start_date, doc="Epoch of the slot start.")
@@ -163,7 +165,9 @@ class CurrentUser(_SessionUser):
         """True until the student logs out, the slot ends or the inactivity timeout passes."""
         record = self._record
         return record.state == "active" and not session_over(
-            max_date=record.max_date, last_poll=record.last_poll, now=self._clock(),
+            max_date=record.max_date,
+            last_poll=record.last_poll,
+            now=self._clock(),
             timeout=self._backend.timeout,
         )
 

@@ -18,8 +18,9 @@ from .task_engine import TaskEngine
 class TaskRunnerLoop(Loop):
     """Blocks on the task queue and runs what it receives, one task at a time."""
 
-    def __init__(self, engine: TaskEngine, stop: threading.Event, number: int, *,
-                 store_label: str) -> None:
+    def __init__(
+        self, engine: TaskEngine, stop: threading.Event, number: int, *, store_label: str
+    ) -> None:
         super().__init__(f"weblab-task-runner-{number}", stop, store_label=store_label)
         self.engine = engine
         #: Taken from the queue, claim not attempted yet (kept across a store error).
@@ -47,8 +48,9 @@ class HeartbeatLoop(Loop):
     When stopped it drains: running tasks are asked to stop and get a grace period.
     """
 
-    def __init__(self, engine: TaskEngine, stop: threading.Event, threads: int, *,
-                 store_label: str) -> None:
+    def __init__(
+        self, engine: TaskEngine, stop: threading.Event, threads: int, *, store_label: str
+    ) -> None:
         super().__init__("weblab-task-heartbeat", stop, store_label=store_label)
         self.engine = engine
         self.threads = threads
@@ -100,8 +102,9 @@ class StopListenerLoop(ListenerLoop):
         super().reset()
 
 
-def start_task_threads(engine: TaskEngine, stop: threading.Event, threads: int, *,
-                       store_label: str) -> list[threading.Thread]:
+def start_task_threads(
+    engine: TaskEngine, stop: threading.Event, threads: int, *, store_label: str
+) -> list[threading.Thread]:
     """Start ``threads`` runners plus the heartbeat and the stop listener (none if 0).
 
     The heartbeat comes first in the list: at shutdown it is the one to wait for (it drains).
@@ -110,8 +113,12 @@ def start_task_threads(engine: TaskEngine, stop: threading.Event, threads: int, 
         return []
     # Set before any runner claims, so the first claims already get the short lease.
     engine.heartbeat_alive.set()
-    loops: list[Loop] = [HeartbeatLoop(engine, stop, threads, store_label=store_label),
-                         StopListenerLoop(engine, stop, store_label=store_label)]
-    loops.extend(TaskRunnerLoop(engine, stop, number, store_label=store_label)
-                 for number in range(1, threads + 1))
+    loops: list[Loop] = [
+        HeartbeatLoop(engine, stop, threads, store_label=store_label),
+        StopListenerLoop(engine, stop, store_label=store_label),
+    ]
+    loops.extend(
+        TaskRunnerLoop(engine, stop, number, store_label=store_label)
+        for number in range(1, threads + 1)
+    )
     return [loop.start() for loop in loops]

@@ -121,8 +121,12 @@ def _event_name() -> Any:
 
 
 def _store_unavailable(error: Exception) -> Any:
-    logger.warning("Socket.IO event %r not run: the store at %s is unreachable (%s)",
-                   _event_name(), lab_state().store_label, type(error).__name__)
+    logger.warning(
+        "Socket.IO event %r not run: the store at %s is unreachable (%s)",
+        _event_name(),
+        lab_state().store_label,
+        type(error).__name__,
+    )
     if _event_name() == "connect":
         return False
     from flask_socketio import emit
@@ -170,6 +174,9 @@ def _store_changes() -> None:
     except TypeError:
         logger.exception("weblab_user.data holds a value that is not JSON: not stored")
     except STORE_ERRORS as error:
-        logger.warning("The change of weblab_user.data in a Socket.IO event is lost: the store "
-                       "at %s is unreachable (%s)", lab_state().store_label,
-                       type(error).__name__)
+        logger.warning(
+            "The change of weblab_user.data in a Socket.IO event is lost: the store "
+            "at %s is unreachable (%s)",
+            lab_state().store_label,
+            type(error).__name__,
+        )

@@ -256,8 +256,11 @@ def join_if_logged_in(*_auth: Any) -> Any:
     try:
         user = load_event_user()
     except STORE_ERRORS as error:
-        logger.warning("Socket.IO connection refused: the store at %s is unreachable (%s)",
-                       current_app.extensions["weblab"].store_label, type(error).__name__)
+        logger.warning(
+            "Socket.IO connection refused: the store at %s is unreachable (%s)",
+            current_app.extensions["weblab"].store_label,
+            type(error).__name__,
+        )
         return False
     join_session_room(user)
     return None

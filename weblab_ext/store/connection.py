@@ -107,8 +107,9 @@ def describe_client(client: Any) -> str:
     if is_cluster(client):
         node = client.get_default_node()
         return f"redis+cluster://{_host_port(node.host, node.port)}"
-    kwargs: dict[str, Any] = getattr(getattr(client, "connection_pool", None),
-                                     "connection_kwargs", {})
+    kwargs: dict[str, Any] = getattr(
+        getattr(client, "connection_pool", None), "connection_kwargs", {}
+    )
     if kwargs.get("path"):
         return f"unix://{kwargs['path']}"
     if kwargs.get("host"):
@@ -144,25 +145,36 @@ def connect(url: str | None) -> StoreClient:
         return _connect_cluster(url)
     if scheme == SENTINEL_SCHEME:
         return _connect_sentinel(url)
-    return redis.Redis.from_url(url, decode_responses=True, health_check_interval=30,
-                                socket_timeout=SOCKET_TIMEOUT,
-                                socket_connect_timeout=CONNECT_TIMEOUT, **_retry_options())
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        health_check_interval=30,
+        socket_timeout=SOCKET_TIMEOUT,
+        socket_connect_timeout=CONNECT_TIMEOUT,
+        **_retry_options(),
+    )
 
 
 def _retry_options() -> dict[str, Any]:
     """One quick reconnect: it hides a connection the server closed (a restart); more retries
     with redis-py 8's default backoff (seconds) would hold every request during an outage.
     Timeouts are not retried: a blocking command would block again."""
-    return {"retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), 1,
-                           supported_errors=(redis.ConnectionError,)),
-            "retry_on_error": [redis.ConnectionError]}
+    return {
+        "retry": Retry(
+            ExponentialBackoff(cap=0.2, base=0.05), 1, supported_errors=(redis.ConnectionError,)
+        ),
+        "retry_on_error": [redis.ConnectionError],
+    }
 
 
 def socket_timeout_of(client: Any) -> float | None:
     """The socket timeout of ``client``'s connections (``None``: reads never time out)."""
     try:
-        kwargs: dict[str, Any] = (client.get_connection_kwargs() if is_cluster(client)
-                                  else client.connection_pool.connection_kwargs)
+        kwargs: dict[str, Any] = (
+            client.get_connection_kwargs()
+            if is_cluster(client)
+            else client.connection_pool.connection_kwargs
+        )
     except AttributeError:
         return _ASSUMED_SOCKET_TIMEOUT
     if "socket_timeout" not in kwargs:
@@ -216,9 +228,14 @@ def _connect_cluster(url: str) -> RedisCluster:
     others = [ClusterNode(host, port) for host, port in hosts[1:]]  # type: ignore[no-untyped-call]
     try:
         return RedisCluster.from_url(  # type: ignore[no-any-return]
-            first, startup_nodes=others, decode_responses=True, health_check_interval=30,
-            cluster_error_retry_attempts=CLUSTER_ATTEMPTS, require_full_coverage=False,
-            socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT,
+            first,
+            startup_nodes=others,
+            decode_responses=True,
+            health_check_interval=30,
+            cluster_error_retry_attempts=CLUSTER_ATTEMPTS,
+            require_full_coverage=False,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=CONNECT_TIMEOUT,
         )
     except (RedisClusterException, redis.RedisError) as exc:
         # Unlike a single server, a cluster client reads the slot map when it is created.
@@ -248,12 +265,22 @@ def _connect_sentinel(url: str) -> redis.Redis:
     username, _, password = userinfo.partition(":")
     # The URL's credentials are the data nodes'; Sentinels are asked without any.
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
-        hosts, sentinel_kwargs={"socket_timeout": SENTINEL_TIMEOUT,
-                                "socket_connect_timeout": SENTINEL_TIMEOUT})
+        hosts,
+        sentinel_kwargs={
+            "socket_timeout": SENTINEL_TIMEOUT,
+            "socket_connect_timeout": SENTINEL_TIMEOUT,
+        },
+    )
     return sentinel.master_for(  # type: ignore[no-any-return,no-untyped-call]
-        service, db=db, username=username or None, password=password or None,
-        decode_responses=True, health_check_interval=30, socket_timeout=socket_timeout,
-        socket_connect_timeout=SENTINEL_TIMEOUT * 2, **_retry_options(),
+        service,
+        db=db,
+        username=username or None,
+        password=password or None,
+        decode_responses=True,
+        health_check_interval=30,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=SENTINEL_TIMEOUT * 2,
+        **_retry_options(),
     )
 
 
@@ -287,10 +314,12 @@ def server_info(client: StoreClient, key: str = "") -> dict[str, str]:
     server = node_client(client, key)
     info: dict[str, Any] = server.info()
     aof = info.get("aof_enabled")
-    return {"redis_version": str(info.get("redis_version", "?")),
-            "maxmemory_policy": _config_value(server, "maxmemory-policy"),
-            "aof_enabled": "" if aof is None else str(int(aof)),
-            "appendfsync": _config_value(server, "appendfsync")}
+    return {
+        "redis_version": str(info.get("redis_version", "?")),
+        "maxmemory_policy": _config_value(server, "maxmemory-policy"),
+        "aof_enabled": "" if aof is None else str(int(aof)),
+        "appendfsync": _config_value(server, "appendfsync"),
+    }
 
 
 def _config_value(client: redis.Redis, name: str) -> str:

@@ -114,4 +114,5 @@ def _pack(command: tuple[Any, ...]) -> bytes:
     """
     parts = [arg if isinstance(arg, bytes) else str(arg).encode() for arg in command]
     return b"*%d\r\n" % len(parts) + b"".join(
-        [b"$%d\r\n%s\r\n" % (len(part), part) for part in parts])
+        [b"$%d\r\n%s\r\n" % (len(part), part) for part in parts]
+    )

@@ -142,8 +142,14 @@ class MetricsReading:
 
 def _observe(prefix: str, seconds: float, bounds: Sequence[float]) -> list[str]:
     bound = next((f"{b!r}" for b in bounds if seconds <= b), "+Inf")
-    return [f"{prefix}:le:{bound}", "1", f"{prefix}:count", "1",
-            f"{prefix}:sum", f"{max(0.0, seconds):.6f}"]
+    return [
+        f"{prefix}:le:{bound}",
+        "1",
+        f"{prefix}:count",
+        "1",
+        f"{prefix}:sum",
+        f"{max(0.0, seconds):.6f}",
+    ]
 
 
 def _histogram(counters: Mapping[str, str], prefix: str, bounds: Sequence[float]) -> Histogram:
@@ -151,8 +157,11 @@ def _histogram(counters: Mapping[str, str], prefix: str, bounds: Sequence[float]
     for bound in bounds:
         total += int(counters.get(f"{prefix}:le:{bound!r}", 0))
         cumulative.append((bound, total))
-    return Histogram(cumulative, int(counters.get(f"{prefix}:count", 0)),
-                     float(counters.get(f"{prefix}:sum", 0.0)))
+    return Histogram(
+        cumulative,
+        int(counters.get(f"{prefix}:count", 0)),
+        float(counters.get(f"{prefix}:sum", 0.0)),
+    )
 
 
 class MonitoringStore:
@@ -185,8 +194,9 @@ class MonitoringStore:
         """
         if reason not in DISPOSE_REASONS:
             raise ValueError(f"unknown disposal reason {reason!r}")
-        self._add([f"disposals:{reason}", "1",
-                   *_observe("dispose_seconds", seconds, DISPOSE_BUCKETS)])
+        self._add(
+            [f"disposals:{reason}", "1", *_observe("dispose_seconds", seconds, DISPOSE_BUCKETS)]
+        )
 
     def record_task_end(self, state: str, seconds: float | None) -> None:
         """Count a task end, and how long it ran when it ran (``None``: it never ran here).
@@ -208,22 +218,31 @@ class MonitoringStore:
         :param timeout: the inactivity timeout in force, for the cleaner lag.
         """
         keys = self.keys
-        reply = self._read(keys=[keys.sessions_by_deadline(), keys.sessions_by_poll(),
-                                 keys.metrics_counters(), keys.task_queue(),
-                                 keys.task_leases(), keys.workers()],
-                           args=[repr(now), repr(timeout), _EXITED_READ])
+        reply = self._read(
+            keys=[
+                keys.sessions_by_deadline(),
+                keys.sessions_by_poll(),
+                keys.metrics_counters(),
+                keys.task_queue(),
+                keys.task_leases(),
+                keys.workers(),
+            ],
+            args=[repr(now), repr(timeout), _EXITED_READ],
+        )
         active, flat, queued, running, workers, lag = reply
         counters = pairs_to_dict(flat)
         return MetricsReading(
             sessions_active=int(active),
             session_starts=int(counters.get("session_starts", 0)),
-            disposals={reason: int(counters.get(f"disposals:{reason}", 0))
-                       for reason in DISPOSE_REASONS},
+            disposals={
+                reason: int(counters.get(f"disposals:{reason}", 0)) for reason in DISPOSE_REASONS
+            },
             dispose_seconds=_histogram(counters, "dispose_seconds", DISPOSE_BUCKETS),
             queue_depth=int(queued),
             tasks_running=int(running),
-            tasks_ended={state: int(counters.get(f"tasks:{state}", 0))
-                         for state in TASK_END_STATES},
+            tasks_ended={
+                state: int(counters.get(f"tasks:{state}", 0)) for state in TASK_END_STATES
+            },
             task_seconds=_histogram(counters, "task_seconds", TASK_BUCKETS),
             workers_alive=int(workers),
             cleaner_lag=float(lag),
@@ -231,16 +250,22 @@ class MonitoringStore:
 
     def session_counts(self) -> SessionCounts:
         """The sessions not disposed yet, by state, in one round trip (no key scan)."""
-        undisposed, polled, exited = (int(count) for count in self._count_sessions(
-            keys=[self.keys.sessions_by_deadline(), self.keys.sessions_by_poll()]))
-        return SessionCounts(active=max(0, polled - exited), exited=exited,
-                             disposing=max(0, undisposed - polled))
+        undisposed, polled, exited = (
+            int(count)
+            for count in self._count_sessions(
+                keys=[self.keys.sessions_by_deadline(), self.keys.sessions_by_poll()]
+            )
+        )
+        return SessionCounts(
+            active=max(0, polled - exited), exited=exited, disposing=max(0, undisposed - polled)
+        )
 
     def undisposed_ids(self, start: int, count: int) -> list[str]:
         """Undisposed session ids from position ``start`` on, logged-out ones first, then
         soonest slot end first."""
         ids: list[str] = self.client.zrange(  # type: ignore[assignment]
-            self.keys.sessions_by_deadline(), start, start + count - 1)
+            self.keys.sessions_by_deadline(), start, start + count - 1
+        )
         return list(ids)
 
     def undisposed_sessions(self, limit: int) -> list[SessionRecord]:
@@ -250,8 +275,11 @@ class MonitoringStore:
         pipe = self.client.pipeline(transaction=False)
         for session_id in ids:
             pipe.hgetall(self.keys.session(session_id))
-        return [SessionRecord.from_hash(sid, raw)
-                for sid, raw in zip(ids, pipe.execute(), strict=True) if raw]
+        return [
+            SessionRecord.from_hash(sid, raw)
+            for sid, raw in zip(ids, pipe.execute(), strict=True)
+            if raw
+        ]
 
     def unfinished_task_ids(self, limit: int) -> list[str]:
         """Running task ids (soonest lease end first), then queued ones (oldest first), at
@@ -268,5 +296,8 @@ class MonitoringStore:
         pipe = self.client.pipeline(transaction=False)
         for task_id in ids:
             pipe.hgetall(self.keys.task(task_id))
-        return [TaskRecord.from_hash(tid, raw)
-                for tid, raw in zip(ids, pipe.execute(), strict=True) if raw]
+        return [
+            TaskRecord.from_hash(tid, raw)
+            for tid, raw in zip(ids, pipe.execute(), strict=True)
+            if raw
+        ]

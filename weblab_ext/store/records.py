@@ -19,16 +19,33 @@ SESSION_STATES = ("active", "exited", "disposing", "disposed")
 TASK_STATUSES = ("submitted", "running", "done", "failed")
 
 _INFO_FIELDS = (
-    "dialect", "start_date", "username", "username_unique", "full_name", "locale",
-    "experiment_name", "category_name", "back", "request_client_data", "request_server_data",
+    "dialect",
+    "start_date",
+    "username",
+    "username_unique",
+    "full_name",
+    "locale",
+    "experiment_name",
+    "category_name",
+    "back",
+    "request_client_data",
+    "request_server_data",
 )
 
 
 #: The session fields a script returns packed into one string (see :func:`pack_session_lua`),
 #: in this order. The two JSON fields come last: JSON text never holds a raw control
 #: character, so the separator cannot occur inside ``info``, and ``data`` is what remains.
-PACKED_SESSION_FIELDS = ("state", "max_date", "last_poll", "data_version", "exited",
-                         "disposing_since", "info", "data")
+PACKED_SESSION_FIELDS = (
+    "state",
+    "max_date",
+    "last_poll",
+    "data_version",
+    "exited",
+    "disposing_since",
+    "info",
+    "data",
+)
 #: Field separator of packed replies (ASCII unit separator; ``\31`` in Lua).
 FIELD_SEPARATOR = "\x1f"
 
@@ -121,9 +138,18 @@ class SessionRecord:
         )
 
     @classmethod
-    def _decode(cls, session_id: str, state: str, max_date: str, last_poll: str,
-                data_version: str, exited: str, disposing_since: str, info_json: str,
-                data: str) -> SessionRecord:
+    def _decode(
+        cls,
+        session_id: str,
+        state: str,
+        max_date: str,
+        last_poll: str,
+        data_version: str,
+        exited: str,
+        disposing_since: str,
+        info_json: str,
+        data: str,
+    ) -> SessionRecord:
         info: dict[str, Any] = json.loads(info_json) if info_json else {}
         get = info.get
         return cls(
@@ -201,13 +227,15 @@ class TaskRecord:
 
     def lapsed(self, now: float) -> bool:
         """Whether it is running on a lease that ran out by ``now`` (its worker is gone)."""
-        return self.status == "running" and self.lease_until is not None and (
-            self.lease_until <= now)
+        return (
+            self.status == "running" and self.lease_until is not None and (self.lease_until <= now)
+        )
 
     def failed_with(self, error: Mapping[str, Any], now: float) -> TaskRecord:
         """This record as it reads once failed with ``error`` at ``now``."""
-        return dataclasses.replace(self, status="failed", error=dict(error), result=None,
-                                   finished_at=now, lease_until=None)
+        return dataclasses.replace(
+            self, status="failed", error=dict(error), result=None, finished_at=now, lease_until=None
+        )
 
     @classmethod
     def from_hash(cls, task_id: str, raw: Mapping[str, str]) -> TaskRecord:

@@ -39,7 +39,9 @@ return 1
 # deadline is over whether or not the cleaner ran, so a late request never revives it.
 # Returns the packed record (see records.PACKED_SESSION_FIELDS), or false for an unknown
 # session.
-TOUCH = _PACK + """
+TOUCH = (
+    _PACK
+    + """
 local h = redis.call('HMGET', KEYS[1], 'state', 'max_date', 'last_poll')
 if not h[1] then return false end
 if ARGV[3] == '1' and h[1] == 'active' then
@@ -52,6 +54,7 @@ end
 if ARGV[4] == '1' then return pack_session(KEYS[1]) end
 return 1
 """
+)
 
 # KEYS[1..n] session hashes
 # Reads what the RLMS status call needs of many sessions: state, max_date, last_poll of each
@@ -120,7 +123,10 @@ end
 # Returns {outcome, packed record}: 'won' (this caller runs on_dispose, exactly once across
 # threads and processes), 'disposing' or 'disposed' (someone else did), or {'not-due'} or
 # {'missing'}. The record is the one read before the transition.
-BEGIN_DISPOSE = _PACK + _MARK_DISPOSING + """
+BEGIN_DISPOSE = (
+    _PACK
+    + _MARK_DISPOSING
+    + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then
   redis.call('ZREM', KEYS[2], ARGV[1])
@@ -142,6 +148,7 @@ local record = pack_session(KEYS[1])
 mark_disposing(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[5], ARGV[6])
 return {'won', record}
 """
+)
 
 # KEYS[1] by-deadline zset, KEYS[2] by-poll zset, then for each candidate i (from 1):
 # KEYS[1 + 2i] its session hash, KEYS[2 + 2i] its session tasks set
@@ -152,7 +159,10 @@ return {'won', record}
 # Returns {kind, id, packed record, has tasks ('1'/'0'), ...}: kind 'won' (run on_dispose)
 # or 'abandoned' (a disposal whose disposer died: finish it). Candidates that are not due,
 # taken by another cleaner, or gone are skipped (and dropped from the indexes when gone).
-CLAIM_DUE = _PACK + _MARK_DISPOSING + """
+CLAIM_DUE = (
+    _PACK
+    + _MARK_DISPOSING
+    + """
 local now, timeout = tonumber(ARGV[1]), tonumber(ARGV[2])
 local claimed = {}
 for i = 1, #ARGV - 4 do
@@ -182,6 +192,7 @@ for i = 1, #ARGV - 4 do
 end
 return claimed
 """
+)
 
 # KEYS[1] session hash, KEYS[2] by-deadline zset
 # ARGV[1] ttl of the expired record, ARGV[2] session id, ARGV[3] events channel,

@@ -101,23 +101,28 @@ class SessionStore:
         keys = [self.keys.session(record.session_id), *self._index_keys()]
         return bool(self._direct.script(self._start, keys, argv))
 
-    def touch(self, session_id: str, *, now: float, poll: bool, timeout: float
-              ) -> SessionRecord | None:
+    def touch(
+        self, session_id: str, *, now: float, poll: bool, timeout: float
+    ) -> SessionRecord | None:
         """Read a session and, with ``poll``, record a poll if it is active. One round trip.
 
         :param timeout: the inactivity timeout (``<= 0``: none); a session silent for longer,
             or past its slot, is over and its poll is not recorded.
         """
-        packed = self._direct.script(self._touch, [self._session_key(session_id), self._poll_index],
-                                     [session_id, repr(now), 1 if poll else 0, 1, repr(timeout)])
+        packed = self._direct.script(
+            self._touch,
+            [self._session_key(session_id), self._poll_index],
+            [session_id, repr(now), 1 if poll else 0, 1, repr(timeout)],
+        )
         return SessionRecord.from_packed(session_id, packed) if packed else None
 
     def poll(self, session_id: str, *, now: float, timeout: float) -> bool:
         """Record a poll of an active session not past its deadline (see :meth:`touch`);
         ``False`` if the session does not exist."""
         keys = [self._session_key(session_id), self._poll_index]
-        return bool(self._direct.script(self._touch, keys,
-                                        [session_id, repr(now), 1, 0, repr(timeout)]))
+        return bool(
+            self._direct.script(self._touch, keys, [session_id, repr(now), 1, 0, repr(timeout)])
+        )
 
     def load(self, session_id: str) -> SessionRecord | None:
         """Read a session without side effects."""
@@ -146,16 +151,21 @@ class SessionStore:
 
     def store_data(self, session_id: str, data_json: str) -> int | None:
         """Write the user data; returns the new version, or ``None`` if the session is gone."""
-        version = self._direct.script(self._store_data, [self._session_key(session_id)],
-                                      [data_json])
+        version = self._direct.script(
+            self._store_data, [self._session_key(session_id)], [data_json]
+        )
         return int(version) if version else None
 
     def status_fields(self, session_id: str) -> StatusFields:
         """Read what the status call needs of one session. One round trip."""
         state, max_date, last_poll = self._direct.command(
-            "HMGET", self._session_key(session_id), "state", "max_date", "last_poll")
-        return StatusFields(str(state) if state else None, float(max_date) if max_date else None,
-                            float(last_poll) if last_poll else None)
+            "HMGET", self._session_key(session_id), "state", "max_date", "last_poll"
+        )
+        return StatusFields(
+            str(state) if state else None,
+            float(max_date) if max_date else None,
+            float(last_poll) if last_poll else None,
+        )
 
     def status_rows(self, session_ids: Sequence[str]) -> Iterator[StatusRow]:
         """Read what the status call needs of many sessions, in order. One round trip.
@@ -167,8 +177,9 @@ class SessionStore:
             return iter(())
         prefix = self._session_prefix
         # Keys as bytes: packing 10,000 of them then costs one join.
-        packed = self._direct.script(self._status_many,
-                                     [prefix + sid.encode() for sid in session_ids], [])
+        packed = self._direct.script(
+            self._status_many, [prefix + sid.encode() for sid in session_ids], []
+        )
         return status_rows_from_packed(packed)
 
     def mark_once(self, session_id: str, flag: str) -> bool:
@@ -185,15 +196,20 @@ class SessionStore:
             ``disposed`` or ``missing``; the record is the one read before the transition.
         """
         keys = [self.keys.session(session_id), *self._index_keys()]
-        args: list[str | int] = [session_id, repr(now), repr(timeout), int(only_if_due),
-                                 DISPOSING_TTL, ABANDONED_SECONDS]
+        args: list[str | int] = [
+            session_id,
+            repr(now),
+            repr(timeout),
+            int(only_if_due),
+            DISPOSING_TTL,
+            ABANDONED_SECONDS,
+        ]
         reply = self._begin_dispose(keys=keys, args=args)
         if len(reply) == 1:
             return reply[0], None
         return reply[0], SessionRecord.from_packed(session_id, reply[1])
 
-    def claim_due(self, session_ids: Sequence[str], *, now: float, timeout: float
-                  ) -> list[Claimed]:
+    def claim_due(self, session_ids: Sequence[str], *, now: float, timeout: float) -> list[Claimed]:
         """Claim those of ``session_ids`` that are due, for this caller alone. One round trip.
 
         Claimed sessions are ``disposing`` when this returns: another cleaner skips them.
@@ -203,23 +219,25 @@ class SessionStore:
         keys = self._index_keys()
         for session_id in session_ids:
             keys += (self.keys.session(session_id), self.keys.session_tasks(session_id))
-        args: list[Any] = [repr(now), repr(timeout), DISPOSING_TTL, ABANDONED_SECONDS,
-                           *session_ids]
+        args: list[Any] = [repr(now), repr(timeout), DISPOSING_TTL, ABANDONED_SECONDS, *session_ids]
         flat = self._claim_due(keys=keys, args=args)
         return [
             Claimed(SessionRecord.from_packed(sid, packed), kind == "abandoned", tasks == "1")
-            for kind, sid, packed, tasks in zip(flat[0::4], flat[1::4], flat[2::4],
-                                                flat[3::4], strict=True)
+            for kind, sid, packed, tasks in zip(
+                flat[0::4], flat[1::4], flat[2::4], flat[3::4], strict=True
+            )
         ]
 
     def finish_dispose(self, session_id: str, *, expired_ttl: float, back: str | None) -> bool:
         """End a disposal and tell push layers; the record then reads as an expired user for
         ``expired_ttl`` s. ``False`` when the session was not disposing."""
         event = json.dumps({"session_id": session_id, "event": "disposed", "back": back})
-        return bool(self._finish_dispose(
-            keys=[self.keys.session(session_id), self.keys.sessions_by_deadline()],
-            args=[max(1, int(expired_ttl)), session_id, self.keys.session_events(), event],
-        ))
+        return bool(
+            self._finish_dispose(
+                keys=[self.keys.session(session_id), self.keys.sessions_by_deadline()],
+                args=[max(1, int(expired_ttl)), session_id, self.keys.session_events(), event],
+            )
+        )
 
     def due_sessions(self, *, now: float, timeout: float, limit: int = 200) -> list[str]:
         """Ids of undisposed sessions past their slot, logged out, or silent for ``timeout``
@@ -244,8 +262,9 @@ class SessionStore:
 
     def store_action(self, session_id: str, action_id: str, action_json: str) -> None:
         """Write one action of a session; the actions hash lives 24 h after its last write."""
-        self._store_action(keys=[self.keys.session_actions(session_id)],
-                           args=[action_id, action_json, ACTIONS_TTL])
+        self._store_action(
+            keys=[self.keys.session_actions(session_id)], args=[action_id, action_json, ACTIONS_TTL]
+        )
 
     def clean_actions(self, session_id: str) -> None:
         """Forget every action of a session."""

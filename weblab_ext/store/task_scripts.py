@@ -62,7 +62,10 @@ end
 # ARGV[8..] field, value, ...
 # Records the task and queues it: 1. A unique task whose lock is held elsewhere is recorded
 # as already failed (0) or, with ARGV[4] = '1', not recorded at all (-1).
-SUBMIT = _EVENT + _KEEP + """
+SUBMIT = (
+    _EVENT
+    + _KEEP
+    + """
 local ttl = tonumber(ARGV[2])
 local duplicate = false
 if #KEYS >= 5 then
@@ -86,6 +89,7 @@ redis.call('LPUSH', KEYS[3], ARGV[1])
 keep(KEYS[3], ttl)
 return 1
 """
+)
 
 # KEYS[1] task hash, KEYS[2] worker processing list, KEYS[3] leases zset, KEYS[4] done list,
 # KEYS[5] the task's unique lock (when it has one)
@@ -96,7 +100,10 @@ return 1
 # {'duplicate'} when its unique lock is held by another task (the task is then failed), or
 # false when the task is not claimable (gone, already claimed or finished), or
 # {'lock?', lock key} when KEYS[5] is not the task's lock (then nothing changed).
-CLAIM = _EVENT + _KEEP + """
+CLAIM = (
+    _EVENT
+    + _KEEP
+    + """
 local lock = redis.call('HGET', KEYS[1], 'lock')
 if lock and lock ~= '' and lock ~= KEYS[5] then return {'lock?', lock} end
 redis.call('LREM', KEYS[2], 1, ARGV[1])
@@ -126,6 +133,7 @@ redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 keep(KEYS[3], ARGV[6])
 return redis.call('HGETALL', KEYS[1])
 """
+)
 
 # KEYS[1] task hash, KEYS[2] leases zset, KEYS[3] done list, KEYS[4] session tasks set,
 # KEYS[5] the task's unique lock (when it has one)
@@ -138,7 +146,10 @@ return redis.call('HGETALL', KEYS[1])
 # joiners (a token in the done list that stays until the record expires) and publishes the
 # completion. Returns 1, 0 when someone else finished it first (or the owner's lease
 # lapsed), or {'lock?', lock key} when KEYS[5] is not the task's lock (then nothing changed).
-FINISH = _EVENT + _LEASE + """
+FINISH = (
+    _EVENT
+    + _LEASE
+    + """
 local h = redis.call('HMGET', KEYS[1], 'status', 'worker', 'lock')
 if h[3] and h[3] ~= '' and h[3] ~= KEYS[5] then return {'lock?', h[3]} end
 if h[1] ~= 'running' then return 0 end
@@ -168,6 +179,7 @@ end
 redis.call('PUBLISH', ARGV[10], event)
 return 1
 """
+)
 
 # KEYS[1] task hash, KEYS[2] leases zset
 # ARGV[1] task id, ARGV[2] data JSON, ARGV[3] progress channel, ARGV[4] worker id that must
@@ -175,7 +187,10 @@ return 1
 # Stores the data of a running task and publishes it as progress. Returns 1, or 0 when the
 # task is not running (finished or reaped) or no longer this worker's on a valid lease (a
 # worker paused past its lease): nothing is written or re-created.
-STORE_DATA = _EVENT + _LEASE + """
+STORE_DATA = (
+    _EVENT
+    + _LEASE
+    + """
 local h = redis.call('HMGET', KEYS[1], 'status', 'worker')
 if h[1] ~= 'running' or h[2] ~= ARGV[4] then return 0 end
 local lease = lease_of(KEYS[1], KEYS[2], ARGV[1])
@@ -184,6 +199,7 @@ redis.call('HSET', KEYS[1], 'data', ARGV[2])
 redis.call('PUBLISH', ARGV[3], task_event(KEYS[1], ARGV[1], 'running', '', ''))
 return 1
 """
+)
 
 # KEYS[1] task hash
 # ARGV[1] task id, ARGV[2] stops channel
@@ -220,7 +236,11 @@ end
 # is not renewed: the task is lost (its worker was paused or cut off for longer than the
 # lease) and reported so. Returns {stopping ids, lost ids (no longer ours), lapsed lease ids,
 # dead worker ids}.
-HEARTBEAT = _KEEP + _LEASE + _SWEEP + """
+HEARTBEAT = (
+    _KEEP
+    + _LEASE
+    + _SWEEP
+    + """
 local now = tonumber(ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
 keep(KEYS[2], math.max(tonumber(ARGV[4]), tonumber(ARGV[5])))
@@ -249,23 +269,30 @@ if tasks > 0 then keep(KEYS[1], ARGV[5]) end
 local lapsed, dead = sweep()
 return {stopping, lost, lapsed, dead}
 """
+)
 
 # KEYS[1] leases zset, KEYS[2] workers zset
 # ARGV[1] now
 # What a cleaner in any process (no worker needed) looks for: {lapsed lease ids, dead worker
 # ids}; dead workers are removed from the registry.
-SWEEP = _SWEEP + """
+SWEEP = (
+    _SWEEP
+    + """
 local lapsed, dead = sweep()
 return {lapsed, dead}
 """
+)
 
 # KEYS[1] processing list of a worker process, KEYS[2] queue
 # ARGV[1] queue ttl seconds
 # Puts back what a dead (or stopping) worker took from the queue but never claimed.
 # Returns how many ids were moved.
-REQUEUE = _KEEP + """
+REQUEUE = (
+    _KEEP
+    + """
 local moved = 0
 while redis.call('RPOPLPUSH', KEYS[1], KEYS[2]) do moved = moved + 1 end
 if moved > 0 then keep(KEYS[2], ARGV[1]) end
 return moved
 """
+)

@@ -118,12 +118,23 @@ class TaskStore:
         duplicate_error: Mapping[str, Any],
     ) -> int:
         """Record and queue a task; 1 queued, 0 recorded as a failed duplicate, -1 refused."""
-        keys = [self.keys.task(task_id), self.keys.session_tasks(session_id),
-                self.keys.task_queue(), self.keys.task_done(task_id)]
+        keys = [
+            self.keys.task(task_id),
+            self.keys.session_tasks(session_id),
+            self.keys.task_queue(),
+            self.keys.task_done(task_id),
+        ]
         if lock_key is not None:
             keys.append(lock_key)
-        argv: list[Any] = [task_id, int(ttl), int(ttl * 1000), "1" if refuse_duplicate else "0",
-                           json.dumps(duplicate_error), repr(now), self.keys.task_progress()]
+        argv: list[Any] = [
+            task_id,
+            int(ttl),
+            int(ttl * 1000),
+            "1" if refuse_duplicate else "0",
+            json.dumps(duplicate_error),
+            repr(now),
+            self.keys.task_progress(),
+        ]
         for name, value in fields.items():
             argv.extend((name, value))
         return int(self._submit(keys=keys, args=argv))
@@ -198,10 +209,22 @@ class TaskStore:
         """
         reply = self._with_lock(
             self._claim,
-            [self.keys.task(task_id), self.keys.worker_processing(worker_id),
-             self.keys.task_leases(), self.keys.task_done(task_id)],
-            [task_id, worker_id, repr(now), repr(now + lease), int(lease * 1000),
-             int(max(ttl, lease)), json.dumps(duplicate_error), self.keys.task_progress()],
+            [
+                self.keys.task(task_id),
+                self.keys.worker_processing(worker_id),
+                self.keys.task_leases(),
+                self.keys.task_done(task_id),
+            ],
+            [
+                task_id,
+                worker_id,
+                repr(now),
+                repr(now + lease),
+                int(lease * 1000),
+                int(max(ttl, lease)),
+                json.dumps(duplicate_error),
+                self.keys.task_progress(),
+            ],
             "",
         )
         if not reply:
@@ -233,10 +256,24 @@ class TaskStore:
         mode, check = ("owner", owner) if owner is not None else ("lapsed", repr(now))
         reply = self._with_lock(
             self._finish,
-            [self.keys.task(task_id), self.keys.task_leases(), self.keys.task_done(task_id),
-             self.keys.session_tasks(session_id)],
-            [task_id, mode, check, status, result_json, error_json, data_json, int(ttl),
-             repr(now), self.keys.task_progress()],
+            [
+                self.keys.task(task_id),
+                self.keys.task_leases(),
+                self.keys.task_done(task_id),
+                self.keys.session_tasks(session_id),
+            ],
+            [
+                task_id,
+                mode,
+                check,
+                status,
+                result_json,
+                error_json,
+                data_json,
+                int(ttl),
+                repr(now),
+                self.keys.task_progress(),
+            ],
             lock,
         )
         return bool(reply)
@@ -247,15 +284,18 @@ class TaskStore:
         :param owner: the worker id that must hold the task on a lease valid at ``now``;
             otherwise nothing is written and the answer is ``False``.
         """
-        return bool(self._store_data(
-            keys=[self.keys.task(task_id), self.keys.task_leases()],
-            args=[task_id, data_json, self.keys.task_progress(), owner, repr(now)],
-        ))
+        return bool(
+            self._store_data(
+                keys=[self.keys.task(task_id), self.keys.task_leases()],
+                args=[task_id, data_json, self.keys.task_progress(), owner, repr(now)],
+            )
+        )
 
     def stop(self, task_id: str) -> bool:
         """Set the stop flag of a task and tell the workers."""
-        return bool(self._stop(keys=[self.keys.task(task_id)],
-                               args=[task_id, self.keys.task_stops()]))
+        return bool(
+            self._stop(keys=[self.keys.task(task_id)], args=[task_id, self.keys.task_stops()])
+        )
 
     def wait_done(self, task_id: str, timeout: float) -> bool:
         """Block up to ``timeout`` s until the task has finished; ``True`` if it has.
@@ -285,11 +325,22 @@ class TaskStore:
 
         :param tasks: ``(task id, unique lock key or "")`` of each task it runs.
         """
-        keys = [self.keys.task_leases(), self.keys.workers(), self.keys.worker_info(worker_id),
-                self.keys.worker_processing(worker_id)]
+        keys = [
+            self.keys.task_leases(),
+            self.keys.workers(),
+            self.keys.worker_info(worker_id),
+            self.keys.worker_processing(worker_id),
+        ]
         keys.extend(self.keys.task(task_id) for task_id, _lock in tasks)
-        argv: list[Any] = [repr(now), repr(now + lease), worker_id, int(lease * 4) + 1,
-                           int(max(ttl, lease)), int(lease * 1000), json.dumps(dict(info))]
+        argv: list[Any] = [
+            repr(now),
+            repr(now + lease),
+            worker_id,
+            int(lease * 4) + 1,
+            int(max(ttl, lease)),
+            int(lease * 1000),
+            json.dumps(dict(info)),
+        ]
         for task_id, lock in tasks:
             if lock:
                 keys.append(lock)
@@ -300,8 +351,9 @@ class TaskStore:
     def sweep(self, *, now: float) -> HeartbeatReport:
         """What any process may clean up without being a worker: lapsed leases and dead
         worker processes (removed from the registry, so one sweeper requeues their ids)."""
-        lapsed, dead = self._sweep(keys=[self.keys.task_leases(), self.keys.workers()],
-                                   args=[repr(now)])
+        lapsed, dead = self._sweep(
+            keys=[self.keys.task_leases(), self.keys.workers()], args=[repr(now)]
+        )
         return HeartbeatReport([], [], list(lapsed), list(dead))
 
     def requeue(self, worker_id: str, *, ttl: float) -> int:
@@ -309,8 +361,12 @@ class TaskStore:
 
         :param ttl: the queue lives at least this long afterwards.
         """
-        return int(self._requeue(keys=[self.keys.worker_processing(worker_id),
-                                       self.keys.task_queue()], args=[int(ttl)]))
+        return int(
+            self._requeue(
+                keys=[self.keys.worker_processing(worker_id), self.keys.task_queue()],
+                args=[int(ttl)],
+            )
+        )
 
     def deregister(self, worker_id: str, *, ttl: float) -> None:
         """Forget a worker process that stops cleanly."""
@@ -332,14 +388,16 @@ class TaskStore:
         pipe = self.client.pipeline(transaction=False)
         for worker_id in worker_ids:
             pipe.hgetall(self.keys.worker_info(worker_id))
-        workers = [_worker_info(wid, raw) for wid, raw in zip(worker_ids, pipe.execute(),
-                                                               strict=True)]
+        workers = [
+            _worker_info(wid, raw) for wid, raw in zip(worker_ids, pipe.execute(), strict=True)
+        ]
         return TaskOverview(int(queued), int(running), int(lapsed), int(live), workers)
 
     def owner_of(self, task_id: str) -> tuple[str, str]:
         """``(session id, unique lock key)`` of a task (empty strings when it is gone)."""
         session_id, lock = self.client.hmget(  # type: ignore[misc]
-            self.keys.task(task_id), ["session_id", "lock"])
+            self.keys.task(task_id), ["session_id", "lock"]
+        )
         return str(session_id or ""), str(lock or "")
 
     # -- unique locks of direct calls, stop notifications ------------------------------------
@@ -361,8 +419,10 @@ def _worker_info(worker_id: str, raw: Mapping[str, str]) -> WorkerInfo:
     info = info if isinstance(info, dict) else {}
     beat = raw.get("beat")
     return WorkerInfo(
-        worker_id=worker_id, host=str(info.get("host", "")),
+        worker_id=worker_id,
+        host=str(info.get("host", "")),
         pid=info.get("pid") if isinstance(info.get("pid"), int) else None,
         threads=info.get("threads") if isinstance(info.get("threads"), int) else None,
-        last_beat=float(beat) if beat else None, draining=bool(info.get("draining")),
+        last_beat=float(beat) if beat else None,
+        draining=bool(info.get("draining")),
     )

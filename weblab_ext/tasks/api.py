@@ -105,8 +105,7 @@ class TasksMixin:
     def get_running_tasks(self, func_or_name: Any) -> list[WebLabTask]:
         """Unfinished tasks of the current session with that name."""
         name = task_name(func_or_name)
-        return self._wrap([r for r in self._session_records()
-                           if r.name == name and not r.finished])
+        return self._wrap([r for r in self._session_records() if r.name == name and not r.finished])
 
     def get_running_task(self, func_or_name: Any) -> WebLabTask | None:
         """The most recently submitted unfinished task with that name, or ``None``."""
@@ -133,8 +132,9 @@ class TasksMixin:
         tasks = self.get_tasks(identifier)
         return tasks[-1] if tasks else None
 
-    def join_tasks(self, func_or_name: Any, timeout: float | None = None,
-                   stop: bool = False) -> list[WebLabTask]:
+    def join_tasks(
+        self, func_or_name: Any, timeout: float | None = None, stop: bool = False
+    ) -> list[WebLabTask]:
         """Optionally stop, then wait for the unfinished tasks with that name (never raises
         on timeout; ``timeout`` bounds the whole wait)."""
         tasks = self.get_running_tasks(func_or_name)

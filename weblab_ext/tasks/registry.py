@@ -55,8 +55,10 @@ class TaskWrapper:
         if self.unique == "user":
             session_id = current_session_id()
             if session_id is None:
-                raise NoContextError(f"Task {self.name} is unique per user: it needs a "
-                                     f"session; {SESSION_CONTEXT_HINT}")
+                raise NoContextError(
+                    f"Task {self.name} is unique per user: it needs a "
+                    f"session; {SESSION_CONTEXT_HINT}"
+                )
         with self._engine().direct_call_lock(self.name, session_id):
             return self.func(*args, **kwargs)
 
@@ -109,8 +111,9 @@ class TaskRegistry:
     def __contains__(self, name: object) -> bool:
         return name in self.wrappers
 
-    def register(self, func: Callable[..., Any], unique: str | None,
-                 raise_on_duplicate: bool) -> TaskWrapper:
+    def register(
+        self, func: Callable[..., Any], unique: str | None, raise_on_duplicate: bool
+    ) -> TaskWrapper:
         """Validate and record a task function.
 
         :raises ValueError: for a bad ``unique``, a duplicate name or a name as long as an id.

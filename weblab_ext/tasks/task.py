@@ -72,8 +72,11 @@ def _warn_unstored_user_data(user: Any, name: str) -> None:
     except Exception:
         return
     if modified:
-        logger.warning("Task %s changed weblab_user.data without calling "
-                       "weblab_user.data.store(); the change is lost", name)
+        logger.warning(
+            "Task %s changed weblab_user.data without calling "
+            "weblab_user.data.store(); the change is lost",
+            name,
+        )
 
 
 class WebLabTask:

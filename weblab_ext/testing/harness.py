@@ -71,17 +71,19 @@ def apply_test_config(app: Flask, config: Mapping[str, Any]) -> Callable[[], Non
     """
     old: LabState | None = app.extensions.get("weblab")
     if old is None:
-        raise ValueError("weblab_ext is not installed on this app: call WebLab(app) or "
-                         "weblab.init_app(app) in the app factory")
+        raise ValueError(
+            "weblab_ext is not installed on this app: call WebLab(app) or "
+            "weblab.init_app(app) in the app factory"
+        )
     if not _needs(app, config):
         return lambda: None
-    routed = [key for key in _ROUTE_KEYS
-              if key in config and app.config.get(key) != config[key]]
+    routed = [key for key in _ROUTE_KEYS if key in config and app.config.get(key) != config[key]]
     if routed:
         raise ValueError(
             f"the app was built before the test config could be applied, and {', '.join(routed)} "
             "shaped its routes at init_app: build the app in a factory that applies "
-            "weblab_config before WebLab.init_app (see docs/testing.md)")
+            "weblab_config before WebLab.init_app (see docs/testing.md)"
+        )
     saved = {key: app.config.get(key, _MISSING) for key in config}
     weblab = old.weblab
     push = app.extensions.get("weblab_socketio")
@@ -167,8 +169,14 @@ class Student:
     :param landing: the reply to the launch URL (a redirect to the lab's initial URL).
     """
 
-    def __init__(self, lab: LabUnderTest, session: StartedSession, rlms: RLMSClient,
-                 client: WebLabTestClient, landing: TestResponse) -> None:
+    def __init__(
+        self,
+        lab: LabUnderTest,
+        session: StartedSession,
+        rlms: RLMSClient,
+        client: WebLabTestClient,
+        landing: TestResponse,
+    ) -> None:
         self.lab = lab
         self.session = session
         self.rlms = rlms
@@ -229,11 +237,14 @@ class LabUnderTest:
     :param profile: default RLMS profile of :meth:`rlms` and :meth:`student`.
     """
 
-    def __init__(self, app: Flask, *, eager_tasks: bool = False,
-                 profile: str = "weblabdeusto") -> None:
+    def __init__(
+        self, app: Flask, *, eager_tasks: bool = False, profile: str = "weblabdeusto"
+    ) -> None:
         if "weblab" not in app.extensions:
-            raise ValueError("weblab_ext is not installed on this app: call WebLab(app) or "
-                             "weblab.init_app(app) in the app factory")
+            raise ValueError(
+                "weblab_ext is not installed on this app: call WebLab(app) or "
+                "weblab.init_app(app) in the app factory"
+            )
         self.app = app
         self.eager_tasks = eager_tasks
         self.profile = profile
@@ -270,11 +281,16 @@ class LabUnderTest:
         """
         config = self.app.config
         settings: dict[str, Any] = {
-            "url": self.base_url, "username": config.get("WEBLAB_USERNAME"),
-            "password": config.get("WEBLAB_PASSWORD"), "profile": profile or self.profile,
-            "transport": FlaskTransport(self.app), "sleep": NoSleep(),
+            "url": self.base_url,
+            "username": config.get("WEBLAB_USERNAME"),
+            "password": config.get("WEBLAB_PASSWORD"),
+            "profile": profile or self.profile,
+            "transport": FlaskTransport(self.app),
+            "sleep": NoSleep(),
             # The developer's WEBLAB_URL, .env or .netrc must not leak into tests.
-            "environ": {}, "dotenv_path": _NO_FILE, "netrc_path": _NO_FILE,
+            "environ": {},
+            "dotenv_path": _NO_FILE,
+            "netrc_path": _NO_FILE,
         }
         settings.update(options)
         return RLMSClient(**settings)
@@ -304,7 +320,8 @@ class LabUnderTest:
         landing = client.get(parts.path + (f"?{parts.query}" if parts.query else ""))
         if landing.status_code >= 400:
             raise AssertionError(
-                f"following the launch URL {session.url} answered {landing.status}")
+                f"following the launch URL {session.url} answered {landing.status}"
+            )
         return Student(self, session, rlms, client, landing)
 
     def user(self, session_id: str) -> WebLabUser:

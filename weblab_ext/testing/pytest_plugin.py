@@ -53,8 +53,9 @@ _REDIS_HELP = (
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("weblab_ext", "weblab_ext lab testing")
-    group.addoption("--weblab-redis-url", dest="weblab_redis_url", default=None,
-                    metavar="URL", help=_REDIS_HELP)
+    group.addoption(
+        "--weblab-redis-url", dest="weblab_redis_url", default=None, metavar="URL", help=_REDIS_HELP
+    )
     parser.addini("weblab_redis_url", _REDIS_HELP, default="")
 
 
@@ -123,8 +124,10 @@ def weblab_eager_tasks() -> bool:
 
 
 def _eager(request: pytest.FixtureRequest) -> bool:
-    return ("weblab_eager_tasks" in request.fixturenames
-            or request.node.get_closest_marker("weblab_eager_tasks") is not None)
+    return (
+        "weblab_eager_tasks" in request.fixturenames
+        or request.node.get_closest_marker("weblab_eager_tasks") is not None
+    )
 
 
 @pytest.fixture
@@ -135,7 +138,9 @@ def rlms_profile(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def weblab_lab(
-    request: pytest.FixtureRequest, weblab_app: Flask, weblab_config: dict[str, Any],
+    request: pytest.FixtureRequest,
+    weblab_app: Flask,
+    weblab_config: dict[str, Any],
     rlms_profile: str,
 ) -> Iterator[LabUnderTest]:
     """The lab app under test (:class:`weblab_ext.testing.harness.LabUnderTest`), with

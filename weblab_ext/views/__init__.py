@@ -25,8 +25,9 @@ def register_views(app: Flask, settings: Settings) -> None:
     app.register_blueprint(create_rlms_blueprint(ldl, f"{base}/ldl", dialect="ldl"))
     app.register_blueprint(create_admin_blueprint(f"{base}/weblab"))
     app.register_blueprint(
-        Blueprint("weblab_ext", "weblab_ext", static_folder="static",
-                  static_url_path="/weblab_ext/static")
+        Blueprint(
+            "weblab_ext", "weblab_ext", static_folder="static", static_url_path="/weblab_ext/static"
+        )
     )
     register_student_routes(app, settings.callback_url)
     add_store_error_handlers(app)

@@ -66,8 +66,10 @@ _DONE = {
     "stopped": "Task {what} was asked to stop.",
     "gone": "Nothing to do: it had ended already.",
 }
-_PAGE_POLICY = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-                "frame-ancestors 'none'; base-uri 'none'")
+_PAGE_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 def _credentials_match(settings: Settings) -> bool:
@@ -101,8 +103,11 @@ def _require_admin() -> Response | None:
 def _serializer() -> URLSafeTimedSerializer:
     settings = lab_state().settings
     app_key = current_app.secret_key or b""
-    parts = [app_key if isinstance(app_key, bytes) else str(app_key).encode(),
-             (settings.admin_username or "").encode(), (settings.admin_password or "").encode()]
+    parts = [
+        app_key if isinstance(app_key, bytes) else str(app_key).encode(),
+        (settings.admin_username or "").encode(),
+        (settings.admin_password or "").encode(),
+    ]
     return URLSafeTimedSerializer(b"\0".join(parts), salt=_ACTION_SALT)
 
 
@@ -131,10 +136,15 @@ def _same_origin() -> bool:
 def _forged() -> Response | None:
     if _same_origin() and _token_valid(request.form.get("token", "")):
         return None
-    logger.warning("Refused an admin action (%s): no valid token from the lab's own page",
-                   request.path)
-    return json_error(403, "forbidden", "This form is out of date or was not sent by the "
-                      "lab's admin page: reload the admin page and try again.")
+    logger.warning(
+        "Refused an admin action (%s): no valid token from the lab's own page", request.path
+    )
+    return json_error(
+        403,
+        "forbidden",
+        "This form is out of date or was not sent by the "
+        "lab's admin page: reload the admin page and try again.",
+    )
 
 
 # -- views ------------------------------------------------------------------------------------
@@ -148,19 +158,34 @@ def _admin_page() -> ResponseReturnValue:
     try:
         overview, problem = lab_overview(state.service, state.tasks, state.monitoring, ROWS), ""
     except ANY_STORE_ERROR as error:
-        overview, problem = None, f"The store at {state.store_label} does not answer " \
-                                  f"({type(error).__name__})."
+        overview, problem = (
+            None,
+            f"The store at {state.store_label} does not answer ({type(error).__name__}).",
+        )
     reading = LabCollector(state).read() if overview is not None else None
     html = render_template(
-        "weblab_ext_admin.html", overview=overview, reading=reading, problem=problem,
-        health=lab_health(state, request.environ), message=message,
-        token=action_token(), refresh=REFRESH_SECONDS, age=format_age,
-        worker_label=worker_label, lab_name=current_app.config.get("LAB_NAME") or
-        current_app.name, store=state.store_label)
+        "weblab_ext_admin.html",
+        overview=overview,
+        reading=reading,
+        problem=problem,
+        health=lab_health(state, request.environ),
+        message=message,
+        token=action_token(),
+        refresh=REFRESH_SECONDS,
+        age=format_age,
+        worker_label=worker_label,
+        lab_name=current_app.config.get("LAB_NAME") or current_app.name,
+        store=state.store_label,
+    )
     response = Response(html, mimetype="text/html")
-    response.headers.update({"Content-Security-Policy": _PAGE_POLICY,
-                             "X-Frame-Options": "DENY", "Cache-Control": "no-store",
-                             "Referrer-Policy": "same-origin"})
+    response.headers.update(
+        {
+            "Content-Security-Policy": _PAGE_POLICY,
+            "X-Frame-Options": "DENY",
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "same-origin",
+        }
+    )
     return response
 
 
@@ -168,8 +193,11 @@ def _back(done: str, what: str = "") -> ResponseReturnValue:
     return redirect(url_for(".admin_page", done=done, what=what or None), 303)
 
 
-def _act(field: str, find: Callable[[MonitoringStore, str], str | None],
-         act: Callable[[LabState, str], str]) -> ResponseReturnValue:
+def _act(
+    field: str,
+    find: Callable[[MonitoringStore, str], str | None],
+    act: Callable[[LabState, str], str],
+) -> ResponseReturnValue:
     """Run an action of the page on the id whose hash the form's ``field`` names, then go
     back to the page saying what happened (``act`` returns a key of :data:`_DONE`)."""
     refused = _forged()
@@ -186,8 +214,7 @@ def _act(field: str, find: Callable[[MonitoringStore, str], str | None],
 
 def _dispose(state: LabState, session_id: str) -> str:
     logger.info("Session %s ended from the admin page", session_id_hash(session_id))
-    outcome = state.service.dispose(session_id, wait=state.settings.dispose_wait,
-                                    caller="admin")
+    outcome = state.service.dispose(session_id, wait=state.settings.dispose_wait, caller="admin")
     if outcome is DisposeOutcome.NOT_FOUND:
         return "gone"
     return "ending" if outcome is DisposeOutcome.PENDING else "ended"
@@ -212,8 +239,9 @@ def _unknown(rest: str = "") -> Response:
 
 
 def _wrong_method(allowed: str) -> Response:
-    response = json_error(405, "method-not-allowed",
-                          f"{request.method} is not allowed here; use {allowed}")
+    response = json_error(
+        405, "method-not-allowed", f"{request.method} is not allowed here; use {allowed}"
+    )
     response.headers["Allow"] = allowed
     return response
 
@@ -235,17 +263,33 @@ def create_admin_blueprint(url_prefix: str) -> Blueprint:
     runs for it, and its own catch-all under ``/admin/`` (and 405 rules) keep its paths away
     from the RLMS catch-all.
     """
-    blueprint = Blueprint(ADMIN_BLUEPRINT, "weblab_ext", url_prefix=url_prefix,
-                          template_folder="templates", static_folder="static",
-                          static_url_path="/admin/static")
+    blueprint = Blueprint(
+        ADMIN_BLUEPRINT,
+        "weblab_ext",
+        url_prefix=url_prefix,
+        template_folder="templates",
+        static_folder="static",
+        static_url_path="/admin/static",
+    )
     blueprint.before_request(_require_admin)
     add_rlms_error_handlers(blueprint)
     for rule, endpoint, view, method in _ROUTES:
         others = [other for other in _EVERY_METHOD if other not in (method, "HEAD")]
-        blueprint.add_url_rule(rule, endpoint, view, methods=[method],
-                               provide_automatic_options=False)
-        blueprint.add_url_rule(rule, f"{endpoint}_405", functools.partial(_wrong_method, method),
-                               methods=others, provide_automatic_options=False)
-    blueprint.add_url_rule("/admin/<weblab_any_path:rest>", "unknown", _unknown,
-                           methods=list(_EVERY_METHOD), provide_automatic_options=False)
+        blueprint.add_url_rule(
+            rule, endpoint, view, methods=[method], provide_automatic_options=False
+        )
+        blueprint.add_url_rule(
+            rule,
+            f"{endpoint}_405",
+            functools.partial(_wrong_method, method),
+            methods=others,
+            provide_automatic_options=False,
+        )
+    blueprint.add_url_rule(
+        "/admin/<weblab_any_path:rest>",
+        "unknown",
+        _unknown,
+        methods=list(_EVERY_METHOD),
+        provide_automatic_options=False,
+    )
     return blueprint

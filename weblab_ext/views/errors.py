@@ -34,12 +34,13 @@ RETRY_AFTER_SECONDS = 5
 STORE_UNAVAILABLE = "store-unavailable"
 #: Code of the 500 every request gets while the lab's deployment is refused.
 MISCONFIGURED = "lab-misconfigured"
-_STORE_MESSAGE = ("The lab's session store is unreachable; the lab is temporarily unavailable. "
-                  "Try again in a few seconds.")
+_STORE_MESSAGE = (
+    "The lab's session store is unreachable; the lab is temporarily unavailable. "
+    "Try again in a few seconds."
+)
 #: The HTTP errors an RLMS path may raise; each gets a JSON handler on the blueprint, which
 #: beats an app-wide handler for the same code (lab code often has ``errorhandler(404)``).
-_HTTP_CODES = (400, 401, 403, 404, 405, 406, 408, 409, 411, 413, 414, 415, 422, 429, 500,
-               501, 503)
+_HTTP_CODES = (400, 401, 403, 404, 405, 406, 408, 409, 411, 413, 414, 415, 422, 429, 500, 501, 503)
 #: The paths an RLMS may call, below the dialect's prefix, and their methods (the dispose
 #: path's depend on the dialect): what is not among them is a 404, a known path with
 #: another method is a 405.
@@ -93,15 +94,21 @@ def misconfigured_response(message: str) -> Response:
     """
     if request.blueprint in _JSON_BLUEPRINTS or _wants_json():
         return json_error(500, MISCONFIGURED, message)
-    return Response(f"The lab is not configured correctly.\n\n{message}\n", status=500,
-                    mimetype="text/plain")
+    return Response(
+        f"The lab is not configured correctly.\n\n{message}\n", status=500, mimetype="text/plain"
+    )
 
 
 def log_store_error(error: Exception) -> None:
     """One warning line: the store (password masked), the request and the error class."""
     state = lab_state()
-    logger.warning("The store at %s is unreachable while serving %s %s: %s",
-                   state.store_label, request.method, request.path, type(error).__name__)
+    logger.warning(
+        "The store at %s is unreachable while serving %s %s: %s",
+        state.store_label,
+        request.method,
+        request.path,
+        type(error).__name__,
+    )
 
 
 def _on_store_error(error: Exception) -> Response:
@@ -118,8 +125,9 @@ def _on_crash_for_rlms(error: InternalServerError) -> Response:
     original = getattr(error, "original_exception", None)
     if isinstance(original, STORE_ERRORS):
         return _on_store_error(original)
-    return json_error(500, "internal-error",
-                      "The lab failed while answering; its log has the details.")
+    return json_error(
+        500, "internal-error", "The lab failed while answering; its log has the details."
+    )
 
 
 def unknown_rlms_path(dispose_methods: tuple[str, ...], rest: str = "") -> Response:
@@ -132,9 +140,11 @@ def unknown_rlms_path(dispose_methods: tuple[str, ...], rest: str = "") -> Respo
     for pattern, known_methods in _KNOWN_PATHS:
         methods = known_methods or dispose_methods
         if pattern.fullmatch(path):
-            response = json_error(405, "method-not-allowed",
-                                  f"{request.method} is not allowed here; use "
-                                  f"{' or '.join(methods)}")
+            response = json_error(
+                405,
+                "method-not-allowed",
+                f"{request.method} is not allowed here; use {' or '.join(methods)}",
+            )
             response.headers["Allow"] = ", ".join(methods)
             return response
     return json_error(404, "not-found", "No RLMS endpoint at this path")

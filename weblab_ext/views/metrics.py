@@ -34,7 +34,7 @@ logger = logging.getLogger("weblab_ext")
 METRICS = {
     "weblab_store_up": "1 when the lab's Redis store answered this scrape, else 0.",
     "weblab_sessions_active": "Sessions started and not disposed yet (active, logged out "
-                              "or being disposed).",
+    "or being disposed).",
     "weblab_session_starts_total": "Sessions started by the RLMS.",
     "weblab_session_disposals_total": "Sessions disposed (on_dispose ran), by why they ended.",
     "weblab_dispose_seconds": "How long on_dispose took.",
@@ -44,12 +44,14 @@ METRICS = {
     "weblab_task_seconds": "How long tasks ran, from claim to end.",
     "weblab_workers_alive": "Worker processes whose heartbeat is alive.",
     "weblab_cleaner_lag_seconds": "Seconds since the oldest session that is over became due "
-                                  "for disposal (0 when none waits).",
+    "for disposal (0 when none waits).",
 }
 # Both ways work whether weblab_ext came from an index or from a checkout (its "metrics"
 # extra installs nothing but prometheus-client).
-_MISSING_CLIENT = ("The metrics need prometheus_client: pip install prometheus-client (or "
-                   "weblab_ext's metrics extra) in the lab's environment.")
+_MISSING_CLIENT = (
+    "The metrics need prometheus_client: pip install prometheus-client (or "
+    "weblab_ext's metrics extra) in the lab's environment."
+)
 
 
 def _histogram(name: str, value: Histogram) -> Metric:
@@ -76,9 +78,11 @@ def _families(reading: MetricsReading | None) -> Iterator[Metric]:
     if reading is None:
         return
     yield gauge("weblab_sessions_active", reading.sessions_active)
-    yield CounterMetricFamily("weblab_session_starts_total",
-                              METRICS["weblab_session_starts_total"],
-                              value=reading.session_starts)
+    yield CounterMetricFamily(
+        "weblab_session_starts_total",
+        METRICS["weblab_session_starts_total"],
+        value=reading.session_starts,
+    )
     yield counter("weblab_session_disposals_total", "reason", reading.disposals)
     yield _histogram("weblab_dispose_seconds", reading.dispose_seconds)
     yield gauge("weblab_task_queue_depth", reading.queue_depth)
@@ -101,8 +105,11 @@ class LabCollector:
         try:
             return state.monitoring.read(now=state.clock(), timeout=state.timeout)
         except ANY_STORE_ERROR as error:
-            logger.warning("Metrics scrape: the store at %s does not answer: %s",
-                           state.store_label, type(error).__name__)
+            logger.warning(
+                "Metrics scrape: the store at %s does not answer: %s",
+                state.store_label,
+                type(error).__name__,
+            )
             return None
 
     def collect(self) -> Iterator[Metric]:

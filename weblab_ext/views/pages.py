@@ -27,16 +27,17 @@ def _page(page_id: str, title: str, body: str) -> Response:
 def session_ended_page() -> Response:
     """What a student whose session is over sees when the RLMS gave no back URL (403)."""
     return _page(
-        "weblab-session-ended", "Your lab session has ended",
-        "<p>You can close this tab. To use the lab again, book it again where you booked "
-        "it.</p>",
+        "weblab-session-ended",
+        "Your lab session has ended",
+        "<p>You can close this tab. To use the lab again, book it again where you booked it.</p>",
     )
 
 
 def link_used_page() -> Response:
     """What a browser gets for a launch URL that another browser already followed (403)."""
     return _page(
-        "weblab-link-used", "This lab link was already used",
+        "weblab-link-used",
+        "This lab link was already used",
         "<p>A lab link opens the lab in one browser only, and another browser already "
         "used this one. Go back to the site where you booked the lab and enter it from "
         "there again.</p>",

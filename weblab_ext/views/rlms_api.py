@@ -54,8 +54,9 @@ _STATUS_BODY_EXTRA = 4096
 def _json(payload: Any, status: int = 200) -> Response:
     # json.dumps, not jsonify: RLMS replies are small fixed shapes, and the app's JSON
     # provider (key sorting, a lab's customisation) has nothing to add to them.
-    return Response(json.dumps(payload, separators=(",", ":")), status=status,
-                    mimetype="application/json")
+    return Response(
+        json.dumps(payload, separators=(",", ":")), status=status, mimetype="application/json"
+    )
 
 
 def _refusal_reason(user_ok: bool, swapped: bool) -> str:
@@ -94,7 +95,8 @@ def _credentials_valid() -> tuple[bool, str]:
     user_ok = hmac.compare_digest(user, expected_user)
     password_ok = hmac.compare_digest(password, expected_password)
     swapped = hmac.compare_digest(user, expected_password) & hmac.compare_digest(
-        password, expected_user)
+        password, expected_user
+    )
     if user_ok and password_ok:
         return True, ""
     return False, _refusal_reason(user_ok, swapped)
@@ -167,8 +169,11 @@ def _read_body(limit: int, key: str) -> bytes | Response:
     except RequestEntityTooLarge:
         raw = None
     if raw is None or len(raw) > limit:
-        return json_error(413, "body-too-large",
-                          f"The request body is larger than {limit} bytes, the limit set by {key}")
+        return json_error(
+            413,
+            "body-too-large",
+            f"The request body is larger than {limit} bytes, the limit set by {key}",
+        )
     return raw
 
 
@@ -227,8 +232,15 @@ def _multiple_status() -> Response:
         if error.status == 200:
             return _json(multiple_status_error_json())
         # Both error styles: this endpoint's own (success/error_code) and everyone else's.
-        return _json({**error.to_json(), "success": False, "error_code": error.code,
-                      "error_human": error.message}, error.status)
+        return _json(
+            {
+                **error.to_json(),
+                "success": False,
+                "error_code": error.code,
+                "error_human": error.message,
+            },
+            error.status,
+        )
     return _json({"status": state.service.status_many(session_ids, time_limit=time_limit)})
 
 
@@ -261,12 +273,20 @@ def create_rlms_blueprint(name: str, url_prefix: str, *, dialect: str) -> Bluepr
     blueprint.before_request(_require_rlms_credentials)
     add_rlms_error_handlers(blueprint)
 
-    def add(rule: str, endpoint: str, view: Callable[..., Response], methods: list[str],
-            **options: Any) -> None:
+    def add(
+        rule: str, endpoint: str, view: Callable[..., Response], methods: list[str], **options: Any
+    ) -> None:
         # No automatic OPTIONS (an empty 200 is not JSON) and no slash merging (Werkzeug would
         # answer `//` with a 308 redirect, which RLMS clients do not follow).
-        blueprint.add_url_rule(rule, endpoint, view, methods=methods,
-                               provide_automatic_options=False, merge_slashes=False, **options)
+        blueprint.add_url_rule(
+            rule,
+            endpoint,
+            view,
+            methods=methods,
+            provide_automatic_options=False,
+            merge_slashes=False,
+            **options,
+        )
 
     add("/sessions/api", "_api_version", _api_version, ["GET"])
     add("/health", "_health", health_view, ["GET"])

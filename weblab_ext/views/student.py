@@ -35,8 +35,11 @@ def _launch(session_id: str) -> ResponseReturnValue:
     if outcome == "missing":
         return state.unauthorized()
     if outcome == "used":
-        logger.info("The launch URL of session %s was followed by a second browser: refused "
-                    "(WEBLAB_LAUNCH_ONCE)", session_id_hash(session_id))
+        logger.info(
+            "The launch URL of session %s was followed by a second browser: refused "
+            "(WEBLAB_LAUNCH_ONCE)",
+            session_id_hash(session_id),
+        )
         return link_used_page()
     session[state.settings.session_id_name] = session_id
     here = request_state()
@@ -89,8 +92,8 @@ def register_student_routes(app: Flask, callback_url: str) -> None:
     app.add_url_rule(f"{prefix}/<session_id>", "weblab_callback_url", _launch, methods=["GET"])
     app.add_url_rule(f"{prefix}/<session_id>/poll", "weblab_poll_url", _poll, methods=["GET"])
     app.add_url_rule(
-        f"{prefix}/<session_id>/logout", "weblab_logout_url", logout_view,
+        f"{prefix}/<session_id>/logout",
+        "weblab_logout_url",
+        logout_view,
         methods=["GET", "POST"],
     )
-
-

@@ -39,8 +39,7 @@ def test_blink_when_asked(weblab_lab, student):
 def test_timeout(weblab_lab):
     clock = [1_700_000_000.0]
     weblab_lab.state.clock = lambda: clock[0]
-    rlms = weblab_lab.rlms(now=lambda: clock[0],
-                           sleep=lambda s: clock.__setitem__(0, clock[0] + s))
+    rlms = weblab_lab.rlms(now=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s))
     student = weblab_lab.student(rlms, slot_length=600)
     trace = rlms.run_status_loop(student.session_id, max_calls=20)
     assert trace.reason == "dispose"  # WEBLAB_TIMEOUT without polls

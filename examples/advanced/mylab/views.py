@@ -10,15 +10,21 @@ from weblab_ext import logout, requires_active, requires_login, weblab_user
 from .hardware import MAX_POSITION, slider
 from .lab import move, weblab
 
-bp = Blueprint("mylab", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/mylab-static")
+bp = Blueprint(
+    "mylab",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/mylab-static",
+)
 
 
 @bp.route("/lab")
 @requires_active
 def lab() -> ResponseReturnValue:
-    return render_template("lab.html", student=weblab_user.user, position=slider.position,
-                           max_position=MAX_POSITION)
+    return render_template(
+        "lab.html", student=weblab_user.user, position=slider.position, max_position=MAX_POSITION
+    )
 
 
 @bp.route("/api/move", methods=["POST"])
@@ -40,8 +46,13 @@ def task_status(task_id: str) -> ResponseReturnValue:
     task = weblab.get_task(task_id)
     if task is None:
         abort(404)
-    return jsonify(task_id=task.task_id, status=task.status, data=dict(task.data or {}),
-                   result=task.result, error=task.error)
+    return jsonify(
+        task_id=task.task_id,
+        status=task.status,
+        data=dict(task.data or {}),
+        result=task.result,
+        error=task.error,
+    )
 
 
 @bp.route("/lab/logout", methods=["POST"])

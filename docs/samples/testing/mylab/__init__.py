@@ -24,8 +24,9 @@ def blink(times):
 
 def create_app(config=None):
     app = Flask(__name__)
-    app.config.update(SECRET_KEY="change-me", WEBLAB_USERNAME="weblabdeusto",
-                      WEBLAB_PASSWORD="change-me-too")
+    app.config.update(
+        SECRET_KEY="change-me", WEBLAB_USERNAME="weblabdeusto", WEBLAB_PASSWORD="change-me-too"
+    )
     app.config.update(config or {})  # the test's overrides last, before init_app
     weblab.init_app(app)
 
