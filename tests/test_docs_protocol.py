@@ -255,3 +255,45 @@ def test_replies_stay_compact_in_debug_mode(make_lab: Callable[..., Lab]) -> Non
     for sample, call in _replies(lab).items():
         body = call().get_data(as_text=True)
         assert sample_pattern(sample).fullmatch(body), f"protocol.md shows {sample}, sent {body}"
+
+
+# -- the migration guide's "Dispose and tasks" -----------------------------------------------
+
+MIGRATION = PAGE.parent / "migration.md"
+
+
+def _dispose_section() -> str:
+    text = MIGRATION.read_text(encoding="utf-8")
+    start = text.index("### Dispose and tasks")
+    end = text.index("\n### ", start + 1)
+    return " ".join(text[start:end].split())
+
+
+def test_migration_dispose_section_states_the_code_s_names_and_defaults() -> None:
+    """What a lab author reads about the bounded dispose and tasks is what the code does:
+    the keys exist with the defaults stated, the replies are the real ones."""
+    import json
+
+    import weblab_ext
+    from weblab_ext.config import OPTIONS
+    from weblab_ext.protocol import dispose_done_reply, dispose_pending_reply
+    from weblab_ext.runtime.disposal import STALE_DISPOSING_SECONDS
+
+    section = _dispose_section()
+    defaults = {option.key: option.default for option in OPTIONS}
+    named = set(re.findall(r"`(WEBLAB_\w+)`", section))
+    assert {"WEBLAB_DISPOSE_WAIT", "WEBLAB_DISPOSE_ASK_AGAIN", "WEBLAB_TASK_EXPIRES"} <= named
+    assert named <= set(defaults), named - set(defaults)
+    stated = re.findall(r"`(WEBLAB_\w+)`[^`]{0,20}?default (\d+(?:\.\d+)?)", section)
+    assert len(stated) >= 3, stated
+    for key, value in stated:
+        assert float(value) == defaults[key], (key, value)
+
+    def compact(payload: dict[str, Any]) -> str:
+        return json.dumps(payload, separators=(",", ":"))
+
+    assert compact(dispose_done_reply()) in section
+    assert compact(dispose_pending_reply(defaults["WEBLAB_DISPOSE_ASK_AGAIN"])) in section
+    assert f"for {STALE_DISPOSING_SECONDS / 60:g} minutes" in section
+    assert "current_task_stopping" in section and "current_task_stopping" in weblab_ext.__all__
+    assert "without a time limit" in section  # what changed: weblablib waited for ever
