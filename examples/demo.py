@@ -1,15 +1,18 @@
-"""What ``make demo`` runs: the real-time example lab on http://127.0.0.1:5000, no Redis needed.
+"""What ``make demo`` runs: the real-time example lab, entered at http://127.0.0.1:5000/demo-start.
 
 ``make demo PORT=5001`` (or ``--port``) serves it on another port; a busy port is reported
 before anything else is printed.
 
 It runs the example in debug mode (its development secrets), with no reloader and no
-interactive debugger.
+interactive debugger, on Werkzeug's development server started quietly: the demo prints its
+own instructions and nothing else (no "development server" or "production deployment"
+banner, which would alarm a newcomer about a program that only serves 127.0.0.1).
 
 It serves ``examples/socketio`` (or ``examples/simple`` when Flask-SocketIO is missing) on the
 embedded in-process store and prints what to open: ``/demo-start``, a page added for the demo
 that starts a student session through the lab's own RLMS endpoint (as WebLab-Deusto would)
-and sends the browser to its launch URL; and a ``curl`` command doing the same over HTTP.
+and sends the browser to its launch URL (``/`` leads there too); and a ``curl`` command doing
+the same over HTTP.
 Sessions start when asked for, so none times out while you read the instructions.
 
     python examples/demo.py [--host 127.0.0.1] [--port 5000] [--slot 600]
@@ -104,14 +107,16 @@ def curl_command(app: Any, base_url: str, slot: float = 600) -> str:
 
 
 def add_demo_routes(app: Any, base_url: str, slot: float = 600) -> None:
-    """Add ``/demo-start``: each visit starts a session and redirects to its launch URL."""
+    """Add ``/demo-start``: each visit starts a session and redirects to its launch URL; and
+    ``/`` (when the lab has no page there), which leads to it."""
+    from flask import redirect
 
     def demo_start() -> Any:
-        from flask import redirect
-
         return redirect(start_session(app, base_url, slot))
 
     app.add_url_rule("/demo-start", "demo_start", demo_start)
+    if not any(rule.rule == "/" for rule in app.url_map.iter_rules()):
+        app.add_url_rule("/", "demo_home", lambda: redirect("/demo-start"))
 
 
 def print_instructions(lab: ModuleType, base_url: str) -> None:
@@ -119,7 +124,7 @@ def print_instructions(lab: ModuleType, base_url: str) -> None:
     kind = "real-time (Socket.IO)" if hasattr(lab, "socketio") else "simple"
     lines = [
         "",
-        f"weblab_ext demo: the {kind} example lab on {base_url} (embedded store, no Redis).",
+        f"weblab_ext demo: the {kind} example lab (embedded store, no Redis needed).",
         "",
         "1. Open this URL in a browser: it starts a student session through the lab's RLMS",
         "   endpoint, as WebLab-Deusto would, and takes you to the lab:",
@@ -170,16 +175,29 @@ def main(argv: list[str] | None = None) -> None:
     lab = load_lab()
     base_url = f"http://{args.host}:{args.port}"
     add_demo_routes(lab.app, base_url, args.slot)
-    print_instructions(lab, base_url)
-    # No reloader (it would run this script twice) and no interactive debugger (it runs
-    # code typed into an error page): debug mode only chose the development secrets.
-    no_dev_tools = {"use_reloader": False, "use_debugger": False}
-    if hasattr(lab, "socketio"):
-        lab.socketio.run(
-            lab.app, host=args.host, port=args.port, allow_unsafe_werkzeug=True, **no_dev_tools
-        )
-    else:
-        lab.app.run(host=args.host, port=args.port, threaded=True, **no_dev_tools)
+    serve(lab.app, args.host, args.port, ready=lambda: print_instructions(lab, base_url))
+
+
+def serve(app: Any, host: str, port: int, ready: Any) -> None:
+    """Serve ``app`` on Werkzeug's threaded development server until Ctrl+C; call ``ready``
+    once it listens.
+
+    What ``app.run()`` and Flask-SocketIO's ``socketio.run()`` (threading mode, the example's)
+    do, without their banners: no reloader (it would run this script twice), no interactive
+    debugger (it runs code typed into an error page; debug mode only chose the development
+    secrets), and no "production deployment" warning, which Flask-SocketIO prints whenever
+    stdin is not a terminal.
+    """
+    from werkzeug.serving import make_server
+
+    server = make_server(host, port, app, threaded=True)
+    ready()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
 
 
 if __name__ == "__main__":

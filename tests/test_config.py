@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,10 @@ import pytest
 from flask import Flask
 
 from weblab_ext import InvalidConfigError, WebLab
-from weblab_ext.config import OPTIONS, load_settings
+from weblab_ext.config import OPTIONS, flag_warnings, load_settings
+
+from .conftest import Lab
+from .test_user_flow import Clock
 
 MINIMAL = {"WEBLAB_USERNAME": "user", "WEBLAB_PASSWORD": "secret"}
 
@@ -90,7 +95,7 @@ def test_every_spec_key_is_known() -> None:
         ("WEBLAB_REDIS_URL", "", "redis_url", None),
         ("WEBLAB_TIMEOUT", "-1", "timeout", -1.0),
         ("WEBLAB_TIMEOUT", 0, "timeout", 0),
-        ("WEBLAB_AUTOPOLL", "false", "autopoll", False),
+        ("WEBLAB_AUTOPOLL", False, "autopoll", False),
         ("WEBLAB_AUTOPOLL", 1, "autopoll", True),
         ("WEBLAB_POLL_INTERVAL", 0, "poll_interval", 0),
         ("WEBLAB_SCHEME", "https", "scheme", "https"),
@@ -121,7 +126,7 @@ def test_every_spec_key_is_known() -> None:
     ],
 )
 def test_valid_values(key: str, value: Any, attribute: str, expected: Any) -> None:
-    assert getattr(load_settings({**MINIMAL, key: value}), attribute) == expected
+    assert getattr(load_settings({**MINIMAL, key: value}, environ={}), attribute) == expected
 
 
 @pytest.mark.parametrize(
@@ -143,8 +148,6 @@ def test_valid_values(key: str, value: Any, attribute: str, expected: Any) -> No
         ("WEBLAB_TIMEOUT", None),
         ("WEBLAB_TIMEOUT", float("nan")),
         ("WEBLAB_TIMEOUT", "inf"),
-        ("WEBLAB_AUTOPOLL", "maybe"),
-        ("WEBLAB_AUTOPOLL", 2),
         ("WEBLAB_POLL_INTERVAL", -1),
         ("WEBLAB_POLL_INTERVAL", [5]),
         ("WEBLAB_CLEANER_INTERVAL", 0),
@@ -152,12 +155,9 @@ def test_valid_values(key: str, value: Any, attribute: str, expected: Any) -> No
         ("WEBLAB_UNAUTHORIZED_TEMPLATE", ["x.html"]),
         ("WEBLAB_SCHEME", "ftp"),
         ("WEBLAB_EXPIRED_USERS_TIMEOUT", 0),
-        ("WEBLAB_AUTOCLEAN_THREAD", "sometimes"),
         ("WEBLAB_TASK_THREADS_PROCESS", -1),
         ("WEBLAB_TASK_THREADS_PROCESS", 1.5),
         ("WEBLAB_TASK_THREADS_PROCESS", True),
-        ("WEBLAB_NO_THREAD", "x"),
-        ("WEBLAB_LOG_SESSION_LIFECYCLE", None),
         ("WEBLAB_REDIS_INDEX_MODE", "fast"),
         ("WEBLAB_DISPOSE_WAIT", -0.5),
         ("WEBLAB_DISPOSE_ASK_AGAIN", 0),
@@ -173,7 +173,7 @@ def test_valid_values(key: str, value: Any, attribute: str, expected: Any) -> No
 )
 def test_invalid_values_name_the_key(key: str, value: Any) -> None:
     with pytest.raises(InvalidConfigError, match=key):
-        load_settings({**MINIMAL, key: value})
+        load_settings({**MINIMAL, key: value}, environ={})
 
 
 def test_index_mode_needs_epoch() -> None:
@@ -367,3 +367,134 @@ def test_no_text_advises_a_bare_environment_variable() -> None:
         for match in bare.finditer(path.read_text())
     ]
     assert found == []
+
+
+# -- boolean keys: weblablib's meaning in code, the parsed one from the environment ----------
+
+FLAG_KEYS = [option.key for option in OPTIONS if option.type_name == "boolean"]
+
+
+def _attribute(key: str) -> str:
+    return key.removeprefix("WEBLAB_").lower()
+
+
+def test_every_boolean_key_is_covered() -> None:
+    assert {
+        "WEBLAB_AUTOPOLL",
+        "WEBLAB_AUTOCLEAN_THREAD",
+        "WEBLAB_NO_THREAD",
+        "WEBLAB_LOG_SESSION_LIFECYCLE",
+        "WEBLAB_LAUNCH_ONCE",
+    } <= set(FLAG_KEYS)
+
+
+@pytest.mark.parametrize("key", FLAG_KEYS)
+@pytest.mark.parametrize(
+    ("value", "meaning"),
+    [
+        ("False", True),
+        ("false", True),
+        ("no", True),
+        ("0", True),
+        ("", False),
+        (None, False),
+        (2, True),
+        (0, False),
+        ([], False),
+    ],
+)
+def test_boolean_set_in_code_reads_as_weblablib_with_a_warning(
+    key: str, value: Any, meaning: bool
+) -> None:
+    """A public lab ships ``WEBLAB_AUTOPOLL = 'False'``: weblablib reads it as true (any
+    non-empty string is), so the lab works with autopoll on; it must here too."""
+    config = {**MINIMAL, key: value}
+    assert getattr(load_settings(config, environ={}), _attribute(key)) is meaning
+    (warning,) = flag_warnings(config, environ={})
+    assert warning.startswith(f"{key} = {value!r} means {meaning}:"), warning
+
+
+@pytest.mark.parametrize("key", FLAG_KEYS)
+def test_a_bool_set_in_code_does_not_warn(key: str) -> None:
+    for value in (True, False):
+        config = {**MINIMAL, key: value}
+        assert getattr(load_settings(config, environ={}), _attribute(key)) is value
+        assert flag_warnings(config, environ={}) == []
+
+
+def test_string_false_in_code_keeps_autopoll_on(
+    make_lab: Callable[..., Lab], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="weblab_ext")
+    lab = make_lab(WEBLAB_AUTOPOLL="False")
+    assert lab.state.settings.autopoll is True
+    notes = [r.getMessage() for r in caplog.records if r.getMessage().startswith("WEBLAB_AUTO")]
+    assert notes == [
+        "WEBLAB_AUTOPOLL = 'False' means True: a value set in code that is not True or False "
+        "counts by its Python truth value, as in weblablib (any non-empty string is true, "
+        "'False' included). Set WEBLAB_AUTOPOLL = True or WEBLAB_AUTOPOLL = False to say what "
+        "you mean."
+    ]
+    clock = Clock()
+    lab.state.clock = clock
+    session_id = lab.start()
+    clock.now += 10
+    lab.student(session_id).get("/lab")  # any request of the student counts as a poll
+    assert lab.state.sessions.load(session_id).last_poll == pytest.approx(clock.now)
+
+
+@pytest.mark.parametrize("key", FLAG_KEYS)
+@pytest.mark.parametrize(
+    ("text", "meaning"),
+    [
+        ("false", False),
+        ("False", False),
+        ("no", False),
+        ("0", False),
+        ("true", True),
+        ("True", True),
+        ("yes", True),
+        ("1", True),
+    ],
+)
+def test_boolean_from_the_environment_keeps_its_parsed_meaning(
+    monkeypatch: pytest.MonkeyPatch, key: str, text: str, meaning: bool
+) -> None:
+    monkeypatch.setenv(f"FLASK_{key}", text)
+    app = Flask("flags_env")
+    app.config.update(MINIMAL)
+    app.config.from_prefixed_env()
+    assert getattr(load_settings(app.config), _attribute(key)) is meaning
+    assert flag_warnings(app.config) == []
+
+
+def test_boolean_from_another_prefix_counts_as_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MYLAB_WEBLAB_AUTOPOLL", "False")
+    app = Flask("flags_prefix")
+    app.config.update(MINIMAL)
+    app.config.from_prefixed_env("MYLAB")
+    assert load_settings(app.config).autopoll is False
+
+
+@pytest.mark.parametrize("key", FLAG_KEYS)
+@pytest.mark.parametrize("text", ["maybe", "2", "", "null"])
+def test_bad_boolean_from_the_environment_is_refused(
+    monkeypatch: pytest.MonkeyPatch, key: str, text: str
+) -> None:
+    monkeypatch.setenv(f"FLASK_{key}", text)
+    app = Flask("flags_env_bad")
+    app.config.update(MINIMAL)
+    app.config.from_prefixed_env()
+    with pytest.raises(InvalidConfigError, match=f"{key} must be True or False"):
+        load_settings(app.config)
+
+
+def test_code_value_unlike_the_environment_reads_as_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the value the environment holds counts as from it: a lab that writes its own
+    string keeps weblablib's meaning even when a variable of that name exists."""
+    monkeypatch.setenv("FLASK_WEBLAB_AUTOPOLL", "false")
+    config = {**MINIMAL, "WEBLAB_AUTOPOLL": "off"}
+    assert load_settings(config).autopoll is True
+    assert len(flag_warnings(config)) == 1

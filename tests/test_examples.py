@@ -335,3 +335,71 @@ def test_procfile_names_real_entry_points() -> None:
 def test_every_example_has_a_readme(name: str) -> None:
     readme = (EXAMPLES / name / "README.md").read_text()
     assert "weblab fake new" in readme or "demo" in readme
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_make_demo_first_url_opens_the_lab_and_nothing_alarms(tmp_path: Path) -> None:
+    """What a newcomer sees: the first URL the demo prints works (it leads into the lab), and
+    the output holds no warning (no "production deployment" from the server)."""
+    import http.cookiejar
+    import os
+    import sys
+    import time
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "WEBLAB_"))}
+    output = tmp_path / "demo.out"
+    with output.open("w") as sink:
+        # stdin not a terminal, as under CI, an IDE or `make demo | tee`
+        demo = subprocess.Popen(
+            [sys.executable, str(EXAMPLES / "demo.py"), "--port", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while "Ctrl+C" not in output.read_text():
+                assert demo.poll() is None, output.read_text()
+                assert time.monotonic() < deadline, output.read_text()
+                time.sleep(0.1)
+            printed = output.read_text()
+            first = re.search(r"https?://[^\s'\"]+", printed)
+            assert first is not None, printed
+            browser = urllib.request.build_opener(
+                urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+            )
+            page = None
+            while page is None:
+                try:
+                    page = browser.open(first[0], timeout=10)
+                except urllib.error.URLError as error:
+                    if isinstance(error, urllib.error.HTTPError):
+                        raise AssertionError(f"{first[0]} answered {error.code}") from None
+                    assert time.monotonic() < deadline, output.read_text()
+                    time.sleep(0.2)
+            with page:
+                assert page.status == 200
+                assert urllib.parse.urlsplit(page.url).path == "/lab", page.url
+                assert "Demo Student" in page.read().decode()
+            time.sleep(0.5)  # anything the server logs about that request
+        finally:
+            demo.terminate()
+            demo.wait(timeout=30)
+    text = output.read_text()
+    assert "warning" not in text.lower(), text
+    assert "production" not in text.lower(), text
+    assert "Traceback" not in text, text

@@ -88,10 +88,72 @@ def test_anonymous_rejections_are_logged(logged_lab: Lab, caplog: pytest.LogCapt
         403,
     )
     assert (first["path"], first["method"], first["source"]) == ("/lab", "GET", "requires_active")
-    assert "session_id_hash" not in first
+    assert first["session_id_hash"] is None  # present, null, as weblablib logs it
     assert (second["reason"], second["status"]) == ("anonymous_session_not_found", 403)
     assert second["session_id_hash"] == session_id_hash(unknown)
     assert unknown not in "\n".join(r.getMessage() for r in caplog.records)
+
+
+REQUEST_FIELDS = ("endpoint", "method", "path", "status")
+
+
+def test_every_rejection_carries_the_request_and_a_session_hash_key(
+    make_lab: Callable[..., Lab], caplog: pytest.LogCaptureFixture
+) -> None:
+    """weblablib's ``protected_request_rejected`` always has ``session_id_hash`` (null for a
+    browser without a session) and the request's endpoint, method, route rule and status."""
+    lab = make_lab(
+        WEBLAB_UNAUTHORIZED_LINK="https://rlms.example/book", WEBLAB_LOG_SESSION_LIFECYCLE=True
+    )
+    caplog.set_level(logging.INFO, logger=lab.app.logger.name)
+    anonymous = lab.app.test_client()
+    assert anonymous.get("/lab").status_code == 302  # to the unauthorized link
+    session_id = lab.start()
+    student = lab.student(session_id)
+    student.get(f"/callback/{session_id}/logout")
+    assert student.get("/lab").status_code == 302  # back to the RLMS
+
+    events = [e for e in lifecycle_events(caplog, lab) if e["source"] == "requires_active"]
+    assert [(e["reason"], e["status"]) for e in events] == [
+        ("anonymous_no_session_cookie", 302),
+        ("user_exited", 302),
+    ]
+    for event in events:
+        assert {key: event[key] for key in REQUEST_FIELDS} == {
+            "endpoint": "lab_view",
+            "method": event["method"],
+            "path": "/lab",
+            "status": event["status"],
+        }
+        assert "session_id_hash" in event
+    assert events[-2]["session_id_hash"] is None
+    assert events[-1]["session_id_hash"] == session_id_hash(session_id)
+    others = [e for e in lifecycle_events(caplog, lab) if e["source"] != "requires_active"]
+    for event in others:  # weblablib's status and dispose events carry no request fields
+        assert not set(REQUEST_FIELDS) & set(event)
+
+
+class _Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(("offset", "past"), [(-120, 0), (-0.4, 0), (0, 0), (30, 30), (90.6, 91)])
+def test_seconds_past_max_date_is_never_negative(
+    logged_lab: Lab, caplog: pytest.LogCaptureFixture, offset: float, past: int
+) -> None:
+    """A session disposed 120 s before its slot ends was 0 s past its max date (weblablib
+    reports 0 there, not -120)."""
+    lab = logged_lab
+    session_id = lab.start()
+    max_date = lab.state.sessions.load(session_id).max_date
+    lab.state.clock = _Clock(max_date + offset)
+    assert lab.dispose(session_id)["message"] == "Deleted"
+    (disposed,) = [e for e in lifecycle_events(caplog, lab) if e["action"] == "disposed"]
+    assert disposed["seconds_past_max_date"] == past
 
 
 def test_lifecycle_logs_can_be_turned_off(

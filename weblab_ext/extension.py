@@ -94,6 +94,8 @@ class WebLab(TasksMixin):
         settings = config.load_settings(
             app.config, base_url=self._base_url, callback_url=self._callback_url
         )
+        for warning in config.flag_warnings(app.config):
+            logger.warning(warning)
         for name, url in (("base", settings.base_url), ("callback", settings.callback_url)):
             if url.endswith("/") and url != "/":
                 logger.warning("The %s URL %r ends in '/': URLs will contain '//'", name, url)

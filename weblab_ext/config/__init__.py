@@ -6,6 +6,8 @@ Rule: this package reads a ``Mapping`` and returns values; it imports nothing of
 
 * :mod:`.options` — the table of keys (``OPTIONS``), ``Settings`` and ``load_settings``;
 * :mod:`.parsers` — the validators of values, which never quote a secret;
+* :mod:`.flags` — what a boolean key's value means: weblablib's reading in code, the parsed
+  one from the environment;
 * :mod:`.secrets` — weak and published secrets, and the examples' rule for their own;
 * :mod:`.advice` — how a message tells a person to set a key.
 """
@@ -17,6 +19,7 @@ from .advice import redis_url_advice as redis_url_advice
 from .options import OPTIONS as OPTIONS
 from .options import Settings as Settings
 from .options import fingerprint as fingerprint
+from .options import flag_warnings as flag_warnings
 from .options import load_settings as load_settings
 from .options import unknown_keys as unknown_keys
 from .parsers import is_secret_key as is_secret_key
@@ -33,6 +36,7 @@ __all__ = [
     "PUBLISHED_SECRETS",
     "Settings",
     "fingerprint",
+    "flag_warnings",
     "how_to_set",
     "is_secret_key",
     "load_settings",

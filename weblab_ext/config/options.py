@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import InvalidConfigError
 from .advice import EXAMPLES, how_to_set
+from .flags import read_flag
 from .parsers import (
     PARSER_TYPES,
     flag,
@@ -379,21 +380,40 @@ class Settings:
     fingerprint: str
 
 
-def _value(config: Mapping[str, Any], key: str) -> Any:
+def _value(config: Mapping[str, Any], key: str, environ: Mapping[str, str] | None) -> Any:
     option = _BY_KEY[key]
     if key not in config:
         return option.default
+    if option.parse is flag:  # weblablib's meaning in code, the parsed one from the environment
+        return read_flag(key, config[key], environ)[0]
     return option.parse(key, config[key])
 
 
+def flag_warnings(config: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> list[str]:
+    """A warning for every boolean key set in code to a value that is not a bool (read by its
+    Python truth value, see :mod:`.flags`).
+
+    :param environ: the environment (default :data:`os.environ`).
+    """
+    keys = [option.key for option in OPTIONS if option.parse is flag and option.key in config]
+    return [note for key in keys if (note := read_flag(key, config[key], environ)[1])]
+
+
 def load_settings(
-    config: Mapping[str, Any], *, base_url: str | None = None, callback_url: str | None = None
+    config: Mapping[str, Any],
+    *,
+    base_url: str | None = None,
+    callback_url: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Validate the ``WEBLAB_*`` keys of ``config`` into :class:`Settings`.
 
     :param config: the Flask app's config.
     :param base_url: constructor override of ``WEBLAB_BASE_URL``.
     :param callback_url: constructor override of ``WEBLAB_CALLBACK_URL``.
+    :param environ: the environment, which tells a boolean key's value that came from it
+        (parsed: ``'false'`` is false) from one set in code (weblablib's truth value: any
+        non-empty string is true); default :data:`os.environ`.
     :raises InvalidConfigError: naming the first bad key.
     """
     for option in OPTIONS:
@@ -402,7 +422,7 @@ def load_settings(
             raise InvalidConfigError(
                 f"Invalid configuration. Missing {option.key}: {how_to_set(option.key, example)}"
             )
-    values = {option.key: _value(config, option.key) for option in OPTIONS}
+    values = {option.key: _value(config, option.key, environ) for option in OPTIONS}
 
     callback = callback_url if callback_url is not None else values["WEBLAB_CALLBACK_URL"]
     if not isinstance(callback, str) or not callback:

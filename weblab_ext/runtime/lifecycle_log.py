@@ -70,8 +70,8 @@ def log_event(
             "configured_timeout_seconds": timeout,
         }
         sid = record.session_id if record is not None else session_id
-        if sid:
-            event["session_id_hash"] = session_id_hash(sid)
+        # Always present: null for a request without a session id (as weblablib logs it).
+        event["session_id_hash"] = session_id_hash(sid) if sid else None
         if record is not None:
             event.update(
                 experiment_name=record.experiment_name,
@@ -79,7 +79,8 @@ def log_event(
                 experiment_id=record.experiment_id,
                 seconds_since_start=round(now - record.start_date),
                 seconds_since_last_poll=round(now - record.last_poll),
-                seconds_past_max_date=round(now - record.max_date),
+                # 0 until the slot is over (a session disposed early), never negative.
+                seconds_past_max_date=max(0, round(now - record.max_date)),
                 disposing_resources=record.state == "disposing",
             )
         event.update(extra)

@@ -9,11 +9,12 @@ request after the store is back works again without a restart.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Response, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import BaseConverter
@@ -55,11 +56,20 @@ _KNOWN_PATHS: tuple[tuple[re.Pattern[str], tuple[str, ...] | None], ...] = (
 )
 
 
+def compact_json(payload: Any, status: int = 200) -> Response:
+    """JSON as the RLMS endpoints send it: compact, keys in the order written.
+
+    ``json.dumps``, not ``jsonify``: these replies are small fixed shapes, and the app's JSON
+    provider (key sorting, indenting in debug mode, a lab's customisation) has nothing to add.
+    """
+    return Response(
+        json.dumps(payload, separators=(",", ":")), status=status, mimetype="application/json"
+    )
+
+
 def json_error(status: int, code: str, message: str, **extra: Any) -> Response:
-    """A JSON error reply: ``{"error": true, "code", "message", ...}``."""
-    response = jsonify({"error": True, "code": code, "message": message, **extra})
-    response.status_code = status
-    return response
+    """A JSON error reply: ``{"error":true,"code":...,"message":...,...}``."""
+    return compact_json({"error": True, "code": code, "message": message, **extra}, status)
 
 
 def store_unavailable_json() -> Response:

@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 
 from ..context import lab_state
 from ..runtime.callbacks import HealthCheck
 from ..runtime.health import HealthReport
+from .errors import compact_json
 
 if TYPE_CHECKING:
     from ..state import LabState
@@ -37,7 +38,7 @@ def _in_app(app: Flask, check: HealthCheck) -> Callable[[], Any]:
 
 def health_reply(report: HealthReport) -> Response:
     """The JSON LabDiscoveryEngine reads (always HTTP 200: the body carries the verdict)."""
-    response = jsonify(found=True, success=report.success, message=report.message)
+    response = compact_json({"found": True, "success": report.success, "message": report.message})
     response.headers["Cache-Control"] = "no-store"
     return response
 

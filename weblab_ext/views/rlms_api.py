@@ -11,7 +11,6 @@ import base64
 import binascii
 import functools
 import hmac
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -39,7 +38,7 @@ from ..protocol import (
     test_reply,
 )
 from ..runtime.disposal import DisposeOutcome
-from .errors import add_rlms_error_handlers, json_error, unknown_rlms_path
+from .errors import add_rlms_error_handlers, compact_json, json_error, unknown_rlms_path
 from .health import HEALTH_ENDPOINT, health_view
 
 logger = logging.getLogger("weblab_ext")
@@ -52,11 +51,7 @@ _STATUS_BODY_EXTRA = 4096
 
 
 def _json(payload: Any, status: int = 200) -> Response:
-    # json.dumps, not jsonify: RLMS replies are small fixed shapes, and the app's JSON
-    # provider (key sorting, a lab's customisation) has nothing to add to them.
-    return Response(
-        json.dumps(payload, separators=(",", ":")), status=status, mimetype="application/json"
-    )
+    return compact_json(payload, status)
 
 
 def _refusal_reason(user_ok: bool, swapped: bool) -> str:
