@@ -249,7 +249,7 @@ def test_a_lab_importing_its_app_in_weblab_app_is_in_testing_mode(
         app = Flask("secret_lab")
         app.config.from_prefixed_env()
         require_secrets(app.config, {"SECRET_KEY": "dev-key", "WEBLAB_USERNAME": "u",
-                                     "WEBLAB_PASSWORD": "dev-password"}, debug=app.debug)
+                                     "WEBLAB_PASSWORD": "dev-only-rlms-password"}, debug=app.debug)
         weblab = WebLab(app)
         weblab.initial_url(lambda: url_for("secret_lab.index"))
         """
@@ -275,7 +275,7 @@ def test_a_lab_importing_its_app_in_weblab_app_is_in_testing_mode(
     """)
     result = run(pytester, "-v")
     result.assert_outcomes(passed=2)
-    assert "dev-password" not in result.stdout.str()
+    assert "dev-only-rlms-password" not in result.stdout.str()
 
 
 def test_a_module_level_app_whose_routes_would_change_is_explained(

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, has_app_context
 
 from . import config
-from .cli import register_cli
+from .cli import checking_the_lab, register_cli
 from .errors import InvalidConfigError, WebLabNotInitializedError
 from .hooks import register_request_hooks
 from .runtime.callbacks import LabCallbacks
@@ -97,7 +97,7 @@ class WebLab(TasksMixin):
         for name, url in (("base", settings.base_url), ("callback", settings.callback_url)):
             if url.endswith("/") and url != "/":
                 logger.warning("The %s URL %r ends in '/': URLs will contain '//'", name, url)
-        if not (app.debug or app.testing):
+        if not (app.debug or app.testing or checking_the_lab()):
             for problem in config.weak_secrets(app.config):
                 logger.warning(
                     "%s Set a long random value, e.g. from "

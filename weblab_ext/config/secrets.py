@@ -36,6 +36,9 @@ PUBLISHED_SECRETS = frozenset(
 #: Shortest ``WEBLAB_PASSWORD`` (characters) and ``SECRET_KEY`` (bytes) not reported as weak.
 MIN_PASSWORD_LENGTH = 12
 MIN_SECRET_KEY_BYTES = 16
+#: What :func:`require_secrets` raises; weblab_ext's command line puts a subclass here that
+#: the ``flask`` command prints as one line.
+refusal_error: type[InvalidConfigError] = InvalidConfigError
 
 
 def _password_problems(key: str, password: Any, *, opens: str) -> list[str]:
@@ -122,7 +125,7 @@ def require_secrets(
     """
     missing = [key for key in development if not config.get(key)]
     if missing and not debug and not config.get("TESTING"):
-        raise InvalidConfigError(
+        raise refusal_error(
             "Refusing to start without "
             + ", ".join(env_prefix + key for key in missing)
             + " in the environment; run with --debug to use development values instead"
