@@ -543,8 +543,10 @@ def test_quickstart_runs_from_an_empty_folder(step: int, tmp_path: Path) -> None
             assert "weblab_poll.js" in page
         assert re.search(r"^Should finish: [1-9]", cli("status"), re.M)
         assert "Deleted" in cli("dispose")
-        landed, _ = browser.open(f"{url}/lab")  # the session is over: back to the RLMS
-        assert landed == "https://developers.labsland.com/weblablib/en/stable/"
+        with pytest.raises(urllib.error.HTTPError) as over:  # the session is over, and the
+            browser.open(f"{url}/lab")  # fake RLMS gave no back URL: the lab says so itself
+        assert over.value.code == 403
+        assert "Your lab session has ended" in over.value.read().decode()
     finally:
         server.terminate()
         try:
