@@ -103,7 +103,7 @@ SAMPLE_FILES = {
         DOCS / "samples" / "quickstart_tests" / "conftest.py": True,
         DOCS / "samples" / "quickstart_tests" / "test_lab.py": True,
     },
-    "deployment.md": {ROOT / "Procfile": True},
+    "deployment.md": {ROOT / "Procfile": True, DOCS / "samples" / "logging_config.py": True},
 }
 
 
@@ -388,6 +388,36 @@ def test_testing_guide_script_warns_about_nothing(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert result.stdout.count("started, polled and disposed") == 5
+
+
+def test_the_logging_sample_decides_and_weblab_ext_leaves_it_alone(tmp_path: Path) -> None:
+    """docs/deployment.md's logging configuration, imported before the lab: the lab's INFO
+    lines and weblab_ext's come out in its format; weblab_ext set no level of its own."""
+    shutil.copy(DOCS / "samples" / "logging_config.py", tmp_path)
+    lab = """
+import logging
+import logging_config
+from flask import Flask
+from weblab_ext import WebLab
+
+app = Flask("mylab")
+app.config.update(TESTING=True, SECRET_KEY="k", WEBLAB_USERNAME="u", WEBLAB_PASSWORD="p")
+WebLab(app)
+assert app.logger.level == logging.NOTSET
+app.logger.info("Power on")
+logging.getLogger("weblab_ext").info("from weblab_ext")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", lab],
+        cwd=tmp_path,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        env=_clean_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^\S+ \S+ INFO mylab: Power on$", result.stderr, re.M), result.stderr
+    assert re.search(r"INFO weblab_ext: from weblab_ext$", result.stderr, re.M), result.stderr
 
 
 # -- generated references ---------------------------------------------------------------------

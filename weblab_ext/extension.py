@@ -30,6 +30,25 @@ logger = logging.getLogger("weblab_ext")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def show_info_lines(app: Flask) -> None:
+    """Let the lab's INFO lines (``app.logger.info``, and weblab_ext's session lifecycle
+    lines, which go to ``app.logger``) through when nobody configured logging.
+
+    Flask gives ``app.logger`` a handler when logging is not configured, but outside debug
+    mode its level stays Python's default, WARNING: under gunicorn and ``flask weblab loop``
+    the lab's INFO lines were written nowhere. So when the root logger has no handler and
+    ``app.logger`` no level of its own, the level becomes INFO; a lab or server that
+    configures logging (``logging.basicConfig``, ``dictConfig``, gunicorn's
+    ``--log-config``) is left alone, and so are tests (``TESTING``), which read the log
+    through their own capture.
+    """
+    if app.testing:
+        return
+    logger = app.logger  # Flask adds its default handler here when nothing is configured
+    if logger.level == logging.NOTSET and not logging.getLogger().handlers:
+        logger.setLevel(logging.INFO)
+
+
 class WebLab(TasksMixin):
     """Turns a Flask app into a remote laboratory.
 
@@ -114,6 +133,7 @@ class WebLab(TasksMixin):
         register_request_hooks(app)
         app.context_processor(template_context)
         register_cli(app)
+        show_info_lines(app)
 
     def _install_state(
         self, app: Flask, settings: config.Settings, backend: StoreClient | None = None
