@@ -394,3 +394,37 @@ def test_quickstart_closing_the_tab_ends_the_session_within_the_grace(
     took = time.monotonic() - closed
     assert CLOSE_GRACE - 0.5 <= took <= CLOSE_GRACE + 2, took
     assert disposed == ["x"]
+
+
+@pytest.fixture
+def quickstart_timeout_6(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[ModuleType, LiveServer]]:
+    """The quickstart lab with a 6 s timeout: polls every 3 s."""
+    example_env(monkeypatch, WEBLAB_TIMEOUT=6, WEBLAB_CLEANER_INTERVAL=0.2)
+    module = load_module(EXAMPLES / "quickstart" / "app.py")
+    module.app.add_url_rule("/demo-back", "demo_back", lambda: BACK_PAGE)
+    with LiveServer(module.app) as server:
+        yield module, server
+    module.weblab.stop_threads()
+
+
+def test_quickstart_brief_network_loss_keeps_the_session(
+    quickstart_timeout_6: tuple[ModuleType, LiveServer], page: Any, shots: Shots
+) -> None:
+    """The network drops for longer than a poll interval (a poll fails) but less than the
+    timeout: the page retries, and the session lives on."""
+    module, server = quickstart_timeout_6
+    launch = server.start_session()
+    page.goto(launch)
+    page.wait_for_selector("#press")
+    time.sleep(3)  # past the early polls
+    page.context.set_offline(True)
+    time.sleep(3.5)  # at least one poll fails
+    page.context.set_offline(False)
+    time.sleep(8)  # longer than the timeout: only polls after the outage keep the session
+    assert not page.evaluate("window.weblabPoll.ended")
+    assert state_of(module.app, launch) == "active"
+    page.click("#press")
+    page.wait_for_selector("#presses:text('1')")
+    shots("after-network-loss")

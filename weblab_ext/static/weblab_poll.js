@@ -41,7 +41,8 @@
   var RETRY_DELAY = 1500;
   // After a reload the old page's close beacon may reach the server just after the new
   // page's first requests: these early polls cancel it within the server's grace.
-  var earlyPolls = logoutOnClose ? [1000, 2000] : [];
+  // (Never later than the regular interval: a short WEBLAB_TIMEOUT polls more often.)
+  var earlyPolls = logoutOnClose ? [Math.min(1000, interval), Math.min(2000, interval)] : [];
   var lastAnswer = Date.now();
   var timer = null;
   var ended = false;
