@@ -49,10 +49,11 @@ def admin_page(lab: Lab) -> str:
     return reply.get_data(as_text=True)
 
 
-def end_session(lab: Lab, key: str, token: str, **headers: str) -> Any:
+def end_session(lab: Lab, key: str, token: str, confirm: str = "yes", **headers: str) -> Any:
+    """The "End session" form; ``confirm="yes"`` is the confirmation page's form."""
     return lab.app.test_client().post(
         "/weblab/admin/sessions/end",
-        data={"session": key, "token": token},
+        data={"session": key, "token": token, "confirm": confirm},
         headers={**ADMIN_AUTH, **headers},
     )
 
@@ -242,6 +243,76 @@ def test_ending_a_session_from_the_page_disposes_it_once(lab: Lab) -> None:
     samples = scrape(lab.app.test_client())
     assert sample(samples, "weblab_session_disposals_total", reason="admin") == 1
     assert lab.status(session_id) == -1  # the RLMS sees it over
+
+
+def test_ending_a_session_asks_first(lab: Lab) -> None:
+    """The page's button leads to a page naming the student; nothing ends until the operator
+    confirms there (plain forms: no script needed)."""
+    session_id = lab.start(server={"request.username": "<b>ana</b>"})
+    html = admin_page(lab)
+    (key,) = row_keys(html, "session")
+    assert 'name="confirm"' not in html  # the row's button asks, it does not end
+    reply = end_session(lab, key, page_token(html), confirm="", **ORIGIN)
+    assert reply.status_code == 200
+    assert lab.disposed == []
+    assert lab.state.sessions.load(session_id).state == "active"
+    page = reply.get_data(as_text=True)
+    assert reply.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    assert reply.headers["Cache-Control"] == "no-store"
+    assert f"End session <code>{key[:10]}</code> of" in page
+    assert "&lt;b&gt;ana&lt;/b&gt;" in page and "<b>ana</b>" not in page
+    assert session_id not in page
+    assert 'http-equiv="refresh"' not in page  # it waits for the operator
+    assert row_keys(page, "session") == [key]
+    assert 'name="confirm" value="yes"' in page
+    assert 'href="/weblab/admin/" id="cancel"' in page
+    reply = end_session(lab, key, page_token(page), **ORIGIN)  # the confirmation's form
+    assert reply.status_code == 303
+    assert lab.disposed == [session_id]
+
+
+def test_the_confirmation_needs_a_valid_token_and_origin(lab: Lab) -> None:
+    lab.start()
+    html = admin_page(lab)
+    (key,) = row_keys(html, "session")
+    assert end_session(lab, key, "garbage", confirm="", **ORIGIN).status_code == 403
+    refused = end_session(lab, key, page_token(html), confirm="", Origin="http://attacker.example")
+    assert refused.status_code == 403
+    assert lab.disposed == []
+
+
+def test_asking_to_end_a_session_that_ended_goes_back_to_the_page(lab: Lab) -> None:
+    session_id = lab.start()
+    html = admin_page(lab)
+    (key,) = row_keys(html, "session")
+    lab.dispose(session_id)
+    reply = end_session(lab, key, page_token(html), confirm="", **ORIGIN)
+    assert reply.status_code == 303 and reply.location.endswith("?done=gone")
+
+
+def test_the_page_is_titled_with_the_lab_name(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab(**ADMIN, LAB_NAME="Heater <lab>")
+    html = admin_page(lab)
+    assert "<title>Heater &lt;lab&gt; · lab admin</title>" in html
+    assert "<h1>Heater &lt;lab&gt; <span" in html
+
+
+@pytest.mark.parametrize(
+    ("import_name", "root", "title"),
+    [
+        ("app", "/srv/mylab", "mylab"),  # the Quickstart's app.py in its folder
+        ("wsgi", "/srv/heater-lab", "heater-lab"),
+        ("examples.advanced.wsgi", "/srv/examples/advanced", "advanced"),
+        ("mylab", "/srv/mylab", "mylab"),  # a package: its own name
+        ("heater.web", "/srv/heater", "web"),
+    ],
+)
+def test_without_a_lab_name_the_title_is_readable(import_name: str, root: str, title: str) -> None:
+    from flask import Flask
+
+    from weblab_ext.views.admin import lab_title
+
+    assert lab_title(Flask(import_name, root_path=root)) == title
 
 
 def test_stopping_a_task_from_the_page(lab: Lab) -> None:

@@ -109,6 +109,22 @@ def test_new_status_dispose(served: Lab, opened: list[str], tmp_path: Path) -> N
         )
 
 
+def test_the_default_back_url_stays_in_the_lab(served: Lab) -> None:
+    """No page on the Internet by default (offline it would be an error): the RLMS gives no
+    back URL, so the student whose session ended sees the lab's own "session ended" page."""
+    help_text = " ".join(invoke(served, "new", "--help").output.split())
+    assert "[default: (none: the lab shows its own 'session ended' page)]" in help_text
+    assert invoke(served, "new", "--dont-open-browser").exit_code == 0
+    session_id = json.loads(session_path(served).read_text())["session_id"]
+    student = served.student(session_id)
+    assert student.get(f"/callback/{session_id}/poll").json == {"success": True}
+    assert invoke(served, "dispose").exit_code == 0
+    page = student.get("/lab")
+    assert page.status_code == 403
+    assert "Your lab session has ended" in page.get_data(as_text=True)
+    assert "http" not in page.headers.get("Location", "")
+
+
 def test_new_opens_the_browser_and_passes_options(served: Lab, opened: list[str]) -> None:
     result = invoke(
         served,

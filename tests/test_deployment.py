@@ -7,6 +7,7 @@ import http.cookiejar
 import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -310,3 +311,108 @@ def test_gunicorn_with_two_workers_shares_sessions_through_redis(
             launches.append(json.loads(reply.read())["url"])
     visits = [_student_visit(server.url, url) for url in launches]
     assert visits == [(200, f"lab of s{n}") for n in range(4)]
+
+
+# -- logging ----------------------------------------------------------------------------------
+
+
+def _wait_for(path: Path, text: str, process: subprocess.Popen[str], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in path.read_text():
+            return
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} not in the output of {process.args}:\n{path.read_text()}")
+
+
+@pytestmark_gunicorn
+@pytest.mark.slow
+def test_the_labs_info_lines_show_in_the_production_set_up(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """The Procfile's set-up (gunicorn without threads of its own, `flask weblab loop`) with
+    the Quickstart's lab: its app.logger.info lines show in both processes' output, with no
+    logging configured anywhere."""
+    from .examples_support import EXAMPLES, RLMS_PASSWORD, SECRET_KEY, rlms_headers, start_body
+
+    for item in ("app.py", "templates"):
+        source = EXAMPLES / "quickstart" / item
+        copy = shutil.copytree if source.is_dir() else shutil.copy
+        copy(source, tmp_path / item)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "WEBLAB_"))}
+    env.update(
+        {
+            "FLASK_SECRET_KEY": SECRET_KEY,
+            "FLASK_WEBLAB_USERNAME": "weblabdeusto",
+            "FLASK_WEBLAB_PASSWORD": RLMS_PASSWORD,
+            "FLASK_WEBLAB_REDIS_URL": redis_server.url,
+            "FLASK_WEBLAB_REDIS_BASE": f"logging-{os.urandom(4).hex()}",
+            "FLASK_WEBLAB_CLEANER_INTERVAL": "0.2",
+            "FLASK_SESSION_COOKIE_SECURE": "false",
+        }
+    )
+    port = _free_port()
+    web_log, worker_log = tmp_path / "web.log", tmp_path / "worker.log"
+    web_env = {
+        **env,
+        "FLASK_WEBLAB_TASK_THREADS_PROCESS": "0",
+        "FLASK_WEBLAB_AUTOCLEAN_THREAD": "false",
+    }
+    flask = Path(sys.executable).with_name("flask")
+    with web_log.open("w") as web_out, worker_log.open("w") as worker_out:
+        web = subprocess.Popen(
+            [
+                *(str(GUNICORN), "--worker-class", "gthread", "--workers", "1"),
+                *("--threads", "4", "--bind", f"127.0.0.1:{port}", "app:app"),
+            ],
+            cwd=tmp_path,
+            env=web_env,
+            stdout=web_out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        worker = subprocess.Popen(
+            [str(flask), "--app", "app.py", "weblab", "loop"],
+            cwd=tmp_path,
+            env=env,
+            stdout=worker_out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        _wait_for(web_log, "Booting worker", web)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                request = urllib.request.Request(
+                    url + "/weblab/sessions/",
+                    data=json.dumps(start_body("")).encode(),
+                    headers=rlms_headers(),
+                )
+                with urllib.request.urlopen(request, timeout=5) as reply:
+                    started = json.load(reply)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, web_log.read_text()
+                time.sleep(0.2)
+        _wait_for(web_log, "INFO in app: Power on for john.smith", web)
+        browser = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        browser.open(started["url"], timeout=5).close()
+        logout = f"{url}/callback/{started['session_id']}/logout"
+        browser.open(urllib.request.Request(logout, data=b""), timeout=5).close()
+        # The worker runs the cleaner, hence on_dispose: its line shows there.
+        _wait_for(worker_log, "INFO in app: Power off; john.smith pressed 0 times", worker)
+    finally:
+        for process in (web, worker):
+            process.terminate()
+        for process in (web, worker):
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)

@@ -87,12 +87,38 @@ def blocks(page: Path) -> list[Block]:
     return found
 
 
+#: The files whose code the pages show inline, so the raw Markdown reads as it renders:
+#: ``True`` for a file shown whole (in a block captioned with its name), ``False`` for one
+#: shown in excerpts (blocks of class ``excerpt``: runs of its whole lines). Each file is
+#: tested as a file (see the tests below).
+SAMPLE_FILES = {
+    "quickstart.md": {
+        ROOT / "examples" / "quickstart" / "app.py": True,
+        ROOT / "examples" / "quickstart" / "templates" / "lab.html": True,
+    },
+    "testing.md": {
+        DOCS / "samples" / "testing" / "conftest.py": True,
+        DOCS / "samples" / "testing" / "mylab" / "__init__.py": True,
+        DOCS / "samples" / "testing" / "test_mylab.py": False,
+        DOCS / "samples" / "quickstart_tests" / "conftest.py": True,
+        DOCS / "samples" / "quickstart_tests" / "test_lab.py": True,
+    },
+    "deployment.md": {ROOT / "Procfile": True, DOCS / "samples" / "logging_config.py": True},
+}
+
+
+def copies_a_sample(block: Block) -> bool:
+    """Whether a block shows (part of) a sample file, which is tested as a file instead."""
+    texts = [path.read_text(encoding="utf-8") for path in SAMPLE_FILES.get(block.page.name, {})]
+    return block.options.get("class") == "excerpt" or block.code in texts
+
+
 def python_samples() -> list[Block]:
     return [
         b
         for page in PAGES
         for b in blocks(page)
-        if b.language == "python" and b.directive in (None, "code-block")
+        if b.language == "python" and b.directive in (None, "code-block") and not copies_a_sample(b)
     ]
 
 
@@ -324,6 +350,76 @@ def test_testing_guide_project_passes(tmp_path: Path) -> None:
     assert re.search(r"^11 passed", result.stdout, re.M), result.stdout
 
 
+def test_quickstart_lab_passes_the_testing_guide_tests(tmp_path: Path) -> None:
+    """A lab written as the Quickstart shows (module-level app, secrets required outside
+    debug mode, CSRF-protected forms) is tested exactly as the testing guide says: its
+    app.py and templates, the guide's conftest.py and test file, and `pytest`."""
+    example = ROOT / "examples" / "quickstart"
+    shutil.copy(example / "app.py", tmp_path / "app.py")
+    shutil.copytree(example / "templates", tmp_path / "templates")
+    for sample in (DOCS / "samples" / "quickstart_tests").glob("*.py"):
+        shutil.copy(sample, tmp_path / sample.name)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        env=_clean_env(),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^4 passed", result.stdout, re.M), result.stdout
+    assert "Warning" not in result.stdout + result.stderr
+
+
+def test_testing_guide_script_warns_about_nothing(tmp_path: Path) -> None:
+    """The guide's script without pytest runs clean: its example secrets and embedded store
+    are those of a test (``TESTING``), which production warnings leave alone."""
+    script = tmp_path / "script.py"
+    script.write_text(sample("testing.md", "for name in PROFILES").code, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        env=_clean_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout.count("started, polled and disposed") == 5
+
+
+def test_the_logging_sample_decides_and_weblab_ext_leaves_it_alone(tmp_path: Path) -> None:
+    """docs/deployment.md's logging configuration, imported before the lab: the lab's INFO
+    lines and weblab_ext's come out in its format; weblab_ext set no level of its own."""
+    shutil.copy(DOCS / "samples" / "logging_config.py", tmp_path)
+    lab = """
+import logging
+import logging_config
+from flask import Flask
+from weblab_ext import WebLab
+
+app = Flask("mylab")
+app.config.update(TESTING=True, SECRET_KEY="k", WEBLAB_USERNAME="u", WEBLAB_PASSWORD="p")
+WebLab(app)
+assert app.logger.level == logging.NOTSET
+app.logger.info("Power on")
+logging.getLogger("weblab_ext").info("from weblab_ext")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", lab],
+        cwd=tmp_path,
+        text=True,
+        capture_output=True,
+        timeout=60,
+        env=_clean_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^\S+ \S+ INFO mylab: Power on$", result.stderr, re.M), result.stderr
+    assert re.search(r"INFO weblab_ext: from weblab_ext$", result.stderr, re.M), result.stderr
+
+
 # -- generated references ---------------------------------------------------------------------
 
 
@@ -369,11 +465,7 @@ def quickstart_steps() -> list[dict[str, str]]:
         name = block.options.get("caption")
         if name is None:
             continue
-        if block.directive == "literalinclude":  # the whole file: its path is the argument
-            assert not {"start-at", "end-before", "pyobject", "lines"} & set(block.options)
-            files[name] = (DOCS / block.language).read_text(encoding="utf-8")
-        else:
-            files[name] = block.code
+        files[name] = block.code
         if name == "app.py":
             steps.append(dict(files))
     return steps
@@ -481,8 +573,10 @@ def test_quickstart_runs_from_an_empty_folder(step: int, tmp_path: Path) -> None
             assert "weblab_poll.js" in page
         assert re.search(r"^Should finish: [1-9]", cli("status"), re.M)
         assert "Deleted" in cli("dispose")
-        landed, _ = browser.open(f"{url}/lab")  # the session is over: back to the RLMS
-        assert landed == "https://developers.labsland.com/weblablib/en/stable/"
+        with pytest.raises(urllib.error.HTTPError) as over:  # the session is over, and the
+            browser.open(f"{url}/lab")  # fake RLMS gave no back URL: the lab says so itself
+        assert over.value.code == 403
+        assert "Your lab session has ended" in over.value.read().decode()
     finally:
         server.terminate()
         try:
@@ -512,6 +606,43 @@ def test_quickstart_final_listing_is_the_tested_example() -> None:
     assert final["templates/lab.html"] == (example / "templates" / "lab.html").read_text(
         encoding="utf-8"
     )
+
+
+def test_pages_include_no_files() -> None:
+    """The README says the Markdown pages read as they are: no code hides behind an include
+    directive (the pages copy their samples; the test below keeps the copies exact)."""
+    included = [
+        b.name
+        for page in PAGES
+        for b in blocks(page)
+        if b.directive in ("literalinclude", "include")
+    ]
+    assert included == []
+
+
+@pytest.mark.parametrize("page", sorted(SAMPLE_FILES))
+def test_pages_show_their_sample_files_as_they_are(page: str) -> None:
+    lines_of = {path: path.read_text(encoding="utf-8").splitlines() for path in SAMPLE_FILES[page]}
+    shown = set()
+    for block in blocks(DOCS / page):
+        if block.options.get("class") == "excerpt":
+            run = block.code.splitlines()
+            assert run, block.name
+            assert any(
+                lines[i : i + len(run)] == run
+                for lines in lines_of.values()
+                for i in range(len(lines))
+            ), f"{block.name}: not a run of lines of any sample file of {page}"
+        else:
+            shown |= {path for path in lines_of if path.read_text(encoding="utf-8") == block.code}
+    whole = {path for path, is_whole in SAMPLE_FILES[page].items() if is_whole}
+    assert shown == whole, f"{page}: sample files not shown whole: {whole - shown}"
+    excerpted = {path for path, is_whole in SAMPLE_FILES[page].items() if not is_whole}
+    for path in excerpted:
+        assert any(
+            b.options.get("class") == "excerpt" and b.code in path.read_text(encoding="utf-8")
+            for b in blocks(DOCS / page)
+        ), f"{page} shows nothing of {path.name}"
 
 
 def test_every_code_block_names_its_language() -> None:

@@ -234,6 +234,50 @@ def test_a_module_level_app_gets_the_test_config(pytester: pytest.Pytester) -> N
     run(pytester, "-v").assert_outcomes(passed=3)
 
 
+def test_a_lab_importing_its_app_in_weblab_app_is_in_testing_mode(
+    pytester: pytest.Pytester,
+) -> None:
+    """The Quickstart's lab requires its secrets outside debug mode; imported by the
+    weblab_app fixture it is in testing mode and takes its development ones. The variable
+    that says so is set for that fixture only."""
+    pytester.makepyfile(
+        secret_lab="""
+        from flask import Flask, url_for
+        from weblab_ext import WebLab
+        from weblab_ext.config import require_secrets
+
+        app = Flask("secret_lab")
+        app.config.from_prefixed_env()
+        require_secrets(app.config, {"SECRET_KEY": "dev-key", "WEBLAB_USERNAME": "u",
+                                     "WEBLAB_PASSWORD": "dev-only-rlms-password"}, debug=app.debug)
+        weblab = WebLab(app)
+        weblab.initial_url(lambda: url_for("secret_lab.index"))
+        """
+    )
+    pytester.makeconftest("""
+        import os
+        import pytest
+
+        @pytest.fixture
+        def weblab_app():
+            from secret_lab import app
+            return app
+    """)
+    pytester.makepyfile("""
+        import os
+
+        def test_development_secrets(weblab_lab):
+            assert weblab_lab.app.config["SECRET_KEY"] == "dev-key"
+            assert "FLASK_TESTING" not in os.environ
+
+        def test_without_the_fixture():
+            assert "FLASK_TESTING" not in os.environ
+    """)
+    result = run(pytester, "-v")
+    result.assert_outcomes(passed=2)
+    assert "dev-only-rlms-password" not in result.stdout.str()
+
+
 def test_a_module_level_app_whose_routes_would_change_is_explained(
     pytester: pytest.Pytester,
 ) -> None:

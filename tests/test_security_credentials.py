@@ -189,6 +189,53 @@ def test_check_on_each_shipped_example_fails_clearly(app_path: str) -> None:
 
 
 @pytest.mark.slow
+def test_check_without_secrets_says_so_in_one_line() -> None:
+    result = flask_cli("examples/quickstart/app.py", "weblab", "check")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "Error: Refusing to start without FLASK_SECRET_KEY, FLASK_WEBLAB_USERNAME, "
+        "FLASK_WEBLAB_PASSWORD in the environment; run with --debug to use development "
+        "values instead"
+    ]
+
+
+PRODUCTION_SECRETS = {
+    "FLASK_SECRET_KEY": STRONG_KEY,
+    "FLASK_WEBLAB_USERNAME": "rlms",
+    "FLASK_WEBLAB_PASSWORD": STRONG_PASSWORD,
+}
+
+
+@pytest.mark.slow
+def test_check_fails_on_the_embedded_store_that_gunicorn_refuses() -> None:
+    """Production secrets and no WEBLAB_REDIS_URL: a production server refuses to serve the
+    lab, so the check fails too, saying why and what to set."""
+    result = flask_cli("examples/quickstart/app.py", "weblab", "check", **PRODUCTION_SECRETS)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Everything looks fine" not in result.stdout
+    assert re.search(r"^PROBLEM: WEBLAB_REDIS_URL is not set", result.stdout, re.M)
+    assert "FLASK_WEBLAB_REDIS_URL=redis://" in result.stdout
+    debug = flask_cli("examples/quickstart/app.py", "--debug", "weblab", "check")
+    assert re.search(r"^ok: WEBLAB_REDIS_URL is not set", debug.stdout, re.M), debug.stdout
+
+
+@pytest.mark.slow
+def test_check_names_a_published_password_once(redis_server: RedisServer) -> None:
+    result = flask_cli(
+        "examples/quickstart/app.py",
+        "weblab",
+        "check",
+        **{**PRODUCTION_SECRETS, "FLASK_WEBLAB_PASSWORD": "change-me-too"},
+        FLASK_WEBLAB_REDIS_URL=redis_server.url,
+    )
+    assert result.returncode == 1
+    output = result.stdout + result.stderr
+    assert output.count("WEBLAB_PASSWORD is a value published") == 1, output
+    assert "PROBLEM: WEBLAB_PASSWORD is a value published" in result.stdout
+
+
+@pytest.mark.slow
 def test_the_procfile_web_app_refuses_to_start_without_secrets() -> None:
     procfile = (ROOT / "Procfile").read_text()
     web = next(line for line in procfile.splitlines() if line.startswith("web:"))

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from weblab_ext.runtime.sessions import CLOSE_GRACE
+
 from .conftest import AUTH, Lab
 from .test_user_flow import Clock
 
@@ -136,3 +138,73 @@ def test_a_status_call_racing_the_records_expiry_recreates_nothing(
     assert lab.status(session_id) == -1
     assert lab.state.client.exists(key) == 0
     assert "expiry_detected" not in caplog.text
+
+
+# -- a closed page (logout_on_close) ------------------------------------------------------------
+
+
+def _close(student: Any, session_id: str) -> Any:
+    """What the poll script's beacon sends when its page goes away (closed or reloaded)."""
+    return student.post(f"/callback/{session_id}/close")
+
+
+def test_a_reload_keeps_the_session(make_lab: Callable[..., Lab]) -> None:
+    """A reload sends the same beacon as a close; the reloaded page's poll within the grace
+    cancels it, so the session lives on past the grace and past the timeout."""
+    lab, clock, session_id, student = _timed_lab(make_lab, WEBLAB_TIMEOUT=15)
+    assert _close(student, session_id).json == {"success": True}
+    clock.now += CLOSE_GRACE - 1
+    assert student.get(f"/callback/{session_id}/poll").json == {"success": True}
+    clock.now += 10  # past the grace, within the timeout of that poll
+    assert lab.status(session_id) > 0
+    with lab.app.app_context():
+        assert lab.weblab.clean_expired_users() == 0
+    assert student.get("/lab").status_code == 200
+    assert lab.disposed == []
+
+
+def test_a_closed_page_ends_the_session_after_the_grace(make_lab: Callable[..., Lab]) -> None:
+    lab, clock, session_id, student = _timed_lab(make_lab, WEBLAB_TIMEOUT=15)
+    _close(student, session_id)
+    clock.now += CLOSE_GRACE - 0.1
+    assert lab.status(session_id) > 0  # still within the grace
+    clock.now += 0.1
+    assert lab.status(session_id) == -1  # not the 15 s of the timeout: the page is gone
+    with lab.app.app_context():
+        assert lab.weblab.clean_expired_users() == 1
+    assert lab.disposed == [session_id]
+    _refused(student)  # a request after the grace revives nothing
+
+
+def test_the_close_request_is_not_activity(make_lab: Callable[..., Lab]) -> None:
+    lab, clock, session_id, student = _timed_lab(make_lab, WEBLAB_TIMEOUT=15)
+    clock.now += 3
+    _close(student, session_id)  # its autopoll would cancel the close it asks for
+    clock.now += CLOSE_GRACE
+    assert lab.status(session_id) == -1
+
+
+def test_a_close_never_extends_a_session(make_lab: Callable[..., Lab]) -> None:
+    """Silent for longer than the timeout minus the grace: the timeout ends it first."""
+    lab, clock, session_id, student = _timed_lab(make_lab, WEBLAB_TIMEOUT=15)
+    last_poll = lab.state.sessions.load(session_id).last_poll
+    clock.now += 12
+    _close(student, session_id)
+    assert lab.state.sessions.load(session_id).last_poll == last_poll
+    clock.now += 3
+    assert lab.status(session_id) == -1
+
+
+def test_a_close_from_another_browser_does_nothing(make_lab: Callable[..., Lab]) -> None:
+    lab, clock, session_id, _ = _timed_lab(make_lab, WEBLAB_TIMEOUT=15)
+    reply = lab.app.test_client().post(f"/callback/{session_id}/close")
+    assert reply.json == {"success": False, "reason": "Different session identifier"}
+    clock.now += CLOSE_GRACE + 1
+    assert lab.status(session_id) > 0
+
+
+def test_a_close_of_an_ended_session_changes_nothing(make_lab: Callable[..., Lab]) -> None:
+    lab, _, session_id, student = _timed_lab(make_lab, WEBLAB_TIMEOUT=15)
+    student.get(f"/callback/{session_id}/logout")
+    assert _close(student, session_id).json == {"success": False}
+    assert lab.state.sessions.load(session_id).state == "exited"

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, has_app_context
 
 from . import config
-from .cli import register_cli
+from .cli import checking_the_lab, register_cli
 from .errors import InvalidConfigError, WebLabNotInitializedError
 from .hooks import register_request_hooks
 from .runtime.callbacks import LabCallbacks
@@ -28,6 +28,25 @@ from .views import exempt_from_csrf, register_views
 logger = logging.getLogger("weblab_ext")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def show_info_lines(app: Flask) -> None:
+    """Let the lab's INFO lines (``app.logger.info``, and weblab_ext's session lifecycle
+    lines, which go to ``app.logger``) through when nobody configured logging.
+
+    Flask gives ``app.logger`` a handler when logging is not configured, but outside debug
+    mode its level stays Python's default, WARNING: under gunicorn and ``flask weblab loop``
+    the lab's INFO lines were written nowhere. So when the root logger has no handler and
+    ``app.logger`` no level of its own, the level becomes INFO; a lab or server that
+    configures logging (``logging.basicConfig``, ``dictConfig``, gunicorn's
+    ``--log-config``) is left alone, and so are tests (``TESTING``), which read the log
+    through their own capture.
+    """
+    if app.testing:
+        return
+    logger = app.logger  # Flask adds its default handler here when nothing is configured
+    if logger.level == logging.NOTSET and not logging.getLogger().handlers:
+        logger.setLevel(logging.INFO)
 
 
 class WebLab(TasksMixin):
@@ -99,7 +118,7 @@ class WebLab(TasksMixin):
         for name, url in (("base", settings.base_url), ("callback", settings.callback_url)):
             if url.endswith("/") and url != "/":
                 logger.warning("The %s URL %r ends in '/': URLs will contain '//'", name, url)
-        if not (app.debug or app.testing):
+        if not (app.debug or app.testing or checking_the_lab()):
             for problem in config.weak_secrets(app.config):
                 logger.warning(
                     "%s Set a long random value, e.g. from "
@@ -116,6 +135,7 @@ class WebLab(TasksMixin):
         register_request_hooks(app)
         app.context_processor(template_context)
         register_cli(app)
+        show_info_lines(app)
 
     def _install_state(
         self, app: Flask, settings: config.Settings, backend: StoreClient | None = None

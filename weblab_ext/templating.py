@@ -18,7 +18,10 @@ def weblab_poll_script(
     It loads ``weblab_poll.js`` (no inline code, no jQuery) which polls every
     ``WEBLAB_TIMEOUT / 2`` seconds and calls ``callback(reason)`` once the session is over.
 
-    :param logout_on_close: log the student out when the page is closed.
+    :param logout_on_close: end the session when the page is closed or the student goes to
+        another site. The page cannot tell a close from a reload, so the session ends
+        5 seconds later unless a request of it comes first (the reloaded page's poll, sent
+        a second after it loads).
     :param callback: name of a global JavaScript function to call when the session is over.
     :param socketio: also listen for the server's ``weblab:session-ended`` Socket.IO event and
         then go to the RLMS's back URL at once. The page passes its socket with
@@ -43,6 +46,8 @@ def weblab_poll_script(
         "data-interval": str(int(1000 * state.timeout / 2)),
         "data-logout-on-close": "true" if logout_on_close else "false",
     }
+    if logout_on_close:
+        attributes["data-close-url"] = url_for("weblab_close_url", session_id=session_id)
     if callback:
         attributes["data-callback"] = callback
     if socketio:

@@ -30,7 +30,7 @@ PHONE = {"width": 390, "height": 844}
 @pytest.fixture
 def served(make_lab: Callable[..., Lab]) -> Iterator[tuple[Lab, LiveServer]]:
     # SERVER_NAME off: the lab answers on 127.0.0.1:<port>, where the browser calls it.
-    lab = make_lab(SERVER_NAME=None, **ADMIN)
+    lab = make_lab(SERVER_NAME=None, LAB_NAME="Heater lab", **ADMIN)
     with LiveServer(lab.app) as server:
         yield lab, server
 
@@ -74,8 +74,22 @@ def test_the_operator_ends_a_session_from_the_page(
         )
         shots("admin-page")
 
+        assert page.title() == "Heater lab · lab admin"
+
+        # "End session" asks first; Cancel changes nothing.
         john = rows.filter(has_text="john.smith")
         john.get_by_role("button", name="End session").click()
+        page.wait_for_selector("#confirm")
+        assert "john.smith" in page.locator("#confirm h2").inner_text()
+        assert lab.disposed == []
+        shots("confirm")
+        page.click("#cancel")
+        page.wait_for_selector("tr.session")
+        assert page.locator("tr.session").count() == 2
+        assert lab.disposed == []
+
+        rows.filter(has_text="john.smith").get_by_role("button", name="End session").click()
+        page.get_by_role("button", name="End session").click()  # on the confirmation page
         page.wait_for_selector("#notice")
         assert "ended" in page.locator("#notice").inner_text()
         assert lab.disposed == [session_id]

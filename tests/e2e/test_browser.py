@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from weblab_ext.runtime.sessions import CLOSE_GRACE
+
 from ..examples_support import (
     EXAMPLES,
     LiveServer,
@@ -329,3 +331,100 @@ def test_quickstart_closing_the_tab_logs_out(
     assert state_of(module.app, launch) == "active"
     page.close(run_before_unload=True)  # logout_on_close=True: the page sends a beacon
     wait_until(lambda: state_of(module.app, launch) != "active", timeout=10)
+
+
+@pytest.fixture
+def quickstart_default_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[ModuleType, LiveServer, list[str]]]:
+    """The quickstart lab with the default WEBLAB_TIMEOUT (15 s): longer than the grace of a
+    closed page, so what ends the session there is the close, not the timeout."""
+    example_env(monkeypatch, WEBLAB_CLEANER_INTERVAL=0.2)
+    module = load_module(EXAMPLES / "quickstart" / "app.py")
+    module.app.add_url_rule("/demo-back", "demo_back", lambda: BACK_PAGE)
+    disposed: list[str] = []
+    original = module.weblab.callbacks.on_dispose
+    module.weblab.callbacks.on_dispose = lambda: (disposed.append("x"), original())
+    with LiveServer(module.app) as server:
+        yield module, server, disposed
+    module.weblab.stop_threads()
+
+
+def test_quickstart_reload_keeps_the_session(
+    quickstart_default_timeout: tuple[ModuleType, LiveServer, list[str]],
+    page: Any,
+    shots: Shots,
+) -> None:
+    """logout_on_close=True: a reload (F5) sends the closing beacon too, yet the session
+    lives on; the reloaded page still works."""
+    module, server, disposed = quickstart_default_timeout
+    launch = server.start_session()
+    page.goto(launch)
+    page.click("#press")
+    page.wait_for_selector("#presses:text('1')")
+    shots("before-reload")
+    page.reload()
+    page.wait_for_selector("#presses:text('1')")
+    time.sleep(CLOSE_GRACE + 2)  # past the grace and a few cleaner passes
+    assert state_of(module.app, launch) == "active"
+    assert disposed == []
+    page.reload()  # twice: still the same session
+    page.click("#press")
+    page.wait_for_selector("#presses:text('2')")
+    shots("after-reloads")
+    time.sleep(CLOSE_GRACE + 2)
+    assert state_of(module.app, launch) == "active"
+    assert disposed == []
+    assert page.js_errors == []
+
+
+def test_quickstart_closing_the_tab_ends_the_session_within_the_grace(
+    quickstart_default_timeout: tuple[ModuleType, LiveServer, list[str]],
+    page: Any,
+) -> None:
+    """Closing ends the session after CLOSE_GRACE seconds (plus a cleaner pass), well before
+    the 15 s of WEBLAB_TIMEOUT."""
+    module, server, disposed = quickstart_default_timeout
+    launch = server.start_session()
+    page.goto(launch)
+    page.wait_for_selector("#press")
+    closed = time.monotonic()
+    page.close(run_before_unload=True)
+    wait_until(lambda: state_of(module.app, launch) == "disposed", timeout=15)
+    took = time.monotonic() - closed
+    assert CLOSE_GRACE - 0.5 <= took <= CLOSE_GRACE + 2, took
+    assert disposed == ["x"]
+
+
+@pytest.fixture
+def quickstart_timeout_6(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[ModuleType, LiveServer]]:
+    """The quickstart lab with a 6 s timeout: polls every 3 s."""
+    example_env(monkeypatch, WEBLAB_TIMEOUT=6, WEBLAB_CLEANER_INTERVAL=0.2)
+    module = load_module(EXAMPLES / "quickstart" / "app.py")
+    module.app.add_url_rule("/demo-back", "demo_back", lambda: BACK_PAGE)
+    with LiveServer(module.app) as server:
+        yield module, server
+    module.weblab.stop_threads()
+
+
+def test_quickstart_brief_network_loss_keeps_the_session(
+    quickstart_timeout_6: tuple[ModuleType, LiveServer], page: Any, shots: Shots
+) -> None:
+    """The network drops for longer than a poll interval (a poll fails) but less than the
+    timeout: the page retries, and the session lives on."""
+    module, server = quickstart_timeout_6
+    launch = server.start_session()
+    page.goto(launch)
+    page.wait_for_selector("#press")
+    time.sleep(3)  # past the early polls
+    page.context.set_offline(True)
+    time.sleep(3.5)  # at least one poll fails
+    page.context.set_offline(False)
+    time.sleep(8)  # longer than the timeout: only polls after the outage keep the session
+    assert not page.evaluate("window.weblabPoll.ended")
+    assert state_of(module.app, launch) == "active"
+    page.click("#press")
+    page.wait_for_selector("#presses:text('1')")
+    shots("after-network-loss")

@@ -9,9 +9,14 @@ Commands are thin: each reads the app's state and calls one public method of it.
 
 from __future__ import annotations
 
+import sys
+
+import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from ..config import secrets
+from ..errors import InvalidConfigError
 from .fake import fake_group
 from .operator import (
     check_command,
@@ -35,6 +40,25 @@ for _command in (
     run_tasks_command,
 ):
     weblab_cli.add_command(_command)
+
+
+class ConfigRefusal(InvalidConfigError, click.ClickException):
+    """What :func:`weblab_ext.config.require_secrets` raises: an :class:`InvalidConfigError`
+    that the ``flask`` command, which imports the lab before running any command, prints
+    as one line (``Error: Refusing to start ...``, exit status 1) instead of a traceback."""
+
+    def __init__(self, message: str) -> None:
+        click.ClickException.__init__(self, message)
+
+
+secrets.refusal_error = ConfigRefusal
+
+
+def checking_the_lab() -> bool:
+    """Whether this process is ``flask ... weblab check``, which reports weak secrets itself
+    (``init_app`` then does not log them too)."""
+    args = sys.argv[1:]
+    return any(args[i : i + 2] == ["weblab", "check"] for i in range(len(args)))
 
 
 def register_cli(app: Flask) -> None:

@@ -207,8 +207,9 @@ def _read_initial_data(text: str, path: str | None) -> dict[str, Any]:
 @click.option("--assigned-time", type=int, default=300, help="Slot length in seconds.")
 @click.option(
     "--back",
-    default="https://developers.labsland.com/weblablib/en/stable/",
-    help="Where the student goes when the session ends.",
+    default="",
+    show_default="none: the lab shows its own 'session ended' page",
+    help="URL the student goes to when the session ends (the RLMS's page).",
 )
 @click.option("--locale", default="en", help="Language of the student.")
 @click.option("--experiment-name", default="mylab", help="Experiment name.")

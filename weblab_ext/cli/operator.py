@@ -193,9 +193,10 @@ def check_command() -> None:
         problems.append("No @weblab.initial_url: students get an error after launch.")
     _check_operator_pages(state, notes, warnings)
     if state.embedded_by_default:
-        notes.append(
+        # Outside debug and testing, this is production: gunicorn & co. refuse to serve it.
+        (notes if state.app.debug or state.app.testing else problems).append(
             "WEBLAB_REDIS_URL is not set: the embedded store keeps sessions inside "
-            "one process (fine for `flask run`; production servers such as gunicorn "
+            "one process (fine for `flask run --debug`; production servers such as gunicorn "
             f"refuse it). For a Redis server: {redis_url_advice()}."
         )
     try:

@@ -36,6 +36,9 @@ PUBLISHED_SECRETS = frozenset(
 #: Shortest ``WEBLAB_PASSWORD`` (characters) and ``SECRET_KEY`` (bytes) not reported as weak.
 MIN_PASSWORD_LENGTH = 12
 MIN_SECRET_KEY_BYTES = 16
+#: What :func:`require_secrets` raises; weblab_ext's command line puts a subclass here that
+#: the ``flask`` command prints as one line.
+refusal_error: type[InvalidConfigError] = InvalidConfigError
 
 
 def _password_problems(key: str, password: Any, *, opens: str) -> list[str]:
@@ -101,17 +104,18 @@ def require_secrets(
     debug: bool,
     env_prefix: str = "FLASK_",
 ) -> None:
-    """Refuse to run outside debug mode unless every secret is configured.
+    """Refuse to run outside debug and testing mode unless every secret is configured.
 
-    In debug mode the missing ones take the ``development`` values (published with the lab's
-    code, so never fit for production); outside it, nothing starts until the environment (or
-    the config) provides them.
+    In debug mode, or in testing mode (``TESTING`` in the config: weblab_ext's pytest plugin
+    sets ``FLASK_TESTING`` while it builds the lab's app), the missing ones take the
+    ``development`` values (published with the lab's code, so never fit for production);
+    otherwise nothing starts until the environment (or the config) provides them.
 
     :param config: the app's config, after ``from_prefixed_env()``.
     :param development: key → development value, for each secret the lab needs.
     :param debug: ``app.debug``.
     :param env_prefix: the prefix ``from_prefixed_env()`` reads, named in the error.
-    :raises InvalidConfigError: outside debug mode, naming every missing variable.
+    :raises InvalidConfigError: outside debug and testing mode, naming every missing variable.
 
     .. code-block:: python
 
@@ -120,8 +124,8 @@ def require_secrets(
                                      "WEBLAB_PASSWORD": "dev-only"}, debug=app.debug)
     """
     missing = [key for key in development if not config.get(key)]
-    if missing and not debug:
-        raise InvalidConfigError(
+    if missing and not debug and not config.get("TESTING"):
+        raise refusal_error(
             "Refusing to start without "
             + ", ".join(env_prefix + key for key in missing)
             + " in the environment; run with --debug to use development values instead"

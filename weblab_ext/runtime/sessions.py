@@ -45,6 +45,10 @@ SessionScope = Callable[[CurrentUser], contextlib.AbstractContextManager[None]]
 #: How many ids of a status/multiple call are read per round trip when a time limit is set.
 MULTIPLE_STATUS_CHUNK = 1000
 
+#: Seconds a session outlives the closing of its page (``logout_on_close``): a reload or a
+#: navigation looks the same to the page, and the new page's first poll comes well within.
+CLOSE_GRACE = 5.0
+
 
 @dataclasses.dataclass(frozen=True)
 class StartOutcome:
@@ -214,6 +218,16 @@ class SessionService:
             return False
         self.store.publish_session_event({"session_id": session_id, "event": "logout"})
         return True
+
+    def page_closed(self, session_id: str, *, now: float | None = None) -> bool:
+        """A page of the session went away (closed, reloaded, left): the session ends
+        :data:`CLOSE_GRACE` seconds later unless a request of it comes first. With no
+        inactivity timeout (``timeout <= 0``) nothing could end it later: it ends now."""
+        if self.timeout <= 0:
+            return self.logout(session_id)
+        return self.store.page_closed(
+            session_id, now=self._now(now), timeout=self.timeout, grace=CLOSE_GRACE
+        )
 
     # -- what users need from their lab (users.UserBackend) ---------------------------------
 

@@ -3,8 +3,12 @@
  * Loaded as an external file (CSP-friendly: no inline code, no jQuery). Its <script> tag
  * carries the settings as data attributes:
  *   data-poll-url, data-logout-url, data-interval (ms),
- *   data-logout-on-close ("true": log out when the tab is closed or the student goes to
- *   another site; submitting a form or following a same-origin link does not count),
+ *   data-logout-on-close ("true": end the session when the tab is closed or the student goes
+ *   to another site; submitting a form or following a same-origin link does not count),
+ *   data-close-url (where that beacon goes: the server ends the session a few seconds later
+ *   unless the session is polled first, which is how a reload, whose old page sends the
+ *   same beacon, keeps it: the new page polls one second after it loads, and again two
+ *   seconds later),
  *   data-callback (name of a global function called once the session is over),
  *   data-socketio ("true": also listen for the server's "weblab:session-ended" Socket.IO
  *   event and then go to the RLMS's back URL).
@@ -13,7 +17,10 @@
  * returned false, it leaves the dead lab page: for the RLMS's back URL when it knows it (the
  * poll reply and the Socket.IO event carry it), else for the logout URL, which logs out and
  * redirects there (or shows the lab's forbidden page). It stays when the lab is unreachable
- * (a navigation would only show a browser error) and after weblabPoll.stop().
+ * (a navigation would only show a browser error) and after weblabPoll.stop(). A failed
+ * poll (the network or the lab briefly gone) is retried every 1.5 s; the page gives up
+ * ("unreachable") only after twice the poll interval without an answer, by when the
+ * session has timed out on the server anyway.
  * A back URL is only ever an absolute http(s) URL without control characters (the server
  * checks it too); anything else (javascript:, data:, relative) is dropped, and the logout URL
  * is used instead.
@@ -28,10 +35,15 @@
   var logoutUrl = script.getAttribute("data-logout-url");
   var interval = parseInt(script.getAttribute("data-interval"), 10) || 5000;
   var logoutOnClose = script.getAttribute("data-logout-on-close") === "true";
+  var closeUrl = script.getAttribute("data-close-url") || logoutUrl;
   var callbackName = script.getAttribute("data-callback");
   var useSocket = script.getAttribute("data-socketio") === "true";
-  var retries = 0;
-  var MAX_RETRIES = 3;
+  var RETRY_DELAY = 1500;
+  // After a reload the old page's close beacon may reach the server just after the new
+  // page's first requests: these early polls cancel it within the server's grace.
+  // (Never later than the regular interval: a short WEBLAB_TIMEOUT polls more often.)
+  var earlyPolls = logoutOnClose ? [Math.min(1000, interval), Math.min(2000, interval)] : [];
+  var lastAnswer = Date.now();
   var timer = null;
   var ended = false;
   var socket = null;
@@ -62,25 +74,28 @@
     if (!ended) { timer = setTimeout(poll, delay); }
   }
 
+  function retry() {
+    // A restarting lab server or a network glitch: try again until the session would have
+    // timed out on the server anyway.
+    if (Date.now() - lastAnswer > 2 * interval) { finish("unreachable"); }
+    else { schedule(RETRY_DELAY); }
+  }
+
   function poll() {
+    if (timer !== null) { clearTimeout(timer); timer = null; }
     fetch(pollUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (response) {
-        if (response.status === 502 || response.status === 503) {
-          // A restarting lab server: try again a few times before giving up.
-          retries += 1;
-          if (retries > MAX_RETRIES) { finish("unreachable"); } else { schedule(1500); }
-          return null;
-        }
+        if (response.status === 502 || response.status === 503) { retry(); return null; }
         if (!response.ok) { finish("http-" + response.status); return null; }
         return response.json();
       })
       .then(function (reply) {
         if (reply === null || reply === undefined) { return; }
-        retries = 0;
-        if (reply.success) { schedule(interval); }
+        lastAnswer = Date.now();
+        if (reply.success) { schedule(earlyPolls.length ? earlyPolls.shift() : interval); }
         else { finish(reply.reason || "inactive", reply.back); }
       })
-      .catch(function () { finish("unreachable"); });
+      .catch(function () { if (!ended) { retry(); } });
   }
 
   function attachSocket(newSocket) {
@@ -104,8 +119,13 @@
     }, true);
     window.addEventListener("pagehide", function () {
       if (ended || internalNavigation) { return; }
-      if (navigator.sendBeacon) { navigator.sendBeacon(logoutUrl); }
-      else { fetch(logoutUrl, { method: "POST", keepalive: true, credentials: "same-origin" }); }
+      if (navigator.sendBeacon) { navigator.sendBeacon(closeUrl); }
+      else { fetch(closeUrl, { method: "POST", keepalive: true, credentials: "same-origin" }); }
+    });
+    window.addEventListener("pageshow", function (event) {
+      // Back from the browser's page cache (the student came back): tell the server now.
+      internalNavigation = false;
+      if (event.persisted && !ended) { poll(); }
     });
   }
   if (useSocket) {
@@ -121,5 +141,5 @@
     ended: false
   };
   window.weblabPoll = api;
-  schedule(interval);
+  schedule(earlyPolls.length ? earlyPolls.shift() : interval);
 }());

@@ -81,6 +81,22 @@ redis.call('ZADD', KEYS[2], 'XX', 0, ARGV[1])
 return 1
 """
 
+# KEYS[1] session hash, KEYS[2] by-poll zset
+# ARGV[1] session id, ARGV[2] the last poll to record (now - timeout + grace)
+# A page of an active session went away: closed, or reloaded (the two look alike). The
+# session then counts as silent once the grace is over, unless it ends sooner anyway: its
+# last poll moves back, never forward. A poll within the grace (the reloaded page's) records
+# itself as usual (see TOUCH) and so cancels the close. Returns 1, or 0 when not active.
+CLOSE = """
+local h = redis.call('HMGET', KEYS[1], 'state', 'last_poll')
+if h[1] ~= 'active' then return 0 end
+if tonumber(ARGV[2]) < tonumber(h[2] or 0) then
+  redis.call('HSET', KEYS[1], 'last_poll', ARGV[2])
+  redis.call('ZADD', KEYS[2], 'XX', ARGV[2], ARGV[1])
+end
+return 1
+"""
+
 # KEYS[1] session hash
 # ARGV[1] a one-shot field to set, or '' only to ask whether the session exists
 # Sets a one-shot field (the launch URL used, an expiry logged) of a session that still

@@ -69,6 +69,7 @@ class SessionStore:
         self._start = script(scripts.START)
         self._touch = script(scripts.TOUCH)
         self._logout = script(scripts.LOGOUT)
+        self._close = script(scripts.CLOSE)
         self._flag_once = script(scripts.FLAG_ONCE)
         self._store_data = script(scripts.STORE_DATA)
         self._status_many = script(scripts.STATUS_MANY)
@@ -148,6 +149,12 @@ class SessionStore:
         """Mark an active session as exited and due for disposal."""
         keys = [self.keys.session(session_id), self.keys.sessions_by_deadline()]
         return bool(self._logout(keys=keys, args=[session_id]))
+
+    def page_closed(self, session_id: str, *, now: float, timeout: float, grace: float) -> bool:
+        """Let an active session end ``grace`` seconds from ``now`` unless it is polled
+        first (see ``CLOSE``); ``False`` when it is not active. Needs ``timeout > 0``."""
+        keys = [self._session_key(session_id), self._poll_index]
+        return bool(self._close(keys=keys, args=[session_id, repr(now - timeout + grace)]))
 
     def store_data(self, session_id: str, data_json: str) -> int | None:
         """Write the user data; returns the new version, or ``None`` if the session is gone."""

@@ -46,6 +46,9 @@ def isolated_config(redis_url: str | None = None) -> dict[str, Any]:
         "WEBLAB_REDIS_BASE": f"weblab-test-{token[:12]}",
         # Tests drive time and tasks themselves: no cleaner or task thread in the background.
         "WEBLAB_NO_THREAD": True,
+        # Flask-WTF's CSRFProtect (if the lab uses it) would refuse the test clients' posts,
+        # which carry no token; its own guide turns it off in tests the same way.
+        "WTF_CSRF_ENABLED": False,
     }
 
 

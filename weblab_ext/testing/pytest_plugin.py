@@ -32,6 +32,7 @@ profile) and ``weblab_eager_tasks``. Options: ``--weblab-redis-url`` / ini
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from .harness import LabUnderTest, Student
 
 _DEFAULT_PROFILE = "weblabdeusto"
+_TESTING_VARIABLE = "FLASK_TESTING"
 _REDIS_HELP = (
     "Run weblab_ext lab tests on this Redis (e.g. redis://127.0.0.1:6379/0) instead of a fresh "
     "in-process store; each test gets its own WEBLAB_REDIS_BASE, nothing is flushed."
@@ -80,6 +82,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
     names = [get_profile(name).name for name in marker.args] or list(PROFILES)
     metafunc.parametrize("rlms_profile", names, indirect=True, ids=names)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any]) -> Iterator[Any]:
+    """While the ``weblab_app`` fixture runs (and imports a module-level lab), say "testing"
+    the way Flask apps read their config from the environment: ``FLASK_TESTING=true``, read
+    by ``app.config.from_prefixed_env()``. A lab written as the Quickstart shows then takes
+    its development secrets (see :func:`weblab_ext.config.require_secrets`) and is not warned
+    about them, as in debug mode. Other fixtures and the tests themselves see the
+    environment unchanged."""
+    if fixturedef.argname != "weblab_app":
+        return (yield)
+    saved = os.environ.get(_TESTING_VARIABLE)
+    os.environ[_TESTING_VARIABLE] = "true"
+    try:
+        return (yield)
+    finally:
+        if saved is None:
+            os.environ.pop(_TESTING_VARIABLE, None)
+        else:
+            os.environ[_TESTING_VARIABLE] = saved
 
 
 def _redis_url(config: pytest.Config) -> str | None:

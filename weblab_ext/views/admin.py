@@ -15,6 +15,9 @@ credential alone proves nothing. Each action also needs
 * an ``Origin`` (or, without one, a ``Referer``) naming the lab's own host: a form posted
   from another site is refused even with a leaked token.
 
+"End session" asks first: its form leads to a page that names the session's user and
+repeats the action with ``confirm=yes`` (plain forms, so it works without a script).
+
 The page is plain HTML and one stylesheet, with no script at all, so it works under a
 ``script-src 'self'`` policy; it sets its own strict Content-Security-Policy and refuses to
 be framed (an admin page in another site's frame could be clicked through).
@@ -25,12 +28,22 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
+import os
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from itsdangerous import BadData, URLSafeTimedSerializer
 
@@ -66,6 +79,8 @@ _DONE = {
     "stopped": "Task {what} was asked to stop.",
     "gone": "Nothing to do: it had ended already.",
 }
+#: Import names that say nothing about the lab: the admin page names it after its folder.
+_GENERIC_NAMES = frozenset({"app", "application", "main", "server", "wsgi", "asgi", "__main__"})
 _PAGE_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -150,6 +165,31 @@ def _forged() -> Response | None:
 # -- views ------------------------------------------------------------------------------------
 
 
+def lab_title(app: Flask) -> str:
+    """The lab's name on the admin page: ``LAB_NAME``, else the last part of the app's import
+    name, else (when that is a generic ``app``, ``wsgi``...) the folder of the app's code."""
+    configured = app.config.get("LAB_NAME")
+    if configured:
+        return str(configured)
+    name = app.import_name.rpartition(".")[2]
+    if name in _GENERIC_NAMES:
+        name = os.path.basename(os.path.normpath(app.root_path)) or name
+    return name
+
+
+def _page(html: str) -> Response:
+    response = Response(html, mimetype="text/html")
+    response.headers.update(
+        {
+            "Content-Security-Policy": _PAGE_POLICY,
+            "X-Frame-Options": "DENY",
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "same-origin",
+        }
+    )
+    return response
+
+
 def _admin_page() -> ResponseReturnValue:
     state = lab_state()
     done = _DONE.get(request.args.get("done", ""), "")
@@ -174,19 +214,10 @@ def _admin_page() -> ResponseReturnValue:
         refresh=REFRESH_SECONDS,
         age=format_age,
         worker_label=worker_label,
-        lab_name=current_app.config.get("LAB_NAME") or current_app.name,
+        lab_name=lab_title(current_app),
         store=state.store_label,
     )
-    response = Response(html, mimetype="text/html")
-    response.headers.update(
-        {
-            "Content-Security-Policy": _PAGE_POLICY,
-            "X-Frame-Options": "DENY",
-            "Cache-Control": "no-store",
-            "Referrer-Policy": "same-origin",
-        }
-    )
-    return response
+    return _page(html)
 
 
 def _back(done: str, what: str = "") -> ResponseReturnValue:
@@ -227,7 +258,33 @@ def _stop(state: LabState, task_id: str) -> str:
 
 
 def _end_session() -> ResponseReturnValue:
+    if request.form.get("confirm") != "yes":
+        return _confirm_end()
     return _act("session", find_session, _dispose)
+
+
+def _confirm_end() -> ResponseReturnValue:
+    """The page that asks before a session ends (its form repeats the action, confirmed)."""
+    refused = _forged()
+    if refused is not None:
+        return refused
+    state = lab_state()
+    key = request.form.get("session", "")
+    found = find_session(state.monitoring, key) if _KEY.fullmatch(key) else None
+    record = state.sessions.load(found) if found is not None else None
+    if record is None or record.state in ("disposing", "disposed"):
+        return _back("gone")
+    html = render_template(
+        "weblab_ext_admin_confirm.html",
+        key=key,
+        label=key[:10],
+        username=record.username,
+        state=record.state,
+        time_left=format_age(max(0.0, record.max_date - state.clock())),
+        token=action_token(),
+        lab_name=lab_title(current_app),
+    )
+    return _page(html)
 
 
 def _stop_task() -> ResponseReturnValue:

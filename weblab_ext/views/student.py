@@ -1,4 +1,5 @@
-"""The student-facing routes: launch (callback), poll and logout, plus the forbidden page.
+"""The student-facing routes: launch (callback), poll, logout and close, plus the forbidden
+page.
 
 The launch URL logs in one browser only (``WEBLAB_LAUNCH_ONCE``): the first browser to
 follow it holds the session and may follow it again; another one gets a "this link was
@@ -86,6 +87,17 @@ def logout_view(session_id: str) -> ResponseReturnValue:
     return jsonify(success=True)
 
 
+def close_view(session_id: str) -> ResponseReturnValue:
+    """The poll script's beacon when its page goes away (POST, ``logout_on_close``). A page
+    cannot tell a closed tab from a reload, so the session ends a few seconds later
+    (``CLOSE_GRACE``) unless a request of it comes first: the reloaded page's poll."""
+    here = request_state()
+    here.polled = True  # this request is the page leaving: not activity (no autopoll)
+    if cookie_session_id() != session_id:
+        return jsonify(success=False, reason="Different session identifier")
+    return jsonify(success=lab_state().service.page_closed(session_id))
+
+
 def register_student_routes(app: Flask, callback_url: str) -> None:
     """Add the launch, poll and logout routes (endpoint names kept from the original)."""
     prefix = callback_url.rstrip("/") if callback_url != "/" else ""
@@ -96,4 +108,7 @@ def register_student_routes(app: Flask, callback_url: str) -> None:
         "weblab_logout_url",
         logout_view,
         methods=["GET", "POST"],
+    )
+    app.add_url_rule(
+        f"{prefix}/<session_id>/close", "weblab_close_url", close_view, methods=["POST"]
     )
