@@ -12,7 +12,7 @@ from flask import Blueprint, Flask
 from ..config import Settings
 from .admin import create_admin_blueprint
 from .errors import ADMIN_BLUEPRINT, RLMS_BLUEPRINTS, add_store_error_handlers
-from .rlms_api import create_rlms_blueprint
+from .rlms_api import add_rlms_routing_replies, create_rlms_blueprint
 from .student import logout_view, register_student_routes
 
 
@@ -30,6 +30,7 @@ def register_views(app: Flask, settings: Settings) -> None:
         )
     )
     register_student_routes(app, settings.callback_url)
+    add_rlms_routing_replies(app, base)
     add_store_error_handlers(app)
 
 

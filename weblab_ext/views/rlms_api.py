@@ -16,8 +16,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request, url_for
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Blueprint, Flask, Response, current_app, request, url_for
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import RequestRedirect
 
 from ..context import lab_state
 from ..protocol import (
@@ -39,7 +40,7 @@ from ..protocol import (
     test_reply,
 )
 from ..runtime.disposal import DisposeOutcome
-from .errors import add_rlms_error_handlers, json_error, unknown_rlms_path
+from .errors import add_rlms_error_handlers, json_error, rlms_http_error, unknown_rlms_path
 from .health import HEALTH_ENDPOINT, health_view
 
 logger = logging.getLogger("weblab_ext")
@@ -302,3 +303,33 @@ def create_rlms_blueprint(name: str, url_prefix: str, *, dialect: str) -> Bluepr
     every_method = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     add("/<weblab_any_path:rest>", "_unknown", unknown, every_method)
     return blueprint
+
+
+#: The operator's pages below ``<base>/weblab``: their own blueprint, their own credentials.
+_OPERATOR_PAGES = ("admin", "metrics")
+
+
+def add_rlms_routing_replies(app: Flask, base: str) -> None:
+    """Answer JSON for what the router itself refuses under the RLMS prefixes.
+
+    A method no rule knows (``TRACE``, ``FOO``) or a path no rule matches (the bare prefix)
+    fails in Werkzeug's router before any blueprint is chosen, so the blueprints' JSON error
+    handlers never see it and the app's HTML page would answer. This app-wide hook answers
+    instead, after the RLMS credentials check, as the blueprint's catch-all would.
+    """
+    dialects = {f"{base}/weblab": ("POST",), f"{base}/ldl": ("POST", "DELETE")}
+
+    def routing_reply() -> Response | None:
+        error = request.routing_exception
+        if not isinstance(error, HTTPException) or isinstance(error, RequestRedirect):
+            return None
+        for prefix, dispose_methods in dialects.items():
+            if request.path != prefix and not request.path.startswith(prefix + "/"):
+                continue
+            rest = request.path[len(prefix) + 1 :]
+            if dispose_methods == ("POST",) and rest.split("/", 1)[0] in _OPERATOR_PAGES:
+                return rlms_http_error(error)
+            return _require_rlms_credentials() or unknown_rlms_path(dispose_methods, rest)
+        return None
+
+    app.before_request(routing_reply)
