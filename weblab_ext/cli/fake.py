@@ -22,6 +22,7 @@ from flask.cli import AppGroup
 
 from ..config import redis_url_advice
 from ..context import lab_state
+from ..protocol import printable
 from ..protocol.status import should_finish
 from ..rlms import (
     PROFILES,
@@ -315,7 +316,7 @@ def _load_session() -> dict[str, Any] | None:
 def _echo_user(session_id: str) -> Any:
     service = lab_state().service
     record = service.load(session_id)
-    click.echo(str(service.user_of(record)))
+    click.echo(printable(service.user_of(record)))
     return record
 
 

@@ -36,6 +36,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 
 from ..config import Settings
 from ..context import lab_state
+from ..protocol import printable
 from ..runtime.disposal import DisposeOutcome
 from ..runtime.lifecycle_log import session_id_hash
 from ..runtime.overview import find_session, find_task, format_age, lab_overview, worker_label
@@ -174,6 +175,7 @@ def _admin_page() -> ResponseReturnValue:
         refresh=REFRESH_SECONDS,
         age=format_age,
         worker_label=worker_label,
+        printable=printable,
         lab_name=current_app.config.get("LAB_NAME") or current_app.name,
         store=state.store_label,
     )
