@@ -13,7 +13,7 @@ from ..config import Settings
 from .admin import create_admin_blueprint
 from .errors import ADMIN_BLUEPRINT, RLMS_BLUEPRINTS, add_store_error_handlers
 from .rlms_api import add_rlms_routing_replies, create_rlms_blueprint
-from .student import logout_view, register_student_routes
+from .student import launch_view, logout_view, register_student_routes
 
 
 def register_views(app: Flask, settings: Settings) -> None:
@@ -41,8 +41,8 @@ def exempt_from_csrf(app: Flask) -> bool:
     The RLMS endpoints authenticate with HTTP Basic and carry no cookie, so a forged
     cross-site request has nothing to ride on. The logout route needs the session id in its
     path, a secret another site does not have, and the poll script's ``sendBeacon`` cannot
-    add a token header. The admin page's actions carry a token of their own (see
-    :mod:`.admin`).
+    add a token header. The launch URL's confirmation form and the admin page's actions
+    carry tokens of their own (see :mod:`.student` and :mod:`.admin`).
     """
     csrf = app.extensions.get("csrf")
     exempt = getattr(csrf, "exempt", None)
@@ -51,4 +51,5 @@ def exempt_from_csrf(app: Flask) -> bool:
     for name in (*RLMS_BLUEPRINTS, ADMIN_BLUEPRINT):
         exempt(app.blueprints[name])
     exempt(logout_view)
+    exempt(launch_view)  # its confirmation form carries a token of its own
     return True
