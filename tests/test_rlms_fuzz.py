@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+from .admin_support import ADMIN, ADMIN_AUTH
 from .conftest import AUTH, Lab
 
 pytestmark = pytest.mark.parametrize("store_url", ["embedded"], indirect=True)
@@ -139,3 +140,15 @@ def test_routing_errors_still_need_credentials(lab: Lab) -> None:
     reply = lab.rlms.open("/weblab/sessions/abc/status", method="TRACE")
     assert reply.status_code == 401
     assert reply.json["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("admin_on", [False, True], ids=["admin-off", "admin-on"])
+def test_routing_errors_on_the_operator_pages_answer_json(
+    make_lab: Callable[..., Lab], admin_on: bool
+) -> None:
+    lab = make_lab(**(ADMIN if admin_on else {}))
+    for path in ("/weblab/admin/", "/weblab/metrics", "/weblab/admin/sessions/end"):
+        reply = lab.rlms.open(path, method="TRACE", headers=ADMIN_AUTH)
+        assert reply.mimetype == "application/json"
+        # Off, they are unknown paths like any other; on, a method they do not take.
+        assert reply.status_code == (405 if admin_on else 404)

@@ -263,3 +263,14 @@ def test_a_large_dispose_body_is_never_read_whole(
     assert reply["code"] == "body-too-large"
     assert counting.read <= SMALL + 64 * 1024  # the limit and a read buffer, never the body
     assert lab.status(session_id) > 0
+
+
+def test_the_admin_actions_refuse_a_large_body(make_lab: Callable[..., Lab]) -> None:
+    from .admin_support import ADMIN, ADMIN_AUTH
+
+    lab = make_lab(**ADMIN)
+    reply = lab.app.test_client().post(
+        "/weblab/admin/sessions/end", data={"session": "x" * SMALL}, headers=ADMIN_AUTH
+    )
+    assert reply.status_code == 413
+    assert reply.json["code"] == "body-too-large"

@@ -45,6 +45,7 @@ from ..store.monitoring import MonitoringStore
 from .errors import ADMIN_BLUEPRINT, add_rlms_error_handlers, json_error
 from .health import lab_health
 from .metrics import LabCollector, metrics_view
+from .rlms_api import limit_body
 
 if TYPE_CHECKING:
     from ..state import LabState
@@ -274,6 +275,7 @@ def create_admin_blueprint(url_prefix: str) -> Blueprint:
         static_url_path="/admin/static",
     )
     blueprint.before_request(_require_admin)
+    blueprint.before_request(limit_body)  # its forms are small; nothing bigger is read
     add_rlms_error_handlers(blueprint)
     for rule, endpoint, view, method in _ROUTES:
         others = [other for other in _EVERY_METHOD if other not in (method, "HEAD")]

@@ -165,7 +165,7 @@ def _body_limit() -> tuple[int, str]:
         limit = STATUS_BYTES_PER_ID * settings.max_status_ids + _STATUS_BODY_EXTRA
         key = "WEBLAB_MAX_STATUS_IDS"
     else:
-        limit, key = SMALL_BODY_LIMIT, "weblab_ext for this RLMS call"
+        limit, key = SMALL_BODY_LIMIT, "weblab_ext for this call"
     app_limit = current_app.config.get("MAX_CONTENT_LENGTH")
     if app_limit is not None and app_limit < limit:
         return app_limit, "MAX_CONTENT_LENGTH"
@@ -180,7 +180,7 @@ def _too_large(limit: int, key: str) -> Response:
     )
 
 
-def _limit_body() -> Response | None:
+def limit_body() -> Response | None:
     """Bound the body of every RLMS call before its view runs: a ``Content-Length`` over the
     call's limit is refused at once, unread; a chunked body (no length) is read one byte past
     the limit at most (see :func:`_read_body`), whether the call uses a body or not."""
@@ -306,7 +306,7 @@ def create_rlms_blueprint(name: str, url_prefix: str, *, dialect: str) -> Bluepr
     """
     blueprint = Blueprint(name, __name__, url_prefix=url_prefix)
     blueprint.before_request(_require_rlms_credentials)
-    blueprint.before_request(_limit_body)
+    blueprint.before_request(limit_body)
     add_rlms_error_handlers(blueprint)
 
     def add(
@@ -363,6 +363,8 @@ def add_rlms_routing_replies(app: Flask, base: str) -> None:
                 continue
             rest = request.path[len(prefix) + 1 :]
             if dispose_methods == ("POST",) and rest.split("/", 1)[0] in _OPERATOR_PAGES:
+                if not lab_state().settings.admin_username:  # off: like any unknown path
+                    return json_error(404, "not-found", "No RLMS endpoint at this path")
                 return rlms_http_error(error)
             return _require_rlms_credentials() or unknown_rlms_path(dispose_methods, rest)
         return None
