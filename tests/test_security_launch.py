@@ -277,3 +277,26 @@ def test_the_switch_works_under_csrfprotect(make_lab: Callable[..., Lab]) -> Non
     reply = confirm(browser, theirs, confirm_page(follow(lab, theirs, browser)[1]))
     assert reply.status_code == 303
     assert browser.get("/lab").get_data(as_text=True) == "lab of mallory"
+
+
+def test_the_store_records_who_holds_a_launch_url(lab: Lab) -> None:
+    store, session_id = lab.state.sessions, lab.start()
+    key = lab.state.keys.session(session_id)
+    assert store.launch("no-such-session", holder="a") is None
+    assert lab.state.client.exists(lab.state.keys.session("no-such-session")) == 0
+    assert store.launch(session_id) == ""  # only looking records nothing
+    assert store.launch(session_id, holder="a") == ""  # unused until now: held by "a"
+    assert store.launch(session_id, holder="b") == "a"
+    assert store.launch(session_id) == "a"
+    assert lab.state.client.ttl(key) > 0  # the record keeps its lifetime
+
+
+def test_a_record_of_an_older_version_lets_the_cookie_holder_in(lab: Lab) -> None:
+    """Older versions recorded only that the URL was used ("1"), not by whom."""
+    session_id = lab.start()
+    lab.state.client.hset(lab.state.keys.session(session_id), "launched", "1")
+    browser = lab.app.test_client()
+    with browser.session_transaction() as cookie:
+        cookie["weblab_session_id"] = session_id
+    assert follow(lab, session_id, browser)[1].status_code == 302
+    assert_link_used(follow(lab, session_id)[1])
