@@ -19,6 +19,7 @@ from weblab_ext.protocol import printable
 
 from .admin_support import ADMIN, ADMIN_AUTH
 from .conftest import Lab
+from .test_cli import invoke, served  # noqa: F401 - the fixture is used below
 
 #: OSC 52 (write the clipboard), a retitle, CSI in its C1 form, a bare CR, a bidi override.
 HOSTILE = "eve\x1b]52;c;cm0gLXJmIH4=\x07\x1b]0;pwned\x07\x9b2J\rroot\u202e\n"
@@ -124,3 +125,19 @@ def test_task_errors_are_escaped_in_run_tasks_and_the_log(
     # The traceback of the lab's exception is logged: its text escaped, its lines kept.
     assert "ValueError: no such user: eve\\x1b]52" in caplog.text
     assert raw_controls(caplog.text) == set()
+
+
+def test_fake_prints_what_the_lab_answered_escaped(
+    served: Lab,  # noqa: F811 - the fixture imported below
+) -> None:
+    """The on_start text a debug lab sends back may hold what the RLMS (or a student) sent."""
+    served.weblab.callbacks.on_start = None  # replace make_lab's hook
+
+    @served.weblab.on_start
+    def failing(client_data: Any, server_data: Any) -> None:
+        raise RuntimeError(HOSTILE)
+
+    result = invoke(served, "new", "--dont-open-browser")
+    assert result.exit_code == 1
+    assert "on_start raised RuntimeError: eve\\x1b]52" in result.output
+    assert raw_controls(result.output) == set()

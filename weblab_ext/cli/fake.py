@@ -143,9 +143,9 @@ def _error_message(error: RLMSError) -> str:
 
 
 def _start_failed(message: str, reply: dict[str, Any]) -> NoReturn:
-    click.echo(f"Error processing request: {message}")
+    click.echo(f"Error processing request: {printable(message)}")
     if reply.get("detail"):
-        click.echo(f"  {reply['detail']}")
+        click.echo(f"  {printable(reply['detail'])}")
     elif reply.get("code") == "on-start-failed":
         # The lab sends the exception text only in debug mode: never to a real RLMS.
         click.echo(
@@ -380,12 +380,12 @@ def fake_dispose(profile: str | None, url: str | None, insecure: bool) -> None:
     except RLMSConnectionError as error:
         _unreachable(lab_url, error)
     except RLMSError as error:
-        click.echo(f"Error processing request: {_error_message(error)}")
+        click.echo(f"Error processing request: {printable(_error_message(error))}")
         raise click.exceptions.Exit(1) from None
     if isinstance(outcome.error, RLMSConnectionError):  # WebLab-Deusto swallows it
         _unreachable(lab_url, outcome.error)
     if outcome.error is not None:
-        click.echo(f"Error processing request: {_error_message(outcome.error)}")
+        click.echo(f"Error processing request: {printable(_error_message(outcome.error))}")
         raise click.exceptions.Exit(1)
     if not outcome.finished:
         click.echo(
