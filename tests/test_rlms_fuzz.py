@@ -60,7 +60,11 @@ BODIES: list[dict[str, Any]] = [
     {"data": b"not json", "content_type": "application/json"},
     {"json": {"action": "delete"}},
     {"json": {"session_ids": ["abc"]}},
+    {"data": b"\xff\xfe{", "content_type": "application/x-www-form-urlencoded"},
+    {"data": b"a=1&b=2", "content_type": "multipart/form-data"},  # no boundary
 ]
+#: What a browser or a proxy may add: replies stay JSON whatever the client prefers.
+HEADERS: list[dict[str, str]] = [{}, {"Accept": "text/html"}, {"Content-Encoding": "gzip"}]
 
 
 def random_paths(rng: random.Random) -> Iterator[str]:
@@ -85,8 +89,9 @@ def non_json_replies(lab: Lab) -> tuple[int, list[str]]:
                 continue
             for method in METHODS:
                 for auth in (AUTH, {}):
-                    body = rng.choice(BODIES)
-                    reply = lab.rlms.open(prefix + path, method=method, headers=auth, **body)
+                    body, extra = rng.choice(BODIES), rng.choice(HEADERS)
+                    headers = {**auth, **extra}
+                    reply = lab.rlms.open(prefix + path, method=method, headers=headers, **body)
                     sent += 1
                     if not is_json(reply, method):
                         bad.append(f"{method} {prefix}{path} -> {reply.status_code}")
