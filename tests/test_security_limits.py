@@ -154,3 +154,123 @@ def test_limit_defaults() -> None:
     settings = load_settings({"WEBLAB_USERNAME": "u", "WEBLAB_PASSWORD": "p"})
     assert settings.max_start_body == MIB
     assert settings.max_status_ids == 10_000
+
+
+# -- every other RLMS call: a small fixed limit ----------------------------------------------
+
+SMALL = 64 * 1024
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/weblab/sessions/{sid}"),
+        ("POST", "/ldl/sessions/{sid}"),
+        ("DELETE", "/ldl/sessions/{sid}"),
+        ("GET", "/weblab/sessions/{sid}/status"),
+        ("GET", "/ldl/sessions/{sid}/status"),
+        ("GET", "/weblab/sessions/test"),
+        ("GET", "/weblab/sessions/api"),
+        ("GET", "/ldl/health"),
+        ("PUT", "/weblab/sessions/{sid}"),
+    ],
+)
+def test_every_other_rlms_call_refuses_a_large_body(lab: Lab, method: str, path: str) -> None:
+    session_id = lab.start()
+    raw = json.dumps({"action": "delete", "padding": "x" * SMALL}).encode()
+    reply = lab.rlms.open(
+        path.format(sid=session_id),
+        method=method,
+        data=raw,
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    assert reply.status_code == 413
+    assert reply.json["code"] == "body-too-large"
+    assert f"{SMALL} bytes" in reply.json["message"]
+    assert lab.status(session_id) > 0  # not disposed
+    assert lab.disposed == []
+
+
+def test_a_dispose_body_within_the_limit_still_works(lab: Lab) -> None:
+    session_id = lab.start()
+    raw = padded({"action": "delete"}, SMALL, lambda body: body)
+    assert post(lab, f"/weblab/sessions/{session_id}", raw).json["message"] == "Deleted"
+
+
+class CountingInput:
+    """Wraps ``wsgi.input``: how many body bytes the lab read."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.read = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        stream = environ["wsgi.input"]
+        outer = self
+
+        class Counted:
+            def read(self, *args: Any) -> bytes:
+                data: bytes = stream.read(*args)
+                outer.read += len(data)
+                return data
+
+            def readline(self, *args: Any) -> bytes:
+                data: bytes = stream.readline(*args)
+                outer.read += len(data)
+                return data
+
+        environ["wsgi.input"] = Counted()
+        return self.app(environ, start_response)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+@pytest.mark.parametrize(("method", "prefix"), [("POST", "/weblab"), ("DELETE", "/ldl")])
+def test_a_large_dispose_body_is_never_read_whole(
+    lab: Lab, chunked: bool, method: str, prefix: str
+) -> None:
+    """Over real HTTP: 8 MiB sent to the dispose call; the lab reads at most the limit."""
+    session_id = lab.start()
+    counting = CountingInput(lab.app.wsgi_app)
+    lab.app.wsgi_app = counting  # type: ignore[method-assign]
+    block = b" " * MIB
+    with LiveServer(lab.app) as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.server.server_port, timeout=30)
+        headers = {**AUTH, "Content-Type": "application/json"}
+        if chunked:
+            headers["Transfer-Encoding"] = "chunked"
+            connection.request(
+                method,
+                f"{prefix}/sessions/{session_id}",
+                body=iter([block] * 8),
+                headers=headers,
+                encode_chunked=True,
+            )
+        else:
+            headers["Content-Length"] = str(8 * MIB)
+            connection.putrequest(method, f"{prefix}/sessions/{session_id}")
+            for name, value in headers.items():
+                connection.putheader(name, value)
+            connection.endheaders()
+            try:
+                for _ in range(8):
+                    connection.send(block)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the lab answered and closed without reading the rest
+        response = connection.getresponse()
+        reply = json.loads(response.read())
+        connection.close()
+    assert response.status == 413, reply
+    assert reply["code"] == "body-too-large"
+    assert counting.read <= SMALL + 64 * 1024  # the limit and a read buffer, never the body
+    assert lab.status(session_id) > 0
+
+
+def test_the_admin_actions_refuse_a_large_body(make_lab: Callable[..., Lab]) -> None:
+    from .admin_support import ADMIN, ADMIN_AUTH
+
+    lab = make_lab(**ADMIN)
+    reply = lab.app.test_client().post(
+        "/weblab/admin/sessions/end", data={"session": "x" * SMALL}, headers=ADMIN_AUTH
+    )
+    assert reply.status_code == 413
+    assert reply.json["code"] == "body-too-large"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -62,12 +63,23 @@ def test_expired_user_can_reenter(lab: Lab) -> None:
     assert client.get("/lab").location == "http://rlms.example/back"
 
 
-def test_callback_replaces_previous_session(lab: Lab) -> None:
-    first, second = lab.start(), lab.start()
+def test_callback_replaces_previous_session_once_confirmed(lab: Lab) -> None:
+    """While the first session is active, the student confirms the switch first (see
+    test_security_launch); once it is over, the new launch URL replaces it at once."""
+    first, second, third = lab.start(), lab.start(), lab.start()
     client = lab.student(first)
-    client.get(f"/callback/{second}")
+    page = client.get(f"/callback/{second}").get_data(as_text=True)
+    with client.session_transaction() as session:
+        assert session["weblab_session_id"] == first
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    client.post(f"/callback/{second}", data={"csrf_token": token.group(1)})
     with client.session_transaction() as session:
         assert session["weblab_session_id"] == second
+    lab.dispose(second)
+    client.get(f"/callback/{third}")
+    with client.session_transaction() as session:
+        assert session["weblab_session_id"] == third
 
 
 def test_custom_session_id_name(make_lab: Callable[..., Lab]) -> None:

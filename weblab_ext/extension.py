@@ -14,6 +14,7 @@ from . import config
 from .cli import checking_the_lab, register_cli
 from .errors import InvalidConfigError, WebLabNotInitializedError
 from .hooks import register_request_hooks
+from .protocol.printable import PrintableLogRecords
 from .runtime.callbacks import LabCallbacks
 from .runtime.deployment import embedded_store_refusal, server_from_modules
 from .runtime.task_engine import TaskEngine
@@ -26,6 +27,7 @@ from .tokens import create_token as _create_token
 from .views import exempt_from_csrf, register_views
 
 logger = logging.getLogger("weblab_ext")
+logger.addFilter(PrintableLogRecords())  # no control character in any log line of the lab
 
 F = TypeVar("F", bound=Callable[..., Any])
 

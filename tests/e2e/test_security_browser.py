@@ -7,12 +7,17 @@
 * A ``javascript:`` back URL never runs, whether it comes from a stored record written before
   the back URL was checked or from a forged ``weblab:session-ended`` event.
 * A launch URL opened in a second browser shows "this lab link was already used".
+* A link from another site to another session's launch URL (the attacker's own booking)
+  never replaces the session the student is in: the lab asks first, on a page that works
+  without JavaScript, and a forged confirmation changes nothing; the student's own link
+  always lets them back in.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -22,7 +27,15 @@ from flask import request as request_of_flask
 from flask import session as session_of_flask
 from werkzeug.wrappers import Request, Response
 
-from ..examples_support import EXAMPLES, LiveServer, example_env, load_module, wait_until
+from ..examples_support import (
+    EXAMPLES,
+    LiveServer,
+    example_env,
+    load_module,
+    rlms_headers,
+    start_body,
+    wait_until,
+)
 from .conftest import Shots
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -54,7 +67,7 @@ class Attacker(LiveServer):
 def simple_lab(
     monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> Iterator[tuple[ModuleType, LiveServer]]:
-    example_env(monkeypatch, **E2E_CONFIG, **getattr(request, "param", {}))
+    example_env(monkeypatch, **{**E2E_CONFIG, **getattr(request, "param", {})})
     module = load_module(EXAMPLES / "simple" / "app.py")
     module.posts_with_cookie = []
 
@@ -232,3 +245,110 @@ def test_a_second_browser_sees_the_link_was_used(
     page.goto(launch)  # the first browser may follow it again
     page.wait_for_selector("#switch")
     shots("first-browser-again")
+
+
+# -- a cross-site link never replaces the session a student is in -----------------------------
+
+
+def start_as(server: LiveServer, username: str, full_name: str) -> str:
+    """Start a session for another user (the attacker's own booking); its launch URL."""
+    body = start_body(server.url + "/demo-back")
+    body["server_initial_data"].update(
+        {"request.username": username, "request.full_name": full_name}
+    )
+    request = urllib.request.Request(
+        server.url + "/weblab/sessions/",
+        data=json.dumps(body).encode(),
+        headers=rlms_headers(),
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(json.loads(response.read())["url"])
+
+
+class LinkSite(LiveServer):
+    """Another site: ``/go`` sends the browser to a URL at once (a link, top-level GET);
+    ``/post`` posts a forged confirmation form to it."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(self.page)
+        self.target = target
+        self.url = f"http://localhost:{self.server.server_port}"
+
+    @Request.application  # type: ignore[arg-type]
+    def page(self, request: Request) -> Response:
+        if request.path == "/post":
+            body = (
+                f"<form id='f' method='post' action='{self.target}'>"
+                "<input type='hidden' name='csrf_token' value='guessed'></form>"
+                "<script>document.getElementById('f').submit()</script>"
+            )
+        else:
+            body = f"<script>location.href = {json.dumps(self.target)}</script>"
+        return Response(f"<!doctype html><title>Free stuff</title>{body}", mimetype="text/html")
+
+
+def welcome(page: Any) -> str:
+    return str(page.locator("#welcome").inner_text())
+
+
+def test_a_cross_site_link_asks_before_replacing_the_session(
+    simple_lab: tuple[ModuleType, LiveServer], page: Any, browser: Any, shots: Shots
+) -> None:
+    _module, server = simple_lab
+    mine = server.start_session()
+    theirs = start_as(server, "mallory<b>Evil</b>\u202e", "Mallory")
+    page.goto(mine)
+    page.wait_for_selector("#switch")
+    assert "John Smith" in welcome(page)
+    with LinkSite(theirs) as site:
+        page.goto(site.url + "/go")
+        page.wait_for_selector("#weblab-launch-confirm")
+        shots("confirmation-page")
+        text = page.locator("body").inner_text()
+        assert "example as john.smith" in text
+        # What the RLMS sent is text: no markup, no bidirectional override.
+        assert "example as mallory<b>Evil</b>\\u202e" in text
+        assert page.locator("b").count() == 0
+        # Staying: back in the lab, the same session.
+        page.click("text=Stay in my session")
+        page.wait_for_selector("#switch")
+        assert "John Smith" in welcome(page)
+        # A forged confirmation from the other site: no cookie goes along, nothing changes.
+        page.goto(site.url + "/post")
+        page.wait_for_selector("#weblab-launch-refused")
+        shots("forged-confirmation-refused")
+    page.goto(server.url + "/lab")
+    assert "John Smith" in welcome(page)
+    page.goto(mine)  # its own link: straight back in, never "already used"
+    page.wait_for_selector("#switch")
+    shots("own-link-again")
+
+
+# No poll script runs without JavaScript: a timeout longer than the test keeps both sessions.
+@pytest.mark.parametrize("simple_lab", [{"WEBLAB_TIMEOUT": 120}], indirect=True)
+def test_the_confirmation_works_without_javascript(
+    simple_lab: tuple[ModuleType, LiveServer], browser: Any, shots: Shots
+) -> None:
+    _module, server = simple_lab
+    mine = server.start_session()
+    theirs = start_as(server, "second.booking", "Second Booking")
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(mine)
+        assert "John Smith" in welcome(page)
+        page.goto(theirs)
+        page.wait_for_selector("#weblab-launch-confirm")
+        page.screenshot(path=str(shots.folder / "no-js-confirmation.png"), full_page=True)
+        page.click("#weblab-launch-open")
+        page.wait_for_url(server.url + "/lab")
+        assert "Second Booking" in welcome(page)
+        # Its own first link still lets this browser back in: asked, never locked out.
+        page.goto(mine)
+        page.wait_for_selector("#weblab-launch-confirm")
+        page.click("#weblab-launch-open")
+        page.wait_for_url(server.url + "/lab")
+        assert "John Smith" in welcome(page)
+    finally:
+        context.close()

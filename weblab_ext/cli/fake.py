@@ -22,6 +22,7 @@ from flask.cli import AppGroup
 
 from ..config import redis_url_advice
 from ..context import lab_state
+from ..protocol import printable
 from ..protocol.status import should_finish
 from ..rlms import (
     PROFILES,
@@ -142,9 +143,9 @@ def _error_message(error: RLMSError) -> str:
 
 
 def _start_failed(message: str, reply: dict[str, Any]) -> NoReturn:
-    click.echo(f"Error processing request: {message}")
+    click.echo(f"Error processing request: {printable(message)}")
     if reply.get("detail"):
-        click.echo(f"  {reply['detail']}")
+        click.echo(f"  {printable(reply['detail'])}")
     elif reply.get("code") == "on-start-failed":
         # The lab sends the exception text only in debug mode: never to a real RLMS.
         click.echo(
@@ -316,7 +317,7 @@ def _load_session() -> dict[str, Any] | None:
 def _echo_user(session_id: str) -> Any:
     service = lab_state().service
     record = service.load(session_id)
-    click.echo(str(service.user_of(record)))
+    click.echo(printable(service.user_of(record)))
     return record
 
 
@@ -380,12 +381,12 @@ def fake_dispose(profile: str | None, url: str | None, insecure: bool) -> None:
     except RLMSConnectionError as error:
         _unreachable(lab_url, error)
     except RLMSError as error:
-        click.echo(f"Error processing request: {_error_message(error)}")
+        click.echo(f"Error processing request: {printable(_error_message(error))}")
         raise click.exceptions.Exit(1) from None
     if isinstance(outcome.error, RLMSConnectionError):  # WebLab-Deusto swallows it
         _unreachable(lab_url, outcome.error)
     if outcome.error is not None:
-        click.echo(f"Error processing request: {_error_message(outcome.error)}")
+        click.echo(f"Error processing request: {printable(_error_message(outcome.error))}")
         raise click.exceptions.Exit(1)
     if not outcome.finished:
         click.echo(

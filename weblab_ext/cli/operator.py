@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 
 from ..config import redis_url_advice, weak_secrets
 from ..context import lab_state
+from ..protocol import printable
 from ..runtime.overview import LabOverview, format_age, lab_overview, worker_label
 from ..state import LabState
 from ..store.connection import ANY_STORE_ERROR, is_embedded_client, server_info
@@ -82,6 +83,7 @@ def clean_expired_users_alias() -> None:
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
+    rows = [[printable(cell) for cell in row] for row in rows]  # user names are the students'
     columns = zip(headers, *rows, strict=False)
     widths = [max(len(str(cell)) for cell in column) for column in columns]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]

@@ -14,6 +14,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from ..context import lab_state
+from ..protocol import printable
 from ..runtime.cleaner import CleanerLoop
 from ..runtime.task_runs import TaskRun
 from ..runtime.workers import start_task_threads
@@ -104,7 +105,7 @@ def _show_task_log() -> None:
 
 
 def _describe(run: TaskRun) -> str:
-    what = f" ({run.error})" if run.error else ""
+    what = f" ({printable(run.error)})" if run.error else ""
     return f"  {run.name} [{run.task_id[:8]}]: {run.status}{what} in {run.seconds:.2f} s"
 
 

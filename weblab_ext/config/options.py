@@ -298,8 +298,8 @@ OPTIONS: tuple[_Option, ...] = (
         True,
         flag,
         "Whether a launch URL logs in only the first browser that follows it: that browser "
-        "may follow it again, any other gets a 'this link was already used' page. Turn it "
-        "off for labs that hand one launch URL to several browsers.",
+        "may follow it again (after other sessions too), any other gets a 'this link was "
+        "already used' page. Turn it off for labs handing one launch URL to several browsers.",
     ),
     # issue 14: Prometheus metrics and the admin page
     _Option(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import InvalidConfigError
+from .secrets import mask_url
 
 #: Human names of the parsers, for options that give no ``type`` (the docs show them).
 PARSER_TYPES: dict[Callable[[str, Any], Any], str] = {}
@@ -35,6 +36,8 @@ def shown(key: str, value: Any) -> str:
     """``value`` as an error message may quote it: never a secret, never a URL's password."""
     if is_secret_key(key):
         return f"a {type(value).__name__} (value not shown: it is a secret)"
+    if isinstance(value, str) and "://" in value:
+        return repr(mask_url(value))
     if isinstance(value, str) and "@" in value:
         # A URL's user info may hold a password even when the URL is malformed: show only
         # what follows the last "@".

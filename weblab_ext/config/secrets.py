@@ -3,6 +3,7 @@ refuses, and the rule the examples follow for their own secrets."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
@@ -33,6 +34,11 @@ PUBLISHED_SECRETS = frozenset(
         "change-me-admin",
     }
 )
+#: What may follow a URL's user info: a host, or several (``h1:7000,h2:7001``, ``[::1]:6379``).
+_HOST_LIST = re.compile(r"[A-Za-z0-9._~%:,\[\]-]*")
+#: A query option that holds a credential (``?password=``, ``sentinel_password=``...).
+_SECRET_OPTION = re.compile(r"([?&;][^=&#;]*(?:pass|secret|token|auth)[^=&#;]*=)[^&;]*", re.I)
+
 #: Shortest ``WEBLAB_PASSWORD`` (characters) and ``SECRET_KEY`` (bytes) not reported as weak.
 MIN_PASSWORD_LENGTH = 12
 MIN_SECRET_KEY_BYTES = 16
@@ -131,3 +137,34 @@ def require_secrets(
             + " in the environment; run with --debug to use development values instead"
         )
     config.update({key: development[key] for key in missing})
+
+
+def split_userinfo(url: str) -> tuple[str, str, str]:
+    """``(scheme + "://", user info, rest)`` of a URL whose password may hold unencoded
+    ``/``, ``#``, ``?`` or ``@`` (which a standard URL parser splits in the wrong place).
+
+    The user info ends at the last ``@`` followed by a host list; ``""`` when there is none.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "", "", url
+    ats = [index for index, char in enumerate(rest) if char == "@"]
+    for at in reversed(ats):
+        host = re.split(r"[/?#]", rest[at + 1 :], maxsplit=1)[0]
+        if _HOST_LIST.fullmatch(host):
+            return scheme + sep, rest[:at], rest[at + 1 :]
+    if ats:  # no host after any "@": hide all up to the last one rather than risk a password
+        return scheme + sep, rest[: ats[-1]], rest[ats[-1] + 1 :]
+    return scheme + sep, "", rest
+
+
+def mask_url(url: str) -> str:
+    """``url`` as logs and output may show it: the password of its user info and every
+    credential option of its query (``?password=``) replaced by ``***``, even in a URL too
+    malformed to connect with. A user info without ``:`` is masked whole (some services put
+    the password there)."""
+    prefix, userinfo, rest = split_userinfo(url)
+    if userinfo:
+        user, colon, _ = userinfo.partition(":")
+        rest = (f"{user}:***@" if colon else "***@") + rest
+    return prefix + _SECRET_OPTION.sub(r"\1***", rest)

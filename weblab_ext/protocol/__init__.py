@@ -4,12 +4,17 @@ Layering rule: this package is pure. It imports neither Flask nor Redis (only th
 library and :mod:`weblab_ext.errors`); it turns bytes and decoded JSON into validated values
 and back, and knows both dialects (``weblab`` for WebLab-Deusto, ``ldl`` for
 LabDiscoveryEngine). The Flask views call it; the store never does.
+
+Modules: ``start`` (start requests), ``status`` and ``timeparse`` (status values and times),
+``replies`` (the replies), ``errors`` (:class:`ProtocolError`), ``_fields`` (field rules) and
+``printable`` (what a student sent, made safe for terminals, logs and pages).
 """
 
 from __future__ import annotations
 
 from weblab_ext.protocol._fields import BACK_URL_RULE, is_safe_back_url
 from weblab_ext.protocol.errors import ProtocolError
+from weblab_ext.protocol.printable import printable
 from weblab_ext.protocol.replies import (
     API_VERSION_REPLY,
     dispose_done_reply,
@@ -57,6 +62,7 @@ __all__ = [
     "parse_seconds",
     "parse_start_time",
     "parse_weblab_start",
+    "printable",
     "session_over",
     "should_finish",
     "should_finish_many",

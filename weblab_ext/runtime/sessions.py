@@ -185,19 +185,36 @@ class SessionService:
         """The stored record of a session, without side effects."""
         return self.store.load(session_id)
 
-    def launch(self, session_id: str, *, holder: bool) -> str:
-        """Decide whether a browser following a session's launch URL may enter.
+    def launch(
+        self, session_id: str, *, browser: str, current: str | None, confirmed: bool = False
+    ) -> str:
+        """Decide what a browser following a session's launch URL gets.
 
-        With ``WEBLAB_LAUNCH_ONCE`` the first browser to follow it holds the session; only it
-        (``holder``: its cookie names the session) gets in again.
+        A browser in another session that is still active is asked first: a link (maybe
+        from another site) never replaces the session a student is in without their
+        consent. With ``WEBLAB_LAUNCH_ONCE`` the first browser to enter holds the session
+        and only it gets in again, whatever other sessions it entered in between.
 
-        :param holder: the browser's signed cookie already names this session.
-        :returns: ``"enter"``, ``"used"`` (another browser holds it) or ``"missing"``.
+        :param browser: names this browser (it stays in its cookie across sessions).
+        :param current: the session the browser's cookie names now, if any.
+        :param confirmed: the student chose, on the confirmation page, to leave ``current``.
+        :returns: ``"enter"``, ``"confirm"`` (ask first), ``"used"`` (another browser holds
+            the session) or ``"missing"``.
         """
-        first = self.store.launch(session_id, mark_used=self.settings.launch_once)
-        if first is None:
+        once = self.settings.launch_once
+        ask = not confirmed and current not in (None, session_id) and self._active(current)
+        holder = self.store.launch(session_id, holder=browser if once and not ask else "")
+        if holder is None:
             return "missing"
-        return "enter" if first or holder else "used"
+        # The cookie naming the session also proves it: records of older versions say "1".
+        if once and holder not in ("", browser) and current != session_id:
+            return "used"
+        return "confirm" if ask else "enter"
+
+    def _active(self, session_id: str | None) -> bool:
+        if session_id is None:
+            return False
+        return self.user_of(self.store.load(session_id)).active
 
     def load_user(self, session_id: str, *, poll: bool, now: float | None = None) -> WebLabUser:
         """Read a session's user, recording a poll when asked; one round trip."""

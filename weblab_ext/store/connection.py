@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from typing import Any, TypeAlias
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -20,6 +20,7 @@ from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from ..config.secrets import mask_url, split_userinfo
 from ..errors import InvalidConfigError, StoreUnavailableError
 
 logger = logging.getLogger("weblab_ext")
@@ -92,12 +93,7 @@ def describe(url: str | None) -> str:
     if is_embedded(url):
         return "the embedded store" if url is None else url
     assert url is not None
-    parts = urlsplit(url)
-    userinfo, at, hosts = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{hosts}"))
+    return mask_url(url)
 
 
 def describe_client(client: Any) -> str:
@@ -198,8 +194,9 @@ def max_block_seconds(client: Any) -> float:
 
 def _split_hosts(url: str) -> tuple[Any, str, list[tuple[str, int]]]:
     """``(parts, userinfo, [(host, port)...])`` of a URL whose netloc lists several hosts."""
-    parts = urlsplit(url)
-    userinfo, _, hostlist = parts.netloc.rpartition("@")
+    prefix, userinfo, rest = split_userinfo(url)  # a password may hold "/" or "#"
+    parts = urlsplit(prefix + rest)
+    hostlist = parts.netloc
     hosts = []
     for item in hostlist.split(","):
         host, sep, port = item.strip().rpartition(":")
@@ -223,7 +220,7 @@ def _connect_cluster(url: str) -> RedisCluster:
     # nodes are only where discovery may start.
     scheme = "rediss" if parts.scheme.lower().startswith("rediss") else "redis"
     first_host, first_port = hosts[0]
-    netloc = (userinfo + "@" if userinfo else "") + _host_port(first_host, first_port)
+    netloc = (_quoted(userinfo) + "@" if userinfo else "") + _host_port(first_host, first_port)
     first = urlunsplit((scheme, netloc, "", parts.query, ""))
     others = [ClusterNode(host, port) for host, port in hosts[1:]]  # type: ignore[no-untyped-call]
     try:
@@ -262,7 +259,7 @@ def _connect_sentinel(url: str) -> redis.Redis:
         raise InvalidConfigError(
             f"WEBLAB_REDIS_URL: socket_timeout must be a number of seconds, got {describe(url)}"
         ) from None
-    username, _, password = userinfo.partition(":")
+    username, _, password = (unquote(part) for part in userinfo.partition(":"))
     # The URL's credentials are the data nodes'; Sentinels are asked without any.
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
         hosts,
@@ -282,6 +279,13 @@ def _connect_sentinel(url: str) -> redis.Redis:
         socket_connect_timeout=SENTINEL_TIMEOUT * 2,
         **_retry_options(),
     )
+
+
+def _quoted(userinfo: str) -> str:
+    """User info that a URL parser reads back whole: what would end it is percent-encoded,
+    what was encoded already stays as it was (redis-py decodes it)."""
+    table = {"/": "%2F", "#": "%23", "?": "%3F", "@": "%40"}
+    return "".join(table.get(char, char) for char in userinfo)
 
 
 def _host_port(host: str, port: int) -> str:

@@ -99,15 +99,29 @@ return 1
 
 # KEYS[1] session hash
 # ARGV[1] a one-shot field to set, or '' only to ask whether the session exists
-# Sets a one-shot field (the launch URL used, an expiry logged) of a session that still
-# exists, atomically, so that of two callers racing on it (two browsers on one launch URL,
-# two status calls) exactly one is first. Never re-creates a record that expired (an HSET
-# would, and without a TTL); the record keeps its TTL. Returns -1 (no such session), 1 (first
-# to set it, or nothing to set) or 0 (set before).
+# Sets a one-shot field (an expiry logged) of a session that still exists, atomically, so
+# that of two callers racing on it (two status calls) exactly one is first. Never re-creates
+# a record that expired (an HSET would, and without a TTL); the record keeps its TTL.
+# Returns -1 (no such session), 1 (first to set it, or nothing to set) or 0 (set before).
 FLAG_ONCE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if ARGV[1] == '' then return 1 end
 return redis.call('HSETNX', KEYS[1], ARGV[1], '1')
+"""
+
+# KEYS[1] session hash
+# ARGV[1] the browser to record as the holder of the launch URL, or '' only to look
+# The launch URL of a session that still exists: who used it first. Atomic, so that of two
+# browsers racing on one launch URL exactly one holds it. Never re-creates a record that
+# expired; the record keeps its TTL. Returns false (no such session), '' (unused until now;
+# recorded now unless only looking) or the holder recorded first ('1' from older versions,
+# which recorded only that it was used).
+LAUNCH = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local holder = redis.call('HGET', KEYS[1], 'launched')
+if holder then return holder end
+if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'launched', ARGV[1]) end
+return ''
 """
 
 # KEYS[1] session hash

@@ -71,6 +71,7 @@ class SessionStore:
         self._logout = script(scripts.LOGOUT)
         self._close = script(scripts.CLOSE)
         self._flag_once = script(scripts.FLAG_ONCE)
+        self._launch = script(scripts.LAUNCH)
         self._store_data = script(scripts.STORE_DATA)
         self._status_many = script(scripts.STATUS_MANY)
         self._begin_dispose = script(scripts.BEGIN_DISPOSE)
@@ -132,15 +133,17 @@ class SessionStore:
             return None
         return SessionRecord.from_hash(session_id, raw)
 
-    def launch(self, session_id: str, *, mark_used: bool) -> bool | None:
-        """Whether a session exists and its launch URL was unused (then, with ``mark_used``,
-        it is marked used). One round trip, atomic: one caller only gets ``True``.
+    def launch(self, session_id: str, *, holder: str = "") -> str | None:
+        """Who holds a session's launch URL; when nobody does yet, record ``holder``. One
+        round trip, atomic: of browsers racing on one URL, one only finds it unused.
 
-        :returns: ``None`` for an unknown session, ``True`` for the first use (always, without
-            ``mark_used``), ``False`` when the launch URL was used before.
+        :param holder: what names the browser following the URL (``""``: only look).
+        :returns: ``None`` for an unknown session, ``""`` when the URL was unused (and is now
+            held by ``holder``, if given), else the holder recorded first (``"1"`` for
+            records of older versions, which did not say who).
         """
-        result = self._set_flag(session_id, "launched" if mark_used else "")
-        return None if result < 0 else bool(result)
+        result = self._launch(keys=[self.keys.session(session_id)], args=[holder])
+        return None if result is None else str(result)
 
     def _set_flag(self, session_id: str, field: str) -> int:
         return int(self._flag_once(keys=[self.keys.session(session_id)], args=[field]))

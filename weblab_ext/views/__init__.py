@@ -12,8 +12,8 @@ from flask import Blueprint, Flask
 from ..config import Settings
 from .admin import create_admin_blueprint
 from .errors import ADMIN_BLUEPRINT, RLMS_BLUEPRINTS, add_store_error_handlers
-from .rlms_api import create_rlms_blueprint
-from .student import close_view, logout_view, register_student_routes
+from .rlms_api import add_rlms_routing_replies, create_rlms_blueprint
+from .student import close_view, launch_view, logout_view, register_student_routes
 
 
 def register_views(app: Flask, settings: Settings) -> None:
@@ -30,6 +30,7 @@ def register_views(app: Flask, settings: Settings) -> None:
         )
     )
     register_student_routes(app, settings.callback_url)
+    add_rlms_routing_replies(app, base)
     add_store_error_handlers(app)
 
 
@@ -40,8 +41,8 @@ def exempt_from_csrf(app: Flask) -> bool:
     The RLMS endpoints authenticate with HTTP Basic and carry no cookie, so a forged
     cross-site request has nothing to ride on. The logout and close routes need the session
     id in their path, a secret another site does not have, and the poll script's
-    ``sendBeacon`` cannot add a token header. The admin page's actions carry a token of their
-    own (see :mod:`.admin`).
+    ``sendBeacon`` cannot add a token header. The launch URL's confirmation form and the admin
+    page's actions carry tokens of their own (see :mod:`.student` and :mod:`.admin`).
     """
     csrf = app.extensions.get("csrf")
     exempt = getattr(csrf, "exempt", None)
@@ -51,4 +52,5 @@ def exempt_from_csrf(app: Flask) -> bool:
         exempt(app.blueprints[name])
     exempt(logout_view)
     exempt(close_view)
+    exempt(launch_view)  # its confirmation form carries a token of its own
     return True

@@ -49,6 +49,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 
 from ..config import Settings
 from ..context import lab_state
+from ..protocol import printable
 from ..runtime.disposal import DisposeOutcome
 from ..runtime.lifecycle_log import session_id_hash
 from ..runtime.overview import find_session, find_task, format_age, lab_overview, worker_label
@@ -57,6 +58,7 @@ from ..store.monitoring import MonitoringStore
 from .errors import ADMIN_BLUEPRINT, add_rlms_error_handlers, json_error
 from .health import lab_health
 from .metrics import LabCollector, metrics_view
+from .rlms_api import limit_body
 
 if TYPE_CHECKING:
     from ..state import LabState
@@ -214,6 +216,7 @@ def _admin_page() -> ResponseReturnValue:
         refresh=REFRESH_SECONDS,
         age=format_age,
         worker_label=worker_label,
+        printable=printable,
         lab_name=lab_title(current_app),
         store=state.store_label,
     )
@@ -329,6 +332,7 @@ def create_admin_blueprint(url_prefix: str) -> Blueprint:
         static_url_path="/admin/static",
     )
     blueprint.before_request(_require_admin)
+    blueprint.before_request(limit_body)  # its forms are small; nothing bigger is read
     add_rlms_error_handlers(blueprint)
     for rule, endpoint, view, method in _ROUTES:
         others = [other for other in _EVERY_METHOD if other not in (method, "HEAD")]

@@ -126,7 +126,8 @@ def _on_store_error(error: Exception) -> Response:
     return store_unavailable_response()
 
 
-def _on_http_error_for_rlms(error: HTTPException) -> Response:
+def rlms_http_error(error: HTTPException) -> Response:
+    """The JSON reply of an HTTP error under the RLMS prefixes."""
     code = (error.name or "error").lower().replace(" ", "-")
     return json_error(error.code or 500, code, error.description or error.name)
 
@@ -164,7 +165,7 @@ class AnyPathConverter(BaseConverter):
     """Matches any rest of a path, empty or starting with ``/`` (Werkzeug's ``path`` does not:
     ``/weblab//sessions/`` must reach the catch-all too)."""
 
-    regex = ".*"
+    regex = r"[\s\S]*"  # "." would stop at a newline (an id holding %0A)
     part_isolating = False
 
 
@@ -184,7 +185,7 @@ def add_rlms_error_handlers(blueprint: Blueprint) -> None:
     """
     blueprint.record_once(_add_converter)
     for code in _HTTP_CODES:
-        blueprint.register_error_handler(code, _on_http_error_for_rlms)
+        blueprint.register_error_handler(code, rlms_http_error)
     blueprint.register_error_handler(InternalServerError, _on_crash_for_rlms)
     for error_class in STORE_ERRORS:
         blueprint.register_error_handler(error_class, _on_store_error)

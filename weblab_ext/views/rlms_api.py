@@ -15,8 +15,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request, url_for
-from werkzeug.exceptions import RequestEntityTooLarge
+from flask import Blueprint, Flask, Response, current_app, request, url_for
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import RequestRedirect
 
 from ..context import lab_state
 from ..protocol import (
@@ -38,7 +39,13 @@ from ..protocol import (
     test_reply,
 )
 from ..runtime.disposal import DisposeOutcome
-from .errors import add_rlms_error_handlers, compact_json, json_error, unknown_rlms_path
+from .errors import (
+    add_rlms_error_handlers,
+    compact_json,
+    json_error,
+    rlms_http_error,
+    unknown_rlms_path,
+)
 from .health import HEALTH_ENDPOINT, health_view
 
 logger = logging.getLogger("weblab_ext")
@@ -144,37 +151,71 @@ def on_start_detail(error: Exception) -> str:
     return f"on_start raised {type(error).__name__}: {str(error)[:_DETAIL_CHARS]}"
 
 
-def _read_body(limit: int, key: str) -> bytes | Response:
-    """The request body, read only up to ``limit`` bytes; past it, the 413 JSON reply.
+#: Bytes of body every other RLMS call may carry: a dispose call's is ``{"action": "delete"}``,
+#: and the other calls have none.
+SMALL_BODY_LIMIT = 64 * 1024
+
+
+def _body_limit() -> tuple[int, str]:
+    """The body limit of the RLMS call in context, and what sets it (named in the 413)."""
+    endpoint = request.endpoint or ""
+    settings = lab_state().settings
+    if endpoint.endswith("._start_session"):
+        limit, key = settings.max_start_body, "WEBLAB_MAX_START_BODY"
+    elif endpoint.endswith("._multiple_status"):
+        limit = STATUS_BYTES_PER_ID * settings.max_status_ids + _STATUS_BODY_EXTRA
+        key = "WEBLAB_MAX_STATUS_IDS"
+    else:
+        limit, key = SMALL_BODY_LIMIT, "weblab_ext for this call"
+    app_limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if app_limit is not None and app_limit < limit:
+        return app_limit, "MAX_CONTENT_LENGTH"
+    return limit, key
+
+
+def _too_large(limit: int, key: str) -> Response:
+    return json_error(
+        413,
+        "body-too-large",
+        f"The request body is larger than {limit} bytes, the limit set by {key}",
+    )
+
+
+def limit_body() -> Response | None:
+    """Bound the body of every RLMS call before its view runs: a ``Content-Length`` over the
+    call's limit is refused at once, unread; a chunked body (no length) is read one byte past
+    the limit at most (see :func:`_read_body`), whether the call uses a body or not."""
+    length = request.content_length
+    if length is None:
+        if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+            raw = _read_body()  # bounded; the view then reads the cached copy
+            return raw if isinstance(raw, Response) else None
+        return None
+    limit, key = _body_limit()
+    return _too_large(limit, key) if length > limit else None
+
+
+def _read_body() -> bytes | Response:
+    """The request body, read only up to the call's limit; past it, the 413 JSON reply.
 
     Werkzeug refuses a ``Content-Length`` over the limit before reading anything, and stops
     reading a chunked body (no length) one byte past it: an oversized body is never held in
     memory. ``MAX_CONTENT_LENGTH`` still wins when the app set a smaller one.
-
-    :param key: the setting behind ``limit``, named in the error.
     """
-    app_limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    if app_limit is not None and app_limit < limit:
-        limit, key = app_limit, "MAX_CONTENT_LENGTH"
-    # One byte more than allowed: a chunked body is cut silently at the limit, so only a
-    # body that reaches limit + 1 bytes tells that it was too large.
+    limit, key = _body_limit()
     request.max_content_length = limit + 1
     try:
         raw = request.get_data(cache=True)
     except RequestEntityTooLarge:
         raw = None
     if raw is None or len(raw) > limit:
-        return json_error(
-            413,
-            "body-too-large",
-            f"The request body is larger than {limit} bytes, the limit set by {key}",
-        )
+        return _too_large(limit, key)
     return raw
 
 
 def _start(parse: Callable[[Any], StartRequest]) -> Response:
     state = lab_state()
-    raw = _read_body(state.settings.max_start_body, "WEBLAB_MAX_START_BODY")
+    raw = _read_body()
     if isinstance(raw, Response):
         return raw
     try:
@@ -213,8 +254,7 @@ def _status(session_id: str) -> Response:
 def _multiple_status() -> Response:
     state = lab_state()
     settings = state.settings
-    body_limit = STATUS_BYTES_PER_ID * settings.max_status_ids + _STATUS_BODY_EXTRA
-    raw = _read_body(body_limit, "WEBLAB_MAX_STATUS_IDS")
+    raw = _read_body()
     if isinstance(raw, Response):
         return raw
     try:
@@ -242,10 +282,11 @@ def _multiple_status() -> Response:
 def _dispose(session_id: str) -> Response:
     state = lab_state()
     if request.method == "POST":
+        raw = _read_body()
+        if isinstance(raw, Response):
+            return raw
         try:
-            action = parse_dispose_action(
-                decode_body(request.get_data(cache=True), request.mimetype)
-            )
+            action = parse_dispose_action(decode_body(raw, request.mimetype))
         except ProtocolError as error:
             return _protocol_error(error)
         if action != "delete":
@@ -266,6 +307,7 @@ def create_rlms_blueprint(name: str, url_prefix: str, *, dialect: str) -> Bluepr
     """
     blueprint = Blueprint(name, __name__, url_prefix=url_prefix)
     blueprint.before_request(_require_rlms_credentials)
+    blueprint.before_request(limit_body)
     add_rlms_error_handlers(blueprint)
 
     def add(
@@ -297,3 +339,35 @@ def create_rlms_blueprint(name: str, url_prefix: str, *, dialect: str) -> Bluepr
     every_method = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     add("/<weblab_any_path:rest>", "_unknown", unknown, every_method)
     return blueprint
+
+
+#: The operator's pages below ``<base>/weblab``: their own blueprint, their own credentials.
+_OPERATOR_PAGES = ("admin", "metrics")
+
+
+def add_rlms_routing_replies(app: Flask, base: str) -> None:
+    """Answer JSON for what the router itself refuses under the RLMS prefixes.
+
+    A method no rule knows (``TRACE``, ``FOO``) or a path no rule matches (the bare prefix)
+    fails in Werkzeug's router before any blueprint is chosen, so the blueprints' JSON error
+    handlers never see it and the app's HTML page would answer. This app-wide hook answers
+    instead, after the RLMS credentials check, as the blueprint's catch-all would.
+    """
+    dialects = {f"{base}/weblab": ("POST",), f"{base}/ldl": ("POST", "DELETE")}
+
+    def routing_reply() -> Response | None:
+        error = request.routing_exception
+        if not isinstance(error, HTTPException) or isinstance(error, RequestRedirect):
+            return None
+        for prefix, dispose_methods in dialects.items():
+            if request.path != prefix and not request.path.startswith(prefix + "/"):
+                continue
+            rest = request.path[len(prefix) + 1 :]
+            if dispose_methods == ("POST",) and rest.split("/", 1)[0] in _OPERATOR_PAGES:
+                if not lab_state().settings.admin_username:  # off: like any unknown path
+                    return json_error(404, "not-found", "No RLMS endpoint at this path")
+                return rlms_http_error(error)
+            return _require_rlms_credentials() or unknown_rlms_path(dispose_methods, rest)
+        return None
+
+    app.before_request(routing_reply)

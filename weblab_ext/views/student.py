@@ -4,25 +4,90 @@ page.
 The launch URL logs in one browser only (``WEBLAB_LAUNCH_ONCE``): the first browser to
 follow it holds the session and may follow it again; another one gets a "this link was
 already used" page, so a launch URL leaked through a log, a Referer or a shared screen is
-worth nothing.
+worth nothing. Each browser gets a random name in its signed cookie on its first launch; the
+store records (a hash of) it as the holder, so a browser that entered other sessions since
+still gets back into its own.
+
+A browser in an active session that follows another session's launch URL (a link another
+site or a message planted) is asked first, on a page whose button POSTs back to the launch
+URL with a token bound to the browser's cookie: a link alone never replaces the session a
+student is in.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 
-from flask import Flask, jsonify, redirect, request, session
+from flask import Flask, jsonify, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 
 from ..context import cookie_session_id, get_weblab_user, lab_state, logout, request_state
+from ..runtime.callbacks import InitialUrl
 from ..runtime.lifecycle_log import session_id_hash
 from ..runtime.users import AnonymousUser, CurrentUser, ExpiredUser
-from .pages import link_used_page, session_ended_page
+from ..store.records import SessionRecord
+from ..tokens import create_token
+from .pages import launch_confirm_page, launch_refused_page, link_used_page, session_ended_page
 
 logger = logging.getLogger("weblab_ext")
 
+#: Added to ``WEBLAB_SESSION_ID_NAME`` for the cookie key of the browser's own random name.
+_BROWSER_SUFFIX = "_browser"
 
-def _launch(session_id: str) -> ResponseReturnValue:
+
+def _browser_secret(*, create: bool) -> str | None:
+    """The random value naming this browser in its signed cookie (made on first launch)."""
+    key = lab_state().settings.session_id_name + _BROWSER_SUFFIX
+    value = session.get(key)
+    if isinstance(value, str) and value:
+        return value
+    if not create:
+        return None
+    value = session[key] = create_token()
+    return value
+
+
+def _browser_tag(secret: str) -> str:
+    """What the store records as the holder of a launch URL: a hash of the browser's secret,
+    so that reading the store gives nothing to build a confirmation from."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:32]
+
+
+def _confirm_token(secret: str, session_id: str) -> str:
+    """The confirmation form's token: bound to this browser's cookie and to the session."""
+    message = f"weblab-launch-confirm:{session_id}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _describe(record: SessionRecord | None) -> str:
+    if record is None:
+        return "a session that has ended"
+    return f"{record.experiment_name} as {record.username}"
+
+
+def _confirm_page(
+    session_id: str, current: str | None, secret: str, initial_url: InitialUrl
+) -> ResponseReturnValue:
+    state = lab_state()
+    try:  # where "stay" goes: the lab's page, as the current session's user sees it
+        stay_url: str | None = str(initial_url())
+    except Exception:
+        logger.exception("@weblab.initial_url raised while building the confirmation page")
+        stay_url = None
+    return launch_confirm_page(
+        current=_describe(state.service.load(current) if current else None),
+        new=_describe(state.service.load(session_id)),
+        action=url_for("weblab_callback_url", session_id=session_id),
+        token=_confirm_token(secret, session_id),
+        stay_url=stay_url,
+    )
+
+
+def launch_view(session_id: str) -> ResponseReturnValue:
+    """The launch URL: ``GET`` enters the lab (or asks first, when the browser is in another
+    active session); ``POST`` is the confirmation page's "open the new session"."""
     state = lab_state()
     initial_url = state.callbacks.initial_url
     if initial_url is None:
@@ -32,7 +97,24 @@ def _launch(session_id: str) -> ResponseReturnValue:
             500,
             {"Content-Type": "text/plain; charset=utf-8"},
         )
-    outcome = state.service.launch(session_id, holder=cookie_session_id() == session_id)
+    confirmed = request.method == "POST"
+    secret = _browser_secret(create=not confirmed)
+    if confirmed and (
+        secret is None
+        or not hmac.compare_digest(
+            request.form.get("csrf_token", ""), _confirm_token(secret, session_id)
+        )
+    ):
+        logger.warning(
+            "A switch to session %s came without this browser's confirmation token: refused",
+            session_id_hash(session_id),
+        )
+        return launch_refused_page()
+    assert secret is not None
+    current = cookie_session_id()
+    outcome = state.service.launch(
+        session_id, browser=_browser_tag(secret), current=current, confirmed=confirmed
+    )
     if outcome == "missing":
         return state.unauthorized()
     if outcome == "used":
@@ -42,10 +124,18 @@ def _launch(session_id: str) -> ResponseReturnValue:
             session_id_hash(session_id),
         )
         return link_used_page()
+    if outcome == "confirm":
+        logger.info(
+            "A browser in session %s followed the launch URL of session %s: asked to confirm",
+            session_id_hash(current or ""),
+            session_id_hash(session_id),
+        )
+        return _confirm_page(session_id, current, secret, initial_url)
     session[state.settings.session_id_name] = session_id
     here = request_state()
     here.user, here.polled = None, False  # the user of this request is now the one launched
-    return redirect(initial_url())
+    # 303 after the form: the browser follows with a GET.
+    return redirect(initial_url(), 303 if confirmed else 302)
 
 
 def _poll(session_id: str) -> ResponseReturnValue:
@@ -101,7 +191,9 @@ def close_view(session_id: str) -> ResponseReturnValue:
 def register_student_routes(app: Flask, callback_url: str) -> None:
     """Add the launch, poll and logout routes (endpoint names kept from the original)."""
     prefix = callback_url.rstrip("/") if callback_url != "/" else ""
-    app.add_url_rule(f"{prefix}/<session_id>", "weblab_callback_url", _launch, methods=["GET"])
+    app.add_url_rule(
+        f"{prefix}/<session_id>", "weblab_callback_url", launch_view, methods=["GET", "POST"]
+    )
     app.add_url_rule(f"{prefix}/<session_id>/poll", "weblab_poll_url", _poll, methods=["GET"])
     app.add_url_rule(
         f"{prefix}/<session_id>/logout",
