@@ -139,6 +139,12 @@ def _replies(lab: Lab) -> dict[str, Callable[[], Any]]:
         '{"error":true,"message":"Error initializing laboratory","code":"on-start-failed"}': (
             failing_start
         ),
+        '{"error":true,"code":"method-not-allowed",...}': lambda: lab.rlms.open(
+            "/weblab/sessions/api", method="TRACE", headers=AUTH
+        ),
+        '{"error":true,"code":"not-found",...}': lambda: get(
+            "/weblab/sessions/a/b/status", headers=AUTH
+        ),
         '{"success":false,"error_code":"missing-parameters","error_human":...}': lambda: post(
             "/weblab/sessions/status/multiple", json={}, headers=AUTH
         ),
