@@ -1,11 +1,13 @@
 """The RLMS client over real HTTP: 1,000 status calls to a lab in another process.
 
-The lab (``benchmarks/rlms_server.py``) runs under Werkzeug's threaded server, as ``flask
-run`` serves it, on 127.0.0.1, and counts the TCP connections it accepts. One
+The lab (``benchmarks/rlms_server.py``) runs on 127.0.0.1 under gunicorn with one gthread
+worker (4 threads, keep-alive: how the deployment guide serves a lab) and, for comparison,
+under Werkzeug's threaded server (``flask run``, which closes every connection after one
+reply). It counts the distinct TCP connections the calls arrive on. One
 :class:`weblab_ext.rlms.RLMSClient` starts a session (WebLab-Deusto profile: ``/api``,
 ``/test``, start) and then asks its status 1,000 times, one call after the other. The rows
-give the wall time of the 1,000 calls and the connections the lab accepted for them.
-Budget: the client reuses its connections (at most 5 for the 1,000 calls).
+give the wall time of the 1,000 calls and the connections they used. Budget: under gunicorn
+the client reuses its connection (at most 5 for the 1,000 calls).
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from tests.redis_server import end_processes
+from tests.redis_server import end_processes, free_port
 from weblab_ext.rlms import RLMSClient
 
 from .common import INFO, PASSWORD, USERNAME, Row, redis_url, verdict
@@ -28,55 +31,96 @@ ROOT = Path(__file__).resolve().parent.parent
 CALLS = 1_000
 #: Connections the 1,000 calls may open: one, plus a few in case the server drops one.
 CONNECTIONS_BUDGET = 5
+SERVERS = {"gunicorn": "gunicorn gthread, 127.0.0.1", "werkzeug": "threaded Werkzeug, 127.0.0.1"}
 
 
 def run() -> list[Row]:
-    """The two rows: time and connections of 1,000 status calls."""
+    """Time and connections of 1,000 status calls, under gunicorn then Werkzeug."""
     logging.getLogger("weblab_ext").setLevel(logging.ERROR)
-    seconds, connections = measure(redis_url())
-    return [
-        Row(
-            f"RLMS client: {CALLS:,} status calls over HTTP (threaded Werkzeug, 127.0.0.1)",
-            f"{seconds:.2f} s ({seconds / CALLS * 1000:.2f} ms/call)",
-            "-",
-            INFO,
-        ),
-        Row(
-            f"RLMS client: TCP connections opened for {CALLS:,} status calls",
-            f"{connections:,}",
-            f"<= {CONNECTIONS_BUDGET}",
-            verdict(connections <= CONNECTIONS_BUDGET),
-        ),
-    ]
+    rows = []
+    for server in ("gunicorn", "werkzeug"):
+        seconds, connections = measure(redis_url(), server)
+        label = SERVERS[server]
+        rows.append(
+            Row(
+                f"RLMS client: {CALLS:,} status calls over HTTP ({label})",
+                f"{seconds:.2f} s ({seconds / CALLS * 1000:.2f} ms/call)",
+                "-",
+                INFO,
+            )
+        )
+        rows.append(
+            Row(
+                f"RLMS client: TCP connections for {CALLS:,} status calls ({label})",
+                f"{connections:,}",
+                f"<= {CONNECTIONS_BUDGET}" if server == "gunicorn" else "-",
+                verdict(connections <= CONNECTIONS_BUDGET)
+                if server == "gunicorn"
+                else f"{INFO} (the server closes each connection)",
+            )
+        )
+    return rows
 
 
-def _connections(base: str) -> int:
-    # A fresh connection of its own, counted by the server too.
-    with urllib.request.urlopen(f"{base}/bench/connections", timeout=10) as reply:
+def _connections(base: str, reset: bool = False) -> int:
+    # A fresh connection of its own, not counted by the server.
+    query = "?reset=1" if reset else ""
+    with urllib.request.urlopen(f"{base}/bench/connections{query}", timeout=10) as reply:
         return int(json.load(reply)["connections"])
 
 
-def measure(store_url: str, calls: int = CALLS) -> tuple[float, int]:
-    """Serve the lab in a subprocess and time ``calls`` status calls through one client.
-
-    :param store_url: the Redis the lab uses.
-    :param calls: how many status calls.
-    :returns: the wall time of the calls in seconds, and the connections they opened.
-    """
-    server = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.rlms_server", store_url],
+def _start(store_url: str, server: str) -> tuple[subprocess.Popen[str], str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), BENCH_REDIS_URL=store_url)
+    if server == "werkzeug":
+        process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.rlms_server"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.startswith("ready "):
+            end_processes([process])
+            raise RuntimeError(f"the lab server did not start: {line!r}")
+        return process, f"http://127.0.0.1:{int(line.split()[1])}"
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            *("--workers", "1", "--worker-class", "gthread", "--threads", "4"),
+            *("--bind", f"127.0.0.1:{port}", "benchmarks.rlms_server:create_app()"),
+        ],
         cwd=ROOT,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        stdout=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         text=True,
     )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    end_processes([process])
+    raise RuntimeError("gunicorn did not start")
+
+
+def measure(store_url: str, server: str = "gunicorn", calls: int = CALLS) -> tuple[float, int]:
+    """Serve the lab in a subprocess and time ``calls`` status calls through one client.
+
+    :param store_url: the Redis the lab uses.
+    :param server: ``gunicorn`` or ``werkzeug``.
+    :param calls: how many status calls.
+    :returns: the wall time of the calls in seconds, and how many connections they came on
+        (the one the start opened counts if the status calls reuse it).
+    """
+    process, base = _start(store_url, server)
     try:
-        assert server.stdout is not None
-        line = server.stdout.readline()
-        if not line.startswith("ready "):
-            raise RuntimeError(f"the lab server did not start: {line!r}")
-        base = f"http://127.0.0.1:{int(line.split()[1])}"
         client = RLMSClient(
             url=base,
             username=USERNAME,
@@ -86,15 +130,15 @@ def measure(store_url: str, calls: int = CALLS) -> tuple[float, int]:
             netrc_path=os.devnull,
         )
         session_id = client.start(username="bench").session_id
-        before = _connections(base)
+        _connections(base, reset=True)  # count the status calls only
         started = time.perf_counter()
         for _ in range(calls):
             client.status(session_id)
         seconds = time.perf_counter() - started
-        opened = _connections(base) - before - 1  # not the counting request itself
-        close = getattr(client, "close", None)
+        opened = _connections(base)
+        close = getattr(client, "close", None)  # the urllib client had none
         if close is not None:
             close()
         return seconds, opened
     finally:
-        end_processes([server])
+        end_processes([process])
