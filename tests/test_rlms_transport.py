@@ -4,6 +4,7 @@ call is safe to repeat (status, dispose; never a start), honouring ``Retry-After
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import subprocess
 import sys
@@ -221,6 +222,17 @@ def test_a_refused_connection_is_retried_even_for_a_start(closed_port: int) -> N
         client.start()
     assert client.sleep.calls == [0.1, 0.2]  # type: ignore[attr-defined]
     assert "refused" in info.value.reason.lower() and not info.value.timed_out
+
+
+def test_retry_log_lines_name_no_session_id(
+    closed_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # (urllib3's own DEBUG lines quote every URL; from WARNING up, none does)
+    client = client_of(f"http://127.0.0.1:{closed_port}")
+    with caplog.at_level(logging.WARNING), client, pytest.raises(RLMSConnectionError):
+        client.status("the-secret-session-id")
+    assert caplog.text.count("RLMS client: GET call failed") == 2
+    assert "the-secret-session-id" not in caplog.text
 
 
 @contextlib.contextmanager

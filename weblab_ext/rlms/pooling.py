@@ -114,6 +114,18 @@ class RLMSRetry(Retry):
             self.sleep_function(delay)
 
 
+class _OwnRetriesLogged(logging.Filter):
+    """Drops urllib3's "Retrying (...)" line for this client's retries: it quotes the path,
+    session id included; :meth:`RLMSRetry.sleep` logs one without it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        return not (isinstance(args, tuple) and args and isinstance(args[0], RLMSRetry))
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_OwnRetriesLogged())
+
+
 class RLMSAdapter(HTTPAdapter):
     """``HTTPAdapter`` that verifies certificates with the system's trust store (as the
     standard library does, ``SSL_CERT_FILE`` included), not with ``certifi``'s bundle.
