@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import importlib.metadata
 import json
 import logging
@@ -51,6 +52,7 @@ _LOCAL_URL = "http://localhost"
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
+@functools.cache
 def _package_version() -> str:
     # From the installed metadata, not ``weblab_ext.__version__``: importing the package would
     # load the whole lab server into a client that needs none of it.

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable, Collection, Mapping
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -216,16 +217,24 @@ def close_sessions(sessions: Mapping[bool, requests.Session]) -> None:
 
 
 def send(
-    sessions: Mapping[bool, requests.Session], request: HTTPRequest
+    sessions: Mapping[bool, requests.Session],
+    request: HTTPRequest,
+    proxies: dict[str, dict[str, str]],
 ) -> tuple[int, dict[str, str], bytes]:
     """Send ``request`` through the session of its kind; map failures to
     :class:`~weblab_ext.rlms.errors.RLMSConnectionError`.
 
     :param sessions: from :func:`build_sessions`.
     :param request: the call.
+    :param proxies: the environment's proxies per scheme and host, filled on first use
+        (reading them costs more than the rest of a call on a kept-alive connection).
     :returns: the status, the headers (lower-case names) and the body of the reply.
     """
     session = sessions[request.repeatable]
+    parts = urlsplit(request.url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if origin not in proxies:
+        proxies[origin] = requests.utils.get_environ_proxies(request.url)
     try:
         # An unverified call was chosen (profile, --insecure): urllib3's warning on every
         # call would be noise. (Filters are process-wide: only touched in that case.)
@@ -241,7 +250,7 @@ def send(
                 timeout=request.timeout,
                 verify=request.verify_tls,
                 allow_redirects=False,
-                proxies=requests.utils.get_environ_proxies(request.url),
+                proxies=proxies[origin],
             )
         with reply:
             headers = {name.lower(): value for name, value in reply.headers.items()}

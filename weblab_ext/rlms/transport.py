@@ -125,7 +125,8 @@ class RequestsTransport:
       any other status.
 
     Certificates are checked against the system's trust store (``SSL_CERT_FILE`` is
-    honoured), as the standard library does. Proxies from the environment are honoured;
+    honoured), as the standard library does. Proxies from the environment are honoured (read
+    once per lab host);
     ``~/.netrc`` is not read here (the client resolves credentials itself). No cookie is
     kept between calls.
 
@@ -165,6 +166,7 @@ class RequestsTransport:
             retries, backoff, sleep, retry_after_max, retry_statuses, contexts, pool_maxsize
         )
         self._send = send
+        self._proxies: dict[str, dict[str, str]] = {}
         self._closer = weakref.finalize(self, close_sessions, self._sessions)
 
     def send(self, request: HTTPRequest) -> HTTPResponse:
@@ -173,7 +175,7 @@ class RequestsTransport:
         :param request: the request to send.
         :raises RLMSConnectionError: the connection failed or timed out (after the retries).
         """
-        status, headers, body = self._send(self._sessions, request)
+        status, headers, body = self._send(self._sessions, request, self._proxies)
         return HTTPResponse(status, headers, body, request.url)
 
     def close(self) -> None:
