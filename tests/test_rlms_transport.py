@@ -11,10 +11,12 @@ import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Response
+from werkzeug.serving import make_server
 from werkzeug.test import EnvironBuilder
 
 from weblab_ext.rlms import (
@@ -326,3 +328,43 @@ def test_a_lab_process_does_not_load_requests() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "False"
+
+
+# -- TLS ---------------------------------------------------------------------------------------
+
+
+def test_certificates_are_checked_against_the_system_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the standard library checks them (``SSL_CERT_FILE`` included), not against
+    requests' own CA bundle, which would not know a CA the machine trusts."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    lab = StubLab()
+    server = make_server("127.0.0.1", 0, lab.app, threaded=True, ssl_context=(str(cert), str(key)))
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    url = f"https://127.0.0.1:{server.server_port}"
+    try:
+        client = client_of(url, profile="labdiscoveryengine")
+        with client, pytest.raises(RLMSConnectionError, match="certificate"):
+            client.status("abc")
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the machine now trusts it
+        with client_of(url, profile="labdiscoveryengine") as client:
+            assert client.status("abc") == 5.0
+        with client_of(url, profile="weblabdeusto") as client:  # never checks, no warning
+            monkeypatch.delenv("SSL_CERT_FILE")
+            assert client.status("abc") == 5.0
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
