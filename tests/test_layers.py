@@ -44,6 +44,8 @@ BASE = ("errors.py", "config", "tokens.py")
 DIRECT_IMPORTS = {
     "click": {"cli"},
     "redis": {"store", "<top>"},  # the top level names redis.Redis in signatures only
+    "requests": {"rlms"},  # the RLMS client's network transport only
+    "urllib3": {"rlms"},
 }
 MAX_TOP_LEVEL_MODULES = 10
 MAX_MODULE_LINES = 400

@@ -137,16 +137,17 @@ def test_api_and_test(make_client: ClientFactory) -> None:
 def test_http_error_carries_status_and_body_and_is_not_retried(
     make_client: ClientFactory,
 ) -> None:
+    # 500 is never retried; 502/503/504 are, on calls safe to repeat (test_rlms_transport)
     lab = StubLab()
-    lab.script("status", Reply({"error": "boom"}, status=503))
+    lab.script("status", Reply({"error": "boom"}, status=500))
     client = make_client(lab)
     with pytest.raises(RLMSHTTPError) as info:
         client.status("abc")
-    assert info.value.status == 503
+    assert info.value.status == 500
     assert json.loads(info.value.body) == {"error": "boom"}
     assert info.value.url.endswith("/weblab/sessions/abc/status")
     assert info.value.method == "GET"
-    assert "HTTP 503" in str(info.value)
+    assert "HTTP 500" in str(info.value)
     assert lab.endpoints() == ["status"]
     assert client.sleep.calls == []  # type: ignore[attr-defined]
 

@@ -190,7 +190,9 @@ def test_lde_status_loop(make_client: ClientFactory, profile: str) -> None:
 
 def test_lde_status_errors_retried_three_times(make_client: ClientFactory) -> None:
     lab = StubLab()
-    boom = Reply({"error": "boom"}, status=502)
+    # 500: a status the network transport does not retry itself, so only the loop's own
+    # retries are seen (502/503/504 are retried below the loop as well)
+    boom = Reply({"error": "boom"}, status=500)
     lab.script("status", boom, boom, boom, {"should_finish": -1})
     trace = make_client(lab, profile="labdiscoveryengine").run_status_loop("s1")
     assert trace == [-1.0] and trace.sleeps == [1.0, 1.0, 1.0]

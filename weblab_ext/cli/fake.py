@@ -8,7 +8,6 @@ directory) for ``fake status`` and ``fake dispose``.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -24,17 +23,16 @@ from ..config import redis_url_advice
 from ..context import lab_state
 from ..protocol import printable
 from ..protocol.status import should_finish
-from ..rlms import (
-    PROFILES,
-    LabStartFailed,
-    RLMSClient,
-    RLMSConnectionError,
-    RLMSError,
-    RLMSHTTPError,
-    UrllibTransport,
-    get_profile,
-)
+from ..rlms import RLMSConnectionError, RLMSError, RLMSHTTPError
 from ..store.connection import ANY_STORE_ERROR
+from .fake_client import (
+    error_message,
+    make_client,
+    reply_of,
+    rlms_options,
+    tls_refused,
+    unreachable,
+)
 
 #: File name, inside the app's instance folder, of the fake session.
 SESSION_FILE_NAME = "weblab_fake_session.json"
@@ -42,24 +40,6 @@ _NOT_FOUND = "Session not found. Did you call 'flask weblab fake new' first?"
 _DEFAULT_SERVER_NAME = "localhost:5000"
 
 fake_group = AppGroup("fake", help="Act as the RLMS: start, inspect and end a development session.")
-
-_profile_option = click.option(
-    "--profile",
-    type=click.Choice(sorted(PROFILES)),
-    default=None,
-    help="RLMS client to imitate (default: weblabdeusto, or the one `fake new` used).",
-)
-_url_option = click.option(
-    "--url",
-    default=None,
-    help="Lab base URL (default: http://<SERVER_NAME>, e.g. http://localhost:5000).",
-)
-_insecure_option = click.option(
-    "--insecure",
-    is_flag=True,
-    help="Do not verify the lab's TLS certificate (a development server's self-signed one). "
-    "Without it the certificate is checked, whatever the RLMS profile does.",
-)
 
 
 def session_file() -> Path:
@@ -81,65 +61,6 @@ def default_lab_url() -> str:
     )
     base = lab_state().settings.base_url.rstrip("/")
     return f"{scheme}://{server_name}{base}"
-
-
-def _client(url: str, profile: str, insecure: bool) -> RLMSClient:
-    config = current_app.config
-    # The fake sends the lab's real credentials: it checks the certificate even when the
-    # RLMS it imitates does not (WebLab-Deusto skips the check), unless told otherwise.
-    checked = dataclasses.replace(get_profile(profile), verify_tls=not insecure)
-    # Explicit everything: the developer's WEBLAB_URL/.env/.netrc must not redirect the call,
-    # and an unreachable lab must fail at once instead of after retries.
-    return RLMSClient(
-        url=url,
-        username=config.get("WEBLAB_USERNAME"),
-        password=config.get("WEBLAB_PASSWORD"),
-        profile=checked,
-        transport=UrllibTransport(),
-        retries=0,
-        environ={},
-        dotenv_path=os.devnull,
-        netrc_path=os.devnull,
-    )
-
-
-def _tls_refused(error: RLMSConnectionError) -> bool:
-    return "certificate" in error.reason.lower()
-
-
-def _unreachable(url: str, error: RLMSConnectionError) -> NoReturn:
-    if _tls_refused(error):
-        raise click.ClickException(
-            f"The TLS certificate of {url} could not be verified ({error.reason}); nothing was "
-            "sent. Fix the certificate, or pass --insecure for a development server you trust."
-        )
-    raise click.ClickException(
-        f"The lab is not reachable at {url}: start it with `flask run` (in another terminal) "
-        f"or pass --url with the address it listens on ({error.reason})"
-    )
-
-
-def _reply_of(error: RLMSError) -> dict[str, Any]:
-    if isinstance(error, LabStartFailed):
-        return error.reply
-    if isinstance(error, RLMSHTTPError):
-        try:
-            reply = json.loads(error.body)
-        except ValueError:
-            reply = None
-        return reply if isinstance(reply, dict) else {}
-    return {}
-
-
-def _error_message(error: RLMSError) -> str:
-    reply = _reply_of(error)
-    if isinstance(error, LabStartFailed):
-        return str(reply.get("message") or reply.get("error"))
-    if isinstance(error, RLMSHTTPError):
-        if reply.get("message"):
-            return f"{reply['message']} (HTTP {error.status})"
-        return f"HTTP {error.status}: {error.body[:200]}"
-    return str(error)
 
 
 def _start_failed(message: str, reply: dict[str, Any]) -> NoReturn:
@@ -222,9 +143,7 @@ def _read_initial_data(text: str, path: str | None) -> dict[str, Any]:
     default=None,
     help="File with client_initial_data as JSON (wins over the text option).",
 )
-@_profile_option
-@_url_option
-@_insecure_option
+@rlms_options
 def fake_new(
     name: str,
     username: str,
@@ -240,12 +159,14 @@ def fake_new(
     profile: str | None,
     url: str | None,
     insecure: bool,
+    force_noauth: bool,
+    fail_if_noauth: bool,
 ) -> None:
     """Start a session in the running lab, as the RLMS would."""
     client_data = _read_initial_data(client_initial_data, client_initial_data_file)
     lab_url = url or default_lab_url()
     profile_name = profile or "weblabdeusto"
-    client = _client(lab_url, profile_name, insecure)
+    client = make_client(lab_url, profile_name, insecure, force_noauth, fail_if_noauth)
     # The real WebLab-Deusto sends the login as the full name; a developer passing --name
     # wants to see it, so it is put back (the flat dialects merge server_extra last).
     extra = None if client.profile.dialect == "ldl" else {"request.full_name": name}
@@ -265,9 +186,11 @@ def fake_new(
             server_extra=extra,
         )
     except RLMSConnectionError as error:
-        _unreachable(lab_url, error)
+        unreachable(lab_url, error)
     except RLMSError as error:
-        _start_failed(_error_message(error), _reply_of(error))
+        _start_failed(error_message(error), reply_of(error))
+    finally:
+        client.close()
     if session.reply.get("error"):  # WebLab-Deusto profiles do not raise on it
         _start_failed(str(session.reply.get("message")), session.reply)
     elapsed = time.monotonic() - started_at
@@ -326,10 +249,10 @@ def _format_seconds(value: float) -> str:
 
 
 @fake_group.command("status")
-@_profile_option
-@_url_option
-@_insecure_option
-def fake_status(profile: str | None, url: str | None, insecure: bool) -> None:
+@rlms_options
+def fake_status(
+    profile: str | None, url: str | None, insecure: bool, force_noauth: bool, fail_if_noauth: bool
+) -> None:
     """Show the fake session's user and what the lab answers to the RLMS status call."""
     stored = _load_session()
     if stored is None:
@@ -338,14 +261,21 @@ def fake_status(profile: str | None, url: str | None, insecure: bool) -> None:
     session_id = stored["session_id"]
     record = _echo_user(session_id)
     lab_url = url or stored.get("lab_url") or default_lab_url()
-    client = _client(lab_url, profile or stored.get("profile") or "weblabdeusto", insecure)
+    profile_name = profile or stored.get("profile") or "weblabdeusto"
+    client = make_client(lab_url, profile_name, insecure, force_noauth, fail_if_noauth)
     try:
         click.echo(f"Should finish: {_format_seconds(client.status(session_id))}")
         return
     except RLMSConnectionError as error:
-        if _tls_refused(error):
-            _unreachable(lab_url, error)
+        if tls_refused(error):
+            unreachable(lab_url, error)
         # the lab is not running: answer as it would from the shared store
+    except RLMSHTTPError as error:
+        # e.g. 401 with --force-noauth: what the lab answered is what the developer wants
+        click.echo(f"Error processing request: {printable(error_message(error))}")
+        raise click.exceptions.Exit(1) from None
+    finally:
+        client.close()
     state = lab_state()
     value = should_finish(
         state=None if record is None else record.state,
@@ -359,10 +289,10 @@ def fake_status(profile: str | None, url: str | None, insecure: bool) -> None:
 
 
 @fake_group.command("dispose")
-@_profile_option
-@_url_option
-@_insecure_option
-def fake_dispose(profile: str | None, url: str | None, insecure: bool) -> None:
+@rlms_options
+def fake_dispose(
+    profile: str | None, url: str | None, insecure: bool, force_noauth: bool, fail_if_noauth: bool
+) -> None:
     """End the fake session, as the RLMS does when the slot is over."""
     stored = _load_session()
     if stored is None:
@@ -371,7 +301,8 @@ def fake_dispose(profile: str | None, url: str | None, insecure: bool) -> None:
     session_id = stored["session_id"]
     _echo_user(session_id)
     lab_url = url or stored.get("lab_url") or default_lab_url()
-    client = _client(lab_url, profile or stored.get("profile") or "weblabdeusto", insecure)
+    profile_name = profile or stored.get("profile") or "weblabdeusto"
+    client = make_client(lab_url, profile_name, insecure, force_noauth, fail_if_noauth)
     click.echo(
         f"Ending the session at {lab_url}: waiting for the lab's on_dispose (up to "
         f"{lab_state().settings.dispose_wait:g} s)..."
@@ -379,14 +310,16 @@ def fake_dispose(profile: str | None, url: str | None, insecure: bool) -> None:
     try:
         outcome = client.dispose(session_id)
     except RLMSConnectionError as error:
-        _unreachable(lab_url, error)
+        unreachable(lab_url, error)
     except RLMSError as error:
-        click.echo(f"Error processing request: {printable(_error_message(error))}")
+        click.echo(f"Error processing request: {printable(error_message(error))}")
         raise click.exceptions.Exit(1) from None
+    finally:
+        client.close()
     if isinstance(outcome.error, RLMSConnectionError):  # WebLab-Deusto swallows it
-        _unreachable(lab_url, outcome.error)
+        unreachable(lab_url, outcome.error)
     if outcome.error is not None:
-        click.echo(f"Error processing request: {printable(_error_message(outcome.error))}")
+        click.echo(f"Error processing request: {printable(error_message(outcome.error))}")
         raise click.exceptions.Exit(1)
     if not outcome.finished:
         click.echo(
@@ -395,7 +328,7 @@ def fake_dispose(profile: str | None, url: str | None, insecure: bool) -> None:
         )
         return
     session_file().unlink(missing_ok=True)
-    click.echo(str(outcome.reply.get("message", "Deleted")))
+    click.echo(printable(str(outcome.reply.get("message", "Deleted"))))
 
 
 __all__ = ["SESSION_FILE_NAME", "default_lab_url", "fake_group", "session_file"]

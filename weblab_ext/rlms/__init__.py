@@ -4,7 +4,8 @@
 the lab protocol: WebLab-Deusto's ``HttpExperiment`` (Python 2, flat string values, lenient
 loops) and LabDiscoveryEngine (Python 3, ISO dates, bounded fail-closed loops), in five
 :data:`PROFILES`. Use it to check that a lab answers every RLMS correctly,
-over real HTTP or in-process through a Flask test client.
+over real HTTP (a pooled ``requests`` session, loaded only when a network client is made) or
+in-process through a Flask test client.
 
 Layering: this package knows HTTP and JSON only. It imports Flask solely for
 :class:`FlaskTransport` (type hints) and never touches the lab's store or runtime.
@@ -29,6 +30,7 @@ from .errors import (
     LabStartFailed,
     RLMSConfigError,
     RLMSConnectionError,
+    RLMSCredentialsError,
     RLMSError,
     RLMSHTTPError,
     RLMSProtocolError,
@@ -43,7 +45,13 @@ from .replies import (
     StartedSession,
     StatusTrace,
 )
-from .transport import FlaskTransport, HTTPRequest, HTTPResponse, Transport, UrllibTransport
+from .transport import (
+    FlaskTransport,
+    HTTPRequest,
+    HTTPResponse,
+    RequestsTransport,
+    Transport,
+)
 
 __all__ = [
     "PROFILES",
@@ -60,17 +68,18 @@ __all__ = [
     "RLMSClient",
     "RLMSConfigError",
     "RLMSConnectionError",
+    "RLMSCredentialsError",
     "RLMSError",
     "RLMSHTTPError",
     "RLMSProfile",
     "RLMSProtocolError",
     "RLMSSettings",
+    "RequestsTransport",
     "StartParams",
     "StartRequest",
     "StartedSession",
     "StatusTrace",
     "Transport",
-    "UrllibTransport",
     "build_start_body",
     "get_profile",
     "read_dotenv",

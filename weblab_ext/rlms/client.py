@@ -8,11 +8,13 @@
     session = client.start(username="john", slot_length=120)
     client.status(session.session_id)                    # 5.0
     client.run_status_loop(session.session_id)           # [5.0, 5.0, ..., -1.0], then dispose
+    client.close()                                       # or use the client as a context manager
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import importlib.metadata
 import json
 import logging
@@ -41,13 +43,16 @@ from .replies import (
     read_should_finish,
     read_start,
 )
-from .transport import FlaskTransport, HTTPRequest, HTTPResponse, Transport, UrllibTransport
+from .transport import FlaskTransport, HTTPRequest, HTTPResponse, RequestsTransport, Transport
 
 logger = logging.getLogger("weblab_ext")
 
 _LOCAL_URL = "http://localhost"
+#: Methods that HTTP defines as idempotent: a call with one of them may be sent again.
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
+@functools.cache
 def _package_version() -> str:
     # From the installed metadata, not ``weblab_ext.__version__``: importing the package would
     # load the whole lab server into a client that needs none of it.
@@ -70,15 +75,29 @@ class RLMSClient:
     :param timeout: seconds per request (default 30; WebLab-Deusto itself has none).
     :param profile: a name from :data:`~weblab_ext.rlms.PROFILES` or a profile object
         (default ``"weblabdeusto"``).
-    :param transport: :class:`UrllibTransport` (default) or :class:`FlaskTransport`.
-    :param sleep: called with seconds for every wait (loops, backoff); inject to not wait.
+    :param transport: :class:`RequestsTransport` (default, built with ``retries``,
+        ``backoff`` and ``sleep``) or :class:`FlaskTransport`.
+    :param sleep: called with seconds for every wait (loops, retries); inject to not wait.
     :param now: returns epoch seconds; the default slot start and loop deadlines use it.
-    :param retries: extra attempts after a connection error (never after an HTTP error).
+    :param retries: retries of the default transport: a connection that could not be
+        opened, on every call; a connection lost mid-call or a 502/503/504 reply, on the
+        calls that are safe to repeat (status, dispose, ``/api``, ``/test``; never a start).
+        ``Retry-After`` is obeyed. :class:`FlaskTransport` never retries.
     :param backoff: first retry delay in seconds, doubled at each retry.
+    :param force_noauth: never send credentials, whatever a source gives (default: as
+        :func:`~weblab_ext.rlms.config.rlms_context` says, else ``False``).
+    :param fail_if_noauth: raise :class:`~weblab_ext.rlms.errors.RLMSCredentialsError` here if
+        no source gave both a username and a password (default: as the context says, else
+        ``False``).
     :param environ: environment to read settings from (default :data:`os.environ`).
     :param dotenv_path: ``.env`` file (default ``./.env``).
     :param netrc_path: netrc file (default ``~/.netrc``).
-    :raises RLMSConfigError: no URL for a network transport, unknown profile, bad timeout.
+    :raises RLMSConfigError: no URL for a network transport, unknown profile, bad timeout,
+        both ``force_noauth`` and ``fail_if_noauth``.
+    :raises RLMSCredentialsError: ``fail_if_noauth`` and no credentials.
+
+    A client built with the default transport keeps its connections open: close it with
+    :meth:`close` or use it as a context manager (it is also closed when garbage-collected).
 
     .. code-block:: python
 
@@ -100,6 +119,8 @@ class RLMSClient:
         now: Callable[[], float] = time.time,
         retries: int = 2,
         backoff: float = 0.5,
+        force_noauth: bool | None = None,
+        fail_if_noauth: bool | None = None,
         environ: Mapping[str, str] | None = None,
         dotenv_path: str | os.PathLike[str] | None = None,
         netrc_path: str | os.PathLike[str] | None = None,
@@ -110,18 +131,25 @@ class RLMSClient:
             password,
             timeout,
             profile,
+            force_noauth=force_noauth,
+            fail_if_noauth=fail_if_noauth,
             environ=environ,
             dotenv_path=dotenv_path,
             netrc_path=netrc_path,
         )
-        self.transport: Transport = transport or UrllibTransport()
-        if settings.url is None and not isinstance(self.transport, FlaskTransport):
+        if settings.url is None and not isinstance(transport, FlaskTransport):
             raise RLMSConfigError(
                 "no lab URL: pass url=, use rlms_context(url=...) or set WEBLAB_URL"
             )
+        self._owns_transport = transport is None
+        self.transport: Transport = transport or RequestsTransport(retries, backoff, sleep=sleep)
         self.url: str = settings.url or _LOCAL_URL
         self.username = settings.username
         self.password = settings.password
+        #: Credentials are never sent (:attr:`username` and :attr:`password` are ``None``).
+        self.force_noauth = settings.force_noauth
+        #: The client was required to have credentials.
+        self.fail_if_noauth = settings.fail_if_noauth
         self.timeout: float = settings.timeout
         self.profile: RLMSProfile = get_profile(settings.profile or "weblabdeusto")
         self.sleep = sleep
@@ -133,6 +161,19 @@ class RLMSClient:
 
     def __repr__(self) -> str:
         return f"<RLMSClient {self.profile.name} {self.url}>"
+
+    def close(self) -> None:
+        """Close the pooled connections of the transport this client created (a transport
+        passed in is left to its owner)."""
+        close = getattr(self.transport, "close", None)
+        if self._owns_transport and close is not None:
+            close()
+
+    def __enter__(self) -> RLMSClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- HTTP ---------------------------------------------------------------------------
 
@@ -155,20 +196,23 @@ class RLMSClient:
             headers["Accept"] = self.profile.accept
         if has_body:
             headers["Content-Type"] = "application/json"
-        if self.username is not None and self.password is not None:
+        if not self.force_noauth and self.username is not None and self.password is not None:
             token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
             headers["Authorization"] = f"Basic {token}"
         return headers
 
-    def request(self, method: str, path: str, payload: Any = None) -> HTTPResponse:
-        """Send one call and return its 2xx reply; retry connection errors with backoff.
+    def request(
+        self, method: str, path: str, payload: Any = None, *, repeatable: bool | None = None
+    ) -> HTTPResponse:
+        """Send one call and return its 2xx reply (the transport retries what it may).
 
         :param method: HTTP method.
         :param path: path under ``<prefix>/sessions/``.
         :param payload: JSON-serialisable body, or ``None`` for no body.
-        :raises RLMSHTTPError: the reply status is not 2xx (never retried).
-        :raises RLMSConnectionError: still unreachable after ``retries`` retries; timeouts are
-            not retried (the lab may have acted on the call).
+        :param repeatable: the call may be sent twice (default: ``method`` is idempotent,
+            i.e. not ``POST``).
+        :raises RLMSHTTPError: the reply status is not 2xx (after the transport's retries).
+        :raises RLMSConnectionError: unreachable after the transport's retries, or timed out.
         """
         body = None if payload is None else json.dumps(payload).encode("utf-8")
         call = HTTPRequest(
@@ -178,18 +222,9 @@ class RLMSClient:
             body,
             self.timeout,
             self.profile.verify_tls,
+            method.upper() in _IDEMPOTENT if repeatable is None else repeatable,
         )
-        delay = self.backoff
-        for attempt in range(self.retries + 1):
-            try:
-                response = self.transport.send(call)
-                break
-            except RLMSConnectionError as error:
-                if error.timed_out or attempt == self.retries:
-                    raise
-                logger.warning("RLMS client: %s; retrying in %.2f s", error, delay)
-                self.sleep(delay)
-                delay *= 2
+        response = self.transport.send(call)
         if not 200 <= response.status < 300:
             raise RLMSHTTPError(response.status, response.text, call.url, method)
         return response
@@ -306,7 +341,10 @@ class RLMSClient:
         """
         payload = {"action": "delete"} if self.profile.dispose_method == "POST" else None
         try:
-            response = self.request(self.profile.dispose_method, session_id, payload)
+            # Dispose is made to be asked again (RLMSs re-send it until it is finished).
+            response = self.request(
+                self.profile.dispose_method, session_id, payload, repeatable=True
+            )
             reply = parse_json(self.profile, response, tolerant=True)
         except (RLMSConnectionError, RLMSHTTPError, RLMSProtocolError) as error:
             if self.profile.is_lde:

@@ -10,6 +10,15 @@ Each setting comes from the first source that has it, as ``requests``-based clie
 5. for credentials only, ``~/.netrc``: the entry of the URL's host, used when no source above
    gave a username or password (or when its login equals the username given).
 
+Two switches, given to the client or to :func:`rlms_context` (the argument wins), change what
+happens to credentials:
+
+* ``force_noauth=True``: never send credentials, whatever a source gives (``~/.netrc`` is not
+  even read) — to check that a lab refuses calls without them;
+* ``fail_if_noauth=True``: raise :class:`~weblab_ext.rlms.errors.RLMSCredentialsError` when
+  the client is created if no source gave both a username and a password, instead of calling
+  the lab without them.
+
 .. code-block:: python
 
     from weblab_ext.rlms import RLMSClient, rlms_context
@@ -32,7 +41,7 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import RLMSConfigError
+from .errors import RLMSConfigError, RLMSCredentialsError
 from .profiles import RLMSProfile
 
 logger = logging.getLogger("weblab_ext")
@@ -55,6 +64,7 @@ _TIMEOUT_LABELS = {
     ".env": "WEBLAB_TIMEOUT_S in .env",
 }
 _SETTINGS = ("url", "username", "password", "timeout", "profile")
+_SWITCHES = ("force_noauth", "fail_if_noauth")
 _context: ContextVar[Mapping[str, Any]] = ContextVar(
     "weblab_ext_rlms_context", default=MappingProxyType({})
 )
@@ -69,6 +79,9 @@ class RLMSSettings:
     :param password: HTTP Basic password.
     :param timeout: seconds per request.
     :param profile: profile name or object, if a context set one.
+    :param force_noauth: credentials are never sent (``username`` and ``password`` are
+        ``None``).
+    :param fail_if_noauth: the client refuses to be created without credentials.
     """
 
     url: str | None
@@ -76,6 +89,8 @@ class RLMSSettings:
     password: str | None
     timeout: float
     profile: str | RLMSProfile | None = None
+    force_noauth: bool = False
+    fail_if_noauth: bool = False
 
 
 @contextlib.contextmanager
@@ -85,6 +100,9 @@ def rlms_context(
     password: str | None = None,
     timeout: float | None = None,
     profile: str | RLMSProfile | None = None,
+    *,
+    force_noauth: bool | None = None,
+    fail_if_noauth: bool | None = None,
 ) -> Iterator[Mapping[str, Any]]:
     """Set defaults for every client created inside the block (nested blocks add to them).
 
@@ -96,6 +114,9 @@ def rlms_context(
     :param password: default Basic-auth password.
     :param timeout: default timeout in seconds.
     :param profile: default profile.
+    :param force_noauth: clients never send credentials (an inner block or the client may
+        set it back to ``False``).
+    :param fail_if_noauth: clients without credentials raise ``RLMSCredentialsError``.
     :returns: the defaults in force inside the block.
 
     .. code-block:: python
@@ -109,6 +130,8 @@ def rlms_context(
         "password": password,
         "timeout": timeout,
         "profile": profile,
+        "force_noauth": force_noauth,
+        "fail_if_noauth": fail_if_noauth,
     }
     merged = {**_context.get(), **{k: v for k, v in given.items() if v is not None}}
     token = _context.set(merged)
@@ -178,6 +201,8 @@ def resolve_settings(
     timeout: float | None = None,
     profile: str | RLMSProfile | None = None,
     *,
+    force_noauth: bool | None = None,
+    fail_if_noauth: bool | None = None,
     environ: Mapping[str, str] | None = None,
     dotenv_path: str | os.PathLike[str] | None = None,
     netrc_path: str | os.PathLike[str] | None = None,
@@ -189,10 +214,15 @@ def resolve_settings(
     :param password: explicit password.
     :param timeout: explicit timeout in seconds.
     :param profile: explicit profile.
+    :param force_noauth: never send credentials (``None``: as the context says, else no).
+    :param fail_if_noauth: refuse to go on without credentials (``None``: as the context
+        says, else no).
     :param environ: environment to read (default :data:`os.environ`).
     :param dotenv_path: ``.env`` file to read (default ``./.env``).
     :param netrc_path: netrc file to read (default ``~/.netrc``).
-    :raises RLMSConfigError: ``WEBLAB_TIMEOUT_S`` (or ``timeout``) is not a positive number.
+    :raises RLMSConfigError: ``WEBLAB_TIMEOUT_S`` (or ``timeout``) is not a positive number;
+        both switches are on.
+    :raises RLMSCredentialsError: ``fail_if_noauth`` and no username or no password.
     """
     env = os.environ if environ is None else environ
     dotenv = read_dotenv(Path.cwd() / ".env" if dotenv_path is None else dotenv_path)
@@ -216,11 +246,31 @@ def resolve_settings(
             if layer.get(name) not in (None, ""):
                 found[name], sources[name] = layer[name], source
                 break
-    if found.get("username") is None or found.get("password") is None:
+    given_switches = {"force_noauth": force_noauth, "fail_if_noauth": fail_if_noauth}
+    switches = {
+        name: bool(
+            next(
+                (v for v in (given_switches[name], _context.get().get(name)) if v is not None),
+                False,
+            )
+        )
+        for name in _SWITCHES
+    }
+    if switches["force_noauth"] and switches["fail_if_noauth"]:
+        raise RLMSConfigError(
+            "force_noauth (never send credentials) and fail_if_noauth (require them) "
+            "exclude each other"
+        )
+    if switches["force_noauth"]:
+        found.pop("username", None)
+        found.pop("password", None)
+    elif found.get("username") is None or found.get("password") is None:
         entry = _netrc_credentials(found.get("url"), netrc_path)
         if entry and found.get("username") in (None, entry[0]):
             found["username"] = entry[0]
             found.setdefault("password", entry[1])
+    if switches["fail_if_noauth"]:
+        _require_credentials(found, sources)
     raw_timeout = found.get("timeout")
     return RLMSSettings(
         url=found.get("url"),
@@ -232,6 +282,25 @@ def resolve_settings(
             else _parse_timeout(raw_timeout, _TIMEOUT_LABELS[sources["timeout"]])
         ),
         profile=found.get("profile"),
+        **switches,
+    )
+
+
+def _require_credentials(found: Mapping[str, Any], sources: Mapping[str, str]) -> None:
+    missing = [name for name in ("username", "password") if found.get(name) is None]
+    if not missing:
+        return
+    had = [
+        f"a {name} ({sources.get(name, 'netrc')})"
+        for name in ("username", "password")
+        if found.get(name) is not None
+    ]
+    raise RLMSCredentialsError(
+        f"fail_if_noauth: no source gave a {' or a '.join(missing)}"
+        + (f" (only {had[0]})" if had else "")
+        + "; nothing was sent. Pass username= and password=, use rlms_context(...), set "
+        "WEBLAB_USERNAME and WEBLAB_PASSWORD (environment or .env) or add a ~/.netrc entry "
+        "for the lab's host"
     )
 
 

@@ -22,6 +22,13 @@ class RLMSConfigError(RLMSError, ValueError):
     """The client is missing a setting (such as the lab URL) or a setting is malformed."""
 
 
+class RLMSCredentialsError(RLMSConfigError):
+    """``fail_if_noauth`` is set and no source gave both a username and a password, so the
+    client would call the lab without credentials. Raised when the client is created: nothing
+    has been sent.
+    """
+
+
 class RLMSConnectionError(RLMSError):
     """The lab server could not be reached, or did not answer within the timeout.
 
@@ -113,6 +120,7 @@ __all__ = [
     "LabStartFailed",
     "RLMSConfigError",
     "RLMSConnectionError",
+    "RLMSCredentialsError",
     "RLMSError",
     "RLMSHTTPError",
     "RLMSProtocolError",

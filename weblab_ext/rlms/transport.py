@@ -1,4 +1,5 @@
-"""How the RLMS client moves bytes: real HTTP (stdlib ``urllib``) or a Flask test client.
+"""How the RLMS client moves bytes: real HTTP (a pooled ``requests`` session) or a Flask
+test client.
 
 A transport sends one :class:`HTTPRequest` and returns the :class:`HTTPResponse` whatever its
 status; it raises only :class:`~weblab_ext.rlms.errors.RLMSConnectionError` (the lab could not
@@ -14,19 +15,24 @@ their POSTs, so a lab must not depend on them.
 
 from __future__ import annotations
 
-import http.client
 import ssl
-import urllib.error
-import urllib.request
-from collections.abc import Mapping
+import time
+import weakref
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from .errors import RLMSConnectionError
+from .errors import RLMSConfigError
 
 if TYPE_CHECKING:
+    import requests
     from flask import Flask
+
+#: Statuses retried on calls that are safe to repeat.
+RETRY_STATUSES = (502, 503, 504)
+#: The longest ``Retry-After`` (seconds) the network transport obeys.
+RETRY_AFTER_MAX = 30.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,8 @@ class HTTPRequest:
     :param body: the encoded body, if any.
     :param timeout: seconds before giving up (``None``: wait forever, like WebLab-Deusto).
     :param verify_tls: verify the server certificate on HTTPS.
+    :param repeatable: the call may be sent again if an attempt failed after it may have
+        reached the lab (status, dispose, ``/api``, ``/test``); ``False`` for a start.
     """
 
     method: str
@@ -47,6 +55,7 @@ class HTTPRequest:
     body: bytes | None = None
     timeout: float | None = None
     verify_tls: bool = True
+    repeatable: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,13 +95,6 @@ class Transport(Protocol):
         ...
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        # Returning None makes urllib raise HTTPError with the 3xx, which send() returns
-        # as a plain reply: the client then reports it as an HTTP error.
-        return None
-
-
 def tls_context(verify: bool) -> ssl.SSLContext:
     """Return the TLS context a profile uses.
 
@@ -106,40 +108,85 @@ def tls_context(verify: bool) -> ssl.SSLContext:
     return context
 
 
-class UrllibTransport:
-    """Real HTTP through :mod:`urllib.request` (no third-party dependency).
+class RequestsTransport:
+    """Real HTTP through a pooled :class:`requests.Session` with urllib3's ``Retry``.
 
-    Proxies from the environment are honoured, as they were by WebLab-Deusto's ``urllib2``.
+    Connections are kept open and reused from call to call (HTTP keep-alive). A failed call
+    is sent again, at most ``retries`` times, waiting ``backoff`` seconds before the first
+    retry and twice as long before each next one, or what the lab's ``Retry-After`` header
+    asks (up to ``retry_after_max``):
+
+    * a connection that could not be opened (refused, DNS, connect timeout): every call,
+      since nothing reached the lab;
+    * a connection lost mid-call, or a reply with a status in ``retry_statuses`` (502, 503,
+      504): only calls marked :attr:`HTTPRequest.repeatable` (status, dispose, ``/api``,
+      ``/test``), never a start;
+    * never after a read timeout (the lab may still be acting on the call), a TLS error or
+      any other status.
+
+    Certificates are checked against the system's trust store (``SSL_CERT_FILE`` is
+    honoured), as the standard library does. Proxies from the environment are honoured (read
+    once per lab host);
+    ``~/.netrc`` is not read here (the client resolves credentials itself). No cookie is
+    kept between calls.
+
+    :param retries: retries after the first attempt (0: none).
+    :param backoff: seconds before the first retry.
+    :param sleep: called with the seconds of every wait; inject it to not wait.
+    :param retry_statuses: statuses retried on repeatable calls.
+    :param retry_after_max: longest ``Retry-After`` obeyed, in seconds.
+    :param pool_maxsize: connections kept open per lab host.
+    :raises RLMSConfigError: ``retries`` or ``backoff`` is negative.
+
+    .. code-block:: python
+
+        with RLMSClient(url="http://127.0.0.1:5000", transport=RequestsTransport(retries=5)) as c:
+            c.status(sid)
     """
 
+    def __init__(
+        self,
+        retries: int = 2,
+        backoff: float = 0.5,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        retry_statuses: Collection[int] = RETRY_STATUSES,
+        retry_after_max: float = RETRY_AFTER_MAX,
+        pool_maxsize: int = 10,
+    ) -> None:
+        if retries < 0 or backoff < 0:
+            raise RLMSConfigError(f"retries and backoff must be >= 0, not {retries}, {backoff}")
+        # Imported here: a lab process imports this package but never loads requests.
+        from .pooling import build_sessions, close_sessions, send
+
+        self.retries = retries
+        self.backoff = backoff
+        contexts = {True: tls_context(True), False: tls_context(False)}
+        self._sessions: dict[bool, requests.Session] = build_sessions(
+            retries, backoff, sleep, retry_after_max, retry_statuses, contexts, pool_maxsize
+        )
+        self._send = send
+        self._proxies: dict[str, dict[str, str]] = {}
+        self._closer = weakref.finalize(self, close_sessions, self._sessions)
+
     def send(self, request: HTTPRequest) -> HTTPResponse:
-        """Send ``request`` over the network.
+        """Send ``request`` over the network, retrying as the class docstring says.
 
         :param request: the request to send.
-        :raises RLMSConnectionError: the connection failed or timed out.
+        :raises RLMSConnectionError: the connection failed or timed out (after the retries).
         """
-        handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
-        if urlsplit(request.url).scheme == "https":
-            handlers.append(urllib.request.HTTPSHandler(context=tls_context(request.verify_tls)))
-        opener = urllib.request.build_opener(*handlers)
-        raw = urllib.request.Request(  # noqa: S310 - the URL is the configured lab server
-            request.url, data=request.body, headers=dict(request.headers), method=request.method
-        )
-        try:
-            with opener.open(raw, timeout=request.timeout) as reply:
-                return HTTPResponse(reply.status, _lower(reply.headers), reply.read(), request.url)
-        except urllib.error.HTTPError as error:
-            with error:
-                return HTTPResponse(error.code, _lower(error.headers), error.read(), request.url)
-        except TimeoutError as error:
-            raise RLMSConnectionError(request.url, str(error), timed_out=True) from error
-        except urllib.error.URLError as error:
-            timed_out = isinstance(error.reason, TimeoutError)
-            raise RLMSConnectionError(
-                request.url, str(error.reason), timed_out=timed_out
-            ) from error
-        except (OSError, http.client.HTTPException) as error:
-            raise RLMSConnectionError(request.url, repr(error)) from error
+        status, headers, body = self._send(self._sessions, request, self._proxies)
+        return HTTPResponse(status, headers, body, request.url)
+
+    def close(self) -> None:
+        """Close the pooled connections (also done when the transport is garbage-collected)."""
+        self._closer()
+
+    def __enter__(self) -> RequestsTransport:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _lower(headers: Any) -> dict[str, str]:
@@ -185,10 +232,12 @@ class FlaskTransport:
 
 
 __all__ = [
+    "RETRY_AFTER_MAX",
+    "RETRY_STATUSES",
     "FlaskTransport",
     "HTTPRequest",
     "HTTPResponse",
+    "RequestsTransport",
     "Transport",
-    "UrllibTransport",
     "tls_context",
 ]
