@@ -31,9 +31,8 @@ from .runtime.users import AnonymousUser, CurrentUser, WebLabUser
 if TYPE_CHECKING:
     from flask import Response
 
+    from .app_state import LabState
     from .runtime.task_engine import RunningTask
-    from .state import LabState
-    from .tasks.task import WebLabTask
 
 
 @dataclasses.dataclass
@@ -54,8 +53,9 @@ class RequestState:
     socket: bool = False
     #: The task running in this context, if any.
     task: RunningTask | None = None
-    #: ``current_task`` of that task (built once, so ``retrieve()`` on it sticks).
-    task_view: WebLabTask | None = None
+    #: ``current_task`` of that task, a :class:`~weblab_ext.tasks.task.WebLabTask` built once
+    #: so ``retrieve()`` on it sticks (typed ``object``: the task module imports this one).
+    task_view: object | None = None
 
 
 #: What NoContextError messages recommend (a public helper: ``weblab_ext.session_context``).

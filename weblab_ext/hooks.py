@@ -19,7 +19,7 @@ logger = logging.getLogger("weblab_ext")
 def _before_request() -> Response | None:
     # This also resolves the app's weblab state once per request (see context.request_state).
     state = request_state().lab
-    problem = state.deployment_problem(request.environ)
+    problem = state.operator.deployment_problem(request.environ)
     if problem is not None and not (request.endpoint or "").endswith(HEALTH_ENDPOINT):
         return misconfigured_response(problem)  # the health view reports it itself
     # Threads start with the first request of each process: after gunicorn forks, never at

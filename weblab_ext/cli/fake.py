@@ -33,7 +33,7 @@ from ..rlms import (
     UrllibTransport,
     get_profile,
 )
-from ..store.connection import ANY_STORE_ERROR
+from ..runtime.store_errors import ANY_STORE_ERROR
 
 #: File name, inside the app's instance folder, of the fake session.
 SESSION_FILE_NAME = "weblab_fake_session.json"
@@ -159,7 +159,7 @@ def _check_visible(session_id: str, lab_url: str) -> None:
     another lab, or the lab and this command do not share a store."""
     state = lab_state()
     try:
-        if state.sessions.load(session_id) is not None:
+        if state.service.load(session_id) is not None:
             return
     except ANY_STORE_ERROR:
         pass

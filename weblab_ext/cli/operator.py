@@ -8,11 +8,11 @@ import importlib.util
 import click
 from flask.cli import with_appcontext
 
+from ..app_state import LabState
 from ..config import redis_url_advice, weak_secrets
 from ..context import lab_state
-from ..runtime.overview import LabOverview, format_age, lab_overview, worker_label
-from ..state import LabState
-from ..store.connection import ANY_STORE_ERROR, is_embedded_client, server_info
+from ..runtime.overview import LabOverview, format_age, worker_label
+from ..runtime.store_errors import ANY_STORE_ERROR
 
 #: Sessions read at most to size the progress bar of ``clean-expired-users``.
 _MOST_DUE_COUNTED = 100_000
@@ -24,7 +24,7 @@ def refuse_embedded(state: LabState) -> None:
     :raises click.ClickException: on the embedded store, naming the command as typed.
     """
     # A separate process has its own embedded store: the command would find nothing.
-    if is_embedded_client(state.client):
+    if state.operator.store_is_embedded:
         command = click.get_current_context().command_path
         raise click.ClickException(
             f"`{command}` needs a store shared with the lab's web processes, but this lab "
@@ -45,12 +45,8 @@ def embedded_note(state: LabState) -> None:
 
 def _clean_expired(state: LabState) -> int:
     refuse_embedded(state)
-    service = state.service
-    due = len(
-        state.sessions.due_sessions(
-            now=state.clock(), timeout=service.timeout, limit=_MOST_DUE_COUNTED
-        )
-    )
+    operator = state.operator
+    due = operator.due_count(_MOST_DUE_COUNTED)
     if not due:
         click.echo("No session is over.")
         return 0
@@ -58,7 +54,7 @@ def _clean_expired(state: LabState) -> int:
     disposed = 0
     with click.progressbar(length=due, label="Disposing", show_pos=True) as bar:
         # One pass reads a bounded batch of due sessions: pass again until none is left.
-        while (count := service.clean_expired(progress=bar.update)) > 0:
+        while (count := operator.clean_expired(progress=bar.update)) > 0:
             disposed += count
     click.echo(f"Disposed {disposed} session(s).")
     return disposed
@@ -71,7 +67,7 @@ def clean_expired_users_command() -> None:
     fail the tasks of dead workers."""
     state = lab_state()
     _clean_expired(state)
-    state.tasks.sweep()
+    state.operator.sweep_tasks()
 
 
 @click.command("clean_expired_users")
@@ -160,7 +156,7 @@ def status_command(limit: int) -> None:
     state = lab_state()
     embedded_note(state)
     try:
-        overview = lab_overview(state.service, state.tasks, state.monitoring, limit)
+        overview = state.operator.overview(limit)
     except ANY_STORE_ERROR as exc:
         raise click.ClickException(
             f"Cannot reach the store at {state.store_label}: {type(exc).__name__}: {exc}"
@@ -199,7 +195,7 @@ def check_command() -> None:
             f"refuse it). For a Redis server: {redis_url_advice()}."
         )
     try:
-        info = server_info(state.client, state.keys.session_prefix())  # the lab's node
+        info = state.operator.server_info()  # the lab's node
     except ANY_STORE_ERROR as exc:
         problems.append(f"Cannot reach the store at {state.store_label}: {type(exc).__name__}")
     else:

@@ -13,11 +13,11 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from ..app_state import LabState
 from ..context import lab_state
 from ..runtime.cleaner import CleanerLoop
 from ..runtime.task_runs import TaskRun
 from ..runtime.workers import start_task_threads
-from ..state import LabState
 from .operator import embedded_note, refuse_embedded
 
 

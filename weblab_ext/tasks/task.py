@@ -17,7 +17,9 @@ from ..errors import DeadlockError, TimeoutError
 from ..runtime.task_engine import RunningTask, TaskEngine
 
 if TYPE_CHECKING:
-    from ..state import LabState
+    from flask import Flask
+
+    from ..runtime.sessions import SessionService
     from ..store.records import TaskRecord
 
 logger = logging.getLogger("weblab_ext")
@@ -47,14 +49,16 @@ def running_task() -> RunningTask | None:
     return here.task if here is not None else None
 
 
-def run_task_in_app(state: LabState, running: RunningTask, body: Callable[[], Any]) -> Any:
-    """Run a task body in ``state``'s app, as the task's session user, with ``current_task``.
+def run_task_in_app(
+    app: Flask, service: SessionService, running: RunningTask, body: Callable[[], Any]
+) -> Any:
+    """Run a task body in ``app``, as the task's session user, with ``current_task``.
 
-    This is the ``run_in_app`` the task engine of every app is given.
+    This is what the ``run_in_app`` the task engine of every app is given calls.
     """
     session_id = running.record.session_id
-    with state.app.app_context():
-        user = state.service.load_user(session_id, poll=False)
+    with app.app_context():
+        user = service.load_user(session_id, poll=False)
         with session_context(session_id, user):
             here = request_state()
             here.task, here.task_view = running, None
@@ -272,9 +276,10 @@ def _current_task() -> WebLabTask | None:
     here: RequestState | None = g.get("_weblab") if has_app_context() else None
     if here is None or here.task is None:
         return None
-    if here.task_view is None:
-        here.task_view = WebLabTask.from_record(here.task.engine, here.task.record)
-    return here.task_view
+    view = here.task_view
+    if not isinstance(view, WebLabTask):
+        view = here.task_view = WebLabTask.from_record(here.task.engine, here.task.record)
+    return view
 
 
 def _current_task_stopping() -> bool:

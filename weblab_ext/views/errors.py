@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import BaseConverter
 
 from ..context import lab_state
-from ..store.connection import STORE_ERRORS
+from ..runtime.store_errors import STORE_ERRORS
 
 logger = logging.getLogger("weblab_ext")
 

@@ -1,11 +1,16 @@
-"""The two small pages weblab_ext shows students itself: "session ended" and "link used".
+"""The pages weblab_ext shows students itself: "session ended", "link used" and the
+unauthorized answer.
 
-Fixed text, no user data, no script: they render the same whatever the lab's templates are.
+The first two are fixed text, no user data, no script: they render the same whatever the lab's
+templates are. The unauthorized answer is the lab's own when it chose one.
 """
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, redirect, render_template
+from flask.typing import ResponseReturnValue
+
+from ..context import lab_state
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -42,3 +47,16 @@ def link_used_page() -> Response:
         "used this one. Go back to the site where you booked the lab and enter it from "
         "there again.</p>",
     )
+
+
+def unauthorized_page() -> ResponseReturnValue:
+    """What an anonymous student gets: the lab's handler, a link, a template or a 403."""
+    state = lab_state()
+    handler = state.callbacks.unauthorized
+    if handler is not None:
+        return handler()  # type: ignore[no-any-return]
+    if state.settings.unauthorized_link:
+        return redirect(state.settings.unauthorized_link)
+    if state.settings.unauthorized_template:
+        return render_template(state.settings.unauthorized_template)
+    return "Access forbidden", 403, {"Content-Type": "text/plain; charset=utf-8"}

@@ -16,7 +16,7 @@ from flask.typing import ResponseReturnValue
 from ..context import cookie_session_id, get_weblab_user, lab_state, logout, request_state
 from ..runtime.lifecycle_log import session_id_hash
 from ..runtime.users import AnonymousUser, CurrentUser, ExpiredUser
-from .pages import link_used_page, session_ended_page
+from .pages import link_used_page, session_ended_page, unauthorized_page
 
 logger = logging.getLogger("weblab_ext")
 
@@ -33,7 +33,7 @@ def _launch(session_id: str) -> ResponseReturnValue:
         )
     outcome = state.service.launch(session_id, holder=cookie_session_id() == session_id)
     if outcome == "missing":
-        return state.unauthorized()
+        return unauthorized_page()
     if outcome == "used":
         logger.info(
             "The launch URL of session %s was followed by a second browser: refused "
@@ -75,13 +75,13 @@ def logout_view(session_id: str) -> ResponseReturnValue:
     navigating = request.method == "GET" and _navigating()
     if cookie_session_id() != session_id:
         if navigating:
-            return lab_state().unauthorized()
+            return unauthorized_page()
         return jsonify(success=False, reason="Different session identifier")
     logout()
     if navigating:
         user = get_weblab_user(cached=False)
         if not isinstance(user, (CurrentUser, ExpiredUser)):
-            return lab_state().unauthorized()  # the record is gone: nothing to go back to
+            return unauthorized_page()  # the record is gone: nothing to go back to
         return redirect(user.back) if user.back else session_ended_page()
     return jsonify(success=True)
 
