@@ -13,7 +13,7 @@ import uuid
 
 import redis
 
-from weblab_ext.tokens import create_token
+from weblab_ext.random_ids import create_token
 
 from .common import (
     AUTH,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "cli": (set(), {"store", "testing"}),
 }
 #: Top-level modules that form the base: importable from every layer, importing no layer.
-BASE = ("errors.py", "config", "tokens.py")
+BASE = ("errors.py", "config", "random_ids.py")
 #: Who may import these third-party packages directly (everyone else goes through them).
 DIRECT_IMPORTS = {
     "click": {"cli"},
@@ -200,6 +201,25 @@ def test_every_folder_states_its_rule() -> None:
     for folder in sorted(p for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()):
         docstring = ast.get_docstring(ast.parse((folder / "__init__.py").read_text()))
         assert docstring, f"{folder.name}/__init__.py has no docstring stating its rule"
+
+
+@pytest.mark.parametrize(
+    "folder",
+    sorted(p for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()),
+    ids=lambda folder: folder.name,
+)
+def test_folder_docstring_names_every_module(folder: Path) -> None:
+    """A newcomer reads the folder's ``__init__`` docstring as its table of contents."""
+    docstring = ast.get_docstring(ast.parse((folder / "__init__.py").read_text())) or ""
+    modules = {path.stem for path in folder.glob("*.py")} - {"__init__"}
+    modules |= {path.name for path in folder.iterdir() if (path / "__init__.py").is_file()}
+    # As :mod:`.name`, ``name`` or name.py: a word of the prose does not count.
+    unnamed = {
+        name
+        for name in modules
+        if not re.search(rf":mod:`\.{name}`|``{name}(\.py)?``|\b{name}\.py\b", docstring)
+    }
+    assert not unnamed, f"{folder.name}/__init__.py does not name {unnamed}"
 
 
 @pytest.mark.parametrize("path", ALL_MODULES, ids=_ids)

@@ -102,11 +102,6 @@ def lab_state() -> LabState:
     return request_state().lab
 
 
-def explicit_session_id() -> str | None:
-    """The session id set for a hook, task or the cleaner, if any."""
-    return request_state().session_id if has_app_context() else None
-
-
 def cookie_session_id(here: RequestState | None = None) -> str | None:
     """The session id the browser's signed cookie carries, if any."""
     if not has_request_context():

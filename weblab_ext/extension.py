@@ -15,14 +15,14 @@ from .app_state import LabState
 from .cli import register_cli
 from .errors import InvalidConfigError, WebLabNotInitializedError
 from .hooks import register_request_hooks
+from .random_ids import create_token as _create_token
 from .runtime.callbacks import LabCallbacks
-from .runtime.deployment import embedded_store_refusal, server_from_modules
+from .runtime.embedded_store_guard import embedded_store_refusal, server_from_modules
 from .runtime.task_engine import TaskEngine
 from .store.connection import StoreClient, connect
 from .tasks.api import TasksMixin
 from .tasks.registry import TaskRegistry
 from .templating import template_context
-from .tokens import create_token as _create_token
 from .views import exempt_from_csrf, register_views
 from .wiring import build_lab_state
 

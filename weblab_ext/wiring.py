@@ -20,7 +20,7 @@ from .config import Settings
 from .context import session_context
 from .runtime.callbacks import LabCallbacks
 from .runtime.counters import LifecycleCounters
-from .runtime.deployment import EmbeddedStoreGuard
+from .runtime.embedded_store_guard import EmbeddedStoreGuard
 from .runtime.events import LabEvents
 from .runtime.lifecycle_log import LifecycleLog
 from .runtime.operator import OperatorService

@@ -18,7 +18,7 @@ from ..context import lab_state
 from ..runtime.cleaner import CleanerLoop
 from ..runtime.task_runs import TaskRun
 from ..runtime.workers import start_task_threads
-from .operator import embedded_note, refuse_embedded
+from .embedded_store import embedded_note, refuse_embedded
 
 
 def run_loop(
@@ -128,9 +128,3 @@ def run_tasks_command() -> None:
     click.echo(f"Ran {len(runs)} task(s):")
     for run in runs:
         click.echo(_describe(run))
-
-
-def add_task_commands(group: click.Group) -> None:
-    """Add the task commands to the ``flask weblab`` group."""
-    group.add_command(loop_command)
-    group.add_command(run_tasks_command)

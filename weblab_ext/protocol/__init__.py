@@ -4,6 +4,13 @@ Layering rule: this package is pure. It imports neither Flask nor Redis (only th
 library and :mod:`weblab_ext.errors`); it turns bytes and decoded JSON into validated values
 and back, and knows both dialects (``weblab`` for WebLab-Deusto, ``ldl`` for
 LabDiscoveryEngine). The Flask views call it; the store never does.
+
+* :mod:`.start` — parsing a start request (both dialects) into a ``StartRequest``;
+* :mod:`.status` — ``should_finish``, status and dispose replies;
+* :mod:`.replies` — the start reply and the launch URL;
+* :mod:`.timeparse` — the dates and durations each RLMS sends;
+* :mod:`.errors` — ``ProtocolError`` and its reply;
+* :mod:`._fields` — the field readers the parsers share.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ from ..store.monitoring import MetricsReading as MetricsReading
 from ..store.monitoring import MonitoringStore, SessionCounts
 from ..store.sessions import SessionStore
 from .callbacks import HealthCheck
-from .deployment import EmbeddedStoreGuard
 from .disposal import DisposeOutcome
+from .embedded_store_guard import EmbeddedStoreGuard
 from .health import HealthChecker, HealthReport
 from .overview import LabOverview, find_session, find_task, lab_overview
 from .sessions import SessionService

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..protocol import StartRequest, should_finish, should_finish_many
+from ..random_ids import create_token
 from ..store.records import SessionRecord, StatusFields
 from ..store.sessions import SessionStore
-from ..tokens import create_token
 from .callbacks import LabCallbacks
 from .cleaner import ExpiryCleaner
 from .counters import LifecycleCounters

@@ -22,10 +22,10 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import AlreadyRunningError
+from ..random_ids import create_token
 from ..store.connection import STORE_ERRORS
 from ..store.records import TaskRecord
 from ..store.tasks import TaskStore
-from ..tokens import create_token
 from .counters import LifecycleCounters
 from .task_leases import LeaseKeeping
 from .task_runs import TaskRun, log_start, report_end, reported_class

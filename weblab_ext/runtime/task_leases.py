@@ -24,10 +24,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..random_ids import create_token
 from ..store.connection import ANY_STORE_ERROR
 from ..store.records import TaskRecord
 from ..store.tasks import HeartbeatReport, TaskOverview, TaskStore
-from ..tokens import create_token
 from .counters import LifecycleCounters
 
 logger = logging.getLogger("weblab_ext")

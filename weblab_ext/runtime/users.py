@@ -15,8 +15,8 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from ..protocol import is_safe_back_url, session_over
+from ..random_ids import create_token
 from ..store.records import SessionRecord
-from ..tokens import create_token
 from .userdata import AnonymousData, DataHolder, FrozenData
 
 

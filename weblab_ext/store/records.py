@@ -13,11 +13,6 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
-#: The states of a session, in lifecycle order.
-SESSION_STATES = ("active", "exited", "disposing", "disposed")
-#: The statuses of a task, in lifecycle order.
-TASK_STATUSES = ("submitted", "running", "done", "failed")
-
 _INFO_FIELDS = (
     "dialect",
     "start_date",
