@@ -41,7 +41,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "cli": (set(), {"store", "testing"}),
 }
 #: Top-level modules that form the base: importable from every layer, importing no layer.
-BASE = ("errors.py", "config", "random_ids.py")
+BASE = ("errors.py", "config", "random_ids.py", "states.py")
 #: Who may import these third-party packages directly (everyone else goes through them).
 DIRECT_IMPORTS = {
     "click": {"cli"},

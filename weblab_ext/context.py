@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from flask import (
     Flask,
@@ -158,8 +158,13 @@ def get_weblab_user(cached: bool = True) -> WebLabUser:
     return user
 
 
-weblab_user: Any = LocalProxy(get_weblab_user)
-socket_weblab_user: Any = LocalProxy(lambda: get_weblab_user(cached=False))
+# Typed as the user a lab's views see behind ``requires_active``, so an editor completes
+# ``weblab_user.time_left``; at run time they are werkzeug ``LocalProxy`` objects (as Flask's
+# ``request``) standing for whichever user this context has (anonymous, current, expired).
+#: The lab user of this request, task or hook (cached for the request).
+weblab_user = cast(CurrentUser, LocalProxy(get_weblab_user))
+#: The lab user of a Socket.IO event, read fresh from the store on every access.
+socket_weblab_user = cast(CurrentUser, LocalProxy(lambda: get_weblab_user(cached=False)))
 
 
 def in_socket_event() -> bool:

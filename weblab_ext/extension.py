@@ -14,7 +14,6 @@ from . import config
 from .app_state import LabState
 from .cli import register_cli
 from .errors import InvalidConfigError, WebLabNotInitializedError
-from .hooks import register_request_hooks
 from .random_ids import create_token as _create_token
 from .runtime.callbacks import LabCallbacks
 from .runtime.embedded_store_guard import embedded_store_refusal, server_from_modules
@@ -24,6 +23,7 @@ from .tasks.api import TasksMixin
 from .tasks.registry import TaskRegistry
 from .templating import template_context
 from .views import exempt_from_csrf, register_views
+from .views.hooks import register_request_hooks
 from .wiring import build_lab_state
 
 logger = logging.getLogger("weblab_ext")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..config import Settings
 from ..protocol import StartRequest, should_finish, should_finish_many
 from ..random_ids import create_token
+from ..states import SessionState
 from ..store.records import SessionRecord, StatusFields
 from ..store.sessions import SessionStore
 from .callbacks import LabCallbacks
@@ -140,7 +141,7 @@ class SessionService:
     def _new_record(request: StartRequest, now: float) -> SessionRecord:
         return SessionRecord(
             session_id=create_token(),
-            state="active",
+            state=SessionState.ACTIVE,
             dialect=request.dialect,
             start_date=request.start_date,
             max_date=request.max_date,
@@ -254,7 +255,11 @@ class SessionService:
         now = self._now(now)
         fields = self.store.status_fields(session_id)
         value = self.should_finish(fields, now)
-        if value < 0 and fields.state in ("active", "exited") and self.lifecycle.enabled:
+        if (
+            value < 0
+            and fields.state in (SessionState.ACTIVE, SessionState.EXITED)
+            and self.lifecycle.enabled
+        ):
             self._log_expiry_once(session_id, now)
         return value
 

@@ -23,6 +23,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import AlreadyRunningError
 from ..random_ids import create_token
+from ..states import TaskStatus
 from ..store.connection import STORE_ERRORS
 from ..store.records import TaskRecord
 from ..store.tasks import TaskStore
@@ -158,7 +159,7 @@ class TaskEngine(LeaseKeeping):
             "session_id": session_id,
             "args": args_json,
             "kwargs": kwargs_json,
-            "status": "submitted",
+            "status": TaskStatus.SUBMITTED,
             "stopping": "0",
             "data": "{}",
             "result": "",
@@ -181,8 +182,8 @@ class TaskEngine(LeaseKeeping):
         if outcome < 0:
             raise AlreadyRunningError(already_running_message(spec.name))
         if outcome == 0:
-            fields.update(status="failed", error=json.dumps(error), finished_at=repr(now))
-            self.counters.task_ended("failed", None)
+            fields.update(status=TaskStatus.FAILED, error=json.dumps(error), finished_at=repr(now))
+            self.counters.task_ended(TaskStatus.FAILED, None)
         return TaskRecord.from_hash(task_id, fields)
 
     @contextmanager
@@ -227,7 +228,7 @@ class TaskEngine(LeaseKeeping):
             )
             if not isinstance(claimed, TaskRecord):
                 if claimed == "duplicate":
-                    self.counters.task_ended("failed", None)
+                    self.counters.task_ended(TaskStatus.FAILED, None)
                 return False
             self._lease_granted(task_id, asked_at, lease)
             if claimed.stopping:
@@ -245,7 +246,7 @@ class TaskEngine(LeaseKeeping):
         spec = self.specs.get(record.name)
         if spec is None:
             missing = {"code": "not-found", "message": f"Task {record.name} not found"}
-            self._finish(record, "failed", error=missing)
+            self._finish(record, TaskStatus.FAILED, error=missing)
             return
         running = RunningTask(record, self)
         with self._lock:
@@ -274,7 +275,7 @@ class TaskEngine(LeaseKeeping):
             data_json = ""
         self._finish(
             record,
-            "done" if error is None else "failed",
+            TaskStatus.DONE if error is None else TaskStatus.FAILED,
             result_json=result_json,
             error=error,
             data_json=data_json,

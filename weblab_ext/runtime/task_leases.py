@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..random_ids import create_token
+from ..states import TaskStatus
 from ..store.connection import ANY_STORE_ERROR
 from ..store.records import TaskRecord
 from ..store.tasks import HeartbeatReport, TaskOverview, TaskStore
@@ -173,7 +174,7 @@ class LeaseKeeping:
         reaped = self.store.finish(
             task_id,
             session_id,
-            status="failed",
+            status=TaskStatus.FAILED,
             error_json=json.dumps(WORKER_LOST),
             owner=None,
             ttl=self.task_expires,
@@ -235,7 +236,7 @@ class LeaseKeeping:
                 if self.store.finish(
                     running.task_id,
                     running.record.session_id,
-                    status="failed",
+                    status=TaskStatus.FAILED,
                     error_json=error,
                     owner=self.worker_id,
                     ttl=self.task_expires,

@@ -31,6 +31,7 @@ from ..context import get_weblab_user, request_state
 from ..runtime.loops import ListenerLoop, PerProcess
 from ..runtime.store_errors import STORE_ERRORS
 from ..runtime.users import CurrentUser, WebLabUser, safe_back_url
+from ..states import TaskStatus
 
 if TYPE_CHECKING:
     from ..app_state import LabState
@@ -47,7 +48,7 @@ TASK_PROGRESS = "weblab:task-progress"
 TASK_DONE = "weblab:task-done"
 
 #: Task statuses after which no more events come for a task.
-_FINAL_STATUSES = frozenset({"done", "failed"})
+_FINAL_STATUSES = frozenset({TaskStatus.DONE, TaskStatus.FAILED})
 
 
 def session_room(session_id: str) -> str:

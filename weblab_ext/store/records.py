@@ -13,6 +13,8 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
+from ..states import SessionState, TaskStatus
+
 _INFO_FIELDS = (
     "dialect",
     "start_date",
@@ -99,12 +101,12 @@ class SessionRecord:
     @property
     def exited(self) -> bool:
         """Whether the student logged out before the session was disposed."""
-        return self.state == "exited" or self._exited_before_dispose
+        return self.state == SessionState.EXITED or self._exited_before_dispose
 
     @property
     def is_current(self) -> bool:
         """Whether the session is not disposed yet (active or logged out)."""
-        return self.state in ("active", "exited")
+        return self.state in (SessionState.ACTIVE, SessionState.EXITED)
 
     def to_hash(self) -> dict[str, str]:
         """The hash fields of this record, as the start script stores them."""
@@ -149,7 +151,7 @@ class SessionRecord:
         get = info.get
         return cls(
             session_id=session_id,
-            state=state or "disposed",
+            state=state or SessionState.DISPOSED,
             dialect=get("dialect", "weblab"),
             start_date=float(get("start_date", 0)),
             max_date=float(max_date or 0),
@@ -218,18 +220,25 @@ class TaskRecord:
     @property
     def finished(self) -> bool:
         """Whether the task is done or failed."""
-        return self.status in ("done", "failed")
+        return self.status in (TaskStatus.DONE, TaskStatus.FAILED)
 
     def lapsed(self, now: float) -> bool:
         """Whether it is running on a lease that ran out by ``now`` (its worker is gone)."""
         return (
-            self.status == "running" and self.lease_until is not None and (self.lease_until <= now)
+            self.status == TaskStatus.RUNNING
+            and self.lease_until is not None
+            and (self.lease_until <= now)
         )
 
     def failed_with(self, error: Mapping[str, Any], now: float) -> TaskRecord:
         """This record as it reads once failed with ``error`` at ``now``."""
         return dataclasses.replace(
-            self, status="failed", error=dict(error), result=None, finished_at=now, lease_until=None
+            self,
+            status=TaskStatus.FAILED,
+            error=dict(error),
+            result=None,
+            finished_at=now,
+            lease_until=None,
         )
 
     @classmethod
@@ -248,7 +257,7 @@ class TaskRecord:
             task_id=task_id,
             name=raw.get("name", ""),
             session_id=raw.get("session_id", ""),
-            status=raw.get("status", "submitted"),
+            status=raw.get("status", TaskStatus.SUBMITTED),
             stopping=raw.get("stopping") == "1",
             args=_json("args", []),
             kwargs=_json("kwargs", {}),

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import g, has_app_context
 from werkzeug.local import LocalProxy
@@ -15,6 +15,7 @@ from werkzeug.local import LocalProxy
 from ..context import RequestState, lab_state, request_state, session_context
 from ..errors import DeadlockError, TimeoutError
 from ..runtime.task_engine import RunningTask, TaskEngine
+from ..states import TaskStatus
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -133,23 +134,23 @@ class WebLabTask:
 
     @property
     def submitted(self) -> bool:
-        return self.status == "submitted"
+        return self.status == TaskStatus.SUBMITTED
 
     @property
     def running(self) -> bool:
-        return self.status == "running"
+        return self.status == TaskStatus.RUNNING
 
     @property
     def done(self) -> bool:
-        return self.status == "done"
+        return self.status == TaskStatus.DONE
 
     @property
     def failed(self) -> bool:
-        return self.status == "failed"
+        return self.status == TaskStatus.FAILED
 
     @property
     def finished(self) -> bool:
-        return self.status in ("done", "failed")
+        return self.status in (TaskStatus.DONE, TaskStatus.FAILED)
 
     @property
     def result(self) -> Any:
@@ -287,8 +288,10 @@ def _current_task_stopping() -> bool:
     return running is not None and running.engine.is_stopping(running.task_id)
 
 
+# Typed as what they stand for, so an editor completes ``current_task.data``: at run time
+# they are werkzeug ``LocalProxy`` objects, as Flask's ``request``.
 #: Inside a running task, its :class:`WebLabTask`; elsewhere ``None`` (falsy).
-current_task: Any = LocalProxy(_current_task)
+current_task = cast(WebLabTask, LocalProxy(_current_task))
 #: Inside a running task, whether it was asked to stop (no Redis round trip when this
 #: process runs a stop listener); elsewhere ``False``.
-current_task_stopping: Any = LocalProxy(_current_task_stopping)
+current_task_stopping = cast(bool, LocalProxy(_current_task_stopping))

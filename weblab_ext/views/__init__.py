@@ -10,6 +10,7 @@ session service (:mod:`weblab_ext.runtime.sessions`) and build the reply.
 * :mod:`.health` — the health URL;
 * :mod:`.admin`, :mod:`.metrics` — the operator's blueprint (through the operator service);
 * :mod:`.errors` — JSON errors under the RLMS prefixes, the store-down answers.
+* :mod:`.hooks` — the app-wide before/after-request hooks (threads, autopoll, data).
 """
 
 from __future__ import annotations
