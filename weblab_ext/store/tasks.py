@@ -395,9 +395,7 @@ class TaskStore:
 
     def owner_of(self, task_id: str) -> tuple[str, str]:
         """``(session id, unique lock key)`` of a task (empty strings when it is gone)."""
-        session_id, lock = self.client.hmget(  # type: ignore[misc]
-            self.keys.task(task_id), ["session_id", "lock"]
-        )
+        session_id, lock = self.client.hmget(self.keys.task(task_id), ["session_id", "lock"])
         return str(session_id or ""), str(lock or "")
 
     # -- unique locks of direct calls, stop notifications ------------------------------------
