@@ -73,7 +73,6 @@ class WebLab(TasksMixin):
         #: What the lab registered with the decorators below; read by every app at call time.
         self.callbacks = LabCallbacks()
         self._task_registry = TaskRegistry(self._task_engine)
-        self._states: weakref.WeakValueDictionary[int, LabState] = weakref.WeakValueDictionary()
         self._last_state: LabState | None = None
         if app is not None:
             self.init_app(app)
@@ -150,7 +149,6 @@ class WebLab(TasksMixin):
         )
         app.extensions["weblab"] = state
         _INSTALLED[app] = self
-        self._states[id(app)] = state
         self._last_state = state
         return state
 
@@ -171,7 +169,7 @@ class WebLab(TasksMixin):
             )
             return self._install_state(app, settings)
         app.extensions["weblab"] = state
-        self._states[id(app)] = self._last_state = state
+        self._last_state = state
         return state
 
     def state(self) -> LabState:

@@ -25,7 +25,8 @@ from .runtime.events import LabEvents
 from .runtime.lifecycle_log import LifecycleLog
 from .runtime.operator import OperatorService
 from .runtime.sessions import SessionScope, SessionService
-from .runtime.task_engine import RunningTask, TaskEngine, TaskSpec
+from .runtime.task_engine import RunningTask, TaskEngine
+from .runtime.task_specs import TaskSpec
 from .runtime.threads import BackgroundThreads
 from .runtime.users import CurrentUser
 from .store.connection import StoreClient, describe, describe_client, is_embedded_client

@@ -12,7 +12,7 @@ import dataclasses
 
 from ..states import TaskStatus
 from ..store.monitoring import MonitoringStore, SessionCounts
-from ..store.tasks import TaskOverview
+from ..store.records import TaskOverview
 from .lifecycle_log import session_id_hash
 from .sessions import SessionService
 from .task_engine import TaskEngine

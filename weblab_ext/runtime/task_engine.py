@@ -11,7 +11,6 @@ a task whose worker is gone never reads ``running``.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import logging
 import threading
@@ -30,6 +29,7 @@ from ..store.tasks import TaskStore
 from .counters import LifecycleCounters
 from .task_leases import LeaseKeeping
 from .task_runs import TaskRun, log_start, report_end, reported_class
+from .task_specs import TaskSpec, already_running_message, duplicate_error
 
 logger = logging.getLogger("weblab_ext")
 
@@ -37,35 +37,6 @@ logger = logging.getLogger("weblab_ext")
 STOP_CACHE_SECONDS = 0.1
 #: Placeholder the claim script replaces with the task name in the duplicate error.
 _NAME_PLACEHOLDER = "__TASK_NAME__"
-
-
-UNIQUE_VALUES = (None, "global", "user")
-
-
-def already_running_message(name: str) -> str:
-    """The message of a duplicate run of a unique task."""
-    return (
-        f"This task ({name}) has been sent in parallel and it is still running; it is "
-        "declared unique, so wait for it to finish (or stop it) first"
-    )
-
-
-def _duplicate_error(name: str) -> dict[str, str]:
-    return {
-        "code": "exception",
-        "class": "AlreadyRunningError",
-        "message": already_running_message(name),
-    }
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskSpec:
-    """A declared task: what the engine needs to queue and run it."""
-
-    name: str
-    func: Callable[..., Any]
-    unique: str | None = None  #: ``None``, ``'global'`` or ``'user'``.
-    raise_on_duplicate: bool = False
 
 
 class RunningTask:
@@ -168,7 +139,7 @@ class TaskEngine(LeaseKeeping):
             "worker": "",
             "submitted_at": repr(now),
         }
-        error = _duplicate_error(spec.name)
+        error = duplicate_error(spec.name)
         outcome = self.store.submit(
             task_id,
             fields,
@@ -216,7 +187,7 @@ class TaskEngine(LeaseKeeping):
             # Registered before the claim, so a stop published in between is not missed.
             self._running[task_id] = None
         try:
-            error = _duplicate_error(_NAME_PLACEHOLDER)
+            error = duplicate_error(_NAME_PLACEHOLDER)
             lease, asked_at = self.lease_seconds(), time.monotonic()
             claimed = self.store.claim(
                 task_id,

@@ -27,8 +27,8 @@ from typing import Any
 from ..random_ids import create_token
 from ..states import TaskStatus
 from ..store.connection import ANY_STORE_ERROR
-from ..store.records import TaskRecord
-from ..store.tasks import HeartbeatReport, TaskOverview, TaskStore
+from ..store.records import HeartbeatReport, TaskOverview, TaskRecord
+from ..store.tasks import TaskStore
 from .counters import LifecycleCounters
 
 logger = logging.getLogger("weblab_ext")

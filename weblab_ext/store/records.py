@@ -271,3 +271,59 @@ class TaskRecord:
             lease_until=_time("lease_until"),
             lock=raw.get("lock", ""),
         )
+
+
+# -- workers ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class HeartbeatReport:
+    """What one heartbeat (or sweep) found: ids to act on."""
+
+    stopping: list[str]
+    lost: list[str]
+    lapsed: list[str]
+    dead_workers: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerInfo:
+    """A live worker process, as its last heartbeat described it."""
+
+    worker_id: str
+    host: str
+    pid: int | None
+    threads: int | None
+    last_beat: float | None
+    draining: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskOverview:
+    """The task system at a glance (``flask weblab status``)."""
+
+    queued: int
+    running: int
+    #: Running tasks whose lease lapsed: their worker stopped beating (about to be failed).
+    lapsed: int
+    live_workers: int
+    #: The first live workers (at most the limit asked for).
+    workers: list[WorkerInfo]
+
+
+def worker_info(worker_id: str, raw: Mapping[str, str]) -> WorkerInfo:
+    """A worker's hash (``beat`` and the JSON ``info`` its heartbeat writes), decoded."""
+    try:
+        info = json.loads(raw.get("info") or "{}")
+    except ValueError:
+        info = {}
+    info = info if isinstance(info, dict) else {}
+    beat = raw.get("beat")
+    return WorkerInfo(
+        worker_id=worker_id,
+        host=str(info.get("host", "")),
+        pid=info.get("pid") if isinstance(info.get("pid"), int) else None,
+        threads=info.get("threads") if isinstance(info.get("threads"), int) else None,
+        last_beat=float(beat) if beat else None,
+        draining=bool(info.get("draining")),
+    )
