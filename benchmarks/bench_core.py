@@ -13,7 +13,7 @@ import uuid
 
 import redis
 
-from weblab_ext.tokens import create_token
+from weblab_ext.random_ids import create_token
 
 from .common import (
     AUTH,
@@ -136,7 +136,7 @@ def round_trip_rows(url: str) -> list[Row]:
 
 
 def cleaner_rows(url: str) -> list[Row]:
-    """Cost of one ``LabState.clean_expired()`` pass with N active sessions and k due."""
+    """Cost of one ``SessionService.clean_expired()`` pass with N active sessions and k due."""
     client, counter = counting_client(url)
     plain = redis.Redis.from_url(url, decode_responses=True)
     disposed: list[int] = []

@@ -20,9 +20,9 @@ import redis
 from flask import Flask, url_for
 
 from weblab_ext import WebLab, requires_active, weblab_user
+from weblab_ext.random_ids import create_token
 from weblab_ext.store.records import SessionRecord
 from weblab_ext.store.sessions import SessionStore
-from weblab_ext.tokens import create_token
 
 USERNAME = "weblabdeusto"
 PASSWORD = "password"

@@ -1,7 +1,7 @@
 """Counting Redis round trips where they happen: every packet a connection sends.
 
 Counted on the connection, not on ``Redis.execute_command``: the hot path's direct commands
-(``store/direct.py``) never go through the client's command method. A whole pipeline is one
+(``store/hot_path.py``) never go through the client's command method. A whole pipeline is one
 packet, so one round trip.
 """
 

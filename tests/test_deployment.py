@@ -23,7 +23,7 @@ import pytest
 from flask import Flask, url_for
 
 from weblab_ext import InvalidConfigError, WebLab, requires_active
-from weblab_ext.runtime.deployment import server_from_environ, server_from_modules
+from weblab_ext.runtime.embedded_store_guard import server_from_environ, server_from_modules
 
 from .conftest import AUTH, PASSWORD, USERNAME, Lab
 from .redis_server import RedisServer

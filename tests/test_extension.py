@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 
 from weblab_ext import WebLab, WebLabNotInitializedError, create_token, weblab_user
+from weblab_ext.extension import weblab_of
 
 from .conftest import AUTH, Lab, base_config
 
@@ -73,7 +74,7 @@ def test_one_weblab_on_two_apps(store_url: str) -> None:
         assert weblab.timeout == 1
     with second.app_context():
         assert weblab.timeout == 30
-    assert first.extensions["weblab"].weblab is second.extensions["weblab"].weblab is weblab
+    assert weblab_of(first) is weblab_of(second) is weblab
 
 
 @pytest.mark.parametrize("hook", ["initial_url", "on_start", "on_dispose", "user_loader"])
@@ -180,22 +181,22 @@ def test_threads_start_with_first_request_and_stop(make_lab: Callable[..., Lab])
         WEBLAB_TASK_THREADS_PROCESS=0,
         WEBLAB_CLEANER_INTERVAL=0.05,
     )
-    assert lab.state._threads == []  # nothing at init_app time
+    assert lab.state.threads.running == []  # nothing at init_app time
     lab.app.test_client().get("/weblab/sessions/api")
     try:
-        assert [thread.name for thread in lab.state._threads] == ["weblab-cleaner"]
-        assert all(thread.is_alive() for thread in lab.state._threads)
+        assert [thread.name for thread in lab.state.threads.running] == ["weblab-cleaner"]
+        assert all(thread.is_alive() for thread in lab.state.threads.running)
     finally:
         with lab.app.app_context():
             lab.weblab.stop_threads(2)
-    assert lab.state._threads == []
+    assert lab.state.threads.running == []
 
 
 def test_no_thread_starts_nothing(lab: Lab) -> None:
     lab.app.test_client().get("/weblab/sessions/api")
     with lab.app.app_context():
         lab.weblab.start_threads()
-    assert lab.state._threads == []
+    assert lab.state.threads.running == []
 
 
 def test_stopped_threads_stay_stopped_until_started(make_lab: Callable[..., Lab]) -> None:
@@ -210,11 +211,11 @@ def test_stopped_threads_stay_stopped_until_started(make_lab: Callable[..., Lab]
     with lab.app.app_context():
         lab.weblab.stop_threads(2)
     client.get("/weblab/sessions/api")  # a later request does not restart them quietly
-    assert lab.state._threads == []
+    assert lab.state.threads.running == []
     with lab.app.app_context():
         lab.weblab.start_threads()
         try:
-            assert [thread.name for thread in lab.state._threads] == ["weblab-cleaner"]
+            assert [thread.name for thread in lab.state.threads.running] == ["weblab-cleaner"]
         finally:
             lab.weblab.stop_threads(2)
-    assert lab.state._threads == []
+    assert lab.state.threads.running == []

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from weblab_ext.rlms import PROFILES, StartRequest, build_start_body, get_profile
+from weblab_ext.rlms import PROFILES, StartParams, build_start_body, get_profile
 from weblab_ext.rlms.payloads import iso_utc, py2_str, wld_local_time, wld_timestamp, wld_utc_time
 
 START = 1493901234.567891  # 2017-05-04T12:33:54.567891Z
@@ -33,7 +33,7 @@ WLD_MODERN_KEYS = {
 }
 
 
-def _request(**kwargs: object) -> StartRequest:
+def _request(**kwargs: object) -> StartParams:
     fields: dict[str, object] = {
         "username": "john",
         "start": START,
@@ -42,7 +42,7 @@ def _request(**kwargs: object) -> StartRequest:
         "back": "http://rlms/back",
     }
     fields.update(kwargs)
-    return StartRequest(**fields)  # type: ignore[arg-type]
+    return StartParams(**fields)  # type: ignore[arg-type]
 
 
 def test_py2_formatting_helpers() -> None:
@@ -176,8 +176,8 @@ def test_ldl_body() -> None:
 
 
 def test_reservation_id_defaults_to_a_fresh_uuid() -> None:
-    first = StartRequest(username="a", start=0.0).reservation_id
-    assert first != StartRequest(username="a", start=0.0).reservation_id
+    first = StartParams(username="a", start=0.0).reservation_id
+    assert first != StartParams(username="a", start=0.0).reservation_id
     assert len(first) == 36
 
 

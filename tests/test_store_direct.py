@@ -13,7 +13,7 @@ import pytest
 import redis
 
 from weblab_ext.store.connection import connect
-from weblab_ext.store.direct import DirectCommands
+from weblab_ext.store.hot_path import DirectCommands
 
 from .conftest import real_redis_only
 from .redis_server import RedisServer

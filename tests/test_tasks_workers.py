@@ -250,7 +250,7 @@ def test_threads_start_lazily_not_at_init(make_lab: Callable[..., Lab]) -> None:
         return "hello"
 
     lab.state.tasks.queue_block = 0.1
-    assert lab.state._threads == []  # nothing at init
+    assert lab.state.threads.running == []  # nothing at init
     with lab.app.app_context(), session_context(lab.start()):
         try:
             assert hello.run_sync(timeout=5).result == "hello"

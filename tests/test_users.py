@@ -23,6 +23,7 @@ from weblab_ext import (
     requires_login,
     weblab_user,
 )
+from weblab_ext.extension import weblab_of
 
 from .conftest import Lab, base_config
 
@@ -265,7 +266,7 @@ def test_data_shared_by_two_apps_on_one_store(store_url: str) -> None:
             return "ok"
 
         apps.append(app)
-    start = Lab(apps[0], apps[0].extensions["weblab"].weblab).start_body()
+    start = Lab(apps[0], weblab_of(apps[0])).start_body()
     from .conftest import AUTH
 
     session_id = (

@@ -24,6 +24,7 @@ from .errors import TimeoutError as TimeoutError
 from .errors import WebLabError as WebLabError
 from .errors import WebLabNotInitializedError as WebLabNotInitializedError
 from .extension import WebLab as WebLab
+from .random_ids import create_token as create_token
 from .runtime.users import AnonymousUser as AnonymousUser
 from .runtime.users import CurrentUser as CurrentUser
 from .runtime.users import ExpiredUser as ExpiredUser
@@ -33,7 +34,6 @@ from .socketio import socket_requires_login as socket_requires_login
 from .tasks import WebLabTask as WebLabTask
 from .tasks import current_task as current_task
 from .tasks import current_task_stopping as current_task_stopping
-from .tokens import create_token as create_token
 
 # ``NotFoundError`` and ``WebLabUser`` are importable but not in __all__, as in the original
 # library.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from flask import (
     Flask,
@@ -31,9 +31,8 @@ from .runtime.users import AnonymousUser, CurrentUser, WebLabUser
 if TYPE_CHECKING:
     from flask import Response
 
+    from .app_state import LabState
     from .runtime.task_engine import RunningTask
-    from .state import LabState
-    from .tasks.task import WebLabTask
 
 
 @dataclasses.dataclass
@@ -54,8 +53,9 @@ class RequestState:
     socket: bool = False
     #: The task running in this context, if any.
     task: RunningTask | None = None
-    #: ``current_task`` of that task (built once, so ``retrieve()`` on it sticks).
-    task_view: WebLabTask | None = None
+    #: ``current_task`` of that task, a :class:`~weblab_ext.tasks.task.WebLabTask` built once
+    #: so ``retrieve()`` on it sticks (typed ``object``: the task module imports this one).
+    task_view: object | None = None
 
 
 #: What NoContextError messages recommend (a public helper: ``weblab_ext.session_context``).
@@ -100,11 +100,6 @@ def lab_state() -> LabState:
     :raises WebLabNotInitializedError: when the app never went through ``init_app``.
     """
     return request_state().lab
-
-
-def explicit_session_id() -> str | None:
-    """The session id set for a hook, task or the cleaner, if any."""
-    return request_state().session_id if has_app_context() else None
 
 
 def cookie_session_id(here: RequestState | None = None) -> str | None:
@@ -163,8 +158,13 @@ def get_weblab_user(cached: bool = True) -> WebLabUser:
     return user
 
 
-weblab_user: Any = LocalProxy(get_weblab_user)
-socket_weblab_user: Any = LocalProxy(lambda: get_weblab_user(cached=False))
+# Typed as the user a lab's views see behind ``requires_active``, so an editor completes
+# ``weblab_user.time_left``; at run time they are werkzeug ``LocalProxy`` objects (as Flask's
+# ``request``) standing for whichever user this context has (anonymous, current, expired).
+#: The lab user of this request, task or hook (cached for the request).
+weblab_user = cast(CurrentUser, LocalProxy(get_weblab_user))
+#: The lab user of a Socket.IO event, read fresh from the store on every access.
+socket_weblab_user = cast(CurrentUser, LocalProxy(lambda: get_weblab_user(cached=False)))
 
 
 def in_socket_event() -> bool:

@@ -14,7 +14,7 @@ from .context import cookie_session_id, get_weblab_user, lab_state
 from .protocol import is_safe_back_url
 from .runtime.lifecycle_log import SOURCE_REQUIRES_ACTIVE
 from .runtime.users import AnonymousUser, CurrentUser, ExpiredUser
-from .views.pages import session_ended_page
+from .views.pages import session_ended_page, unauthorized_page
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,7 +33,7 @@ def _anonymous_answer() -> ResponseReturnValue:
             code="not-logged-in",
             message="No lab session: enter the lab through the RLMS",
         ), 401
-    return lab_state().unauthorized()
+    return unauthorized_page()
 
 
 def requires_login(view: F) -> F:

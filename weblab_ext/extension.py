@@ -11,25 +11,34 @@ from typing import Any, TypeVar
 from flask import Flask, current_app, has_app_context
 
 from . import config
+from .app_state import LabState
 from .cli import checking_the_lab, register_cli
 from .errors import InvalidConfigError, WebLabNotInitializedError
-from .hooks import register_request_hooks
 from .protocol.printable import PrintableLogRecords
+from .random_ids import create_token as _create_token
 from .runtime.callbacks import LabCallbacks
-from .runtime.deployment import embedded_store_refusal, server_from_modules
+from .runtime.embedded_store_guard import embedded_store_refusal, server_from_modules
 from .runtime.task_engine import TaskEngine
-from .state import LabState
 from .store.connection import StoreClient, connect
 from .tasks.api import TasksMixin
 from .tasks.registry import TaskRegistry
 from .templating import template_context
-from .tokens import create_token as _create_token
 from .views import exempt_from_csrf, register_views
+from .views.hooks import register_request_hooks
+from .wiring import build_lab_state
 
 logger = logging.getLogger("weblab_ext")
 logger.addFilter(PrintableLogRecords())  # no control character in any log line of the lab
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: The ``WebLab`` installed on each app (the per-app state does not point back to it).
+_INSTALLED: weakref.WeakKeyDictionary[Flask, WebLab] = weakref.WeakKeyDictionary()
+
+
+def weblab_of(app: Flask) -> WebLab | None:
+    """The :class:`WebLab` installed on ``app``, if any (for test harnesses)."""
+    return _INSTALLED.get(app)
 
 
 def show_info_lines(app: Flask) -> None:
@@ -85,7 +94,6 @@ class WebLab(TasksMixin):
         #: What the lab registered with the decorators below; read by every app at call time.
         self.callbacks = LabCallbacks()
         self._task_registry = TaskRegistry(self._task_engine)
-        self._states: weakref.WeakValueDictionary[int, LabState] = weakref.WeakValueDictionary()
         self._last_state: LabState | None = None
         if app is not None:
             self.init_app(app)
@@ -105,7 +113,7 @@ class WebLab(TasksMixin):
             raise ValueError("app must be a Flask app")
         existing = app.extensions.get("weblab")
         if existing is not None:
-            if existing.weblab is not self:
+            if weblab_of(app) is not self:
                 raise ValueError("Error: another WebLab extension already installed in this app!")
             if existing.settings.fingerprint == config.fingerprint(app.config):
                 return
@@ -135,7 +143,7 @@ class WebLab(TasksMixin):
             app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
         state.csrf_exempted = exempt_from_csrf(app)
         register_request_hooks(app)
-        app.context_processor(template_context)
+        app.context_processor(self._template_context)
         register_cli(app)
         show_info_lines(app)
 
@@ -155,9 +163,8 @@ class WebLab(TasksMixin):
                         embedded_store_refusal(server, config.redis_url_advice())
                     )
             client = connect(settings.redis_url)
-        state = LabState(
+        state = build_lab_state(
             app,
-            self,
             settings,
             client,
             callbacks=self.callbacks,
@@ -165,7 +172,7 @@ class WebLab(TasksMixin):
             backend=(backend or self._backend) is not None,
         )
         app.extensions["weblab"] = state
-        self._states[id(app)] = state
+        _INSTALLED[app] = self
         self._last_state = state
         return state
 
@@ -178,7 +185,7 @@ class WebLab(TasksMixin):
         :raises InvalidConfigError: naming a bad key.
         """
         current = app.extensions.get("weblab")
-        if not isinstance(current, LabState) or current.weblab is not self:
+        if not isinstance(current, LabState) or weblab_of(app) is not self:
             raise WebLabNotInitializedError("App not initialized with weblab.init_app()")
         if state is None:
             settings = config.load_settings(
@@ -186,7 +193,7 @@ class WebLab(TasksMixin):
             )
             return self._install_state(app, settings)
         app.extensions["weblab"] = state
-        self._states[id(app)] = self._last_state = state
+        self._last_state = state
         return state
 
     def state(self) -> LabState:
@@ -198,8 +205,9 @@ class WebLab(TasksMixin):
         :raises WebLabNotInitializedError: before any ``init_app``.
         """
         if has_app_context():
-            state = current_app.extensions.get("weblab")
-            if isinstance(state, LabState) and state.weblab is self:
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+            state = app.extensions.get("weblab")
+            if isinstance(state, LabState) and weblab_of(app) is self:
                 return state
         if self._last_state is None:
             raise WebLabNotInitializedError("App not initialized with weblab.init_app()")
@@ -207,6 +215,9 @@ class WebLab(TasksMixin):
 
     def _task_engine(self) -> TaskEngine:
         return self.state().tasks
+
+    def _template_context(self) -> dict[str, Any]:
+        return {**template_context(), "weblab": self}
 
     # -- registration decorators --------------------------------------------------------------
 

@@ -59,9 +59,5 @@ def weblab_poll_script(
 
 
 def template_context() -> dict[str, Any]:
-    """What every template of the app sees."""
-    return {
-        "weblab_poll_script": weblab_poll_script,
-        "weblab_user": weblab_user,
-        "weblab": lab_state().weblab,
-    }
+    """What every template of the app sees (the extension adds ``weblab``, itself)."""
+    return {"weblab_poll_script": weblab_poll_script, "weblab_user": weblab_user}

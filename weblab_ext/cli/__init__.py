@@ -2,9 +2,12 @@
 
 Commands are thin: each reads the app's state and calls one public method of it.
 
-* :mod:`.operator`: ``status``, ``check``, ``clean-expired-users``;
+* :mod:`.status`: ``status`` (sessions by state, tasks, workers);
+* :mod:`.check`: ``check`` (the configuration and the store);
+* :mod:`.clean`: ``clean-expired-users`` (and its old name ``clean_expired_users``);
 * :mod:`.fake`: ``fake new|status|dispose`` (act as the RLMS);
-* :mod:`.tasks`: ``loop`` and ``run-tasks``.
+* :mod:`.tasks`: ``loop`` and ``run-tasks``;
+* :mod:`.embedded_store`: what commands say about the embedded store.
 """
 
 from __future__ import annotations
@@ -17,13 +20,10 @@ from flask.cli import AppGroup
 
 from ..config import secrets
 from ..errors import InvalidConfigError
+from .check import check_command
+from .clean import clean_expired_users_alias, clean_expired_users_command
 from .fake import fake_group
-from .operator import (
-    check_command,
-    clean_expired_users_alias,
-    clean_expired_users_command,
-    status_command,
-)
+from .status import status_command
 from .tasks import loop_command, run_tasks_command
 
 weblab_cli = AppGroup(

@@ -24,7 +24,7 @@ from ..context import lab_state
 from ..protocol import printable
 from ..protocol.status import should_finish
 from ..rlms import RLMSConnectionError, RLMSError, RLMSHTTPError
-from ..store.connection import ANY_STORE_ERROR
+from ..runtime.store_errors import ANY_STORE_ERROR
 from .fake_client import (
     error_message,
     make_client,
@@ -81,7 +81,7 @@ def _check_visible(session_id: str, lab_url: str) -> None:
     another lab, or the lab and this command do not share a store."""
     state = lab_state()
     try:
-        if state.sessions.load(session_id) is not None:
+        if state.service.load(session_id) is not None:
             return
     except ANY_STORE_ERROR:
         pass

@@ -13,13 +13,13 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from ..app_state import LabState
 from ..context import lab_state
 from ..protocol import printable
 from ..runtime.cleaner import CleanerLoop
 from ..runtime.task_runs import TaskRun
 from ..runtime.workers import start_task_threads
-from ..state import LabState
-from .operator import embedded_note, refuse_embedded
+from .embedded_store import embedded_note, refuse_embedded
 
 
 def run_loop(
@@ -129,9 +129,3 @@ def run_tasks_command() -> None:
     click.echo(f"Ran {len(runs)} task(s):")
     for run in runs:
         click.echo(_describe(run))
-
-
-def add_task_commands(group: click.Group) -> None:
-    """Add the task commands to the ``flask weblab`` group."""
-    group.add_command(loop_command)
-    group.add_command(run_tasks_command)

@@ -5,9 +5,13 @@ library and :mod:`weblab_ext.errors`); it turns bytes and decoded JSON into vali
 and back, and knows both dialects (``weblab`` for WebLab-Deusto, ``ldl`` for
 LabDiscoveryEngine). The Flask views call it; the store never does.
 
-Modules: ``start`` (start requests), ``status`` and ``timeparse`` (status values and times),
-``replies`` (the replies), ``errors`` (:class:`ProtocolError`), ``_fields`` (field rules) and
-``printable`` (what a student sent, made safe for terminals, logs and pages).
+* :mod:`.start` — parsing a start request (both dialects) into a ``StartRequest``;
+* :mod:`.status` — ``should_finish``, status and dispose replies;
+* :mod:`.replies` — the start reply and the launch URL;
+* :mod:`.timeparse` — the dates and durations each RLMS sends;
+* :mod:`.errors` — ``ProtocolError`` and its reply;
+* :mod:`._fields` — the field readers the parsers share.
+* :mod:`.printable` — what a student sent, made safe for terminals, logs and pages.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ from typing import Any
 
 from weblab_ext.protocol.errors import ProtocolError
 
+from ..states import SessionState
+
 #: Returned while a session's resources are still being released: "ask again in 2 s".
 DISPOSING_ASK_AGAIN = 2
 
@@ -75,11 +77,12 @@ def should_finish_many(
     interval = max(1, int(poll_interval)) if poll_interval > 0 else 0
     inf = math.inf
     check_idle = timeout > 0
+    active, disposing = SessionState.ACTIVE, SessionState.DISPOSING
     values: list[int] = []
     append = values.append
     for state, max_date, last_poll in sessions:
-        if state != "active":
-            append(DISPOSING_ASK_AGAIN if state == "disposing" else -1)
+        if state != active:
+            append(DISPOSING_ASK_AGAIN if state == disposing else -1)
             continue
         time_left = inf if max_date is None else max_date - now
         # session_over(), inlined

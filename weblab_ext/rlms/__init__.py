@@ -10,6 +10,11 @@ in-process through a Flask test client.
 Layering: this package knows HTTP and JSON only. It imports Flask solely for
 :class:`FlaskTransport` (type hints) and never touches the lab's store or runtime.
 
+Modules: ``client.py`` (:class:`RLMSClient`), ``loops.py`` (the status and dispose loops),
+``profiles.py`` (the five profiles), ``payloads.py`` (start bodies), ``replies.py`` (reading
+the lab's replies), ``transport.py`` (HTTP or a Flask test client), ``config.py`` (URL and
+credentials from arguments, the environment, ``.env`` or ``.netrc``), ``errors.py``.
+
 .. code-block:: python
 
     from weblab_ext.rlms import PROFILES, FlaskTransport, RLMSClient
@@ -35,12 +40,11 @@ from .errors import (
     RLMSHTTPError,
     RLMSProtocolError,
 )
-from .payloads import StartParams, StartRequest, build_start_body
+from .payloads import StartParams, build_start_body
 from .profiles import PROFILE_ALIASES, PROFILES, RLMSProfile, get_profile
 from .replies import (
     WLD_INVALID_SESSION_ID,
     WLD_INVALID_URL,
-    DisposeOutcome,
     DisposeResult,
     StartedSession,
     StatusTrace,
@@ -59,7 +63,6 @@ __all__ = [
     "WLD_INVALID_SESSION_ID",
     "WLD_INVALID_URL",
     "DisposeNotFinished",
-    "DisposeOutcome",
     "DisposeResult",
     "FlaskTransport",
     "HTTPRequest",
@@ -76,7 +79,6 @@ __all__ = [
     "RLMSSettings",
     "RequestsTransport",
     "StartParams",
-    "StartRequest",
     "StartedSession",
     "StatusTrace",
     "Transport",

@@ -19,20 +19,32 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .errors import DisposeNotFinished, RLMSError
+from .profiles import RLMSProfile
 from .replies import DisposeResult, StatusTrace, next_status_step
 
-if TYPE_CHECKING:
-    from .client import RLMSClient
+
+class LoopClient(Protocol):
+    """What the loops use of a :class:`weblab_ext.rlms.RLMSClient` (a protocol: the client
+    module imports this one, which therefore does not import it back, not even for types)."""
+
+    profile: RLMSProfile
+    sleep: Callable[[float], None]
+    now: Callable[[], float]
+
+    def status(self, session_id: str) -> float: ...
+
+    def dispose(self, session_id: str) -> DisposeResult: ...
+
 
 #: Dispose calls allowed when the profile sets no limit (WebLab-Deusto would go on forever).
 DEFAULT_DISPOSE_MAX_CALLS = 1000
 
 
 def dispose_until_finished(
-    client: RLMSClient, session_id: str, max_calls: int | None = None
+    client: LoopClient, session_id: str, max_calls: int | None = None
 ) -> DisposeResult:
     """Call dispose until the profile considers the session finished.
 
@@ -67,7 +79,7 @@ def dispose_until_finished(
 
 
 def run_status_loop(
-    client: RLMSClient,
+    client: LoopClient,
     session_id: str,
     max_calls: int = 1000,
     on_value: Callable[[float], None] | None = None,

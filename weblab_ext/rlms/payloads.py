@@ -65,10 +65,6 @@ class StartParams:
     initialization_in_accounting: bool = False
 
 
-#: The name this class had before 0.1 (kept: ``weblab_ext.rlms`` is documented).
-StartRequest = StartParams
-
-
 def py2_str(value: Any) -> str:
     """Return ``'%s' % value`` as Python 2.7 computed it.
 
@@ -226,7 +222,6 @@ def build_start_body(
 
 __all__ = [
     "StartParams",
-    "StartRequest",
     "build_start_body",
     "iso_utc",
     "py2_str",

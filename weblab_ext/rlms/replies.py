@@ -59,10 +59,6 @@ class DisposeResult:
     error: RLMSError | None = None
 
 
-#: The name this class had before 0.1 (kept: ``weblab_ext.rlms`` is documented).
-DisposeOutcome = DisposeResult
-
-
 class StatusTrace(list[float]):
     """The ``should_finish`` values a status loop saw, in order (it *is* that list), plus how
     the loop ended.
@@ -234,7 +230,6 @@ def read_dispose(profile: RLMSProfile, reply: Any, url: str = "") -> DisposeResu
 __all__ = [
     "WLD_INVALID_SESSION_ID",
     "WLD_INVALID_URL",
-    "DisposeOutcome",
     "DisposeResult",
     "StartedSession",
     "StatusStep",

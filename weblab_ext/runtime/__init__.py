@@ -2,7 +2,7 @@
 
 Layering rule: nothing in this package imports Flask or Werkzeug. It uses the store
 (:mod:`weblab_ext.store`), the pure protocol helpers (:mod:`weblab_ext.protocol`) and the base
-modules (``errors``, ``config``, ``tokens``). Where lab code must run inside a Flask app or
+modules (``errors``, ``config``, ``random_ids``). Where lab code must run inside a Flask app or
 session context (``on_start``, ``on_dispose``, task bodies), the Flask layer hands in a
 callable that sets that context up: the runtime only calls it.
 
@@ -12,7 +12,17 @@ callable that sets that context up: the runtime only calls it.
 * :mod:`.lifecycle_log` — structured lifecycle log lines.
 * :mod:`.loops` — the base of every background loop; :mod:`.cleaner`, :mod:`.workers` build
   on it.
+* :mod:`.callbacks` — what the lab registered (``on_start``, ``on_dispose``, checks...).
+* :mod:`.threads` — one app's background threads in a process: start once, stop.
 * :mod:`.task_engine` — submit, claim, run, finish and reap background tasks.
+* :mod:`.task_specs` — a declared task and the error of a duplicate run.
+* :mod:`.task_leases` — leases, fencing and reaping of running tasks.
+* :mod:`.task_runs` — the log lines of task runs.
 * :mod:`.counters` — counting starts, disposals and task ends for the metrics.
-* :mod:`.overview` — what an operator sees: ``flask weblab status`` and the admin page.
+* :mod:`.operator` — the operator service: what the admin page, metrics, health URL and
+  ``flask weblab`` commands show; :mod:`.overview` — the rows it lists.
+* :mod:`.health` — health checks with a bounded wait.
+* :mod:`.embedded_store_guard` — refusing the embedded store under a production server.
+* :mod:`.events` — the lab's published events, for the Socket.IO push.
+* :mod:`.store_errors` — the exceptions that mean the store did not answer.
 """

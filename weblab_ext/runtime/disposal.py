@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from ..states import SessionState
 from ..store.connection import STORE_ERRORS
 from ..store.records import SessionRecord
 from ..store.sessions import ABANDONED_SECONDS, SessionStore
@@ -207,7 +208,7 @@ class Disposer:
         deadline = time.monotonic() + wait
         while True:
             fields = self._store.status_fields(session_id)
-            if fields.state != "disposing":
+            if fields.state != SessionState.DISPOSING:
                 return DisposeOutcome.DONE
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -18,6 +18,7 @@ import json
 import logging
 from typing import Any
 
+from ..states import SessionState
 from ..store.records import SessionRecord
 
 default_logger = logging.getLogger("weblab_ext.lifecycle")
@@ -81,7 +82,7 @@ def log_event(
                 seconds_since_last_poll=round(now - record.last_poll),
                 # 0 until the slot is over (a session disposed early), never negative.
                 seconds_past_max_date=max(0, round(now - record.max_date)),
-                disposing_resources=record.state == "disposing",
+                disposing_resources=record.state == SessionState.DISPOSING,
             )
         event.update(extra)
         logger.info(json.dumps(event, sort_keys=True))

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from ..states import TaskStatus
 from ..store.monitoring import MonitoringStore, SessionCounts
-from ..store.tasks import TaskOverview
+from ..store.records import TaskOverview
 from .lifecycle_log import session_id_hash
 from .sessions import SessionService
 from .task_engine import TaskEngine
@@ -126,7 +127,7 @@ def lab_overview(
         record = engine.judge(stored)
         if record is None or record.finished:
             continue
-        since = record.started_at if record.status == "running" else record.submitted_at
+        since = record.started_at if record.status == TaskStatus.RUNNING else record.submitted_at
         rows.append(
             TaskRow(
                 session_id_hash(record.task_id),

@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..protocol import StartRequest, should_finish, should_finish_many
-from ..store.records import SessionRecord, StatusFields
+from ..random_ids import create_token
+from ..states import SessionState
+from ..store.records import SessionRecord as SessionRecord  # re-exported for views
+from ..store.records import StatusFields
 from ..store.sessions import SessionStore
-from ..tokens import create_token
 from .callbacks import LabCallbacks
 from .cleaner import ExpiryCleaner
 from .counters import LifecycleCounters
@@ -144,7 +146,7 @@ class SessionService:
     def _new_record(request: StartRequest, now: float) -> SessionRecord:
         return SessionRecord(
             session_id=create_token(),
-            state="active",
+            state=SessionState.ACTIVE,
             dialect=request.dialect,
             start_date=request.start_date,
             max_date=request.max_date,
@@ -285,7 +287,11 @@ class SessionService:
         now = self._now(now)
         fields = self.store.status_fields(session_id)
         value = self.should_finish(fields, now)
-        if value < 0 and fields.state in ("active", "exited") and self.lifecycle.enabled:
+        if (
+            value < 0
+            and fields.state in (SessionState.ACTIVE, SessionState.EXITED)
+            and self.lifecycle.enabled
+        ):
             self._log_expiry_once(session_id, now)
         return value
 

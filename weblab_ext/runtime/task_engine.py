@@ -11,7 +11,6 @@ a task whose worker is gone never reads ``running``.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import logging
 import threading
@@ -22,13 +21,15 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import AlreadyRunningError
+from ..random_ids import create_token
+from ..states import TaskStatus
 from ..store.connection import STORE_ERRORS
 from ..store.records import TaskRecord
 from ..store.tasks import TaskStore
-from ..tokens import create_token
 from .counters import LifecycleCounters
 from .task_leases import LeaseKeeping
 from .task_runs import TaskRun, log_start, report_end, reported_class
+from .task_specs import TaskSpec, already_running_message, duplicate_error
 
 logger = logging.getLogger("weblab_ext")
 
@@ -36,35 +37,6 @@ logger = logging.getLogger("weblab_ext")
 STOP_CACHE_SECONDS = 0.1
 #: Placeholder the claim script replaces with the task name in the duplicate error.
 _NAME_PLACEHOLDER = "__TASK_NAME__"
-
-
-UNIQUE_VALUES = (None, "global", "user")
-
-
-def already_running_message(name: str) -> str:
-    """The message of a duplicate run of a unique task."""
-    return (
-        f"This task ({name}) has been sent in parallel and it is still running; it is "
-        "declared unique, so wait for it to finish (or stop it) first"
-    )
-
-
-def _duplicate_error(name: str) -> dict[str, str]:
-    return {
-        "code": "exception",
-        "class": "AlreadyRunningError",
-        "message": already_running_message(name),
-    }
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskSpec:
-    """A declared task: what the engine needs to queue and run it."""
-
-    name: str
-    func: Callable[..., Any]
-    unique: str | None = None  #: ``None``, ``'global'`` or ``'user'``.
-    raise_on_duplicate: bool = False
 
 
 class RunningTask:
@@ -158,7 +130,7 @@ class TaskEngine(LeaseKeeping):
             "session_id": session_id,
             "args": args_json,
             "kwargs": kwargs_json,
-            "status": "submitted",
+            "status": TaskStatus.SUBMITTED,
             "stopping": "0",
             "data": "{}",
             "result": "",
@@ -167,7 +139,7 @@ class TaskEngine(LeaseKeeping):
             "worker": "",
             "submitted_at": repr(now),
         }
-        error = _duplicate_error(spec.name)
+        error = duplicate_error(spec.name)
         outcome = self.store.submit(
             task_id,
             fields,
@@ -181,8 +153,8 @@ class TaskEngine(LeaseKeeping):
         if outcome < 0:
             raise AlreadyRunningError(already_running_message(spec.name))
         if outcome == 0:
-            fields.update(status="failed", error=json.dumps(error), finished_at=repr(now))
-            self.counters.task_ended("failed", None)
+            fields.update(status=TaskStatus.FAILED, error=json.dumps(error), finished_at=repr(now))
+            self.counters.task_ended(TaskStatus.FAILED, None)
         return TaskRecord.from_hash(task_id, fields)
 
     @contextmanager
@@ -215,7 +187,7 @@ class TaskEngine(LeaseKeeping):
             # Registered before the claim, so a stop published in between is not missed.
             self._running[task_id] = None
         try:
-            error = _duplicate_error(_NAME_PLACEHOLDER)
+            error = duplicate_error(_NAME_PLACEHOLDER)
             lease, asked_at = self.lease_seconds(), time.monotonic()
             claimed = self.store.claim(
                 task_id,
@@ -227,7 +199,7 @@ class TaskEngine(LeaseKeeping):
             )
             if not isinstance(claimed, TaskRecord):
                 if claimed == "duplicate":
-                    self.counters.task_ended("failed", None)
+                    self.counters.task_ended(TaskStatus.FAILED, None)
                 return False
             self._lease_granted(task_id, asked_at, lease)
             if claimed.stopping:
@@ -245,7 +217,7 @@ class TaskEngine(LeaseKeeping):
         spec = self.specs.get(record.name)
         if spec is None:
             missing = {"code": "not-found", "message": f"Task {record.name} not found"}
-            self._finish(record, "failed", error=missing)
+            self._finish(record, TaskStatus.FAILED, error=missing)
             return
         running = RunningTask(record, self)
         with self._lock:
@@ -274,7 +246,7 @@ class TaskEngine(LeaseKeeping):
             data_json = ""
         self._finish(
             record,
-            "done" if error is None else "failed",
+            TaskStatus.DONE if error is None else TaskStatus.FAILED,
             result_json=result_json,
             error=error,
             data_json=data_json,

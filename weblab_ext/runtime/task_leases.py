@@ -24,10 +24,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..random_ids import create_token
+from ..states import TaskStatus
 from ..store.connection import ANY_STORE_ERROR
-from ..store.records import TaskRecord
-from ..store.tasks import HeartbeatReport, TaskOverview, TaskStore
-from ..tokens import create_token
+from ..store.records import HeartbeatReport, TaskOverview, TaskRecord
+from ..store.tasks import TaskStore
 from .counters import LifecycleCounters
 
 logger = logging.getLogger("weblab_ext")
@@ -173,7 +174,7 @@ class LeaseKeeping:
         reaped = self.store.finish(
             task_id,
             session_id,
-            status="failed",
+            status=TaskStatus.FAILED,
             error_json=json.dumps(WORKER_LOST),
             owner=None,
             ttl=self.task_expires,
@@ -235,7 +236,7 @@ class LeaseKeeping:
                 if self.store.finish(
                     running.task_id,
                     running.record.session_id,
-                    status="failed",
+                    status=TaskStatus.FAILED,
                     error_json=error,
                     owner=self.worker_id,
                     ttl=self.task_expires,

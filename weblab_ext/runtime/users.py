@@ -15,8 +15,9 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from ..protocol import is_safe_back_url, session_over
+from ..random_ids import create_token
+from ..states import SessionState
 from ..store.records import SessionRecord
-from ..tokens import create_token
 from .userdata import AnonymousData, DataHolder, FrozenData
 
 
@@ -164,7 +165,7 @@ class CurrentUser(_SessionUser):
     def active(self) -> bool:  # type: ignore[override]
         """True until the student logs out, the slot ends or the inactivity timeout passes."""
         record = self._record
-        return record.state == "active" and not session_over(
+        return record.state == SessionState.ACTIVE and not session_over(
             max_date=record.max_date,
             last_poll=record.last_poll,
             now=self._clock(),
@@ -211,7 +212,7 @@ class CurrentUser(_SessionUser):
 
     def to_expired_user(self) -> ExpiredUser:
         """An :class:`ExpiredUser` view of this user, still disposing resources."""
-        record = _replace_state(self._record, "disposing")
+        record = _replace_state(self._record, SessionState.DISPOSING)
         return ExpiredUser(record, self._backend, clock=self._clock)
 
     def __str__(self) -> str:
@@ -238,7 +239,7 @@ class ExpiredUser(_SessionUser):
     @property
     def disposing_resources(self) -> bool:
         """True while ``on_dispose`` and the session's task clean-up are running."""
-        return self._record.state == "disposing"
+        return self._record.state == SessionState.DISPOSING
 
     @property
     def data(self) -> FrozenData:

@@ -25,8 +25,8 @@ from flask import request
 
 from ..context import cached_current_user, lab_state
 from ..runtime.lifecycle_log import session_id_hash
+from ..runtime.store_errors import STORE_ERRORS
 from ..runtime.users import WebLabUser
-from ..store.connection import STORE_ERRORS
 from .push import WebLabSocketIO, init_socketio, join_session_room, load_event_user, session_room
 
 logger = logging.getLogger("weblab_ext")

@@ -29,13 +29,17 @@ from flask import Flask, current_app, request
 
 from ..context import get_weblab_user, request_state
 from ..runtime.loops import ListenerLoop, PerProcess
+from ..runtime.store_errors import STORE_ERRORS
 from ..runtime.users import CurrentUser, WebLabUser, safe_back_url
-from ..store.connection import STORE_ERRORS
-from ..store.pubsub import Subscription
+from ..states import TaskStatus
 
 if TYPE_CHECKING:
+    from ..app_state import LabState
+
+    # Type-only, so the public signatures name the extension class lab code passes: the one
+    # import circle the layer test allows (``weblab_ext`` imports ``socketio`` at run time).
     from ..extension import WebLab
-    from ..state import LabState
+    from ..runtime.events import Subscription
 
 logger = logging.getLogger("weblab_ext")
 
@@ -44,7 +48,7 @@ TASK_PROGRESS = "weblab:task-progress"
 TASK_DONE = "weblab:task-done"
 
 #: Task statuses after which no more events come for a task.
-_FINAL_STATUSES = frozenset({"done", "failed"})
+_FINAL_STATUSES = frozenset({TaskStatus.DONE, TaskStatus.FAILED})
 
 
 def session_room(session_id: str) -> str:
@@ -67,7 +71,7 @@ class _PushListener(ListenerLoop):
         self.listen_step = push.poll_timeout
 
     def subscribe(self) -> Subscription:
-        subscription = self.push.state.sessions.subscribe_events(task_progress=True)
+        subscription = self.push.state.events.subscribe()
         self.push.ready.set()
         return subscription
 
@@ -152,9 +156,10 @@ class WebLabSocketIO:
         except (ValueError, TypeError, KeyError):
             logger.warning("Ignoring a malformed event on %s: %r", channel, raw)
             return
-        if channel == self.state.keys.session_events():
+        events = self.state.events
+        if events.is_session_event(channel):
             self._session_event(session_id, payload)
-        elif channel == self.state.keys.task_progress():
+        elif events.is_task_progress(channel):
             event = TASK_DONE if payload.get("status") in _FINAL_STATUSES else TASK_PROGRESS
             body = {name: value for name, value in payload.items() if name != "session_id"}
             self.emit_to_session(session_id, event, body)

@@ -224,7 +224,7 @@ def _connect_cluster(url: str) -> RedisCluster:
     first = urlunsplit((scheme, netloc, "", parts.query, ""))
     others = [ClusterNode(host, port) for host, port in hosts[1:]]  # type: ignore[no-untyped-call]
     try:
-        return RedisCluster.from_url(  # type: ignore[no-any-return]
+        return RedisCluster.from_url(
             first,
             startup_nodes=others,
             decode_responses=True,
@@ -261,14 +261,14 @@ def _connect_sentinel(url: str) -> redis.Redis:
         ) from None
     username, _, password = (unquote(part) for part in userinfo.partition(":"))
     # The URL's credentials are the data nodes'; Sentinels are asked without any.
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(
         hosts,
         sentinel_kwargs={
             "socket_timeout": SENTINEL_TIMEOUT,
             "socket_connect_timeout": SENTINEL_TIMEOUT,
         },
     )
-    return sentinel.master_for(  # type: ignore[no-any-return,no-untyped-call]
+    return sentinel.master_for(  # type: ignore[no-any-return]
         service,
         db=db,
         username=username or None,
@@ -296,7 +296,7 @@ def node_client(client: StoreClient, key: str) -> redis.Redis:
     """The single-server client that holds ``key``: ``client`` itself unless it is a cluster."""
     if isinstance(client, RedisCluster):
         node = client.get_node_from_key(key)  # type: ignore[no-untyped-call]
-        return client.get_redis_connection(node)  # type: ignore[no-any-return]
+        return client.get_redis_connection(node)
     return client
 
 

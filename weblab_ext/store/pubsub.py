@@ -43,7 +43,7 @@ def register_script(client: StoreClient, script: str) -> Script:
 def publish(client: StoreClient, channel: str, message: str) -> None:
     """Publish ``message`` on ``channel`` (sharded on a cluster)."""
     if is_cluster(client):
-        client.spublish(channel, message)  # type: ignore[union-attr]
+        client.spublish(channel, message)
     else:
         client.publish(channel, message)
 
@@ -62,7 +62,7 @@ class Subscription:
         # On a cluster: a plain pub/sub connection to the node that holds the slot (redis-py
         # 5.0's cluster pub/sub object does not release its node connections on close).
         server = node_client(client, self.channels[0]) if self.sharded else client
-        self._pubsub: Any = server.pubsub()  # type: ignore[no-untyped-call]
+        self._pubsub: Any = server.pubsub()
         try:
             if self.sharded:
                 self._pubsub.ssubscribe(*self.channels)

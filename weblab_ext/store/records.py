@@ -13,10 +13,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
-#: The states of a session, in lifecycle order.
-SESSION_STATES = ("active", "exited", "disposing", "disposed")
-#: The statuses of a task, in lifecycle order.
-TASK_STATUSES = ("submitted", "running", "done", "failed")
+from ..states import SessionState, TaskStatus
 
 _INFO_FIELDS = (
     "dialect",
@@ -104,12 +101,12 @@ class SessionRecord:
     @property
     def exited(self) -> bool:
         """Whether the student logged out before the session was disposed."""
-        return self.state == "exited" or self._exited_before_dispose
+        return self.state == SessionState.EXITED or self._exited_before_dispose
 
     @property
     def is_current(self) -> bool:
         """Whether the session is not disposed yet (active or logged out)."""
-        return self.state in ("active", "exited")
+        return self.state in (SessionState.ACTIVE, SessionState.EXITED)
 
     def to_hash(self) -> dict[str, str]:
         """The hash fields of this record, as the start script stores them."""
@@ -154,7 +151,7 @@ class SessionRecord:
         get = info.get
         return cls(
             session_id=session_id,
-            state=state or "disposed",
+            state=state or SessionState.DISPOSED,
             dialect=get("dialect", "weblab"),
             start_date=float(get("start_date", 0)),
             max_date=float(max_date or 0),
@@ -223,18 +220,25 @@ class TaskRecord:
     @property
     def finished(self) -> bool:
         """Whether the task is done or failed."""
-        return self.status in ("done", "failed")
+        return self.status in (TaskStatus.DONE, TaskStatus.FAILED)
 
     def lapsed(self, now: float) -> bool:
         """Whether it is running on a lease that ran out by ``now`` (its worker is gone)."""
         return (
-            self.status == "running" and self.lease_until is not None and (self.lease_until <= now)
+            self.status == TaskStatus.RUNNING
+            and self.lease_until is not None
+            and (self.lease_until <= now)
         )
 
     def failed_with(self, error: Mapping[str, Any], now: float) -> TaskRecord:
         """This record as it reads once failed with ``error`` at ``now``."""
         return dataclasses.replace(
-            self, status="failed", error=dict(error), result=None, finished_at=now, lease_until=None
+            self,
+            status=TaskStatus.FAILED,
+            error=dict(error),
+            result=None,
+            finished_at=now,
+            lease_until=None,
         )
 
     @classmethod
@@ -253,7 +257,7 @@ class TaskRecord:
             task_id=task_id,
             name=raw.get("name", ""),
             session_id=raw.get("session_id", ""),
-            status=raw.get("status", "submitted"),
+            status=raw.get("status", TaskStatus.SUBMITTED),
             stopping=raw.get("stopping") == "1",
             args=_json("args", []),
             kwargs=_json("kwargs", {}),
@@ -267,3 +271,59 @@ class TaskRecord:
             lease_until=_time("lease_until"),
             lock=raw.get("lock", ""),
         )
+
+
+# -- workers ------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class HeartbeatReport:
+    """What one heartbeat (or sweep) found: ids to act on."""
+
+    stopping: list[str]
+    lost: list[str]
+    lapsed: list[str]
+    dead_workers: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerInfo:
+    """A live worker process, as its last heartbeat described it."""
+
+    worker_id: str
+    host: str
+    pid: int | None
+    threads: int | None
+    last_beat: float | None
+    draining: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskOverview:
+    """The task system at a glance (``flask weblab status``)."""
+
+    queued: int
+    running: int
+    #: Running tasks whose lease lapsed: their worker stopped beating (about to be failed).
+    lapsed: int
+    live_workers: int
+    #: The first live workers (at most the limit asked for).
+    workers: list[WorkerInfo]
+
+
+def worker_info(worker_id: str, raw: Mapping[str, str]) -> WorkerInfo:
+    """A worker's hash (``beat`` and the JSON ``info`` its heartbeat writes), decoded."""
+    try:
+        info = json.loads(raw.get("info") or "{}")
+    except ValueError:
+        info = {}
+    info = info if isinstance(info, dict) else {}
+    beat = raw.get("beat")
+    return WorkerInfo(
+        worker_id=worker_id,
+        host=str(info.get("host", "")),
+        pid=info.get("pid") if isinstance(info.get("pid"), int) else None,
+        threads=info.get("threads") if isinstance(info.get("threads"), int) else None,
+        last_beat=float(beat) if beat else None,
+        draining=bool(info.get("draining")),
+    )

@@ -21,7 +21,7 @@ from typing import Any
 
 from . import session_scripts as scripts
 from .connection import StoreClient
-from .direct import DirectCommands
+from .hot_path import DirectCommands
 from .keys import Keys
 from .pubsub import Subscription, publish, register_script
 from .records import SessionRecord, StatusFields, StatusRow, status_rows_from_packed

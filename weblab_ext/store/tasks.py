@@ -16,7 +16,6 @@ The lease also fences its worker: past it, that worker's writes are refused (see
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,45 +26,10 @@ from .connection import StoreClient, max_block_seconds
 from .keys import Keys
 from .locks import Lock
 from .pubsub import Subscription, register_script
-from .records import TaskRecord, pairs_to_dict
+from .records import HeartbeatReport, TaskOverview, TaskRecord, pairs_to_dict, worker_info
 
 #: What a script answers when the caller did not declare the task's unique lock key.
 _NEEDS_LOCK = "lock?"
-
-
-@dataclasses.dataclass(frozen=True)
-class HeartbeatReport:
-    """What one heartbeat (or sweep) found: ids to act on."""
-
-    stopping: list[str]
-    lost: list[str]
-    lapsed: list[str]
-    dead_workers: list[str]
-
-
-@dataclasses.dataclass(frozen=True)
-class WorkerInfo:
-    """A live worker process, as its last heartbeat described it."""
-
-    worker_id: str
-    host: str
-    pid: int | None
-    threads: int | None
-    last_beat: float | None
-    draining: bool
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskOverview:
-    """The task system at a glance (``flask weblab status``)."""
-
-    queued: int
-    running: int
-    #: Running tasks whose lease lapsed: their worker stopped beating (about to be failed).
-    lapsed: int
-    live_workers: int
-    #: The first live workers (at most the limit asked for).
-    workers: list[WorkerInfo]
 
 
 class TaskStore:
@@ -389,15 +353,13 @@ class TaskStore:
         for worker_id in worker_ids:
             pipe.hgetall(self.keys.worker_info(worker_id))
         workers = [
-            _worker_info(wid, raw) for wid, raw in zip(worker_ids, pipe.execute(), strict=True)
+            worker_info(wid, raw) for wid, raw in zip(worker_ids, pipe.execute(), strict=True)
         ]
         return TaskOverview(int(queued), int(running), int(lapsed), int(live), workers)
 
     def owner_of(self, task_id: str) -> tuple[str, str]:
         """``(session id, unique lock key)`` of a task (empty strings when it is gone)."""
-        session_id, lock = self.client.hmget(  # type: ignore[misc]
-            self.keys.task(task_id), ["session_id", "lock"]
-        )
+        session_id, lock = self.client.hmget(self.keys.task(task_id), ["session_id", "lock"])
         return str(session_id or ""), str(lock or "")
 
     # -- unique locks of direct calls, stop notifications ------------------------------------
@@ -409,20 +371,3 @@ class TaskStore:
     def subscribe_stops(self) -> Subscription:
         """Listen to the ids of tasks asked to stop (published by :meth:`stop`)."""
         return Subscription(self.client, [self.keys.task_stops()])
-
-
-def _worker_info(worker_id: str, raw: Mapping[str, str]) -> WorkerInfo:
-    try:
-        info = json.loads(raw.get("info") or "{}")
-    except ValueError:
-        info = {}
-    info = info if isinstance(info, dict) else {}
-    beat = raw.get("beat")
-    return WorkerInfo(
-        worker_id=worker_id,
-        host=str(info.get("host", "")),
-        pid=info.get("pid") if isinstance(info.get("pid"), int) else None,
-        threads=info.get("threads") if isinstance(info.get("threads"), int) else None,
-        last_beat=float(beat) if beat else None,
-        draining=bool(info.get("draining")),
-    )

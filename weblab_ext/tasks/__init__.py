@@ -4,6 +4,10 @@
 The engine that queues, claims, runs and reaps tasks lives in
 :mod:`weblab_ext.runtime.task_engine`; this package adapts it to Flask (the app context, the
 session in context, ``current_task``).
+
+* :mod:`.registry` — ``@weblab.task`` and the task functions it returns (``delay``, ``run_sync``);
+* :mod:`.api` — the task lookups of ``weblab`` (``get_task``, ``running_tasks``...);
+* :mod:`.task` — ``WebLabTask`` and the ``current_task`` proxies.
 """
 
 from __future__ import annotations

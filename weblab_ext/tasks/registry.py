@@ -8,8 +8,9 @@ from typing import Any
 
 from ..context import SESSION_CONTEXT_HINT, current_session_id
 from ..errors import NoContextError
-from ..runtime.task_engine import UNIQUE_VALUES, TaskEngine, TaskSpec
-from ..tokens import TOKEN_LENGTH
+from ..random_ids import TOKEN_LENGTH
+from ..runtime.task_engine import TaskEngine
+from ..runtime.task_specs import UNIQUE_VALUES, TaskSpec
 from .task import WebLabTask
 
 #: Length of task and session ids; a task name of this length could be taken for an id.

@@ -7,7 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import g, has_app_context
 from werkzeug.local import LocalProxy
@@ -15,9 +15,12 @@ from werkzeug.local import LocalProxy
 from ..context import RequestState, lab_state, request_state, session_context
 from ..errors import DeadlockError, TimeoutError
 from ..runtime.task_engine import RunningTask, TaskEngine
+from ..states import TaskStatus
 
 if TYPE_CHECKING:
-    from ..state import LabState
+    from flask import Flask
+
+    from ..runtime.sessions import SessionService
     from ..store.records import TaskRecord
 
 logger = logging.getLogger("weblab_ext")
@@ -47,14 +50,16 @@ def running_task() -> RunningTask | None:
     return here.task if here is not None else None
 
 
-def run_task_in_app(state: LabState, running: RunningTask, body: Callable[[], Any]) -> Any:
-    """Run a task body in ``state``'s app, as the task's session user, with ``current_task``.
+def run_task_in_app(
+    app: Flask, service: SessionService, running: RunningTask, body: Callable[[], Any]
+) -> Any:
+    """Run a task body in ``app``, as the task's session user, with ``current_task``.
 
-    This is the ``run_in_app`` the task engine of every app is given.
+    This is what the ``run_in_app`` the task engine of every app is given calls.
     """
     session_id = running.record.session_id
-    with state.app.app_context():
-        user = state.service.load_user(session_id, poll=False)
+    with app.app_context():
+        user = service.load_user(session_id, poll=False)
         with session_context(session_id, user):
             here = request_state()
             here.task, here.task_view = running, None
@@ -129,23 +134,23 @@ class WebLabTask:
 
     @property
     def submitted(self) -> bool:
-        return self.status == "submitted"
+        return self.status == TaskStatus.SUBMITTED
 
     @property
     def running(self) -> bool:
-        return self.status == "running"
+        return self.status == TaskStatus.RUNNING
 
     @property
     def done(self) -> bool:
-        return self.status == "done"
+        return self.status == TaskStatus.DONE
 
     @property
     def failed(self) -> bool:
-        return self.status == "failed"
+        return self.status == TaskStatus.FAILED
 
     @property
     def finished(self) -> bool:
-        return self.status in ("done", "failed")
+        return self.status in (TaskStatus.DONE, TaskStatus.FAILED)
 
     @property
     def result(self) -> Any:
@@ -272,9 +277,10 @@ def _current_task() -> WebLabTask | None:
     here: RequestState | None = g.get("_weblab") if has_app_context() else None
     if here is None or here.task is None:
         return None
-    if here.task_view is None:
-        here.task_view = WebLabTask.from_record(here.task.engine, here.task.record)
-    return here.task_view
+    view = here.task_view
+    if not isinstance(view, WebLabTask):
+        view = here.task_view = WebLabTask.from_record(here.task.engine, here.task.record)
+    return view
 
 
 def _current_task_stopping() -> bool:
@@ -282,8 +288,10 @@ def _current_task_stopping() -> bool:
     return running is not None and running.engine.is_stopping(running.task_id)
 
 
+# Typed as what they stand for, so an editor completes ``current_task.data``: at run time
+# they are werkzeug ``LocalProxy`` objects, as Flask's ``request``.
 #: Inside a running task, its :class:`WebLabTask`; elsewhere ``None`` (falsy).
-current_task: Any = LocalProxy(_current_task)
+current_task = cast(WebLabTask, LocalProxy(_current_task))
 #: Inside a running task, whether it was asked to stop (no Redis round trip when this
 #: process runs a stop listener); elsewhere ``False``.
-current_task_stopping: Any = LocalProxy(_current_task_stopping)
+current_task_stopping = cast(bool, LocalProxy(_current_task_stopping))

@@ -23,9 +23,10 @@ from flask import Flask, url_for
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from weblab_ext.app_state import LabState
+from weblab_ext.extension import weblab_of
 from weblab_ext.rlms import DisposeResult, FlaskTransport, RLMSClient, StartedSession
 from weblab_ext.runtime.users import WebLabUser
-from weblab_ext.state import LabState
 
 #: Store used when no ``--weblab-redis-url`` is given: one fresh in-process server per test.
 EMBEDDED_PREFIX = "fakeredis://weblab-test-"
@@ -88,7 +89,9 @@ def apply_test_config(app: Flask, config: Mapping[str, Any]) -> Callable[[], Non
             "weblab_config before WebLab.init_app (see docs/testing.md)"
         )
     saved = {key: app.config.get(key, _MISSING) for key in config}
-    weblab = old.weblab
+    weblab = weblab_of(app)
+    if weblab is None:
+        raise ValueError("weblab_ext is not installed on this app by a WebLab object")
     push = app.extensions.get("weblab_socketio")
     old.stop_threads()
     app.config.update(config)
@@ -261,7 +264,7 @@ class LabUnderTest:
     @property
     def weblab(self) -> Any:
         """The :class:`weblab_ext.WebLab` object installed on the app."""
-        return self.state.weblab
+        return weblab_of(self.app)
 
     @property
     def base_url(self) -> str:

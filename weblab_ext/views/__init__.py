@@ -3,6 +3,14 @@ operator's metrics and admin page.
 
 Views are thin adapters: they parse the request (:mod:`weblab_ext.protocol`), call the app's
 session service (:mod:`weblab_ext.runtime.sessions`) and build the reply.
+
+* :mod:`.rlms_api` — the RLMS endpoints of both dialects;
+* :mod:`.student` — launch, poll and logout;
+* :mod:`.pages` — the pages weblab_ext shows students itself;
+* :mod:`.health` — the health URL;
+* :mod:`.admin`, :mod:`.metrics` — the operator's blueprint (through the operator service);
+* :mod:`.errors` — JSON errors under the RLMS prefixes, the store-down answers.
+* :mod:`.hooks` — the app-wide before/after-request hooks (threads, autopoll, data).
 """
 
 from __future__ import annotations

@@ -52,16 +52,17 @@ from ..context import lab_state
 from ..protocol import printable
 from ..runtime.disposal import DisposeOutcome
 from ..runtime.lifecycle_log import session_id_hash
-from ..runtime.overview import find_session, find_task, format_age, lab_overview, worker_label
-from ..store.connection import ANY_STORE_ERROR
-from ..store.monitoring import MonitoringStore
+from ..runtime.operator import OperatorService
+from ..runtime.overview import format_age, worker_label
+from ..runtime.store_errors import ANY_STORE_ERROR
+from ..states import SessionState
 from .errors import ADMIN_BLUEPRINT, add_rlms_error_handlers, json_error
 from .health import lab_health
 from .metrics import LabCollector, metrics_view
 from .rlms_api import limit_body
 
 if TYPE_CHECKING:
-    from ..state import LabState
+    from ..app_state import LabState
 
 logger = logging.getLogger("weblab_ext")
 
@@ -198,7 +199,7 @@ def _admin_page() -> ResponseReturnValue:
     what = request.args.get("what", "")
     message = done.format(what=what if re.fullmatch(r"[0-9a-f]{1,16}", what) else "")
     try:
-        overview, problem = lab_overview(state.service, state.tasks, state.monitoring, ROWS), ""
+        overview, problem = state.operator.overview(ROWS), ""
     except ANY_STORE_ERROR as error:
         overview, problem = (
             None,
@@ -229,7 +230,7 @@ def _back(done: str, what: str = "") -> ResponseReturnValue:
 
 def _act(
     field: str,
-    find: Callable[[MonitoringStore, str], str | None],
+    find: Callable[[OperatorService, str], str | None],
     act: Callable[[LabState, str], str],
 ) -> ResponseReturnValue:
     """Run an action of the page on the id whose hash the form's ``field`` names, then go
@@ -239,7 +240,7 @@ def _act(
         return refused
     state = lab_state()
     key = request.form.get(field, "")
-    found = find(state.monitoring, key) if _KEY.fullmatch(key) else None
+    found = find(state.operator, key) if _KEY.fullmatch(key) else None
     if found is None:
         return _back("gone")
     done = act(state, found)
@@ -248,7 +249,9 @@ def _act(
 
 def _dispose(state: LabState, session_id: str) -> str:
     logger.info("Session %s ended from the admin page", session_id_hash(session_id))
-    outcome = state.service.dispose(session_id, wait=state.settings.dispose_wait, caller="admin")
+    outcome = state.operator.end_session(
+        session_id, wait=state.settings.dispose_wait, caller="admin"
+    )
     if outcome is DisposeOutcome.NOT_FOUND:
         return "gone"
     return "ending" if outcome is DisposeOutcome.PENDING else "ended"
@@ -256,14 +259,14 @@ def _dispose(state: LabState, session_id: str) -> str:
 
 def _stop(state: LabState, task_id: str) -> str:
     logger.info("Task %s asked to stop from the admin page", session_id_hash(task_id))
-    state.tasks.request_stop(task_id)
+    state.operator.stop_task(task_id)
     return "stopped"
 
 
 def _end_session() -> ResponseReturnValue:
     if request.form.get("confirm") != "yes":
         return _confirm_end()
-    return _act("session", find_session, _dispose)
+    return _act("session", OperatorService.find_session, _dispose)
 
 
 def _confirm_end() -> ResponseReturnValue:
@@ -273,9 +276,9 @@ def _confirm_end() -> ResponseReturnValue:
         return refused
     state = lab_state()
     key = request.form.get("session", "")
-    found = find_session(state.monitoring, key) if _KEY.fullmatch(key) else None
-    record = state.sessions.load(found) if found is not None else None
-    if record is None or record.state in ("disposing", "disposed"):
+    found = state.operator.find_session(key) if _KEY.fullmatch(key) else None
+    record = state.service.load(found) if found is not None else None
+    if record is None or record.state in (SessionState.DISPOSING, SessionState.DISPOSED):
         return _back("gone")
     html = render_template(
         "weblab_ext_admin_confirm.html",
@@ -291,7 +294,7 @@ def _confirm_end() -> ResponseReturnValue:
 
 
 def _stop_task() -> ResponseReturnValue:
-    return _act("task", find_task, _stop)
+    return _act("task", OperatorService.find_task, _stop)
 
 
 def _unknown(rest: str = "") -> Response:

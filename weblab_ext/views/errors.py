@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import BaseConverter
 
 from ..context import lab_state
-from ..store.connection import STORE_ERRORS
+from ..runtime.store_errors import STORE_ERRORS
 
 logger = logging.getLogger("weblab_ext")
 
@@ -32,7 +32,9 @@ ADMIN_BLUEPRINT = "weblab_admin"
 _JSON_BLUEPRINTS = (*RLMS_BLUEPRINTS, ADMIN_BLUEPRINT)
 #: Seconds an RLMS or a browser is told to wait before trying again while the store is down.
 RETRY_AFTER_SECONDS = 5
-STORE_UNAVAILABLE = "store-unavailable"
+#: Error code of the 503 answered while the store is down (the Socket.IO event is
+#: :data:`weblab_ext.socketio.STORE_UNAVAILABLE`).
+STORE_UNAVAILABLE_CODE = "store-unavailable"
 #: Code of the 500 every request gets while the lab's deployment is refused.
 MISCONFIGURED = "lab-misconfigured"
 _STORE_MESSAGE = (
@@ -74,7 +76,7 @@ def json_error(status: int, code: str, message: str, **extra: Any) -> Response:
 
 def store_unavailable_json() -> Response:
     """503 JSON with ``Retry-After``: what RLMS calls get while the store is down."""
-    response = json_error(503, STORE_UNAVAILABLE, _STORE_MESSAGE)
+    response = json_error(503, STORE_UNAVAILABLE_CODE, _STORE_MESSAGE)
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 

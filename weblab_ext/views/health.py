@@ -22,7 +22,7 @@ from ..runtime.health import HealthReport
 from .errors import compact_json
 
 if TYPE_CHECKING:
-    from ..state import LabState
+    from ..app_state import LabState
 
 #: Endpoint suffix of the health view (exempt from the RLMS credentials, by endpoint).
 HEALTH_ENDPOINT = "._health"
@@ -46,12 +46,8 @@ def health_reply(report: HealthReport) -> Response:
 def lab_health(state: LabState, environ: Mapping[str, Any]) -> HealthReport:
     """The lab's health now: its deployment, the store and the lab's hardware checks, within
     ``WEBLAB_HEALTH_CHECK_TIMEOUT`` seconds (the health URL and the admin page show it)."""
-    problem = state.deployment_problem(environ)
-    if problem is not None:
-        return HealthReport(False, problem)
-    checks: list[tuple[str, HealthCheck]] = [("store", state.sessions.ping)]
-    checks += [(name, _in_app(state.app, check)) for name, check in state.callbacks.health_checks]
-    return state.health.run(checks, timeout=state.settings.health_check_timeout)
+    checks = [(name, _in_app(state.app, check)) for name, check in state.callbacks.health_checks]
+    return state.operator.health(environ, checks)
 
 
 def health_view() -> Response:

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 from flask import Response, request
 
 from ..context import lab_state
-from ..store.connection import ANY_STORE_ERROR
-from ..store.monitoring import Histogram, MetricsReading
+from ..runtime.operator import Histogram, MetricsReading
+from ..runtime.store_errors import ANY_STORE_ERROR
 from .errors import json_error
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
-    from ..state import LabState
+    from ..app_state import LabState
 
 logger = logging.getLogger("weblab_ext")
 
@@ -103,7 +103,7 @@ class LabCollector:
         """The reading now, or ``None`` when the store does not answer."""
         state = self.state
         try:
-            return state.monitoring.read(now=state.clock(), timeout=state.timeout)
+            return state.operator.metrics()
         except ANY_STORE_ERROR as error:
             logger.warning(
                 "Metrics scrape: the store at %s does not answer: %s",

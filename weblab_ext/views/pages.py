@@ -1,15 +1,19 @@
-"""The small pages weblab_ext shows students itself: "session ended", "link used", and the
-confirmation asked before a launch URL replaces the session a browser is in.
+"""The small pages weblab_ext shows students itself: "session ended", "link used", the
+confirmation asked before a launch URL replaces the session a browser is in, and the
+unauthorized answer.
 
 No script, and nothing a student or the RLMS sent reaches them unescaped: they render the
-same whatever the lab's templates are.
+same whatever the lab's templates are. The unauthorized answer is the lab's own when it chose
+one.
 """
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, redirect, render_template
+from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
+from ..context import lab_state
 from ..protocol import printable
 
 _PAGE = """<!doctype html>
@@ -113,3 +117,16 @@ def launch_refused_page() -> Response:
         "this browser, so nothing changed. To open the other session, follow its lab link "
         "again and confirm there.</p>",
     )
+
+
+def unauthorized_page() -> ResponseReturnValue:
+    """What an anonymous student gets: the lab's handler, a link, a template or a 403."""
+    state = lab_state()
+    handler = state.callbacks.unauthorized
+    if handler is not None:
+        return handler()  # type: ignore[no-any-return]
+    if state.settings.unauthorized_link:
+        return redirect(state.settings.unauthorized_link)
+    if state.settings.unauthorized_template:
+        return render_template(state.settings.unauthorized_template)
+    return "Access forbidden", 403, {"Content-Type": "text/plain; charset=utf-8"}

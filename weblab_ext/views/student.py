@@ -24,12 +24,18 @@ from flask import Flask, jsonify, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 
 from ..context import cookie_session_id, get_weblab_user, lab_state, logout, request_state
+from ..random_ids import create_token
 from ..runtime.callbacks import InitialUrl
 from ..runtime.lifecycle_log import session_id_hash
+from ..runtime.sessions import SessionRecord
 from ..runtime.users import AnonymousUser, CurrentUser, ExpiredUser
-from ..store.records import SessionRecord
-from ..tokens import create_token
-from .pages import launch_confirm_page, launch_refused_page, link_used_page, session_ended_page
+from .pages import (
+    launch_confirm_page,
+    launch_refused_page,
+    link_used_page,
+    session_ended_page,
+    unauthorized_page,
+)
 
 logger = logging.getLogger("weblab_ext")
 
@@ -116,7 +122,7 @@ def launch_view(session_id: str) -> ResponseReturnValue:
         session_id, browser=_browser_tag(secret), current=current, confirmed=confirmed
     )
     if outcome == "missing":
-        return state.unauthorized()
+        return unauthorized_page()
     if outcome == "used":
         logger.info(
             "The launch URL of session %s was followed by a second browser: refused "
@@ -166,13 +172,13 @@ def logout_view(session_id: str) -> ResponseReturnValue:
     navigating = request.method == "GET" and _navigating()
     if cookie_session_id() != session_id:
         if navigating:
-            return lab_state().unauthorized()
+            return unauthorized_page()
         return jsonify(success=False, reason="Different session identifier")
     logout()
     if navigating:
         user = get_weblab_user(cached=False)
         if not isinstance(user, (CurrentUser, ExpiredUser)):
-            return lab_state().unauthorized()  # the record is gone: nothing to go back to
+            return unauthorized_page()  # the record is gone: nothing to go back to
         return redirect(user.back) if user.back else session_ended_page()
     return jsonify(success=True)
 

@@ -1,4 +1,5 @@
-"""App-wide request hooks: lazy thread start, data persistence, autopoll, header."""
+"""App-wide request hooks: lazy thread start, data persistence, autopoll, header (Flask
+layer: they run for every request of the app, not only weblab_ext's routes)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ import logging
 
 from flask import Flask, Response, request
 
-from .context import cookie_session_id, request_state
-from .runtime.users import CurrentUser
-from .store.connection import STORE_ERRORS
-from .views import exempt_from_csrf
-from .views.errors import log_store_error, misconfigured_response, store_unavailable_response
-from .views.health import HEALTH_ENDPOINT
+from ..context import cookie_session_id, request_state
+from ..runtime.store_errors import STORE_ERRORS
+from ..runtime.users import CurrentUser
+from . import exempt_from_csrf
+from .errors import log_store_error, misconfigured_response, store_unavailable_response
+from .health import HEALTH_ENDPOINT
 
 logger = logging.getLogger("weblab_ext")
 
@@ -19,7 +20,7 @@ logger = logging.getLogger("weblab_ext")
 def _before_request() -> Response | None:
     # This also resolves the app's weblab state once per request (see context.request_state).
     state = request_state().lab
-    problem = state.deployment_problem(request.environ)
+    problem = state.operator.deployment_problem(request.environ)
     if problem is not None and not (request.endpoint or "").endswith(HEALTH_ENDPOINT):
         return misconfigured_response(problem)  # the health view reports it itself
     # Threads start with the first request of each process: after gunicorn forks, never at

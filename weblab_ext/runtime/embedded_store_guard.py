@@ -12,8 +12,14 @@ waitress import the app after themselves), else at the first request from the WS
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import os
+from collections.abc import Callable, Mapping
 from typing import Any
+
+from ..config import redis_url_advice
+
+logger = logging.getLogger("weblab_ext")
 
 #: Modules whose presence means the app is being loaded by a production WSGI server.
 SERVER_MODULES: tuple[tuple[str, str], ...] = (
@@ -81,3 +87,42 @@ EMBEDDED_STORE_NOTE = (
     "(fine for `flask run` and tests; other processes, such as `flask weblab loop` or the "
     "`flask weblab fake` commands, cannot see them). To share them: {advice}."
 )
+
+
+class EmbeddedStoreGuard:
+    """Whether this process must not serve students from the embedded store; judged once
+    per process.
+
+    With ``WEBLAB_REDIS_URL`` unset, a production server (seen in the WSGI ``environ``) would
+    split sessions between its processes: every request is refused with the reason. Under the
+    development server it logs once that sessions live in this process.
+
+    :param embedded_by_default: the lab uses the embedded store because ``WEBLAB_REDIS_URL`` is
+        unset (not a store the lab chose with ``backend=`` or a ``fakeredis://`` URL).
+    :param testing: whether the app is in testing mode now (read at each call: tests may turn
+        it on after ``init_app``); a testing app is never refused.
+    """
+
+    def __init__(self, *, embedded_by_default: bool, testing: Callable[[], bool]) -> None:
+        self.embedded_by_default = embedded_by_default
+        self._testing = testing
+        #: ``(pid, problem)`` once the server of this process was judged.
+        self._judged: tuple[int, str | None] | None = None
+
+    def problem(self, environ: Mapping[str, Any]) -> str | None:
+        """Why this process must not serve students (the WSGI ``environ`` of a request names
+        the server), or ``None``."""
+        if not self.embedded_by_default or self._testing():
+            return None
+        judged = self._judged
+        if judged is not None and judged[0] == os.getpid():
+            return judged[1]
+        server = server_from_environ(environ)
+        problem = None
+        if server is not None:
+            problem = embedded_store_refusal(server, redis_url_advice())
+            logger.error(problem)
+        else:
+            logger.warning(EMBEDDED_STORE_NOTE.format(advice=redis_url_advice()))
+        self._judged = (os.getpid(), problem)
+        return problem

@@ -1,0 +1,41 @@
+"""A declared task (``@weblab.task``): its name, function and uniqueness, and the error a
+duplicate run of a unique task gets.
+
+Runtime layer: what the task engine needs of a declaration, nothing of Flask.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+#: What ``unique=`` accepts: not unique, one run in the lab, one run per session.
+UNIQUE_VALUES = (None, "global", "user")
+
+
+def already_running_message(name: str) -> str:
+    """The message of a duplicate run of a unique task."""
+    return (
+        f"This task ({name}) has been sent in parallel and it is still running; it is "
+        "declared unique, so wait for it to finish (or stop it) first"
+    )
+
+
+def duplicate_error(name: str) -> dict[str, str]:
+    """The error stored on a duplicate run of a unique task (as a task's ``error``)."""
+    return {
+        "code": "exception",
+        "class": "AlreadyRunningError",
+        "message": already_running_message(name),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """A declared task: what the engine needs to queue and run it."""
+
+    name: str
+    func: Callable[..., Any]
+    unique: str | None = None  #: ``None``, ``'global'`` or ``'user'``.
+    raise_on_duplicate: bool = False
