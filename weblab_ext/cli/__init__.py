@@ -6,6 +6,7 @@ Commands are thin: each reads the app's state and calls one public method of it.
 * :mod:`.check`: ``check`` (the configuration and the store);
 * :mod:`.clean`: ``clean-expired-users`` (and its old name ``clean_expired_users``);
 * :mod:`.fake`: ``fake new|status|dispose`` (act as the RLMS);
+* :mod:`.fake_client`: the RLMS client and options those commands share;
 * :mod:`.tasks`: ``loop`` and ``run-tasks``;
 * :mod:`.embedded_store`: what commands say about the embedded store.
 """

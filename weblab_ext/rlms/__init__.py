@@ -12,8 +12,10 @@ Layering: this package knows HTTP and JSON only. It imports Flask solely for
 
 Modules: ``client.py`` (:class:`RLMSClient`), ``loops.py`` (the status and dispose loops),
 ``profiles.py`` (the five profiles), ``payloads.py`` (start bodies), ``replies.py`` (reading
-the lab's replies), ``transport.py`` (HTTP or a Flask test client), ``config.py`` (URL and
-credentials from arguments, the environment, ``.env`` or ``.netrc``), ``errors.py``.
+the lab's replies), ``messages.py`` (requests and replies), ``transport.py`` (HTTP or a
+Flask test client), ``pooling.py`` (the pooled ``requests`` session behind it),
+``config.py`` (URL and credentials from arguments, the environment, ``.env`` or ``.netrc``),
+``errors.py``.
 
 .. code-block:: python
 
@@ -40,6 +42,7 @@ from .errors import (
     RLMSHTTPError,
     RLMSProtocolError,
 )
+from .messages import HTTPRequest, HTTPResponse
 from .payloads import StartParams, build_start_body
 from .profiles import PROFILE_ALIASES, PROFILES, RLMSProfile, get_profile
 from .replies import (
@@ -49,13 +52,7 @@ from .replies import (
     StartedSession,
     StatusTrace,
 )
-from .transport import (
-    FlaskTransport,
-    HTTPRequest,
-    HTTPResponse,
-    RequestsTransport,
-    Transport,
-)
+from .transport import FlaskTransport, RequestsTransport, Transport
 
 __all__ = [
     "PROFILES",

@@ -32,6 +32,7 @@ from .errors import (
     RLMSHTTPError,
     RLMSProtocolError,
 )
+from .messages import HTTPRequest, HTTPResponse
 from .payloads import StartParams, build_start_body
 from .profiles import RLMSProfile, get_profile
 from .replies import (
@@ -43,7 +44,7 @@ from .replies import (
     read_should_finish,
     read_start,
 )
-from .transport import FlaskTransport, HTTPRequest, HTTPResponse, RequestsTransport, Transport
+from .transport import FlaskTransport, RequestsTransport, Transport
 
 logger = logging.getLogger("weblab_ext")
 

@@ -38,7 +38,7 @@ from .errors import RLMSConnectionError
 if TYPE_CHECKING:
     import ssl
 
-    from .transport import HTTPRequest
+    from .messages import HTTPRequest
 
 logger = logging.getLogger("weblab_ext")
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import LabStartFailed, RLMSError, RLMSProtocolError
+from .messages import HTTPResponse
 from .profiles import RLMSProfile
-from .transport import HTTPResponse
 
 #: Where WebLab-Deusto sends the student when the start reply has no ``url``.
 WLD_INVALID_URL = "http://server.sent.invalid.address"
