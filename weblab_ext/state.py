@@ -24,6 +24,7 @@ from .runtime.callbacks import LabCallbacks
 from .runtime.cleaner import CleanerLoop
 from .runtime.counters import LifecycleCounters
 from .runtime.deployment import EMBEDDED_STORE_NOTE, embedded_store_refusal, server_from_environ
+from .runtime.devices import DevicePool
 from .runtime.health import HealthChecker
 from .runtime.lifecycle_log import LifecycleLog
 from .runtime.loops import PerProcess
@@ -32,6 +33,7 @@ from .runtime.task_engine import TaskEngine, TaskSpec
 from .runtime.users import CurrentUser
 from .runtime.workers import start_task_threads
 from .store.connection import StoreClient, describe, describe_client, is_embedded_client
+from .store.devices import DeviceStore
 from .store.keys import Keys
 from .store.monitoring import MonitoringStore
 from .store.sessions import SessionStore
@@ -105,6 +107,8 @@ class LabState:
             tasks=self.tasks,
             counters=counters,
         )
+        # Device pools (WEBLAB_DEVICES): the RLMS calls of each declared device.
+        self.devices = DevicePool(self.service, DeviceStore(client, self.keys), settings.devices)
         self._threads: list[threading.Thread] = []
         self._threads_lock = threading.Lock()
         self._per_process = PerProcess(self._start_threads)
@@ -241,6 +245,7 @@ class LabState:
         """Close this app's connections to the store (shutdown, tests); threads are not
         stopped (see :meth:`stop_threads`) and a later use opens new connections."""
         self.sessions.close()
+        self.devices.store.close()
         self.client.close()
 
     def stop_threads(self, timeout: float = 5.0) -> None:
