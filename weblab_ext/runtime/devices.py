@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from ..errors import WebLabError
 from ..protocol import StartRequest
 from ..store.devices import DeviceStore
+from ..store.keys import Keys
 from ..store.records import SessionRecord
 from .disposal import DisposeOutcome
 
@@ -37,6 +38,20 @@ class DeviceBusyError(WebLabError):
             "try again when it is disposed"
         )
         self.device = device
+
+
+def unique_lock_key(keys: Keys, name: str, unique: str, session_id: str | None, device: str) -> str:
+    """The key of the unique lock of task ``name``.
+
+    ``'user'``: one per session; ``'global'``: one per device of a pool (a lab moved onto a
+    pool behaves on each device as it did alone), one in the lab without devices; ``'pool'``:
+    one in the whole lab.
+    """
+    if unique == "user":
+        return keys.unique_lock(name, session_id)
+    if unique == "global" and device:
+        return keys.device_unique_lock(name, device)
+    return keys.unique_lock(name)
 
 
 def id_hash(session_id: str) -> str:

@@ -27,6 +27,7 @@ from ..store.records import TaskRecord
 from ..store.tasks import TaskStore
 from ..tokens import create_token
 from .counters import LifecycleCounters
+from .devices import unique_lock_key
 from .task_leases import LeaseKeeping
 from .task_runs import TaskRun, log_start, report_end, reported_class
 
@@ -38,7 +39,7 @@ STOP_CACHE_SECONDS = 0.1
 _NAME_PLACEHOLDER = "__TASK_NAME__"
 
 
-UNIQUE_VALUES = (None, "global", "user")
+UNIQUE_VALUES = (None, "global", "user", "pool")
 
 
 def already_running_message(name: str) -> str:
@@ -63,7 +64,7 @@ class TaskSpec:
 
     name: str
     func: Callable[..., Any]
-    unique: str | None = None  #: ``None``, ``'global'`` or ``'user'``.
+    unique: str | None = None  #: ``None``, ``'global'``, ``'user'`` or ``'pool'``.
     raise_on_duplicate: bool = False
 
 
@@ -150,8 +151,7 @@ class TaskEngine(LeaseKeeping):
         task_id = create_token()
         lock_key = None
         if spec.unique is not None:
-            scope = session_id if spec.unique == "user" else None
-            lock_key = self.store.keys.unique_lock(spec.name, scope)
+            lock_key = self.lock_key(spec.name, spec.unique, session_id)
         now = self.clock()
         fields = {
             "name": spec.name,
@@ -185,12 +185,20 @@ class TaskEngine(LeaseKeeping):
             self.counters.task_ended("failed", None)
         return TaskRecord.from_hash(task_id, fields)
 
+    def lock_key(self, name: str, unique: str, session_id: str | None) -> str:
+        """The key of the unique lock of a run of task ``name`` for a session (if any)."""
+        device = ""
+        if unique == "global" and session_id and self.settings.devices:
+            device = self.store.session_device(session_id)
+        return unique_lock_key(self.store.keys, name, unique, session_id, device)
+
     @contextmanager
-    def direct_call_lock(self, name: str, session_id: str | None) -> Iterator[None]:
+    def direct_call_lock(
+        self, name: str, session_id: str | None, unique: str = "global"
+    ) -> Iterator[None]:
         """Hold the unique lock of a direct (inline) call, or raise AlreadyRunningError."""
-        with self.store.unique_lock(name, session_id).held(
-            create_token(), self.task_expires
-        ) as acquired:
+        key = self.lock_key(name, unique, session_id)
+        with self.store.lock(key).held(create_token(), self.task_expires) as acquired:
             if not acquired:
                 raise AlreadyRunningError(already_running_message(name))
             yield

@@ -402,9 +402,13 @@ class TaskStore:
 
     # -- unique locks of direct calls, stop notifications ------------------------------------
 
-    def unique_lock(self, task_name: str, session_id: str | None) -> Lock:
-        """The unique lock of a task name (``session_id`` for ``unique='user'``)."""
-        return Lock(self.client, self.keys.unique_lock(task_name, session_id))
+    def lock(self, key: str) -> Lock:
+        """The unique lock at ``key`` (see :func:`.runtime.devices.unique_lock_key`)."""
+        return Lock(self.client, key)
+
+    def session_device(self, session_id: str) -> str:
+        """The device a session holds (``""``: none); decides a ``unique='global'`` lock."""
+        return str(self.client.hget(self.keys.session(session_id), "device") or "")
 
     def subscribe_stops(self) -> Subscription:
         """Listen to the ids of tasks asked to stop (published by :meth:`stop`)."""
