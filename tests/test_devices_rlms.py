@@ -227,3 +227,40 @@ def test_without_devices_there_are_no_device_paths(lab: Lab) -> None:
     one, two = lab.start(), lab.start()  # sessions overlap, as in weblablib
     assert LabUnderTest(lab.app).user(one).device == ""  # type: ignore[attr-defined]
     assert lab.status(one) > 0 and lab.status(two) > 0
+
+
+def test_health_checks_may_take_the_device(make_lab: Callable[..., Lab]) -> None:
+    lab = _pool(make_lab)
+    asked: list[str] = []
+
+    @lab.weblab.health_check
+    def board_ok(device: str) -> bool:
+        asked.append(device)
+        return device != "board-2"
+
+    @lab.weblab.health_check
+    def power() -> bool:
+        return True
+
+    client = lab.app.test_client()  # no credentials, as LabDiscoveryEngine sends
+    one = client.get("/devices/board-1/weblab/health").json
+    assert one == {
+        "found": True,
+        "success": True,
+        "message": "ok: store, board_ok (board-1), power",
+    }
+    two = client.get("/devices/board-2/ldl/health").json
+    assert two["success"] is False and two["message"] == "board_ok (board-2): returned false"
+    assert sorted(asked) == ["board-1", "board-2"]
+
+
+def test_a_device_check_in_a_lab_without_devices_gets_an_empty_name(lab: Lab) -> None:
+    asked: list[str] = []
+
+    @lab.weblab.health_check
+    def board_ok(device: str) -> bool:
+        asked.append(device)
+        return True
+
+    assert lab.app.test_client().get("/weblab/health").json["success"] is True
+    assert asked == [""]

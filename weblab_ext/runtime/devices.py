@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import WebLabError
 from ..protocol import StartRequest
@@ -52,6 +53,18 @@ def unique_lock_key(keys: Keys, name: str, unique: str, session_id: str | None, 
     if unique == "global" and device:
         return keys.device_unique_lock(name, device)
     return keys.unique_lock(name)
+
+
+def takes_device(check: Callable[..., Any]) -> bool:
+    """Whether a health check takes the device name (``def camera_ok(device): ...``)."""
+    try:
+        parameters = inspect.signature(check).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: called with nothing
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    # A required positional parameter only: ``*args`` (a generic wrapper) and defaults keep
+    # a weblablib check called as before, with nothing.
+    return any(p.kind in positional and p.default is inspect.Parameter.empty for p in parameters)
 
 
 def id_hash(session_id: str) -> str:
