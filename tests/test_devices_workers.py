@@ -53,7 +53,7 @@ def test_a_hundred_devices_due_at_once_are_disposed_in_one_pass(
     assert lab.state.service.clean_expired(now=later) == 100
     assert time.monotonic() - started < 5
     assert sorted(lab.dispose_log) == sorted(sessions.items())  # type: ignore[attr-defined]
-    assert all(row.session_id is None for row in lab.state.devices.overview())
+    assert all(row.session_key is None for row in lab.state.devices.overview())
     assert _start(lab, "board-42")  # free again
 
 

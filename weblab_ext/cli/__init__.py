@@ -3,6 +3,7 @@
 Commands are thin: each reads the app's state and calls one public method of it.
 
 * :mod:`.operator`: ``status``, ``check``, ``clean-expired-users``;
+* :mod:`.devices`: the devices table of ``status`` (``WEBLAB_DEVICES``);
 * :mod:`.fake`: ``fake new|status|dispose`` (act as the RLMS);
 * :mod:`.tasks`: ``loop`` and ``run-tasks``.
 """

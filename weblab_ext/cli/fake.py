@@ -34,6 +34,7 @@ from ..rlms import (
     get_profile,
 )
 from ..store.connection import ANY_STORE_ERROR
+from .devices import device_option, device_url
 
 #: File name, inside the app's instance folder, of the fake session.
 SESSION_FILE_NAME = "weblab_fake_session.json"
@@ -102,12 +103,8 @@ def _client(url: str, profile: str, insecure: bool) -> RLMSClient:
     )
 
 
-def _tls_refused(error: RLMSConnectionError) -> bool:
-    return "certificate" in error.reason.lower()
-
-
 def _unreachable(url: str, error: RLMSConnectionError) -> NoReturn:
-    if _tls_refused(error):
+    if "certificate" in error.reason.lower():
         raise click.ClickException(
             f"The TLS certificate of {url} could not be verified ({error.reason}); nothing was "
             "sent. Fix the certificate, or pass --insecure for a development server you trust."
@@ -223,6 +220,7 @@ def _read_initial_data(text: str, path: str | None) -> dict[str, Any]:
 @_profile_option
 @_url_option
 @_insecure_option
+@device_option
 def fake_new(
     name: str,
     username: str,
@@ -238,10 +236,11 @@ def fake_new(
     profile: str | None,
     url: str | None,
     insecure: bool,
+    device: str | None,
 ) -> None:
     """Start a session in the running lab, as the RLMS would."""
     client_data = _read_initial_data(client_initial_data, client_initial_data_file)
-    lab_url = url or default_lab_url()
+    lab_url = device_url(url or default_lab_url(), device, lab_state().settings.devices)
     profile_name = profile or "weblabdeusto"
     client = _client(lab_url, profile_name, insecure)
     # The real WebLab-Deusto sends the login as the full name; a developer passing --name
@@ -341,7 +340,7 @@ def fake_status(profile: str | None, url: str | None, insecure: bool) -> None:
         click.echo(f"Should finish: {_format_seconds(client.status(session_id))}")
         return
     except RLMSConnectionError as error:
-        if _tls_refused(error):
+        if "certificate" in error.reason.lower():
             _unreachable(lab_url, error)
         # the lab is not running: answer as it would from the shared store
     state = lab_state()

@@ -13,6 +13,7 @@ from ..context import lab_state
 from ..runtime.overview import LabOverview, format_age, lab_overview, worker_label
 from ..state import LabState
 from ..store.connection import ANY_STORE_ERROR, is_embedded_client, server_info
+from .devices import echo_devices, printable
 
 #: Sessions read at most to size the progress bar of ``clean-expired-users``.
 _MOST_DUE_COUNTED = 100_000
@@ -95,7 +96,13 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
 
 def _echo_sessions(overview: LabOverview) -> None:
     rows = [
-        [row.label, row.username, row.state, format_age(row.time_left), format_age(row.since_poll)]
+        [
+            row.label,
+            printable(row.username),
+            row.state,
+            format_age(row.time_left),
+            format_age(row.since_poll),
+        ]
         for row in overview.sessions
     ]
     counts = overview.session_counts
@@ -165,6 +172,7 @@ def status_command(limit: int) -> None:
         raise click.ClickException(
             f"Cannot reach the store at {state.store_label}: {type(exc).__name__}: {exc}"
         ) from exc
+    echo_devices(state.devices.overview() if state.devices else [])  # WEBLAB_DEVICES
     _echo_sessions(overview)
     click.echo("")
     _echo_tasks(overview)

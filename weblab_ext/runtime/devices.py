@@ -68,7 +68,8 @@ def takes_device(check: Callable[..., Any]) -> bool:
 
 
 def id_hash(session_id: str) -> str:
-    """What log lines say instead of a session id (a secret): 16 hex digits of its SHA-256."""
+    """What log lines and operators see instead of a session id (a secret): the first 16
+    hex digits of its SHA-256, as in the lifecycle log."""
     return hashlib.sha256(session_id.encode()).hexdigest()[:16]
 
 
@@ -127,15 +128,24 @@ class DeviceSessions:
 
 @dataclasses.dataclass(frozen=True)
 class DeviceRow:
-    """One device as an operator sees it (``flask weblab status``, the admin page)."""
+    """One device as an operator sees it (``flask weblab status``, the admin page, metrics).
+
+    Its session is named by the hash of its id (an id is a student's credential).
+    """
 
     name: str
-    session_id: str | None = None
+    #: The hash of the id of the session holding it (see :func:`id_hash`), or ``None``.
+    session_key: str | None = None
     username: str | None = None
     #: Seconds left of the slot of its session.
     time_left: float | None = None
     #: The state of its session (``active``, ``exited``, ``disposing``).
     state: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The short form of its session shown in tables (``""``: free)."""
+        return (self.session_key or "")[:10]
 
 
 class DevicePool:
@@ -169,13 +179,16 @@ class DevicePool:
         """Every device with the session that holds it, if any."""
         now = self.service.clock() if now is None else now
         holders = self.store.holders(self.names)
+        held = [sid for sid in holders.values() if sid]
+        records = {sid: record for sid, record in zip(held, self.store.records(held), strict=True)}
         rows = []
         for name in self.names:
             session_id = holders[name]
-            record = self.service.load(session_id) if session_id else None
+            record = records.get(session_id) if session_id else None
             if record is None:
                 rows.append(DeviceRow(name))
                 continue
             left = max(0.0, record.max_date - now) if record.state == "active" else 0.0
-            rows.append(DeviceRow(name, record.session_id, record.username, left, record.state))
+            key = id_hash(record.session_id)
+            rows.append(DeviceRow(name, key, record.username, left, record.state))
         return rows

@@ -141,6 +141,17 @@ class DeviceStore:
             for device, session_id, state in zip(devices, named, states, strict=True)
         }
 
+    def records(self, session_ids: Sequence[str]) -> list[SessionRecord | None]:
+        """The records of many sessions, in order (``None``: gone). One round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for session_id in session_ids:
+            pipe.hgetall(self.keys.session(session_id))
+        raws: list[dict[str, str]] = pipe.execute()
+        return [
+            SessionRecord.from_hash(sid, raw) if raw else None
+            for sid, raw in zip(session_ids, raws, strict=True)
+        ]
+
     def status_fields(self, session_id: str, device: str) -> StatusFields:
         """What the status call needs of one session, read as missing when the session is not
         ``device``'s. One round trip."""
