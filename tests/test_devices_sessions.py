@@ -158,3 +158,17 @@ def test_requires_active_costs_one_round_trip_on_a_pool(
     student.get("/lab")  # warm up: the first call of a script loads it
     counter: RoundTrips = count_round_trips(monkeypatch, this_thread_only=True)
     assert counter.of(lambda: student.get("/lab")) == 1, counter.commands
+
+
+def test_lifecycle_lines_name_the_device(
+    make_lab: Callable[..., Lab], caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+    import logging
+
+    lab = make_lab(WEBLAB_DEVICES=BOARDS, WEBLAB_LOG_SESSION_LIFECYCLE=True)
+    student = _student(lab, "board-2")
+    with caplog.at_level(logging.INFO):
+        student.dispose()
+    lines = [json.loads(r.getMessage()) for r in caplog.records if "lifecycle" in r.getMessage()]
+    assert lines and all(line["device"] == "board-2" for line in lines), lines

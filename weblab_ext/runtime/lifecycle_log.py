@@ -82,6 +82,8 @@ def log_event(
                 seconds_past_max_date=round(now - record.max_date),
                 disposing_resources=record.state == "disposing",
             )
+            if record.device:  # WEBLAB_DEVICES: which device the session held
+                event["device"] = record.device
         event.update(extra)
         logger.info(json.dumps(event, sort_keys=True))
     except Exception:  # logging must never break a request
