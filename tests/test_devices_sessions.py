@@ -172,3 +172,26 @@ def test_lifecycle_lines_name_the_device(
         student.dispose()
     lines = [json.loads(r.getMessage()) for r in caplog.records if "lifecycle" in r.getMessage()]
     assert lines and all(line["device"] == "board-2" for line in lines), lines
+
+
+def test_a_lab_without_devices_never_reads_a_device_for_its_locks(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import weblab_ext.runtime.devices as devices
+
+    def refuse(*args: Any) -> str:
+        raise AssertionError("a lab without devices read a session's device")
+
+    monkeypatch.setattr(devices, "session_device", refuse)
+
+    @lab.weblab.task(unique="global")
+    def solo() -> None:
+        return None
+
+    @lab.app.route("/solo-global")
+    @requires_active
+    def solo_view() -> Any:
+        solo()
+        return {"status": solo.delay().status}
+
+    assert lab.student(lab.start()).get("/solo-global").json["status"] == "submitted"

@@ -151,7 +151,8 @@ class TaskEngine(LeaseKeeping):
         task_id = create_token()
         lock_key = None
         if spec.unique is not None:
-            lock_key = self.lock_key(spec.name, spec.unique, session_id)
+            pool = bool(self.settings.devices)
+            lock_key = unique_lock_key(self.store, spec.name, spec.unique, session_id, pool=pool)
         now = self.clock()
         fields = {
             "name": spec.name,
@@ -185,19 +186,11 @@ class TaskEngine(LeaseKeeping):
             self.counters.task_ended("failed", None)
         return TaskRecord.from_hash(task_id, fields)
 
-    def lock_key(self, name: str, unique: str, session_id: str | None) -> str:
-        """The key of the unique lock of a run of task ``name`` for a session (if any)."""
-        device = ""
-        if unique == "global" and session_id and self.settings.devices:
-            device = self.store.session_device(session_id)
-        return unique_lock_key(self.store.keys, name, unique, session_id, device)
-
     @contextmanager
-    def direct_call_lock(
-        self, name: str, session_id: str | None, unique: str = "global"
-    ) -> Iterator[None]:
+    def direct_call_lock(self, name: str, session_id: str | None, unique: str) -> Iterator[None]:
         """Hold the unique lock of a direct (inline) call, or raise AlreadyRunningError."""
-        key = self.lock_key(name, unique, session_id)
+        pool = bool(self.settings.devices)
+        key = unique_lock_key(self.store, name, unique, session_id, pool=pool)
         with self.store.lock(key).held(create_token(), self.task_expires) as acquired:
             if not acquired:
                 raise AlreadyRunningError(already_running_message(name))

@@ -76,6 +76,11 @@ return table.concat(out, '\\31')
 START_ATTEMPTS = 8
 
 
+def session_device(client: StoreClient, keys: Keys, session_id: str) -> str:
+    """The device a session holds (``""``: none), as a ``unique='global'`` task lock needs."""
+    return str(client.hget(keys.session(session_id), "device") or "")
+
+
 class DeviceStore:
     """Redis operations on the declared devices of one lab.
 

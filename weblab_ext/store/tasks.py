@@ -406,10 +406,6 @@ class TaskStore:
         """The unique lock at ``key`` (see :func:`.runtime.devices.unique_lock_key`)."""
         return Lock(self.client, key)
 
-    def session_device(self, session_id: str) -> str:
-        """The device a session holds (``""``: none); decides a ``unique='global'`` lock."""
-        return str(self.client.hget(self.keys.session(session_id), "device") or "")
-
     def subscribe_stops(self) -> Subscription:
         """Listen to the ids of tasks asked to stop (published by :meth:`stop`)."""
         return Subscription(self.client, [self.keys.task_stops()])
