@@ -229,12 +229,16 @@ def wld_start_body(slot_length: float = 200.0) -> dict[str, Any]:
 
 
 def make_lab(
-    store: str | redis.Redis, *, on_dispose: Callable[[], None] | None = None
+    store: str | redis.Redis,
+    *,
+    on_dispose: Callable[[], None] | None = None,
+    devices: list[str] | None = None,
 ) -> tuple[Flask, WebLab]:
     """A lab app with ``/lab`` (reads only) and ``/lab/change`` (writes the user data).
 
     :param store: a store URL (``redis://``, ``fakeredis://``) or a redis-py client.
     :param on_dispose: the lab's ``on_dispose`` (default: does nothing).
+    :param devices: its ``WEBLAB_DEVICES`` (default: none).
     """
     app = Flask(f"bench_{uuid.uuid4().hex[:8]}")
     app.config.update(
@@ -246,6 +250,8 @@ def make_lab(
         WEBLAB_NO_THREAD=True,
         WEBLAB_LOG_SESSION_LIFECYCLE=False,
     )
+    if devices:
+        app.config["WEBLAB_DEVICES"] = devices
     if isinstance(store, str):
         app.config["WEBLAB_REDIS_URL"] = store
         weblab = WebLab(app)
@@ -276,9 +282,13 @@ def make_lab(
     return app, weblab
 
 
-def start_session(app: Flask, body: dict[str, Any] | None = None) -> str:
-    """Start a session through the real RLMS endpoint; returns its id."""
-    reply = app.test_client().post("/weblab/sessions/", json=body or wld_start_body(), headers=AUTH)
+def start_session(app: Flask, body: dict[str, Any] | None = None, *, prefix: str = "") -> str:
+    """Start a session through the real RLMS endpoint; returns its id.
+
+    :param prefix: put before ``/weblab/sessions/`` (``/devices/<name>`` for a device).
+    """
+    path = f"{prefix}/weblab/sessions/"
+    reply = app.test_client().post(path, json=body or wld_start_body(), headers=AUTH)
     if reply.status_code != 200:
         raise RuntimeError(f"start failed: {reply.status_code} {reply.get_data(as_text=True)}")
     return str(json.loads(reply.get_data(as_text=True))["session_id"])

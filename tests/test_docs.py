@@ -221,7 +221,8 @@ def test_python_sample_runs_and_serves_a_student(block: Block, run_sample: RunSa
             continue  # a configuration sample: no way in
         if app.config["SESSION_COOKIE_PATH"]:
             continue  # mounted under a prefix: tested on its own below
-        student = LabUnderTest(app).student()
+        devices = app.extensions["weblab"].settings.devices
+        student = LabUnderTest(app).student(device=devices[0] if devices else None)
         page = student.get(student.landing.location)
         assert page.status_code == 200, page.get_data(as_text=True)
         assert student.dispose().finished

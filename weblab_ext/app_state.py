@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from .config import Settings
     from .runtime.callbacks import LabCallbacks
+    from .runtime.devices import DevicePool
     from .runtime.events import LabEvents
     from .runtime.operator import OperatorService
     from .runtime.sessions import SessionService
@@ -57,6 +58,8 @@ class LabState:
     events: LabEvents
     #: The background threads of this app in this process.
     threads: BackgroundThreads
+    #: The declared devices (``WEBLAB_DEVICES``; false when none is declared).
+    devices: DevicePool
     #: weblab_ext's own routes are exempt from the app's CSRF protector (Flask-WTF), or will
     #: be at the first request if the protector is installed after ``init_app``.
     csrf_exempted: bool = False
@@ -116,4 +119,5 @@ class LabState:
         """Close this app's connections to the store (shutdown, tests); threads are not
         stopped (see :meth:`stop_threads`) and a later use opens new connections."""
         self.sessions.close()
+        self.devices.store.close()
         self.client.close()

@@ -288,6 +288,15 @@ class WebLab(TasksMixin):
             def camera():
                 return hardware.camera.is_connected()
 
+        A check may take the device name (``WEBLAB_DEVICES``): it then runs for the device
+        whose health URL (``<base>/devices/<name>/weblab/health``) is asked.
+
+        .. code-block:: python
+
+            @weblab.health_check
+            def board_ok(device):
+                return boards[device].responds()
+
         :raises ValueError: when a check with that name was registered before.
         """
         self.callbacks.add_health_check(getattr(func, "__name__", repr(func)), func)

@@ -20,6 +20,7 @@ from .config import Settings
 from .context import session_context
 from .runtime.callbacks import LabCallbacks
 from .runtime.counters import LifecycleCounters
+from .runtime.devices import DevicePool
 from .runtime.embedded_store_guard import EmbeddedStoreGuard
 from .runtime.events import LabEvents
 from .runtime.lifecycle_log import LifecycleLog
@@ -30,6 +31,7 @@ from .runtime.task_specs import TaskSpec
 from .runtime.threads import BackgroundThreads
 from .runtime.users import CurrentUser
 from .store.connection import StoreClient, describe, describe_client, is_embedded_client
+from .store.devices import DeviceStore
 from .store.keys import Keys
 from .store.monitoring import MonitoringStore
 from .store.sessions import SessionStore
@@ -146,4 +148,5 @@ def build_lab_state(
         operator=operator,
         events=LabEvents(sessions, keys),
         threads=threads,
+        devices=DevicePool(service, DeviceStore(client, keys), settings.devices),
     )

@@ -1,10 +1,11 @@
 """``flask weblab ...``: every command of the extension (Flask + click layer).
 
-Commands are thin: each reads the app's state and calls one public method of it.
+Commands are thin: each reads the app's state and calls one public method of it;
 
 * :mod:`.status`: ``status`` (sessions by state, tasks, workers);
 * :mod:`.check`: ``check`` (the configuration and the store);
 * :mod:`.clean`: ``clean-expired-users`` (and its old name ``clean_expired_users``);
+* :mod:`.devices`: the devices table of ``status`` (``WEBLAB_DEVICES``);
 * :mod:`.fake`: ``fake new|status|dispose`` (act as the RLMS);
 * :mod:`.fake_client`: the RLMS client and options those commands share;
 * :mod:`.tasks`: ``loop`` and ``run-tasks``;

@@ -25,6 +25,7 @@ from ..protocol import printable
 from ..protocol.status import should_finish
 from ..rlms import RLMSConnectionError, RLMSError, RLMSHTTPError
 from ..runtime.store_errors import ANY_STORE_ERROR
+from .devices import device_option, device_url
 from .fake_client import (
     error_message,
     make_client,
@@ -144,6 +145,7 @@ def _read_initial_data(text: str, path: str | None) -> dict[str, Any]:
     help="File with client_initial_data as JSON (wins over the text option).",
 )
 @rlms_options
+@device_option
 def fake_new(
     name: str,
     username: str,
@@ -161,10 +163,11 @@ def fake_new(
     insecure: bool,
     force_noauth: bool,
     fail_if_noauth: bool,
+    device: str | None,
 ) -> None:
     """Start a session in the running lab, as the RLMS would."""
     client_data = _read_initial_data(client_initial_data, client_initial_data_file)
-    lab_url = url or default_lab_url()
+    lab_url = device_url(url or default_lab_url(), device, lab_state().settings.devices)
     profile_name = profile or "weblabdeusto"
     client = make_client(lab_url, profile_name, insecure, force_noauth, fail_if_noauth)
     # The real WebLab-Deusto sends the login as the full name; a developer passing --name

@@ -9,6 +9,7 @@ from ..context import lab_state
 from ..protocol import printable
 from ..runtime.overview import LabOverview, format_age, worker_label
 from ..runtime.store_errors import ANY_STORE_ERROR
+from .devices import echo_devices
 from .embedded_store import embedded_note
 
 
@@ -97,6 +98,7 @@ def status_command(limit: int) -> None:
         raise click.ClickException(
             f"Cannot reach the store at {state.store_label}: {type(exc).__name__}: {exc}"
         ) from exc
+    echo_devices(state.devices.overview() if state.devices else [])  # WEBLAB_DEVICES
     _echo_sessions(overview)
     click.echo("")
     _echo_tasks(overview)

@@ -19,6 +19,7 @@ from .advice import EXAMPLES, how_to_set
 from .flags import read_flag
 from .parsers import (
     PARSER_TYPES,
+    device_names,
     flag,
     index_mode,
     non_negative_int,
@@ -336,6 +337,19 @@ OPTIONS: tuple[_Option, ...] = (
         "processes claim different sessions, so a smaller batch spreads a mass expiry "
         "more evenly between them.",
     ),
+    # issue 19: device pools
+    _Option(
+        "WEBLAB_DEVICES",
+        (),
+        device_names,
+        "Names of the identical devices (boards, rigs) this lab serves, e.g. "
+        '`["board-1", "board-2"]`. Each device is its own RLMS resource, registered at '
+        "`<base>/devices/<name>` with both dialects under it, and holds at most one session "
+        "at a time; `weblab_user.device` names the session's device. With two or more, the "
+        "un-prefixed RLMS paths answer 404 listing the device URLs; with one, they serve it "
+        "too. Names are 1 to 64 letters, digits, `.`, `_`, `~` or `-`, unique. Unset: no "
+        "devices, every URL and behaviour as in weblablib (sessions may overlap).",
+    ),
 )
 
 _BY_KEY = {option.key: option for option in OPTIONS}
@@ -377,6 +391,7 @@ class Settings:
     admin_password: str | None
     cleaner_concurrency: int
     cleaner_batch: int
+    devices: tuple[str, ...]
     fingerprint: str
 
 

@@ -5,6 +5,7 @@ quoting a secret's value)."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -129,6 +130,34 @@ def index_mode(key: str, value: Any) -> str:
     return str(value)
 
 
+#: A device name: it is a path segment of the device's RLMS URL, so URL-safe by itself.
+_DEVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._~-]{0,63}")
+
+
+def device_names(key: str, value: Any) -> tuple[str, ...]:
+    """A list of unique, URL-safe names (a comma-separated string is accepted too, for an
+    environment variable); ``None`` or an empty list: no devices."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple):
+        raise bad(key, "a list of device names", value)
+    names: list[str] = []
+    for name in value:
+        if not isinstance(name, str) or not _DEVICE_NAME.fullmatch(name):
+            raise bad(
+                key,
+                "a list of names of 1 to 64 letters, digits, '.', '_', '~' or '-' (starting "
+                "with a letter or a digit)",
+                name,
+            )
+        if name in names:
+            raise bad(key, "a list of unique names", name)
+        names.append(name)
+    return tuple(names)
+
+
 PARSER_TYPES.update(
     {
         seconds_value: "seconds",
@@ -137,5 +166,6 @@ PARSER_TYPES.update(
         optional_text: "string or None",
         text: "string",
         redis_url: "URL or None",
+        device_names: "list of names",
     }
 )

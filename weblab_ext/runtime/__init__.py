@@ -7,6 +7,7 @@ session context (``on_start``, ``on_dispose``, task bodies), the Flask layer han
 callable that sets that context up: the runtime only calls it.
 
 * :mod:`.sessions` — the session service: start, touch, logout, dispose, status, clean.
+* :mod:`.devices` — the device pool (``WEBLAB_DEVICES``): the RLMS calls of each device.
 * :mod:`.users`, :mod:`.userdata` — the user objects and their ``data``.
 * :mod:`.disposal` — ``on_dispose`` exactly once, with a bounded wait.
 * :mod:`.lifecycle_log` — structured lifecycle log lines.

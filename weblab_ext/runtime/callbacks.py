@@ -21,8 +21,9 @@ InitialUrl = Callable[[], str]
 UserLoader = Callable[[str], Any]
 #: ``unauthorized()``: the view anonymous students get instead of the default page.
 Unauthorized = Callable[[], Any]
-#: ``check()``: a hardware check of ``GET /weblab/health``; true when the part is fine.
-HealthCheck = Callable[[], Any]
+#: ``check()`` or ``check(device)``: a hardware check of ``GET /weblab/health``; true when
+#: the part is fine.
+HealthCheck = Callable[..., Any]
 
 
 @dataclasses.dataclass

@@ -84,6 +84,8 @@ def log_event(
                 seconds_past_max_date=max(0, round(now - record.max_date)),
                 disposing_resources=record.state == SessionState.DISPOSING,
             )
+            if record.device:  # WEBLAB_DEVICES: which device the session held
+                event["device"] = record.device
         event.update(extra)
         logger.info(json.dumps(event, sort_keys=True))
     except Exception:  # logging must never break a request

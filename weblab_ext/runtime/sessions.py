@@ -18,7 +18,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
@@ -26,7 +26,7 @@ from ..protocol import StartRequest, should_finish, should_finish_many
 from ..random_ids import create_token
 from ..states import SessionState
 from ..store.records import SessionRecord as SessionRecord  # re-exported for views
-from ..store.records import StatusFields
+from ..store.records import StatusFields, StatusRow
 from ..store.sessions import SessionStore
 from .callbacks import LabCallbacks
 from .cleaner import ExpiryCleaner
@@ -120,15 +120,27 @@ class SessionService:
 
     # -- start ------------------------------------------------------------------------------
 
-    def start(self, request: StartRequest, *, now: float | None = None) -> StartOutcome:
+    def start(
+        self,
+        request: StartRequest,
+        *,
+        now: float | None = None,
+        device: str = "",
+        create: Callable[[SessionRecord, float], bool] | None = None,
+    ) -> StartOutcome:
         """Create a session for a validated start request and run ``on_start`` for it.
 
         If ``on_start`` raises, the session is disposed at once (``on_dispose`` runs) and the
         outcome carries the error.
+
+        :param device: the device the session holds (``WEBLAB_DEVICES``), ``""`` for none.
+        :param create: stores the new record, ``False`` when its id is taken (default: the
+            session store's ``create``); the device pool's also claims the device.
         """
         now = self._now(now)
-        record = self._new_record(request, now)
-        while not self.store.create(record, now=now):  # pragma: no cover - 256 random bits
+        record = self._new_record(request, now, device)
+        store = create or (lambda new, at: self.store.create(new, now=at))
+        while not store(record, now):  # pragma: no cover - 256 random bits
             record = dataclasses.replace(record, session_id=create_token())
         self.counters.session_started()
         user = CurrentUser(record, self, clock=self.clock)
@@ -143,7 +155,7 @@ class SessionService:
         return StartOutcome(record.session_id, record, error)
 
     @staticmethod
-    def _new_record(request: StartRequest, now: float) -> SessionRecord:
+    def _new_record(request: StartRequest, now: float, device: str) -> SessionRecord:
         return SessionRecord(
             session_id=create_token(),
             state=SessionState.ACTIVE,
@@ -160,6 +172,7 @@ class SessionService:
             back=request.back,
             request_client_data=request.request_client_data,
             request_server_data=request.request_server_data,
+            device=device,
         )
 
     def _run_on_start(self, request: StartRequest, user: CurrentUser) -> Exception | None:
@@ -284,8 +297,11 @@ class SessionService:
 
     def status(self, session_id: str, *, now: float | None = None) -> int:
         """The RLMS status of one session; logs its expiry once when it is over."""
+        return self.status_of(session_id, self.store.status_fields(session_id), now=now)
+
+    def status_of(self, session_id: str, fields: StatusFields, *, now: float | None = None) -> int:
+        """The RLMS status of a session whose status ``fields`` were read (see :meth:`status`)."""
         now = self._now(now)
-        fields = self.store.status_fields(session_id)
         value = self.should_finish(fields, now)
         if (
             value < 0
@@ -305,12 +321,19 @@ class SessionService:
             )
 
     def status_many(
-        self, session_ids: Sequence[str], *, time_limit: float | None = None
+        self,
+        session_ids: Sequence[str],
+        *,
+        time_limit: float | None = None,
+        rows: Callable[[Sequence[str]], Iterable[StatusRow]] | None = None,
     ) -> dict[str, int]:
         """The RLMS status of many sessions, one round trip per chunk of ids.
 
         :param time_limit: seconds after which the ids not read yet are left out.
+        :param rows: reads the status rows of a chunk (default: the session store's; a
+            device's reads other devices' sessions as unknown).
         """
+        read = rows or self.store.status_rows
         started = time.monotonic()
         result: dict[str, int] = {}
         # Without a time limit all ids go in one round trip; with one, in chunks between checks.
@@ -318,7 +341,7 @@ class SessionService:
         for first in range(0, len(session_ids), step):
             chunk = session_ids[first : first + step]
             values = should_finish_many(
-                self.store.status_rows(chunk),
+                read(chunk),
                 now=self.clock(),
                 timeout=self.timeout,
                 poll_interval=self.poll_interval,

@@ -27,6 +27,7 @@ from ..store.connection import STORE_ERRORS
 from ..store.records import TaskRecord
 from ..store.tasks import TaskStore
 from .counters import LifecycleCounters
+from .devices import unique_lock_key
 from .task_leases import LeaseKeeping
 from .task_runs import TaskRun, log_start, report_end, reported_class
 from .task_specs import TaskSpec, already_running_message, duplicate_error
@@ -122,8 +123,8 @@ class TaskEngine(LeaseKeeping):
         task_id = create_token()
         lock_key = None
         if spec.unique is not None:
-            scope = session_id if spec.unique == "user" else None
-            lock_key = self.store.keys.unique_lock(spec.name, scope)
+            pool = bool(self.settings.devices)
+            lock_key = unique_lock_key(self.store, spec.name, spec.unique, session_id, pool=pool)
         now = self.clock()
         fields = {
             "name": spec.name,
@@ -158,11 +159,11 @@ class TaskEngine(LeaseKeeping):
         return TaskRecord.from_hash(task_id, fields)
 
     @contextmanager
-    def direct_call_lock(self, name: str, session_id: str | None) -> Iterator[None]:
+    def direct_call_lock(self, name: str, session_id: str | None, unique: str) -> Iterator[None]:
         """Hold the unique lock of a direct (inline) call, or raise AlreadyRunningError."""
-        with self.store.unique_lock(name, session_id).held(
-            create_token(), self.task_expires
-        ) as acquired:
+        pool = bool(self.settings.devices)
+        key = unique_lock_key(self.store, name, unique, session_id, pool=pool)
+        with self.store.lock(key).held(create_token(), self.task_expires) as acquired:
             if not acquired:
                 raise AlreadyRunningError(already_running_message(name))
             yield

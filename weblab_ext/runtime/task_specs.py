@@ -10,8 +10,9 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-#: What ``unique=`` accepts: not unique, one run in the lab, one run per session.
-UNIQUE_VALUES = (None, "global", "user")
+#: What ``unique=`` accepts: not unique, one run in the lab (per device on a pool), one run
+#: per session, one run across the whole pool.
+UNIQUE_VALUES = (None, "global", "user", "pool")
 
 
 def already_running_message(name: str) -> str:
@@ -37,5 +38,5 @@ class TaskSpec:
 
     name: str
     func: Callable[..., Any]
-    unique: str | None = None  #: ``None``, ``'global'`` or ``'user'``.
+    unique: str | None = None  #: ``None``, ``'global'``, ``'user'`` or ``'pool'``.
     raise_on_duplicate: bool = False

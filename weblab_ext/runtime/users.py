@@ -67,7 +67,7 @@ class AnonymousUser(WebLabUser):
     is_anonymous = True
     session_id = back = username = username_unique = full_name = None
     locale = experiment_name = category_name = experiment_id = None
-    last_poll = max_date = start_date = exited = user = None
+    last_poll = max_date = start_date = exited = user = device = None
     time_left = 0.0
 
     def __init__(self) -> None:
@@ -105,6 +105,10 @@ class _SessionUser(WebLabUser):
     category_name = property(lambda self: self._record.category_name, doc="Lab category.")
     experiment_id = property(lambda self: self._record.experiment_id, doc="name@category.")
     exited = property(lambda self: self._record.exited, doc="Whether the student logged out.")
+    device = property(
+        lambda self: self._record.device,
+        doc="The device (of ``WEBLAB_DEVICES``) the session holds; '' when none is declared.",
+    )
 
     @property
     def request_client_data(self) -> Mapping[str, Any]:

@@ -11,5 +11,6 @@ nor anything from the Flask layer (``extension``, ``views``, ``decorators``, ``c
 * :mod:`.monitoring` — the metrics counters and the operators' reads;
 * :mod:`.locks` — locks with an owner and a TTL;
 * :mod:`.pubsub` — publishing and ``Subscription`` (sharded on a cluster);
-* :mod:`.hot_path` — the request hot path's commands, on connections of its own.
+* :mod:`.hot_path` — the request hot path's commands, on connections of its own;
+* :mod:`.devices` — the declared devices (``WEBLAB_DEVICES``) and which session holds each.
 """

@@ -87,6 +87,11 @@ class Keys:
             return f"{self.prefix}:unique:global:{task_name}"
         return f"{self.prefix}:unique:user:{task_name}:{session_id}"
 
+    def device_unique_lock(self, task_name: str, device: str) -> str:
+        """String lock owned by a task id: ``unique='global'`` on one device of a pool (the
+        pool-wide ``unique='pool'`` lock is :meth:`unique_lock` without a session)."""
+        return f"{self.prefix}:unique:device:{device}:{task_name}"
+
     def workers(self) -> str:
         """Sorted set of live worker processes scored by the expiry of their heartbeat."""
         return f"{self.prefix}:workers"
@@ -94,6 +99,12 @@ class Keys:
     def worker_info(self, worker_id: str) -> str:
         """Hash: what one worker process is (host, pid, threads, started)."""
         return f"{self.prefix}:worker:{worker_id}"
+
+    # -- devices (WEBLAB_DEVICES) -----------------------------------------------------------
+
+    def device(self, name: str) -> str:
+        """Hash: one declared device (``session``: the id of the session holding it)."""
+        return f"{self.prefix}:device:{name}"
 
     # -- operators ----------------------------------------------------------------------------
 
@@ -120,7 +131,9 @@ class Keys:
             "task_progress": self.task_progress(),
             "unique_global": self.unique_lock("<name>"),
             "unique_user": self.unique_lock("<name>", "<sid>"),
+            "unique_device": self.device_unique_lock("<name>", "<device>"),
             "workers": self.workers(),
             "worker_info": self.worker_info("<wid>"),
             "metrics_counters": self.metrics_counters(),
+            "device": self.device("<device>"),
         }

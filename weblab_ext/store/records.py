@@ -40,6 +40,7 @@ PACKED_SESSION_FIELDS = (
     "data_version",
     "exited",
     "disposing_since",
+    "device",
     "info",
     "data",
 )
@@ -91,6 +92,8 @@ class SessionRecord:
     data_version: int = 0
     disposing_since: float | None = None
     _exited_before_dispose: bool = False
+    #: The device the session holds (``WEBLAB_DEVICES``); ``""`` in a lab without devices.
+    device: str = ""
 
     @property
     def experiment_id(self) -> str:
@@ -113,7 +116,7 @@ class SessionRecord:
         info = {name: getattr(self, name) for name in _INFO_FIELDS}
         info["request_client_data"] = dict(self.request_client_data)
         info["request_server_data"] = dict(self.request_server_data)
-        return {
+        fields = {
             "state": self.state,
             "max_date": repr(self.max_date),
             "last_poll": repr(self.last_poll),
@@ -121,6 +124,10 @@ class SessionRecord:
             "data": self.data_json,
             "data_version": str(self.data_version),
         }
+        if self.device:
+            # A field of its own (not in ``info``): the status scripts compare it.
+            fields["device"] = self.device
+        return fields
 
     @classmethod
     def from_hash(cls, session_id: str, raw: Mapping[str, str]) -> SessionRecord:
@@ -144,6 +151,7 @@ class SessionRecord:
         data_version: str,
         exited: str,
         disposing_since: str,
+        device: str,
         info_json: str,
         data: str,
     ) -> SessionRecord:
@@ -169,6 +177,7 @@ class SessionRecord:
             data_version=int(data_version or 0),
             disposing_since=float(disposing_since) if disposing_since else None,
             _exited_before_dispose=exited == "1",
+            device=device,
         )
 
 

@@ -364,9 +364,9 @@ class TaskStore:
 
     # -- unique locks of direct calls, stop notifications ------------------------------------
 
-    def unique_lock(self, task_name: str, session_id: str | None) -> Lock:
-        """The unique lock of a task name (``session_id`` for ``unique='user'``)."""
-        return Lock(self.client, self.keys.unique_lock(task_name, session_id))
+    def lock(self, key: str) -> Lock:
+        """The unique lock at ``key`` (see :func:`.runtime.devices.unique_lock_key`)."""
+        return Lock(self.client, key)
 
     def subscribe_stops(self) -> Subscription:
         """Listen to the ids of tasks asked to stop (published by :meth:`stop`)."""

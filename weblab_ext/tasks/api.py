@@ -45,9 +45,10 @@ class TasksMixin:
     ) -> Any:
         """Declare a background task; usable as ``@weblab.task`` or ``@weblab.task(...)``.
 
-        :param unique: ``None``; ``'global'``: one run at a time in the whole lab; ``'user'``:
-            one at a time per session. A duplicate ``delay()`` returns a task that already
-            failed with ``error['class'] == 'AlreadyRunningError'``.
+        :param unique: ``None``; ``'global'``: one run at a time in the whole lab (with
+            ``WEBLAB_DEVICES``, on each device); ``'user'``: one at a time per session;
+            ``'pool'``: one in the whole lab, whatever the device. A duplicate ``delay()``
+            returns a task that already failed with ``error['class'] == 'AlreadyRunningError'``.
         :param raise_on_duplicate: make a duplicate ``delay()`` raise
             :class:`~weblab_ext.AlreadyRunningError` instead.
         :raises ValueError: for a bad ``unique``, a duplicate name or a 43-character name.

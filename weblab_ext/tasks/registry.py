@@ -21,9 +21,17 @@ EngineResolver = Callable[[], TaskEngine]
 
 
 def validate_unique(unique: Any) -> None:
-    """:raises ValueError: unless ``unique`` is ``None``, ``'global'`` or ``'user'``."""
+    """:raises ValueError: unless ``unique`` is ``None``, ``'global'``, ``'user'`` or
+    ``'pool'``."""
     if unique not in UNIQUE_VALUES:
-        raise ValueError("unique must be None, 'global' or 'user'")
+        raise ValueError("unique must be None, 'global', 'user' or 'pool'")
+
+
+def _session_if_any() -> str | None:
+    try:
+        return current_session_id()
+    except NoContextError:
+        return None
 
 
 class TaskWrapper:
@@ -60,7 +68,9 @@ class TaskWrapper:
                     f"Task {self.name} is unique per user: it needs a "
                     f"session; {SESSION_CONTEXT_HINT}"
                 )
-        with self._engine().direct_call_lock(self.name, session_id):
+        elif self.unique == "global":
+            session_id = _session_if_any()  # on a device pool, 'global' is per device
+        with self._engine().direct_call_lock(self.name, session_id, self.unique):
             return self.func(*args, **kwargs)
 
     def delay(self, *args: Any, **kwargs: Any) -> WebLabTask:

@@ -277,17 +277,21 @@ class LabUnderTest:
         with self.app.test_request_context():
             return url_for(endpoint, **values)
 
-    def rlms(self, profile: str | None = None, **options: Any) -> RLMSClient:
+    def rlms(
+        self, profile: str | None = None, *, device: str | None = None, **options: Any
+    ) -> RLMSClient:
         """An RLMS client calling the app in-process, with the app's credentials.
 
         Waits are not made: ``client.sleep`` is a :class:`NoSleep` recording them.
 
         :param profile: an RLMS profile name (default: this lab's).
+        :param device: a device of ``WEBLAB_DEVICES``: the client calls that device's URL,
+            as the RLMS resource of that device does.
         :param options: more :class:`~weblab_ext.rlms.RLMSClient` arguments.
         """
         config = self.app.config
         settings: dict[str, Any] = {
-            "url": self.base_url,
+            "url": self.base_url + (f"/devices/{device}" if device else ""),
             "username": config.get("WEBLAB_USERNAME"),
             "password": config.get("WEBLAB_PASSWORD"),
             "profile": profile or self.profile,
@@ -307,17 +311,25 @@ class LabUnderTest:
         client.eager_tasks = self.eager_tasks if eager_tasks is None else eager_tasks
         return client
 
-    def start(self, rlms: RLMSClient | None = None, **start: Any) -> StartedSession:
-        """Start a session as the RLMS does; ``start`` are :meth:`RLMSClient.start` args."""
-        return (rlms or self.rlms()).start(**start)
+    def start(
+        self, rlms: RLMSClient | None = None, *, device: str | None = None, **start: Any
+    ) -> StartedSession:
+        """Start a session as the RLMS does; ``start`` are :meth:`RLMSClient.start` args.
 
-    def student(self, rlms: RLMSClient | None = None, **start: Any) -> Student:
+        :param device: start it on this device of ``WEBLAB_DEVICES`` (without ``rlms``).
+        """
+        return (rlms or self.rlms(device=device)).start(**start)
+
+    def student(
+        self, rlms: RLMSClient | None = None, *, device: str | None = None, **start: Any
+    ) -> Student:
         """Start a session and follow its launch URL with a fresh test client.
 
         :param rlms: the RLMS client to start with (default: :meth:`rlms`).
+        :param device: start it on this device of ``WEBLAB_DEVICES`` (without ``rlms``).
         :param start: :meth:`RLMSClient.start` arguments (``username``, ``slot_length``...).
         """
-        rlms = rlms or self.rlms()
+        rlms = rlms or self.rlms(device=device)
         session = rlms.start(**start)
         client = self.test_client()
         parts = urlsplit(session.url)

@@ -25,9 +25,9 @@ the test):
         return app
 
 Fixtures: ``weblab_config``, ``weblab_app`` (to override), ``weblab_lab``, ``rlms_profile``,
-``rlms``, ``student``, ``weblab_eager_tasks``. Markers: ``weblab_profiles`` (run once per RLMS
-profile) and ``weblab_eager_tasks``. Options: ``--weblab-redis-url`` / ini
-``weblab_redis_url``. See ``docs/testing.md``.
+``weblab_device``, ``rlms``, ``student``, ``weblab_eager_tasks``. Markers:
+``weblab_profiles`` (run once per RLMS profile) and ``weblab_eager_tasks``. Options:
+``--weblab-redis-url`` / ini ``weblab_redis_url``. See ``docs/testing.md``.
 """
 
 from __future__ import annotations
@@ -184,9 +184,19 @@ def weblab_lab(
 
 
 @pytest.fixture
-def rlms(weblab_lab: LabUnderTest, rlms_profile: str) -> RLMSClient:
-    """An RLMS client calling the lab in-process as ``rlms_profile`` does (no real waits)."""
-    return weblab_lab.rlms(rlms_profile)
+def weblab_device(weblab_lab: LabUnderTest) -> str | None:
+    """The device (of ``WEBLAB_DEVICES``) that ``rlms`` and ``student`` use: the first
+    declared one, ``None`` in a lab without devices. Override or parametrize it to test
+    another device."""
+    devices = weblab_lab.state.settings.devices
+    return devices[0] if devices else None
+
+
+@pytest.fixture
+def rlms(weblab_lab: LabUnderTest, rlms_profile: str, weblab_device: str | None) -> RLMSClient:
+    """An RLMS client calling the lab in-process as ``rlms_profile`` does (no real waits),
+    as the RLMS resource of ``weblab_device`` when the lab declares devices."""
+    return weblab_lab.rlms(rlms_profile, device=weblab_device)
 
 
 @pytest.fixture

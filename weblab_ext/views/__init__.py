@@ -19,7 +19,8 @@ from flask import Blueprint, Flask
 
 from ..config import Settings
 from .admin import create_admin_blueprint
-from .errors import ADMIN_BLUEPRINT, RLMS_BLUEPRINTS, add_store_error_handlers
+from .devices import register_device_views
+from .errors import ADMIN_BLUEPRINT, DEVICE_BLUEPRINTS, RLMS_BLUEPRINTS, add_store_error_handlers
 from .rlms_api import add_rlms_routing_replies, create_rlms_blueprint
 from .student import close_view, launch_view, logout_view, register_student_routes
 
@@ -31,6 +32,7 @@ def register_views(app: Flask, settings: Settings) -> None:
     weblab, ldl = RLMS_BLUEPRINTS
     app.register_blueprint(create_rlms_blueprint(weblab, f"{base}/weblab", dialect="weblab"))
     app.register_blueprint(create_rlms_blueprint(ldl, f"{base}/ldl", dialect="ldl"))
+    register_device_views(app, settings, create_rlms_blueprint)  # WEBLAB_DEVICES
     app.register_blueprint(create_admin_blueprint(f"{base}/weblab"))
     app.register_blueprint(
         Blueprint(
@@ -56,8 +58,9 @@ def exempt_from_csrf(app: Flask) -> bool:
     exempt = getattr(csrf, "exempt", None)
     if exempt is None:
         return False
-    for name in (*RLMS_BLUEPRINTS, ADMIN_BLUEPRINT):
-        exempt(app.blueprints[name])
+    for name in (*RLMS_BLUEPRINTS, *DEVICE_BLUEPRINTS, ADMIN_BLUEPRINT):
+        if name in app.blueprints:  # the device blueprints exist only with WEBLAB_DEVICES
+            exempt(app.blueprints[name])
     exempt(logout_view)
     exempt(close_view)
     exempt(launch_view)  # its confirmation form carries a token of its own

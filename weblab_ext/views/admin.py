@@ -50,6 +50,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from ..config import Settings
 from ..context import lab_state
 from ..protocol import printable
+from ..runtime.devices import DeviceRow
 from ..runtime.disposal import DisposeOutcome
 from ..runtime.lifecycle_log import session_id_hash
 from ..runtime.operator import OperatorService
@@ -198,8 +199,10 @@ def _admin_page() -> ResponseReturnValue:
     done = _DONE.get(request.args.get("done", ""), "")
     what = request.args.get("what", "")
     message = done.format(what=what if re.fullmatch(r"[0-9a-f]{1,16}", what) else "")
+    devices: list[DeviceRow] = []
     try:
         overview, problem = state.operator.overview(ROWS), ""
+        devices = state.devices.overview() if state.devices else []  # WEBLAB_DEVICES
     except ANY_STORE_ERROR as error:
         overview, problem = (
             None,
@@ -209,6 +212,7 @@ def _admin_page() -> ResponseReturnValue:
     html = render_template(
         "weblab_ext_admin.html",
         overview=overview,
+        devices=devices,
         reading=reading,
         problem=problem,
         health=lab_health(state, request.environ),

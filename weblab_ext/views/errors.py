@@ -26,10 +26,12 @@ logger = logging.getLogger("weblab_ext")
 
 #: Names of the RLMS blueprints (WebLab-Deusto's dialect, LabDiscoveryEngine's ``/ldl``).
 RLMS_BLUEPRINTS = ("weblab", "weblab_ldl")
+#: Names of the RLMS blueprints of the declared devices (``WEBLAB_DEVICES``), same order.
+DEVICE_BLUEPRINTS = ("weblab_device", "weblab_device_ldl")
 #: Name of the operator's blueprint (metrics, admin page), under the RLMS prefix too.
 ADMIN_BLUEPRINT = "weblab_admin"
 #: Blueprints whose errors are always JSON: everything under the RLMS prefixes.
-_JSON_BLUEPRINTS = (*RLMS_BLUEPRINTS, ADMIN_BLUEPRINT)
+_JSON_BLUEPRINTS = (*RLMS_BLUEPRINTS, *DEVICE_BLUEPRINTS, ADMIN_BLUEPRINT)
 #: Seconds an RLMS or a browser is told to wait before trying again while the store is down.
 RETRY_AFTER_SECONDS = 5
 #: Error code of the 503 answered while the store is down (the Socket.IO event is

@@ -18,7 +18,9 @@ from flask import Flask, Response, request
 
 from ..context import lab_state
 from ..runtime.callbacks import HealthCheck
+from ..runtime.devices import takes_device
 from ..runtime.health import HealthReport
+from .devices import current_device
 from .errors import compact_json
 
 if TYPE_CHECKING:
@@ -28,10 +30,10 @@ if TYPE_CHECKING:
 HEALTH_ENDPOINT = "._health"
 
 
-def _in_app(app: Flask, check: HealthCheck) -> Callable[[], Any]:
+def _in_app(app: Flask, check: HealthCheck, *args: str) -> Callable[[], Any]:
     def run() -> Any:
         with app.app_context():  # lab code expects current_app, as in any hook
-            return check()
+            return check(*args)
 
     return run
 
@@ -43,13 +45,30 @@ def health_reply(report: HealthReport) -> Response:
     return response
 
 
-def lab_health(state: LabState, environ: Mapping[str, Any]) -> HealthReport:
+def lab_health(
+    state: LabState, environ: Mapping[str, Any], device: str | None = None
+) -> HealthReport:
     """The lab's health now: its deployment, the store and the lab's hardware checks, within
-    ``WEBLAB_HEALTH_CHECK_TIMEOUT`` seconds (the health URL and the admin page show it)."""
-    checks = [(name, _in_app(state.app, check)) for name, check in state.callbacks.health_checks]
+    ``WEBLAB_HEALTH_CHECK_TIMEOUT`` seconds (the health URL and the admin page show it).
+
+    :param device: the device asked about (``WEBLAB_DEVICES``): the checks that take a device
+        name run for it. Without one, they run only in a lab that declares no device (with
+        ``""``).
+    """
+    if device is None and not state.settings.devices:
+        device = ""
+    checks: list[tuple[str, HealthCheck]] = []
+    for name, check in state.callbacks.health_checks:
+        if not takes_device(check):
+            checks.append((name, _in_app(state.app, check)))
+        elif device is not None:
+            # Named per device: a check still hanging on one device does not block another's.
+            label = f"{name} ({device})" if device else name
+            checks.append((label, _in_app(state.app, check, device)))
     return state.operator.health(environ, checks)
 
 
 def health_view() -> Response:
-    """Check the store and the lab's hardware checks; answer in bounded time."""
-    return health_reply(lab_health(lab_state(), request.environ))
+    """Check the store and the lab's hardware checks (of the device in the URL, if any);
+    answer in bounded time."""
+    return health_reply(lab_health(lab_state(), request.environ, current_device()))

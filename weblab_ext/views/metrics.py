@@ -46,6 +46,12 @@ METRICS = {
     "weblab_cleaner_lag_seconds": "Seconds since the oldest session that is over became due "
     "for disposal (0 when none waits).",
 }
+#: The metrics of a lab with ``WEBLAB_DEVICES``, one series per device (label ``device``).
+DEVICE_METRICS = {
+    "weblab_device_in_use": "1 while a session not disposed yet holds the device, else 0.",
+    "weblab_device_session_seconds_left": "Seconds left of the slot of the session holding "
+    "the device (0 when free).",
+}
 # Both ways work whether weblab_ext came from an index or from a checkout (its "metrics"
 # extra installs nothing but prometheus-client).
 _MISSING_CLIENT = (
@@ -93,6 +99,28 @@ def _families(reading: MetricsReading | None) -> Iterator[Metric]:
     yield gauge("weblab_cleaner_lag_seconds", reading.cleaner_lag)
 
 
+def _device_families(state: LabState) -> Iterator[Metric]:
+    from prometheus_client.core import GaugeMetricFamily
+
+    try:
+        rows = state.devices.overview()
+    except ANY_STORE_ERROR:
+        return
+    in_use = GaugeMetricFamily(
+        "weblab_device_in_use", DEVICE_METRICS["weblab_device_in_use"], labels=["device"]
+    )
+    left = GaugeMetricFamily(
+        "weblab_device_session_seconds_left",
+        DEVICE_METRICS["weblab_device_session_seconds_left"],
+        labels=["device"],
+    )
+    for row in rows:
+        in_use.add_metric([row.name], 1 if row.session_key else 0)
+        left.add_metric([row.name], row.time_left or 0.0)
+    yield in_use
+    yield left
+
+
 class LabCollector:
     """A ``prometheus_client`` collector reading one lab's store at each ``collect()``."""
 
@@ -113,7 +141,10 @@ class LabCollector:
             return None
 
     def collect(self) -> Iterator[Metric]:
-        yield from _families(self.read())
+        reading = self.read()
+        yield from _families(reading)
+        if reading is not None and self.state.devices:
+            yield from _device_families(self.state)
 
 
 def metrics_view() -> Response:

@@ -38,7 +38,9 @@ from ..protocol import (
     start_reply,
     test_reply,
 )
+from ..runtime.devices import DeviceBusyError
 from ..runtime.disposal import DisposeOutcome
+from .devices import rlms_sessions
 from .errors import (
     add_rlms_error_handlers,
     compact_json,
@@ -222,7 +224,10 @@ def _start(parse: Callable[[Any], StartRequest]) -> Response:
         start = parse(decode_body(raw, request.mimetype))
     except ProtocolError as error:
         return _protocol_error(error)
-    outcome = state.service.start(start)
+    try:
+        outcome = rlms_sessions().start(start)
+    except DeviceBusyError as busy:
+        return _device_busy(busy, ldl=parse is parse_ldl_start)
     if outcome.error is not None:
         reply = start_failed_reply()
         reply["code"] = "on-start-failed"
@@ -239,6 +244,16 @@ def _start(parse: Callable[[Any], StartRequest]) -> Response:
     return _json(start_reply(url, outcome.session_id))
 
 
+def _device_busy(error: DeviceBusyError, *, ldl: bool) -> Response:
+    """A start refused on a busy device: a failed start each RLMS recognises (``error`` for
+    both, ``success: false`` for LabDiscoveryEngine's ldl client, and a non-2xx status for
+    WebLab-Deusto, which reads neither)."""
+    reply: dict[str, Any] = {**start_failed_reply(str(error)), "code": "device-busy"}
+    if ldl:
+        reply["success"] = False
+    return _json(reply, 409)
+
+
 def _start_weblab() -> Response:
     return _start(parse_weblab_start)
 
@@ -248,7 +263,7 @@ def _start_ldl() -> Response:
 
 
 def _status(session_id: str) -> Response:
-    return _json({"should_finish": lab_state().service.status(session_id)})
+    return _json({"should_finish": rlms_sessions().status(session_id)})
 
 
 def _multiple_status() -> Response:
@@ -276,7 +291,7 @@ def _multiple_status() -> Response:
             },
             error.status,
         )
-    return _json({"status": state.service.status_many(session_ids, time_limit=time_limit)})
+    return _json({"status": rlms_sessions().status_many(session_ids, time_limit=time_limit)})
 
 
 def _dispose(session_id: str) -> Response:
@@ -291,7 +306,7 @@ def _dispose(session_id: str) -> Response:
             return _protocol_error(error)
         if action != "delete":
             return _json(dispose_unknown_op_reply())
-    outcome = state.service.dispose(session_id, wait=state.settings.dispose_wait)
+    outcome = rlms_sessions().dispose(session_id, wait=state.settings.dispose_wait)
     if outcome is DisposeOutcome.NOT_FOUND:
         return _json(dispose_not_found_reply())
     if outcome is DisposeOutcome.PENDING:

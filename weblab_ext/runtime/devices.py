@@ -1,0 +1,202 @@
+"""The device service: a pool of identical devices (``WEBLAB_DEVICES``) served by one app.
+
+Runtime layer, no Flask. Each declared device is its own RLMS resource: the RLMS calls of a
+device (start, status, status/multiple, dispose) go through its :class:`DeviceSessions`,
+which holds the device to at most one session at a time and reads the sessions of other
+devices as unknown. Everything else (the cleaner, tasks, leases, ``on_dispose`` exactly once)
+is the lab's one session service: sessions of every device share one index, so one worker
+serves the whole pool and its cost does not grow with the number of devices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import WebLabError
+from ..protocol import StartRequest
+from ..store.devices import DeviceStore, session_device
+from ..store.records import SessionRecord
+from .disposal import DisposeOutcome
+
+if TYPE_CHECKING:
+    from ..store.tasks import TaskStore
+    from .sessions import SessionService, StartOutcome
+
+logger = logging.getLogger("weblab_ext")
+
+
+class DeviceBusyError(WebLabError):
+    """A start asked for a device whose previous session is not disposed yet."""
+
+    def __init__(self, device: str) -> None:
+        super().__init__(
+            f"Device {device} is busy: its previous session is not fully cleaned up yet; "
+            "try again when it is disposed"
+        )
+        self.device = device
+
+
+def unique_lock_key(
+    store: TaskStore, name: str, unique: str, session_id: str | None, *, pool: bool
+) -> str:
+    """The key of the unique lock of a run of task ``name`` for a session (if any).
+
+    ``'user'``: one per session; ``'global'``: one per device of a pool (a lab moved onto a
+    pool behaves on each device as it did alone), one in the lab without devices; ``'pool'``:
+    one in the whole lab.
+
+    :param pool: the lab declares devices: only then is the session's device read (a lab
+        without devices pays no round trip for it).
+    """
+    keys = store.keys
+    if unique == "user":
+        return keys.unique_lock(name, session_id)
+    if unique == "global" and session_id and pool:
+        device = session_device(store.client, keys, session_id)
+        if device:
+            return keys.device_unique_lock(name, device)
+    return keys.unique_lock(name)
+
+
+def takes_device(check: Callable[..., Any]) -> bool:
+    """Whether a health check takes the device name (``def camera_ok(device): ...``)."""
+    try:
+        parameters = inspect.signature(check).parameters.values()
+    except (TypeError, ValueError):  # a builtin without a signature: called with nothing
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    # A required positional parameter only: ``*args`` (a generic wrapper) and defaults keep
+    # a weblablib check called as before, with nothing.
+    return any(p.kind in positional and p.default is inspect.Parameter.empty for p in parameters)
+
+
+def id_hash(session_id: str) -> str:
+    """What log lines and operators see instead of a session id (a secret): the first 16
+    hex digits of its SHA-256, as in the lifecycle log."""
+    return hashlib.sha256(session_id.encode()).hexdigest()[:16]
+
+
+class DeviceSessions:
+    """The RLMS operations of one device, with the signatures of the session service.
+
+    :param pool: the lab's device pool.
+    :param device: the device's name.
+    """
+
+    def __init__(self, pool: DevicePool, device: str) -> None:
+        self.pool = pool
+        self.device = device
+
+    def start(self, request: StartRequest, *, now: float | None = None) -> StartOutcome:
+        """Start a session on this device if it is free.
+
+        :raises DeviceBusyError: when its previous session is not disposed yet.
+        """
+        store = self.pool.store
+
+        def create(record: SessionRecord, at: float) -> bool:
+            outcome = store.create(record, now=at)
+            if outcome == "busy":
+                holder = store.holder(self.device)
+                logger.warning(
+                    "Refused a start on device %s: session %s is not disposed yet",
+                    self.device,
+                    id_hash(holder) if holder else "(just released)",
+                )
+                raise DeviceBusyError(self.device)
+            return outcome == "created"
+
+        return self.pool.service.start(request, now=now, device=self.device, create=create)
+
+    def status(self, session_id: str, *, now: float | None = None) -> int:
+        """The RLMS status of one session of this device (another's reads as unknown)."""
+        fields = self.pool.store.status_fields(session_id, self.device)
+        return self.pool.service.status_of(session_id, fields, now=now)
+
+    def status_many(
+        self, session_ids: Sequence[str], *, time_limit: float | None = None
+    ) -> dict[str, int]:
+        """The RLMS status of many sessions of this device, one round trip per chunk."""
+        store, device = self.pool.store, self.device
+        return self.pool.service.status_many(
+            session_ids, time_limit=time_limit, rows=lambda ids: store.status_rows(ids, device)
+        )
+
+    def dispose(self, session_id: str, *, wait: float, now: float | None = None) -> DisposeOutcome:
+        """Dispose a session of this device; another device's session is not found."""
+        if self.pool.store.device_of(session_id) != self.device:
+            return DisposeOutcome.NOT_FOUND
+        return self.pool.service.dispose(session_id, wait=wait, now=now)
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceRow:
+    """One device as an operator sees it (``flask weblab status``, the admin page, metrics).
+
+    Its session is named by the hash of its id (an id is a student's credential).
+    """
+
+    name: str
+    #: The hash of the id of the session holding it (see :func:`id_hash`), or ``None``.
+    session_key: str | None = None
+    username: str | None = None
+    #: Seconds left of the slot of its session.
+    time_left: float | None = None
+    #: The state of its session (``active``, ``exited``, ``disposing``).
+    state: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The short form of its session shown in tables (``""``: free)."""
+        return (self.session_key or "")[:10]
+
+
+class DevicePool:
+    """The declared devices of one app.
+
+    :param service: the lab's session service.
+    :param store: the lab's device store.
+    :param names: the declared device names, in order.
+    """
+
+    def __init__(self, service: SessionService, store: DeviceStore, names: Sequence[str]) -> None:
+        self.service = service
+        self.store = store
+        self.names = tuple(names)
+        self._devices = {name: DeviceSessions(self, name) for name in self.names}
+
+    def __bool__(self) -> bool:
+        return bool(self.names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._devices
+
+    def on(self, name: str) -> DeviceSessions:
+        """The RLMS operations of device ``name``.
+
+        :raises KeyError: for a name not declared.
+        """
+        return self._devices[name]
+
+    def overview(self, *, now: float | None = None) -> list[DeviceRow]:
+        """Every device with the session that holds it, if any."""
+        now = self.service.clock() if now is None else now
+        holders = self.store.holders(self.names)
+        held = [sid for sid in holders.values() if sid]
+        records = {sid: record for sid, record in zip(held, self.store.records(held), strict=True)}
+        rows = []
+        for name in self.names:
+            session_id = holders[name]
+            record = records.get(session_id) if session_id else None
+            if record is None:
+                rows.append(DeviceRow(name))
+                continue
+            left = max(0.0, record.max_date - now) if record.state == "active" else 0.0
+            key = id_hash(record.session_id)
+            rows.append(DeviceRow(name, key, record.username, left, record.state))
+        return rows

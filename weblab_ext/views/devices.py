@@ -1,0 +1,100 @@
+"""The RLMS endpoints of each declared device (``WEBLAB_DEVICES``).
+
+An RLMS registers ``{base_url}/devices/<name>`` as the lab URL of one device and appends its
+usual paths: ``/weblab/sessions/...``, ``/ldl/sessions/...``, ``/weblab/health``. They are
+the same views as the un-prefixed ones, registered once more under a prefix that carries the
+device name; the views ask :func:`rlms_sessions` for the session operations of the device in
+the URL. With two or more devices the un-prefixed paths answer 404 listing the device URLs
+(a session there would hold no device); with one, they serve that device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Flask, Response, g, request
+
+from ..config import Settings
+from ..context import lab_state
+from .errors import DEVICE_BLUEPRINTS, RLMS_BLUEPRINTS, json_error
+
+if TYPE_CHECKING:
+    from ..runtime.devices import DeviceSessions
+    from ..runtime.sessions import SessionService
+
+#: The URL variable holding the device name (removed before the views are called).
+DEVICE_ARG = "weblab_device"
+
+
+def register_device_views(
+    app: Flask, settings: Settings, create_blueprint: Callable[..., Blueprint]
+) -> None:
+    """Add ``{base_url}/devices/<name>/weblab`` and ``/ldl`` when devices are declared.
+
+    :param create_blueprint: makes the RLMS blueprint of one dialect (see :mod:`.rlms_api`).
+    """
+    if not settings.devices:
+        return
+    base = settings.base_url.rstrip("/")
+    for name, dialect in zip(DEVICE_BLUEPRINTS, ("weblab", "ldl"), strict=True):
+        prefix = f"{base}/devices/<{DEVICE_ARG}>/{dialect}"
+        blueprint = create_blueprint(name, prefix, dialect=dialect)
+        blueprint.url_value_preprocessor(_take_device)
+        blueprint.before_request(_refuse_unknown_device)
+        app.register_blueprint(blueprint)
+    if len(settings.devices) > 1:
+        for name in RLMS_BLUEPRINTS:
+            app.before_request_funcs.setdefault(name, []).append(_refuse_unprefixed)
+
+
+def _take_device(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    if values is not None:
+        g._weblab_device = values.pop(DEVICE_ARG, None)
+
+
+def device_urls() -> list[str]:
+    """The lab URL of each device, as an RLMS registers it (``http://host{base}/devices/x``)."""
+    state = lab_state()
+    root = request.host_url.rstrip("/") + request.script_root
+    base = state.settings.base_url.rstrip("/")
+    return [f"{root}{base}/devices/{name}" for name in state.settings.devices]
+
+
+def _refuse_unknown_device() -> Response | None:
+    device = g.get("_weblab_device")
+    if device in lab_state().devices:
+        return None
+    return json_error(
+        404,
+        "unknown-device",
+        "No such device in this lab; register one of the device URLs as the lab URL",
+        devices=device_urls(),
+    )
+
+
+def _refuse_unprefixed() -> Response:
+    return json_error(
+        404,
+        "device-required",
+        "This lab serves several devices: register each device URL as the lab URL of one "
+        "resource of the RLMS, and call the RLMS paths under it",
+        devices=device_urls(),
+    )
+
+
+def current_device() -> str | None:
+    """The device of the RLMS call in progress; ``None`` in a lab without devices."""
+    device: str | None = g.get("_weblab_device")
+    if device is None:
+        devices = lab_state().settings.devices
+        # With one device the un-prefixed paths serve it (with more they were refused).
+        return devices[0] if devices else None
+    return device
+
+
+def rlms_sessions() -> SessionService | DeviceSessions:
+    """The session operations of the RLMS call in progress: the device's, or the lab's."""
+    state = lab_state()
+    device = current_device()
+    return state.service if device is None else state.devices.on(device)
