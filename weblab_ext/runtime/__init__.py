@@ -17,6 +17,7 @@ callable that sets that context up: the runtime only calls it.
 * :mod:`.threads` — one app's background threads in a process: start once, stop.
 * :mod:`.task_engine` — submit, claim, run, finish and reap background tasks.
 * :mod:`.task_specs` — a declared task and the error of a duplicate run.
+* :mod:`.unique_locks` — the lock a run of a unique task takes (per device on a pool).
 * :mod:`.task_leases` — leases, fencing and reaping of running tasks.
 * :mod:`.task_runs` — the log lines of task runs.
 * :mod:`.counters` — counting starts, disposals and task ends for the metrics.

@@ -27,10 +27,10 @@ from ..store.connection import STORE_ERRORS
 from ..store.records import TaskRecord
 from ..store.tasks import TaskStore
 from .counters import LifecycleCounters
-from .devices import unique_lock_key
 from .task_leases import LeaseKeeping
 from .task_runs import TaskRun, log_start, report_end, reported_class
 from .task_specs import TaskSpec, already_running_message, duplicate_error
+from .unique_locks import unique_lock_key
 
 logger = logging.getLogger("weblab_ext")
 

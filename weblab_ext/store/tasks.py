@@ -365,7 +365,7 @@ class TaskStore:
     # -- unique locks of direct calls, stop notifications ------------------------------------
 
     def lock(self, key: str) -> Lock:
-        """The unique lock at ``key`` (see :func:`.runtime.devices.unique_lock_key`)."""
+        """The unique lock at ``key`` (see :func:`.runtime.unique_locks.unique_lock_key`)."""
         return Lock(self.client, key)
 
     def subscribe_stops(self) -> Subscription:
