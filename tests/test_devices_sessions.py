@@ -177,7 +177,7 @@ def test_lifecycle_lines_name_the_device(
 def test_a_lab_without_devices_never_reads_a_device_for_its_locks(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import weblab_ext.runtime.devices as devices
+    import weblab_ext.runtime.unique_locks as devices
 
     def refuse(*args: Any) -> str:
         raise AssertionError("a lab without devices read a session's device")

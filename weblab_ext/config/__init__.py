@@ -4,7 +4,8 @@ Rule: this package reads a ``Mapping`` and returns values; it imports nothing of
 :mod:`weblab_ext.errors`, and no web framework or store. It is the only place that reads
 ``app.config`` for weblab keys.
 
-* :mod:`.options` — the table of keys (``OPTIONS``), ``Settings`` and ``load_settings``;
+* :mod:`.options` — the table of keys (``OPTIONS``);
+* :mod:`.settings` — ``Settings`` and ``load_settings``, which validates a config against it;
 * :mod:`.parsers` — the validators of values, which never quote a secret;
 * :mod:`.flags` — what a boolean key's value means: weblablib's reading in code, the parsed
   one from the environment;
@@ -17,17 +18,17 @@ from __future__ import annotations
 from .advice import how_to_set as how_to_set
 from .advice import redis_url_advice as redis_url_advice
 from .options import OPTIONS as OPTIONS
-from .options import Settings as Settings
-from .options import fingerprint as fingerprint
-from .options import flag_warnings as flag_warnings
-from .options import load_settings as load_settings
-from .options import unknown_keys as unknown_keys
 from .parsers import is_secret_key as is_secret_key
 from .secrets import MIN_PASSWORD_LENGTH as MIN_PASSWORD_LENGTH
 from .secrets import MIN_SECRET_KEY_BYTES as MIN_SECRET_KEY_BYTES
 from .secrets import PUBLISHED_SECRETS as PUBLISHED_SECRETS
 from .secrets import require_secrets as require_secrets
 from .secrets import weak_secrets as weak_secrets
+from .settings import Settings as Settings
+from .settings import fingerprint as fingerprint
+from .settings import flag_warnings as flag_warnings
+from .settings import load_settings as load_settings
+from .settings import unknown_keys as unknown_keys
 
 __all__ = [
     "MIN_PASSWORD_LENGTH",

@@ -6,7 +6,8 @@ modules (``errors``, ``config``, ``random_ids``). Where lab code must run inside
 session context (``on_start``, ``on_dispose``, task bodies), the Flask layer hands in a
 callable that sets that context up: the runtime only calls it.
 
-* :mod:`.sessions` — the session service: start, touch, logout, dispose, status, clean.
+* :mod:`.sessions` — the session service: start, touch, logout, dispose, status, clean;
+  :mod:`.session_status` — its status calls.
 * :mod:`.devices` — the device pool (``WEBLAB_DEVICES``): the RLMS calls of each device.
 * :mod:`.users`, :mod:`.userdata` — the user objects and their ``data``.
 * :mod:`.disposal` — ``on_dispose`` exactly once, with a bounded wait.

@@ -18,21 +18,21 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
-from ..protocol import StartRequest, should_finish, should_finish_many
+from ..protocol import StartRequest
 from ..random_ids import create_token
 from ..states import SessionState
 from ..store.records import SessionRecord as SessionRecord  # re-exported for views
-from ..store.records import StatusFields, StatusRow
 from ..store.sessions import SessionStore
 from .callbacks import LabCallbacks
 from .cleaner import ExpiryCleaner
 from .counters import LifecycleCounters
 from .disposal import DisposeOutcome, Disposer
-from .lifecycle_log import SOURCE_DISPOSE, SOURCE_STATUS, LifecycleLog
+from .lifecycle_log import SOURCE_DISPOSE, LifecycleLog
+from .session_status import SessionStatus
 from .users import CurrentUser, WebLabUser, user_from_record
 
 if TYPE_CHECKING:
@@ -43,9 +43,6 @@ logger = logging.getLogger("weblab_ext")
 #: Runs lab code as a session's user: ``with session_scope(user): on_dispose()``. The Flask
 #: layer's version pushes an app context when none is active, then the session context.
 SessionScope = Callable[[CurrentUser], contextlib.AbstractContextManager[None]]
-
-#: How many ids of a status/multiple call are read per round trip when a time limit is set.
-MULTIPLE_STATUS_CHUNK = 1000
 
 #: Seconds a session outlives the closing of its page (``logout_on_close``): a reload or a
 #: navigation looks the same to the page, and the new page's first poll comes well within.
@@ -64,7 +61,7 @@ class StartOutcome:
     error: Exception | None = None
 
 
-class SessionService:
+class SessionService(SessionStatus):
     """The sessions of one lab app.
 
     :param store: the lab's session store.
@@ -114,9 +111,6 @@ class SessionService:
             concurrency=lambda: self.cleaner_concurrency,
             batch=lambda: self.cleaner_batch,
         )
-
-    def _now(self, now: float | None) -> float:
-        return self.clock() if now is None else now
 
     # -- start ------------------------------------------------------------------------------
 
@@ -281,75 +275,6 @@ class SessionService:
 
     def clean_session_actions(self, session_id: str) -> None:
         self.store.clean_actions(session_id)
-
-    # -- the RLMS ---------------------------------------------------------------------------
-
-    def should_finish(self, fields: StatusFields, now: float) -> int:
-        """The ``should_finish`` value of a session's status fields."""
-        return should_finish(
-            state=fields.state,
-            max_date=fields.max_date,
-            last_poll=fields.last_poll,
-            now=now,
-            timeout=self.timeout,
-            poll_interval=self.poll_interval,
-        )
-
-    def status(self, session_id: str, *, now: float | None = None) -> int:
-        """The RLMS status of one session; logs its expiry once when it is over."""
-        return self.status_of(session_id, self.store.status_fields(session_id), now=now)
-
-    def status_of(self, session_id: str, fields: StatusFields, *, now: float | None = None) -> int:
-        """The RLMS status of a session whose status ``fields`` were read (see :meth:`status`)."""
-        now = self._now(now)
-        value = self.should_finish(fields, now)
-        if (
-            value < 0
-            and fields.state in (SessionState.ACTIVE, SessionState.EXITED)
-            and self.lifecycle.enabled
-        ):
-            self._log_expiry_once(session_id, now)
-        return value
-
-    def _log_expiry_once(self, session_id: str, now: float) -> None:
-        if not self.store.mark_once(session_id, "expiry-logged"):
-            return
-        record = self.store.load(session_id)
-        if record is not None:
-            self.lifecycle.session_event(
-                "expiry_detected", record, source=SOURCE_STATUS, now=now, timeout=self.timeout
-            )
-
-    def status_many(
-        self,
-        session_ids: Sequence[str],
-        *,
-        time_limit: float | None = None,
-        rows: Callable[[Sequence[str]], Iterable[StatusRow]] | None = None,
-    ) -> dict[str, int]:
-        """The RLMS status of many sessions, one round trip per chunk of ids.
-
-        :param time_limit: seconds after which the ids not read yet are left out.
-        :param rows: reads the status rows of a chunk (default: the session store's; a
-            device's reads other devices' sessions as unknown).
-        """
-        read = rows or self.store.status_rows
-        started = time.monotonic()
-        result: dict[str, int] = {}
-        # Without a time limit all ids go in one round trip; with one, in chunks between checks.
-        step = MULTIPLE_STATUS_CHUNK if time_limit else max(1, len(session_ids))
-        for first in range(0, len(session_ids), step):
-            chunk = session_ids[first : first + step]
-            values = should_finish_many(
-                read(chunk),
-                now=self.clock(),
-                timeout=self.timeout,
-                poll_interval=self.poll_interval,
-            )
-            result.update(zip(chunk, values, strict=True))
-            if time_limit and time.monotonic() - started > time_limit:
-                break
-        return result
 
     def dispose(
         self,
