@@ -240,11 +240,17 @@ def test_realtime_sample_guards_sockets(run_sample: RunSample) -> None:
     student = LabUnderTest(app).student()
     socket = socketio.test_client(app, flask_test_client=student.client)
     assert socket.is_connected()
-    assert socket.get_received()[0]["args"] == [student.user().username]
+    state = {"user": student.user().username, "light": False}
+    assert socket.get_received()[0] == {"name": "state", "args": [state], "namespace": "/"}
+    other_tab = socketio.test_client(app, flask_test_client=student.client)
     socket.emit("switch", {"on": True})
     assert socket.get_received()[-1]["args"] == [True]
+    assert other_tab.get_received()[-1]["args"] == [True]  # every socket of the session
     assert student.user().data["light"] is True
-    socket.disconnect()
+    again = socketio.test_client(app, flask_test_client=student.client)  # a reconnect
+    assert again.get_received()[0]["args"] == [{**state, "light": True}]  # the full state
+    for client in (socket, other_tab, again):
+        client.disconnect()
 
 
 def test_realtime_page_loads_a_socketio_client_the_lab_serves(run_sample: RunSample) -> None:
