@@ -117,6 +117,17 @@ class Student:
     """A student's browser: launched through one server; its sockets go to any server."""
 
     def __init__(self, server: Server, username: str = "john.smith") -> None:
+        self.session_id = self.start(server, username)
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        with opener.open(f"{server.url}/callback/{self.session_id}", timeout=10) as page:
+            assert page.geturl().endswith("/lab")
+        self.cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+        self.sockets: list[Socket] = []
+
+    @staticmethod
+    def start(server: Server, username: str = "john.smith") -> str:
+        """Start a session through ``server`` as an RLMS does; returns its id."""
         body = start_body(server.url + "/demo-back")
         body["server_initial_data"]["request.username"] = username
         request = urllib.request.Request(
@@ -125,13 +136,7 @@ class Student:
         for name, value in rlms_headers().items():
             request.add_header(name, value)
         with urllib.request.urlopen(request, timeout=10) as reply:
-            self.session_id = json.loads(reply.read())["session_id"]
-        jar = http.cookiejar.CookieJar()
-        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-        with opener.open(f"{server.url}/callback/{self.session_id}", timeout=10) as page:
-            assert page.geturl().endswith("/lab")
-        self.cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
-        self.sockets: list[Socket] = []
+            return str(json.loads(reply.read())["session_id"])
 
     def socket(self, server: Server, **options: Any) -> Socket:
         socket = Socket(server, self.cookie, **options)

@@ -77,8 +77,13 @@
   });
 
   window.addEventListener("weblab:session-ended", function (event) {
-    // No back URL from the RLMS: reloading lets the server say the session has ended.
-    if (!event.detail.back) { window.location.reload(); }
+    // Over at the server and no back URL from the RLMS: reloading lets the server say so.
+    // Not when the lab was only unreachable (a restarting process, a network gap: a reload
+    // would show the browser's error page) nor after weblabPoll.stop().
+    var reason = event.detail.reason;
+    if (!event.detail.back && reason !== "unreachable" && reason !== "stopped") {
+      window.location.reload();
+    }
   });
 
   $("logout").addEventListener("click", function () {
