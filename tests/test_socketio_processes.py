@@ -101,14 +101,15 @@ def servers(tmp_path: Path) -> Iterator[list[Server]]:
 
 def example_env(**config: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "WEBLAB_"))}
-    env.update(
-        PYTHONPATH=str(REPO),
-        FLASK_SECRET_KEY=SECRET_KEY,
-        FLASK_WEBLAB_USERNAME=RLMS_USER,
-        FLASK_WEBLAB_PASSWORD=RLMS_PASSWORD,
-        FLASK_SESSION_COOKIE_SECURE="false",  # plain HTTP on 127.0.0.1 here
-        FLASK_WEBLAB_LOG_SESSION_LIFECYCLE="false",
-    )
+    config = {
+        "SECRET_KEY": SECRET_KEY,  # made per run (examples_support): published nowhere
+        "WEBLAB_USERNAME": RLMS_USER,
+        "WEBLAB_PASSWORD": RLMS_PASSWORD,
+        "SESSION_COOKIE_SECURE": "false",  # plain HTTP on 127.0.0.1 here
+        "WEBLAB_LOG_SESSION_LIFECYCLE": "false",
+        **config,
+    }
+    env["PYTHONPATH"] = str(REPO)
     env.update({f"FLASK_{key}": value for key, value in config.items()})
     return env
 
