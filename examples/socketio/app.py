@@ -81,7 +81,7 @@ socketio = SocketIO(
     app,
     async_mode="threading",
     message_queue=app.config.get("SOCKETIO_MESSAGE_QUEUE"),
-    channel="flask-socketio:" + app.config.get("WEBLAB_REDIS_BASE", "lab"),
+    channel=f"flask-socketio:{app.config.get('WEBLAB_REDIS_BASE', 'lab')}",
 )
 weblab = WebLab(app)
 push = init_socketio(socketio, weblab)
