@@ -5,6 +5,7 @@ and as Flask-SocketIO's message queue. Every process is a child of the test, end
 
 from __future__ import annotations
 
+import contextlib
 import http.cookiejar
 import itertools
 import json
@@ -77,18 +78,18 @@ class Server:
             return False
 
     def stop(self) -> None:
+        """End the process group: SIGTERM, then SIGKILL for what is left of it (a worker,
+        the reloader's child) once the leader exited or after 10 s."""
         if self.process is None:
             return
-        for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.process.wait(grace)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        pid = self.process.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        self.process.wait(10)
         self.process = None
 
     def text(self) -> str:
@@ -96,7 +97,8 @@ class Server:
 
 
 @pytest.fixture
-def servers(tmp_path: Path) -> Iterator[list[Server]]:
+def servers() -> Iterator[list[Server]]:
+    """The test's servers, each ended at teardown (by the PID the test started)."""
     started: list[Server] = []
     yield started
     for server in started:
@@ -186,7 +188,8 @@ def test_closing_a_socket_on_the_development_server_logs_no_error(
     env = example_env(DEBUG="1", WEBLAB_REDIS_URL=f"fakeredis://{uuid.uuid4().hex}")
     env["PORT"] = str(port)
     server = Server(tmp_path, [sys.executable, str(EXAMPLE / "app.py")], env, port)
-    servers.append(server.start())
+    servers.append(server)  # ended whatever happens, even if the start fails
+    server.start()
     student = Student(server)
     for _ in range(2):
         socket = student.socket(server)
@@ -232,7 +235,8 @@ def test_two_processes_share_pushes_and_a_reconnect_gets_the_full_state(
     base = f"multi-{uuid.uuid4().hex[:8]}"
     one = gunicorn(tmp_path, redis_server.url, base)
     two = gunicorn(tmp_path, redis_server.url, base)
-    servers.extend([one.start(), two.start()])
+    servers.extend([one, two])  # ended whatever happens, even if a start fails
+    one.start(), two.start()
     ana, bob = Student(one, "ana"), Student(two, "bob")
     ana_on_two = ana.socket(two, reconnection=True, reconnection_delay=0.2)
     ana_on_one, bob_on_one, bob_on_two = ana.socket(one), bob.socket(one), bob.socket(two)
