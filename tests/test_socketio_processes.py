@@ -199,6 +199,7 @@ def test_closing_a_socket_on_the_development_server_logs_no_error(
     log = server.text()
     assert "Debug mode: on" in log
     assert " 500 " not in log and "Traceback" not in log, log
+    assert "ERROR" not in log, log  # nor the client's closing frame read as an HTTP request
 
 
 # -- several web processes ----------------------------------------------------------------

@@ -35,6 +35,7 @@ from flask import Flask, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_socketio import SocketIO, emit
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.serving import WSGIRequestHandler
 
 from weblab_ext import (
     WebLab,
@@ -278,6 +279,19 @@ def on_calibrate() -> dict[str, Any]:
     return {"task_id": task.task_id}
 
 
+class DevRequestHandler(WSGIRequestHandler):
+    """The development server's connection handler, for WebSockets.
+
+    python-engineio ends a WebSocket on the development server by raising ConnectionError,
+    which Werkzeug takes for a dropped connection; but it then keeps the connection open and
+    reads the client's late closing frame as a new HTTP request ("code 400, message Bad
+    request syntax" in the log). A dropped connection is closed here instead.
+    """
+
+    def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
+        self.close_connection = True
+
+
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
     # use_debugger=False: in debug mode Werkzeug's interactive debugger would wrap the
@@ -290,4 +304,5 @@ if __name__ == "__main__":
         port=int(os.environ.get("PORT", "5000")),
         allow_unsafe_werkzeug=True,
         use_debugger=False,
+        request_handler=DevRequestHandler,
     )
