@@ -267,11 +267,36 @@ def test_realtime_sample_guards_sockets(run_sample: RunSample) -> None:
     student = LabUnderTest(app).student()
     socket = socketio.test_client(app, flask_test_client=student.client)
     assert socket.is_connected()
-    assert socket.get_received()[0]["args"] == [student.user().username]
+    state = {"user": student.user().username, "light": False}
+    assert socket.get_received()[0] == {"name": "state", "args": [state], "namespace": "/"}
+    other_tab = socketio.test_client(app, flask_test_client=student.client)
     socket.emit("switch", {"on": True})
     assert socket.get_received()[-1]["args"] == [True]
+    assert other_tab.get_received()[-1]["args"] == [True]  # every socket of the session
     assert student.user().data["light"] is True
-    socket.disconnect()
+    again = socketio.test_client(app, flask_test_client=student.client)  # a reconnect
+    assert again.get_received()[0]["args"] == [{**state, "light": True}]  # the full state
+    for client in (socket, other_tab, again):
+        client.disconnect()
+
+
+def test_realtime_page_loads_a_socketio_client_the_lab_serves(run_sample: RunSample) -> None:
+    """The page's ``<script src>`` for the Socket.IO client resolves in the page's own lab,
+    with nothing copied or downloaded (no CDN: it works offline)."""
+    pytest.importorskip("flask_socketio")
+    html = next(
+        b for b in blocks(DOCS / "realtime.md") if "socket.io" in b.code and "<script" in b.code
+    )
+    calls = re.findall(r"url_for\('([\w.]+)', filename='([^']+)'\)", html.code)
+    assert [filename for _, filename in calls] == ["socket.io.min.js"], html.code
+    app = run_sample(sample("realtime.md", "socketio.on"))["app"]
+    with app.test_request_context():
+        from flask import url_for
+
+        url = url_for(calls[0][0], filename=calls[0][1])
+    with app.test_client().get(url) as reply:
+        assert reply.status_code == 200, url
+        assert reply.get_data(as_text=True).startswith("/*!\n * Socket.IO v4.")
 
 
 def test_two_labs_on_one_host_keep_their_own_cookies(run_sample: RunSample) -> None:

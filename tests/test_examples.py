@@ -233,8 +233,11 @@ def test_socketio_lab_journey(load: Callable[..., ModuleType]) -> None:
 
     socket = realtime.socketio.test_client(app, flask_test_client=student)
     assert socket.is_connected()
+    state = socket.get_received()[0]  # the full state, on every (re)connect
+    assert state["name"] == "state" and state["args"][0]["heater"] is False
+    assert state["args"][0]["calibration"] is None
     socket.emit("heater", {"on": True})
-    assert realtime.plate.heater is True
+    assert socket.get_received()[-1]["args"] == [{"on": True}]
     stored = app.extensions["weblab"].sessions.load(sid).data_json
     assert json.loads(stored)["heater"] is True  # the guard stored weblab_user.data
 
@@ -247,13 +250,21 @@ def test_socketio_lab_journey(load: Callable[..., ModuleType]) -> None:
     assert done["task_id"] == reply["task_id"] and done["status"] == "done"
     assert set(done["result"]) == {"offset", "readings"}
     wait_until(lambda: any(e["name"] == "sensor" for e in socket.queue), timeout=5)
+    reading = next(e["args"][0] for e in socket.queue if e["name"] == "sensor")
+    assert reading["heater"] is True and reading["temperature"] > 21.5  # heating up
+    again = realtime.socketio.test_client(app, flask_test_client=student)  # a reconnect
+    state = again.get_received()[0]["args"][0]
+    assert state["heater"] is True and state["temperature"] > 21.5
+    assert state["calibration"]["status"] == "done"
+    assert state["calibration"]["result"] == done["result"]
+    again.disconnect()
 
     student.get(f"/callback/{sid}/logout")
     ended = wait_until(lambda: [e for e in socket.queue if e["name"] == "weblab:session-ended"])
     assert ended[0]["args"][0] == {"reason": "logout", "back": BACK}
     wait_until(lambda: not socket.is_connected())
     wait_until(lambda: realtime.disposed_sessions == [sid], timeout=5)
-    assert realtime.plate.heater is False
+    assert realtime.local_sockets == {}  # the sensor stream feeds no closed socket
 
 
 # -- demo and deployment files ------------------------------------------------------------

@@ -336,3 +336,16 @@ def test_push_keeps_the_labs_own_connect_handler(lab: Lab) -> None:
         assert wait_for(client, SESSION_ENDED)[0]["reason"] == "logout"
     finally:
         push.stop()
+
+
+def test_the_socketio_client_is_served_by_the_package(lab: Lab) -> None:
+    """Pages load the Socket.IO client from the lab itself (offline too), in the version that
+    speaks the protocol of the server: JavaScript client 4.x for python-socketio 5.x."""
+    from importlib.metadata import version
+
+    with lab.app.test_client().get("/weblab_ext/static/socket.io.min.js") as reply:
+        assert reply.status_code == 200
+        assert reply.mimetype == "text/javascript"
+        header = reply.get_data(as_text=True)[:120]
+    assert "Socket.IO v4." in header and "MIT License" in header  # its licence kept
+    assert version("python-socketio").startswith("5.")

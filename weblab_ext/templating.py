@@ -26,7 +26,8 @@ def weblab_poll_script(
     :param socketio: also listen for the server's ``weblab:session-ended`` Socket.IO event and
         then go to the RLMS's back URL at once. The page passes its socket with
         ``weblabPoll.attachSocket(socket)``; otherwise the script opens its own with
-        ``io()`` (the Socket.IO client must be loaded before the page's ``load`` event).
+        ``io()`` (the Socket.IO client must be loaded before the page's ``load`` event;
+        weblab_ext serves one at ``url_for("weblab_ext.static", filename="socket.io.min.js")``).
 
     .. code-block:: html+jinja
 

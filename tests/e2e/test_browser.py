@@ -7,6 +7,7 @@ sent to the RLMS's back URL after logging out or when the slot ends; ``on_dispos
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from types import ModuleType
@@ -43,6 +44,12 @@ def state_of(app: Any, launch_url: str) -> str:
 
 def session_id_of(launch_url: str) -> str:
     return launch_url.rstrip("/").rsplit("/", 1)[-1]
+
+
+def stored_data(app: Any, launch_url: str) -> dict[str, Any]:
+    """The session's ``weblab_user.data`` as stored (``{}`` once the session is gone)."""
+    record = app.extensions["weblab"].sessions.load(session_id_of(launch_url))
+    return json.loads(record.data_json) if record is not None else {}
 
 
 def stay_past_timeout(page: Any, app: Any, launch_url: str) -> None:
@@ -169,7 +176,7 @@ def test_socketio_controls_task_progress_and_logout(
 
     page.click("#heater")
     page.wait_for_selector("#heater:text('Turn heater off')")
-    wait_until(lambda: module.plate.heater)
+    wait_until(lambda: stored_data(module.app, launch).get("heater") is True)
     shots("heater-on")
 
     # Record every progress value the page shows: they must arrive live, one by one.
@@ -200,7 +207,7 @@ def test_socketio_controls_task_progress_and_logout(
     wait_until(lambda: module.disposed_sessions, timeout=10)
     time.sleep(0.5)
     assert module.disposed_sessions == [session_id_of(launch)]
-    assert not module.plate.heater  # on_dispose reset the hardware
+    assert module.local_sockets == {}  # the sensor stream feeds no closed socket
     assert page.js_errors == []
 
 

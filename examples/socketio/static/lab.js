@@ -7,6 +7,7 @@
 
   var $ = function (id) { return document.getElementById(id); };
   var history = [];
+  var left = parseInt($("time-left").dataset.seconds, 10);
 
   socket.on("connect", function () { $("connection").textContent = "live"; });
   socket.on("disconnect", function () { $("connection").textContent = "disconnected"; });
@@ -18,10 +19,29 @@
     draw();
   });
 
-  socket.on("heater", function (state) {
+  function showHeater(on) {
     var button = $("heater");
-    button.dataset.on = state.on ? "true" : "false";
-    button.textContent = "Turn heater " + (state.on ? "off" : "on");
+    button.dataset.on = on ? "true" : "false";
+    button.textContent = "Turn heater " + (on ? "off" : "on");
+  }
+  socket.on("heater", function (state) { showHeater(state.on); });
+
+  // Sent on every connect and reconnect: what was pushed while the socket was away (a
+  // network gap, a restarted web process) is lost, so the page redraws from the full state.
+  socket.on("state", function (state) {
+    showHeater(state.heater);
+    $("temperature").textContent = state.temperature.toFixed(1);
+    left = state.time_left;
+    $("time-left").textContent = left;
+    var calibration = state.calibration;
+    if (!calibration) { return; }
+    $("calibrate").dataset.taskId = calibration.task_id;
+    if (calibration.status === "done" || calibration.status === "failed") {
+      showCalibrationDone(calibration);
+    } else {
+      $("calibrate").disabled = true;
+      showProgress(calibration.progress);
+    }
   });
   $("heater").addEventListener("click", function () {
     socket.emit("heater", { on: $("heater").dataset.on !== "true" });
@@ -34,25 +54,36 @@
       $("calibrate").dataset.taskId = reply.task_id;
     });
   });
+  function showProgress(progress) {
+    $("calibration-progress").value = progress || 0;
+    $("calibration-status").textContent = (progress || 0) + " %";
+  }
+  function showCalibrationDone(task) {
+    $("calibrate").disabled = false;
+    if (task.status === "done") {
+      $("calibration-progress").value = 100;
+      $("calibration-status").textContent = "done: offset " + task.result.offset + " \u00b0C";
+    } else {
+      $("calibration-status").textContent = "failed: " + (task.error && task.error.message);
+    }
+  }
   socket.on("weblab:task-progress", function (event) {
     if (event.name !== "calibrate" || !event.data) { return; }
-    $("calibration-progress").value = event.data.progress || 0;
-    $("calibration-status").textContent = (event.data.progress || 0) + " %";
+    showProgress(event.data.progress);
   });
   socket.on("weblab:task-done", function (event) {
     if (event.name !== "calibrate") { return; }
-    $("calibrate").disabled = false;
-    if (event.status === "done") {
-      $("calibration-progress").value = 100;
-      $("calibration-status").textContent = "done: offset " + event.result.offset + " \u00b0C";
-    } else {
-      $("calibration-status").textContent = "failed: " + (event.error && event.error.message);
-    }
+    showCalibrationDone(event);
   });
 
   window.addEventListener("weblab:session-ended", function (event) {
-    // No back URL from the RLMS: reloading lets the server say the session has ended.
-    if (!event.detail.back) { window.location.reload(); }
+    // Over at the server and no back URL from the RLMS: reloading lets the server say so.
+    // Not when the lab was only unreachable (a restarting process, a network gap: a reload
+    // would show the browser's error page) nor after weblabPoll.stop().
+    var reason = event.detail.reason;
+    if (!event.detail.back && reason !== "unreachable" && reason !== "stopped") {
+      window.location.reload();
+    }
   });
 
   $("logout").addEventListener("click", function () {
@@ -60,7 +91,6 @@
     fetch($("logout").dataset.url, { method: "POST", credentials: "same-origin" });
   });
 
-  var left = parseInt($("time-left").dataset.seconds, 10);
   setInterval(function () {
     left = Math.max(0, left - 1);
     $("time-left").textContent = left;
