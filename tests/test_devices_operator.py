@@ -9,7 +9,8 @@ from typing import Any
 import click
 import pytest
 
-from weblab_ext.cli.devices import device_url, printable
+from weblab_ext.cli.devices import device_url
+from weblab_ext.protocol import printable
 from weblab_ext.testing.harness import LabUnderTest
 
 from .admin_support import ADMIN, ADMIN_AUTH, sample, scrape
@@ -90,4 +91,5 @@ def test_the_harness_starts_students_on_a_device(pool: Lab) -> None:
 
 def test_printable_escapes_control_and_format_characters() -> None:
     assert printable("ok name") == "ok name"
-    assert printable("a\nb\x1b\u202e") == "a\\nb\\x1b\\u202e"
+    # One escaping for every output (weblab_ext.protocol.printable): \x-style escapes.
+    assert printable("a\nb\x1b\u202e") == "a\\x0ab\\x1b\\u202e"
