@@ -21,7 +21,7 @@ import redis
 from flask import Flask
 
 from benchmarks.common import INFO, Row, redis_url, verdict
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 from weblab_ext import WebLab
 from weblab_ext.context import session_context
 from weblab_ext.runtime.workers import HeartbeatLoop

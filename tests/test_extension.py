@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from tests.support.lab import AUTH, Lab, base_config
 from weblab_ext import WebLab, WebLabNotInitializedError, create_token, weblab_user
-
-from .conftest import AUTH, Lab, base_config
 
 
 def new_app(store_url: str, **config: Any) -> Flask:

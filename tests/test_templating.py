@@ -6,7 +6,7 @@ import re
 
 from flask import render_template_string, session
 
-from .conftest import Lab
+from tests.support.lab import Lab
 
 
 def render(lab: Lab, session_id: str | None, source: str) -> str:

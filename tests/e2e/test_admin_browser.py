@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from ..admin_support import ADMIN, ADMIN_PASSWORD, ADMIN_USER, page_token, row_keys
-from ..conftest import Lab
-from ..examples_support import LiveServer, wait_until
-from .conftest import Shots
+from tests.support.admin import ADMIN, ADMIN_PASSWORD, ADMIN_USER, page_token, row_keys
+from tests.support.examples import LiveServer, wait_until
+from tests.support.lab import Lab
+from tests.support.screenshots import Shots
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ..examples_support import (
+from tests.support.examples import (
     EXAMPLES,
     LiveServer,
     example_env,
@@ -23,7 +23,7 @@ from ..examples_support import (
     rlms_headers,
     wait_until,
 )
-from .conftest import Shots
+from tests.support.screenshots import Shots
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

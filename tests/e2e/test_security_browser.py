@@ -22,8 +22,8 @@ from flask import request as request_of_flask
 from flask import session as session_of_flask
 from werkzeug.wrappers import Request, Response
 
-from ..examples_support import EXAMPLES, LiveServer, example_env, load_module, wait_until
-from .conftest import Shots
+from tests.support.examples import EXAMPLES, LiveServer, example_env, load_module, wait_until
+from tests.support.screenshots import Shots
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
