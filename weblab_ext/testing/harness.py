@@ -26,6 +26,7 @@ from werkzeug.test import TestResponse
 from weblab_ext.rlms import DisposeResult, FlaskTransport, RLMSClient, StartedSession
 from weblab_ext.runtime.users import WebLabUser
 from weblab_ext.state import LabState
+from weblab_ext.testing.raw import RawRLMSRequests
 
 #: Store used when no ``--weblab-redis-url`` is given: one fresh in-process server per test.
 EMBEDDED_PREFIX = "fakeredis://weblab-test-"
@@ -229,7 +230,7 @@ class Student:
         return self.rlms.dispose_until_finished(self.session_id)
 
 
-class LabUnderTest:
+class LabUnderTest(RawRLMSRequests):
     """A lab app on an isolated store, with helpers acting as the RLMS and as students.
 
     :param app: the Flask app with weblab_ext installed.
