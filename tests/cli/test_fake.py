@@ -25,7 +25,12 @@ def _free_port() -> int:
 @pytest.fixture
 def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     urls: list[str] = []
-    monkeypatch.setattr("webbrowser.open", lambda url, *a, **k: urls.append(url) or True)
+
+    def open_url(url: str, *args: Any, **kwargs: Any) -> bool:
+        urls.append(url)
+        return True
+
+    monkeypatch.setattr("webbrowser.open", open_url)
     return urls
 
 
@@ -155,7 +160,7 @@ def test_every_profile(served: Lab, profile: str) -> None:
     assert result.exit_code == 0, result.output
     stored = json.loads(session_path(served).read_text())
     assert stored["profile"] == profile
-    record = served.state.sessions.load(stored["session_id"])
+    record = served.record(stored["session_id"])
     assert (record.username, record.full_name) == ("john.smith", "John Smith")
     result = invoke(served, "status")
     assert "Should finish: 5" in result.output, result.output

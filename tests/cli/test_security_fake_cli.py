@@ -57,7 +57,11 @@ def tls_lab(make_lab: Callable[..., Lab], tmp_path: Path) -> Iterator[tuple[Lab,
     lab = make_lab()
     lab.app.instance_path = str(tmp_path / "instance")
     calls: list[str] = []
-    lab.app.before_request(lambda: calls.append(lab.app.name) and None)
+
+    @lab.app.before_request
+    def count() -> None:
+        calls.append(lab.app.name)
+
     cert = self_signed(tmp_path, "other.example")
     server: BaseWSGIServer = make_server("127.0.0.1", 0, lab.app, threaded=True, ssl_context=cert)
     url = f"https://127.0.0.1:{server.server_port}"

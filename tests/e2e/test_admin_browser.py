@@ -136,12 +136,11 @@ class OtherSite(LiveServer):
     at once, with the fields it is given."""
 
     def __init__(self) -> None:
-        super().__init__(self.page)
+        super().__init__(Request.application(self.page))
         self.url = f"http://localhost:{self.server.server_port}"
         self.target = ""
         self.fields: dict[str, str] = {}
 
-    @Request.application  # type: ignore[arg-type]
     def page(self, request: Request) -> Response:
         inputs = "".join(
             f"<input type='hidden' name='{name}' value='{value}'>"
@@ -188,6 +187,6 @@ def test_another_site_cannot_end_a_session(
             shots("refused")
         assert "forbidden" in page.content()
         assert lab.disposed == []
-        assert lab.state.sessions.load(session_id).state == "active"
+        assert lab.record(session_id).state == "active"
     finally:
         context.close()

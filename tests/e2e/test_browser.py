@@ -279,7 +279,12 @@ def test_quickstart_press_and_leave(
     module, server = quickstart
     disposed: list[str] = []
     original = module.weblab.callbacks.on_dispose
-    module.weblab.callbacks.on_dispose = lambda: (disposed.append("x"), original())
+
+    def on_dispose() -> None:
+        disposed.append("x")
+        original()
+
+    module.weblab.callbacks.on_dispose = on_dispose
     launch = server.start_session()
     page.goto(launch)
     assert page.locator("h1").inner_text() == "Hello John Smith"

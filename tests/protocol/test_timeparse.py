@@ -12,8 +12,8 @@ UTC = datetime.timezone.utc
 PLUS2 = datetime.timezone(datetime.timedelta(hours=2))
 
 
-def utc(*args: int) -> float:
-    return datetime.datetime(*args, tzinfo=UTC).timestamp()
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> float:
+    return datetime.datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()
 
 
 # 2017-05-04 10:00:00 at +02:00

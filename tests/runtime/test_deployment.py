@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from flask import Flask, url_for
 
-from tests.support.lab import AUTH, PASSWORD, USERNAME, Lab
+from tests.support.lab import AUTH, PASSWORD, USERNAME, Lab, json_of
 from tests.support.redis_server import RedisServer
 from weblab_ext import InvalidConfigError, WebLab, requires_active
 from weblab_ext.runtime.deployment import server_from_environ, server_from_modules
@@ -113,8 +113,8 @@ def test_other_servers_refuse_every_request(
         "/weblab/sessions/", json=lab.start_body(), headers=AUTH, environ_base=environ
     )
     assert reply.status_code == 500
-    assert reply.json["code"] == "lab-misconfigured"
-    message = reply.json["message"]
+    assert json_of(reply)["code"] == "lab-misconfigured"
+    message = json_of(reply)["message"]
     assert f"runs under {software}" in message
     for advice in HOW_TO_SET:
         assert advice in message
@@ -123,7 +123,7 @@ def test_other_servers_refuse_every_request(
     assert page.status_code == 500 and "WEBLAB_REDIS_URL is not set" in page.get_data(True)
     health = client.get("/weblab/health", environ_base=environ)
     assert health.status_code == 200
-    assert health.json["success"] is False and "WEBLAB_REDIS_URL" in health.json["message"]
+    assert json_of(health)["success"] is False and "WEBLAB_REDIS_URL" in json_of(health)["message"]
     errors = [
         r
         for r in caplog.records

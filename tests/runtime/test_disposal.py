@@ -10,14 +10,15 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
 
-from tests.support.lab import AUTH, Lab, real_redis_only
+from tests.support.lab import AUTH, Lab, json_of, real_redis_only
 from tests.support.paths import REPO
 from weblab_ext.runtime.disposal import DisposeOutcome
+from weblab_ext.runtime.users import ExpiredUser
 
 
 def blocking_on_dispose(lab: Lab) -> tuple[threading.Event, threading.Event, list[str]]:
@@ -88,7 +89,7 @@ def test_on_dispose_sees_the_user_and_can_store_data(lab: Lab) -> None:
     with lab.app.app_context():
         user = lab.state.service.load_user(session_id, poll=False)
     assert type(user).__name__ == "ExpiredUser"
-    assert dict(user.data) == {"final": "saved"}
+    assert dict(cast(ExpiredUser, user).data) == {"final": "saved"}
 
 
 def test_dispose_from_eight_threads_runs_on_dispose_once(make_lab: Callable[..., Lab]) -> None:
@@ -119,7 +120,7 @@ def test_dispose_from_eight_threads_runs_on_dispose_once(make_lab: Callable[...,
                         f"/weblab/sessions/{session_id}", json={"action": "delete"}, headers=AUTH
                     )
                     with lock:
-                        replies.append(reply.json)
+                        replies.append(json_of(reply))
                 else:
                     with lab.app.app_context():
                         lab.weblab.clean_expired_users()

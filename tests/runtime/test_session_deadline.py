@@ -54,13 +54,13 @@ def test_inactivity_timeout_is_final(make_lab: Callable[..., Lab]) -> None:
 
 def test_a_request_past_the_timeout_never_records_a_poll(make_lab: Callable[..., Lab]) -> None:
     lab, clock, session_id, student = _timed_lab(make_lab, WEBLAB_TIMEOUT=10)
-    last_poll = lab.state.sessions.load(session_id).last_poll
+    last_poll = lab.record(session_id).last_poll
     clock.now += 10  # exactly at the deadline: over (status answers -1 from here)
     assert lab.status(session_id) == -1
     _refused(student)
-    assert lab.state.sessions.load(session_id).last_poll == last_poll
+    assert lab.record(session_id).last_poll == last_poll
     assert lab.state.service.poll(session_id) is True  # the session exists...
-    assert lab.state.sessions.load(session_id).last_poll == last_poll  # ...and stays over
+    assert lab.record(session_id).last_poll == last_poll  # ...and stays over
 
 
 def test_slot_end_is_final(make_lab: Callable[..., Lab]) -> None:
@@ -79,7 +79,7 @@ def test_no_timeout_means_no_inactivity_limit(make_lab: Callable[..., Lab]) -> N
         clock.now += 150
         assert lab.status(session_id) == 5
         assert student.get("/lab").status_code == 200
-        assert lab.state.sessions.load(session_id).last_poll == clock.now
+        assert lab.record(session_id).last_poll == clock.now
 
 
 def test_runtime_timeout_change_applies_to_the_next_request(
@@ -132,7 +132,7 @@ def test_a_status_call_racing_the_records_expiry_recreates_nothing(
         lab.state.client.delete(key)  # the record's TTL runs out right after the read
         return fields
 
-    sessions.status_fields = read_then_expire
+    setattr(sessions, "status_fields", read_then_expire)  # noqa: B010 - a method replaced
     assert lab.status(session_id) == -1
     assert lab.state.client.exists(key) == 0
     assert "expiry_detected" not in caplog.text

@@ -6,12 +6,12 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from flask import Flask, url_for
 
-from tests.support.lab import Lab, base_config
+from tests.support.lab import Lab, base_config, json_of
 from weblab_ext import (
     AnonymousUser,
     CurrentUser,
@@ -187,7 +187,7 @@ def test_anonymous_user(lab: Lab) -> None:
             "username": user.username,
             "session_id": user.session_id,
         }
-        errors = []
+        errors: list[str | None] = []
         for attempt in (
             lambda: len(data),
             lambda: data["x"],
@@ -238,7 +238,7 @@ def test_data_persists_across_requests(lab: Lab) -> None:
     client.get("/replace")
     assert read(client) == {"replaced": True}
     with lab.app.app_context():
-        assert json.loads(lab.state.sessions.load(session_id).data_json) == {"replaced": True}
+        assert json.loads(lab.record(session_id).data_json) == {"replaced": True}
 
 
 def test_data_shared_by_two_apps_on_one_store(store_url: str) -> None:
@@ -267,9 +267,8 @@ def test_data_shared_by_two_apps_on_one_store(store_url: str) -> None:
     start = Lab(apps[0], apps[0].extensions["weblab"].weblab).start_body()
     from tests.support.lab import AUTH
 
-    session_id = (
-        apps[0].test_client().post("/weblab/sessions/", json=start, headers=AUTH).json["session_id"]
-    )
+    reply = apps[0].test_client().post("/weblab/sessions/", json=start, headers=AUTH)
+    session_id = json_of(reply)["session_id"]
     first, second = apps[0].test_client(), apps[1].test_client()
     assert first.get(f"/callback/{session_id}").status_code == 302
     assert second.get(f"/callback/{session_id}").status_code == 302
@@ -319,7 +318,7 @@ def test_store_retrieve_and_modification_tracking(lab: Lab) -> None:
         "after_equal_assign": False,
         "after_assign": True,
     }
-    assert json.loads(lab.state.sessions.load(session_id).data_json) == {"new": 1}
+    assert json.loads(lab.record(session_id).data_json) == {"new": 1}
 
 
 def test_non_json_data_is_not_stored(lab: Lab) -> None:
@@ -331,7 +330,7 @@ def test_non_json_data_is_not_stored(lab: Lab) -> None:
     session_id = lab.start()
     client = lab.student(session_id)
     assert client.get("/bad").status_code == 200
-    assert json.loads(lab.state.sessions.load(session_id).data_json) == {}
+    assert json.loads(lab.record(session_id).data_json) == {}
 
 
 def test_data_is_not_written_after_disposal(lab: Lab) -> None:
@@ -352,7 +351,7 @@ def test_update_data_is_deprecated_but_stores(lab: Lab) -> None:
 
     session_id = lab.start()
     lab.student(session_id).get("/old")
-    assert json.loads(lab.state.sessions.load(session_id).data_json) == {"old": "style"}
+    assert json.loads(lab.record(session_id).data_json) == {"old": "style"}
 
 
 def test_user_loader(lab: Lab) -> None:
@@ -395,7 +394,13 @@ def test_get_weblab_user_cached_and_fresh(lab: Lab) -> None:
         logout()
         cached = get_weblab_user()
         fresh = get_weblab_user(cached=False)
-        return before.active, cached is before, cached.active, fresh.active, fresh.exited
+        return (
+            before.active,
+            cached is before,
+            cached.active,
+            fresh.active,
+            cast(ExpiredUser, fresh).exited,
+        )
 
     call = capture(lab, "/p", probe)
     assert call(lab.student(lab.start())) == (True, True, True, False, True)
@@ -433,13 +438,13 @@ def test_actions_are_kept_per_session_with_a_day_long_ttl(lab: Lab) -> None:
     session_id = lab.start()
     state = lab.state
     with lab.app.app_context():
-        user = state.service.load_user(session_id, poll=False)
+        user = cast(CurrentUser, state.service.load_user(session_id, poll=False))
         action_id = user.add_action(session_id, {"kind": "light", "on": True})
         key = state.keys.session_actions(session_id)
-        stored = json.loads(state.client.hget(key, action_id))
+        stored = json.loads(cast(str, state.client.hget(key, action_id)))
         assert stored["kind"] == "light" and stored["on"] is True and "ts" in stored
         assert 0 < state.client.ttl(key) <= 24 * 3600
         user.store_action(session_id, action_id, {"kind": "light", "on": False})
-        assert json.loads(state.client.hget(key, action_id))["on"] is False
+        assert json.loads(cast(str, state.client.hget(key, action_id)))["on"] is False
         user.clean_actions(session_id)
         assert not state.client.exists(key)

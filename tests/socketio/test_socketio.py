@@ -33,28 +33,28 @@ def test_active_user_runs_handler_and_data_is_stored(lab: Lab) -> None:
     assert app.calls == [("active-only", {"x": 1}), ("active-only", {"x": 2})]
     assert [e["counter"] for e in events(client, "ok")] == [1, 2]
     # Stored straight away: no HTTP response was there to do it.
-    assert json.loads(lab.state.sessions.load(sid).data_json) == {"counter": 2}
+    assert json.loads(lab.record(sid).data_json) == {"counter": 2}
 
 
 def test_guarded_event_counts_as_activity(lab: Lab) -> None:
     app = SocketLab(lab)
     sid = lab.start()
     client = app.client(sid)
-    before = lab.state.sessions.load(sid).last_poll
+    before = lab.record(sid).last_poll
     lab.state.clock = lambda: before + 10  # within WEBLAB_TIMEOUT (15 s)
     client.emit("active-only", {})
-    assert lab.state.sessions.load(sid).last_poll == before + 10
+    assert lab.record(sid).last_poll == before + 10
 
 
 def test_poll_inside_unguarded_handler_is_immediate(lab: Lab) -> None:
     app = SocketLab(lab)
     sid = lab.start()
     client = app.client(sid)
-    before = lab.state.sessions.load(sid).last_poll
+    before = lab.record(sid).last_poll
     lab.state.clock = lambda: before + 10
     client.emit("unguarded-poll")
     assert app.calls == [("unguarded-poll", None)]
-    assert lab.state.sessions.load(sid).last_poll == before + 10
+    assert lab.record(sid).last_poll == before + 10
 
 
 def test_anonymous_socket_is_disconnected_and_handler_not_run(lab: Lab) -> None:
@@ -212,11 +212,11 @@ def test_without_autopoll_guarded_event_does_not_poll(make_lab: Callable[..., La
     app = SocketLab(lab)
     sid = lab.start()
     client = app.client(sid)
-    before = lab.state.sessions.load(sid).last_poll
+    before = lab.record(sid).last_poll
     lab.state.clock = lambda: before + 10
     client.emit("active-only", {})
     assert app.calls == [("active-only", {})]
-    assert lab.state.sessions.load(sid).last_poll == before
+    assert lab.record(sid).last_poll == before
 
 
 def test_guarded_connect_with_logged_out_user(lab: Lab) -> None:

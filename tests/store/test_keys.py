@@ -189,7 +189,7 @@ class Monitor:
 
     def read_until(self, marker: str) -> list[tuple[str, list[str]]]:
         """``(source, [command, args...])`` up to the ``ECHO marker`` command."""
-        seen = []
+        seen: list[Any] = []
         while True:
             line = self._line().decode()
             source = line.split("[", 1)[1].split("]", 1)[0].split(" ", 1)[1]

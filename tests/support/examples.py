@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -115,6 +115,9 @@ def start_with_client(app: Any, back: str = "http://rlms.example/back", **option
     return str(reply.json["session_id"])
 
 
+Server = TypeVar("Server", bound="LiveServer")
+
+
 class LiveServer:
     """An app served over real HTTP on 127.0.0.1, on a free port, in a thread."""
 
@@ -129,7 +132,7 @@ class LiveServer:
             daemon=True,
         )
 
-    def __enter__(self) -> LiveServer:
+    def __enter__(self: Server) -> Server:
         self.thread.start()
         return self
 

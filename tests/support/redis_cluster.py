@@ -7,6 +7,7 @@ one replica watched by one Sentinel.
 
 from __future__ import annotations
 
+import functools
 import random
 import shutil
 import signal
@@ -163,7 +164,7 @@ class RedisClusterNodes:
         for port in self.ports:
             self.nodes.spawn(port, *self._node_arguments(port))
         for port in self.ports:
-            wait_until(lambda port=port: self.client(port).ping(), 10, f"node {port}")
+            wait_until(functools.partial(self._ping, port), 10, f"node {port}")
         subprocess.run(
             [
                 _binary("redis-cli"),
@@ -180,6 +181,9 @@ class RedisClusterNodes:
             timeout=60,
         )
         self.wait_healthy()
+
+    def _ping(self, port: int) -> bool:
+        return bool(self.client(port).ping())
 
     def client(self, port: int) -> redis.Redis:
         return redis.Redis(

@@ -20,13 +20,15 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import pytest
 from flask import Flask
 
+from tests.support.lab import json_of
 from tests.support.paths import REPO
 from weblab_ext.config import OPTIONS
+from weblab_ext.runtime.users import CurrentUser
 from weblab_ext.testing.harness import LabUnderTest
 
 ROOT = REPO
@@ -211,9 +213,9 @@ def sample(page: str, containing: str) -> Block:
 def test_tasks_sample_measures(run_sample: RunSample) -> None:
     namespace = run_sample(sample("tasks.md", "def measure"), threads=True)
     student = LabUnderTest(namespace["app"]).student()  # its first request starts workers
-    task_id = student.post("/measure").json["task_id"]
+    task_id = json_of(student.post("/measure"))["task_id"]
     deadline = time.monotonic() + 30
-    while (status := student.get(f"/measure/{task_id}").json)["status"] != "done":
+    while (status := json_of(student.get(f"/measure/{task_id}")))["status"] != "done":
         assert status["status"] in ("submitted", "running"), status
         assert time.monotonic() < deadline, status
         time.sleep(0.05)
@@ -241,10 +243,10 @@ def test_realtime_sample_guards_sockets(run_sample: RunSample) -> None:
     student = LabUnderTest(app).student()
     socket = socketio.test_client(app, flask_test_client=student.client)
     assert socket.is_connected()
-    assert socket.get_received()[0]["args"] == [student.user().username]
+    assert socket.get_received()[0]["args"] == [cast(CurrentUser, student.user()).username]
     socket.emit("switch", {"on": True})
     assert socket.get_received()[-1]["args"] == [True]
-    assert student.user().data["light"] is True
+    assert cast(CurrentUser, student.user()).data["light"] is True
     socket.disconnect()
 
 
@@ -302,7 +304,7 @@ def test_proxyfix_sample_returns_the_public_launch_url(run_sample: RunSample) ->
     assert reply.status_code == 200
     session_id = reply.json["session_id"]
     assert reply.json["url"] == f"https://example.org/lab1/callback/{session_id}"
-    assert lab.user(session_id).username == "ana"
+    assert cast(CurrentUser, lab.user(session_id)).username == "ana"
 
 
 # -- the testing guide's project --------------------------------------------------------------

@@ -210,7 +210,7 @@ def terminal(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def real_output(
     make_lab: Callable[..., Lab], redis_server: Any, tmp_path: Path
 ) -> list[list[tuple[list[str], str]]]:
-    outputs = []
+    outputs: list[list[tuple[list[str], str]]] = []
     for store, setup in SITUATIONS:
         if store == "redis":
             situation = Situation(make_lab(WEBLAB_REDIS_URL=redis_server.url), tmp_path)

@@ -31,7 +31,7 @@ def _text_of(node: ast.expr) -> str | None:
         return node.value
     if isinstance(node, ast.JoinedStr):
         return "".join(
-            part.value if isinstance(part, ast.Constant) else _FIELD for part in node.values
+            str(part.value) if isinstance(part, ast.Constant) else _FIELD for part in node.values
         )
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):  # "text " + name + "..."
         left, right = _text_of(node.left), _text_of(node.right)

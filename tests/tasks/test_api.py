@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from flask import Flask
@@ -204,7 +204,7 @@ def test_unknown_task_name(make_lab: Callable[..., Lab], store_url: str) -> None
         with other_app.app_context(), session_context(session_id):
             task = only_here.delay()
         lab.weblab.run_tasks()
-        task = lab.weblab.get_task(task.task_id)
+        task = cast(WebLabTask, lab.weblab.get_task(task.task_id))
         assert task.failed
         assert task.error == {"code": "not-found", "message": "Task only_here not found"}
     finally:
@@ -320,7 +320,7 @@ def test_progress_events(make_lab: Callable[..., Lab]) -> None:
     try:
         task = add.delay(2, 3)
         lab.weblab.run_tasks()
-        events = []
+        events: list[Any] = []
         deadline = time.monotonic() + 2
         while len(events) < 2 and time.monotonic() < deadline:
             message = pubsub.get_message(timeout=0.2)

@@ -24,7 +24,7 @@ from tests.support.admin import (
     scrape,
     sessions_in_each_state,
 )
-from tests.support.lab import AUTH, PASSWORD, Lab
+from tests.support.lab import AUTH, PASSWORD, Lab, json_of
 from weblab_ext import WebLab
 from weblab_ext.config import weak_secrets
 from weblab_ext.context import session_context
@@ -125,7 +125,7 @@ def test_anonymous_and_wrong_credentials_get_401(
         reply = client.open(path, method=method, auth=auth)
         assert reply.status_code == 401, auth
         assert reply.headers["WWW-Authenticate"].startswith('Basic realm="weblab_ext admin"')
-        assert reply.json["code"] == "unauthorized"
+        assert json_of(reply)["code"] == "unauthorized"
     assert ADMIN_PASSWORD not in caplog.text and "op-s3cre" not in caplog.text
     assert PASSWORD not in caplog.text
     assert "Refused an admin request" in caplog.text
@@ -139,9 +139,9 @@ def test_admin_credentials_do_not_open_the_rlms_endpoints(lab: Lab) -> None:
 def test_errors_under_the_admin_prefix_are_json(lab: Lab) -> None:
     client = lab.app.test_client()
     reply = client.get("/weblab/admin/no-such-page", headers=ADMIN_AUTH)
-    assert (reply.status_code, reply.json["code"]) == (404, "not-found")
+    assert (reply.status_code, json_of(reply)["code"]) == (404, "not-found")
     reply = client.get("/weblab/admin/sessions/end", headers=ADMIN_AUTH)
-    assert (reply.status_code, reply.json["code"]) == (405, "method-not-allowed")
+    assert (reply.status_code, json_of(reply)["code"]) == (405, "method-not-allowed")
     reply = client.post("/weblab/metrics", headers=ADMIN_AUTH)
     assert reply.status_code == 405 and reply.is_json
 
@@ -232,7 +232,7 @@ def test_ending_a_session_from_the_page_disposes_it_once(lab: Lab) -> None:
     assert reply.status_code == 303
     assert reply.location.endswith(f"/weblab/admin/?done=ended&what={key[:10]}")
     assert lab.disposed == [session_id]
-    assert lab.state.sessions.load(session_id).state == "disposed"
+    assert lab.record(session_id).state == "disposed"
     page = lab.app.test_client().get(reply.location, headers=ADMIN_AUTH)
     assert f"Session {key[:10]} ended." in page.get_data(as_text=True)
     again = end_session(lab, key, page_token(html), **ORIGIN)  # a second click, a stale page
@@ -302,9 +302,9 @@ def test_an_action_from_another_origin_is_refused_even_with_a_valid_token(
 ) -> None:
     lab, session_id, key, token = ready
     reply = end_session(lab, key, token, **headers)
-    assert reply.status_code == 403 and reply.json["code"] == "forbidden"
+    assert reply.status_code == 403 and json_of(reply)["code"] == "forbidden"
     assert lab.disposed == []
-    assert lab.state.sessions.load(session_id).state == "active"
+    assert lab.record(session_id).state == "active"
 
 
 def test_the_referer_stands_for_a_missing_origin(ready: tuple[Lab, str, str, str]) -> None:

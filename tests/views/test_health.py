@@ -11,14 +11,14 @@ from collections.abc import Callable
 import pytest
 from flask import current_app
 
-from tests.support.lab import AUTH, Lab
+from tests.support.lab import AUTH, Lab, json_of
 
 
 def health(lab: Lab, path: str = "/weblab/health") -> dict[str, object]:
     reply = lab.app.test_client().get(path)  # no Authorization header, as LDE sends
     assert reply.status_code == 200, reply.get_data(as_text=True)
     assert reply.headers["Cache-Control"] == "no-store"
-    return dict(reply.json)
+    return dict(json_of(reply))
 
 
 @pytest.mark.parametrize("path", ["/weblab/health", "/ldl/health"])
@@ -122,5 +122,5 @@ def test_an_unreachable_store_is_unhealthy(make_lab: Callable[..., Lab]) -> None
 def test_other_methods_on_the_health_path_answer_json_405(lab: Lab) -> None:
     reply = lab.app.test_client().post("/weblab/health", headers=AUTH)
     assert reply.status_code == 405
-    assert reply.json["code"] == "method-not-allowed"
+    assert json_of(reply)["code"] == "method-not-allowed"
     assert reply.headers["Allow"] == "GET"

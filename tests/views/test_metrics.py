@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.support.admin import ADMIN, ADMIN_AUTH, parse_metrics, sample, scrape
-from tests.support.lab import AUTH, Lab
+from tests.support.lab import AUTH, Lab, json_of
 from tests.support.paths import EXAMPLES
 from tests.support.round_trips import count_round_trips
 from weblab_ext.context import session_context
@@ -231,8 +231,8 @@ def test_without_prometheus_client_the_endpoint_says_what_to_install(
     monkeypatch.setitem(sys.modules, "prometheus_client", None)  # import fails
     reply = lab.app.test_client().get("/weblab/metrics", headers=ADMIN_AUTH)
     assert reply.status_code == 501
-    assert reply.json["code"] == "metrics-unavailable"
-    assert "pip install prometheus-client" in reply.json["message"]
+    assert json_of(reply)["code"] == "metrics-unavailable"
+    assert "pip install prometheus-client" in json_of(reply)["message"]
 
 
 def test_the_counters_key_expires(lab: Lab) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from werkzeug.urls import iri_to_uri
@@ -19,6 +19,7 @@ from werkzeug.urls import iri_to_uri
 from tests.support.lab import AUTH, Lab
 from tests.support.rlms_api import assert_nothing_stored, ldl_body
 from weblab_ext.protocol import is_safe_back_url
+from weblab_ext.runtime.users import CurrentUser
 
 BAD_BACKS = [
     "javascript:document.title='pwned'",
@@ -118,7 +119,7 @@ def test_start_accepts_good_backs(lab: Lab, url: str) -> None:
 def tamper_back(lab: Lab, session_id: str, back: str) -> None:
     """Write ``back`` into a stored session as an older version could have."""
     key = lab.state.keys.session(session_id)
-    info = json.loads(lab.state.client.hget(key, "info"))
+    info = json.loads(cast(str, lab.state.client.hget(key, "info")))
     info["back"] = back
     lab.state.client.hset(key, "info", json.dumps(info))
 
@@ -144,7 +145,8 @@ def test_a_stored_bad_back_is_never_followed(lab: Lab, tampered: tuple[Any, str]
     assert reply.status_code == 403 and reply.json["back"] == ""
     assert student.get("/results").status_code == 200  # no 500 on any later page
     with lab.app.app_context():
-        assert lab.state.service.user_of(lab.state.service.load(session_id)).back == ""
+        user = lab.state.service.user_of(lab.state.service.load(session_id))
+        assert cast(CurrentUser, user).back == ""
 
 
 @pytest.mark.parametrize("tampered", ["javascript:alert(1)"], indirect=True)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 from flask import Flask
 
-from tests.support.lab import USERNAME, Lab, base_config
+from tests.support.lab import USERNAME, Lab, base_config, json_of
 from weblab_ext import WebLab, requires_active
 
 flask_wtf = pytest.importorskip("flask_wtf.csrf")
@@ -71,7 +71,7 @@ def test_weblab_routes_work_under_csrfprotect(store_url: str, csrf_first: bool) 
     # The RLMS (HTTP Basic, no cookie) needs no CSRF token, in both dialects and every call.
     reply = rlms.post("/weblab/sessions/", json=lab.start_body(), headers=RLMS)
     assert reply.status_code == 200, reply.get_data(as_text=True)
-    session_id = reply.json["session_id"]
+    session_id = json_of(reply)["session_id"]
     assert (
         rlms.post(
             "/ldl/sessions/status/multiple", json={"session_ids": [session_id]}, headers=RLMS
@@ -89,12 +89,8 @@ def test_weblab_routes_work_under_csrfprotect(store_url: str, csrf_first: bool) 
     # ...the logout route does not: the session id in its path is the secret, and the poll
     # script's beacon cannot send a header.
     assert student.post(f"/callback/{session_id}/logout").json == {"success": True}
-    assert (
-        rlms.post(f"/weblab/sessions/{session_id}", json={"action": "delete"}, headers=RLMS).json[
-            "message"
-        ]
-        == "Deleted"
-    )
+    reply = rlms.post(f"/weblab/sessions/{session_id}", json={"action": "delete"}, headers=RLMS)
+    assert json_of(reply)["message"] == "Deleted"
     assert rlms.delete(f"/ldl/sessions/{session_id}", headers=RLMS).status_code == 200
     assert rlms.post("/weblab/sessions/nowhere/else", headers=RLMS).status_code == 404
 

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from tests.support.clock import Clock
-from tests.support.lab import Lab, base_config
+from tests.support.lab import Lab, base_config, json_of
 from weblab_ext import WebLab
 
 
@@ -75,7 +75,7 @@ def test_poll_url_reasons(lab: Lab) -> None:
     assert client.get(f"/callback/{session_id}/poll").json == {"success": True}
     other = client.get("/callback/other/poll").json
     assert other == {"success": False, "reason": "Different session identifier"}
-    anonymous = lab.app.test_client().get(f"/callback/{session_id}/poll").json
+    anonymous = json_of(lab.app.test_client().get(f"/callback/{session_id}/poll"))
     assert anonymous["reason"] == "Different session identifier"
 
     with client.session_transaction() as session:
@@ -136,7 +136,7 @@ def test_poll_url_moves_last_poll(lab: Lab) -> None:
     client = lab.student(session_id)
     clock.now += 10
     client.get(f"/callback/{session_id}/poll")
-    assert lab.state.sessions.load(session_id).last_poll == pytest.approx(clock.now)
+    assert lab.record(session_id).last_poll == pytest.approx(clock.now)
 
 
 def test_poll_after_slot_end_is_inactive(lab: Lab) -> None:
@@ -214,7 +214,7 @@ def test_autopoll_moves_last_poll(lab: Lab) -> None:
     for route in ("/lab", "/results", "/not-a-route"):
         clock.now += 5
         client.get(route)
-        assert lab.state.sessions.load(session_id).last_poll == pytest.approx(clock.now)
+        assert lab.record(session_id).last_poll == pytest.approx(clock.now)
 
 
 def test_autopoll_off(make_lab: Callable[..., Lab]) -> None:
@@ -226,9 +226,9 @@ def test_autopoll_off(make_lab: Callable[..., Lab]) -> None:
     started = clock.now
     clock.now += 5
     client.get("/lab")
-    assert lab.state.sessions.load(session_id).last_poll == pytest.approx(started)
+    assert lab.record(session_id).last_poll == pytest.approx(started)
     client.get(f"/callback/{session_id}/poll")  # the explicit poll URL still polls
-    assert lab.state.sessions.load(session_id).last_poll == pytest.approx(clock.now)
+    assert lab.record(session_id).last_poll == pytest.approx(clock.now)
 
 
 def test_explicit_poll_twice_polls_once(make_lab: Callable[..., Lab]) -> None:
@@ -248,7 +248,7 @@ def test_explicit_poll_twice_polls_once(make_lab: Callable[..., Lab]) -> None:
     client = lab.student(session_id)
     clock.now += 7
     assert client.get("/poll-twice").get_data(as_text=True) == "ok"
-    assert lab.state.sessions.load(session_id).last_poll == pytest.approx(clock.now)
+    assert lab.record(session_id).last_poll == pytest.approx(clock.now)
 
 
 def test_autopoll_of_unknown_session_creates_nothing(lab: Lab) -> None:
