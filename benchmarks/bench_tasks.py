@@ -2,7 +2,7 @@
 dead-worker detection; printed against the DESIGN.md budgets.
 
 Run from the repository root: ``python -m benchmarks.bench_tasks [--tasks 300]``. It starts
-its own redis-server on 127.0.0.1 (tests/redis_server.py) and removes it at the end.
+its own redis-server on 127.0.0.1 (tests/support/redis_server.py) and removes it at the end.
 """
 
 from __future__ import annotations

@@ -256,7 +256,7 @@ def published_credentials() -> dict[str, set[str]]:
 def test_the_scan_finds_what_it_should() -> None:
     found = published_credentials()
     assert "dev-only-rlms-password" in found  # the examples' development value
-    assert "rlms-s3cret" in found  # tests/conftest.py
+    assert "rlms-s3cret" in found  # tests/support/lab.py
     assert "hunter2-hunter2" in found  # a Redis URL password in a test
 
 
