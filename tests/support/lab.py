@@ -111,7 +111,7 @@ class Lab(LabUnderTest):
 
     def __init__(self, app: Flask, weblab: WebLab | None = None) -> None:
         super().__init__(app)
-        self._weblab = weblab or super().weblab
+        self._weblab = weblab if weblab is not None else super().weblab
         self.rlms = self.test_client()
         self.disposed: list[str] = []
         self.started: list[tuple[Any, Any]] = []
