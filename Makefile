@@ -19,8 +19,8 @@ STAMP_OLDEST := $(VENV_OLDEST)/.installed-$(shell cat setup.cfg pyproject.toml |
 SPHINX := $(BIN)/sphinx-build -W --keep-going -E -q -b html docs docs/_build/html
 
 # The fast layers for `make check`: pure code (protocol, configuration, the layering rules)
-# and the RLMS client driven in-process and over loopback, on the embedded store and Redis.
-# The Flask layer, the runtime, processes, outages and browsers run in `make test`.
+# and the RLMS client against a stub lab, in-process and over loopback. The Flask layer, the
+# store, the runtime, whole-lab journeys, processes, outages and browsers run in `make test`.
 FAST_TESTS := tests/protocol tests/config tests/rlms tests/test_layers.py tests/test_suite_honesty.py
 
 .PHONY: demo check test test-oldest lint docs bench clean
