@@ -1,6 +1,6 @@
-# Two entry points for a fresh machine: `make demo` and `make test`.
-# Each creates .venv and installs what it needs on first use. `make test` also builds the
-# documentation (`make docs`), so a broken page or reference fails it.
+# Two entry points for a fresh machine: `make demo` and `make test`, and `make check` to run
+# between edits. Each creates .venv and installs what it needs on first use. `make test` also
+# builds the documentation (`make docs`), so a broken page or reference fails it.
 PYTHON ?= python3
 # `make demo PORT=5001` when something else listens on 5000.
 PORT ?= 5000
@@ -18,7 +18,12 @@ STAMP_OLDEST := $(VENV_OLDEST)/.installed-$(shell cat setup.cfg pyproject.toml |
 # (configuration keys, CLI, API) are always rebuilt from the code of this checkout.
 SPHINX := $(BIN)/sphinx-build -W --keep-going -E -q -b html docs docs/_build/html
 
-.PHONY: demo test test-oldest lint docs bench clean
+# The fast layers for `make check`: pure code (protocol, configuration, the layering rules)
+# and the RLMS client against a stub lab, in-process and over loopback. The Flask layer, the
+# store, the runtime, whole-lab journeys, processes, outages and browsers run in `make test`.
+FAST_TESTS := tests/protocol tests/config tests/rlms tests/test_layers.py tests/test_suite_honesty.py
+
+.PHONY: demo check test test-oldest lint docs bench clean
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,8 +40,16 @@ $(STAMP_OLDEST): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py --port $(PORT)
 
+# Lint, format, types (package and tests) and the fast tests: under 30 s, run it between edits.
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q -m "not slow and not browser" $(FAST_TESTS) $(PYTEST_ARGS)
+
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(SPHINX)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -52,6 +65,7 @@ test-oldest: $(STAMP_OLDEST)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 bench: $(STAMP)

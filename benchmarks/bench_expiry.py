@@ -18,7 +18,7 @@ from pathlib import Path
 
 import redis
 
-from tests.redis_server import end_processes
+from tests.support.redis_server import end_processes
 
 from .common import INFO, Row, create_bulk, make_lab, redis_url, template_record, verdict
 

@@ -2,7 +2,7 @@
 dead-worker detection; printed against the DESIGN.md budgets.
 
 Run from the repository root: ``python -m benchmarks.bench_tasks [--tasks 300]``. It starts
-its own redis-server on 127.0.0.1 (tests/redis_server.py) and removes it at the end.
+its own redis-server on 127.0.0.1 (tests/support/redis_server.py) and removes it at the end.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import redis
 from flask import Flask
 
 from benchmarks.common import INFO, Row, redis_url, verdict
-from tests.redis_server import RedisServer
+from tests.support.redis_server import RedisServer
 from weblab_ext import WebLab
 from weblab_ext.context import session_context
 from weblab_ext.runtime.workers import HeartbeatLoop

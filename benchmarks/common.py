@@ -81,7 +81,7 @@ def redis_url() -> str:
     if _external_url is not None:
         return _external_url
     if _server is None:
-        from tests.redis_server import RedisServer
+        from tests.support.redis_server import RedisServer
 
         server = RedisServer()
         server.start()

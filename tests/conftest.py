@@ -6,23 +6,20 @@ server name (fakeredis), never from ``flushall``.
 
 from __future__ import annotations
 
-import base64
-import time
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask, url_for
+from werkzeug.serving import BaseWSGIServer, make_server
 
+from tests.support.lab import Lab, base_config
+from tests.support.redis_cluster import RedisClusterNodes, RedisSentinelSet, running
+from tests.support.redis_server import RedisServer
 from weblab_ext import WebLab
-
-from .redis_cluster import RedisClusterNodes, RedisSentinelSet, running
-from .redis_server import RedisServer
-
-USERNAME = "weblabdeusto"
-PASSWORD = "rlms-s3cret"  # short on purpose: tests run with TESTING, where it is allowed
-AUTH = {"Authorization": "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()}
 
 
 @pytest.fixture(scope="session")
@@ -54,89 +51,6 @@ def store_url(request: pytest.FixtureRequest) -> str:
     if request.param == "redis":
         return str(request.getfixturevalue("redis_server").url)
     return f"fakeredis://test-{uuid.uuid4().hex}"
-
-
-#: Runs a test (or every test of a module, as ``pytestmark``) on the real Redis server only:
-#: ``store_url`` then makes no embedded copy of it, rather than one that could only skip.
-#: For what one process's embedded store cannot do: several processes, a server killed,
-#: paused or restarted, MONITOR, a command slower than a socket timeout.
-real_redis_only = pytest.mark.parametrize("store_url", ["redis"], indirect=True)
-
-
-def base_config(store_url: str) -> dict[str, Any]:
-    return {
-        "TESTING": True,
-        "SECRET_KEY": "test-secret",
-        "SERVER_NAME": "localhost:5000",
-        "WEBLAB_USERNAME": USERNAME,
-        "WEBLAB_PASSWORD": PASSWORD,
-        "WEBLAB_REDIS_URL": store_url,
-        "WEBLAB_REDIS_BASE": f"test-{uuid.uuid4().hex[:12]}",
-        "WEBLAB_NO_THREAD": True,
-        "WEBLAB_LOG_SESSION_LIFECYCLE": False,
-    }
-
-
-class Lab:
-    """A lab app under test, with helpers that act as the RLMS and as a student."""
-
-    def __init__(self, app: Flask, weblab: WebLab) -> None:
-        self.app = app
-        self.weblab = weblab
-        self.rlms = app.test_client()
-        self.disposed: list[str] = []
-        self.started: list[tuple[Any, Any]] = []
-        self._browsers: dict[str, Any] = {}
-
-    @property
-    def state(self) -> Any:
-        return self.app.extensions["weblab"]
-
-    def start_body(self, **overrides: Any) -> dict[str, Any]:
-        server = {
-            "priority.queue.slot.start.timestamp": repr(time.time()),
-            "priority.queue.slot.length": "200",
-            "request.username": "john.smith",
-            "request.username.unique": "john.smith@institution",
-            "request.full_name": "John Smith",
-            "request.locale": "es_ES",
-            "request.experiment_id.experiment_name": "mylab",
-            "request.experiment_id.category_name": "Lab experiments",
-        }
-        server.update(overrides.pop("server", {}))
-        body = {
-            "client_initial_data": {"in_test": True},
-            "server_initial_data": server,
-            "back": "http://rlms.example/back",
-        }
-        body.update(overrides)
-        return body
-
-    def start(self, **overrides: Any) -> str:
-        reply = self.rlms.post("/weblab/sessions/", json=self.start_body(**overrides), headers=AUTH)
-        assert reply.status_code == 200, reply.get_data(as_text=True)
-        return str(reply.json["session_id"])
-
-    def status(self, session_id: str) -> int:
-        return int(
-            self.rlms.get(f"/weblab/sessions/{session_id}/status", headers=AUTH).json[
-                "should_finish"
-            ]
-        )
-
-    def dispose(self, session_id: str) -> dict[str, Any]:
-        reply = self.rlms.post(
-            f"/weblab/sessions/{session_id}", json={"action": "delete"}, headers=AUTH
-        )
-        return dict(reply.json)
-
-    def student(self, session_id: str) -> Any:
-        """The browser that followed the launch URL of ``session_id`` (one per session: the
-        launch URL logs in one browser only; asking again follows it again in that one)."""
-        client = self._browsers.setdefault(session_id, self.app.test_client())
-        reply = client.get(f"/callback/{session_id}")
-        assert reply.status_code == 302, reply.get_data(as_text=True)
-        return client
 
 
 @pytest.fixture
@@ -192,3 +106,18 @@ def make_lab(store_url: str) -> Iterator[Callable[..., Lab]]:
 @pytest.fixture
 def lab(make_lab: Callable[..., Lab]) -> Lab:
     return make_lab()
+
+
+@pytest.fixture
+def served(make_lab: Callable[..., Lab], tmp_path: Path) -> Iterator[Lab]:
+    """A lab answering on 127.0.0.1:<port>, its SERVER_NAME set to that address."""
+    lab = make_lab()
+    lab.app.instance_path = str(tmp_path / "instance")
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, lab.app, threaded=True)
+    lab.app.config["SERVER_NAME"] = f"127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    yield lab
+    server.shutdown()
+    thread.join()
+    server.server_close()

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from .conftest import Lab
+from tests.support.lab import Lab
 
 JSON = {"Accept": "application/json"}
 

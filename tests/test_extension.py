@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from tests.support.lab import AUTH, Lab, base_config, json_of
 from weblab_ext import WebLab, WebLabNotInitializedError, create_token, weblab_user
 from weblab_ext.extension import weblab_of
-
-from .conftest import AUTH, Lab, base_config
 
 
 def new_app(store_url: str, **config: Any) -> Flask:
@@ -59,11 +58,9 @@ def test_one_weblab_on_two_apps(store_url: str) -> None:
     weblab.init_app(first)
     weblab.init_app(second)
     weblab.initial_url(lambda: "/")
-    session_id = (
-        first.test_client()
-        .post("/weblab/sessions/", json=Lab(first, weblab).start_body(), headers=AUTH)
-        .json["session_id"]
-    )
+    body = Lab(first, weblab).start_body()
+    reply = first.test_client().post("/weblab/sessions/", json=body, headers=AUTH)
+    session_id = json_of(reply)["session_id"]
     status = f"/weblab/sessions/{session_id}/status"
     assert first.test_client().get(status, headers=AUTH).json == {"should_finish": 5}
     # The second app has its own store prefix: the session is unknown there.
@@ -132,8 +129,8 @@ def test_base_and_callback_urls(store_url: str) -> None:
     reply = client.post(
         "/labs/one/weblab/sessions/", json=Lab(app, weblab).start_body(), headers=AUTH
     )
-    session_id = reply.json["session_id"]
-    assert reply.json["url"] == f"http://localhost:5000/enter/{session_id}"
+    session_id = json_of(reply)["session_id"]
+    assert json_of(reply)["url"] == f"http://localhost:5000/enter/{session_id}"
     assert client.get(f"/enter/{session_id}").status_code == 302
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import Lab
+from tests.support.lab import Lab
 
 
 def test_full_session(lab: Lab) -> None:

@@ -1,5 +1,5 @@
 """The suite reports what it runs: no test is collected only to skip itself on the embedded
-store (mark it ``real_redis_only`` instead, see conftest.py)."""
+store (mark it ``real_redis_only`` instead, see tests/support/lab.py)."""
 
 from __future__ import annotations
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from flask import render_template_string, session
 
-from .conftest import Lab
+from tests.support.lab import Lab
 
 
 def render(lab: Lab, session_id: str | None, source: str) -> str:
@@ -54,7 +55,7 @@ def test_poll_script_callback_is_escaped(lab: Lab) -> None:
     assert "<b" not in html and "&#34;" in html
 
 
-def test_poll_script_without_session_or_timeout(make_lab) -> None:  # type: ignore[no-untyped-def]
+def test_poll_script_without_session_or_timeout(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab()
     assert "session_id not found; no script" in render(lab, None, "{{ weblab_poll_script() }}")
     lab = make_lab(WEBLAB_TIMEOUT=0)

@@ -10,7 +10,7 @@
 * ``weblab-profiles``: the table of the RLMS client profiles of :mod:`weblab_ext.rlms`.
 * ``message``: a role for a message weblab_ext itself produces (an error, a log line, a
   page), quoted exactly, ``...`` standing for the parts that vary. It renders as code;
-  ``tests/test_docs_sources.py`` checks that each one is in the package's source, so a page
+  ``tests/system/test_docs_sources.py`` checks that each one is in the package's source, so a page
   such as Troubleshooting cannot quote a message the code no longer says::
 
       {message}`Unknown configuration key ... (ignored): ...`

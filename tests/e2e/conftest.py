@@ -7,15 +7,15 @@ they must run, so a missing browser or Playwright is an error there.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.screenshots import Shots
+
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -49,26 +49,6 @@ def browser() -> Iterator[Any]:
         )
         yield browser
         browser.close()
-
-
-class Shots:
-    """Numbered screenshots of one test: test-artifacts/<test>/<n>-<step>.png."""
-
-    def __init__(self, page: Any, name: str) -> None:
-        self.page = page
-        self.folder = ARTIFACTS / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for old in self.folder.glob("*.png"):
-            old.unlink()
-        self.count = 0
-        self.taken: list[Path] = []
-
-    def __call__(self, step: str) -> Path:
-        self.count += 1
-        path = self.folder / f"{self.count:02d}-{step}.png"
-        self.page.screenshot(path=str(path), full_page=True)
-        self.taken.append(path)
-        return path
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from ..admin_support import ADMIN, ADMIN_PASSWORD, ADMIN_USER, page_token, row_keys
-from ..conftest import Lab
-from ..examples_support import LiveServer, wait_until
-from .conftest import Shots
+from tests.support.admin import ADMIN, ADMIN_PASSWORD, ADMIN_USER, page_token, row_keys
+from tests.support.examples import LiveServer, wait_until
+from tests.support.lab import Lab
+from tests.support.screenshots import Shots
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -150,12 +150,11 @@ class OtherSite(LiveServer):
     at once, with the fields it is given."""
 
     def __init__(self) -> None:
-        super().__init__(self.page)
+        super().__init__(Request.application(self.page))
         self.url = f"http://localhost:{self.server.server_port}"
         self.target = ""
         self.fields: dict[str, str] = {}
 
-    @Request.application  # type: ignore[arg-type]
     def page(self, request: Request) -> Response:
         inputs = "".join(
             f"<input type='hidden' name='{name}' value='{value}'>"
@@ -202,6 +201,6 @@ def test_another_site_cannot_end_a_session(
             shots("refused")
         assert "forbidden" in page.content()
         assert lab.disposed == []
-        assert lab.state.sessions.load(session_id).state == "active"
+        assert lab.record(session_id).state == "active"
     finally:
         context.close()

@@ -15,9 +15,7 @@ from typing import Any
 
 import pytest
 
-from weblab_ext.runtime.sessions import CLOSE_GRACE
-
-from ..examples_support import (
+from tests.support.examples import (
     EXAMPLES,
     LiveServer,
     example_env,
@@ -26,7 +24,8 @@ from ..examples_support import (
     rlms_headers,
     wait_until,
 )
-from .conftest import Shots
+from tests.support.screenshots import Shots
+from weblab_ext.runtime.sessions import CLOSE_GRACE
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -288,7 +287,12 @@ def test_quickstart_press_and_leave(
     module, server = quickstart
     disposed: list[str] = []
     original = module.weblab.callbacks.on_dispose
-    module.weblab.callbacks.on_dispose = lambda: (disposed.append("x"), original())
+
+    def on_dispose() -> None:
+        disposed.append("x")
+        original()
+
+    module.weblab.callbacks.on_dispose = on_dispose
     launch = server.start_session()
     page.goto(launch)
     assert page.locator("h1").inner_text() == "Hello John Smith"

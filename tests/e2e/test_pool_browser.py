@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from ..examples_support import EXAMPLES, RLMS_PASSWORD, RLMS_USER, SECRET_KEY, rlms_headers
-from ..redis_server import RedisServer
-from .conftest import Shots
+from tests.support.examples import EXAMPLES, RLMS_PASSWORD, RLMS_USER, SECRET_KEY, rlms_headers
+from tests.support.redis_server import RedisServer
+from tests.support.screenshots import Shots
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

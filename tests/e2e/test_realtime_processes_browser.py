@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from ..redis_server import RedisServer
-from ..test_socketio_processes import Server, Student, gunicorn
-from .conftest import Shots
+from tests.support.redis_server import RedisServer
+from tests.support.screenshots import Shots
+from tests.support.socketio_processes import Server, Student, gunicorn
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -27,7 +27,7 @@ from flask import request as request_of_flask
 from flask import session as session_of_flask
 from werkzeug.wrappers import Request, Response
 
-from ..examples_support import (
+from tests.support.examples import (
     EXAMPLES,
     LiveServer,
     example_env,
@@ -36,7 +36,7 @@ from ..examples_support import (
     start_body,
     wait_until,
 )
-from .conftest import Shots
+from tests.support.screenshots import Shots
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -47,11 +47,10 @@ class Attacker(LiveServer):
     """Another site: pages on ``localhost:<port>`` that post a form to the lab at once."""
 
     def __init__(self, lab_url: str) -> None:
-        super().__init__(self.page)
+        super().__init__(Request.application(self.page))
         self.lab_url = lab_url
         self.url = f"http://localhost:{self.server.server_port}"
 
-    @Request.application  # type: ignore[arg-type]
     def page(self, request: Request) -> Response:
         target = self.lab_url + request.args.get("path", "/lab/switch")
         html = (
@@ -69,7 +68,7 @@ def simple_lab(
 ) -> Iterator[tuple[ModuleType, LiveServer]]:
     example_env(monkeypatch, **{**E2E_CONFIG, **getattr(request, "param", {})})
     module = load_module(EXAMPLES / "simple" / "app.py")
-    module.posts_with_cookie = []
+    vars(module)["posts_with_cookie"] = []
 
     def note_cookie() -> None:
         if request_of_flask.method == "POST" and not request_of_flask.path.startswith("/weblab"):
@@ -148,7 +147,12 @@ def realtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[ModuleType, Live
     module = load_module(EXAMPLES / "socketio" / "app.py")
     hits: list[str] = []
     # Where the injected script would report to, had it run.
-    module.app.add_url_rule("/pwned", "pwned", lambda: hits.append("pwned") or "")
+
+    def pwned() -> str:
+        hits.append("pwned")
+        return ""
+
+    module.app.add_url_rule("/pwned", "pwned", pwned)
     with LiveServer(module.app) as server:
         yield module, server, hits
     module.stop_stream.set()

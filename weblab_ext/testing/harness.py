@@ -27,6 +27,7 @@ from weblab_ext.app_state import LabState
 from weblab_ext.extension import weblab_of
 from weblab_ext.rlms import DisposeResult, FlaskTransport, RLMSClient, StartedSession
 from weblab_ext.runtime.users import WebLabUser
+from weblab_ext.testing.raw import RawRLMSRequests
 
 #: Store used when no ``--weblab-redis-url`` is given: one fresh in-process server per test.
 EMBEDDED_PREFIX = "fakeredis://weblab-test-"
@@ -235,7 +236,7 @@ class Student:
         return self.rlms.dispose_until_finished(self.session_id)
 
 
-class LabUnderTest:
+class LabUnderTest(RawRLMSRequests):
     """A lab app on an isolated store, with helpers acting as the RLMS and as students.
 
     :param app: the Flask app with weblab_ext installed.
