@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from weblab_ext.states import SessionState, TaskStatus
 
@@ -16,10 +16,11 @@ def test_the_stored_values_do_not_change() -> None:
 def test_a_member_is_its_string_everywhere() -> None:
     # Records read back from Redis hold plain strings: they must meet the members in
     # comparisons, sets, dict keys, f-strings and JSON alike.
-    assert SessionState.ACTIVE == "active"
+    stored: str = "active"  # as read back from Redis
+    assert stored == SessionState.ACTIVE
     assert "disposing" in {SessionState.DISPOSING}
     assert TaskStatus.DONE in frozenset({"done", "failed"})
-    assert {TaskStatus.FAILED: 1}["failed"] == 1
+    assert {TaskStatus.FAILED: 1}[cast(TaskStatus, "failed")] == 1
     assert f"{SessionState.EXITED}" == str(SessionState.EXITED) == "exited"
     assert json.dumps({"status": TaskStatus.RUNNING}) == '{"status": "running"}'
     assert SessionState("disposed") is SessionState.DISPOSED

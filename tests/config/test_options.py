@@ -439,7 +439,7 @@ def test_string_false_in_code_keeps_autopoll_on(
     session_id = lab.start()
     clock.now += 10
     lab.student(session_id).get("/lab")  # any request of the student counts as a poll
-    assert lab.state.sessions.load(session_id).last_poll == pytest.approx(clock.now)
+    assert lab.record(session_id).last_poll == pytest.approx(clock.now)
 
 
 @pytest.mark.parametrize("key", FLAG_KEYS)

@@ -355,7 +355,12 @@ def quickstart_default_timeout(
     module.app.add_url_rule("/demo-back", "demo_back", lambda: BACK_PAGE)
     disposed: list[str] = []
     original = module.weblab.callbacks.on_dispose
-    module.weblab.callbacks.on_dispose = lambda: (disposed.append("x"), original())
+
+    def on_dispose() -> None:
+        disposed.append("x")
+        original()
+
+    module.weblab.callbacks.on_dispose = on_dispose
     with LiveServer(module.app) as server:
         yield module, server, disposed
     module.weblab.stop_threads()

@@ -275,11 +275,10 @@ class LinkSite(LiveServer):
     ``/post`` posts a forged confirmation form to it."""
 
     def __init__(self, target: str) -> None:
-        super().__init__(self.page)
+        super().__init__(Request.application(self.page))
         self.target = target
         self.url = f"http://localhost:{self.server.server_port}"
 
-    @Request.application  # type: ignore[arg-type]
     def page(self, request: Request) -> Response:
         if request.path == "/post":
             body = (

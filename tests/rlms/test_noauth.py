@@ -142,7 +142,11 @@ def test_fake_status_and_dispose_force_noauth(served: Lab) -> None:
 
 def test_fake_fail_if_noauth(served: Lab) -> None:
     calls: list[str] = []
-    served.app.before_request(lambda: calls.append("call") and None)
+
+    def count_call() -> None:
+        calls.append("call")
+
+    served.app.before_request(count_call)
     assert invoke(served, "new", "--fail-if-noauth", "--dont-open-browser").exit_code == 0
     served.app.config["WEBLAB_PASSWORD"] = ""  # the CLI's only source of credentials
     calls.clear()

@@ -323,7 +323,7 @@ def _wait_for(path: Path, text: str, process: subprocess.Popen[str], timeout: fl
         if process.poll() is not None:
             break
         time.sleep(0.1)
-    raise AssertionError(f"{text!r} not in the output of {process.args}:\n{path.read_text()}")
+    raise AssertionError(f"{text!r} not in the output of {process.args!r}:\n{path.read_text()}")
 
 
 @pytestmark_gunicorn

@@ -186,10 +186,10 @@ def test_the_close_request_is_not_activity(make_lab: Callable[..., Lab]) -> None
 def test_a_close_never_extends_a_session(make_lab: Callable[..., Lab]) -> None:
     """Silent for longer than the timeout minus the grace: the timeout ends it first."""
     lab, clock, session_id, student = _timed_lab(make_lab, WEBLAB_TIMEOUT=15)
-    last_poll = lab.state.sessions.load(session_id).last_poll
+    last_poll = lab.record(session_id).last_poll
     clock.now += 12
     _close(student, session_id)
-    assert lab.state.sessions.load(session_id).last_poll == last_poll
+    assert lab.record(session_id).last_poll == last_poll
     clock.now += 3
     assert lab.status(session_id) == -1
 
@@ -206,4 +206,4 @@ def test_a_close_of_an_ended_session_changes_nothing(make_lab: Callable[..., Lab
     lab, _, session_id, student = _timed_lab(make_lab, WEBLAB_TIMEOUT=15)
     student.get(f"/callback/{session_id}/logout")
     assert _close(student, session_id).json == {"success": False}
-    assert lab.state.sessions.load(session_id).state == "exited"
+    assert lab.record(session_id).state == "exited"

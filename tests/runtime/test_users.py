@@ -135,7 +135,7 @@ def test_expired_user_attributes(lab: Lab) -> None:
 
     def probe() -> dict[str, Any]:
         values = snapshot(weblab_user)
-        values["disposing"] = weblab_user.disposing_resources
+        values["disposing"] = cast(Any, weblab_user).disposing_resources
         for name, attempt in (
             ("assign", lambda: setattr(weblab_user, "data", {"a": 1})),
             ("update_data", lambda: weblab_user.update_data({"a": 1})),
@@ -178,7 +178,7 @@ def test_anonymous_user(lab: Lab) -> None:
         user = weblab_user
         data = user.data
         values: dict[str, Any] = {
-            "type": type(user._get_current_object()),
+            "type": type(cast(Any, user)._get_current_object()),
             "active": user.active,
             "is_anonymous": user.is_anonymous,
             "locale": user.locale,

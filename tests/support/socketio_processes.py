@@ -16,7 +16,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from tests.support.examples import RLMS_PASSWORD, RLMS_USER, SECRET_KEY, rlms_headers, start_body
 from tests.support.redis_server import free_port
@@ -148,10 +148,13 @@ class Socket:
         return [data for event, data in list(self.events) if event == name]
 
     def wait_for(self, name: str, count: int = 1, timeout: float = 15.0) -> list[Any]:
-        return wait_until(
-            lambda: len(found := self.named(name)) >= count and found,
-            timeout,
-            f"{count} {name} event(s); got {self.events}",
+        return cast(
+            list[Any],
+            wait_until(
+                lambda: len(found := self.named(name)) >= count and found,
+                timeout,
+                f"{count} {name} event(s); got {self.events}",
+            ),
         )
 
     def close(self) -> None:

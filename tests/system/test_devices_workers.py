@@ -31,7 +31,7 @@ def _start(lab: Lab, device: str, **server: Any) -> str:
 
 def _recording_pool(make_lab: Callable[..., Lab], names: list[str], **config: Any) -> Lab:
     lab = make_lab(WEBLAB_DEVICES=names, **config)
-    lab.dispose_log: list[tuple[str, str]] = []  # type: ignore[attr-defined]
+    lab.dispose_log = []  # type: ignore[attr-defined]
     lock = threading.Lock()
 
     def on_dispose() -> None:
@@ -95,7 +95,7 @@ def test_on_dispose_runs_once_per_device_under_racing_disposals(
     for thread in threads:
         thread.join(20)
     lab.state.service.clean_expired(now=later)  # finishes any disposal still in flight
-    counts = Counter(lab.dispose_log)  # type: ignore[attr-defined]
+    counts: Counter[tuple[str, str]] = Counter(lab.dispose_log)  # type: ignore[attr-defined]
     assert counts == Counter({(sid, device): 1 for device, sid in sessions.items()})
 
 

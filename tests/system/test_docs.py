@@ -270,13 +270,13 @@ def test_realtime_sample_guards_sockets(run_sample: RunSample) -> None:
     student = LabUnderTest(app).student()
     socket = socketio.test_client(app, flask_test_client=student.client)
     assert socket.is_connected()
-    state = {"user": student.user().username, "light": False}
+    state = {"user": cast(CurrentUser, student.user()).username, "light": False}
     assert socket.get_received()[0] == {"name": "state", "args": [state], "namespace": "/"}
     other_tab = socketio.test_client(app, flask_test_client=student.client)
     socket.emit("switch", {"on": True})
     assert socket.get_received()[-1]["args"] == [True]
     assert other_tab.get_received()[-1]["args"] == [True]  # every socket of the session
-    assert student.user().data["light"] is True
+    assert cast(CurrentUser, student.user()).data["light"] is True
     again = socketio.test_client(app, flask_test_client=student.client)  # a reconnect
     assert again.get_received()[0]["args"] == [{**state, "light": True}]  # the full state
     for client in (socket, other_tab, again):

@@ -148,7 +148,7 @@ def test_seconds_past_max_date_is_never_negative(
     reports 0 there, not -120)."""
     lab = logged_lab
     session_id = lab.start()
-    max_date = lab.state.sessions.load(session_id).max_date
+    max_date = lab.record(session_id).max_date
     lab.state.clock = _Clock(max_date + offset)
     assert lab.dispose(session_id)["message"] == "Deleted"
     (disposed,) = [e for e in lifecycle_events(caplog, lab) if e["action"] == "disposed"]

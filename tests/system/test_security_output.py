@@ -68,7 +68,7 @@ def hostile_lab(make_lab: Callable[..., Lab], **config: Any) -> tuple[Lab, str]:
 
 def test_the_start_request_still_accepts_such_names(make_lab: Callable[..., Lab]) -> None:
     lab, session_id = hostile_lab(make_lab)
-    assert lab.state.sessions.load(session_id).username == HOSTILE
+    assert lab.record(session_id).username == HOSTILE
 
 
 @pytest.mark.parametrize("store_url", ["redis"], indirect=True)

@@ -7,9 +7,10 @@ import base64
 import logging
 import socket
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
+import redis
 
 from tests.support.lab import USERNAME, Lab
 from weblab_ext import InvalidConfigError
@@ -247,12 +248,11 @@ def test_a_query_password_never_reaches_check_the_admin_page_or_outage_logs(
 
 def test_a_password_with_slash_or_hash_reaches_the_server_whole() -> None:
     """Sentinel and Cluster URLs are split where a standard parser would cut the password."""
-    import redis
 
     from weblab_ext.store.connection import _quoted, connect
 
     client = connect("redis+sentinel://u:pa/ss%40x#y@127.0.0.1:1/lab")
-    kwargs = client.connection_pool.connection_kwargs
+    kwargs = cast(redis.Redis, client).connection_pool.connection_kwargs
     assert (kwargs["username"], kwargs["password"]) == ("u", "pa/ss@x#y")
     # The cluster client is given a one-node URL that redis-py parses back to the password.
     parsed = redis.connection.parse_url(f"redis://{_quoted(':pa/ss%40x#y')}@h1:7000")

@@ -254,7 +254,7 @@ def test_ending_a_session_asks_first(lab: Lab) -> None:
     reply = end_session(lab, key, page_token(html), confirm="", **ORIGIN)
     assert reply.status_code == 200
     assert lab.disposed == []
-    assert lab.state.sessions.load(session_id).state == "active"
+    assert lab.record(session_id).state == "active"
     page = reply.get_data(as_text=True)
     assert reply.headers["Content-Security-Policy"].startswith("default-src 'none'")
     assert reply.headers["Cache-Control"] == "no-store"

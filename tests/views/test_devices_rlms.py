@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.lab import AUTH, Lab
+from tests.support.lab import AUTH, Lab, json_of
 from weblab_ext import weblab_user
 from weblab_ext.rlms import LabStartFailed, RLMSClient, RLMSHTTPError
 from weblab_ext.testing.harness import LabUnderTest
@@ -23,7 +23,7 @@ PROFILES = ["weblabdeusto", "weblabdeusto-2017", "weblabdeusto-api0", "labdiscov
 
 def _pool(make_lab: Callable[..., Lab], devices: list[str] = BOARDS, **config: Any) -> Lab:
     lab = make_lab(WEBLAB_DEVICES=devices, **config)
-    lab.devices_seen: list[Any] = []  # type: ignore[attr-defined]
+    lab.devices_seen = []  # type: ignore[attr-defined]
 
     @lab.app.route("/device")
     def device_view() -> str:
@@ -33,7 +33,7 @@ def _pool(make_lab: Callable[..., Lab], devices: list[str] = BOARDS, **config: A
         def inner() -> str:
             return str(weblab_user.device)
 
-        return inner()  # type: ignore[no-any-return]
+        return inner()
 
     return lab
 
@@ -248,7 +248,7 @@ def test_health_checks_may_take_the_device(make_lab: Callable[..., Lab]) -> None
         "success": True,
         "message": "ok: store, board_ok (board-1), power",
     }
-    two = client.get("/devices/board-2/ldl/health").json
+    two = json_of(client.get("/devices/board-2/ldl/health"))
     assert two["success"] is False and two["message"] == "board_ok (board-2): returned false"
     assert sorted(asked) == ["board-1", "board-2"]
 
@@ -261,5 +261,5 @@ def test_a_device_check_in_a_lab_without_devices_gets_an_empty_name(lab: Lab) ->
         asked.append(device)
         return True
 
-    assert lab.app.test_client().get("/weblab/health").json["success"] is True
+    assert json_of(lab.app.test_client().get("/weblab/health"))["success"] is True
     assert asked == [""]
