@@ -13,7 +13,10 @@ embedded in-process store and prints what to open: ``/demo-start``, a page added
 that starts a student session through the lab's own RLMS endpoint (as WebLab-Deusto would)
 and sends the browser to its launch URL (``/`` leads there too); and a ``curl`` command doing
 the same over HTTP.
-Sessions start when asked for, so none times out while you read the instructions.
+Sessions start when asked for, so none times out while you read the instructions. The lab
+declares its heater as one device (``WEBLAB_DEVICES``): one session at a time, so a second
+``/demo-start`` while a session runs says the heater is in use (the browser in the session is
+taken back to its lab).
 
     python examples/demo.py [--host 127.0.0.1] [--port 5000] [--slot 600]
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import html
 import importlib.util
 import json
 import logging
@@ -80,8 +84,20 @@ def start_body(base_url: str, slot: float, timestamp: str | None = None) -> dict
     }
 
 
+class DeviceBusy(Exception):
+    """The lab refused the start: its one device still holds another session."""
+
+    def __init__(self, device: str) -> None:
+        super().__init__(device)
+        self.device = device
+
+
 def start_session(app: Any, base_url: str, slot: float = 600) -> str:
-    """Start a session through the lab's RLMS endpoint (in process); return the launch URL."""
+    """Start a session through the lab's RLMS endpoint (in process); return the launch URL.
+
+    :raises DeviceBusy: when the lab's device is held by another session.
+    :raises RuntimeError: when the lab refused the start for another reason.
+    """
     username, password = _credentials(app)
     token = base64.b64encode(f"{username}:{password}".encode()).decode()
     reply = app.test_client().post(
@@ -89,9 +105,12 @@ def start_session(app: Any, base_url: str, slot: float = 600) -> str:
         json=start_body(base_url, slot),
         headers={"Authorization": f"Basic {token}"},
     )
-    if reply.status_code != 200 or "session_id" not in (reply.json or {}):
-        raise SystemExit(f"The lab refused the demo session: {reply.get_data(as_text=True)}")
-    return f"{base_url}/callback/{reply.json['session_id']}"
+    answer = reply.json if isinstance(reply.json, dict) else {}
+    if reply.status_code == 409 and answer.get("code") == "device-busy":
+        raise DeviceBusy(next(iter(app.config.get("WEBLAB_DEVICES") or ["lab"])))
+    if reply.status_code != 200 or "session_id" not in answer:
+        raise RuntimeError(f"The lab refused the demo session: {reply.get_data(as_text=True)}")
+    return f"{base_url}/callback/{answer['session_id']}"
 
 
 def curl_command(app: Any, base_url: str, slot: float = 600) -> str:
@@ -106,13 +125,69 @@ def curl_command(app: Any, base_url: str, slot: float = 600) -> str:
     )
 
 
+BUSY_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>The {device} is in use</title>
+<style>body {{ font-family: system-ui, sans-serif; max-width: 40em; margin: 2em auto; }}</style>
+</head>
+<body>
+  <h1 id="demo-busy">The {device} is in use by another session</h1>
+  <p>The lab has one {device} and it serves one session at a time, so a second student
+     never switches it under the first.{left}</p>
+  <p>Try again when it ends: <a id="demo-retry" href="/demo-start">start a session</a>.</p>
+</body>
+</html>
+"""
+
+FAILED_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>The demo session did not start</title></head>
+<body><h1 id="demo-failed">The demo session did not start</h1><pre>{error}</pre>
+<p><a href="/demo-start">Try again</a></p></body>
+</html>
+"""
+
+
+def busy_page(app: Any, device: str) -> str:
+    """What a second ``/demo-start`` shows while the device holds another session (the lab's
+    devices table, as ``flask weblab status`` shows it, tells how long that one may last)."""
+    left = ""
+    devices = app.extensions["weblab"].devices
+    rows = [row for row in devices.overview() if row.name == device] if devices else []
+    if rows and rows[0].state == "active" and rows[0].time_left is not None:
+        left = (
+            f" That session ends when its student leaves the lab or closes the tab, and at the"
+            f" latest in {int(rows[0].time_left)} seconds."
+        )
+    return BUSY_PAGE.format(device=html.escape(device), left=left)
+
+
 def add_demo_routes(app: Any, base_url: str, slot: float = 600) -> None:
     """Add ``/demo-start``: each visit starts a session and redirects to its launch URL; and
-    ``/`` (when the lab has no page there), which leads to it."""
-    from flask import redirect
+    ``/`` (when the lab has no page there), which leads to it.
+
+    The example declares its hardware as one device (``WEBLAB_DEVICES``), which holds one
+    session at a time. So while a session runs, ``/demo-start`` takes the browser holding it
+    back to its lab, and tells any other browser (409) that the device is in use: try again
+    when that session ends. It refuses rather than waits, as the lab's RLMS endpoint does:
+    queueing students is the RLMS's job (WebLab-Deusto shows them their place in the queue),
+    and a request held open for up to a whole slot would outlast browser and proxy timeouts.
+    """
+    from flask import Response, redirect, url_for
+
+    from weblab_ext import weblab_user
 
     def demo_start() -> Any:
-        return redirect(start_session(app, base_url, slot))
+        if weblab_user.active:  # this browser already holds the running session
+            return redirect(url_for("lab"))
+        try:
+            return redirect(start_session(app, base_url, slot))
+        except DeviceBusy as busy:
+            page = busy_page(app, busy.device)
+            return Response(page, 409, mimetype="text/html")
+        except RuntimeError as error:
+            page = FAILED_PAGE.format(error=html.escape(str(error)))
+            return Response(page, 500, mimetype="text/html")
 
     app.add_url_rule("/demo-start", "demo_start", demo_start)
     if not any(rule.rule == "/" for rule in app.url_map.iter_rules()):
@@ -135,6 +210,8 @@ def print_instructions(lab: ModuleType, base_url: str) -> None:
         "",
         "   When a session ends (Leave the lab, slot over, tab closed for",
         f"   {lab.app.config.get('WEBLAB_TIMEOUT')} s) the page goes to the 'back' URL.",
+        "   One session at a time: the lab's hardware is one device (WEBLAB_DEVICES), so",
+        "   a second start while a session runs is refused until that session ends.",
         "   Stop the demo with Ctrl+C.",
         "",
     ]

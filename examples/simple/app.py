@@ -34,6 +34,9 @@ app.config.update(
     # Flask's default cookie name ("session") would clash with an RLMS on the same host.
     SESSION_COOKIE_NAME="simple_lab_session",
     WEBLAB_TIMEOUT=15,  # seconds without news from the browser before the student is gone
+    # One light bulb: one session at a time, so a second student never switches it under the
+    # first (the RLMS is told the device is busy; see docs/devices.md).
+    WEBLAB_DEVICES=["light"],
     SESSION_COOKIE_HTTPONLY=True,  # page scripts never read the session cookie
     SESSION_COOKIE_SECURE=not app.debug,  # production is HTTPS (FLASK_SESSION_COOKIE_SECURE=false)
 )

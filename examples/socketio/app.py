@@ -65,6 +65,9 @@ app = Flask(__name__)
 app.config.update(
     SESSION_COOKIE_NAME="socketio_lab_session",  # not Flask's "session": see docs/rlms.md
     WEBLAB_TIMEOUT=15,
+    # One heated plate: one session at a time, so a second student never switches the heater
+    # under the first (the RLMS is told "device-busy"; see docs/devices.md).
+    WEBLAB_DEVICES=["heater"],
     SESSION_COOKIE_HTTPONLY=True,
     SESSION_COOKIE_SECURE=not app.debug,  # production is served over HTTPS
 )

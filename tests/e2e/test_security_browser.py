@@ -295,6 +295,9 @@ def welcome(page: Any) -> str:
     return str(page.locator("#welcome").inner_text())
 
 
+# Two bookings at once in one browser: the lab without its one-light rule (WEBLAB_DEVICES),
+# which would refuse the second start (tests/test_example_devices.py).
+@pytest.mark.parametrize("simple_lab", [{"WEBLAB_DEVICES": []}], indirect=True)
 def test_a_cross_site_link_asks_before_replacing_the_session(
     simple_lab: tuple[ModuleType, LiveServer], page: Any, browser: Any, shots: Shots
 ) -> None:
@@ -328,8 +331,11 @@ def test_a_cross_site_link_asks_before_replacing_the_session(
     shots("own-link-again")
 
 
-# No poll script runs without JavaScript: a timeout longer than the test keeps both sessions.
-@pytest.mark.parametrize("simple_lab", [{"WEBLAB_TIMEOUT": 120}], indirect=True)
+# No poll script runs without JavaScript: a timeout longer than the test keeps both sessions
+# (two at once: without the lab's one-light rule, as above).
+@pytest.mark.parametrize(
+    "simple_lab", [{"WEBLAB_TIMEOUT": 120, "WEBLAB_DEVICES": []}], indirect=True
+)
 def test_the_confirmation_works_without_javascript(
     simple_lab: tuple[ModuleType, LiveServer], browser: Any, shots: Shots
 ) -> None:

@@ -21,6 +21,8 @@ from tests.support.examples import (
     load_module,
     on_path,
     post_as_page,
+    rlms_headers,
+    start_body,
     start_with_client,
     wait_until,
 )
@@ -207,12 +209,19 @@ def test_advanced_lab_journey(advanced: ModuleType, tmp_path: Path) -> None:
         assert students.get("john.smith@institution") == students.Student(
             "john.smith@institution", 1, 30
         )
-    other = start_with_client(app, BACK)
-    assert launch(app, other).get(f"/api/tasks/{task_id}").status_code == 404  # not theirs
+    # One slider (WEBLAB_DEVICES): no second session while this one runs.
+    assert (
+        app.test_client()
+        .post("/weblab/sessions/", json=start_body(BACK), headers=rlms_headers())
+        .json["code"]
+        == "device-busy"
+    )
 
     assert post_as_page(student, "/lab/logout").location == BACK
     wait_until(lambda: sid in lab.disposed_sessions, timeout=5)
     assert lab.disposed_sessions.count(sid) == 1
+    other = start_with_client(app, BACK)
+    assert launch(app, other).get(f"/api/tasks/{task_id}").status_code == 404  # not theirs
     dispose_via_rlms(app, other)
     second = start_with_client(app, BACK)
     assert 'id="visits">3<' in launch(app, second).get("/lab").get_data(as_text=True)

@@ -44,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(
         SESSION_COOKIE_NAME="mylab_session",  # not Flask's "session": see docs/rlms.md
         WEBLAB_TIMEOUT=15,
+        WEBLAB_DEVICES=["slider"],  # one slider: one session at a time (docs/devices.md)
         LAB_DATABASE=os.path.join(app.instance_path, "students.sqlite3"),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SECURE=not app.debug,  # production is served over HTTPS
