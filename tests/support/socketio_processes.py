@@ -93,6 +93,9 @@ def example_env(**config: str) -> dict[str, str]:
         "WEBLAB_PASSWORD": RLMS_PASSWORD,
         "SESSION_COOKIE_SECURE": "false",  # plain HTTP on 127.0.0.1 here
         "WEBLAB_LOG_SESSION_LIFECYCLE": "false",
+        # Two students at once on the example's one heater, on purpose: the tests check that
+        # no push reaches another student (the example refuses that by default).
+        "WEBLAB_DEVICES": "[]",
         **config,
     }
     env["PYTHONPATH"] = str(REPO)

@@ -72,9 +72,17 @@ def enter(browser: Any) -> str:
     reply = browser.get("/demo-start")
     assert reply.status_code == 302, reply.get_data(as_text=True)
     assert reply.location.startswith(f"{BASE}/callback/")
-    launch = reply.location[len(BASE) :]
+    launch: str = reply.location[len(BASE) :]
     assert browser.get(launch).location == "/lab"
     return launch.rsplit("/", 1)[-1]
+
+
+def heater_on(app: Any, session_id: str) -> bool:
+    """Whether the session's heater is on: the example keeps the plate in the session's data."""
+    from weblab_ext import session_context, weblab_user
+
+    with app.app_context(), session_context(session_id):
+        return bool(weblab_user.data.get("heater"))
 
 
 def test_a_second_demo_start_is_refused_while_the_heater_is_in_use(
@@ -87,7 +95,7 @@ def test_a_second_demo_start_is_refused_while_the_heater_is_in_use(
     sid = enter(first)
     socket = lab.socketio.test_client(app, flask_test_client=first)
     socket.emit("heater", {"on": True})
-    assert lab.plate.heater is True
+    assert heater_on(app, sid)
 
     second = app.test_client()
     reply = second.get("/demo-start")
@@ -98,7 +106,7 @@ def test_a_second_demo_start_is_refused_while_the_heater_is_in_use(
     assert "Try again when it ends" in page and 'href="/demo-start"' in page
     assert sid not in page  # a session id is its student's credential
     # Nothing happened to the first session or to its heater.
-    assert lab.plate.heater is True
+    assert heater_on(app, sid)
     assert lab.disposed_sessions == []
     assert state_of(app, sid) == "active"
     assert first.get("/lab").status_code == 200
@@ -107,12 +115,11 @@ def test_a_second_demo_start_is_refused_while_the_heater_is_in_use(
     # The browser that holds the session is taken back to its lab, no new session.
     again = first.get("/demo-start")
     assert again.status_code == 302 and again.location == "/lab"
-    assert state_of(app, sid) == "active" and lab.plate.heater is True
+    assert state_of(app, sid) == "active" and heater_on(app, sid)
 
-    # Once the first session ends (and the heater is off), the second browser gets in.
+    # Once the first session ends, the second browser gets in.
     first.get(f"/callback/{sid}/logout")
     wait_until(lambda: lab.disposed_sessions == [sid], timeout=10)
-    assert lab.plate.heater is False
     other = wait_until(lambda: second.get("/demo-start").status_code == 302 or None, timeout=5)
     assert other
 
