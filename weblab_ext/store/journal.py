@@ -122,6 +122,12 @@ class JournalStore:
         replies = pipe.execute()
         return [(replies[i], replies[i + 1]) for i in range(0, len(replies), 2)]
 
+    def count(self, since: float | None, until: float | None) -> int:
+        """How many recorded sessions started in ``[since, until]``; one round trip."""
+        low = "-inf" if since is None else since
+        high = "+inf" if until is None else until
+        return int(self.client.zcount(self.keys.records_by_start(), low, high))
+
     def sessions(
         self, since: float | None, until: float | None, *, page: int = 500
     ) -> Iterator[list[tuple[str, float]]]:
