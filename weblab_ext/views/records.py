@@ -91,7 +91,7 @@ def _row(export: SessionExport) -> dict[str, Any]:
     start, end = export.start, export.end
     return {
         "key": export.session,
-        "started": iso(start["t"]) if start else "",
+        "started": iso(start["t"])[:16].replace("T", " ") if start else "",
         "device": start.get("device") or "",
         "user": start.get("user") or "",
         "course": start.get("course") or "",
