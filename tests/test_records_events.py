@@ -15,7 +15,7 @@ from flask import Flask
 from weblab_ext import requires_active, session_context, weblab_user
 from weblab_ext.runtime.lifecycle_log import session_id_hash
 
-from .conftest import Lab
+from .conftest import Lab, real_redis_only
 from .round_trips import RoundTrips, count_round_trips
 
 
@@ -281,3 +281,18 @@ def test_on_record_hooks_get_events_off_the_request(recorded: Lab) -> None:
     assert recorded.state.journal.hooks.wait_idle(5)
     assert [event["e"] for _, event in seen] == ["start", "rlms", "launch", "lab"]
     assert {session for session, _ in seen} == {session_id_hash(sid)}
+
+
+@real_redis_only
+def test_a_session_of_fifty_events_takes_at_most_8_kb(recorded: Lab) -> None:
+    sid = recorded.start(server={"request.course": "Physics 101"})
+    student = recorded.student(sid)
+    for index in range(45):  # with start, rlms start, launch, end, rlms dispose: 50
+        assert student.get(f"/command/step-{index}").status_code == 200
+    recorded.dispose(sid)
+    state = recorded.state
+    events = state.journal.timeline(sid)[0]
+    assert len(events) == 50
+    used = state.client.memory_usage(state.keys.record_events(sid), samples=0)
+    index_share = 100  # one member of the index sorted set (id and score), about
+    assert used + index_share <= 8 * 1024, used

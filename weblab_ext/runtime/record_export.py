@@ -90,8 +90,16 @@ class SessionExport:
         }
 
 
+#: Event fields that hold a time (epoch seconds in the store, ISO 8601 in exports).
+_TIMES = ("slot_start", "slot_end")
+
+
 def _details(event: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in event.items() if key not in ("t", "e")}
+    return {
+        key: iso(value) if key in _TIMES and isinstance(value, int | float) else value
+        for key, value in event.items()
+        if key not in ("t", "e")
+    }
 
 
 def count_sessions(journal: SessionJournal, since: float | None, until: float | None) -> int:
