@@ -66,7 +66,6 @@ def test_a_session_leaves_its_whole_story(recorded: Lab) -> None:
     # The end is recorded by the disposal, before the dispose call's reply.
     assert names == [
         "start",
-        "rlms",
         "launch",
         "lab",
         "task_submitted",
@@ -83,17 +82,16 @@ def test_a_session_leaves_its_whole_story(recorded: Lab) -> None:
     assert start["experiment"] == "mylab@Lab experiments" and start["dialect"] == "weblab"
     assert start["slot_end"] - start["slot_start"] == 200
     assert start["user"].startswith("u-") and len(start["user"]) == 26
-    assert events[1] == {"t": events[1]["t"], "e": "rlms", "call": "start", "outcome": "ok"}
-    assert events[2]["outcome"] == "enter"
-    assert events[3] == {
-        "t": events[3]["t"],
+    assert events[1]["outcome"] == "enter"
+    assert events[2] == {
+        "t": events[2]["t"],
         "e": "lab",
         "name": "command",
         "fields": {"value": "led-on", "user": "john.smith"},
     }
-    assert events[4]["task"] == "measure" and events[4]["status"] == "submitted"
-    assert events[6]["name"] == "measured" and events[6]["fields"] == {"points": 3}
-    finished = events[7]
+    assert events[3]["task"] == "measure" and events[3]["status"] == "submitted"
+    assert events[5]["name"] == "measured" and events[5]["fields"] == {"points": 3}
+    finished = events[6]
     assert finished["status"] == "done" and finished["duration"] >= 0
     assert "args" not in json.dumps(events) and 'points": 3}' not in json.dumps(finished)
     end = next(event for event in events if event["e"] == "end")
@@ -153,12 +151,12 @@ def test_the_record_is_bounded_and_the_end_always_kept(make_lab: Callable[..., L
     sid = lab.start()
     journal = lab.state.journal
     stored = [journal.event(sid, "lab", {"i": i}) for i in range(10)]
-    # start and rlms take two places; three more fit, the last place waits for the end.
-    assert stored == [True] * 3 + [False] * 7
+    # start takes one place; four more fit, the last place waits for the end.
+    assert stored == [True] * 4 + [False] * 6
     lab.dispose(sid)
     events, dropped = journal.timeline(sid)
     assert len(events) == 6 and events[-1]["e"] == "end" and events[0]["e"] == "start"
-    assert dropped == 7 + 1  # the dispose call's outcome came after the end: dropped too
+    assert dropped == 6 + 1  # the dispose call's outcome came after the end: dropped too
     ttl = lab.state.client.ttl(lab.state.keys.record_dropped(sid))
     assert 0 < ttl <= 7 * 24 * 3600
 
@@ -261,7 +259,7 @@ def test_status_notes_the_end_once(make_lab: Callable[..., Lab]) -> None:
     lab.state.clock = lambda: time.time() + 5
     assert lab.status(sid) == -1 and lab.status(sid) == -1
     calls = [e for e in lab.state.journal.timeline(sid)[0] if e["e"] == "rlms"]
-    assert [c["call"] for c in calls] == ["start", "status"] and calls[1]["outcome"] == "finish"
+    assert [c["call"] for c in calls] == ["status"] and calls[0]["outcome"] == "finish"
 
 
 def test_on_record_hooks_get_events_off_the_request(recorded: Lab) -> None:
@@ -279,7 +277,7 @@ def test_on_record_hooks_get_events_off_the_request(recorded: Lab) -> None:
     student = recorded.student(sid)
     assert student.get("/command/a").status_code == 200
     assert recorded.state.journal.hooks.wait_idle(5)
-    assert [event["e"] for _, event in seen] == ["start", "rlms", "launch", "lab"]
+    assert [event["e"] for _, event in seen] == ["start", "launch", "lab"]
     assert {session for session, _ in seen} == {session_id_hash(sid)}
 
 
@@ -287,7 +285,7 @@ def test_on_record_hooks_get_events_off_the_request(recorded: Lab) -> None:
 def test_a_session_of_fifty_events_takes_at_most_8_kb(recorded: Lab) -> None:
     sid = recorded.start(server={"request.course": "Physics 101"})
     student = recorded.student(sid)
-    for index in range(45):  # with start, rlms start, launch, end, rlms dispose: 50
+    for index in range(46):  # with start, launch, end, rlms dispose: 50
         assert student.get(f"/command/step-{index}").status_code == 200
     recorded.dispose(sid)
     state = recorded.state

@@ -144,8 +144,10 @@ class SessionService(SessionStatus):
         self.journal.started(record, now=now)
         user = CurrentUser(record, self, clock=self.clock)
         error = self._run_on_start(request, user)
-        outcome = "ok" if error is None else "on_start_failed"
-        self.journal.event(record.session_id, "rlms", {"call": "start", "outcome": outcome})
+        if error is not None:  # a start that went well is the start event itself
+            self.journal.event(
+                record.session_id, "rlms", {"call": "start", "outcome": "on_start_failed"}
+            )
         if error is not None:
             self.dispose(
                 record.session_id,
