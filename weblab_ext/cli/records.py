@@ -33,6 +33,11 @@ def parse_moment(value: str | None, option: str) -> float | None:
     return moment.timestamp()
 
 
+def _interactive() -> bool:
+    """Whether a person watches: the progress bar goes to stderr only on a terminal."""
+    return sys.stderr.isatty()
+
+
 def _home_page() -> str:
     server = current_app.config.get("SERVER_NAME") or "localhost"
     scheme = current_app.config.get("PREFERRED_URL_SCHEME") or "http"
@@ -81,7 +86,7 @@ def export_command(
     start, end = parse_moment(since, "--since"), parse_moment(until, "--until")
     journal = lab_state().journal
     write = writer_for(fmt, home_page=home_page or _home_page())
-    show_bar = output is not None and sys.stderr.isatty()
+    show_bar = output is not None and _interactive()
     try:
         sessions: Any = exported_sessions(journal, since=start, until=end, device=device)
         with _output(output, fmt) as out:
