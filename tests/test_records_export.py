@@ -192,6 +192,8 @@ def test_filters_by_time_and_device(make_lab: Callable[..., Lab]) -> None:
     assert [json.loads(line)["device"] for line in lines] == ["b", "a"]
     lines = run_export(lab, "--device", "a", "--until", "2026-11-30T00:00:00+00:00").splitlines()
     assert [json.loads(line)["start"][:10] for line in lines] == ["2026-11-01", "2026-11-03"]
+    lines = run_export(lab, "--since", "2026-11-03T00:00:00Z", "--until", "2026-11-30").splitlines()
+    assert [json.loads(line)["device"] for line in lines] == ["a"]
     bad = lab.app.test_cli_runner().invoke(args=["weblab", "export", "--since", "yesterday"])
     assert bad.exit_code == 2 and "--since" in bad.output
 

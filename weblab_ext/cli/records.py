@@ -22,7 +22,10 @@ def parse_moment(value: str | None, option: str) -> float | None:
     if value is None:
         return None
     try:
-        moment = datetime.datetime.fromisoformat(value.strip())
+        text = value.strip()
+        # Python 3.10 reads no "Z": say it as an offset.
+        text = text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text
+        moment = datetime.datetime.fromisoformat(text)
     except ValueError:
         raise click.BadParameter(
             "expected an ISO 8601 date or date and time, e.g. 2026-12-01 or 2026-12-01T08:00:00Z",

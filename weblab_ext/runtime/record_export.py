@@ -133,6 +133,34 @@ def exported_sessions(
             yield export
 
 
+def latest_sessions(journal: SessionJournal, count: int, since: float) -> list[SessionExport]:
+    """The ``count`` most recently started sessions since ``since``, newest first; two round
+    trips whatever the number of sessions."""
+    store = journal.store
+    if store is None:
+        return []
+    ids = [session_id for session_id, _ in store.latest(count, since)]
+    return [
+        SessionExport(session_id_hash(sid), [json.loads(e) for e in raw], dropped)
+        for sid, (raw, dropped) in zip(ids, store.events_many(ids), strict=True)
+        if raw
+    ]
+
+
+def find_session(journal: SessionJournal, key: str) -> SessionExport | None:
+    """The record of the session whose id hashes to ``key``: pages of ids are hashed, only
+    the match's events are read."""
+    store = journal.store
+    if store is None:
+        return None
+    for rows in store.sessions(None, None, page=1000):
+        for session_id, _ in rows:
+            if session_id_hash(session_id) == key:
+                raw, dropped = store.events(session_id)
+                return SessionExport(key, [json.loads(e) for e in raw], dropped) if raw else None
+    return None
+
+
 def write_jsonl(sessions: Iterable[SessionExport], out: IO[str]) -> int:
     """One JSON object per line and session (see :meth:`SessionExport.summary`)."""
     count = 0

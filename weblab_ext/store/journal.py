@@ -128,6 +128,18 @@ class JournalStore:
         high = "+inf" if until is None else until
         return int(self.client.zcount(self.keys.records_by_start(), low, high))
 
+    def latest(self, count: int, since: float | None = None) -> list[tuple[str, float]]:
+        """The ``count`` most recently started sessions (since ``since``), newest first."""
+        rows: list[tuple[str, float]] = self.client.zrevrangebyscore(  # type: ignore[assignment]
+            self.keys.records_by_start(),
+            "+inf",
+            "-inf" if since is None else since,
+            start=0,
+            num=count,
+            withscores=True,
+        )
+        return [(str(sid), float(score)) for sid, score in rows]
+
     def sessions(
         self, since: float | None, until: float | None, *, page: int = 500
     ) -> Iterator[list[tuple[str, float]]]:

@@ -12,7 +12,13 @@ import dataclasses
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..runtime.record_export import SessionExport, exported_sessions, iso, usage_by_device
+from ..runtime.record_export import (
+    SessionExport,
+    find_session,
+    iso,
+    latest_sessions,
+    usage_by_device,
+)
 
 if TYPE_CHECKING:
     from ..app_state import LabState
@@ -103,32 +109,25 @@ def _row(export: SessionExport) -> dict[str, Any]:
 
 def recent_sessions(state: LabState, now: float) -> list[dict[str, Any]]:
     """The most recent recorded sessions of the last 7 days, newest first."""
-    since = now - 7 * 24 * 3600
-    latest: list[dict[str, Any]] = []
-    for export in exported_sessions(state.journal, since=since, page=200):
-        latest.append(_row(export))
-        latest = latest[-RECENT:]
-    return latest[::-1]
+    return [_row(export) for export in latest_sessions(state.journal, RECENT, now - 7 * 86400)]
 
 
 def find_timeline(state: LabState, key: str) -> dict[str, Any] | None:
     """The timeline of the session whose hash is ``key`` (``None``: no such record)."""
-    if not _KEY.fullmatch(key):
+    export = find_session(state.journal, key) if _KEY.fullmatch(key) else None
+    if export is None:
         return None
-    for export in exported_sessions(state.journal, page=500):
-        if export.session == key:
-            events = [
-                {
-                    "time": iso(event["t"]),
-                    "event": event["e"],
-                    "details": ", ".join(
-                        f"{name}={value}" for name, value in _flat(event) if value is not None
-                    ),
-                }
-                for event in export.events
-            ]
-            return {"session": _row(export), "events": events, "dropped": export.dropped}
-    return None
+    events = [
+        {
+            "time": iso(event["t"]),
+            "event": event["e"],
+            "details": ", ".join(
+                f"{name}={value}" for name, value in _flat(event) if value is not None
+            ),
+        }
+        for event in export.events
+    ]
+    return {"session": _row(export), "events": events, "dropped": export.dropped}
 
 
 def _flat(event: dict[str, Any]) -> list[tuple[str, Any]]:
