@@ -16,6 +16,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from weblab_ext.runtime.lifecycle_log import session_id_hash
 from weblab_ext.runtime.record_export import (
     exported_sessions,
@@ -278,3 +280,22 @@ def test_ten_thousand_sessions_export_in_constant_memory(lab: Lab) -> None:
     assert write_jsonl(exported_sessions(journal, until=base + 10_000), Sink()) == 10_000
     took = time.perf_counter() - started
     assert took < 10, took
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "xapi"])
+def test_what_a_student_typed_never_reaches_a_terminal_raw(lab: Lab, fmt: str) -> None:
+    sid = lab.start(server={"request.course": "Physik\u202e101"})
+    with lab.app.test_request_context():
+        from weblab_ext import session_context
+
+        with session_context(sid):
+            lab.weblab.record("typed", text="\x1b]52;c;aGk=\x07 line\nbreak \x9b2J é")
+    lab.dispose(sid)
+    text = run_export(lab, "--format", fmt)
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", text), repr(text)
+    if fmt == "jsonl":
+        # Kept for analysis: the parsed value is what the lab recorded.
+        lab_event = [e for e in json.loads(text)["events"] if e["event"] == "lab"][0]
+        assert lab_event["fields"]["text"].startswith("\x1b]52")
+    if fmt == "csv":
+        assert "\\u001b]52" in text and "é" in text

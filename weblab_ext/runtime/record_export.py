@@ -4,6 +4,8 @@ Runtime layer. :func:`exported_sessions` pages through the index of records (one
 per page of ids, one for their events), so an export holds one page in memory whatever the
 number of sessions; the writers stream each session out as it comes. Times are UTC ISO 8601
 (``2026-12-07T09:30:00.000Z``); sessions are named by the hash of their id, never the id.
+JSON is written in ASCII and CSV cells through :func:`~weblab_ext.protocol.printable`: what a
+student typed never reaches a terminal as a control sequence.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 from urllib.parse import quote
 
+from ..protocol import printable
 from .journal import SessionJournal
 from .lifecycle_log import session_id_hash
 
@@ -165,7 +168,7 @@ def write_jsonl(sessions: Iterable[SessionExport], out: IO[str]) -> int:
     """One JSON object per line and session (see :meth:`SessionExport.summary`)."""
     count = 0
     for export in sessions:
-        out.write(json.dumps(export.summary(), ensure_ascii=False, sort_keys=True) + "\n")
+        out.write(json.dumps(export.summary(), sort_keys=True) + "\n")
         count += 1
     return count
 
@@ -174,8 +177,10 @@ def _cell(value: Any) -> str:
     if value is None:
         return ""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    # A spreadsheet runs a cell starting with these as a formula: quote it as text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    # What the lab recorded may come from a student: no control character reaches a
+    # terminal or breaks a row, and a spreadsheet runs no cell as a formula.
+    text = printable(text)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 def write_csv(sessions: Iterable[SessionExport], out: IO[str]) -> int:
@@ -283,7 +288,7 @@ def write_xapi(sessions: Iterable[SessionExport], out: IO[str], *, home_page: st
     count = 0
     for export in sessions:
         for statement in xapi_statements(export, home_page=home_page):
-            out.write(("\n" if first else ",\n") + json.dumps(statement, ensure_ascii=False))
+            out.write(("\n" if first else ",\n") + json.dumps(statement))
             first = False
         count += 1
     out.write("\n]\n")
