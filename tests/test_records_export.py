@@ -295,7 +295,7 @@ def test_what_a_student_typed_never_reaches_a_terminal_raw(lab: Lab, fmt: str) -
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", text), repr(text)
     if fmt == "jsonl":
         # Kept for analysis: the parsed value is what the lab recorded.
-        lab_event = [e for e in json.loads(text)["events"] if e["event"] == "lab"][0]
+        lab_event = next(e for e in json.loads(text)["events"] if e["event"] == "lab")
         assert lab_event["fields"]["text"].startswith("\x1b]52")
     if fmt == "csv":
         assert "\\u001b]52" in text and "é" in text
