@@ -40,3 +40,28 @@ def test_connects_disconnects_and_handler_events_are_recorded(lab: Lab) -> None:
         anonymous.disconnect()
     finally:
         push.stop()
+
+
+def test_a_guarded_disconnect_handler_of_the_lab_is_recorded(lab: Lab) -> None:
+    from weblab_ext import socket_requires_login
+
+    socketio = flask_socketio.SocketIO(lab.app, async_mode="threading")
+    seen: list[str] = []
+
+    @socketio.on("connect")
+    @socket_requires_login
+    def connect() -> None:
+        seen.append("connect")
+
+    @socketio.on("disconnect")
+    @socket_requires_login
+    def disconnect(*reason: Any) -> None:
+        seen.append("disconnect")
+
+    sid = lab.start()
+    client = socketio.test_client(lab.app, flask_test_client=lab.student(sid))
+    assert client.is_connected()
+    client.disconnect()
+    assert seen == ["connect", "disconnect"]
+    names = [event["e"] for event in lab.state.journal.timeline(sid)[0]]
+    assert names[-2:] == ["socket_connect", "socket_disconnect"], names
