@@ -129,3 +129,11 @@ def test_records_on_a_redis_cluster(
     out = lab.app.test_cli_runner().invoke(args=["weblab", "export", "--format", "xapi"])
     assert out.exit_code == 0, out.output
     assert '"terminated"' in out.stdout
+
+
+def test_export_on_the_embedded_store_says_so_on_stderr(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab(WEBLAB_REDIS_URL=None)
+    assert lab.state.embedded_by_default
+    result = lab.app.test_cli_runner().invoke(args=["weblab", "export"])
+    assert result.exit_code == 0 and result.stdout == ""
+    assert "embedded store" in result.stderr

@@ -15,6 +15,7 @@ from flask.cli import with_appcontext
 from ..context import lab_state
 from ..runtime.record_export import FORMATS, count_sessions, exported_sessions, writer_for
 from ..runtime.store_errors import ANY_STORE_ERROR
+from .embedded_store import embedded_note
 
 
 def parse_moment(value: str | None, option: str) -> float | None:
@@ -87,7 +88,9 @@ def export_command(
     """Export the session records (WEBLAB_RECORD): streamed, UTC ISO 8601 times, users
     named by their pseudonym."""
     start, end = parse_moment(since, "--since"), parse_moment(until, "--until")
-    journal = lab_state().journal
+    state = lab_state()
+    embedded_note(state, err=True)
+    journal = state.journal
     write = writer_for(fmt, home_page=home_page or _home_page())
     show_bar = output is not None and _interactive()
     try:
