@@ -15,7 +15,7 @@ from flask import Flask
 from weblab_ext import requires_active, session_context, weblab_user
 from weblab_ext.runtime.lifecycle_log import session_id_hash
 
-from .conftest import Lab, real_redis_only
+from .conftest import AUTH, Lab, real_redis_only
 from .round_trips import RoundTrips, count_round_trips
 
 
@@ -294,3 +294,31 @@ def test_a_session_of_fifty_events_takes_at_most_8_kb(recorded: Lab) -> None:
     used = state.client.memory_usage(state.keys.record_events(sid), samples=0)
     index_share = 100  # one member of the index sorted set (id and score), about
     assert used + index_share <= 8 * 1024, used
+
+
+def test_a_failed_start_and_a_used_launch_are_recorded(make_lab: Callable[..., Lab]) -> None:
+    lab = make_lab(WEBLAB_LAUNCH_ONCE=True)
+    sid = lab.start()
+    lab.student(sid)
+    other_browser = lab.app.test_client()
+    other_browser.get(f"/callback/{sid}")
+    launches = [e["outcome"] for e in lab.state.journal.timeline(sid)[0] if e["e"] == "launch"]
+    assert launches == ["enter", "used"]
+
+    def broken(client_data: Any, server_data: Any) -> None:
+        raise RuntimeError("no power")
+
+    lab.weblab.callbacks.on_start = broken  # the fixture's lab has one already
+
+    reply = lab.rlms.post("/weblab/sessions/", json=lab.start_body(), headers=AUTH)
+    assert reply.status_code == 500
+    failed = lab.state.journal.store.latest(1)[0][0]  # type: ignore[union-attr]
+    events = lab.state.journal.timeline(failed)[0]
+    assert [e["e"] for e in events] == ["start", "rlms", "end"]
+    assert events[1] == {
+        "t": events[1]["t"],
+        "e": "rlms",
+        "call": "start",
+        "outcome": "on_start_failed",
+    }
+    assert events[2]["reason"] == "start_failed"

@@ -148,7 +148,6 @@ class SessionService(SessionStatus):
             self.journal.event(
                 record.session_id, "rlms", {"call": "start", "outcome": "on_start_failed"}
             )
-        if error is not None:
             self.dispose(
                 record.session_id,
                 wait=self.settings.dispose_wait,
