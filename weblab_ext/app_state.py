@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .runtime.callbacks import LabCallbacks
     from .runtime.devices import DevicePool
     from .runtime.events import LabEvents
+    from .runtime.journal import SessionJournal
     from .runtime.operator import OperatorService
     from .runtime.sessions import SessionService
     from .runtime.task_engine import TaskEngine
@@ -58,6 +59,8 @@ class LabState:
     events: LabEvents
     #: The background threads of this app in this process.
     threads: BackgroundThreads
+    #: The session records (``WEBLAB_RECORD``): ``weblab.record``, export, admin timeline.
+    journal: SessionJournal
     #: The declared devices (``WEBLAB_DEVICES``; false when none is declared).
     devices: DevicePool
     #: weblab_ext's own routes are exempt from the app's CSRF protector (Flask-WTF), or will

@@ -9,9 +9,9 @@ every access because events get no request hooks.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import (
     Flask,
@@ -236,3 +236,20 @@ def cached_current_user() -> CurrentUser | None:
     """The current user loaded in this request, if one was loaded (for after-request hooks)."""
     user = request_state().user if has_app_context() else None
     return user if isinstance(user, CurrentUser) else None
+
+
+def record_event(name: Any, fields: Mapping[str, Any]) -> bool:
+    """Add the lab's own event to the current session's record (``weblab.record``).
+
+    The session is the explicit one (task, hook, ``session_context``), else the student's of
+    this request, already loaded by ``requires_active``: one round trip, for the event
+    alone. An anonymous request records nothing (``False``).
+
+    :raises TypeError: or :class:`ValueError`, naming the bad field; nothing is stored.
+    """
+    here = request_state()  # raises NoContextError outside an app context
+    session_id = here.session_id
+    if session_id is None:
+        user = get_weblab_user()
+        session_id = user.session_id if isinstance(user, CurrentUser) else None
+    return here.lab.journal.lab_event(session_id, name, fields)

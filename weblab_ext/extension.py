@@ -13,6 +13,7 @@ from flask import Flask, current_app, has_app_context
 from . import config
 from .app_state import LabState
 from .cli import checking_the_lab, register_cli
+from .context import record_event
 from .errors import InvalidConfigError, WebLabNotInitializedError
 from .protocol.printable import PrintableLogRecords
 from .random_ids import create_token as _create_token
@@ -300,6 +301,23 @@ class WebLab(TasksMixin):
         :raises ValueError: when a check with that name was registered before.
         """
         self.callbacks.add_health_check(getattr(func, "__name__", repr(func)), func)
+        return func
+
+    def record(self, name: str, **fields: Any) -> bool:
+        """Add an event of the lab's own (a command sent, a measurement) to the current
+        session's record, from a view, a task or a Socket.IO handler; ``False`` when nothing
+        was recorded (no session, recording off, the record full).
+
+        :raises TypeError: or :class:`ValueError` naming the field that is not JSON, or the
+            event that is too large; nothing is stored then.
+        """
+        return record_event(name, fields)
+
+    def on_record(self, func: F) -> F:
+        """Register ``func(session, event)``, called for every recorded event in a thread
+        of its own (a request never waits for it; what it raises is logged). ``session`` is
+        the session's hash, as exports name it."""
+        self.callbacks.record_hooks.append(func)
         return func
 
     def unauthorized_handler(self, func: F) -> F:

@@ -23,8 +23,10 @@ from .runtime.counters import LifecycleCounters
 from .runtime.devices import DevicePool
 from .runtime.embedded_store_guard import EmbeddedStoreGuard
 from .runtime.events import LabEvents
+from .runtime.journal import SessionJournal, pseudonym_key
 from .runtime.lifecycle_log import LifecycleLog
 from .runtime.operator import OperatorService
+from .runtime.record_hooks import RecordHooks
 from .runtime.sessions import SessionScope, SessionService
 from .runtime.task_engine import RunningTask, TaskEngine
 from .runtime.task_specs import TaskSpec
@@ -32,6 +34,7 @@ from .runtime.threads import BackgroundThreads
 from .runtime.users import CurrentUser
 from .store.connection import StoreClient, describe, describe_client, is_embedded_client
 from .store.devices import DeviceStore
+from .store.journal import JournalStore
 from .store.keys import Keys
 from .store.monitoring import MonitoringStore
 from .store.sessions import SessionStore
@@ -52,6 +55,31 @@ def session_scope_in(app: Flask) -> SessionScope:
             yield
 
     return scope
+
+
+def build_journal(
+    app: Flask, settings: Settings, store: JournalStore, callbacks: LabCallbacks
+) -> SessionJournal:
+    """The session records of ``app`` (``WEBLAB_RECORD_*``); pseudonyms are on by default
+    outside debug mode, keyed by a dedicated secret or one derived from ``SECRET_KEY``."""
+    pseudonyms = settings.record_pseudonyms
+    if pseudonyms is None:
+        pseudonyms = not app.debug
+    key = pseudonym_key(settings.record_pseudonym_secret, app.config.get("SECRET_KEY"))
+    if settings.record and pseudonyms and key is None:
+        app.logger.warning(
+            "Session records leave users out: set SECRET_KEY or WEBLAB_RECORD_PSEUDONYM_SECRET "
+            "to name them by a pseudonym"
+        )
+    return SessionJournal(
+        store,
+        enabled=settings.record,
+        max_events=settings.record_max_events,
+        retention=settings.record_retention,
+        key=key,
+        pseudonyms=pseudonyms,
+        hooks=RecordHooks(callbacks.record_hooks),
+    )
 
 
 def build_lab_state(
@@ -78,6 +106,7 @@ def build_lab_state(
     sessions = SessionStore(client, keys)
     monitoring = MonitoringStore(client, keys)
     counters = LifecycleCounters(monitoring)
+    journal = build_journal(app, settings, JournalStore(client, keys), callbacks)
 
     # The engine and the session service need each other, and the threads need both: the
     # engine gets callables that look the others up when a task is submitted or run, long
@@ -95,6 +124,7 @@ def build_lab_state(
         run_in_app=run_in_app,
         ensure_threads=ensure_threads,
         counters=counters,
+        journal=journal,
     )
     lifecycle = LifecycleLog(
         enabled=settings.log_session_lifecycle,
@@ -110,7 +140,9 @@ def build_lab_state(
         lifecycle=lifecycle,
         tasks=tasks,
         counters=counters,
+        journal=journal,
     )
+    journal.clock = lambda: service.clock()
     threads = BackgroundThreads(
         service,
         tasks,
@@ -148,5 +180,6 @@ def build_lab_state(
         operator=operator,
         events=LabEvents(sessions, keys),
         threads=threads,
+        journal=journal,
         devices=DevicePool(service, DeviceStore(client, keys), settings.devices),
     )

@@ -9,7 +9,8 @@ Commands are thin: each reads the app's state and calls one public method of it;
 * :mod:`.fake`: ``fake new|status|dispose`` (act as the RLMS);
 * :mod:`.fake_client`: the RLMS client and options those commands share;
 * :mod:`.tasks`: ``loop`` and ``run-tasks``;
-* :mod:`.embedded_store`: what commands say about the embedded store.
+* :mod:`.embedded_store`: what commands say about the embedded store;
+* :mod:`.records`: ``export`` (the session records as JSON Lines, CSV or xAPI).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ..errors import InvalidConfigError
 from .check import check_command
 from .clean import clean_expired_users_alias, clean_expired_users_command
 from .fake import fake_group
+from .records import export_command
 from .status import status_command
 from .tasks import loop_command, run_tasks_command
 
@@ -40,6 +42,7 @@ for _command in (
     fake_group,
     loop_command,
     run_tasks_command,
+    export_command,
 ):
     weblab_cli.add_command(_command)
 

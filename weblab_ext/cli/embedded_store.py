@@ -24,11 +24,15 @@ def refuse_embedded(state: LabState) -> None:
         )
 
 
-def embedded_note(state: LabState) -> None:
-    """Say that this command sees only its own embedded store (``WEBLAB_REDIS_URL`` unset)."""
+def embedded_note(state: LabState, *, err: bool = False) -> None:
+    """Say that this command sees only its own embedded store (``WEBLAB_REDIS_URL`` unset).
+
+    :param err: say it on stderr (a command whose stdout is data).
+    """
     if state.embedded_by_default:
         click.echo(
             "Note: this lab uses the embedded store, which lives inside each process: "
             "this command sees its own (empty) store, not the one of `flask run`. "
-            f"To share one: {redis_url_advice()}."
+            f"To share one: {redis_url_advice()}.",
+            err=err,
         )

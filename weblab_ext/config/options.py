@@ -15,6 +15,7 @@ from .parsers import (
     flag,
     index_mode,
     non_negative_int,
+    optional_flag,
     optional_text,
     positive_int,
     redis_url,
@@ -341,6 +342,43 @@ OPTIONS: tuple[_Option, ...] = (
         "un-prefixed RLMS paths answer 404 listing the device URLs; with one, they serve it "
         "too. Names are 1 to 64 letters, digits, `.`, `_`, `~` or `-`, unique. Unset: no "
         "devices, every URL and behaviour as in weblablib (sessions may overlap).",
+    ),
+    # issue 21: session records
+    _Option(
+        "WEBLAB_RECORD",
+        True,
+        flag,
+        "Whether each session leaves a record in the lab's store (start, RLMS calls, launch, "
+        "Socket.IO connects, tasks, end, and the lab's `weblab.record(...)` events) for "
+        "`flask weblab export` and the admin page. Off: nothing is recorded.",
+    ),
+    _Option(
+        "WEBLAB_RECORD_MAX_EVENTS",
+        500,
+        positive_int,
+        "Most events kept per session record; later events are dropped and counted, except "
+        "the end of the session, which always takes the last place.",
+    ),
+    _Option(
+        "WEBLAB_RECORD_RETENTION",
+        7 * 24 * 3600,
+        seconds_at_least(60),
+        "Seconds a session record is kept after its last event (default 7 days).",
+    ),
+    _Option(
+        "WEBLAB_RECORD_PSEUDONYMS",
+        None,
+        optional_flag,
+        "Whether records name users by a keyed hash of their unique username (stable for "
+        "the lab) instead of the username. Unset: on, except when the app runs in debug. "
+        "Full names never enter a record.",
+    ),
+    _Option(
+        "WEBLAB_RECORD_PSEUDONYM_SECRET",
+        None,
+        optional_text,
+        "Key of the pseudonyms' hash (HMAC-SHA-256). Unset: derived from `SECRET_KEY`. Keep "
+        "it to keep pseudonyms stable when `SECRET_KEY` changes.",
     ),
 )
 

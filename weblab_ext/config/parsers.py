@@ -158,8 +158,14 @@ def device_names(key: str, value: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
+def optional_flag(key: str, value: Any) -> bool | None:
+    """A boolean, or ``None`` for "decide from the app" (e.g. on unless in debug)."""
+    return None if value is None else flag(key, value)
+
+
 PARSER_TYPES.update(
     {
+        optional_flag: "boolean or None",
         seconds_value: "seconds",
         non_negative_int: "integer (>= 0)",
         flag: "boolean",

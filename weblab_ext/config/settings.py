@@ -58,6 +58,11 @@ class Settings:
     cleaner_concurrency: int
     cleaner_batch: int
     devices: tuple[str, ...]
+    record: bool
+    record_max_events: int
+    record_retention: float
+    record_pseudonyms: bool | None
+    record_pseudonym_secret: str | None
     fingerprint: str
 
 

@@ -28,4 +28,7 @@ callable that sets that context up: the runtime only calls it.
 * :mod:`.embedded_store_guard` — refusing the embedded store under a production server.
 * :mod:`.events` — the lab's published events, for the Socket.IO push.
 * :mod:`.store_errors` — the exceptions that mean the store did not answer.
+* :mod:`.journal` — the session records (``weblab.record``, pseudonyms); :mod:`.record_hooks`
+  — the ``on_record`` hooks' queue and thread; :mod:`.record_export` — exports (JSON Lines,
+  CSV, xAPI) and the usage per device.
 """

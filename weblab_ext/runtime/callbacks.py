@@ -35,6 +35,10 @@ class LabCallbacks:
     initial_url: InitialUrl | None = None
     user_loader: UserLoader | None = None
     unauthorized: Unauthorized | None = None
+    #: ``on_record(session, event)`` hooks, in registration order.
+    record_hooks: list[Callable[[str, dict[str, Any]], Any]] = dataclasses.field(
+        default_factory=list
+    )
     #: ``(name, check)`` pairs, in registration order.
     health_checks: list[tuple[str, HealthCheck]] = dataclasses.field(default_factory=list)
 

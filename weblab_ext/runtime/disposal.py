@@ -52,9 +52,9 @@ class Disposer:
         its second argument tells whether the session may have tasks to stop. Returns how
         long ``on_dispose`` took (seconds).
     :param expired_ttl: returns ``WEBLAB_EXPIRED_USERS_TIMEOUT`` at call time.
-    :param on_disposed: told why each session this process cleaned up ended (see
+    :param on_disposed: told of each session this process cleaned up, why it ended (see
         :func:`~weblab_ext.runtime.counters.disposal_reason`) and how long its ``on_dispose``
-        took, once the session is marked disposed.
+        took (``None``: the clean-up raised), once the session is marked disposed.
     """
 
     def __init__(
@@ -63,7 +63,7 @@ class Disposer:
         cleanup: Callable[[SessionRecord, bool], float],
         *,
         expired_ttl: Callable[[], float],
-        on_disposed: Callable[[str, float], None] | None = None,
+        on_disposed: Callable[[SessionRecord, str, float | None], None] | None = None,
     ) -> None:
         self._store = store
         self._cleanup = cleanup
@@ -171,8 +171,8 @@ class Disposer:
             try:
                 self._finish(record)
                 # Counted once the push layers heard of the end: a count never delays it.
-                if took is not None and self._on_disposed is not None:
-                    self._on_disposed(reason, took)
+                if self._on_disposed is not None:
+                    self._on_disposed(record, reason, took)
             finally:
                 finished.set()
                 with self._lock:

@@ -13,6 +13,7 @@ from ..protocol import should_finish, should_finish_many
 from ..states import SessionState
 from ..store.records import StatusFields, StatusRow
 from ..store.sessions import SessionStore
+from .journal import SessionJournal
 from .lifecycle_log import SOURCE_STATUS, LifecycleLog
 
 #: How many ids of a status/multiple call are read per round trip when a time limit is set.
@@ -24,6 +25,7 @@ class SessionStatus:
 
     store: SessionStore
     lifecycle: LifecycleLog
+    journal: SessionJournal
     clock: Callable[[], float]
     timeout: float
     poll_interval: float
@@ -53,7 +55,7 @@ class SessionStatus:
         if (
             value < 0
             and fields.state in (SessionState.ACTIVE, SessionState.EXITED)
-            and self.lifecycle.enabled
+            and (self.lifecycle.enabled or self.journal.enabled)
         ):
             self._log_expiry_once(session_id, now)
         return value
@@ -66,6 +68,7 @@ class SessionStatus:
             self.lifecycle.session_event(
                 "expiry_detected", record, source=SOURCE_STATUS, now=now, timeout=self.timeout
             )
+            self.journal.event(session_id, "rlms", {"call": "status", "outcome": "finish"})
 
     def status_many(
         self,

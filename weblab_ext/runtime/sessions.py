@@ -31,6 +31,7 @@ from .callbacks import LabCallbacks
 from .cleaner import ExpiryCleaner
 from .counters import LifecycleCounters
 from .disposal import DisposeOutcome, Disposer
+from .journal import SessionJournal
 from .lifecycle_log import SOURCE_DISPOSE, LifecycleLog
 from .session_status import SessionStatus
 from .users import CurrentUser, WebLabUser, user_from_record
@@ -71,6 +72,7 @@ class SessionService(SessionStatus):
     :param lifecycle: the lab's lifecycle log.
     :param tasks: the task engine, whose tasks of a disposed session are stopped.
     :param counters: counts starts and disposals for the metrics (default: none).
+    :param journal: the session records (default: none).
     """
 
     def __init__(
@@ -83,8 +85,10 @@ class SessionService(SessionStatus):
         lifecycle: LifecycleLog,
         tasks: TaskEngine | None = None,
         counters: LifecycleCounters | None = None,
+        journal: SessionJournal | None = None,
     ) -> None:
         self.store = store
+        self.journal = journal or SessionJournal(None)
         self.settings = settings
         self.callbacks = callbacks
         self.lifecycle = lifecycle
@@ -103,7 +107,7 @@ class SessionService(SessionStatus):
             store,
             self._cleanup,
             expired_ttl=lambda: settings.expired_users_timeout,
-            on_disposed=lambda reason, took: self.counters.session_disposed(reason, took),
+            on_disposed=self._disposed,
         )
         self.expiry = ExpiryCleaner(
             store,
@@ -137,9 +141,13 @@ class SessionService(SessionStatus):
         while not store(record, now):  # pragma: no cover - 256 random bits
             record = dataclasses.replace(record, session_id=create_token())
         self.counters.session_started()
+        self.journal.started(record, now=now)
         user = CurrentUser(record, self, clock=self.clock)
         error = self._run_on_start(request, user)
-        if error is not None:
+        if error is not None:  # a start that went well is the start event itself
+            self.journal.event(
+                record.session_id, "rlms", {"call": "start", "outcome": "on_start_failed"}
+            )
             self.dispose(
                 record.session_id,
                 wait=self.settings.dispose_wait,
@@ -217,8 +225,12 @@ class SessionService(SessionStatus):
             return "missing"
         # The cookie naming the session also proves it: records of older versions say "1".
         if once and holder not in ("", browser) and current != session_id:
+            self.journal.event(session_id, "launch", {"outcome": "used"})
             return "used"
-        return "confirm" if ask else "enter"
+        if ask:
+            return "confirm"
+        self.journal.event(session_id, "launch", {"outcome": "enter"})
+        return "enter"
 
     def _active(self, session_id: str | None) -> bool:
         if session_id is None:
@@ -291,7 +303,7 @@ class SessionService(SessionStatus):
         :param caller: ``rlms``, ``admin`` or ``start_failed``: what the metrics count as the
             reason when the session was not over yet.
         """
-        return self.disposer.dispose(
+        outcome = self.disposer.dispose(
             session_id,
             now=self._now(now),
             timeout=self.timeout,
@@ -299,6 +311,14 @@ class SessionService(SessionStatus):
             background=background,
             caller=caller,
         )
+        if caller == "rlms" and outcome is not DisposeOutcome.NOT_FOUND:
+            self.journal.event(session_id, "rlms", {"call": "dispose", "outcome": outcome.value})
+        return outcome
+
+    def _disposed(self, record: SessionRecord, reason: str, took: float | None) -> None:
+        if took is not None:
+            self.counters.session_disposed(reason, took)
+        self.journal.ended(record, reason)
 
     # -- the cleaner ------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from ..store.connection import STORE_ERRORS
 from ..store.records import TaskRecord
 from ..store.tasks import TaskStore
 from .counters import LifecycleCounters
+from .journal import SessionJournal
 from .task_leases import LeaseKeeping
 from .task_runs import TaskRun, log_start, report_end, reported_class
 from .task_specs import TaskSpec, already_running_message, duplicate_error
@@ -65,6 +66,7 @@ class TaskEngine(LeaseKeeping):
     :param run_in_app: runs task bodies as lab code (see :data:`RunInApp`).
     :param ensure_threads: starts this process's background threads if they should run.
     :param counters: counts task ends for the metrics (default: none).
+    :param journal: records tasks submitted, started and finished (default: none).
     """
 
     def __init__(
@@ -76,9 +78,11 @@ class TaskEngine(LeaseKeeping):
         run_in_app: RunInApp,
         ensure_threads: Callable[[], None],
         counters: LifecycleCounters | None = None,
+        journal: SessionJournal | None = None,
     ) -> None:
         self.store = store
         self.counters = counters or LifecycleCounters()
+        self.journal = journal or SessionJournal(None)
         self.settings = settings
         self.specs = specs
         self._run_in_app = run_in_app
@@ -156,6 +160,7 @@ class TaskEngine(LeaseKeeping):
         if outcome == 0:
             fields.update(status=TaskStatus.FAILED, error=json.dumps(error), finished_at=repr(now))
             self.counters.task_ended(TaskStatus.FAILED, None)
+        self.journal.task_event(session_id, "task_submitted", spec.name, status=fields["status"])
         return TaskRecord.from_hash(task_id, fields)
 
     @contextmanager
@@ -224,6 +229,7 @@ class TaskEngine(LeaseKeeping):
         with self._lock:
             self._running[record.task_id] = running
         log_start(record)
+        self.journal.task_event(record.session_id, "task_started", record.name)
         result_json = ""
         error: dict[str, str] | None = None
         try:
@@ -292,13 +298,14 @@ class TaskEngine(LeaseKeeping):
                     record.name,
                     record.task_id,
                 )
-            report_end(
+            run = report_end(
                 record,
                 status if finished else "lost",
                 error,
                 now=self.clock(),
                 listeners=self.run_listeners,
             )
+            self.journal.task_finished(record.session_id, run)
             return
 
     def store_task_data(self, task_id: str, data_json: str) -> bool:

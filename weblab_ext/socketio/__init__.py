@@ -26,7 +26,7 @@ from flask import request
 from ..context import cached_current_user, lab_state
 from ..runtime.lifecycle_log import session_id_hash
 from ..runtime.store_errors import STORE_ERRORS
-from ..runtime.users import WebLabUser
+from ..runtime.users import CurrentUser, WebLabUser
 from .push import WebLabSocketIO, init_socketio, join_session_room, load_event_user, session_room
 
 logger = logging.getLogger("weblab_ext")
@@ -108,6 +108,8 @@ def _guard(func: F, *, require_active: bool) -> F:
         if not allowed:
             return _refuse(user)
         join_session_room(user)
+        if _event_name() == "disconnect" and isinstance(user, CurrentUser):
+            lab_state().journal.event(user.session_id, "socket_disconnect")
         try:
             return _call_handler(func, args, kwargs)
         finally:

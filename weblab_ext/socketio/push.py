@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, request
 
-from ..context import get_weblab_user, request_state
+from ..context import cookie_session_id, get_weblab_user, lab_state, request_state
 from ..runtime.loops import ListenerLoop, PerProcess
 from ..runtime.store_errors import STORE_ERRORS
 from ..runtime.users import CurrentUser, WebLabUser, safe_back_url
@@ -92,7 +92,8 @@ class WebLabSocketIO:
         initialised with).
     :param register_connect: when the default namespace has no ``connect`` handler yet,
         register one that puts logged-in sockets into their session's room (it never
-        refuses anyone; guard your own ``connect`` handler to do that).
+        refuses anyone; guard your own ``connect`` handler to do that), and a ``disconnect``
+        handler, when none is registered, that notes the disconnection in the session record.
     :param poll_timeout: seconds the listener blocks on Redis before checking its stop flag.
     """
 
@@ -116,6 +117,8 @@ class WebLabSocketIO:
         self.state.app.extensions["weblab_socketio"] = self
         if register_connect and not _has_handler(socketio, "connect", "/"):
             socketio.on("connect")(join_if_logged_in)
+        if register_connect and not _has_handler(socketio, "disconnect", "/"):
+            socketio.on("disconnect")(record_disconnect)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -250,9 +253,19 @@ def join_session_room(user: WebLabUser) -> None:
     from flask_socketio import join_room
 
     join_room(session_room(user.session_id))
+    if (getattr(request, "event", None) or {}).get("message") == "connect":
+        lab_state().journal.event(user.session_id, "socket_connect")
     push = current_app.extensions.get("weblab_socketio")
     if isinstance(push, WebLabSocketIO):
         push.ensure_started()
+
+
+def record_disconnect(*_reason: Any) -> None:
+    """Default ``disconnect`` handler: the session's record notes it (no poll, no user read:
+    a session without a record records nothing)."""
+    session_id = cookie_session_id()
+    if session_id is not None:
+        lab_state().journal.event(session_id, "socket_disconnect")
 
 
 def join_if_logged_in(*_auth: Any) -> Any:

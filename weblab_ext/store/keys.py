@@ -106,6 +106,21 @@ class Keys:
         """Hash: one declared device (``session``: the id of the session holding it)."""
         return f"{self.prefix}:device:{name}"
 
+    # -- session records (WEBLAB_RECORD) --------------------------------------------------------
+
+    def record_events(self, session_id: str) -> str:
+        """List: the JSON events of one session's record, oldest first (TTL: the retention)."""
+        return f"{self.prefix}:record:{session_id}"
+
+    def record_dropped(self, session_id: str) -> str:
+        """String: how many events a full session record dropped (only once one was)."""
+        return f"{self.prefix}:record-dropped:{session_id}"
+
+    def records_by_start(self) -> str:
+        """Sorted set of recorded session ids scored by their start (trimmed to the
+        retention), which exports page through."""
+        return f"{self.prefix}:records:by-start"
+
     # -- operators ----------------------------------------------------------------------------
 
     def metrics_counters(self) -> str:
@@ -136,4 +151,7 @@ class Keys:
             "worker_info": self.worker_info("<wid>"),
             "metrics_counters": self.metrics_counters(),
             "device": self.device("<device>"),
+            "record_events": self.record_events("<sid>"),
+            "record_dropped": self.record_dropped("<sid>"),
+            "records_by_start": self.records_by_start(),
         }

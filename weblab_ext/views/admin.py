@@ -60,6 +60,7 @@ from ..states import SessionState
 from .errors import ADMIN_BLUEPRINT, add_rlms_error_handlers, json_error
 from .health import lab_health
 from .metrics import LabCollector, metrics_view
+from .records import find_timeline, recent_sessions, usage_charts
 from .rlms_api import limit_body
 
 if TYPE_CHECKING:
@@ -301,6 +302,34 @@ def _stop_task() -> ResponseReturnValue:
     return _act("task", OperatorService.find_task, _stop)
 
 
+def _records_page() -> ResponseReturnValue:
+    """Usage per device over the last 7 days, and the recent sessions (session records)."""
+    state = lab_state()
+    charts, sessions, problem = [], [], ""
+    try:
+        charts, sessions = usage_charts(state, state.clock()), recent_sessions(state, state.clock())
+    except ANY_STORE_ERROR as error:
+        problem = f"The store at {state.store_label} does not answer ({type(error).__name__})."
+    context = {"charts": charts, "sessions": sessions, "problem": problem}
+    html = render_template(
+        "weblab_ext_records.html",
+        enabled=state.journal.enabled,
+        lab_name=lab_title(current_app),
+        **context,
+    )
+    return _page(html)
+
+
+def _session_timeline(key: str) -> ResponseReturnValue:
+    """One session's record, found by the hash of its id."""
+    found = find_timeline(lab_state(), key)
+    if found is None:
+        return json_error(404, "not-found", "No session record with this key")
+    return _page(
+        render_template("weblab_ext_timeline.html", lab_name=lab_title(current_app), **found)
+    )
+
+
 def _unknown(rest: str = "") -> Response:
     return json_error(404, "not-found", _NOT_FOUND)
 
@@ -320,6 +349,8 @@ _ROUTES = (
     ("/admin/", "admin_page", _admin_page, "GET"),
     ("/admin/sessions/end", "end_session", _end_session, "POST"),
     ("/admin/tasks/stop", "stop_task", _stop_task, "POST"),
+    ("/admin/records/", "records_page", _records_page, "GET"),
+    ("/admin/records/<key>", "session_timeline", _session_timeline, "GET"),
 )
 
 

@@ -1,0 +1,191 @@
+"""Session record budgets (``WEBLAB_RECORD``, on by default), on the real redis-server.
+
+* a ``requires_active`` view that records nothing: 1 round trip, records on;
+* ``weblab.record()`` in a view: at most one more command (one round trip);
+* Redis memory of one recorded session of 50 events: at most 8 KB (its list, and its share
+  of the index);
+* export of 10,000 recorded sessions as JSON Lines: at most 10 s, in constant memory (the
+  peak of a 10,000-session export within twice a 1,000-session one's).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+import tracemalloc
+from typing import Any
+
+from weblab_ext import requires_active
+from weblab_ext.runtime.record_export import exported_sessions, write_jsonl
+
+from .common import (
+    AUTH,
+    Row,
+    counting_client,
+    make_lab,
+    redis_url,
+    start_session,
+    student,
+    verdict,
+)
+
+SESSIONS = 10_000
+EXPORT_SECONDS = 10.0
+MEMORY_BUDGET = 8 * 1024
+
+
+def run() -> list[Row]:
+    """The record rows, in table order."""
+    logging.getLogger("weblab_ext").setLevel(logging.ERROR)
+    url = redis_url()
+    return [*request_rows(url), memory_row(url), *export_rows(url)]
+
+
+def request_rows(url: str) -> list[Row]:
+    """Round trips and commands of a view that records nothing, and of one that records."""
+    client, counter = counting_client(url)
+    app, weblab = make_lab(client)
+
+    @app.route("/lab/record")
+    @requires_active
+    def lab_record() -> str:
+        weblab.record("command", led="on", value=3)
+        return "recorded"
+
+    browser = student(app, start_session(app))
+    plain = trips_of(counter, lambda: browser.get("/lab"))
+    recording = trips_of(counter, lambda: browser.get("/lab/record"))
+    extra_trips = max(t for t, _ in recording) - max(t for t, _ in plain)
+    extra_commands = max(c for _, c in recording) - max(c for _, c in plain)
+    return [
+        Row(
+            "requires_active round trips, records on, nothing recorded",
+            f"{max(t for t, _ in plain)} (of {[t for t, _ in plain]})",
+            "1",
+            verdict(max(t for t, _ in plain) == 1),
+        ),
+        Row(
+            "weblab.record() in a requires_active view: extra commands / round trips",
+            f"{extra_commands} / {extra_trips}",
+            "<= 1 pipelined command",
+            verdict(extra_commands <= 1 and extra_trips <= 1),
+        ),
+    ]
+
+
+def trips_of(counter: Any, action: Any, repeat: int = 5) -> list[tuple[int, int]]:
+    """``(round trips, commands)`` of each of ``repeat`` calls, after one not counted."""
+    action()
+    result = []
+    for _ in range(repeat):
+        counter.reset()
+        action()
+        result.append((counter.round_trips, counter.commands))
+    return result
+
+
+def memory_row(url: str) -> Row:
+    """Redis memory of a session whose record holds 50 events (46 of the lab's own)."""
+    client, _ = counting_client(url)
+    app, weblab = make_lab(client)
+
+    @app.route("/lab/step/<int:step>")
+    @requires_active
+    def step(step: int) -> str:
+        weblab.record("command", step=step, value="on")
+        return "ok"
+
+    session_id = start_session(app)
+    browser = student(app, session_id)
+    for index in range(46):
+        browser.get(f"/lab/step/{index}")
+    app.test_client().post(
+        f"/weblab/sessions/{session_id}",
+        json={"action": "delete"},
+        headers=AUTH,
+    )
+    state = app.extensions["weblab"]
+    events, _ = state.journal.timeline(session_id)
+    used = int(client.memory_usage(state.keys.record_events(session_id), samples=0) or 0)
+    # The session's share of the index: the sorted set's memory over its members.
+    index_key = state.keys.records_by_start()
+    index_share = int(client.memory_usage(index_key, samples=0) or 0) / client.zcard(index_key)
+    total = used + index_share
+    return Row(
+        f"Redis memory per recorded session ({len(events)} events)",
+        f"{total / 1024:.1f} KB",
+        "<= 8 KB",
+        verdict(len(events) == 50 and total <= MEMORY_BUDGET),
+    )
+
+
+class _Sink(io.TextIOBase):
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+def export_rows(url: str) -> list[Row]:
+    """Time and peak memory of exporting 10,000 recorded sessions (JSON Lines)."""
+    client, _ = counting_client(url)
+    app, _ = make_lab(client)
+    state = app.extensions["weblab"]
+    store, keys = state.journal.store, state.keys
+    base = time.time() - 3 * 86_400
+    pipe = client.pipeline(transaction=False)
+    for index in range(SESSIONS):
+        sid = f"bench{index:05d}" + "x" * 33
+        at = base + index
+        events = [
+            {"t": at, "e": "start", "user": f"u-{index % 300:024d}", "course": f"c{index % 7}"},
+            {"t": at + 1, "e": "socket_connect"},
+            {"t": at + 1, "e": "launch", "outcome": "enter"},
+            {"t": at + 2, "e": "lab", "name": "command", "fields": {"n": index}},
+            {"t": at + 60, "e": "end", "reason": "slot_end", "used": 60.0},
+        ]
+        for number, event in enumerate(events):
+            store._append(
+                keys=[keys.record_events(sid), keys.record_dropped(sid), keys.records_by_start()],
+                args=[
+                    json.dumps(event),
+                    500,
+                    86_400 * 7,
+                    "0",
+                    repr(at) if number == 0 else "",
+                    "0",
+                    sid,
+                ],
+                client=pipe,
+            )
+        if index % 500 == 499:
+            pipe.execute()
+    pipe.execute()
+    journal = state.journal
+
+    def export(until: float) -> int:
+        return write_jsonl(exported_sessions(journal, until=until), _Sink())
+
+    started = time.perf_counter()
+    count = export(base + SESSIONS)
+    took = time.perf_counter() - started
+    peaks = []
+    for until in (base + SESSIONS / 10, base + SESSIONS):
+        tracemalloc.start()
+        export(until)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    return [
+        Row(
+            f"export of {count:,} sessions (JSON Lines)",
+            f"{took:.2f} s",
+            f"<= {EXPORT_SECONDS:g} s",
+            verdict(count == SESSIONS and took <= EXPORT_SECONDS),
+        ),
+        Row(
+            "export peak memory, 1,000 vs 10,000 sessions",
+            f"{peaks[0] / 1024:.0f} KB vs {peaks[1] / 1024:.0f} KB",
+            "constant (x2 at most)",
+            verdict(peaks[1] <= 2 * peaks[0] + 256 * 1024),
+        ),
+    ]
