@@ -18,13 +18,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
 
 import pytest
 from flask import Flask
 
+from tests.support.doc_blocks import Block, blocks
 from tests.support.lab import json_of
 from tests.support.paths import REPO
 from weblab_ext.config import OPTIONS
@@ -38,57 +38,6 @@ PAGES = [*sorted(DOCS.glob("*.md")), ROOT / "README.md"]
 #: Names of documents that live outside the repository (the Sphinx build checks the
 #: rendered pages, docstrings included, for the same names).
 OUTSIDE = re.compile(r"\bSPEC\b|DESIGN\.md|RLMS_CLIENTS|STYLE\.md|\.\./shared\b")
-
-_FENCE = re.compile(
-    r"^(?P<fence>`{3,})(?P<info>[^\n]*)\n(?P<body>.*?)^(?P=fence)[ \t]*$", re.M | re.S
-)
-
-
-@dataclass
-class Block:
-    page: Path
-    line: int
-    language: str
-    options: dict[str, str]
-    code: str
-    directive: str | None
-
-    @property
-    def name(self) -> str:
-        return f"{self.page.name}:{self.line}"
-
-
-def blocks(page: Path) -> list[Block]:
-    """Every fenced block of a Markdown page, MyST directives included."""
-    text = page.read_text(encoding="utf-8")
-    found = []
-    for match in _FENCE.finditer(text):
-        info = match["info"].strip()
-        directive = None
-        directive_match = re.match(r"\{([\w-]+)\}\s*(.*)", info)
-        if directive_match:
-            directive, language = directive_match[1], directive_match[2].strip()
-        else:
-            language = info.split()[0] if info else ""
-        options, code_lines = {}, match["body"].splitlines(keepends=True)
-        if directive:
-            while code_lines and code_lines[0].startswith(":"):
-                key, _, value = code_lines.pop(0)[1:].partition(":")
-                options[key.strip()] = value.strip()
-            if code_lines and not code_lines[0].strip():
-                code_lines.pop(0)
-        found.append(
-            Block(
-                page,
-                text.count("\n", 0, match.start()) + 1,
-                language,
-                options,
-                "".join(code_lines),
-                directive,
-            )
-        )
-    return found
-
 
 #: The files whose code the pages show inline, so the raw Markdown reads as it renders:
 #: ``True`` for a file shown whole (in a block captioned with its name), ``False`` for one

@@ -8,11 +8,10 @@ import re
 import time
 from collections.abc import Callable
 
+from tests.support.admin import ADMIN, ADMIN_AUTH
+from tests.support.lab import Lab
 from weblab_ext import session_context
 from weblab_ext.runtime.lifecycle_log import session_id_hash
-
-from .admin_support import ADMIN, ADMIN_AUTH
-from .conftest import Lab
 
 
 def test_records_page_charts_usage_per_device(make_lab: Callable[..., Lab]) -> None:

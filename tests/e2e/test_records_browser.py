@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 
+from tests.support.admin import ADMIN, ADMIN_PASSWORD, ADMIN_USER
+from tests.support.examples import LiveServer
+from tests.support.lab import Lab
+from tests.support.screenshots import Shots
 from weblab_ext.runtime.lifecycle_log import session_id_hash
-
-from .admin_support import ADMIN, ADMIN_PASSWORD, ADMIN_USER
-from .conftest import Lab
-from .e2e.conftest import Shots, browser  # noqa: F401 (the fixture)
-from .examples_support import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -24,7 +23,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.mark.parametrize("store_url", ["embedded"], indirect=True)
 @pytest.mark.parametrize("viewport", [(1100, 800), (390, 844)], ids=["desk", "phone"])
 def test_records_pages_in_a_browser(
-    browser: Any,  # noqa: F811
+    browser: Any,
     make_lab: Callable[..., Lab],
     request: pytest.FixtureRequest,
     viewport: tuple[int, int],

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .conftest import Lab
-from .test_docs import DOCS, blocks
+from tests.support.doc_blocks import blocks
+from tests.support.lab import Lab
+from tests.support.paths import DOCS
 
 PAGE = DOCS / "records.md"
 

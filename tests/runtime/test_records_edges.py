@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 import redis
 
+from tests.support.lab import Lab, real_redis_only
 from weblab_ext import requires_active, session_context
 from weblab_ext.runtime.record_hooks import RecordHooks
 from weblab_ext.testing.harness import LabUnderTest
-
-from .conftest import Lab, real_redis_only
 
 
 def test_a_pool_session_names_its_device_and_device_states(make_lab: Callable[..., Lab]) -> None:

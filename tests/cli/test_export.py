@@ -13,19 +13,18 @@ import time
 import tracemalloc
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any, cast
 from urllib.parse import urlsplit
 
 import pytest
 
+from tests.support.lab import Lab, real_redis_only
 from weblab_ext.runtime.lifecycle_log import session_id_hash
 from weblab_ext.runtime.record_export import (
     exported_sessions,
     iso_duration,
     write_jsonl,
 )
-
-from .conftest import Lab, real_redis_only
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 # ISO 8601 duration as xAPI uses it (no weeks mixed with other units).
@@ -265,7 +264,7 @@ def test_ten_thousand_sessions_export_in_constant_memory(lab: Lab) -> None:
         sink = Sink()
         tracemalloc.start()
         started = time.perf_counter()
-        count = write_jsonl(exported_sessions(journal, until=until), sink)
+        count = write_jsonl(exported_sessions(journal, until=until), cast(IO[str], sink))
         took = time.perf_counter() - started
         _, top = tracemalloc.get_traced_memory()
         tracemalloc.stop()
@@ -277,7 +276,10 @@ def test_ten_thousand_sessions_export_in_constant_memory(lab: Lab) -> None:
     # One page in memory whatever the number of sessions.
     assert large_peak < 2 * small_peak + 256 * 1024, (small_peak, large_peak)
     started = time.perf_counter()
-    assert write_jsonl(exported_sessions(journal, until=base + 10_000), Sink()) == 10_000
+    assert (
+        write_jsonl(exported_sessions(journal, until=base + 10_000), cast(IO[str], Sink()))
+        == 10_000
+    )
     took = time.perf_counter() - started
     assert took < 10, took
 

@@ -7,21 +7,21 @@ import json
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from flask import Flask
 
+from tests.support.lab import AUTH, Lab, real_redis_only
+from tests.support.round_trips import RoundTrips, count_round_trips
 from weblab_ext import requires_active, session_context, weblab_user
 from weblab_ext.runtime.lifecycle_log import session_id_hash
-
-from .conftest import AUTH, Lab, real_redis_only
-from .round_trips import RoundTrips, count_round_trips
 
 
 def raw_events(lab: Lab, session_id: str) -> list[str]:
     state = lab.state
-    return list(state.client.lrange(state.keys.record_events(session_id), 0, -1))
+    # The lab's client decodes replies: the events are JSON text.
+    return cast(list[str], state.client.lrange(state.keys.record_events(session_id), 0, -1))
 
 
 def kinds(lab: Lab, session_id: str) -> list[str]:
@@ -133,9 +133,8 @@ def test_pseudonyms_off_in_debug_or_when_asked(make_lab: Callable[..., Lab]) -> 
 
 
 def test_pseudonyms_default_follows_debug(store_url: str) -> None:
+    from tests.support.lab import base_config
     from weblab_ext import WebLab
-
-    from .conftest import base_config
 
     for debug, expected in ((True, False), (False, True)):
         app = Flask(__name__)
@@ -292,6 +291,7 @@ def test_a_session_of_fifty_events_takes_at_most_8_kb(recorded: Lab) -> None:
     events = state.journal.timeline(sid)[0]
     assert len(events) == 50
     used = state.client.memory_usage(state.keys.record_events(sid), samples=0)
+    assert used is not None
     index_share = 100  # one member of the index sorted set (id and score), about
     assert used + index_share <= 8 * 1024, used
 

@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.lab import Lab
 from weblab_ext import socket_requires_active
-
-from .conftest import Lab
 
 flask_socketio = pytest.importorskip("flask_socketio")
 
