@@ -260,6 +260,21 @@ class WebLab(TasksMixin):
         self.callbacks.register("on_dispose", func, message="on_dispose has already been defined")
         return func
 
+    def on_reset(self, func: F) -> F:
+        """Register ``func(device)``, which brings a declared device (``WEBLAB_DEVICES``) to
+        its safe state with no session. It runs in the app context when the lab first sees
+        a device with no record, after a clean-up that left it ``broken`` (retried), and when
+        an operator asks; the device becomes ``idle`` only if it returns.
+
+        .. code-block:: python
+
+            @weblab.on_reset
+            def reset(device):
+                boards[device].power_cycle()
+        """
+        self.callbacks.register("on_reset", func, message="on_reset has already been defined")
+        return func
+
     def user_loader(self, func: F) -> F:
         """Register ``func(username_unique)`` whose result is ``weblab_user.user``.
 

@@ -54,6 +54,18 @@ def session_scope_in(app: Flask) -> SessionScope:
     return scope
 
 
+def app_scope_in(app: Flask) -> Callable[[Callable[[], Any]], Any]:
+    """Runs lab code with no session (``on_reset``) in ``app``'s context."""
+
+    def run(call: Callable[[], Any]) -> Any:
+        if has_app_context() and current_app._get_current_object() is app:  # type: ignore[attr-defined]
+            return call()
+        with app.app_context():
+            return call()
+
+    return run
+
+
 def build_lab_state(
     app: Flask,
     settings: Settings,
@@ -148,5 +160,7 @@ def build_lab_state(
         operator=operator,
         events=LabEvents(sessions, keys),
         threads=threads,
-        devices=DevicePool(service, DeviceStore(client, keys), settings.devices),
+        devices=DevicePool(
+            service, DeviceStore(client, keys), settings.devices, app_scope=app_scope_in(app)
+        ),
     )

@@ -241,6 +241,18 @@ OPTIONS: tuple[_Option, ...] = (
         'finish before it answers "not finished, ask again".',
     ),
     _Option(
+        "WEBLAB_DISPOSE_MAX",
+        300,
+        seconds_at_least(0.1),
+        "Seconds a clean-up (`on_dispose`, then the session's tasks, stopped) may take. "
+        'Until it ends the RLMS hears "not finished, ask again"; one still running then '
+        "(a task ignoring its stop flag), or whose `on_dispose` raised, is reported finished "
+        "and leaves the session's device `broken` until a reset returns (without devices it "
+        "is logged as an error). The default leaves a slow hardware clean-up (reprogramming "
+        "an FPGA, homing an arm: a minute or two) room to finish, and stays well under the "
+        "10 minutes after which a disposal is taken for abandoned.",
+    ),
+    _Option(
         "WEBLAB_DISPOSE_ASK_AGAIN",
         1,
         seconds_at_least(0.1),

@@ -8,7 +8,8 @@ callable that sets that context up: the runtime only calls it.
 
 * :mod:`.sessions` — the session service: start, touch, logout, dispose, status, clean;
   :mod:`.session_status` — its status calls.
-* :mod:`.devices` — the device pool (``WEBLAB_DEVICES``): the RLMS calls of each device.
+* :mod:`.devices` — the device pool (``WEBLAB_DEVICES``): the RLMS calls of each device;
+  :mod:`.device_lifecycle` — device states: the hand-over rule, resets, maintenance.
 * :mod:`.users`, :mod:`.userdata` — the user objects and their ``data``.
 * :mod:`.disposal` — ``on_dispose`` exactly once, with a bounded wait.
 * :mod:`.lifecycle_log` — structured lifecycle log lines.

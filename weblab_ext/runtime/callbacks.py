@@ -21,6 +21,8 @@ InitialUrl = Callable[[], str]
 UserLoader = Callable[[str], Any]
 #: ``unauthorized()``: the view anonymous students get instead of the default page.
 Unauthorized = Callable[[], Any]
+#: ``on_reset(device)``: brings a declared device to its safe state with no session.
+OnReset = Callable[[str], Any]
 #: ``check()`` or ``check(device)``: a hardware check of ``GET /weblab/health``; true when
 #: the part is fine.
 HealthCheck = Callable[..., Any]
@@ -35,6 +37,7 @@ class LabCallbacks:
     initial_url: InitialUrl | None = None
     user_loader: UserLoader | None = None
     unauthorized: Unauthorized | None = None
+    on_reset: OnReset | None = None
     #: ``(name, check)`` pairs, in registration order.
     health_checks: list[tuple[str, HealthCheck]] = dataclasses.field(default_factory=list)
 

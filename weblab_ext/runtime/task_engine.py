@@ -370,18 +370,25 @@ class TaskEngine(LeaseKeeping):
 
     # -- dispose ----------------------------------------------------------------------------
 
-    def stop_session_tasks(self, session_id: str, deadline: float) -> None:
-        """Stop the session's unfinished tasks and wait for them until ``deadline``.
+    def stop_session_tasks(self, session_id: str, deadline: float) -> bool:
+        """Stop the session's unfinished tasks and wait for them until ``deadline``; whether
+        every one ended.
 
         Results stay readable until they expire (``WEBLAB_TASK_EXPIRES`` after the end).
         """
         pending = [r for r in self.session_tasks(session_id) if not r.finished]
         for record in pending:
             self.request_stop(record.task_id)
+        ended = True
         for record in pending:
-            while (remaining := deadline - time.monotonic()) > 0:
-                if self.store.wait_done(record.task_id, remaining):
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining > 0 and self.store.wait_done(record.task_id, remaining):
                     break
                 current = self.load(record.task_id)
                 if current is None or current.finished:
                     break
+                if remaining <= 0:
+                    ended = False
+                    break
+        return ended

@@ -12,5 +12,6 @@ nor anything from the Flask layer (``extension``, ``views``, ``decorators``, ``c
 * :mod:`.locks` — locks with an owner and a TTL;
 * :mod:`.pubsub` — publishing and ``Subscription`` (sharded on a cluster);
 * :mod:`.hot_path` — the request hot path's commands, on connections of its own;
-* :mod:`.devices` — the declared devices (``WEBLAB_DEVICES``) and which session holds each.
+* :mod:`.devices` — the declared devices (``WEBLAB_DEVICES``) and which session holds each;
+  :mod:`.device_states` — their states, history, maintenance flags and reset locks.
 """

@@ -106,6 +106,18 @@ class Keys:
         """Hash: one declared device (``session``: the id of the session holding it)."""
         return f"{self.prefix}:device:{name}"
 
+    def device_history(self, name: str) -> str:
+        """List: the last state changes of one device, newest first (JSON, capped)."""
+        return f"{self.prefix}:device-history:{name}"
+
+    def device_reset(self, name: str) -> str:
+        """String lock owned by the process running one device's ``on_reset``."""
+        return f"{self.prefix}:device-reset:{name}"
+
+    def maintenance(self) -> str:
+        """String: the lab-wide maintenance message (set: maintenance is on)."""
+        return f"{self.prefix}:maintenance"
+
     # -- operators ----------------------------------------------------------------------------
 
     def metrics_counters(self) -> str:
@@ -136,4 +148,7 @@ class Keys:
             "worker_info": self.worker_info("<wid>"),
             "metrics_counters": self.metrics_counters(),
             "device": self.device("<device>"),
+            "device_history": self.device_history("<device>"),
+            "device_reset": self.device_reset("<device>"),
+            "maintenance": self.maintenance(),
         }

@@ -187,6 +187,10 @@ class MonitoringStore:
         """Count a session start."""
         self._add(["session_starts", "1"])
 
+    def record_start_refused(self, device: str, state: str) -> None:
+        """Count a start refused on ``device`` because it was ``state`` (not ``idle``)."""
+        self._add([f"starts_refused:{device}:{state}", "1"])
+
     def record_dispose(self, reason: str, seconds: float) -> None:
         """Count a disposal and how long its ``on_dispose`` took.
 

@@ -245,10 +245,10 @@ def _start(parse: Callable[[Any], StartRequest]) -> Response:
 
 
 def _device_busy(error: DeviceBusyError, *, ldl: bool) -> Response:
-    """A start refused on a busy device: a failed start each RLMS recognises (``error`` for
-    both, ``success: false`` for LabDiscoveryEngine's ldl client, and a non-2xx status for
-    WebLab-Deusto, which reads neither)."""
-    reply: dict[str, Any] = {**start_failed_reply(str(error)), "code": "device-busy"}
+    """A start refused on a device that is not idle: a failed start each RLMS recognises
+    (``error`` for both, ``success: false`` for LabDiscoveryEngine's ldl client, and a non-2xx
+    status for WebLab-Deusto, which reads neither)."""
+    reply: dict[str, Any] = {**start_failed_reply(str(error)), "code": error.code}
     if ldl:
         reply["success"] = False
     return _json(reply, 409)
