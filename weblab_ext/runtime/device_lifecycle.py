@@ -279,3 +279,28 @@ class DeviceLifecycle:
             if device not in self.names:
                 raise KeyError(device)
             self.states.set_maintenance(device, message or "", now=now)
+
+    def maintenance_message(self) -> str:
+        """The lab-wide maintenance message (``""``: off)."""
+        return self.states.lab_maintenance()[0]
+
+    def health_state(self, device: str | None) -> tuple[str, float | None, str | None]:
+        """The state the health URL reports for ``device`` (``None``: the lab), since when,
+        and why it is not healthy (``None``: it may be). One round trip.
+
+        Maintenance (the lab's or the device's) and ``broken`` are unhealthy, with the
+        operator's message or the reason; ``starting``, ``in-use`` and ``cleaning`` are busy,
+        not broken.
+        """
+        message, since, status = self.states.health_read(device)
+        if message:
+            return "maintenance", since, message
+        if status is None:
+            return "idle", None, None
+        if status.maintenance:
+            return "maintenance", status.maintenance_since, status.maintenance
+        if status.state == DeviceState.BROKEN:
+            return "broken", status.since, f"Device {device} is broken: {status.reason}"
+        if status.state is None:
+            return "unknown", None, None  # reset at its first start
+        return status.state, status.since, None

@@ -37,7 +37,11 @@ class DeviceBusyError(WebLabError):
         if state == "broken":
             message = f"Device {device} is broken: it waits for a reset"
         elif state == "maintenance":
-            message = f"Device {device} is under maintenance"
+            message = (
+                f"Device {device} is under maintenance"
+                if device
+                else "The lab is under maintenance"
+            )
         else:
             message = (
                 f"Device {device} is busy: its previous session is not fully cleaned up yet; "
@@ -49,8 +53,10 @@ class DeviceBusyError(WebLabError):
 
     @property
     def code(self) -> str:
-        """The ``code`` of the RLMS reply: ``device-busy``, ``device-broken`` or
-        ``device-maintenance``."""
+        """The ``code`` of the RLMS reply: ``device-busy``, ``device-broken``,
+        ``device-maintenance``, or ``maintenance`` for a lab without devices."""
+        if not self.device:
+            return "maintenance"
         if self.state in ("broken", "maintenance"):
             return f"device-{self.state}"
         return "device-busy"
@@ -212,4 +218,45 @@ class DevicePool:
             left = max(0.0, record.max_date - now) if record.state == "active" else 0.0
             key = id_hash(record.session_id)
             rows.append(DeviceRow(name, key, record.username, left, record.state))
+        return rows
+
+    def reconcile(self) -> list[dict[str, Any]]:
+        """Which session holds which device, and whether its clean-up finished: what an
+        operator needs after a crash or a store loss (``GET {base_url}/weblab/devices``).
+
+        ``cleanup_finished`` is true on an ``idle`` device, false while ``cleaning``, when
+        ``broken`` or with no record (nobody knows what it holds), ``None`` while a session
+        holds it. Three round trips, whatever the number of devices.
+        """
+        statuses = self.lifecycle.read()
+        held = [s.session for s in statuses if s.session]
+        records = dict(zip(held, self.store.records(held), strict=True))
+        maintenance, _since = self.lifecycle.states.lab_maintenance()
+        rows = []
+        for status in statuses:
+            record = records.get(status.session) if status.session else None
+            live = record is not None and record.state != "disposed"
+            session = None
+            if record is not None and live:
+                session = {
+                    "id_hash": id_hash(record.session_id),
+                    "username": record.username,
+                    "started": record.start_date,
+                    "deadline": record.max_date,
+                }
+            state = "maintenance" if maintenance else status.shown_state
+            reason = maintenance or status.maintenance or status.reason
+            finished: bool | None = status.state == "idle"
+            if status.state in ("starting", "in-use"):
+                finished = None
+            rows.append(
+                {
+                    "name": status.name,
+                    "state": state,
+                    "since": status.since,
+                    "reason": reason,
+                    "session": session,
+                    "cleanup_finished": finished,
+                }
+            )
         return rows

@@ -99,6 +99,13 @@ def _float(value: Any) -> float | None:
         return None
 
 
+def _lab_message(raw: Any) -> tuple[str, float | None]:
+    if not raw:
+        return "", None
+    value = json.loads(raw)
+    return str(value.get("message") or ""), _float(value.get("since"))
+
+
 class DeviceStates:
     """Reads and atomic changes of device states.
 
@@ -196,15 +203,35 @@ class DeviceStates:
         """Give back the right to reset ``device`` if ``owner`` still holds it."""
         self._unlock(keys=[self.keys.device_reset(device)], args=[owner])
 
+    def health_read(self, device: str | None) -> tuple[str, float | None, DeviceStatus | None]:
+        """What the health URL needs: the lab-wide maintenance message and since when, and
+        ``device``'s status (``None``: no device asked). One round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(self.keys.maintenance())
+        fields = ["state", "since", "reason", "session", "maintenance", "maintenance_since"]
+        if device is not None:
+            pipe.hmget(self.keys.device(device), fields)
+        replies = pipe.execute()
+        message, since = _lab_message(replies[0])
+        if device is None:
+            return message, since, None
+        state, d_since, reason, session, maintenance, m_since = replies[1]
+        status = DeviceStatus(
+            device,
+            state or None,
+            _float(d_since),
+            reason or "",
+            session or "",
+            maintenance or "",
+            _float(m_since),
+        )
+        return message, since, status
+
     # -- lab-wide maintenance (with or without declared devices) ------------------------------
 
     def lab_maintenance(self) -> tuple[str, float | None]:
         """The lab-wide maintenance message (``""``: off) and since when."""
-        raw = self.client.get(self.keys.maintenance())
-        if not raw:
-            return "", None
-        value = json.loads(raw)
-        return str(value.get("message") or ""), _float(value.get("since"))
+        return _lab_message(self.client.get(self.keys.maintenance()))
 
     def set_lab_maintenance(self, message: str | None, *, now: float) -> None:
         """Turn lab-wide maintenance on with ``message``, or off (``None``)."""

@@ -20,6 +20,7 @@ from ..context import lab_state
 from ..runtime.callbacks import HealthCheck
 from ..runtime.devices import takes_device
 from ..runtime.health import HealthReport
+from ..runtime.store_errors import ANY_STORE_ERROR
 from .devices import current_device
 from .errors import compact_json
 
@@ -38,9 +39,12 @@ def _in_app(app: Flask, check: HealthCheck, *args: str) -> Callable[[], Any]:
     return run
 
 
-def health_reply(report: HealthReport) -> Response:
-    """The JSON LabDiscoveryEngine reads (always HTTP 200: the body carries the verdict)."""
-    response = compact_json({"found": True, "success": report.success, "message": report.message})
+def health_reply(report: HealthReport, **more: Any) -> Response:
+    """The JSON LabDiscoveryEngine reads (always HTTP 200: the body carries the verdict),
+    with ``more`` fields after its own (``state``, ``since``)."""
+    response = compact_json(
+        {"found": True, "success": report.success, "message": report.message, **more}
+    )
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -70,5 +74,20 @@ def lab_health(
 
 def health_view() -> Response:
     """Check the store and the lab's hardware checks (of the device in the URL, if any);
-    answer in bounded time."""
-    return health_reply(lab_health(lab_state(), request.environ, current_device()))
+    answer in bounded time. A lab or device under maintenance, or a broken device, answers
+    ``success: false`` with the operator's message (or the reason) without running them.
+
+    With devices (or in maintenance) the reply adds ``state`` and ``since``; a lab without
+    devices otherwise answers exactly as before.
+    """
+    state, device = lab_state(), current_device()
+    try:
+        shown, since, problem = state.devices.lifecycle.health_state(device)
+    except ANY_STORE_ERROR as error:
+        return health_reply(HealthReport(False, f"store: raised {type(error).__name__}"))
+    more: dict[str, Any] = {}
+    if device is not None or shown == "maintenance":
+        more = {"state": shown, "since": since}
+    if problem is not None:
+        return health_reply(HealthReport(False, problem), **more)
+    return health_reply(lab_health(state, request.environ, device), **more)
