@@ -23,6 +23,7 @@ from .runtime.counters import LifecycleCounters
 from .runtime.devices import DevicePool
 from .runtime.embedded_store_guard import EmbeddedStoreGuard
 from .runtime.events import LabEvents
+from .runtime.health_monitor import HealthMonitor
 from .runtime.lifecycle_log import LifecycleLog
 from .runtime.operator import OperatorService
 from .runtime.sessions import SessionScope, SessionService
@@ -37,6 +38,7 @@ from .store.monitoring import MonitoringStore
 from .store.sessions import SessionStore
 from .store.tasks import TaskStore
 from .tasks.task import run_task_in_app
+from .views.health import background_checks
 
 
 def session_scope_in(app: Flask) -> SessionScope:
@@ -146,7 +148,7 @@ def build_lab_state(
         guard=guard,
         health_timeout=settings.health_check_timeout,
     )
-    return LabState(
+    state = LabState(
         app=app,
         settings=settings,
         callbacks=callbacks,
@@ -164,3 +166,9 @@ def build_lab_state(
             service, DeviceStore(client, keys), settings.devices, app_scope=app_scope_in(app)
         ),
     )
+    threads.health = HealthMonitor(
+        state.devices.lifecycle,
+        background_checks(state),
+        interval=lambda: settings.health_check_interval,
+    )
+    return state

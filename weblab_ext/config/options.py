@@ -283,6 +283,16 @@ OPTIONS: tuple[_Option, ...] = (
         "Seconds GET /weblab/health waits for the store and the lab's @weblab.health_check "
         "functions (all together) before it answers success false.",
     ),
+    _Option(
+        "WEBLAB_HEALTH_CHECK_INTERVAL",
+        0,
+        seconds_at_least(0),
+        "Seconds between background runs of the store ping and the lab's "
+        "@weblab.health_check functions (on each idle device). When set, GET /weblab/health "
+        "reads the stored result (one store read, any request rate, no hardware work) and "
+        "three failed runs in a row make a device broken. 0 (the default) runs the checks "
+        "on every call, as weblablib does.",
+    ),
     # issue 10: input limits and one-browser launch URLs
     _Option(
         "WEBLAB_MAX_START_BODY",

@@ -51,6 +51,7 @@ class Settings:
     heartbeat_interval: float
     powered_by: str | None
     health_check_timeout: float
+    health_check_interval: float
     max_start_body: int
     max_status_ids: int
     launch_once: bool

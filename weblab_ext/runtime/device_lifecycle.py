@@ -21,6 +21,7 @@ operator's word is the reset).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -29,7 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..states import DeviceState
-from ..store.device_states import DeviceStates, DeviceStatus
+from ..store.device_states import DeviceStates, DeviceStatus, StoredHealth
 from ..store.records import SessionRecord
 from .callbacks import LabCallbacks
 from .lifecycle_log import session_id_hash
@@ -284,23 +285,38 @@ class DeviceLifecycle:
         """The lab-wide maintenance message (``""``: off)."""
         return self.states.lab_maintenance()[0]
 
-    def health_state(self, device: str | None) -> tuple[str, float | None, str | None]:
+    def health_state(self, device: str | None) -> HealthState:
         """The state the health URL reports for ``device`` (``None``: the lab), since when,
-        and why it is not healthy (``None``: it may be). One round trip.
+        why it is not healthy (``None``: it may be) and the last background check. One
+        round trip.
 
         Maintenance (the lab's or the device's) and ``broken`` are unhealthy, with the
         operator's message or the reason; ``starting``, ``in-use`` and ``cleaning`` are busy,
         not broken.
         """
-        message, since, status = self.states.health_read(device)
+        message, since, status, stored = self.states.health_read(device)
         if message:
-            return "maintenance", since, message
+            return HealthState("maintenance", since, message, stored)
         if status is None:
-            return "idle", None, None
+            return HealthState("idle", None, None, stored)
         if status.maintenance:
-            return "maintenance", status.maintenance_since, status.maintenance
+            return HealthState("maintenance", status.maintenance_since, status.maintenance, stored)
         if status.state == DeviceState.BROKEN:
-            return "broken", status.since, f"Device {device} is broken: {status.reason}"
+            problem = f"Device {device} is broken: {status.reason}"
+            return HealthState("broken", status.since, problem, stored)
         if status.state is None:
-            return "unknown", None, None  # reset at its first start
-        return status.state, status.since, None
+            return HealthState("unknown", None, None, stored)  # reset at its first start
+        return HealthState(status.state, status.since, None, stored)
+
+
+@dataclasses.dataclass(frozen=True)
+class HealthState:
+    """What the health URL reports besides the checks (see
+    :meth:`DeviceLifecycle.health_state`)."""
+
+    state: str
+    since: float | None
+    #: Why it is unhealthy whatever the checks say (``None``: the checks decide).
+    problem: str | None
+    #: The last background health check (``None``: none stored).
+    stored: StoredHealth | None

@@ -88,6 +88,15 @@ class DeviceStatus:
         return self.state or "unknown"
 
 
+@dataclasses.dataclass(frozen=True)
+class StoredHealth:
+    """The last background health check of a device (or of a lab without devices)."""
+
+    success: bool
+    message: str
+    checked_at: float
+
+
 def _entry(state: str, now: float, reason: str = "", **extra: Any) -> str:
     return json.dumps({"state": state, "at": now, "reason": reason, **extra})
 
@@ -203,19 +212,27 @@ class DeviceStates:
         """Give back the right to reset ``device`` if ``owner`` still holds it."""
         self._unlock(keys=[self.keys.device_reset(device)], args=[owner])
 
-    def health_read(self, device: str | None) -> tuple[str, float | None, DeviceStatus | None]:
-        """What the health URL needs: the lab-wide maintenance message and since when, and
-        ``device``'s status (``None``: no device asked). One round trip."""
+    def health_read(
+        self, device: str | None
+    ) -> tuple[str, float | None, DeviceStatus | None, StoredHealth | None]:
+        """What the health URL needs: the lab-wide maintenance message and since when,
+        ``device``'s status (``None``: no device asked) and the last background health check
+        (``None``: none stored). One round trip."""
         pipe = self.client.pipeline(transaction=False)
         pipe.get(self.keys.maintenance())
+        pipe.hmget(self.keys.health(device or ""), ["success", "message", "checked_at"])
         fields = ["state", "since", "reason", "session", "maintenance", "maintenance_since"]
         if device is not None:
             pipe.hmget(self.keys.device(device), fields)
         replies = pipe.execute()
         message, since = _lab_message(replies[0])
+        success, text, checked_at = replies[1]
+        stored = None
+        if checked_at:
+            stored = StoredHealth(success == "1", text or "", float(checked_at))
         if device is None:
-            return message, since, None
-        state, d_since, reason, session, maintenance, m_since = replies[1]
+            return message, since, None, stored
+        state, d_since, reason, session, maintenance, m_since = replies[2]
         status = DeviceStatus(
             device,
             state or None,
@@ -225,7 +242,25 @@ class DeviceStates:
             maintenance or "",
             _float(m_since),
         )
-        return message, since, status
+        return message, since, status, stored
+
+    def claim_health_round(self, owner: str, seconds: float) -> bool:
+        """Take this interval's round of background health checks (one process runs it)."""
+        key = self.keys.health_round()
+        return bool(self.client.set(key, owner, nx=True, px=max(1, int(seconds * 1000))))
+
+    def store_health(self, device: str, success: bool, message: str, *, now: float) -> int:
+        """Store the result of a background health check of ``device`` (``""``: the lab);
+        returns how many checks in a row failed (0 after a success). Atomic."""
+        key = self.keys.health(device)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(key, mapping={"success": int(success), "message": message, "checked_at": now})
+        if success:
+            pipe.hset(key, "failures", 0)
+        else:
+            pipe.hincrby(key, "failures", 1)
+        replies = pipe.execute()
+        return 0 if success else int(replies[1])
 
     # -- lab-wide maintenance (with or without declared devices) ------------------------------
 

@@ -114,6 +114,15 @@ class Keys:
         """String lock owned by the process running one device's ``on_reset``."""
         return f"{self.prefix}:device-reset:{name}"
 
+    def health(self, device: str) -> str:
+        """Hash: the last background health check of one device (``""``: a lab without
+        devices): ``success``, ``message``, ``checked_at``, consecutive ``failures``."""
+        return f"{self.prefix}:health:{device}"
+
+    def health_round(self) -> str:
+        """String lock: the process running this interval's background health checks."""
+        return f"{self.prefix}:health-round"
+
     def maintenance(self) -> str:
         """String: the lab-wide maintenance message (set: maintenance is on)."""
         return f"{self.prefix}:maintenance"
@@ -151,4 +160,6 @@ class Keys:
             "device_history": self.device_history("<device>"),
             "device_reset": self.device_reset("<device>"),
             "maintenance": self.maintenance(),
+            "health": self.health("<device>"),
+            "health_round": self.health_round(),
         }

@@ -72,22 +72,40 @@ def lab_health(
     return state.operator.health(environ, checks)
 
 
-def health_view() -> Response:
-    """Check the store and the lab's hardware checks (of the device in the URL, if any);
-    answer in bounded time. A lab or device under maintenance, or a broken device, answers
-    ``success: false`` with the operator's message (or the reason) without running them.
+def background_checks(state: LabState) -> Callable[[str | None], HealthReport]:
+    """What the background health checks run for a device (``None``: a lab without
+    devices): the store ping and the lab's checks, in the app, within the timeout."""
+    return lambda device: lab_health(state, {}, device)
 
-    With devices (or in maintenance) the reply adds ``state`` and ``since``; a lab without
-    devices otherwise answers exactly as before.
+
+def health_view() -> Response:
+    """The lab's health (of the device in the URL, if any), in bounded time.
+
+    With ``WEBLAB_HEALTH_CHECK_INTERVAL`` set, the result of the last background check is
+    read from the store (one read, no hardware work) and the reply adds ``checked_at``;
+    otherwise the store and the lab's checks run now. A lab or device under maintenance, or
+    a broken device, answers ``success: false`` with the operator's message (or the reason).
+    With devices, in maintenance or with stored checks the reply adds ``state`` and
+    ``since``; a lab without any of them answers exactly as before.
     """
     state, device = lab_state(), current_device()
     try:
-        shown, since, problem = state.devices.lifecycle.health_state(device)
+        view = state.devices.lifecycle.health_state(device)
     except ANY_STORE_ERROR as error:
         return health_reply(HealthReport(False, f"store: raised {type(error).__name__}"))
+    stored = state.settings.health_check_interval > 0
     more: dict[str, Any] = {}
-    if device is not None or shown == "maintenance":
-        more = {"state": shown, "since": since}
+    if device is not None or view.state == "maintenance" or stored:
+        more = {"state": view.state, "since": view.since}
+    if stored:
+        more["checked_at"] = view.stored.checked_at if view.stored else None
+    if view.problem is not None:
+        return health_reply(HealthReport(False, view.problem), **more)
+    if not stored:
+        return health_reply(lab_health(state, request.environ, device), **more)
+    problem = state.operator.deployment_problem(request.environ)
     if problem is not None:
         return health_reply(HealthReport(False, problem), **more)
-    return health_reply(lab_health(state, request.environ, device), **more)
+    if view.stored is None:
+        return health_reply(HealthReport(False, "not checked yet"), **more)
+    return health_reply(HealthReport(view.stored.success, view.stored.message), **more)
