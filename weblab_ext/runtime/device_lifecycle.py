@@ -112,13 +112,8 @@ class DeviceLifecycle:
                 note={"by": "no-record"},
             )
             return
-        self.states.transition(
-            device,
-            DeviceState.BROKEN,
-            now=self.now(),
-            reason="no record: reset needed",
-            leaving=["-"],
-        )
+        # Reset straight from "no record" (a failed reset leaves it broken): bringing a
+        # device into service is not a repair.
         with contextlib.suppress(ResetRefused):  # another process resets it
             self.reset(device, by="no-record")
 

@@ -42,6 +42,13 @@ end
 if needs ~= '*' and (redis.call('HGET', KEYS[1], 'session') or '') ~= needs then
   return {0, state}
 end
+redis.call('HSETNX', KEYS[1], 'created', ARGV[2])
+if state == 'broken' and ARGV[1] ~= 'broken' then
+  local since = tonumber(redis.call('HGET', KEYS[1], 'since') or ARGV[2]) or tonumber(ARGV[2])
+  local took = math.max(0, tonumber(ARGV[2]) - since)
+  redis.call('HINCRBYFLOAT', KEYS[1], 'broken_seconds', tostring(took))
+  redis.call('HINCRBY', KEYS[1], 'repairs', 1)
+end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'since', ARGV[2], 'reason', ARGV[3])
 if ARGV[6] ~= '*' then redis.call('HSET', KEYS[1], 'session', ARGV[6]) end
 redis.call('LPUSH', KEYS[2], ARGV[7])
@@ -51,8 +58,20 @@ return {1, state}
 
 # KEYS[1] device hash, KEYS[2] its history list
 # ARGV[1] message ('': maintenance off), ARGV[2] now, ARGV[3] history entry, ARGV[4] cap
+# Counts the seconds spent in maintenance (``maintenance_seconds``) when it ends; turning it
+# on again only changes the message.
 MAINTENANCE = """
-redis.call('HSET', KEYS[1], 'maintenance', ARGV[1], 'maintenance_since', ARGV[2])
+local current = redis.call('HGET', KEYS[1], 'maintenance') or ''
+local now = tonumber(ARGV[2])
+redis.call('HSETNX', KEYS[1], 'created', ARGV[2])
+if current ~= '' and ARGV[1] == '' then
+  local since = tonumber(redis.call('HGET', KEYS[1], 'maintenance_since') or ARGV[2]) or now
+  redis.call('HINCRBYFLOAT', KEYS[1], 'maintenance_seconds', tostring(math.max(0, now - since)))
+end
+if current == '' or ARGV[1] == '' then
+  redis.call('HSET', KEYS[1], 'maintenance_since', ARGV[2])
+end
+redis.call('HSET', KEYS[1], 'maintenance', ARGV[1])
 redis.call('LPUSH', KEYS[2], ARGV[3])
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
 return 1
@@ -79,6 +98,25 @@ class DeviceStatus:
     #: The operator's maintenance message (``""``: not in maintenance).
     maintenance: str = ""
     maintenance_since: float | None = None
+    #: When the store first knew it (for availability).
+    created: float | None = None
+    #: Seconds spent ``broken`` before its last repair, and how many repairs.
+    broken_seconds: float = 0.0
+    repairs: int = 0
+    #: Seconds spent in maintenance, until it was last turned off.
+    maintenance_seconds: float = 0.0
+
+    def availability(self, now: float) -> float | None:
+        """Share of the time since the store first knew it spent neither ``broken`` nor in
+        maintenance (``None``: no record). Overlaps of the two count twice (a floor)."""
+        if self.created is None or now <= self.created:
+            return None
+        down = self.broken_seconds + self.maintenance_seconds
+        if self.state == "broken" and self.since is not None:
+            down += max(0.0, now - self.since)
+        if self.maintenance and self.maintenance_since is not None:
+            down += max(0.0, now - self.maintenance_since)
+        return max(0.0, 1.0 - down / (now - self.created))
 
     @property
     def shown_state(self) -> str:
@@ -106,6 +144,37 @@ def _float(value: Any) -> float | None:
         return float(value) if value not in (None, "") else None
     except ValueError:
         return None
+
+
+_FIELDS = [
+    "state",
+    "since",
+    "reason",
+    "session",
+    "maintenance",
+    "maintenance_since",
+    "created",
+    "broken_seconds",
+    "repairs",
+    "maintenance_seconds",
+]
+
+
+def _status(name: str, row: Sequence[Any]) -> DeviceStatus:
+    state, since, reason, session, maintenance, m_since, created, broken, repairs, m_secs = row
+    return DeviceStatus(
+        name,
+        state or None,
+        _float(since),
+        reason or "",
+        session or "",
+        maintenance or "",
+        _float(m_since),
+        _float(created),
+        _float(broken) or 0.0,
+        int(repairs or 0),
+        _float(m_secs) or 0.0,
+    )
 
 
 def _lab_message(raw: Any) -> tuple[str, float | None]:
@@ -177,25 +246,9 @@ class DeviceStates:
         """The status of each device, in order. One round trip."""
         pipe = self.client.pipeline(transaction=False)
         for device in devices:
-            pipe.hmget(
-                self.keys.device(device),
-                ["state", "since", "reason", "session", "maintenance", "maintenance_since"],
-            )
+            pipe.hmget(self.keys.device(device), _FIELDS)
         rows: list[list[str | None]] = pipe.execute()
-        return [
-            DeviceStatus(
-                name,
-                state or None,
-                _float(since),
-                reason or "",
-                session or "",
-                maintenance or "",
-                _float(m_since),
-            )
-            for name, (state, since, reason, session, maintenance, m_since) in zip(
-                devices, rows, strict=True
-            )
-        ]
+        return [_status(name, row) for name, row in zip(devices, rows, strict=True)]
 
     def history(self, device: str, limit: int = HISTORY_LENGTH) -> list[dict[str, Any]]:
         """The last state changes of ``device``, newest first."""
@@ -221,9 +274,8 @@ class DeviceStates:
         pipe = self.client.pipeline(transaction=False)
         pipe.get(self.keys.maintenance())
         pipe.hmget(self.keys.health(device or ""), ["success", "message", "checked_at"])
-        fields = ["state", "since", "reason", "session", "maintenance", "maintenance_since"]
         if device is not None:
-            pipe.hmget(self.keys.device(device), fields)
+            pipe.hmget(self.keys.device(device), _FIELDS)
         replies = pipe.execute()
         message, since = _lab_message(replies[0])
         success, text, checked_at = replies[1]
@@ -232,16 +284,7 @@ class DeviceStates:
             stored = StoredHealth(success == "1", text or "", float(checked_at))
         if device is None:
             return message, since, None, stored
-        state, d_since, reason, session, maintenance, m_since = replies[2]
-        status = DeviceStatus(
-            device,
-            state or None,
-            _float(d_since),
-            reason or "",
-            session or "",
-            maintenance or "",
-            _float(m_since),
-        )
+        status = _status(device, replies[2])
         return message, since, status, stored
 
     def claim_health_round(self, owner: str, seconds: float) -> bool:

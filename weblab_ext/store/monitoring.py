@@ -138,6 +138,8 @@ class MetricsReading:
     task_seconds: Histogram
     workers_alive: int
     cleaner_lag: float
+    #: Starts refused on a device that was not idle, by ``(device, state)``.
+    starts_refused: dict[tuple[str, str], int] = dataclasses.field(default_factory=dict)
 
 
 def _observe(prefix: str, seconds: float, bounds: Sequence[float]) -> list[str]:
@@ -250,6 +252,12 @@ class MonitoringStore:
             task_seconds=_histogram(counters, "task_seconds", TASK_BUCKETS),
             workers_alive=int(workers),
             cleaner_lag=float(lag),
+            starts_refused={
+                (device, state): int(value)
+                for name, value in counters.items()
+                if name.startswith("starts_refused:")
+                for device, _, state in [name[len("starts_refused:") :].rpartition(":")]
+            },
         )
 
     def session_counts(self) -> SessionCounts:

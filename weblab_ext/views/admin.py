@@ -57,6 +57,7 @@ from ..runtime.operator import OperatorService
 from ..runtime.overview import format_age, worker_label
 from ..runtime.store_errors import ANY_STORE_ERROR
 from ..states import SessionState
+from . import admin_devices
 from .errors import ADMIN_BLUEPRINT, add_rlms_error_handlers, json_error
 from .health import lab_health
 from .metrics import LabCollector, metrics_view
@@ -82,6 +83,7 @@ _DONE = {
     "ending": "Session {what} is ending: its on_dispose is still running.",
     "stopped": "Task {what} was asked to stop.",
     "gone": "Nothing to do: it had ended already.",
+    **admin_devices.DONE,
 }
 #: Import names that say nothing about the lab: the admin page names it after its folder.
 _GENERIC_NAMES = frozenset({"app", "application", "main", "server", "wsgi", "asgi", "__main__"})
@@ -209,10 +211,15 @@ def _admin_page() -> ResponseReturnValue:
             f"The store at {state.store_label} does not answer ({type(error).__name__}).",
         )
     reading = LabCollector(state).read() if overview is not None else None
+    numbers, lab_maintenance = (
+        admin_devices.device_numbers(reading) if overview is not None else ([], "")
+    )
     html = render_template(
         "weblab_ext_admin.html",
         overview=overview,
         devices=devices,
+        numbers=numbers,
+        lab_maintenance=lab_maintenance,
         reading=reading,
         problem=problem,
         health=lab_health(state, request.environ),
@@ -320,6 +327,18 @@ _ROUTES = (
     ("/admin/", "admin_page", _admin_page, "GET"),
     ("/admin/sessions/end", "end_session", _end_session, "POST"),
     ("/admin/tasks/stop", "stop_task", _stop_task, "POST"),
+    (
+        "/admin/devices/reset",
+        "reset_device",
+        functools.partial(admin_devices.reset_device, _forged, admin_devices.back_to_page),
+        "POST",
+    ),
+    (
+        "/admin/devices/maintenance",
+        "device_maintenance",
+        functools.partial(admin_devices.set_maintenance, _forged, admin_devices.back_to_page),
+        "POST",
+    ),
 )
 
 
