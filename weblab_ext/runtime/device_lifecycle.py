@@ -276,6 +276,10 @@ class DeviceLifecycle:
                 raise KeyError(device)
             self.states.set_maintenance(device, message or "", now=now)
 
+    def notice(self, device: str) -> str:
+        """The maintenance message the students of ``device`` (``""``: none) are shown."""
+        return self.states.notice(device)
+
     def maintenance_message(self) -> str:
         """The lab-wide maintenance message (``""``: off)."""
         return self.states.lab_maintenance()[0]

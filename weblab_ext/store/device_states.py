@@ -241,6 +241,7 @@ class DeviceStates:
             keys=[self.keys.device(device), self.keys.device_history(device)],
             args=[message, repr(now), entry, HISTORY_LENGTH],
         )
+        self.publish_notice(device, message)
 
     def read(self, devices: Sequence[str]) -> list[DeviceStatus]:
         """The status of each device, in order. One round trip."""
@@ -264,6 +265,17 @@ class DeviceStates:
     def unlock_reset(self, device: str, owner: str) -> None:
         """Give back the right to reset ``device`` if ``owner`` still holds it."""
         self._unlock(keys=[self.keys.device_reset(device)], args=[owner])
+
+    def notice(self, device: str) -> str:
+        """The maintenance message students of ``device`` (``""``: none) are shown: the
+        lab's, else the device's (``""``: none). One round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(self.keys.maintenance())
+        if device:
+            pipe.hget(self.keys.device(device), "maintenance")
+        replies = pipe.execute()
+        lab_message, _since = _lab_message(replies[0])
+        return lab_message or (str(replies[1] or "") if device else "")
 
     def health_read(
         self, device: str | None
@@ -317,3 +329,10 @@ class DeviceStates:
             self.client.delete(self.keys.maintenance())
         else:
             self.client.set(self.keys.maintenance(), json.dumps({"message": message, "since": now}))
+        self.publish_notice("", message or "")
+
+    def publish_notice(self, device: str, message: str) -> None:
+        """Tell push layers that maintenance of ``device`` (``""``: the lab) changed: the
+        pages of sessions in progress show ``message`` (``""``: the notice is over)."""
+        event = {"session_id": "", "event": "notice", "device": device, "message": message}
+        self.client.publish(self.keys.session_events(), json.dumps(event))
