@@ -83,6 +83,17 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+# KEYS[1] a health hash; ARGV[1] 1 or 0, ARGV[2] message, ARGV[3] now
+# Stores a background check's result; returns the failures in a row (0 after a success).
+STORE_HEALTH = """
+redis.call('HSET', KEYS[1], 'success', ARGV[1], 'message', ARGV[2], 'checked_at', ARGV[3])
+if ARGV[1] == '1' then
+  redis.call('HSET', KEYS[1], 'failures', 0)
+  return 0
+end
+return redis.call('HINCRBY', KEYS[1], 'failures', 1)
+"""
+
 
 @dataclasses.dataclass(frozen=True)
 class DeviceStatus:
@@ -198,6 +209,7 @@ class DeviceStates:
         self._transition = script(TRANSITION)
         self._maintenance = script(MAINTENANCE)
         self._unlock = script(UNLOCK)
+        self._store_health = script(STORE_HEALTH)
 
     def transition(
         self,
@@ -307,15 +319,10 @@ class DeviceStates:
     def store_health(self, device: str, success: bool, message: str, *, now: float) -> int:
         """Store the result of a background health check of ``device`` (``""``: the lab);
         returns how many checks in a row failed (0 after a success). Atomic."""
-        key = self.keys.health(device)
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(key, mapping={"success": int(success), "message": message, "checked_at": now})
-        if success:
-            pipe.hset(key, "failures", 0)
-        else:
-            pipe.hincrby(key, "failures", 1)
-        replies = pipe.execute()
-        return 0 if success else int(replies[1])
+        failures = self._store_health(
+            keys=[self.keys.health(device)], args=[int(success), message, repr(now)]
+        )
+        return int(failures)
 
     # -- lab-wide maintenance (with or without declared devices) ------------------------------
 
