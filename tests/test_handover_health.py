@@ -91,6 +91,7 @@ def test_a_device_in_use_is_not_checked_and_reads_healthy(pool: Lab) -> None:
     assert pool.calls == ["board-2"]  # type: ignore[attr-defined]
     report = health(pool, "/devices/board-1/weblab/health")
     assert report["state"] == "in-use"
+    assert report["success"] is True and report["message"] == "busy: in-use"
 
 
 def test_fifty_concurrent_calls_with_a_slow_check_answer_from_the_stored_result(

@@ -106,6 +106,9 @@ def health_view() -> Response:
     problem = state.operator.deployment_problem(request.environ)
     if problem is not None:
         return health_reply(HealthReport(False, problem), **more)
+    if view.state in ("starting", "in-use", "cleaning"):
+        # Busy, not broken: its checks wait for it to be idle again.
+        return health_reply(HealthReport(True, f"busy: {view.state}"), **more)
     if view.stored is None:
         return health_reply(HealthReport(False, "not checked yet"), **more)
     return health_reply(HealthReport(view.stored.success, view.stored.message), **more)
