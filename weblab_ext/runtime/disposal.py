@@ -214,9 +214,12 @@ class Disposer:
         watchdog.daemon = True
         took: float | None = None
         problem: str | None = "the clean-up raised"
-        try:
-            if self.devices is not None and record.device:
+        if self.devices is not None and record.device:
+            try:
                 self.devices.cleaning(record)
+            except Exception:  # the clean-up runs anyway; its end settles the device
+                logger.exception("Could not mark the device of a disposed session cleaning")
+        try:
             watchdog.start()
             result = self._cleanup(record, has_tasks)
             took, problem = result.took, result.problem
