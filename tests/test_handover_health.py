@@ -18,6 +18,7 @@ from weblab_ext.runtime.health_monitor import FAILURES_TO_BROKEN, HealthLoop
 from weblab_ext.states import DeviceState
 
 from .conftest import Lab
+from .round_trips import RoundTrips, count_round_trips
 from .test_handover_states import start_on, status_of
 
 BOARDS = ["board-1", "board-2"]
@@ -135,3 +136,15 @@ def test_fifty_concurrent_calls_with_a_slow_check_answer_from_the_stored_result(
 
 def test_without_an_interval_the_checks_run_per_call_as_before(lab: Lab) -> None:
     assert health(lab, "/weblab/health") == {"found": True, "success": True, "message": "ok: store"}
+
+
+def test_a_stored_health_call_is_one_store_round_trip(
+    pool: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = "/devices/board-1/weblab/health"
+    monitor(pool).run_once(claim=False)
+    client = pool.app.test_client()
+    client.get(path)  # scripts loaded, connections open
+    counter: RoundTrips = count_round_trips(monkeypatch, this_thread_only=True)
+    for _ in range(3):
+        assert counter.of(lambda: client.get(path)) == 1, counter.commands
