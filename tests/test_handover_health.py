@@ -19,7 +19,7 @@ from weblab_ext.states import DeviceState
 
 from .conftest import Lab
 from .round_trips import RoundTrips, count_round_trips
-from .test_handover_states import start_on, status_of
+from .test_handover_states import dispose_on, start_on, status_of
 
 BOARDS = ["board-1", "board-2"]
 
@@ -148,3 +148,25 @@ def test_a_stored_health_call_is_one_store_round_trip(
     counter: RoundTrips = count_round_trips(monkeypatch, this_thread_only=True)
     for _ in range(3):
         assert counter.of(lambda: client.get(path)) == 1, counter.commands
+
+
+def test_a_check_may_ask_to_run_while_the_device_is_busy(pool: Lab) -> None:
+    watched: list[str] = []
+
+    @pool.weblab.health_check(while_busy=True)
+    def temperature(device: str) -> bool:
+        watched.append(device)
+        return False
+
+    session_id = start_on(pool, "board-1").json["session_id"]
+    pool.calls.clear()  # type: ignore[attr-defined]
+    for _ in range(FAILURES_TO_BROKEN):
+        monitor(pool).run_once(claim=False)
+    assert watched.count("board-1") == FAILURES_TO_BROKEN
+    assert "board-1" not in pool.calls  # type: ignore[attr-defined]
+    # Its failures count, but a device a student holds is never made broken under them.
+    assert status_of(pool, "board-1").state == DeviceState.IN_USE
+    assert health(pool, "/devices/board-1/weblab/health")["success"] is True
+    dispose_on(pool, "board-1", session_id)
+    monitor(pool).run_once(claim=False)
+    assert status_of(pool, "board-1").state == DeviceState.BROKEN

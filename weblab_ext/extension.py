@@ -289,7 +289,7 @@ class WebLab(TasksMixin):
         )
         return func
 
-    def health_check(self, func: F) -> F:
+    def health_check(self, func: F | None = None, *, while_busy: bool = False) -> Any:
         """Register ``func()``, a hardware check of ``GET <base>/weblab/health``.
 
         It runs in the app context, in a thread of its own, when the RLMS (LabDiscoveryEngine)
@@ -312,10 +312,19 @@ class WebLab(TasksMixin):
             def board_ok(device):
                 return boards[device].responds()
 
+        With ``WEBLAB_HEALTH_CHECK_INTERVAL`` the checks run in the background, on idle devices
+        only; ``@weblab.health_check(while_busy=True)`` runs one while a session holds the
+        device too (its failures count; the device becomes ``broken`` once idle).
+
         :raises ValueError: when a check with that name was registered before.
         """
-        self.callbacks.add_health_check(getattr(func, "__name__", repr(func)), func)
-        return func
+
+        def register(check: F) -> F:
+            name = getattr(check, "__name__", repr(check))
+            self.callbacks.add_health_check(name, check, while_busy=while_busy)
+            return check
+
+        return register if func is None else register(func)
 
     def unauthorized_handler(self, func: F) -> F:
         """Register the view returned to anonymous students instead of the default page.

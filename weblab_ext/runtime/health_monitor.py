@@ -4,7 +4,9 @@ Runtime layer, no Flask. The store ping and the lab's ``@weblab.health_check`` f
 on a schedule, on each ``idle`` device (a device in use is busy, not broken: its checks wait),
 and their result is stored: the health URL then costs one store read whatever the request
 rate, and never starts hardware work. :data:`FAILURES_TO_BROKEN` failed runs in a row make an
-idle device ``broken``; a passing run returns a device broken by its checks to ``idle``.
+idle device ``broken``; a passing run returns a device broken by its checks to ``idle``. A
+check registered ``while_busy`` also runs while a session holds the device: its result is
+stored and its failures count, but only an idle device becomes ``broken``.
 
 One process runs each round (a short lock in the store), so with several processes the
 checks still run once per interval.
@@ -27,11 +29,14 @@ logger = logging.getLogger("weblab_ext")
 
 #: Failed background runs in a row that make an idle device ``broken``.
 FAILURES_TO_BROKEN = 3
+#: The states of a device a session holds.
+_BUSY = (DeviceState.STARTING, DeviceState.IN_USE, DeviceState.CLEANING)
 #: How the reason of a device broken by its checks begins.
 HEALTH_REASON = "health checks failed"
 
-#: Runs the store ping and the lab's checks of one device (``None``: a lab without devices).
-RunChecks = Callable[[str | None], HealthReport]
+#: Runs the store ping and the lab's checks of one device (``None``: a lab without devices);
+#: with ``True`` (the device is in use) only the checks registered ``while_busy``.
+RunChecks = Callable[[str | None, bool], HealthReport]
 
 
 class HealthMonitor:
@@ -70,7 +75,7 @@ class HealthMonitor:
         if claim and not states.claim_health_round(self._owner, interval * 0.9):
             return 0
         if not self.lifecycle.names:
-            report = self._run_checks(None)
+            report = self._run_checks(None, False)
             states.store_health("", report.success, report.message, now=now)
             return 1
         checked = 0
@@ -78,9 +83,12 @@ class HealthMonitor:
             by_checks = status.state == DeviceState.BROKEN and status.reason.startswith(
                 HEALTH_REASON
             )
-            if status.state != DeviceState.IDLE and not by_checks:
-                continue  # busy (or broken for another reason): not the checks' business
-            report = self._run_checks(status.name)
+            busy = status.state in _BUSY
+            if busy and not self.lifecycle.callbacks.busy_checks:
+                continue  # in use: the checks wait unless one asked to run while busy
+            if status.state != DeviceState.IDLE and not by_checks and not busy:
+                continue  # broken for another reason, or no record: a reset's business
+            report = self._run_checks(status.name, busy)
             checked += 1
             failures = states.store_health(
                 status.name, report.success, report.message, now=self.lifecycle.now()
@@ -89,6 +97,8 @@ class HealthMonitor:
                 self.lifecycle.mark_broken(
                     status.name,
                     f"{HEALTH_REASON} {failures} times: {report.message}",
+                    # Never a device a student holds: its failures count, and break it once
+                    # idle (a reset of a held device could hand it to a second student).
                     leaving=[DeviceState.IDLE],
                 )
             elif report.success and by_checks:

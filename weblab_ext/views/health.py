@@ -50,7 +50,7 @@ def health_reply(report: HealthReport, **more: Any) -> Response:
 
 
 def lab_health(
-    state: LabState, environ: Mapping[str, Any], device: str | None = None
+    state: LabState, environ: Mapping[str, Any], device: str | None = None, *, busy: bool = False
 ) -> HealthReport:
     """The lab's health now: its deployment, the store and the lab's hardware checks, within
     ``WEBLAB_HEALTH_CHECK_TIMEOUT`` seconds (the health URL and the admin page show it).
@@ -58,11 +58,14 @@ def lab_health(
     :param device: the device asked about (``WEBLAB_DEVICES``): the checks that take a device
         name run for it. Without one, they run only in a lab that declares no device (with
         ``""``).
+    :param busy: the device is in use: only the checks registered ``while_busy`` run.
     """
     if device is None and not state.settings.devices:
         device = ""
     checks: list[tuple[str, HealthCheck]] = []
     for name, check in state.callbacks.health_checks:
+        if busy and name not in state.callbacks.busy_checks:
+            continue  # a session holds the device: only the checks that asked run
         if not takes_device(check):
             checks.append((name, _in_app(state.app, check)))
         elif device is not None:
@@ -72,10 +75,11 @@ def lab_health(
     return state.operator.health(environ, checks)
 
 
-def background_checks(state: LabState) -> Callable[[str | None], HealthReport]:
+def background_checks(state: LabState) -> Callable[[str | None, bool], HealthReport]:
     """What the background health checks run for a device (``None``: a lab without
-    devices): the store ping and the lab's checks, in the app, within the timeout."""
-    return lambda device: lab_health(state, {}, device)
+    devices), busy or not: the store ping and the lab's checks, in the app, within the
+    timeout."""
+    return lambda device, busy: lab_health(state, {}, device, busy=busy)
 
 
 def health_view() -> Response:
