@@ -19,6 +19,7 @@ from .protocol.printable import PrintableLogRecords
 from .random_ids import create_token as _create_token
 from .runtime.callbacks import LabCallbacks
 from .runtime.embedded_store_guard import embedded_store_refusal, server_from_modules
+from .runtime.lifecycle_log import show_info_lines
 from .runtime.task_engine import TaskEngine
 from .store.connection import StoreClient, connect
 from .tasks.api import TasksMixin
@@ -40,25 +41,6 @@ _INSTALLED: weakref.WeakKeyDictionary[Flask, WebLab] = weakref.WeakKeyDictionary
 def weblab_of(app: Flask) -> WebLab | None:
     """The :class:`WebLab` installed on ``app``, if any (for test harnesses)."""
     return _INSTALLED.get(app)
-
-
-def show_info_lines(app: Flask) -> None:
-    """Let the lab's INFO lines (``app.logger.info``, and weblab_ext's session lifecycle
-    lines, which go to ``app.logger``) through when nobody configured logging.
-
-    Flask gives ``app.logger`` a handler when logging is not configured, but outside debug
-    mode its level stays Python's default, WARNING: under gunicorn and ``flask weblab loop``
-    the lab's INFO lines were written nowhere. So when the root logger has no handler and
-    ``app.logger`` no level of its own, the level becomes INFO; a lab or server that
-    configures logging (``logging.basicConfig``, ``dictConfig``, gunicorn's
-    ``--log-config``) is left alone, and so are tests (``TESTING``), which read the log
-    through their own capture.
-    """
-    if app.testing:
-        return
-    logger = app.logger  # Flask adds its default handler here when nothing is configured
-    if logger.level == logging.NOTSET and not logging.getLogger().handlers:
-        logger.setLevel(logging.INFO)
 
 
 class WebLab(TasksMixin):
@@ -146,7 +128,8 @@ class WebLab(TasksMixin):
         register_request_hooks(app)
         app.context_processor(self._template_context)
         register_cli(app)
-        show_info_lines(app)
+        # Flask's logger handler is there, but at WARNING outside debug: let INFO through.
+        show_info_lines(app.logger, testing=app.testing)
 
     def _install_state(
         self, app: Flask, settings: config.Settings, backend: StoreClient | None = None
@@ -261,6 +244,21 @@ class WebLab(TasksMixin):
         self.callbacks.register("on_dispose", func, message="on_dispose has already been defined")
         return func
 
+    def on_reset(self, func: F) -> F:
+        """Register ``func(device)``, which brings a declared device (``WEBLAB_DEVICES``) to
+        its safe state with no session. It runs in the app context when the lab first sees
+        a device with no record, after a clean-up that left it ``broken`` (retried), and when
+        an operator asks; the device becomes ``idle`` only if it returns.
+
+        .. code-block:: python
+
+            @weblab.on_reset
+            def reset(device):
+                boards[device].power_cycle()
+        """
+        self.callbacks.register("on_reset", func, message="on_reset has already been defined")
+        return func
+
     def user_loader(self, func: F) -> F:
         """Register ``func(username_unique)`` whose result is ``weblab_user.user``.
 
@@ -275,7 +273,7 @@ class WebLab(TasksMixin):
         )
         return func
 
-    def health_check(self, func: F) -> F:
+    def health_check(self, func: F | None = None, *, while_busy: bool = False) -> Any:
         """Register ``func()``, a hardware check of ``GET <base>/weblab/health``.
 
         It runs in the app context, in a thread of its own, when the RLMS (LabDiscoveryEngine)
@@ -298,10 +296,19 @@ class WebLab(TasksMixin):
             def board_ok(device):
                 return boards[device].responds()
 
+        With ``WEBLAB_HEALTH_CHECK_INTERVAL`` the checks run in the background, on idle devices
+        only; ``@weblab.health_check(while_busy=True)`` runs one while a session holds the
+        device too (its failures count; the device becomes ``broken`` once idle).
+
         :raises ValueError: when a check with that name was registered before.
         """
-        self.callbacks.add_health_check(getattr(func, "__name__", repr(func)), func)
-        return func
+
+        def register(check: F) -> F:
+            name = getattr(check, "__name__", repr(check))
+            self.callbacks.add_health_check(name, check, while_busy=while_busy)
+            return check
+
+        return register if func is None else register(func)
 
     def record(self, name: str, **fields: Any) -> bool:
         """Add an event of the lab's own (a command sent, a measurement) to the current

@@ -40,3 +40,17 @@ class TaskStatus(_StoredName):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+
+
+class DeviceState(_StoredName):
+    """Where a declared device is (``WEBLAB_DEVICES``): ``idle`` → ``starting`` (a start was
+    accepted) → ``in-use`` (``on_start`` returned) → ``cleaning`` (disposing) → ``idle`` once
+    the clean-up finished; ``broken`` (with a reason) until a reset returns. ``maintenance``
+    is an operator's flag over any of them."""
+
+    IDLE = "idle"
+    STARTING = "starting"
+    IN_USE = "in-use"
+    CLEANING = "cleaning"
+    BROKEN = "broken"
+    MAINTENANCE = "maintenance"

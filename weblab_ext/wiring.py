@@ -23,6 +23,7 @@ from .runtime.counters import LifecycleCounters
 from .runtime.devices import DevicePool
 from .runtime.embedded_store_guard import EmbeddedStoreGuard
 from .runtime.events import LabEvents
+from .runtime.health_monitor import HealthMonitor
 from .runtime.journal import SessionJournal, pseudonym_key
 from .runtime.lifecycle_log import LifecycleLog
 from .runtime.operator import OperatorService
@@ -40,6 +41,7 @@ from .store.monitoring import MonitoringStore
 from .store.sessions import SessionStore
 from .store.tasks import TaskStore
 from .tasks.task import run_task_in_app
+from .views.health import background_checks
 
 
 def session_scope_in(app: Flask) -> SessionScope:
@@ -80,6 +82,18 @@ def build_journal(
         pseudonyms=pseudonyms,
         hooks=RecordHooks(callbacks.record_hooks),
     )
+
+
+def app_scope_in(app: Flask) -> Callable[[Callable[[], Any]], Any]:
+    """Runs lab code with no session (``on_reset``) in ``app``'s context."""
+
+    def run(call: Callable[[], Any]) -> Any:
+        if has_app_context() and current_app._get_current_object() is app:  # type: ignore[attr-defined]
+            return call()
+        with app.app_context():
+            return call()
+
+    return run
 
 
 def build_lab_state(
@@ -166,7 +180,7 @@ def build_lab_state(
         guard=guard,
         health_timeout=settings.health_check_timeout,
     )
-    return LabState(
+    state = LabState(
         app=app,
         settings=settings,
         callbacks=callbacks,
@@ -181,5 +195,13 @@ def build_lab_state(
         events=LabEvents(sessions, keys),
         threads=threads,
         journal=journal,
-        devices=DevicePool(service, DeviceStore(client, keys), settings.devices),
+        devices=DevicePool(
+            service, DeviceStore(client, keys), settings.devices, app_scope=app_scope_in(app)
+        ),
     )
+    threads.health = HealthMonitor(
+        state.devices.lifecycle,
+        background_checks(state),
+        interval=lambda: settings.health_check_interval,
+    )
+    return state

@@ -243,6 +243,8 @@ def test_health_checks_may_take_the_device(make_lab: Callable[..., Lab]) -> None
 
     client = lab.app.test_client()  # no credentials, as LabDiscoveryEngine sends
     one = client.get("/devices/board-1/weblab/health").json
+    assert one is not None
+    assert one.pop("state") == "unknown" and one.pop("since") is None  # never started
     assert one == {
         "found": True,
         "success": True,

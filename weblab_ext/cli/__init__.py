@@ -6,6 +6,7 @@ Commands are thin: each reads the app's state and calls one public method of it;
 * :mod:`.check`: ``check`` (the configuration and the store);
 * :mod:`.clean`: ``clean-expired-users`` (and its old name ``clean_expired_users``);
 * :mod:`.devices`: the devices table of ``status`` (``WEBLAB_DEVICES``);
+* :mod:`.device_commands`: ``devices [reset NAME]`` and ``maintenance on|off``;
 * :mod:`.fake`: ``fake new|status|dispose`` (act as the RLMS);
 * :mod:`.fake_client`: the RLMS client and options those commands share;
 * :mod:`.tasks`: ``loop`` and ``run-tasks``;
@@ -25,6 +26,7 @@ from ..config import secrets
 from ..errors import InvalidConfigError
 from .check import check_command
 from .clean import clean_expired_users_alias, clean_expired_users_command
+from .device_commands import devices_group, maintenance_command
 from .fake import fake_group
 from .records import export_command
 from .status import status_command
@@ -40,6 +42,8 @@ for _command in (
     check_command,
     clean_expired_users_command,
     fake_group,
+    devices_group,
+    maintenance_command,
     loop_command,
     run_tasks_command,
     export_command,

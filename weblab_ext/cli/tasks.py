@@ -17,6 +17,7 @@ from ..app_state import LabState
 from ..context import lab_state
 from ..protocol import printable
 from ..runtime.cleaner import CleanerLoop
+from ..runtime.health_monitor import HealthLoop
 from ..runtime.task_runs import TaskRun
 from ..runtime.workers import start_task_threads
 from .embedded_store import embedded_note, refuse_embedded
@@ -25,7 +26,8 @@ from .embedded_store import embedded_note, refuse_embedded
 def run_loop(
     state: LabState, threads: int, max_seconds: float | None = None, grace: float | None = None
 ) -> None:
-    """Run task threads (plus heartbeat, stop listener and cleaner) until SIGTERM/SIGINT.
+    """Run task threads (plus heartbeat, stop listener, cleaner and, with
+    ``WEBLAB_HEALTH_CHECK_INTERVAL``, the health checks) until SIGTERM/SIGINT.
 
     :param max_seconds: stop by itself after this long (tests).
     :param grace: seconds running tasks get to stop at shutdown.
@@ -43,6 +45,9 @@ def run_loop(
         started.append(
             CleanerLoop(state.service, stop, store_label=state.store_label, tasks=engine).start()
         )
+        health = state.threads.health  # WEBLAB_HEALTH_CHECK_INTERVAL: stored health checks
+        if health is not None and health.enabled:
+            started.append(HealthLoop(health, stop, store_label=state.store_label).start())
         end = None if max_seconds is None else time.monotonic() + max_seconds
         while not stop.wait(0.2):
             if end is not None and time.monotonic() >= end:

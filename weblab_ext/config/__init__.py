@@ -4,7 +4,7 @@ Rule: this package reads a ``Mapping`` and returns values; it imports nothing of
 :mod:`weblab_ext.errors`, and no web framework or store. It is the only place that reads
 ``app.config`` for weblab keys.
 
-* :mod:`.options` — the table of keys (``OPTIONS``);
+* :mod:`.options` — the table of keys (``OPTIONS``); :mod:`.option` — one key of it;
 * :mod:`.settings` — ``Settings`` and ``load_settings``, which validates a config against it;
 * :mod:`.parsers` — the validators of values, which never quote a secret;
 * :mod:`.flags` — what a boolean key's value means: weblablib's reading in code, the parsed

@@ -5,12 +5,8 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from typing import Any
-
+from .option import Option, as_given
 from .parsers import (
-    PARSER_TYPES,
     device_names,
     flag,
     index_mode,
@@ -25,42 +21,9 @@ from .parsers import (
     text,
 )
 
-
-@dataclasses.dataclass(frozen=True)
-class _Option:
-    """One configuration key: the documentation site's reference is generated from these."""
-
-    key: str
-    default: Any
-    parse: Callable[[str, Any], Any]
-    #: One or more full sentences: what the key does, in the words a lab author uses.
-    doc: str
-    #: The accepted values, for humans ("seconds (>= 1)"); derived from ``parse`` if empty.
-    type: str = ""
-    #: ``init_app`` refuses a config without this key.
-    required: bool = False
-
-    @property
-    def type_name(self) -> str:
-        """The accepted values, for the configuration reference."""
-        if self.type:
-            return self.type
-        if self.parse in PARSER_TYPES:
-            return PARSER_TYPES[self.parse]
-        if isinstance(self.default, bool):
-            return "boolean"
-        if isinstance(self.default, int | float):
-            return "number"
-        return "string"
-
-
-def _as_given(key: str, value: Any) -> Any:
-    return value
-
-
 #: The table of every key. Defaults match the library weblab_ext replaces unless noted.
-OPTIONS: tuple[_Option, ...] = (
-    _Option(
+OPTIONS: tuple[Option, ...] = (
+    Option(
         "WEBLAB_USERNAME",
         None,
         text,
@@ -68,7 +31,7 @@ OPTIONS: tuple[_Option, ...] = (
         "(WebLab-Deusto's `http_experiment_username`).",
         required=True,
     ),
-    _Option(
+    Option(
         "WEBLAB_PASSWORD",
         None,
         text,
@@ -76,7 +39,7 @@ OPTIONS: tuple[_Option, ...] = (
         "(WebLab-Deusto's `http_experiment_password`).",
         required=True,
     ),
-    _Option(
+    Option(
         "WEBLAB_BASE_URL",
         None,
         optional_text,
@@ -84,23 +47,23 @@ OPTIONS: tuple[_Option, ...] = (
         "`/lab1/weblab/sessions/` and `/lab1/ldl/sessions/`. The `base_url` argument of "
         "`WebLab()` wins over it.",
     ),
-    _Option(
+    Option(
         "WEBLAB_CALLBACK_URL",
         "/callback",
-        _as_given,
+        as_given,
         "Path prefix of the student routes: the launch URL is `<prefix>/<session id>`, "
         "with `/poll` and `/logout` below it. The `callback_url` argument of `WebLab()` "
         "wins over it; an empty value is refused.",
         type="string",
     ),
-    _Option(
+    Option(
         "WEBLAB_SESSION_ID_NAME",
         "weblab_session_id",
         text,
         "Key, inside Flask's signed session cookie, under which the student's lab session "
         "id is kept.",
     ),
-    _Option(
+    Option(
         "WEBLAB_REDIS_URL",
         None,
         redis_url,
@@ -114,21 +77,21 @@ OPTIONS: tuple[_Option, ...] = (
         "(`?socket_timeout=N` in the URL changes it) and a 5 s connect timeout, whatever "
         "redis-py's defaults.",
     ),
-    _Option(
+    Option(
         "WEBLAB_REDIS_BASE",
         "lab",
         text,
         "Prefix of every Redis key of this lab (`{<base>}:weblab:...`), so that several "
         "labs can share one Redis server.",
     ),
-    _Option(
+    Option(
         "WEBLAB_TASK_EXPIRES",
         3600,
         seconds_at_least(1),
         "Seconds a task's record (status, progress, result) is kept after the task ends; "
         "also how long a queued task waits for a worker before it is dropped.",
     ),
-    _Option(
+    Option(
         "WEBLAB_TIMEOUT",
         15,
         seconds_value,
@@ -136,21 +99,21 @@ OPTIONS: tuple[_Option, ...] = (
         "ends. `0` or less turns the inactivity timeout off. The poll script polls every "
         "half of this.",
     ),
-    _Option(
+    Option(
         "WEBLAB_AUTOPOLL",
         True,
         flag,
         "Whether every request of a student with a session counts as a poll (at no extra "
         "store round trip). Off, only the poll URL and `poll()` count.",
     ),
-    _Option(
+    Option(
         "WEBLAB_POLL_INTERVAL",
         5,
         seconds_at_least(0),
         "Largest `should_finish` a status reply gives, i.e. the most seconds the RLMS "
         "waits before asking again. `0` tells the RLMS not to ask again.",
     ),
-    _Option(
+    Option(
         "WEBLAB_CLEANER_INTERVAL",
         5,
         seconds_at_least(0.01),
@@ -158,21 +121,21 @@ OPTIONS: tuple[_Option, ...] = (
         "disposes the sessions whose slot is over, whose student logged out or stopped "
         "polling; a pass goes on while sessions are due.",
     ),
-    _Option(
+    Option(
         "WEBLAB_UNAUTHORIZED_LINK",
         None,
         optional_text,
         "URL that anonymous visitors of a protected view are redirected to (for example "
         "the RLMS's booking page) instead of the forbidden page.",
     ),
-    _Option(
+    Option(
         "WEBLAB_UNAUTHORIZED_TEMPLATE",
         None,
         optional_text,
         "Template rendered (HTTP 200) for anonymous visitors of a protected view when "
         "`WEBLAB_UNAUTHORIZED_LINK` is not set.",
     ),
-    _Option(
+    Option(
         "WEBLAB_SCHEME",
         None,
         scheme,
@@ -180,28 +143,28 @@ OPTIONS: tuple[_Option, ...] = (
         "proxy that terminates HTTPS. Unset, the scheme of the RLMS's request is used.",
         type="'http', 'https' or None",
     ),
-    _Option(
+    Option(
         "WEBLAB_EXPIRED_USERS_TIMEOUT",
         3600,
         seconds_at_least(1),
         "Seconds the record of a disposed session is kept, so that a student who comes "
         "back to the lab page is recognised as an expired user and sent back to the RLMS.",
     ),
-    _Option(
+    Option(
         "WEBLAB_AUTOCLEAN_THREAD",
         True,
         flag,
         "Whether this process runs the expiry cleaner in a background thread. Turn it off "
         "in web processes when `flask weblab loop` workers run the cleaner.",
     ),
-    _Option(
+    Option(
         "WEBLAB_TASK_THREADS_PROCESS",
         3,
         non_negative_int,
         "Number of task-runner threads each process starts at its first request. `0` runs "
         "no task in this process (leave them to `flask weblab loop`).",
     ),
-    _Option(
+    Option(
         "WEBLAB_NO_THREAD",
         False,
         flag,
@@ -209,7 +172,7 @@ OPTIONS: tuple[_Option, ...] = (
         "cannot be combined with an explicit `WEBLAB_AUTOCLEAN_THREAD=True` or "
         "`WEBLAB_TASK_THREADS_PROCESS > 0`.",
     ),
-    _Option(
+    Option(
         "WEBLAB_LOG_SESSION_LIFECYCLE",
         True,
         flag,
@@ -217,7 +180,7 @@ OPTIONS: tuple[_Option, ...] = (
         "JSON events on the `weblab_ext.lifecycle` logger. Session ids appear only as a "
         "hash; names and back URLs never.",
     ),
-    _Option(
+    Option(
         "WEBLAB_REDIS_INDEX_MODE",
         "legacy",
         index_mode,
@@ -226,29 +189,41 @@ OPTIONS: tuple[_Option, ...] = (
         "value.",
         type="'legacy', 'shadow' or 'indexed'",
     ),
-    _Option(
+    Option(
         "WEBLAB_REDIS_INDEX_EPOCH",
         None,
-        _as_given,
+        as_given,
         "Accepted for compatibility with weblablib 0.5.9 and otherwise unused.",
         type="any",
     ),
     # weblab_ext additions
-    _Option(
+    Option(
         "WEBLAB_DISPOSE_WAIT",
         5,
         seconds_at_least(0),
         "Seconds an RLMS dispose call waits for `on_dispose` and the session's tasks to "
         'finish before it answers "not finished, ask again".',
     ),
-    _Option(
+    Option(
+        "WEBLAB_DISPOSE_MAX",
+        300,
+        seconds_at_least(0.1),
+        "Seconds a clean-up (`on_dispose`, then the session's tasks, stopped) may take. "
+        'Until it ends the RLMS hears "not finished, ask again"; one still running then '
+        "(a task ignoring its stop flag), or whose `on_dispose` raised, is reported finished "
+        "and leaves the session's device `broken` until a reset returns (without devices it "
+        "is logged as an error). The default leaves a slow hardware clean-up (reprogramming "
+        "an FPGA, homing an arm: a minute or two) room to finish, and stays well under the "
+        "10 minutes after which a disposal is taken for abandoned.",
+    ),
+    Option(
         "WEBLAB_DISPOSE_ASK_AGAIN",
         1,
         seconds_at_least(0.1),
         "Seconds the RLMS is told to wait before it calls dispose again while a disposal "
         "is still running.",
     ),
-    _Option(
+    Option(
         "WEBLAB_HEARTBEAT_INTERVAL",
         5,
         seconds_at_least(0.05),
@@ -257,7 +232,7 @@ OPTIONS: tuple[_Option, ...] = (
         "(dead, frozen, or cut off from Redis) has its tasks failed as `worker-lost` "
         "within three intervals, by any reader or cleaner.",
     ),
-    _Option(
+    Option(
         "WEBLAB_POWERED_BY",
         "weblab_ext",
         optional_text,
@@ -265,29 +240,39 @@ OPTIONS: tuple[_Option, ...] = (
         "string) removes the header.",
     ),
     # issue 12: operator experience
-    _Option(
+    Option(
         "WEBLAB_HEALTH_CHECK_TIMEOUT",
         5,
         seconds_at_least(0.01),
         "Seconds GET /weblab/health waits for the store and the lab's @weblab.health_check "
         "functions (all together) before it answers success false.",
     ),
+    Option(
+        "WEBLAB_HEALTH_CHECK_INTERVAL",
+        0,
+        seconds_at_least(0),
+        "Seconds between background runs of the store ping and the lab's "
+        "@weblab.health_check functions (on each idle device). When set, GET /weblab/health "
+        "reads the stored result (one store read, any request rate, no hardware work) and "
+        "three failed runs in a row make a device broken. 0 (the default) runs the checks "
+        "on every call, as weblablib does.",
+    ),
     # issue 10: input limits and one-browser launch URLs
-    _Option(
+    Option(
         "WEBLAB_MAX_START_BODY",
         1024 * 1024,
         positive_int,
         "Largest start request body, in bytes: a larger one is answered 413 (JSON) before "
         "it is read, so a huge body is never parsed or stored.",
     ),
-    _Option(
+    Option(
         "WEBLAB_MAX_STATUS_IDS",
         10_000,
         positive_int,
         "Most session ids one status/multiple call may ask about: more are answered 400 "
         "(JSON); its body may hold 128 bytes per allowed id, plus 4 KiB.",
     ),
-    _Option(
+    Option(
         "WEBLAB_LAUNCH_ONCE",
         True,
         flag,
@@ -296,7 +281,7 @@ OPTIONS: tuple[_Option, ...] = (
         "already used' page. Turn it off for labs handing one launch URL to several browsers.",
     ),
     # issue 14: Prometheus metrics and the admin page
-    _Option(
+    Option(
         "WEBLAB_ADMIN_USERNAME",
         None,
         optional_text,
@@ -305,7 +290,7 @@ OPTIONS: tuple[_Option, ...] = (
         "`<base>/weblab/admin/`, both behind HTTP Basic authentication with these "
         "credentials; unset, both answer 404. Set both or neither.",
     ),
-    _Option(
+    Option(
         "WEBLAB_ADMIN_PASSWORD",
         None,
         optional_text,
@@ -314,7 +299,7 @@ OPTIONS: tuple[_Option, ...] = (
         "`WEBLAB_PASSWORD`: whoever knows it can end any session.",
     ),
     # issue 11: mass expiry in parallel
-    _Option(
+    Option(
         "WEBLAB_CLEANER_CONCURRENCY",
         16,
         positive_int,
@@ -322,7 +307,7 @@ OPTIONS: tuple[_Option, ...] = (
         "when many sessions end together (each in its own thread, only during a pass); "
         "`1` runs them one after the other.",
     ),
-    _Option(
+    Option(
         "WEBLAB_CLEANER_BATCH",
         50,
         positive_int,
@@ -331,7 +316,7 @@ OPTIONS: tuple[_Option, ...] = (
         "more evenly between them.",
     ),
     # issue 19: device pools
-    _Option(
+    Option(
         "WEBLAB_DEVICES",
         (),
         device_names,
@@ -344,7 +329,7 @@ OPTIONS: tuple[_Option, ...] = (
         "devices, every URL and behaviour as in weblablib (sessions may overlap).",
     ),
     # issue 21: session records
-    _Option(
+    Option(
         "WEBLAB_RECORD",
         True,
         flag,
@@ -352,20 +337,20 @@ OPTIONS: tuple[_Option, ...] = (
         "Socket.IO connects, tasks, end, and the lab's `weblab.record(...)` events) for "
         "`flask weblab export` and the admin page. Off: nothing is recorded.",
     ),
-    _Option(
+    Option(
         "WEBLAB_RECORD_MAX_EVENTS",
         500,
         positive_int,
         "Most events kept per session record; later events are dropped and counted, except "
         "the end of the session, which always takes the last place.",
     ),
-    _Option(
+    Option(
         "WEBLAB_RECORD_RETENTION",
         7 * 24 * 3600,
         seconds_at_least(60),
         "Seconds a session record is kept after its last event (default 7 days).",
     ),
-    _Option(
+    Option(
         "WEBLAB_RECORD_PSEUDONYMS",
         None,
         optional_flag,
@@ -373,7 +358,7 @@ OPTIONS: tuple[_Option, ...] = (
         "the lab) instead of the username. Unset: on, except when the app runs in debug. "
         "Full names never enter a record.",
     ),
-    _Option(
+    Option(
         "WEBLAB_RECORD_PSEUDONYM_SECRET",
         None,
         optional_text,

@@ -46,10 +46,12 @@ class Settings:
     no_thread: bool
     log_session_lifecycle: bool
     dispose_wait: float
+    dispose_max: float
     dispose_ask_again: float
     heartbeat_interval: float
     powered_by: str | None
     health_check_timeout: float
+    health_check_interval: float
     max_start_body: int
     max_status_ids: int
     launch_once: bool
@@ -64,6 +66,11 @@ class Settings:
     record_pseudonyms: bool | None
     record_pseudonym_secret: str | None
     fingerprint: str
+
+
+#: Largest ``WEBLAB_DISPOSE_MAX``: under the 600 s after which a disposal still running is
+#: taken for one whose process died.
+MAX_DISPOSE_MAX = 540
 
 
 def _value(config: Mapping[str, Any], key: str, environ: Mapping[str, str] | None) -> Any:
@@ -138,6 +145,11 @@ def load_settings(
         raise InvalidConfigError(
             f"{given} is set but {missing} is not: set both to turn on the metrics and the "
             "admin page, or neither"
+        )
+    if values["WEBLAB_DISPOSE_MAX"] > MAX_DISPOSE_MAX:
+        raise InvalidConfigError(
+            f"WEBLAB_DISPOSE_MAX must be at most {MAX_DISPOSE_MAX} seconds: a disposal still "
+            "running after 10 minutes is taken for abandoned by its process's death"
         )
     mode = values["WEBLAB_REDIS_INDEX_MODE"]
     if mode != "legacy" and not values["WEBLAB_REDIS_INDEX_EPOCH"]:

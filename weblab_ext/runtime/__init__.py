@@ -8,7 +8,8 @@ callable that sets that context up: the runtime only calls it.
 
 * :mod:`.sessions` — the session service: start, touch, logout, dispose, status, clean;
   :mod:`.session_status` — its status calls.
-* :mod:`.devices` — the device pool (``WEBLAB_DEVICES``): the RLMS calls of each device.
+* :mod:`.devices` — the device pool (``WEBLAB_DEVICES``): the RLMS calls of each device;
+  :mod:`.device_lifecycle` — device states: the hand-over rule, resets, maintenance.
 * :mod:`.users`, :mod:`.userdata` — the user objects and their ``data``.
 * :mod:`.disposal` — ``on_dispose`` exactly once, with a bounded wait.
 * :mod:`.lifecycle_log` — structured lifecycle log lines.
@@ -24,7 +25,8 @@ callable that sets that context up: the runtime only calls it.
 * :mod:`.counters` — counting starts, disposals and task ends for the metrics.
 * :mod:`.operator` — the operator service: what the admin page, metrics, health URL and
   ``flask weblab`` commands show; :mod:`.overview` — the rows it lists.
-* :mod:`.health` — health checks with a bounded wait.
+* :mod:`.health` — health checks with a bounded wait; :mod:`.health_monitor` — the same in
+  the background, stored for the health URL (``WEBLAB_HEALTH_CHECK_INTERVAL``).
 * :mod:`.embedded_store_guard` — refusing the embedded store under a production server.
 * :mod:`.events` — the lab's published events, for the Socket.IO push.
 * :mod:`.store_errors` — the exceptions that mean the store did not answer.

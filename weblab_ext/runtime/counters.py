@@ -60,6 +60,10 @@ class LifecycleCounters:
         """Count a session start."""
         self._count("a session start", lambda store: store.record_start())
 
+    def start_refused(self, device: str, state: str) -> None:
+        """Count a start refused on a device that was not ``idle``."""
+        self._count("a refused start", lambda store: store.record_start_refused(device, state))
+
     def session_disposed(self, reason: str, seconds: float) -> None:
         """Count a disposal, with how long its ``on_dispose`` took."""
         self._count("a disposal", lambda store: store.record_dispose(reason, seconds))

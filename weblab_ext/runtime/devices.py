@@ -21,6 +21,7 @@ from ..errors import WebLabError
 from ..protocol import StartRequest
 from ..store.devices import DeviceStore
 from ..store.records import SessionRecord
+from .device_lifecycle import AppScope, DeviceLifecycle
 from .disposal import DisposeOutcome
 
 if TYPE_CHECKING:
@@ -30,14 +31,35 @@ logger = logging.getLogger("weblab_ext")
 
 
 class DeviceBusyError(WebLabError):
-    """A start asked for a device whose previous session is not disposed yet."""
+    """A start asked for a device that is not ``idle`` (``state`` says what it is)."""
 
-    def __init__(self, device: str) -> None:
-        super().__init__(
-            f"Device {device} is busy: its previous session is not fully cleaned up yet; "
-            "try again when it is disposed"
-        )
+    def __init__(self, device: str, state: str = "in-use") -> None:
+        if state == "broken":
+            message = f"Device {device} is broken: it waits for a reset"
+        elif state == "maintenance":
+            message = (
+                f"Device {device} is under maintenance"
+                if device
+                else "The lab is under maintenance"
+            )
+        else:
+            message = (
+                f"Device {device} is busy: its previous session is not fully cleaned up yet; "
+                "try again when it is disposed"
+            )
+        super().__init__(message)
         self.device = device
+        self.state = state
+
+    @property
+    def code(self) -> str:
+        """The ``code`` of the RLMS reply: ``device-busy``, ``device-broken``,
+        ``device-maintenance``, or ``maintenance`` for a lab without devices."""
+        if not self.device:
+            return "maintenance"
+        if self.state in ("broken", "maintenance"):
+            return f"device-{self.state}"
+        return "device-busy"
 
 
 def takes_device(check: Callable[..., Any]) -> bool:
@@ -74,21 +96,24 @@ class DeviceSessions:
 
         :raises DeviceBusyError: when its previous session is not disposed yet.
         """
-        store = self.pool.store
+        store, lifecycle = self.pool.store, self.pool.lifecycle
 
         def create(record: SessionRecord, at: float) -> bool:
             outcome = store.create(record, now=at)
-            if outcome == "busy":
-                holder = store.holder(self.device)
-                logger.warning(
-                    "Refused a start on device %s: session %s is not disposed yet",
-                    self.device,
-                    id_hash(holder) if holder else "(just released)",
-                )
-                raise DeviceBusyError(self.device)
-            return outcome == "created"
+            if outcome == "unknown":
+                lifecycle.first_seen(self.device)
+                outcome = store.create(record, now=at)
+            if outcome in ("created", "taken"):
+                return outcome == "created"
+            state = "in-use" if outcome == "unknown" else outcome
+            logger.warning("Refused a start on device %s: it is %s", self.device, state)
+            self.pool.service.counters.start_refused(self.device, state)
+            raise DeviceBusyError(self.device, state)
 
-        return self.pool.service.start(request, now=now, device=self.device, create=create)
+        outcome = self.pool.service.start(request, now=now, device=self.device, create=create)
+        if outcome.error is None:
+            lifecycle.in_use(self.device, outcome.session_id)
+        return outcome
 
     def status(self, session_id: str, *, now: float | None = None) -> int:
         """The RLMS status of one session of this device (another's reads as unknown)."""
@@ -141,11 +166,28 @@ class DevicePool:
     :param names: the declared device names, in order.
     """
 
-    def __init__(self, service: SessionService, store: DeviceStore, names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        service: SessionService,
+        store: DeviceStore,
+        names: Sequence[str],
+        *,
+        app_scope: AppScope = lambda call: call(),
+    ) -> None:
         self.service = service
         self.store = store
         self.names = tuple(names)
         self._devices = {name: DeviceSessions(self, name) for name in self.names}
+        #: The states of the devices: hand-over, resets, maintenance.
+        self.lifecycle = DeviceLifecycle(
+            store.states,
+            service.callbacks,
+            self.names,
+            clock=lambda: service.clock(),
+            app_scope=app_scope,
+        )
+        if self.names:
+            service.disposer.devices = self.lifecycle
 
     def __bool__(self) -> bool:
         return bool(self.names)
@@ -176,4 +218,45 @@ class DevicePool:
             left = max(0.0, record.max_date - now) if record.state == "active" else 0.0
             key = id_hash(record.session_id)
             rows.append(DeviceRow(name, key, record.username, left, record.state))
+        return rows
+
+    def reconcile(self) -> list[dict[str, Any]]:
+        """Which session holds which device, and whether its clean-up finished: what an
+        operator needs after a crash or a store loss (``GET {base_url}/weblab/devices``).
+
+        ``cleanup_finished`` is true on an ``idle`` device, false while ``cleaning``, when
+        ``broken`` or with no record (nobody knows what it holds), ``None`` while a session
+        holds it. Three round trips, whatever the number of devices.
+        """
+        statuses = self.lifecycle.read()
+        held = [s.session for s in statuses if s.session]
+        records = dict(zip(held, self.store.records(held), strict=True))
+        maintenance, _since = self.lifecycle.states.lab_maintenance()
+        rows = []
+        for status in statuses:
+            record = records.get(status.session) if status.session else None
+            live = record is not None and record.state != "disposed"
+            session = None
+            if record is not None and live:
+                session = {
+                    "id_hash": id_hash(record.session_id),
+                    "username": record.username,
+                    "started": record.start_date,
+                    "deadline": record.max_date,
+                }
+            state = "maintenance" if maintenance else status.shown_state
+            reason = maintenance or status.maintenance or status.reason
+            finished: bool | None = status.state == "idle"
+            if status.state in ("starting", "in-use"):
+                finished = None
+            rows.append(
+                {
+                    "name": status.name,
+                    "state": state,
+                    "since": status.since,
+                    "reason": reason,
+                    "session": session,
+                    "cleanup_finished": finished,
+                }
+            )
         return rows

@@ -5,15 +5,22 @@ winner runs the clean-up (``on_dispose``, then the session's tasks) and marks th
 disposed. An RLMS dispose call waits for that at most ``WEBLAB_DISPOSE_WAIT`` seconds and
 otherwise answers "not finished, ask again", so a slow ``on_dispose`` never holds an HTTP
 worker (or WebLab-Deusto's confirmer thread) for long.
+
+"Disposed" means clean: the session is marked disposed only once ``on_dispose`` returned and
+every task of the session ended, or once ``WEBLAB_DISPOSE_MAX`` seconds passed. A clean-up
+that overran or raised is *settled* first: the session's device (if any) becomes ``broken``
+and waits for a reset; without a device the overrun is logged as an error.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from ..states import SessionState
 from ..store.connection import STORE_ERRORS
@@ -35,6 +42,32 @@ _CROSS_PROCESS_WAIT_STEP = 0.05
 _FINISH_RETRY_PAUSES = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 
+@dataclasses.dataclass(frozen=True)
+class Cleanup:
+    """What a clean-up did: how long ``on_dispose`` took, and why the device may not be
+    handed over (``None``: it may)."""
+
+    took: float
+    problem: str | None = None
+
+
+class DeviceHooks(Protocol):
+    """What the device pool does when the sessions of its devices are cleaned up."""
+
+    def cleaning(self, record: SessionRecord) -> None:
+        """The clean-up of ``record`` begins."""
+
+    def settled(self, record: SessionRecord, problem: str | None, reason: str) -> None:
+        """The clean-up ended (``problem``: why it is not clean); ``reason`` is why the
+        session ended (``start_failed``...)."""
+
+    def abandoned(self, record: SessionRecord) -> None:
+        """The process that cleaned ``record`` up vanished before it finished."""
+
+    def retry_broken(self, *, monotonic: float) -> int:
+        """Reset again the broken devices whose backoff ended (after a cleaner pass)."""
+
+
 class DisposeOutcome(enum.Enum):
     """What a dispose call achieved."""
 
@@ -49,9 +82,10 @@ class Disposer:
 
     :param store: the lab's session store.
     :param cleanup: runs ``on_dispose`` and the task clean-up for a record (Flask layer);
-        its second argument tells whether the session may have tasks to stop. Returns how
-        long ``on_dispose`` took (seconds).
+        its second argument tells whether the session may have tasks to stop.
     :param expired_ttl: returns ``WEBLAB_EXPIRED_USERS_TIMEOUT`` at call time.
+    :param dispose_max: returns ``WEBLAB_DISPOSE_MAX`` at call time: a clean-up still
+        running then is settled as not clean and the session marked disposed.
     :param on_disposed: told of each session this process cleaned up, why it ended (see
         :func:`~weblab_ext.runtime.counters.disposal_reason`) and how long its ``on_dispose``
         took (``None``: the clean-up raised), once the session is marked disposed.
@@ -60,15 +94,19 @@ class Disposer:
     def __init__(
         self,
         store: SessionStore,
-        cleanup: Callable[[SessionRecord, bool], float],
+        cleanup: Callable[[SessionRecord, bool], Cleanup],
         *,
         expired_ttl: Callable[[], float],
         on_disposed: Callable[[SessionRecord, str, float | None], None] | None = None,
+        dispose_max: Callable[[], float] = lambda: 300.0,
     ) -> None:
         self._store = store
         self._cleanup = cleanup
         self._expired_ttl = expired_ttl
         self._on_disposed = on_disposed
+        self._dispose_max = dispose_max
+        #: The device pool's hooks (none: the lab declares no device).
+        self.devices: DeviceHooks | None = None
         self._in_flight: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
@@ -119,6 +157,8 @@ class Disposer:
             "Finishing a disposal whose disposer vanished (session %s)",
             session_id_hash(record.session_id),
         )
+        if self.devices is not None and record.device:
+            self.devices.abandoned(record)
         self._store.finish_dispose(
             record.session_id, expired_ttl=self._expired_ttl(), back=safe_back_url(record.back)
         )
@@ -162,14 +202,33 @@ class Disposer:
     def _cleanup_and_finish(
         self, record: SessionRecord, reason: str, finished: threading.Event, has_tasks: bool
     ) -> None:
+        # The clean-up and its watchdog race to settle the session; the first one wins.
+        settled = threading.Lock()
+        limit = self._dispose_max()
+        watchdog = threading.Timer(
+            limit,
+            self._settle,
+            args=(record, f"clean-up still running after WEBLAB_DISPOSE_MAX ({limit:g} s)"),
+            kwargs={"reason": reason, "settled": settled, "finished": finished},
+        )
+        watchdog.daemon = True
         took: float | None = None
+        problem: str | None = "the clean-up raised"
+        if self.devices is not None and record.device:
+            try:
+                self.devices.cleaning(record)
+            except Exception:  # the clean-up runs anyway; its end settles the device
+                logger.exception("Could not mark the device of a disposed session cleaning")
         try:
-            took = self._cleanup(record, has_tasks)
+            watchdog.start()
+            result = self._cleanup(record, has_tasks)
+            took, problem = result.took, result.problem
         except Exception:
             logger.exception("Disposing a lab session failed; marking it disposed anyway")
         finally:
+            watchdog.cancel()
             try:
-                self._finish(record)
+                self._settle(record, problem, reason=reason, settled=settled)
                 # Counted once the push layers heard of the end: a count never delays it.
                 if self._on_disposed is not None:
                     self._on_disposed(record, reason, took)
@@ -177,6 +236,37 @@ class Disposer:
                 finished.set()
                 with self._lock:
                     self._in_flight.pop(record.session_id, None)
+
+    def _settle(
+        self,
+        record: SessionRecord,
+        problem: str | None,
+        *,
+        reason: str,
+        settled: threading.Lock,
+        finished: threading.Event | None = None,
+    ) -> None:
+        """Settle the device of a session whose clean-up ended (or overran, then ``finished``
+        is set at once for the callers waiting), then mark the session disposed: the RLMS
+        hears "finished" only after the device is settled."""
+        if not settled.acquire(blocking=False):
+            return
+        try:
+            if self.devices is not None and record.device:
+                self.devices.settled(record, problem, reason)
+            elif problem is not None:
+                logger.error(
+                    "The clean-up of session %s did not finish cleanly (%s); it is reported "
+                    "finished to the RLMS anyway (the lab declares no device to hold back)",
+                    session_id_hash(record.session_id),
+                    problem,
+                )
+        except Exception:
+            logger.exception("Settling the device of a disposed session failed")
+        finally:
+            self._finish(record)
+            if finished is not None:
+                finished.set()
 
     def _finish(self, record: SessionRecord) -> None:
         """Mark a session disposed (and tell push layers), retrying while the store is away."""

@@ -167,3 +167,23 @@ class LifecycleLog:
             logger=self.logger,
             **extra,
         )
+
+
+def show_info_lines(logger: logging.Logger, *, testing: bool) -> None:
+    """Let the lab's INFO lines (``app.logger.info``, and the session lifecycle lines, which
+    go to ``app.logger``) through when nobody configured logging.
+
+    Flask gives ``app.logger`` a handler when logging is not configured, but outside debug
+    mode its level stays Python's default, WARNING: under gunicorn and ``flask weblab loop``
+    the lab's INFO lines were written nowhere. So when the root logger has no handler and
+    ``logger`` no level of its own, the level becomes INFO; a lab or server that configures
+    logging (``logging.basicConfig``, ``dictConfig``, gunicorn's ``--log-config``) is left
+    alone, and so are tests (``testing``), which read the log through their own capture.
+
+    :param logger: the app's logger (``app.logger``).
+    :param testing: the app is under test (``app.testing``).
+    """
+    if testing:
+        return
+    if logger.level == logging.NOTSET and not logging.getLogger().handlers:
+        logger.setLevel(logging.INFO)

@@ -30,7 +30,7 @@ from ..store.sessions import SessionStore
 from .callbacks import LabCallbacks
 from .cleaner import ExpiryCleaner
 from .counters import LifecycleCounters
-from .disposal import DisposeOutcome, Disposer
+from .disposal import Cleanup, DisposeOutcome, Disposer
 from .journal import SessionJournal
 from .lifecycle_log import SOURCE_DISPOSE, LifecycleLog
 from .session_status import SessionStatus
@@ -108,6 +108,7 @@ class SessionService(SessionStatus):
             self._cleanup,
             expired_ttl=lambda: settings.expired_users_timeout,
             on_disposed=self._disposed,
+            dispose_max=lambda: settings.dispose_max,
         )
         self.expiry = ExpiryCleaner(
             store,
@@ -330,7 +331,8 @@ class SessionService(SessionStatus):
         progress: Callable[[int], object] | None = None,
     ) -> int:
         """One cleaner pass: dispose every due session, ``on_dispose`` calls in parallel
-        (``WEBLAB_CLEANER_CONCURRENCY``), until none is due. Returns how many were disposed.
+        (``WEBLAB_CLEANER_CONCURRENCY``), until none is due, then retry the resets of broken
+        devices whose backoff ended. Returns how many sessions were disposed.
 
         Cleaners of several processes share the work: each disposes the batches it claimed.
 
@@ -339,21 +341,30 @@ class SessionService(SessionStatus):
             bar).
         """
         clock = self.clock if now is None else (lambda: now)
-        return self.expiry.run(
+        done = self.expiry.run(
             clock=clock, timeout=lambda: self.timeout, should_stop=should_stop, progress=progress
         )
+        if self.disposer.devices is not None:
+            # Broken devices are reset again (with backoff) after each pass.
+            try:
+                self.disposer.devices.retry_broken(monotonic=time.monotonic())
+            except Exception:
+                logger.exception("Resetting the broken devices failed")
+        return done
 
-    def _cleanup(self, record: SessionRecord, has_tasks: bool = True) -> float:
-        """Run ``on_dispose`` as the session's user, then stop the session's tasks; returns
-        how long ``on_dispose`` took.
+    def _cleanup(self, record: SessionRecord, has_tasks: bool = True) -> Cleanup:
+        """Run ``on_dispose`` as the session's user, then stop the session's tasks and wait
+        for them until ``WEBLAB_DISPOSE_MAX``; says how long ``on_dispose`` took and why the
+        device is not clean (``on_dispose`` raised, a task still runs), if it is not.
 
         The "disposed" event for push layers follows when the disposal is finished, then
         the disposal is counted (see :class:`.Disposer`).
         """
-        deadline = time.monotonic() + self.settings.dispose_wait
+        deadline = time.monotonic() + self.settings.dispose_max
         self.lifecycle.session_event(
             "disposed", record, source=SOURCE_DISPOSE, now=self.clock(), timeout=self.timeout
         )
+        problem: str | None = None
         user = CurrentUser(record, self, clock=self.clock)
         with self._session_scope(user):
             on_dispose = self.callbacks.on_dispose
@@ -361,8 +372,9 @@ class SessionService(SessionStatus):
             if on_dispose is not None:
                 try:
                     on_dispose()
-                except Exception:
+                except Exception as error:
                     logger.exception("on_dispose raised; the session is disposed anyway")
+                    problem = f"on_dispose raised {type(error).__name__}"
             took = time.monotonic() - started
             try:
                 user.store_data_if_modified()
@@ -370,7 +382,12 @@ class SessionService(SessionStatus):
                 logger.exception("Could not store the data changed by on_dispose")
         if self.tasks is not None and has_tasks:
             try:
-                self.tasks.stop_session_tasks(record.session_id, deadline)
+                if not self.tasks.stop_session_tasks(record.session_id, deadline):
+                    problem = problem or (
+                        "a task of the session still running after WEBLAB_DISPOSE_MAX "
+                        f"({self.settings.dispose_max:g} s)"
+                    )
             except Exception:
                 logger.exception("Stopping the tasks of a disposed session failed")
-        return took
+                problem = problem or "stopping the tasks of the session failed"
+        return Cleanup(took, problem)

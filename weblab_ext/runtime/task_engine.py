@@ -1,11 +1,11 @@
 """The task engine of one app in one process: submit, claim, run, finish, read.
 
 Runtime layer. It keeps, per process, the tasks it is running (so its heartbeat renews their
-leases, see :mod:`.task_leases`) and the ids asked to stop (kept current by a pub/sub
-listener, so ``current_task_stopping`` costs no round trip). Task bodies are lab code: they
-run through the ``run_in_app`` callable the Flask layer hands in, which sets up the app
-context, the session's user and ``current_task``. Every read goes through :meth:`judge`, so
-a task whose worker is gone never reads ``running``.
+leases, see :mod:`.task_leases`) and the ids asked to stop (kept current by a pub/sub listener, so
+``current_task_stopping`` costs no round trip). Task bodies are lab code: they run through the
+``run_in_app`` callable the Flask layer hands in, which sets up the app context, the session's user
+and ``current_task``. Every read goes through :meth:`judge`, so a task whose worker is gone never
+reads ``running``.
 """
 
 from __future__ import annotations
@@ -377,18 +377,22 @@ class TaskEngine(LeaseKeeping):
 
     # -- dispose ----------------------------------------------------------------------------
 
-    def stop_session_tasks(self, session_id: str, deadline: float) -> None:
-        """Stop the session's unfinished tasks and wait for them until ``deadline``.
-
-        Results stay readable until they expire (``WEBLAB_TASK_EXPIRES`` after the end).
-        """
+    def stop_session_tasks(self, session_id: str, deadline: float) -> bool:
+        """Stop the session's unfinished tasks, wait for them until ``deadline``, and say
+        whether every one ended (results stay readable ``WEBLAB_TASK_EXPIRES`` after it)."""
         pending = [r for r in self.session_tasks(session_id) if not r.finished]
         for record in pending:
             self.request_stop(record.task_id)
+        ended = True
         for record in pending:
-            while (remaining := deadline - time.monotonic()) > 0:
-                if self.store.wait_done(record.task_id, remaining):
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining > 0 and self.store.wait_done(record.task_id, remaining):
                     break
                 current = self.load(record.task_id)
                 if current is None or current.finished:
                     break
+                if remaining <= 0:
+                    ended = False
+                    break
+        return ended

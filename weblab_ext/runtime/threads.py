@@ -11,6 +11,7 @@ import threading
 import time
 
 from .cleaner import CleanerLoop
+from .health_monitor import HealthLoop, HealthMonitor
 from .loops import PerProcess
 from .sessions import SessionService
 from .task_engine import TaskEngine
@@ -52,6 +53,9 @@ class BackgroundThreads:
         self._per_process = PerProcess(self._start)
         # Set by stop(): the next request must not quietly start them again.
         self._stopped = False
+        #: The background health checks (``WEBLAB_HEALTH_CHECK_INTERVAL``), run beside the
+        #: cleaner when their interval is set.
+        self.health: HealthMonitor | None = None
 
     def ensure(self, *, restart: bool = False) -> None:
         """Start the threads once per process (after any fork).
@@ -73,6 +77,9 @@ class BackgroundThreads:
                     self._service, stop, store_label=self._store_label, tasks=self._tasks
                 )
                 self.running.append(loop.start())
+                if self.health is not None and self.health.enabled:
+                    health = HealthLoop(self.health, stop, store_label=self._store_label)
+                    self.running.append(health.start())
             self.running.extend(
                 start_task_threads(
                     self._tasks, stop, self._task_threads, store_label=self._store_label

@@ -14,6 +14,11 @@ Events emitted to a session's room:
   ``current_task.store()``.
 * ``weblab:task-done`` ``{"task_id", "name", "status": "done" | "failed", "result", "error"}``.
 
+Emitted to every socket (the page filters by its device, or asks its poll URL):
+
+* ``weblab:notice`` ``{"device": name or "" (the whole lab), "message": text or "" (over)}``
+  when an operator turns maintenance on or off.
+
 Each process forwards to its own sockets only (``ignore_queue=True``), so with several
 processes sharing a ``message_queue`` every client still gets each event once.
 """
@@ -46,6 +51,7 @@ logger = logging.getLogger("weblab_ext")
 SESSION_ENDED = "weblab:session-ended"
 TASK_PROGRESS = "weblab:task-progress"
 TASK_DONE = "weblab:task-done"
+NOTICE = "weblab:notice"
 
 #: Task statuses after which no more events come for a task.
 _FINAL_STATUSES = frozenset({TaskStatus.DONE, TaskStatus.FAILED})
@@ -169,6 +175,9 @@ class WebLabSocketIO:
 
     def _session_event(self, session_id: str, payload: dict[str, Any]) -> None:
         reason = payload.get("event")
+        if reason == "notice":
+            self.emit_notice(payload)
+            return
         if reason not in ("logout", "disposed"):
             return
         back = payload.get("back")
@@ -194,6 +203,17 @@ class WebLabSocketIO:
         for namespace in list(server.manager.get_namespaces()):
             if any(True for _ in server.manager.get_participants(namespace, room)):
                 server.emit(event, data, to=room, namespace=namespace, ignore_queue=True)
+
+    def emit_notice(self, payload: dict[str, Any]) -> None:
+        """Tell this process's sockets, in every namespace, that maintenance changed:
+        ``{"device": name or "" (the lab), "message": text or "" (over)}``."""
+        data = {
+            "device": str(payload.get("device") or ""),
+            "message": str(payload.get("message") or ""),
+        }
+        server = self.socketio.server
+        for namespace in list(server.manager.get_namespaces()):
+            server.emit(NOTICE, data, namespace=namespace, ignore_queue=True)
 
     def disconnect_session(self, session_id: str) -> None:
         """Disconnect this process's sockets of a session."""

@@ -25,6 +25,12 @@
  * checks it too); anything else (javascript:, data:, relative) is dropped, and the logout URL
  * is used instead.
  *
+ * While an operator has the lab (or the session's device) under maintenance, the poll reply
+ * carries a "notice": the script shows it in a banner at the top of the page (an element
+ * with id "weblab-notice", role "status", text only: CSP-safe) and dispatches a
+ * "weblab:notice" event on window with detail {message}; the student keeps the session. With
+ * Socket.IO, the server's "weblab:notice" event makes it poll at once.
+ *
  * window.weblabPoll: stop(), pollNow(), attachSocket(socket), ended (boolean).
  */
 (function () {
@@ -70,6 +76,31 @@
     if (!keepPage && (back || logoutUrl)) { window.location.assign(back || logoutUrl); }
   }
 
+  var shownNotice = "";
+
+  function showNotice(message) {
+    message = typeof message === "string" ? message : "";
+    if (message === shownNotice) { return; }
+    shownNotice = message;
+    var banner = document.getElementById("weblab-notice");
+    if (!message) {
+      if (banner) { banner.parentNode.removeChild(banner); }
+    } else {
+      if (!banner) {
+        banner = document.createElement("div");
+        banner.id = "weblab-notice";
+        banner.setAttribute("role", "status");
+        // Set through the CSSOM: allowed under a style-src policy without 'unsafe-inline'.
+        banner.style.cssText = "margin:0 0 .5em;padding:.6em 1em;background:#fff3cd;" +
+          "color:#533f03;border:1px solid #e0c46c;font:15px/1.4 system-ui,sans-serif;" +
+          "text-align:center";
+        document.body.insertBefore(banner, document.body.firstChild);
+      }
+      banner.textContent = message;
+    }
+    window.dispatchEvent(new CustomEvent("weblab:notice", { detail: { message: message } }));
+  }
+
   function schedule(delay) {
     if (!ended) { timer = setTimeout(poll, delay); }
   }
@@ -92,7 +123,10 @@
       .then(function (reply) {
         if (reply === null || reply === undefined) { return; }
         lastAnswer = Date.now();
-        if (reply.success) { schedule(earlyPolls.length ? earlyPolls.shift() : interval); }
+        if (reply.success) {
+          showNotice(reply.notice);
+          schedule(earlyPolls.length ? earlyPolls.shift() : interval);
+        }
         else { finish(reply.reason || "inactive", reply.back); }
       })
       .catch(function () { if (!ended) { retry(); } });
@@ -105,6 +139,7 @@
       message = message || {};
       finish(message.reason || "ended", message.back);
     });
+    socket.on("weblab:notice", function () { if (!ended) { poll(); } });
   }
 
   if (logoutOnClose && logoutUrl) {

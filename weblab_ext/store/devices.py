@@ -1,11 +1,11 @@
 """DeviceStore: the store side of ``WEBLAB_DEVICES`` (a pool of identical devices).
 
 A declared device is one hash (see :mod:`.keys`) whose ``session`` field names the session
-that holds it. A device is free when it names none, or when that session is disposed or gone:
-so it is handed over only once the previous session's clean-up finished, and no extra write
-is needed when a disposal ends. The session hash keeps its device in a field of its own, so
-the status calls of a device read it in the same round trip as the rest and answer another
-device's session as unknown.
+that holds it and whose ``state`` (see :mod:`.device_states`) says whether it may be handed
+over: a start is accepted only on an ``idle`` device, and a device becomes ``idle`` again
+only once its previous session's clean-up finished (or a reset returned). The session hash
+keeps its device in a field of its own, so the status calls of a device read it in the same
+round trip as the rest and answer another device's session as unknown.
 
 Every key is built by :mod:`.keys` and shares the lab's hash tag: with 1 or 1,000 devices, a
 request, a status call and the cleaner cost the same.
@@ -14,31 +14,32 @@ request, a status call and the cleaner cost the same.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .connection import StoreClient
+from .device_states import HISTORY_LENGTH, DeviceStates
 from .hot_path import DirectCommands
 from .keys import Keys
 from .pubsub import register_script
 from .records import SessionRecord, StatusFields, StatusRow, status_rows_from_packed
-from .sessions import ACTIVE_GRACE, DISPOSING_TTL, MAX_TTL
+from .sessions import ACTIVE_GRACE, MAX_TTL
 
 # KEYS[1] new session hash, KEYS[2] by-deadline zset, KEYS[3] by-poll zset, KEYS[4] device
-# hash, KEYS[5] hash of the session the caller saw holding the device (KEYS[1] when none)
-# ARGV[1] session id, ARGV[2] ttl seconds, ARGV[3] max_date, ARGV[4] last_poll, ARGV[5] the
-# holder the caller saw ('' for none), ARGV[6] device ttl seconds, ARGV[7..] field, value, ...
-# Creates a session on a device, atomically with the check that the device is free: of two
-# starts racing for one device, one gets it and the other reads 'busy'. The holder is read by
-# the caller first (its session hash must be a declared key); 'changed' asks it to read again.
-# Returns 'created', 'busy', 'changed' or 'taken' (the new session id exists already).
+# hash, KEYS[5] its history list, KEYS[6] the lab-wide maintenance key
+# ARGV[1] session id, ARGV[2] ttl seconds, ARGV[3] max_date, ARGV[4] last_poll (now),
+# ARGV[5] history entry, ARGV[6] history cap, ARGV[7..] field, value, ...
+# Creates a session on a device, atomically with the check that the device is idle (and not
+# in maintenance): of two starts racing for one device, one gets it and the other reads the
+# state the first left it in. Returns 'created', 'taken' (the new session id exists
+# already), 'unknown' (the device has no record), 'maintenance', or the device's state.
 START_ON_DEVICE = """
-local holder = redis.call('HGET', KEYS[4], 'session') or ''
-if holder ~= ARGV[5] then return 'changed' end
-if holder ~= '' then
-  local state = redis.call('HGET', KEYS[5], 'state')
-  if state and state ~= 'disposed' then return 'busy' end
-end
+if redis.call('EXISTS', KEYS[6]) == 1 then return 'maintenance' end
+local device = redis.call('HMGET', KEYS[4], 'state', 'maintenance')
+if not device[1] then return 'unknown' end
+if device[2] and device[2] ~= '' then return 'maintenance' end
+if device[1] ~= 'idle' then return device[1] end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'taken' end
 local ttl = tonumber(ARGV[2])
 for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
@@ -48,8 +49,10 @@ redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 for i = 2, 3 do
   if redis.call('TTL', KEYS[i]) < ttl then redis.call('EXPIRE', KEYS[i], ttl) end
 end
-redis.call('HSET', KEYS[4], 'session', ARGV[1])
-redis.call('EXPIRE', KEYS[4], tonumber(ARGV[6]))
+redis.call('HSET', KEYS[4], 'session', ARGV[1], 'state', 'starting', 'since', ARGV[4],
+  'reason', '')
+redis.call('LPUSH', KEYS[5], ARGV[5])
+redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[6]) - 1)
 return 'created'
 """
 
@@ -70,10 +73,6 @@ for i = 1, #KEYS do
 end
 return table.concat(out, '\\31')
 """
-
-#: Reads of the holder before a start gives up (each lost only to another start or a
-#: disposal that changed the device in between).
-START_ATTEMPTS = 8
 
 
 def session_device(client: StoreClient, keys: Keys, session_id: str) -> str:
@@ -96,36 +95,41 @@ class DeviceStore:
         self._status_many = script(STATUS_MANY_ON_DEVICE)
         self._direct = DirectCommands(client)
         self._session_prefix = keys.session_prefix().encode()
+        #: The states of the devices (see :mod:`.device_states`).
+        self.states = DeviceStates(client, keys)
 
     def close(self) -> None:
         """Close the connections this store keeps outside the client's pool."""
         self._direct.close()
 
     def create(self, record: SessionRecord, *, now: float) -> str:
-        """Store a new active session on ``record.device`` if the device is free.
+        """Store a new active session on ``record.device`` if the device is ``idle``.
 
-        :returns: ``"created"``, ``"busy"`` (the device's session is not disposed yet) or
-            ``"taken"`` (the session id exists: draw another).
+        :returns: ``"created"``, ``"taken"`` (the session id exists: draw another),
+            ``"unknown"`` (the device has no record: reset it first), ``"maintenance"``, or
+            the state that refused it (``starting``, ``in-use``, ``cleaning``, ``broken``).
         """
         ttl = max(1, int(min(record.max_date - now, MAX_TTL))) + ACTIVE_GRACE
-        argv: list[Any] = [record.session_id, ttl, repr(record.max_date), repr(record.last_poll)]
-        fields: list[Any] = []
+        entry = json.dumps({"state": "starting", "at": now, "reason": ""})
+        argv: list[Any] = [
+            record.session_id,
+            ttl,
+            repr(record.max_date),
+            repr(record.last_poll),
+            entry,
+            HISTORY_LENGTH,
+        ]
         for name, value in record.to_hash().items():
-            fields.extend((name, value))
-        device_key = self.keys.device(record.device)
-        session_key = self.keys.session(record.session_id)
-        index_keys = [self.keys.sessions_by_deadline(), self.keys.sessions_by_poll()]
-        for _ in range(START_ATTEMPTS):
-            holder = self._direct.command("HGET", device_key, "session") or ""
-            holder_key = self.keys.session(holder) if holder else session_key
-            outcome = self._direct.script(
-                self._start,
-                [session_key, *index_keys, device_key, holder_key],
-                [*argv, holder, ttl + DISPOSING_TTL, *fields],
-            )
-            if outcome != "changed":
-                return str(outcome)
-        return "busy"
+            argv.extend((name, value))
+        keys = [
+            self.keys.session(record.session_id),
+            self.keys.sessions_by_deadline(),
+            self.keys.sessions_by_poll(),
+            self.keys.device(record.device),
+            self.keys.device_history(record.device),
+            self.keys.maintenance(),
+        ]
+        return str(self._direct.script(self._start, keys, argv))
 
     def holder(self, device: str) -> str | None:
         """The id of the session that holds ``device`` now (not disposed yet), if any."""

@@ -121,6 +121,27 @@ class Keys:
         retention), which exports page through."""
         return f"{self.prefix}:records:by-start"
 
+    def device_history(self, name: str) -> str:
+        """List: the last state changes of one device, newest first (JSON, capped)."""
+        return f"{self.prefix}:device-history:{name}"
+
+    def device_reset(self, name: str) -> str:
+        """String lock owned by the process running one device's ``on_reset``."""
+        return f"{self.prefix}:device-reset:{name}"
+
+    def health(self, device: str) -> str:
+        """Hash: the last background health check of one device (``""``: a lab without
+        devices): ``success``, ``message``, ``checked_at``, consecutive ``failures``."""
+        return f"{self.prefix}:health:{device}"
+
+    def health_round(self) -> str:
+        """String lock: the process running this interval's background health checks."""
+        return f"{self.prefix}:health-round"
+
+    def maintenance(self) -> str:
+        """String: the lab-wide maintenance message (set: maintenance is on)."""
+        return f"{self.prefix}:maintenance"
+
     # -- operators ----------------------------------------------------------------------------
 
     def metrics_counters(self) -> str:
@@ -154,4 +175,9 @@ class Keys:
             "record_events": self.record_events("<sid>"),
             "record_dropped": self.record_dropped("<sid>"),
             "records_by_start": self.records_by_start(),
+            "device_history": self.device_history("<device>"),
+            "device_reset": self.device_reset("<device>"),
+            "maintenance": self.maintenance(),
+            "health": self.health("<device>"),
+            "health_round": self.health_round(),
         }

@@ -138,6 +138,8 @@ class MetricsReading:
     task_seconds: Histogram
     workers_alive: int
     cleaner_lag: float
+    #: Starts refused on a device that was not idle, by ``(device, state)``.
+    starts_refused: dict[tuple[str, str], int] = dataclasses.field(default_factory=dict)
 
 
 def _observe(prefix: str, seconds: float, bounds: Sequence[float]) -> list[str]:
@@ -186,6 +188,10 @@ class MonitoringStore:
     def record_start(self) -> None:
         """Count a session start."""
         self._add(["session_starts", "1"])
+
+    def record_start_refused(self, device: str, state: str) -> None:
+        """Count a start refused on ``device`` because it was ``state`` (not ``idle``)."""
+        self._add([f"starts_refused:{device}:{state}", "1"])
 
     def record_dispose(self, reason: str, seconds: float) -> None:
         """Count a disposal and how long its ``on_dispose`` took.
@@ -246,6 +252,12 @@ class MonitoringStore:
             task_seconds=_histogram(counters, "task_seconds", TASK_BUCKETS),
             workers_alive=int(workers),
             cleaner_lag=float(lag),
+            starts_refused={
+                (device, state): int(value)
+                for name, value in counters.items()
+                if name.startswith("starts_refused:")
+                for device, _, state in [name[len("starts_refused:") :].rpartition(":")]
+            },
         )
 
     def session_counts(self) -> SessionCounts:

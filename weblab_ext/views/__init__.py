@@ -9,10 +9,12 @@ session service (:mod:`weblab_ext.runtime.sessions`) and build the reply.
 * :mod:`.pages` — the pages weblab_ext shows students itself;
 * :mod:`.health` — the health URL;
 * :mod:`.admin`, :mod:`.metrics` — the operator's blueprint (through the operator service);
+  :mod:`.admin_devices` — its device part (states, numbers, reset and maintenance buttons);
   :mod:`.records` — its session records pages (usage charts, a session's timeline);
 * :mod:`.errors` — JSON errors under the RLMS prefixes, the store-down answers;
 * :mod:`.hooks` — the app-wide before/after-request hooks (threads, autopoll, data);
-* :mod:`.devices` — the RLMS endpoints again under each declared device's URL.
+* :mod:`.devices` — the RLMS endpoints again under each declared device's URL, and the
+  devices list (``GET {base_url}/weblab/devices``).
 """
 
 from __future__ import annotations

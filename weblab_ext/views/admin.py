@@ -31,7 +31,7 @@ import logging
 import os
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import (
@@ -57,10 +57,10 @@ from ..runtime.operator import OperatorService
 from ..runtime.overview import format_age, worker_label
 from ..runtime.store_errors import ANY_STORE_ERROR
 from ..states import SessionState
+from . import admin_devices, records
 from .errors import ADMIN_BLUEPRINT, add_rlms_error_handlers, json_error
 from .health import lab_health
 from .metrics import LabCollector, metrics_view
-from .records import find_timeline, recent_sessions, usage_charts
 from .rlms_api import limit_body
 
 if TYPE_CHECKING:
@@ -83,6 +83,7 @@ _DONE = {
     "ending": "Session {what} is ending: its on_dispose is still running.",
     "stopped": "Task {what} was asked to stop.",
     "gone": "Nothing to do: it had ended already.",
+    **admin_devices.DONE,
 }
 #: Import names that say nothing about the lab: the admin page names it after its folder.
 _GENERIC_NAMES = frozenset({"app", "application", "main", "server", "wsgi", "asgi", "__main__"})
@@ -210,10 +211,15 @@ def _admin_page() -> ResponseReturnValue:
             f"The store at {state.store_label} does not answer ({type(error).__name__}).",
         )
     reading = LabCollector(state).read() if overview is not None else None
+    numbers, lab_maintenance = (
+        admin_devices.device_numbers(reading) if overview is not None else ([], "")
+    )
     html = render_template(
         "weblab_ext_admin.html",
         overview=overview,
         devices=devices,
+        numbers=numbers,
+        lab_maintenance=lab_maintenance,
         reading=reading,
         problem=problem,
         health=lab_health(state, request.environ),
@@ -302,32 +308,9 @@ def _stop_task() -> ResponseReturnValue:
     return _act("task", OperatorService.find_task, _stop)
 
 
-def _records_page() -> ResponseReturnValue:
-    """Usage per device over the last 7 days, and the recent sessions (session records)."""
-    state = lab_state()
-    charts, sessions, problem = [], [], ""
-    try:
-        charts, sessions = usage_charts(state, state.clock()), recent_sessions(state, state.clock())
-    except ANY_STORE_ERROR as error:
-        problem = f"The store at {state.store_label} does not answer ({type(error).__name__})."
-    context = {"charts": charts, "sessions": sessions, "problem": problem}
-    html = render_template(
-        "weblab_ext_records.html",
-        enabled=state.journal.enabled,
-        lab_name=lab_title(current_app),
-        **context,
-    )
-    return _page(html)
-
-
-def _session_timeline(key: str) -> ResponseReturnValue:
-    """One session's record, found by the hash of its id."""
-    found = find_timeline(lab_state(), key)
-    if found is None:
-        return json_error(404, "not-found", "No session record with this key")
-    return _page(
-        render_template("weblab_ext_timeline.html", lab_name=lab_title(current_app), **found)
-    )
+def _render(template: str, **context: Any) -> Response:
+    """One of the page's templates, titled with the lab's name, with the page's headers."""
+    return _page(render_template(template, lab_name=lab_title(current_app), **context))
 
 
 def _unknown(rest: str = "") -> Response:
@@ -349,8 +332,25 @@ _ROUTES = (
     ("/admin/", "admin_page", _admin_page, "GET"),
     ("/admin/sessions/end", "end_session", _end_session, "POST"),
     ("/admin/tasks/stop", "stop_task", _stop_task, "POST"),
-    ("/admin/records/", "records_page", _records_page, "GET"),
-    ("/admin/records/<key>", "session_timeline", _session_timeline, "GET"),
+    ("/admin/records/", "records_page", functools.partial(records.records_page, _render), "GET"),
+    (
+        "/admin/records/<key>",
+        "session_timeline",
+        functools.partial(records.session_timeline, _render),
+        "GET",
+    ),
+    (
+        "/admin/devices/reset",
+        "reset_device",
+        functools.partial(admin_devices.reset_device, _forged, admin_devices.back_to_page),
+        "POST",
+    ),
+    (
+        "/admin/devices/maintenance",
+        "device_maintenance",
+        functools.partial(admin_devices.set_maintenance, _forged, admin_devices.back_to_page),
+        "POST",
+    ),
 )
 
 

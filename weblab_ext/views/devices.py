@@ -10,6 +10,7 @@ the URL. With two or more devices the un-prefixed paths answer 404 listing the d
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +18,11 @@ from flask import Blueprint, Flask, Response, g, request
 
 from ..config import Settings
 from ..context import lab_state
-from .errors import DEVICE_BLUEPRINTS, RLMS_BLUEPRINTS, json_error
+from ..protocol.replies import start_failed_reply
+from .errors import DEVICE_BLUEPRINTS, RLMS_BLUEPRINTS, compact_json, json_error
 
 if TYPE_CHECKING:
-    from ..runtime.devices import DeviceSessions
+    from ..runtime.devices import DeviceBusyError, DeviceSessions
     from ..runtime.sessions import SessionService
 
 #: The URL variable holding the device name (removed before the views are called).
@@ -73,7 +75,9 @@ def _refuse_unknown_device() -> Response | None:
     )
 
 
-def _refuse_unprefixed() -> Response:
+def _refuse_unprefixed() -> Response | None:
+    if (request.endpoint or "").endswith(DEVICES_ENDPOINT):
+        return None  # the list of every device
     return json_error(
         404,
         "device-required",
@@ -98,3 +102,41 @@ def rlms_sessions() -> SessionService | DeviceSessions:
     state = lab_state()
     device = current_device()
     return state.service if device is None else state.devices.on(device)
+
+
+#: Endpoint suffix of the reconciliation list (RLMS or admin credentials).
+DEVICES_ENDPOINT = "._devices"
+
+
+def admin_credentials_given(settings: Settings) -> bool:
+    """Whether the request carries the lab's admin credentials (compared in constant time);
+    false when the lab sets none."""
+    if not settings.admin_username or not settings.admin_password:
+        return False
+    auth = request.authorization
+    basic = auth is not None and auth.type == "basic"
+    given_user = ((auth.username or "") if basic and auth else "").encode()
+    given_password = ((auth.password or "") if basic and auth else "").encode()
+    user_ok = hmac.compare_digest(given_user, settings.admin_username.encode())
+    password_ok = hmac.compare_digest(given_password, settings.admin_password.encode())
+    return user_ok & password_ok
+
+
+def devices_view() -> Response:
+    """``GET {base_url}/weblab/devices``: every device, its state, the session holding it and
+    whether its last clean-up finished (empty in a lab that declares none)."""
+    state = lab_state()
+    rows = state.devices.reconcile() if state.devices else []
+    response = compact_json({"devices": rows})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def device_refused(error: DeviceBusyError, *, ldl: bool) -> Response:
+    """A start refused on a device that is not idle: a failed start each RLMS recognises
+    (``error`` for both, ``success: false`` for LabDiscoveryEngine's ldl client, and a non-2xx
+    status for WebLab-Deusto, which reads neither)."""
+    reply: dict[str, Any] = {**start_failed_reply(str(error)), "code": error.code}
+    if ldl:
+        reply["success"] = False
+    return compact_json(reply, 409)

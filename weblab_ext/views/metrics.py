@@ -51,7 +51,17 @@ DEVICE_METRICS = {
     "weblab_device_in_use": "1 while a session not disposed yet holds the device, else 0.",
     "weblab_device_session_seconds_left": "Seconds left of the slot of the session holding "
     "the device (0 when free).",
+    "weblab_device_state": "1 for the state the device is in (label state), 0 for the others.",
+    "weblab_device_availability_ratio": "Share of the time since the store first knew the "
+    "device spent neither broken nor in maintenance.",
+    "weblab_device_repairs_total": "Times the device left the broken state (a reset returned).",
+    "weblab_device_repair_seconds_total": "Seconds the device spent broken before each repair, "
+    "summed (divide by the repairs for the mean time to repair).",
+    "weblab_device_starts_refused_total": "Starts refused because the device was not idle, "
+    "by the state it was in.",
 }
+#: The states ``weblab_device_state`` reports (``unknown``: no record in the store).
+_SHOWN_STATES = ("idle", "starting", "in-use", "cleaning", "broken", "maintenance", "unknown")
 # Both ways work whether weblab_ext came from an index or from a checkout (its "metrics"
 # extra installs nothing but prometheus-client).
 _MISSING_CLIENT = (
@@ -99,7 +109,7 @@ def _families(reading: MetricsReading | None) -> Iterator[Metric]:
     yield gauge("weblab_cleaner_lag_seconds", reading.cleaner_lag)
 
 
-def _device_families(state: LabState) -> Iterator[Metric]:
+def _device_families(state: LabState, reading: MetricsReading) -> Iterator[Metric]:
     from prometheus_client.core import GaugeMetricFamily
 
     try:
@@ -119,6 +129,37 @@ def _device_families(state: LabState) -> Iterator[Metric]:
         left.add_metric([row.name], row.time_left or 0.0)
     yield in_use
     yield left
+    yield from _lifecycle_families(state, reading)
+
+
+def _lifecycle_families(state: LabState, reading: MetricsReading) -> Iterator[Metric]:
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    try:
+        statuses = state.devices.lifecycle.read()
+    except ANY_STORE_ERROR:
+        return
+    now = state.clock()
+
+    def family(kind: Any, name: str, *labels: str) -> Any:
+        return kind(name, DEVICE_METRICS[name], labels=["device", *labels])
+
+    states = family(GaugeMetricFamily, "weblab_device_state", "state")
+    available = family(GaugeMetricFamily, "weblab_device_availability_ratio")
+    repairs = family(CounterMetricFamily, "weblab_device_repairs_total")
+    repair_seconds = family(CounterMetricFamily, "weblab_device_repair_seconds_total")
+    refused = family(CounterMetricFamily, "weblab_device_starts_refused_total", "state")
+    for status in statuses:
+        for shown in _SHOWN_STATES:
+            states.add_metric([status.name, shown], 1 if status.shown_state == shown else 0)
+        ratio = status.availability(now)
+        if ratio is not None:
+            available.add_metric([status.name], ratio)
+        repairs.add_metric([status.name], status.repairs)
+        repair_seconds.add_metric([status.name], status.broken_seconds)
+    for (device, why), count in sorted(reading.starts_refused.items()):
+        refused.add_metric([device, why], count)
+    yield from (states, available, repairs, repair_seconds, refused)
 
 
 class LabCollector:
@@ -144,7 +185,7 @@ class LabCollector:
         reading = self.read()
         yield from _families(reading)
         if reading is not None and self.state.devices:
-            yield from _device_families(self.state)
+            yield from _device_families(self.state, reading)
 
 
 def metrics_view() -> Response:

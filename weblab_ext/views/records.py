@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from flask import Response
+from flask.typing import ResponseReturnValue
+
+from ..context import lab_state
 from ..runtime.record_export import (
     SessionExport,
     find_session,
@@ -19,6 +24,8 @@ from ..runtime.record_export import (
     latest_sessions,
     usage_by_device,
 )
+from ..runtime.store_errors import ANY_STORE_ERROR
+from .errors import json_error
 
 if TYPE_CHECKING:
     from ..app_state import LabState
@@ -139,3 +146,33 @@ def _flat(event: dict[str, Any]) -> list[tuple[str, Any]]:
             value = iso(value)
         pairs.append((name, value))
     return pairs
+
+
+def records_page(render: Callable[..., Response]) -> ResponseReturnValue:
+    """Usage per device over the last 7 days, and the recent sessions (session records).
+
+    :param render: renders a template as a page of the admin blueprint (see :mod:`.admin`).
+    """
+    state = lab_state()
+    charts: list[dict[str, Any]] = []
+    sessions: list[dict[str, Any]] = []
+    problem = ""
+    try:
+        charts, sessions = usage_charts(state, state.clock()), recent_sessions(state, state.clock())
+    except ANY_STORE_ERROR as error:
+        problem = f"The store at {state.store_label} does not answer ({type(error).__name__})."
+    return render(
+        "weblab_ext_records.html",
+        enabled=state.journal.enabled,
+        charts=charts,
+        sessions=sessions,
+        problem=problem,
+    )
+
+
+def session_timeline(render: Callable[..., Response], key: str) -> ResponseReturnValue:
+    """One session's record, found by the hash of its id."""
+    found = find_timeline(lab_state(), key)
+    if found is None:
+        return json_error(404, "not-found", "No session record with this key")
+    return render("weblab_ext_timeline.html", **found)

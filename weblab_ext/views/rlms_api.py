@@ -40,7 +40,14 @@ from ..protocol import (
 )
 from ..runtime.devices import DeviceBusyError
 from ..runtime.disposal import DisposeOutcome
-from .devices import rlms_sessions
+from .devices import (
+    DEVICES_ENDPOINT,
+    admin_credentials_given,
+    current_device,
+    device_refused,
+    devices_view,
+    rlms_sessions,
+)
 from .errors import (
     add_rlms_error_handlers,
     compact_json,
@@ -113,6 +120,8 @@ def _require_rlms_credentials() -> Response | None:
         return None
     valid, reason = _credentials_valid()
     if valid:
+        return None
+    if endpoint.endswith(DEVICES_ENDPOINT) and admin_credentials_given(lab_state().settings):
         return None
     logger.warning("Refused an RLMS call to %s: %s", endpoint or request.path, reason)
     if endpoint.endswith("._test"):
@@ -225,9 +234,11 @@ def _start(parse: Callable[[Any], StartRequest]) -> Response:
     except ProtocolError as error:
         return _protocol_error(error)
     try:
+        if current_device() is None and state.devices.lifecycle.maintenance_message():
+            raise DeviceBusyError("", "maintenance")  # with devices, the start script checks
         outcome = rlms_sessions().start(start)
     except DeviceBusyError as busy:
-        return _device_busy(busy, ldl=parse is parse_ldl_start)
+        return device_refused(busy, ldl=parse is parse_ldl_start)
     if outcome.error is not None:
         reply = start_failed_reply()
         reply["code"] = "on-start-failed"
@@ -242,16 +253,6 @@ def _start(parse: Callable[[Any], StartRequest]) -> Response:
         options["_scheme"] = state.settings.scheme
     url = url_for("weblab_callback_url", session_id=outcome.session_id, **options)
     return _json(start_reply(url, outcome.session_id))
-
-
-def _device_busy(error: DeviceBusyError, *, ldl: bool) -> Response:
-    """A start refused on a busy device: a failed start each RLMS recognises (``error`` for
-    both, ``success: false`` for LabDiscoveryEngine's ldl client, and a non-2xx status for
-    WebLab-Deusto, which reads neither)."""
-    reply: dict[str, Any] = {**start_failed_reply(str(error)), "code": "device-busy"}
-    if ldl:
-        reply["success"] = False
-    return _json(reply, 409)
 
 
 def _start_weblab() -> Response:
@@ -343,6 +344,8 @@ def create_rlms_blueprint(name: str, url_prefix: str, *, dialect: str) -> Bluepr
     add("/sessions/api", "_api_version", _api_version, ["GET"])
     add("/health", "_health", health_view, ["GET"])
     add("/sessions/test", "_test", _test, ["GET"])
+    if dialect == "weblab":
+        add("/devices", "_devices", devices_view, ["GET"])
     start_view = _start_weblab if dialect == "weblab" else _start_ldl
     # strict_slashes=False: RLMS clients do not follow redirects (urllib2 ignores 308).
     add("/sessions/", "_start_session", start_view, ["POST"], strict_slashes=False)

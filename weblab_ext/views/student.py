@@ -156,7 +156,9 @@ def _poll(session_id: str) -> ResponseReturnValue:
         assert isinstance(user, (CurrentUser, ExpiredUser))
         # `back` lets the poll script leave the dead page for the RLMS at once.
         return jsonify(success=False, reason="User inactive", back=user.back)
-    return jsonify(success=True)
+    # Maintenance: the student keeps the slot and the page shows the operator's message.
+    notice = state.devices.lifecycle.notice(getattr(user, "device", "") or "")
+    return jsonify(success=True, notice=notice) if notice else jsonify(success=True)
 
 
 def _navigating() -> bool:
