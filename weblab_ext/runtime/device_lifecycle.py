@@ -33,6 +33,7 @@ from ..states import DeviceState
 from ..store.device_states import DeviceStates, DeviceStatus, StoredHealth
 from ..store.records import SessionRecord
 from .callbacks import LabCallbacks
+from .journal import SessionJournal
 from .lifecycle_log import session_id_hash
 
 logger = logging.getLogger("weblab_ext")
@@ -65,6 +66,7 @@ class DeviceLifecycle:
     :param names: the declared devices.
     :param clock: the sessions' wall clock (read at call time).
     :param app_scope: runs lab code in the app's context.
+    :param journal: the session records, told of the device states a session goes through.
     """
 
     def __init__(
@@ -75,7 +77,9 @@ class DeviceLifecycle:
         *,
         clock: Callable[[], float],
         app_scope: AppScope = lambda call: call(),
+        journal: SessionJournal | None = None,
     ) -> None:
+        self.journal = journal or SessionJournal(None)
         self.states = states
         self.callbacks = callbacks
         self.names = tuple(names)
@@ -126,6 +130,7 @@ class DeviceLifecycle:
             leaving=[DeviceState.STARTING],
             session=session_id,
         )
+        self.journal.device_state(session_id, device, DeviceState.IN_USE)
 
     def cleaning(self, record: SessionRecord) -> None:
         """The clean-up of the device's session begins."""
@@ -136,6 +141,7 @@ class DeviceLifecycle:
             leaving=[DeviceState.STARTING, DeviceState.IN_USE],
             session=record.session_id,
         )
+        self.journal.device_state(record.session_id, record.device, DeviceState.CLEANING)
 
     def settled(self, record: SessionRecord, problem: str | None, reason: str) -> None:
         """The clean-up of the device's session ended: ``idle`` when clean, else ``broken``."""
@@ -150,8 +156,10 @@ class DeviceLifecycle:
                 leaving=leaving,
                 session=record.session_id,
             )
+            self.journal.device_state(record.session_id, record.device, DeviceState.IDLE)
             return
         self.mark_broken(record.device, problem, session=record.session_id, leaving=leaving)
+        self.journal.device_state(record.session_id, record.device, DeviceState.BROKEN)
 
     def abandoned(self, record: SessionRecord) -> None:
         """The process that cleaned the device up vanished: nobody knows what it holds."""

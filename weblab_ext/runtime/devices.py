@@ -185,6 +185,7 @@ class DevicePool:
             self.names,
             clock=lambda: service.clock(),
             app_scope=app_scope,
+            journal=service.journal,
         )
         if self.names:
             service.disposer.devices = self.lifecycle
