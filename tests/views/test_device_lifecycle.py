@@ -149,6 +149,18 @@ def test_the_devices_list_without_devices_is_empty(lab: Lab) -> None:
     assert lab.app.test_client().get("/weblab/devices").status_code == 401
 
 
+def test_the_devices_list_without_devices_names_each_session(lab: Lab) -> None:
+    """A lab that declares no device still answers who is in it and whether each clean-up
+    finished: a row per session not disposed yet."""
+    held = lab.start_raw()
+    [row] = json_of(lab.test_client().get("/weblab/devices", headers=AUTH))["devices"]
+    assert row["name"] == "" and row["state"] == "in-use"
+    assert row["cleanup_finished"] is None and row["session"]["username"]
+    assert row["session"]["id_hash"] != held and held not in str(row)  # never the id itself
+    lab.state.service.dispose(held, wait=1, caller="rlms")
+    assert json_of(lab.test_client().get("/weblab/devices", headers=AUTH)) == {"devices": []}
+
+
 def test_flask_weblab_devices_prints_the_same_table(pool: Lab) -> None:
     start_on(pool, "board-1")
     result = cli(pool, "devices")

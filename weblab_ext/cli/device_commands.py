@@ -56,11 +56,12 @@ def devices_group(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     state = lab_state()
-    if not state.devices:
-        click.echo("This lab declares no device (WEBLAB_DEVICES is not set).")
-        return
     try:
-        rows = state.devices.reconcile()
+        if state.devices:
+            rows = state.devices.reconcile()
+        else:  # each session not disposed yet, as GET .../weblab/devices lists them
+            click.echo("This lab declares no device (WEBLAB_DEVICES is not set): its sessions.")
+            rows = state.devices.session_rows(state.operator.undisposed_sessions(10_000))
     except ANY_STORE_ERROR as exc:
         raise _store_error(exc) from exc
     click.echo(reconciliation_table(rows, now=time.time()))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import WebLabError
 from ..protocol import StartRequest
+from ..states import SessionState
 from ..store.devices import DeviceStore
 from ..store.records import SessionRecord
 from .device_lifecycle import AppScope, DeviceLifecycle
@@ -219,6 +220,33 @@ class DevicePool:
             left = max(0.0, record.max_date - now) if record.state == "active" else 0.0
             key = id_hash(record.session_id)
             rows.append(DeviceRow(name, key, record.username, left, record.state))
+        return rows
+
+    def session_rows(self, records: Sequence[SessionRecord]) -> list[dict[str, Any]]:
+        """What the devices list shows in a lab that declares no device: a row (``name``
+        ``""``) per session not disposed yet, in the shape of a device's row: ``in-use`` while
+        the session holds its slot, ``cleaning`` while it is disposed (clean-up not finished),
+        ``maintenance`` while the lab is in maintenance."""
+        maintenance, since = self.lifecycle.states.lab_maintenance()
+        rows = []
+        for record in records:
+            disposing = record.state == SessionState.DISPOSING
+            shown = "maintenance" if maintenance else "cleaning" if disposing else "in-use"
+            rows.append(
+                {
+                    "name": record.device,
+                    "state": shown,
+                    "since": since if maintenance else record.start_date,
+                    "reason": maintenance or "",
+                    "session": {
+                        "id_hash": id_hash(record.session_id),
+                        "username": record.username,
+                        "started": record.start_date,
+                        "deadline": record.max_date,
+                    },
+                    "cleanup_finished": False if disposing else None,
+                }
+            )
         return rows
 
     def reconcile(self) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from ..store.keys import Keys
 from ..store.monitoring import Histogram as Histogram
 from ..store.monitoring import MetricsReading as MetricsReading
 from ..store.monitoring import MonitoringStore, SessionCounts
+from ..store.records import SessionRecord
 from ..store.sessions import SessionStore
 from .callbacks import HealthCheck
 from .disposal import DisposeOutcome
@@ -91,6 +92,10 @@ class OperatorService:
     def session_counts(self) -> SessionCounts:
         """The sessions not disposed yet, by state."""
         return self._monitoring.session_counts()
+
+    def undisposed_sessions(self, limit: int) -> list[SessionRecord]:
+        """The first ``limit`` sessions not disposed yet (logged out first, then by slot end)."""
+        return self._monitoring.undisposed_sessions(limit)
 
     def find_session(self, key: str) -> str | None:
         """The id of the undisposed session whose hash (as listed) is ``key``, if any."""

@@ -104,6 +104,8 @@ def rlms_sessions() -> SessionService | DeviceSessions:
     return state.service if device is None else state.devices.on(device)
 
 
+#: Most sessions the devices list names in a lab without devices.
+RECONCILE_LIMIT = 10_000
 #: Endpoint suffix of the reconciliation list (RLMS or admin credentials).
 DEVICES_ENDPOINT = "._devices"
 
@@ -124,9 +126,13 @@ def admin_credentials_given(settings: Settings) -> bool:
 
 def devices_view() -> Response:
     """``GET {base_url}/weblab/devices``: every device, its state, the session holding it and
-    whether its last clean-up finished (empty in a lab that declares none)."""
+    whether its last clean-up finished; in a lab that declares none, each session not
+    disposed yet (``name`` ``""``)."""
     state = lab_state()
-    rows = state.devices.reconcile() if state.devices else []
+    if state.devices:
+        rows = state.devices.reconcile()
+    else:
+        rows = state.devices.session_rows(state.operator.undisposed_sessions(RECONCILE_LIMIT))
     response = compact_json({"devices": rows})
     response.headers["Cache-Control"] = "no-store"
     return response
