@@ -371,8 +371,11 @@ def test_dispose_stops_and_keeps_results(make_lab: Callable[..., Lab]) -> None:
     lab.dispose(session_id)
     assert time.monotonic() - started < 3
     assert task.retrieve().stopping
-    lab.weblab.run_tasks()
-    assert task.join(1).done
+    # Still queued when its session ended: it never starts (no task of the last student runs
+    # after the hand-over), and a worker coming later skips it.
+    assert lab.weblab.run_tasks() == 0
+    ended = task.join(1)
+    assert ended.failed and ended.error["code"] == "stopped-before-start"
     with lab.app.app_context(), session_context(session_id):
         assert lab.weblab.get_task(task.task_id) == task  # still readable after dispose
 

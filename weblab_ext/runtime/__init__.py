@@ -21,6 +21,7 @@ callable that sets that context up: the runtime only calls it.
 * :mod:`.task_specs` — a declared task and the error of a duplicate run.
 * :mod:`.unique_locks` — the lock a run of a unique task takes (per device on a pool).
 * :mod:`.task_leases` — leases, fencing and reaping of running tasks.
+* :mod:`.task_stops` — stopping a session's tasks when it ends (queued ones never start).
 * :mod:`.task_runs` — the log lines of task runs.
 * :mod:`.counters` — counting starts, disposals and task ends for the metrics.
 * :mod:`.operator` — the operator service: what the admin page, metrics, health URL and

@@ -31,6 +31,7 @@ from .journal import SessionJournal
 from .task_leases import LeaseKeeping
 from .task_runs import TaskRun, log_start, report_end, reported_class
 from .task_specs import TaskSpec, already_running_message, duplicate_error
+from .task_stops import SessionTaskStops
 from .unique_locks import unique_lock_key
 
 logger = logging.getLogger("weblab_ext")
@@ -57,7 +58,7 @@ class RunningTask:
 RunInApp = Callable[[RunningTask, Callable[[], Any]], Any]
 
 
-class TaskEngine(LeaseKeeping):
+class TaskEngine(LeaseKeeping, SessionTaskStops):
     """Tasks of one app in this process.
 
     :param store: the lab's task store.
@@ -374,25 +375,3 @@ class TaskEngine(LeaseKeeping):
         """Ids this process is claiming or running (for the stop listener)."""
         with self._lock:
             return list(self._running)
-
-    # -- dispose ----------------------------------------------------------------------------
-
-    def stop_session_tasks(self, session_id: str, deadline: float) -> bool:
-        """Stop the session's unfinished tasks, wait for them until ``deadline``, and say
-        whether every one ended (results stay readable ``WEBLAB_TASK_EXPIRES`` after it)."""
-        pending = [r for r in self.session_tasks(session_id) if not r.finished]
-        for record in pending:
-            self.request_stop(record.task_id)
-        ended = True
-        for record in pending:
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining > 0 and self.store.wait_done(record.task_id, remaining):
-                    break
-                current = self.load(record.task_id)
-                if current is None or current.finished:
-                    break
-                if remaining <= 0:
-                    ended = False
-                    break
-        return ended

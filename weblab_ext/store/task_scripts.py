@@ -138,7 +138,8 @@ return redis.call('HGETALL', KEYS[1])
 # KEYS[1] task hash, KEYS[2] leases zset, KEYS[3] done list, KEYS[4] session tasks set,
 # KEYS[5] the task's unique lock (when it has one)
 # ARGV[1] task id, ARGV[2] mode: 'owner' (ARGV[3] is the worker id that must hold the task on
-# a lease still valid at ARGV[9]) or 'lapsed' (ARGV[3] is now: the lease must have expired),
+# a lease still valid at ARGV[9]), 'lapsed' (ARGV[3] is now: the lease must have expired) or
+# 'queued' (the task must not have started: its session ended first; a worker skips it),
 # ARGV[4] status done|failed,
 # ARGV[5] result JSON, ARGV[6] error JSON, ARGV[7] data JSON ('' keeps the stored data),
 # ARGV[8] ttl seconds, ARGV[9] now, ARGV[10] progress channel
@@ -152,13 +153,17 @@ FINISH = (
     + """
 local h = redis.call('HMGET', KEYS[1], 'status', 'worker', 'lock')
 if h[3] and h[3] ~= '' and h[3] ~= KEYS[5] then return {'lock?', h[3]} end
-if h[1] ~= 'running' then return 0 end
-local lease = lease_of(KEYS[1], KEYS[2], ARGV[1])
-if ARGV[2] == 'owner' then
-  if h[2] ~= ARGV[3] then return 0 end
-  if lease and lease <= tonumber(ARGV[9]) then return 0 end
+if ARGV[2] == 'queued' then
+  if h[1] ~= 'submitted' then return 0 end
 else
-  if lease and lease > tonumber(ARGV[3]) then return 0 end
+  if h[1] ~= 'running' then return 0 end
+  local lease = lease_of(KEYS[1], KEYS[2], ARGV[1])
+  if ARGV[2] == 'owner' then
+    if h[2] ~= ARGV[3] then return 0 end
+    if lease and lease <= tonumber(ARGV[9]) then return 0 end
+  elseif lease and lease > tonumber(ARGV[3]) then
+    return 0
+  end
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[4], 'result', ARGV[5], 'error', ARGV[6],
            'finished_at', ARGV[9])

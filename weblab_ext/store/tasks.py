@@ -207,17 +207,22 @@ class TaskStore:
         error_json: str = "",
         data_json: str = "",
         owner: str | None = None,
+        queued: bool = False,
         ttl: float,
         now: float,
         lock: str = "",
     ) -> bool:
-        """Finish a running task once.
+        """Finish a running task once (or, ``queued``, one that has not started).
 
         :param owner: the worker id that must hold the task; ``None`` finishes it only if its
             lease lapsed before ``now`` (the reaper).
+        :param queued: finish the task only if no worker claimed it yet.
         :param lock: the task's unique lock key, if known (``TaskRecord.lock``).
         """
         mode, check = ("owner", owner) if owner is not None else ("lapsed", repr(now))
+        if queued:
+            mode, check = "queued", ""
+
         reply = self._with_lock(
             self._finish,
             [
