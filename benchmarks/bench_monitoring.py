@@ -207,7 +207,8 @@ def _end_last_row(app: Flask, state: Any) -> Row:
         web.post(
             "/weblab/admin/sessions/end",
             headers={**ADMIN_AUTH, "Origin": "http://localhost:5000"},
-            data={"session": session_id_hash(last), "token": found.group(1)},
+            # confirmed, as the page's confirmation step posts it
+            data={"session": session_id_hash(last), "token": found.group(1), "confirm": "yes"},
         ),
         303,
     )
