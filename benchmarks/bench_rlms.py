@@ -22,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.redis_server import end_processes, free_port
+from tests.support.redis_server import end_processes, free_port
 from weblab_ext.rlms import RLMSClient
 
 from .common import INFO, PASSWORD, USERNAME, Row, redis_url, verdict
