@@ -14,14 +14,14 @@ JSON = {"Accept": "application/json"}
 @pytest.fixture
 def states(lab: Lab) -> dict[str, object]:
     """A browser for each user state of SPEC §4.10."""
-    active = lab.start()
-    exited = lab.start()
-    expired = lab.start()
+    active = lab.start_raw()
+    exited = lab.start_raw()
+    expired = lab.start_raw()
     clients: dict[str, object] = {
         "anonymous": lab.app.test_client(),
-        "active": lab.student(active),
-        "exited": lab.student(exited),
-        "expired": lab.student(expired),
+        "active": lab.browser(active),
+        "exited": lab.browser(exited),
+        "expired": lab.browser(expired),
     }
     clients["exited"].get(f"/callback/{exited}/logout")  # type: ignore[attr-defined]
     lab.dispose(expired)
@@ -116,9 +116,9 @@ def test_view_is_not_run_for_rejected_users(lab: Lab) -> None:
         runs.append("run")
         return "ok"
 
-    session_id = lab.start()
+    session_id = lab.start_raw()
     lab.app.test_client().get("/count")
-    student = lab.student(session_id)
+    student = lab.browser(session_id)
     student.get(f"/callback/{session_id}/logout")
     student.get("/count")
     assert runs == []
@@ -129,13 +129,13 @@ def test_slot_over_but_not_disposed_is_inactive(lab: Lab) -> None:
 
     now = [time.time()]
     lab.state.clock = lambda: now[0]
-    session_id = lab.start(
+    session_id = lab.start_raw(
         server={
             "priority.queue.slot.start.timestamp": repr(now[0]),
             "priority.queue.slot.length": "10",
         }
     )
-    student = lab.student(session_id)
+    student = lab.browser(session_id)
     assert student.get("/lab").status_code == 200
     now[0] += 11
     assert student.get("/lab").location == "http://rlms.example/back"
@@ -172,8 +172,8 @@ def test_options_failing_requires_active_never_runs_the_view(
     lab: Lab, who: str, status: int
 ) -> None:
     moves = _motor_routes(lab)
-    session_id = lab.start()
-    client = lab.app.test_client() if who == "anonymous" else lab.student(session_id)
+    session_id = lab.start_raw()
+    client = lab.app.test_client() if who == "anonymous" else lab.browser(session_id)
     if who == "exited":
         client.get(f"/callback/{session_id}/logout")
     elif who == "expired":
@@ -193,7 +193,7 @@ def test_options_failing_requires_login_never_runs_the_view(lab: Lab) -> None:
 
 def test_options_passing_the_guard_runs_the_view(lab: Lab) -> None:
     moves = _motor_routes(lab)
-    student = lab.student(lab.start())
+    student = lab.browser(lab.start_raw())
     assert student.options("/motor").get_data(as_text=True) == "moved"
     assert student.options("/motor-log").get_data(as_text=True) == "log"
     assert moves == ["motor", "log"]
@@ -212,8 +212,8 @@ def test_async_views_under_the_guards(lab: Lab) -> None:
     async def async_results() -> str:
         return f"async results of {weblab_user.username}"
 
-    session_id = lab.start()
-    student = lab.student(session_id)
+    session_id = lab.start_raw()
+    student = lab.browser(session_id)
     assert student.get("/async-lab").get_data(as_text=True) == "async lab of john.smith"
     assert student.get("/async-results").get_data(as_text=True) == "async results of john.smith"
     anonymous = lab.app.test_client()

@@ -94,7 +94,7 @@ def test_hooks_may_be_registered_before_init_app(store_url: str) -> None:
     app = new_app(store_url)
     weblab.init_app(app)
     lab = Lab(app, weblab)
-    session_id = lab.start()
+    session_id = lab.start_raw()
     assert started == [{"in_test": True}]
     assert app.test_client().get(f"/callback/{session_id}").location == "/landing"
 
@@ -115,7 +115,7 @@ def test_runtime_attributes(lab: Lab) -> None:
         lab.weblab.poll_interval = 3
         lab.weblab.cleaner_thread_interval = 0.1
         assert lab.state.cleaner_interval == 0.1
-    assert lab.status(lab.start()) == 3
+    assert lab.status(lab.start_raw()) == 3
 
 
 def test_base_and_callback_urls(store_url: str) -> None:

@@ -6,9 +6,9 @@ from tests.support.lab import Lab
 
 
 def test_full_session(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     assert lab.status(session_id) == 5
-    student = lab.student(session_id)
+    student = lab.browser(session_id)
     assert student.get("/lab").get_data(as_text=True) == "lab of john.smith"
     assert student.get(f"/callback/{session_id}/logout").json == {"success": True}
     assert lab.status(session_id) == -1

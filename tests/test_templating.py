@@ -23,7 +23,7 @@ def attributes(html: str) -> dict[str, str]:
 
 
 def test_poll_script_is_an_external_script_with_data_attributes(lab: Lab) -> None:
-    sid = lab.start()
+    sid = lab.start_raw()
     html = render(lab, sid, "{{ weblab_poll_script() }}")
     assert html.startswith("<script ") and html.endswith("></script>")
     attrs = attributes(html)
@@ -33,13 +33,13 @@ def test_poll_script_is_an_external_script_with_data_attributes(lab: Lab) -> Non
     assert attrs["data-interval"] == "7500"  # WEBLAB_TIMEOUT 15 s / 2
     assert attrs["data-logout-on-close"] == "false"
     assert "data-callback" not in attrs and "data-socketio" not in attrs
-    with lab.student(sid).get(attrs["src"]) as script:
+    with lab.browser(sid).get(attrs["src"]) as script:
         body = script.get_data(as_text=True)
     assert "window.jQuery" not in body and "$(" not in body and "weblab:session-ended" in body
 
 
 def test_poll_script_options(lab: Lab) -> None:
-    sid = lab.start()
+    sid = lab.start_raw()
     html = render(
         lab, sid, "{{ weblab_poll_script(logout_on_close=True, callback='over', socketio=True) }}"
     )
@@ -50,7 +50,7 @@ def test_poll_script_options(lab: Lab) -> None:
 
 
 def test_poll_script_callback_is_escaped(lab: Lab) -> None:
-    sid = lab.start()
+    sid = lab.start_raw()
     html = render(lab, sid, "{{ weblab_poll_script(callback='a\"><b') }}")
     assert "<b" not in html and "&#34;" in html
 
@@ -63,6 +63,6 @@ def test_poll_script_without_session_or_timeout(make_lab: Callable[..., Lab]) ->
 
 
 def test_template_context_has_user_and_extension(lab: Lab) -> None:
-    sid = lab.start()
+    sid = lab.start_raw()
     html = render(lab, sid, "{{ weblab_user.username }}|{{ weblab is not none }}")
     assert html == "john.smith|True"

@@ -95,8 +95,8 @@ def check_statement(statement: dict[str, Any], home_page: str) -> None:
 
 
 def a_session(lab: Lab, **server: Any) -> str:
-    sid = lab.start(server=server)
-    lab.student(sid)
+    sid = lab.start_raw(server=server)
+    lab.browser(sid)
     with lab.app.test_request_context():
         from weblab_ext import session_context
 
@@ -182,7 +182,7 @@ def test_iso_durations() -> None:
 def test_filters_by_time_and_device(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab()
     journal = lab.state.journal
-    first = lab.start()  # now: after the period exported below
+    first = lab.start_raw()  # now: after the period exported below
     record = lab.state.sessions.load(first)
     assert record is not None
     for index, (device, day) in enumerate([("a", 1), ("b", 2), ("a", 3)]):
@@ -200,7 +200,7 @@ def test_filters_by_time_and_device(make_lab: Callable[..., Lab]) -> None:
 
 
 def test_export_pages_skip_nothing_when_starts_tie(lab: Lab) -> None:
-    record = lab.state.sessions.load(lab.start())
+    record = lab.state.sessions.load(lab.start_raw())
     assert record is not None
     moment = time.time() + 100  # all 25 at the same moment
     for index in range(25):
@@ -213,7 +213,7 @@ def test_export_pages_skip_nothing_when_starts_tie(lab: Lab) -> None:
 @real_redis_only
 def test_ten_thousand_sessions_export_in_constant_memory(lab: Lab) -> None:
     journal = lab.state.journal
-    record = lab.state.sessions.load(lab.start())
+    record = lab.state.sessions.load(lab.start_raw())
     assert record is not None
     client = lab.state.client
     # 10,000 recorded sessions of 6 events, written with the journal's own script and
@@ -286,7 +286,7 @@ def test_ten_thousand_sessions_export_in_constant_memory(lab: Lab) -> None:
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "xapi"])
 def test_what_a_student_typed_never_reaches_a_terminal_raw(lab: Lab, fmt: str) -> None:
-    sid = lab.start(server={"request.course": "Physik\u202e101"})
+    sid = lab.start_raw(server={"request.course": "Physik\u202e101"})
     with lab.app.test_request_context():
         from weblab_ext import session_context
 

@@ -100,7 +100,7 @@ def test_the_default_back_url_stays_in_the_lab(served: Lab) -> None:
     assert "[default: (none: the lab shows its own 'session ended' page)]" in help_text
     assert invoke(served, "new", "--dont-open-browser").exit_code == 0
     session_id = json.loads(session_path(served).read_text())["session_id"]
-    student = served.student(session_id)
+    student = served.browser(session_id)
     assert student.get(f"/callback/{session_id}/poll").json == {"success": True}
     assert invoke(served, "dispose").exit_code == 0
     page = student.get("/lab")
@@ -209,7 +209,7 @@ def test_on_start_text_never_reaches_a_real_rlms(served: Lab) -> None:
     def failing(client_data: Any, server_data: Any) -> None:
         raise RuntimeError("password=hunter2 at /opt/lab/driver.py")
 
-    reply = served.rlms.post("/weblab/sessions/", json=served.start_body(), headers=AUTH)
+    reply = served.raw_rlms.post("/weblab/sessions/", json=served.start_body(), headers=AUTH)
     assert reply.status_code == 500
     assert reply.json == {
         "error": True,
@@ -275,7 +275,7 @@ def test_status_and_dispose_when_the_lab_stopped(
 ) -> None:
     lab = make_lab(SERVER_NAME=f"127.0.0.1:{_free_port()}")
     lab.app.instance_path = str(tmp_path)
-    sid = lab.start()
+    sid = lab.start_raw()
     session_path(lab).write_text(json.dumps({"session_id": sid}))
     result = invoke(lab, "status")
     assert result.exit_code == 0, result.output

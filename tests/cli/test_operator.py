@@ -86,7 +86,7 @@ def test_status_shows_sessions_tasks_and_live_workers(lab: Lab) -> None:
     def measure() -> int:
         return 1
 
-    first, second = lab.start(), lab.start()
+    first, second = lab.start_raw(), lab.start_raw()
     with lab.app.app_context(), session_context(first):
         queued, claimed = measure.delay(), measure.delay()
     engine = lab.state.tasks
@@ -150,7 +150,7 @@ def test_status_on_the_embedded_store_says_what_it_sees(embedded_lab: Lab) -> No
 def test_clean_expired_users_over_many_sessions_shows_progress(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sessions = [lab.start() for _ in range(250)]  # more than one cleaner pass takes
+    sessions = [lab.start_raw() for _ in range(250)]  # more than one cleaner pass takes
     lab.state.clock = lambda: 4_000_000_000.0  # every slot is over
     monkeypatch.setattr("click._termui_impl.isatty", lambda stream: True)  # a terminal
     result = cli(lab, "weblab", "clean-expired-users")
@@ -189,7 +189,7 @@ def test_run_tasks_prints_what_it_ran(lab: Lab) -> None:
         raise ZeroDivisionError("no")
 
     assert cli(lab, "weblab", "run-tasks").output == "No task was queued.\n"
-    with lab.app.app_context(), session_context(lab.start()):
+    with lab.app.app_context(), session_context(lab.start_raw()):
         ok, failing = triple.delay(2), broken.delay()
     result = cli(lab, "weblab", "run-tasks")
     assert result.exit_code == 0, result.output
@@ -211,7 +211,7 @@ def test_loop_logs_each_task_at_info(
         release.wait(5)
         return "ok"
 
-    with lab.app.app_context(), session_context(lab.start()):
+    with lab.app.app_context(), session_context(lab.start_raw()):
         task = slow.delay()
     caplog.set_level(logging.INFO, logger="weblab_ext")
     threading.Timer(0.3, release.set).start()

@@ -436,9 +436,9 @@ def test_string_false_in_code_keeps_autopoll_on(
     ]
     clock = Clock()
     lab.state.clock = clock
-    session_id = lab.start()
+    session_id = lab.start_raw()
     clock.now += 10
-    lab.student(session_id).get("/lab")  # any request of the student counts as a poll
+    lab.browser(session_id).get("/lab")  # any request of the student counts as a poll
     assert lab.record(session_id).last_poll == pytest.approx(clock.now)
 
 

@@ -55,8 +55,8 @@ def test_the_operator_ends_a_session_from_the_page(
     browser: Any, served: tuple[Lab, LiveServer], request: pytest.FixtureRequest
 ) -> None:
     lab, server = served
-    session_id = lab.start()
-    lab.start(server={"request.username": "ana.garcia"})
+    session_id = lab.start_raw()
+    lab.start_raw(server={"request.username": "ana.garcia"})
     context, page, console = operator_page(browser)
     shots = Shots(page, request.node.name)
     try:
@@ -97,7 +97,7 @@ def test_the_operator_ends_a_session_from_the_page(
         shots("after-ending")
 
         # It refreshes by itself: a session started now shows up without any click.
-        lab.start(server={"request.username": "new.student"})
+        lab.start_raw(server={"request.username": "new.student"})
         # (Polled from here: the page's CSP even refuses Playwright's wait_for_function.)
         wait_until(lambda: page.locator("tr.session").count() == 2, timeout=15, step=0.2)
         assert "new.student" in page.locator("#sessions").inner_text()
@@ -112,7 +112,7 @@ def test_the_page_is_readable_on_a_phone(
     browser: Any, served: tuple[Lab, LiveServer], request: pytest.FixtureRequest
 ) -> None:
     lab, server = served
-    session_id = lab.start(server={"request.username": "maria.fernandez-de-la-cruz"})
+    session_id = lab.start_raw(server={"request.username": "maria.fernandez-de-la-cruz"})
 
     @lab.weblab.task
     def calibrate() -> None: ...
@@ -174,7 +174,7 @@ def test_another_site_cannot_end_a_session(
     browser: Any, served: tuple[Lab, LiveServer], request: pytest.FixtureRequest, leaked: bool
 ) -> None:
     lab, server = served
-    session_id = lab.start()
+    session_id = lab.start_raw()
     html = (
         lab.app.test_client()
         .get("/weblab/admin/", auth=(ADMIN_USER, ADMIN_PASSWORD))

@@ -29,7 +29,7 @@ def test_records_pages_in_a_browser(
     viewport: tuple[int, int],
 ) -> None:
     lab = make_lab(SERVER_NAME=None, LAB_NAME="Heater lab", **ADMIN)
-    sid = lab.start()
+    sid = lab.start_raw()
     record = lab.state.sessions.load(sid)
     assert record is not None
     now = time.time()

@@ -29,7 +29,7 @@ def clean(lab: Lab) -> int:
 
 
 def start_at(lab: Lab, clock: Clock, length: float = 200) -> str:
-    return lab.start(
+    return lab.start_raw(
         server={
             "priority.queue.slot.start.timestamp": repr(clock.now),
             "priority.queue.slot.length": repr(length),
@@ -45,15 +45,15 @@ def test_pass_disposes_exactly_the_due_sessions(make_lab: Callable[..., Lab]) ->
     silent = start_at(lab, clock)
     exited = start_at(lab, clock)
     busy = start_at(lab, clock)
-    lab.student(exited).get(f"/callback/{exited}/logout")
+    lab.browser(exited).get(f"/callback/{exited}/logout")
     assert clean(lab) == 1  # only the logged-out one is due yet
     assert lab.disposed == [exited]
     clock.now += 6
-    lab.student(busy).get("/lab")  # `busy` keeps polling; `silent` does not.
+    lab.browser(busy).get("/lab")  # `busy` keeps polling; `silent` does not.
     assert clean(lab) == 1
     assert lab.disposed[-1] == short
     clock.now += 5
-    lab.student(busy).get("/lab")
+    lab.browser(busy).get("/lab")
     clock.now += 5
     assert clean(lab) == 1
     assert lab.disposed[-1] == silent
@@ -92,8 +92,8 @@ def test_runtime_timeout_applies_to_the_cleaner(lab: Lab) -> None:
 
 
 def test_disposed_by_cleaner_then_rlms(lab: Lab) -> None:
-    session_id = lab.start()
-    lab.student(session_id).get(f"/callback/{session_id}/logout")
+    session_id = lab.start_raw()
+    lab.browser(session_id).get(f"/callback/{session_id}/logout")
     assert clean(lab) == 1
     assert lab.status(session_id) == -1
     assert lab.dispose(session_id)["message"] == "Deleted"
@@ -101,8 +101,8 @@ def test_disposed_by_cleaner_then_rlms(lab: Lab) -> None:
 
 
 def test_index_entry_without_record_is_dropped(lab: Lab) -> None:
-    session_id = lab.start()
-    lab.student(session_id).get(f"/callback/{session_id}/logout")
+    session_id = lab.start_raw()
+    lab.browser(session_id).get(f"/callback/{session_id}/logout")
     lab.state.client.delete(lab.state.keys.session(session_id))
     assert clean(lab) == 0
     assert lab.state.monitoring.session_counts().total == 0
@@ -119,9 +119,9 @@ def test_on_dispose_error_does_not_stop_the_pass(lab: Lab) -> None:
         raise RuntimeError("broken")
 
     lab.weblab.callbacks.on_dispose = on_dispose
-    ids = [lab.start() for _ in range(3)]
+    ids = [lab.start_raw() for _ in range(3)]
     for session_id in ids:
-        lab.student(session_id).get(f"/callback/{session_id}/logout")
+        lab.browser(session_id).get(f"/callback/{session_id}/logout")
     assert clean(lab) == 3
     assert sorted(calls) == sorted(ids)
 
@@ -173,9 +173,9 @@ def test_cleaner_thread_disposes_in_background(make_lab: Callable[..., Lab]) -> 
     )
     gone = threading.Event()
     lab.weblab.callbacks.on_dispose = gone.set
-    session_id = lab.start()  # the first request starts the thread
+    session_id = lab.start_raw()  # the first request starts the thread
     try:
-        lab.student(session_id).get(f"/callback/{session_id}/logout")
+        lab.browser(session_id).get(f"/callback/{session_id}/logout")
         assert gone.wait(5)
     finally:
         with lab.app.app_context():
@@ -210,7 +210,7 @@ class DisposeProbe:
 
 
 def due_sessions(lab: Lab, count: int) -> list[str]:
-    ids = [lab.start() for _ in range(count)]
+    ids = [lab.start_raw() for _ in range(count)]
     for session_id in ids:
         lab.state.service.logout(session_id)
     return ids

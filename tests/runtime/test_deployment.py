@@ -93,7 +93,7 @@ def test_dev_server_and_test_client_keep_zero_config(caplog: pytest.LogCaptureFi
     )
     client = lab.app.test_client()
     dev = {"SERVER_SOFTWARE": "Werkzeug/3.1.3"}
-    session_id = lab.start()
+    session_id = lab.start_raw()
     assert client.get(f"/callback/{session_id}", environ_base=dev).status_code == 302
     assert client.get("/lab", environ_base=dev).get_data(as_text=True) == "lab"
     notes = [r for r in caplog.records if "embedded store" in r.getMessage()]
@@ -137,7 +137,7 @@ def test_an_explicit_embedded_url_or_testing_is_a_choice() -> None:
     environ = {"SERVER_SOFTWARE": "waitress"}
     for config in ({"WEBLAB_REDIS_URL": "fakeredis://default"}, {"TESTING": True}):
         lab = zero_config_lab(**config)
-        session_id = lab.start()
+        session_id = lab.start_raw()
         reply = lab.app.test_client().get(f"/callback/{session_id}", environ_base=environ)
         assert reply.status_code == 302, config
 

@@ -170,7 +170,7 @@ def test_an_abandoned_clean_up_leaves_the_device_broken(pool: Lab) -> None:
     assert status.state == DeviceState.BROKEN and "abandoned" in status.reason
     pool.state.devices.lifecycle.retry_broken(monotonic=time.monotonic())
     assert status_of(pool, "board-1").state == DeviceState.IDLE
-    status_reply = pool.rlms.get(
+    status_reply = pool.raw_rlms.get(
         f"/devices/board-1/weblab/sessions/{session_id}/status", headers=AUTH
     )
     assert status_reply.json["should_finish"] == -1

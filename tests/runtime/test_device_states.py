@@ -77,7 +77,7 @@ def test_on_dispose_raising_leaves_the_device_broken_and_the_rlms_told_it_is_ove
     assert refused.status_code == 409
     assert refused.json["code"] == "device-broken"
     # The status call of the old session says it is over.
-    status_reply = pool.rlms.get(f"{_url('board-1')}{session_id}/status", headers=AUTH)
+    status_reply = pool.raw_rlms.get(f"{_url('board-1')}{session_id}/status", headers=AUTH)
     assert status_reply.json["should_finish"] == -1
 
 
@@ -176,7 +176,7 @@ def test_no_hand_over_while_a_task_ignoring_its_stop_flag_runs(
         assert reply["finished"] is False  # ask again: the board is still being programmed
         assert states(lab)["board-1"] == "cleaning"
         assert start_on(lab, "board-1").json["code"] == "device-busy"
-    status = lab.rlms.get(f"{_url('board-1')}{session_id}/status", headers=AUTH).json
+    status = lab.raw_rlms.get(f"{_url('board-1')}{session_id}/status", headers=AUTH).json
     assert status["should_finish"] != -1
     stubborn.finish()
     assert stubborn.ended.is_set()
@@ -217,8 +217,8 @@ def test_without_devices_an_overrun_is_reported_finished_and_logged(
     lab = make_lab(WEBLAB_DISPOSE_WAIT=0.1, WEBLAB_DISPOSE_MAX=0.5)
     stubborn = Stubborn(lab)
     try:
-        session_id = lab.start()
-        stubborn.start(lab.student(session_id))
+        session_id = lab.start_raw()
+        stubborn.start(lab.browser(session_id))
         with caplog.at_level(logging.ERROR, logger="weblab_ext"):
             assert lab.dispose(session_id)["finished"] is False
             deadline = time.monotonic() + 10
@@ -229,7 +229,7 @@ def test_without_devices_an_overrun_is_reported_finished_and_logged(
         assert lab.status(session_id) == -1
         assert any("WEBLAB_DISPOSE_MAX" in r.getMessage() for r in caplog.records)
         # Overlapping sessions stay allowed without devices.
-        assert lab.start()
+        assert lab.start_raw()
     finally:
         stubborn.finish()
         assert lab.state.service.disposer.wait_idle(10)
@@ -239,8 +239,8 @@ def test_without_devices_dispose_waits_for_a_stubborn_task(make_lab: Callable[..
     lab = make_lab(WEBLAB_DISPOSE_WAIT=0.1, WEBLAB_DISPOSE_MAX=30)
     stubborn = Stubborn(lab)
     try:
-        session_id = lab.start()
-        stubborn.start(lab.student(session_id))
+        session_id = lab.start_raw()
+        stubborn.start(lab.browser(session_id))
         assert lab.dispose(session_id)["finished"] is False
         assert lab.dispose(session_id)["finished"] is False
     finally:

@@ -107,7 +107,7 @@ def test_unique_pool_is_unique_in_a_lab_without_devices(lab: Lab) -> None:
     def solo_view() -> Any:
         return {"status": solo.delay().status}
 
-    one, two = lab.student(lab.start()), lab.student(lab.start())
+    one, two = lab.browser(lab.start_raw()), lab.browser(lab.start_raw())
     assert one.get("/solo").json["status"] == "submitted"
     assert two.get("/solo").json["status"] == "failed"
 
@@ -193,4 +193,4 @@ def test_a_lab_without_devices_never_reads_a_device_for_its_locks(
         solo()
         return {"status": solo.delay().status}
 
-    assert lab.student(lab.start()).get("/solo-global").json["status"] == "submitted"
+    assert lab.browser(lab.start_raw()).get("/solo-global").json["status"] == "submitted"

@@ -25,7 +25,7 @@ from weblab_ext.runtime.users import ExpiredUser
 def test_bounded_wait_then_deleted(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(WEBLAB_DISPOSE_WAIT=0.2, WEBLAB_DISPOSE_ASK_AGAIN=1.5)
     entered, release, calls = blocking_on_dispose(lab)
-    session_id = lab.start()
+    session_id = lab.start_raw()
     started = time.monotonic()
     reply = lab.dispose(session_id)
     assert time.monotonic() - started < 2
@@ -49,7 +49,7 @@ def test_bounded_wait_then_deleted(make_lab: Callable[..., Lab]) -> None:
 def test_dispose_wait_zero_answers_at_once(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(WEBLAB_DISPOSE_WAIT=0)
     _entered, release, calls = blocking_on_dispose(lab)
-    session_id = lab.start()
+    session_id = lab.start_raw()
     assert lab.dispose(session_id)["finished"] is False
     release.set()
     assert lab.state.service.disposer.wait_idle(5)
@@ -68,7 +68,7 @@ def test_on_dispose_sees_the_user_and_can_store_data(lab: Lab) -> None:
         weblab_user.data["final"] = "saved"
 
     lab.weblab.callbacks.on_dispose = on_dispose
-    session_id = lab.start()
+    session_id = lab.start_raw()
     assert lab.dispose(session_id)["message"] == "Deleted"
     assert seen == {"sid": session_id, "username": "john.smith"}
     with lab.app.app_context():
@@ -90,7 +90,7 @@ def test_dispose_from_eight_threads_runs_on_dispose_once(make_lab: Callable[...,
             calls.append(weblab_user.session_id)
 
     lab.weblab.callbacks.on_dispose = on_dispose
-    session_ids = [lab.start() for _ in range(3)]
+    session_ids = [lab.start_raw() for _ in range(3)]
     barrier = threading.Barrier(8)
     replies: list[dict[str, Any]] = []
     errors: list[BaseException] = []
@@ -126,7 +126,7 @@ def test_dispose_from_eight_threads_runs_on_dispose_once(make_lab: Callable[...,
 
 
 def test_disposer_outcomes(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     with lab.app.app_context():
         assert lab.state.service.dispose("unknown", wait=1) is DisposeOutcome.NOT_FOUND
         assert lab.state.service.dispose(session_id, wait=1) is DisposeOutcome.DONE
@@ -135,8 +135,8 @@ def test_disposer_outcomes(lab: Lab) -> None:
 
 
 def test_dispose_of_logged_out_session(lab: Lab) -> None:
-    session_id = lab.start()
-    student = lab.student(session_id)
+    session_id = lab.start_raw()
+    student = lab.browser(session_id)
     student.get(f"/callback/{session_id}/logout")
     assert lab.disposed == []  # logout only marks
     assert lab.dispose(session_id)["message"] == "Deleted"
@@ -145,7 +145,7 @@ def test_dispose_of_logged_out_session(lab: Lab) -> None:
 
 def test_stale_disposing_record_is_finished(lab: Lab) -> None:
     """A disposer killed mid-clean-up does not leave the session 'disposing' for an hour."""
-    session_id = lab.start()
+    session_id = lab.start_raw()
     key = lab.state.keys.session(session_id)
     lab.state.client.hset(
         key, mapping={"state": "disposing", "disposing_since": repr(time.time() - 10_000)}
@@ -205,9 +205,9 @@ def test_dispose_from_several_processes_runs_on_dispose_once(
 ) -> None:
     lab = make_lab(WEBLAB_REDIS_URL=redis_server.url, WEBLAB_TIMEOUT=1000)
     base = lab.app.config["WEBLAB_REDIS_BASE"]
-    session_ids = [lab.start() for _ in range(3)]
+    session_ids = [lab.start_raw() for _ in range(3)]
     # One session is due for the cleaner, so the clean_expired_users path races too.
-    lab.rlms.get(f"/callback/{session_ids[0]}")
+    lab.raw_rlms.get(f"/callback/{session_ids[0]}")
     client = lab.app.test_client()
     client.get(f"/callback/{session_ids[0]}")
     client.get(f"/callback/{session_ids[0]}/logout")

@@ -10,7 +10,7 @@ from weblab_ext.runtime.lifecycle_log import session_id_hash
 
 
 def test_sessions_by_state_and_their_listing(lab: Any) -> None:
-    staying, leaving = lab.start(), lab.start()
+    staying, leaving = lab.start_raw(), lab.start_raw()
     lab.state.service.logout(leaving)
     operator = lab.state.operator
     counts = operator.session_counts()
@@ -24,7 +24,7 @@ def test_sessions_by_state_and_their_listing(lab: Any) -> None:
 
 
 def test_a_listed_session_is_found_by_its_hash_and_ended(lab: Any) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     operator = lab.state.operator
     key = session_id_hash(session_id)
     assert operator.find_session(key) == session_id
@@ -35,7 +35,7 @@ def test_a_listed_session_is_found_by_its_hash_and_ended(lab: Any) -> None:
 
 
 def test_sessions_that_are_over_are_counted_then_cleaned(lab: Any) -> None:
-    lab.start(server={"priority.queue.slot.length": "10"})
+    lab.start_raw(server={"priority.queue.slot.length": "10"})
     operator = lab.state.operator
     assert operator.due_count(100) == 0
     lab.state.clock = lambda: time.time() + 60
@@ -55,7 +55,7 @@ def test_health_names_the_failing_lab_check(lab: Any) -> None:
 
 
 def test_metrics_count_the_sessions_started(lab: Any) -> None:
-    lab.start()
+    lab.start_raw()
     reading = lab.state.operator.metrics()
     assert reading.sessions_active == 1
     assert reading.session_starts == 1

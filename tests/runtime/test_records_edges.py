@@ -49,7 +49,7 @@ def test_a_store_that_went_away_never_fails_the_request(
     def note() -> Any:
         return {"recorded": weblab.record("note", text="hello")}
 
-    student = lab.student(lab.start())
+    student = lab.browser(lab.start_raw())
     store = lab.state.journal.store
 
     def down(*args: Any, **kwargs: Any) -> bool:
@@ -85,7 +85,7 @@ def test_export_shows_a_progress_bar_on_a_terminal(
 ) -> None:
     from weblab_ext.cli import records
 
-    lab.dispose(lab.start())
+    lab.dispose(lab.start_raw())
     monkeypatch.setattr(records, "_interactive", lambda: True)
     target = tmp_path / "out.jsonl"
     result = lab.app.test_cli_runner().invoke(args=["weblab", "export", "--output", str(target)])
@@ -105,7 +105,7 @@ def test_a_task_session_records_from_the_task(make_lab: Callable[..., Lab]) -> N
     def fails() -> None:
         raise RuntimeError("broken sensor")
 
-    sid = lab.start()
+    sid = lab.start_raw()
     with lab.app.test_request_context(), session_context(sid):
         fails.delay()
     weblab.run_tasks()
@@ -121,7 +121,7 @@ def test_records_on_a_redis_cluster(
 ) -> None:
     cluster = request.getfixturevalue("redis_cluster")
     lab = make_lab(WEBLAB_REDIS_URL=str(cluster.url))
-    sid = lab.start()
+    sid = lab.start_raw()
     with lab.app.test_request_context(), session_context(sid):
         assert lab.weblab.record("note", n=1) is True
     lab.dispose(sid)

@@ -54,8 +54,8 @@ def recorded(make_lab: Callable[..., Lab]) -> Lab:
 
 def test_a_session_leaves_its_whole_story(recorded: Lab) -> None:
     lab = recorded
-    sid = lab.start(server={"request.course": "Physics 101", "request.group": "G2"})
-    student = lab.student(sid)
+    sid = lab.start_raw(server={"request.course": "Physics 101", "request.group": "G2"})
+    student = lab.browser(sid)
     assert student.get("/command/led-on").json == {"recorded": True}
     student.get("/measure")
     assert lab.weblab.run_tasks() == 1
@@ -101,7 +101,7 @@ def test_a_session_leaves_its_whole_story(recorded: Lab) -> None:
 
 
 def test_full_names_and_usernames_never_enter_the_record(recorded: Lab) -> None:
-    sid = recorded.start()
+    sid = recorded.start_raw()
     recorded.dispose(sid)
     raw = " ".join(raw_events(recorded, sid))
     assert "John Smith" not in raw and "john.smith" not in raw
@@ -110,24 +110,24 @@ def test_full_names_and_usernames_never_enter_the_record(recorded: Lab) -> None:
 
 def test_pseudonyms_are_stable_per_lab_and_keyed(make_lab: Callable[..., Lab]) -> None:
     one = make_lab(WEBLAB_RECORD_PSEUDONYM_SECRET="k1")
-    first, second = one.start(), one.start()
+    first, second = one.start_raw(), one.start_raw()
     user = one.state.journal.timeline(first)[0][0]["user"]
     assert one.state.journal.timeline(second)[0][0]["user"] == user
-    other = one.start(server={"request.username.unique": "ana@institution"})
+    other = one.start_raw(server={"request.username.unique": "ana@institution"})
     assert one.state.journal.timeline(other)[0][0]["user"] != user
     two = make_lab(WEBLAB_RECORD_PSEUDONYM_SECRET="k2")
-    assert two.state.journal.timeline(two.start())[0][0]["user"] != user
+    assert two.state.journal.timeline(two.start_raw())[0][0]["user"] != user
     # Without a dedicated secret the key derives from SECRET_KEY: stable across restarts.
     three, four = make_lab(), make_lab()
     assert (
-        three.state.journal.timeline(three.start())[0][0]["user"]
-        == four.state.journal.timeline(four.start())[0][0]["user"]
+        three.state.journal.timeline(three.start_raw())[0][0]["user"]
+        == four.state.journal.timeline(four.start_raw())[0][0]["user"]
     )
 
 
 def test_pseudonyms_off_in_debug_or_when_asked(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(WEBLAB_RECORD_PSEUDONYMS=False)
-    sid = lab.start()
+    sid = lab.start_raw()
     assert lab.state.journal.timeline(sid)[0][0]["user"] == "john.smith@institution"
     assert "John Smith" not in " ".join(raw_events(lab, sid))
 
@@ -147,7 +147,7 @@ def test_pseudonyms_default_follows_debug(store_url: str) -> None:
 
 def test_the_record_is_bounded_and_the_end_always_kept(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(WEBLAB_RECORD_MAX_EVENTS=6)
-    sid = lab.start()
+    sid = lab.start_raw()
     journal = lab.state.journal
     stored = [journal.event(sid, "lab", {"i": i}) for i in range(10)]
     # start takes one place; four more fit, the last place waits for the end.
@@ -164,7 +164,7 @@ def test_records_and_index_expire_after_the_retention(make_lab: Callable[..., La
     lab = make_lab(WEBLAB_RECORD_RETENTION=3600)
     state = lab.state
     journal = state.journal
-    sid = lab.start()
+    sid = lab.start_raw()
     assert 3590 < state.client.ttl(state.keys.record_events(sid)) <= 3600
     assert 3590 < state.client.ttl(state.keys.records_by_start()) <= 3600
     # A start two retentions later trims the old session from the index.
@@ -187,7 +187,7 @@ def test_no_record_for_a_session_that_has_none(recorded: Lab) -> None:
 
 def test_recording_off_records_nothing(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(WEBLAB_RECORD=False)
-    sid = lab.start()
+    sid = lab.start_raw()
     with lab.app.test_request_context(), session_context(sid):
         assert lab.weblab.record("x", a=1) is False
     lab.dispose(sid)
@@ -207,7 +207,7 @@ def test_recording_off_records_nothing(make_lab: Callable[..., Lab]) -> None:
 def test_misuse_of_record_names_the_field_and_stores_nothing(
     recorded: Lab, fields: dict[str, Any], error: type[Exception], named: str
 ) -> None:
-    sid = recorded.start()
+    sid = recorded.start_raw()
     before = raw_events(recorded, sid)
     with (
         recorded.app.test_request_context(),
@@ -220,7 +220,7 @@ def test_misuse_of_record_names_the_field_and_stores_nothing(
 
 @pytest.mark.parametrize("name", ["", "has space", "x" * 65, "-lead", 3])
 def test_bad_event_names_are_refused(recorded: Lab, name: Any) -> None:
-    sid = recorded.start()
+    sid = recorded.start_raw()
     with (
         recorded.app.test_request_context(),
         session_context(sid),
@@ -244,7 +244,7 @@ def test_costs_no_extra_round_trip_and_record_one(
     def plain() -> str:
         return "ok"
 
-    student = lab.student(lab.start())
+    student = lab.browser(lab.start_raw())
     student.get("/plain")
     student.get("/command/warm")  # the first call of a script loads it
     counter: RoundTrips = count_round_trips(monkeypatch, this_thread_only=True)
@@ -254,7 +254,7 @@ def test_costs_no_extra_round_trip_and_record_one(
 
 def test_status_notes_the_end_once(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab()
-    sid = lab.start(server={"priority.queue.slot.length": "1"})
+    sid = lab.start_raw(server={"priority.queue.slot.length": "1"})
     lab.state.clock = lambda: time.time() + 5
     assert lab.status(sid) == -1 and lab.status(sid) == -1
     calls = [e for e in lab.state.journal.timeline(sid)[0] if e["e"] == "rlms"]
@@ -272,8 +272,8 @@ def test_on_record_hooks_get_events_off_the_request(recorded: Lab) -> None:
     def broken(session: str, event: dict[str, Any]) -> None:
         raise RuntimeError("the queue is down")
 
-    sid = recorded.start()
-    student = recorded.student(sid)
+    sid = recorded.start_raw()
+    student = recorded.browser(sid)
     assert student.get("/command/a").status_code == 200
     assert recorded.state.journal.hooks.wait_idle(5)
     assert [event["e"] for _, event in seen] == ["start", "launch", "lab"]
@@ -282,8 +282,8 @@ def test_on_record_hooks_get_events_off_the_request(recorded: Lab) -> None:
 
 @real_redis_only
 def test_a_session_of_fifty_events_takes_at_most_8_kb(recorded: Lab) -> None:
-    sid = recorded.start(server={"request.course": "Physics 101"})
-    student = recorded.student(sid)
+    sid = recorded.start_raw(server={"request.course": "Physics 101"})
+    student = recorded.browser(sid)
     for index in range(46):  # with start, launch, end, rlms dispose: 50
         assert student.get(f"/command/step-{index}").status_code == 200
     recorded.dispose(sid)
@@ -298,8 +298,8 @@ def test_a_session_of_fifty_events_takes_at_most_8_kb(recorded: Lab) -> None:
 
 def test_a_failed_start_and_a_used_launch_are_recorded(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(WEBLAB_LAUNCH_ONCE=True)
-    sid = lab.start()
-    lab.student(sid)
+    sid = lab.start_raw()
+    lab.browser(sid)
     other_browser = lab.app.test_client()
     other_browser.get(f"/callback/{sid}")
     launches = [e["outcome"] for e in lab.state.journal.timeline(sid)[0] if e["e"] == "launch"]
@@ -310,7 +310,7 @@ def test_a_failed_start_and_a_used_launch_are_recorded(make_lab: Callable[..., L
 
     lab.weblab.callbacks.on_start = broken  # the fixture's lab has one already
 
-    reply = lab.rlms.post("/weblab/sessions/", json=lab.start_body(), headers=AUTH)
+    reply = lab.raw_rlms.post("/weblab/sessions/", json=lab.start_body(), headers=AUTH)
     assert reply.status_code == 500
     failed = lab.state.journal.store.latest(1)[0][0]  # type: ignore[union-attr]
     events = lab.state.journal.timeline(failed)[0]

@@ -23,8 +23,8 @@ def _timed_lab(make_lab: Callable[..., Lab], **config: Any) -> tuple[Lab, Clock,
     lab = make_lab(**config)
     clock = Clock()
     lab.state.clock = clock
-    session_id = lab.start(server={"priority.queue.slot.start.timestamp": repr(clock.now)})
-    return lab, clock, session_id, lab.student(session_id)
+    session_id = lab.start_raw(server={"priority.queue.slot.start.timestamp": repr(clock.now)})
+    return lab, clock, session_id, lab.browser(session_id)
 
 
 def _refused(student: Any) -> None:
@@ -92,7 +92,7 @@ def test_runtime_timeout_change_applies_to_the_next_request(
     clock.now += 3
     _refused(student)
     assert lab.status(session_id) == -1
-    reply = lab.rlms.post(
+    reply = lab.raw_rlms.post(
         "/weblab/sessions/status/multiple", json={"session_ids": [session_id]}, headers=AUTH
     )
     assert reply.json == {"status": {session_id: -1}}
@@ -102,7 +102,7 @@ def test_runtime_timeout_change_applies_to_the_next_request(
 
 
 def test_a_one_shot_flag_never_recreates_a_gone_session(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     sessions = lab.state.sessions
     assert sessions.mark_once(session_id, "seen") is True
     assert sessions.mark_once(session_id, "seen") is False
@@ -123,8 +123,8 @@ def test_a_status_call_racing_the_records_expiry_recreates_nothing(
     as a session of nobody."""
     lab = make_lab(WEBLAB_LOG_SESSION_LIFECYCLE=True)
     caplog.set_level(logging.INFO)
-    session_id = lab.start()
-    lab.student(session_id).get(f"/callback/{session_id}/logout")  # over: status says -1
+    session_id = lab.start_raw()
+    lab.browser(session_id).get(f"/callback/{session_id}/logout")  # over: status says -1
     sessions, key = lab.state.sessions, lab.state.keys.session(session_id)
     read = sessions.status_fields
 

@@ -76,8 +76,8 @@ def snapshot(user: Any) -> dict[str, Any]:
 def test_current_user_attributes(lab: Lab) -> None:
     get = capture(lab, "/me", lambda: (snapshot(weblab_user), weblab_user.time_without_polling))
     start = time.time()
-    session_id = lab.start(server={"priority.queue.slot.start.timestamp": repr(start)})
-    values, silent = get(lab.student(session_id))
+    session_id = lab.start_raw(server={"priority.queue.slot.start.timestamp": repr(start)})
+    values, silent = get(lab.browser(session_id))
     assert values["type"] is CurrentUser
     assert values["session_id"] == session_id
     assert values["back"] == "http://rlms.example/back"
@@ -113,13 +113,13 @@ def test_request_data_is_read_only(lab: Lab) -> None:
         return "allowed"
 
     call = capture(lab, "/mutate", mutate)
-    assert call(lab.student(lab.start())) == "refused"
+    assert call(lab.browser(lab.start_raw())) == "refused"
 
 
 def test_logged_out_user(lab: Lab) -> None:
     call = capture(lab, "/me", lambda: snapshot(weblab_user))
-    session_id = lab.start()
-    client = lab.student(session_id)
+    session_id = lab.start_raw()
+    client = lab.browser(session_id)
     client.get(f"/callback/{session_id}/logout")
     values = call(client)
     assert values["type"] is CurrentUser
@@ -151,8 +151,8 @@ def test_expired_user_attributes(lab: Lab) -> None:
         return values
 
     call = capture(lab, "/me", probe)
-    session_id = lab.start()
-    client = lab.student(session_id)
+    session_id = lab.start_raw()
+    client = lab.browser(session_id)
     client.get("/write")
     lab.dispose(session_id)
     values = call(client)
@@ -232,8 +232,8 @@ def test_data_persists_across_requests(lab: Lab) -> None:
         return "ok"
 
     read = capture(lab, "/read", lambda: dict(weblab_user.data))
-    session_id = lab.start()
-    client = lab.student(session_id)
+    session_id = lab.start_raw()
+    client = lab.browser(session_id)
     client.get("/set/bar")
     assert read(client) == {"foo": "bar"}
     client.get("/replace")
@@ -305,9 +305,9 @@ def test_store_retrieve_and_modification_tracking(lab: Lab) -> None:
         return result
 
     call = capture(lab, "/probe", probe)
-    session_id = lab.start()
+    session_id = lab.start_raw()
     ids.append(session_id)
-    result = call(lab.student(session_id))
+    result = call(lab.browser(session_id))
     assert result == {
         "initial": False,
         "after_set": True,
@@ -328,14 +328,14 @@ def test_non_json_data_is_not_stored(lab: Lab) -> None:
         weblab_user.data["when"] = object()
         return "ok"
 
-    session_id = lab.start()
-    client = lab.student(session_id)
+    session_id = lab.start_raw()
+    client = lab.browser(session_id)
     assert client.get("/bad").status_code == 200
     assert json.loads(lab.record(session_id).data_json) == {}
 
 
 def test_data_is_not_written_after_disposal(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     lab.dispose(session_id)
     lab.state.client.delete(lab.state.keys.session(session_id))
     with lab.app.app_context():
@@ -350,28 +350,28 @@ def test_update_data_is_deprecated_but_stores(lab: Lab) -> None:
             weblab_user.update_data({"old": "style"})
         return "ok"
 
-    session_id = lab.start()
-    lab.student(session_id).get("/old")
+    session_id = lab.start_raw()
+    lab.browser(session_id).get("/old")
     assert json.loads(lab.record(session_id).data_json) == {"old": "style"}
 
 
 def test_user_loader(lab: Lab) -> None:
     calls: list[str] = []
     read_user = capture(lab, "/user", lambda: weblab_user.user)
-    session_id = lab.start()
-    assert read_user(lab.student(session_id)) is None  # no loader registered
+    session_id = lab.start_raw()
+    assert read_user(lab.browser(session_id)) is None  # no loader registered
 
     @lab.weblab.user_loader
     def load(username_unique: str) -> Any:
         calls.append(username_unique)
         return {"login": username_unique, "sid": weblab_user.session_id}
 
-    assert read_user(lab.student(session_id)) == {
+    assert read_user(lab.browser(session_id)) == {
         "login": "john.smith@institution",
         "sid": session_id,
     }
-    other = lab.start(server={"request.username.unique": "ana@x"})
-    assert read_user(lab.student(other))["login"] == "ana@x"
+    other = lab.start_raw(server={"request.username.unique": "ana@x"})
+    assert read_user(lab.browser(other))["login"] == "ana@x"
     assert calls == ["john.smith@institution", "ana@x"]
 
 
@@ -386,7 +386,7 @@ def test_user_loader_exceptions_propagate(lab: Lab) -> None:
             weblab_user.user  # noqa: B018
         return "ok"
 
-    assert lab.student(lab.start()).get("/user").get_data(as_text=True) == "ok"
+    assert lab.browser(lab.start_raw()).get("/user").get_data(as_text=True) == "ok"
 
 
 def test_get_weblab_user_cached_and_fresh(lab: Lab) -> None:
@@ -404,7 +404,7 @@ def test_get_weblab_user_cached_and_fresh(lab: Lab) -> None:
         )
 
     call = capture(lab, "/p", probe)
-    assert call(lab.student(lab.start())) == (True, True, True, False, True)
+    assert call(lab.browser(lab.start_raw())) == (True, True, True, False, True)
 
 
 def test_no_context_errors(lab: Lab) -> None:
@@ -424,8 +424,8 @@ def test_transitions(lab: Lab) -> None:
     kind = capture(
         lab, "/kind", lambda: (type(get_weblab_user(cached=False)).__name__, weblab_user.active)
     )
-    session_id = lab.start()
-    client = lab.student(session_id)
+    session_id = lab.start_raw()
+    client = lab.browser(session_id)
     assert kind(client) == ("CurrentUser", True)
     client.get(f"/callback/{session_id}/logout")
     assert kind(client) == ("CurrentUser", False)
@@ -436,7 +436,7 @@ def test_transitions(lab: Lab) -> None:
 
 
 def test_actions_are_kept_per_session_with_a_day_long_ttl(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     state = lab.state
     with lab.app.app_context():
         user = cast(CurrentUser, state.service.load_user(session_id, poll=False))

@@ -86,7 +86,7 @@ def _as(lab: Lab, session_id: str) -> Any:
 def test_threads_run_tasks(worker_lab: tuple[Lab, dict[str, Any]]) -> None:
     lab, events = worker_lab
     tasks = events["tasks"]
-    session_id = lab.start()
+    session_id = lab.start_raw()
     with _as(lab, session_id):
         assert tasks["quick"].run_sync(21).result == 42
         slow = tasks["sleeper"].run_sync(0.4, timeout=0.1)
@@ -102,7 +102,7 @@ def test_threads_run_tasks(worker_lab: tuple[Lab, dict[str, Any]]) -> None:
 
 def test_running_status_and_stop(worker_lab: tuple[Lab, dict[str, Any]]) -> None:
     lab, events = worker_lab
-    session_id = lab.start()
+    session_id = lab.start_raw()
     with _as(lab, session_id):
         task = events["tasks"]["until_stopped"].delay()
         assert events["started"].wait(3)
@@ -116,7 +116,7 @@ def test_running_status_and_stop(worker_lab: tuple[Lab, dict[str, Any]]) -> None
 def test_unique_with_threads(worker_lab: tuple[Lab, dict[str, Any]]) -> None:
     lab, events = worker_lab
     tasks = events["tasks"]
-    first_sid, second_sid = lab.start(), lab.start()
+    first_sid, second_sid = lab.start_raw(), lab.start_raw()
     with _as(lab, first_sid):
         first = tasks["exclusive"].delay()
         mine = tasks["mine"].delay()
@@ -151,7 +151,7 @@ def _claimed_then_silent(
     def held() -> None: ...
 
     store = lab.state.tasks.store
-    with lab.app.app_context(), session_context(lab.start()):
+    with lab.app.app_context(), session_context(lab.start_raw()):
         task = held.delay()
         assert store.pop_from_queue(worker_id) == task.task_id
         now = time.time()
@@ -190,7 +190,7 @@ def test_dead_worker_queue_is_requeued(make_lab: Callable[..., Lab]) -> None:
 
     runtime = lab.state.tasks
     store = runtime.store
-    session_id = lab.start()
+    session_id = lab.start_raw()
     with lab.app.app_context(), session_context(session_id):
         task = noop.delay()
         now = time.time()
@@ -211,7 +211,7 @@ def test_store_data_after_reap_is_ignored(make_lab: Callable[..., Lab]) -> None:
     def noop() -> None: ...
 
     store = lab.state.tasks.store
-    session_id = lab.start()
+    session_id = lab.start_raw()
     with lab.app.app_context():
         with session_context(session_id):
             task = noop.delay()
@@ -250,7 +250,7 @@ def test_threads_start_lazily_not_at_init(make_lab: Callable[..., Lab]) -> None:
 
     lab.state.tasks.queue_block = 0.1
     assert lab.state.threads.running == []  # nothing at init
-    with lab.app.app_context(), session_context(lab.start()):
+    with lab.app.app_context(), session_context(lab.start_raw()):
         try:
             assert hello.run_sync(timeout=5).result == "hello"
         finally:

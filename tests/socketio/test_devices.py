@@ -17,7 +17,7 @@ flask_socketio = pytest.importorskip("flask_socketio")
 
 
 def _start(lab: Lab, device: str) -> str:
-    reply = lab.rlms.post(
+    reply = lab.raw_rlms.post(
         f"/devices/{device}/weblab/sessions/", json=lab.start_body(), headers=AUTH
     )
     assert reply.status_code == 200, reply.json
@@ -49,7 +49,7 @@ def test_sockets_know_their_device_and_pushes_stay_on_it(make_lab: Callable[...,
     try:
         one, two = _start(lab, "board-1"), _start(lab, "board-2")
         sockets = {
-            sid: socketio.test_client(lab.app, flask_test_client=lab.student(sid))
+            sid: socketio.test_client(lab.app, flask_test_client=lab.browser(sid))
             for sid in (one, two)
         }
         assert push.ready.wait(5)
@@ -57,7 +57,7 @@ def test_sockets_know_their_device_and_pushes_stay_on_it(make_lab: Callable[...,
             sockets[sid].emit("which")
             assert _wait_for(sockets[sid], "device") == [device]
             sockets[sid].queue.clear()
-        reply = lab.rlms.post(
+        reply = lab.raw_rlms.post(
             f"/devices/board-1/weblab/sessions/{one}", json={"action": "delete"}, headers=AUTH
         )
         assert reply.json["message"] == "Deleted"

@@ -24,8 +24,8 @@ def test_connects_disconnects_and_handler_events_are_recorded(lab: Lab) -> None:
 
     push = init_socketio(socketio, lab.weblab, lab.app, poll_timeout=0.05)
     try:
-        sid = lab.start()
-        client = socketio.test_client(lab.app, flask_test_client=lab.student(sid))
+        sid = lab.start_raw()
+        client = socketio.test_client(lab.app, flask_test_client=lab.browser(sid))
         assert client.is_connected()
         client.emit("switch", 1)
         client.disconnect()
@@ -57,8 +57,8 @@ def test_a_guarded_disconnect_handler_of_the_lab_is_recorded(lab: Lab) -> None:
     def disconnect(*reason: Any) -> None:
         seen.append("disconnect")
 
-    sid = lab.start()
-    client = socketio.test_client(lab.app, flask_test_client=lab.student(sid))
+    sid = lab.start_raw()
+    client = socketio.test_client(lab.app, flask_test_client=lab.browser(sid))
     assert client.is_connected()
     client.disconnect()
     assert seen == ["connect", "disconnect"]

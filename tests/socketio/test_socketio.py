@@ -26,7 +26,7 @@ def events(client: Any, name: str) -> list[Any]:
 
 def test_active_user_runs_handler_and_data_is_stored(lab: Lab) -> None:
     app = SocketLab(lab)
-    sid = lab.start()
+    sid = lab.start_raw()
     client = app.client(sid)
     client.emit("active-only", {"x": 1})
     client.emit("active-only", {"x": 2})
@@ -38,7 +38,7 @@ def test_active_user_runs_handler_and_data_is_stored(lab: Lab) -> None:
 
 def test_guarded_event_counts_as_activity(lab: Lab) -> None:
     app = SocketLab(lab)
-    sid = lab.start()
+    sid = lab.start_raw()
     client = app.client(sid)
     before = lab.record(sid).last_poll
     lab.state.clock = lambda: before + 10  # within WEBLAB_TIMEOUT (15 s)
@@ -48,7 +48,7 @@ def test_guarded_event_counts_as_activity(lab: Lab) -> None:
 
 def test_poll_inside_unguarded_handler_is_immediate(lab: Lab) -> None:
     app = SocketLab(lab)
-    sid = lab.start()
+    sid = lab.start_raw()
     client = app.client(sid)
     before = lab.record(sid).last_poll
     lab.state.clock = lambda: before + 10
@@ -69,7 +69,7 @@ def test_anonymous_socket_is_disconnected_and_handler_not_run(lab: Lab) -> None:
 
 def test_logged_out_user_login_only_runs_active_only_refused(lab: Lab) -> None:
     app = SocketLab(lab)
-    sid = lab.start()
+    sid = lab.start_raw()
     client = app.client(sid)
     lab.state.service.logout(sid)
     client.emit("login-only", "a")
@@ -82,7 +82,7 @@ def test_logged_out_user_login_only_runs_active_only_refused(lab: Lab) -> None:
 
 def test_expired_user_refused_by_active_guard(lab: Lab) -> None:
     app = SocketLab(lab)
-    sid = lab.start()
+    sid = lab.start_raw()
     client = app.client(sid)
     lab.dispose(sid)
     client.emit("active-only", "x")
@@ -100,7 +100,7 @@ def test_guarded_connect_refuses_anonymous(lab: Lab, guard: Callable[..., Any]) 
 
 def test_guarded_connect_accepts_active_user(lab: Lab) -> None:
     app = SocketLab(lab, guard_connect=socket_requires_active)
-    sid = lab.start()
+    sid = lab.start_raw()
     client = app.client(sid)
     assert client.is_connected()
     assert app.calls == [("connect", sid)]
@@ -132,9 +132,9 @@ def push_lab(lab: Lab) -> Any:
 
 def test_logout_pushes_session_ended_and_disconnects(push_lab: PushLab) -> None:
     lab = push_lab.lab
-    sid = lab.start()
+    sid = lab.start_raw()
     client = push_lab.connected(sid)
-    student = lab.student(sid)
+    student = lab.browser(sid)
     assert student.get(f"/callback/{sid}/logout").json == {"success": True}
     assert wait_for(client, SESSION_ENDED) == [
         {"reason": "logout", "back": "http://rlms.example/back"}
@@ -147,7 +147,7 @@ def test_logout_pushes_session_ended_and_disconnects(push_lab: PushLab) -> None:
 
 def test_dispose_pushes_session_ended_to_that_session_only(push_lab: PushLab) -> None:
     lab = push_lab.lab
-    sid, other = lab.start(), lab.start()
+    sid, other = lab.start_raw(), lab.start_raw()
     client, other_client = push_lab.connected(sid), push_lab.connected(other)
     lab.dispose(sid)
     assert wait_for(client, SESSION_ENDED) == [
@@ -160,7 +160,7 @@ def test_dispose_pushes_session_ended_to_that_session_only(push_lab: PushLab) ->
 
 def test_expiry_by_cleaner_pushes_session_ended(push_lab: PushLab) -> None:
     lab = push_lab.lab
-    sid = lab.start()
+    sid = lab.start_raw()
     client = push_lab.connected(sid)
     now = time.time()
     lab.state.clock = lambda: now + 1000
@@ -170,7 +170,7 @@ def test_expiry_by_cleaner_pushes_session_ended(push_lab: PushLab) -> None:
 
 def test_task_events_are_forwarded(push_lab: PushLab) -> None:
     lab = push_lab.lab
-    sid = lab.start()
+    sid = lab.start_raw()
     client = push_lab.connected(sid)
     channel = lab.state.keys.task_progress()
     progress = {
@@ -199,7 +199,7 @@ def test_task_events_are_forwarded(push_lab: PushLab) -> None:
 
 
 def test_listener_stops(push_lab: PushLab) -> None:
-    sid = push_lab.lab.start()
+    sid = push_lab.lab.start_raw()
     push_lab.connected(sid)
     worker = push_lab.push._worker
     assert isinstance(worker, threading.Thread) and worker.is_alive()
@@ -210,7 +210,7 @@ def test_listener_stops(push_lab: PushLab) -> None:
 def test_without_autopoll_guarded_event_does_not_poll(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(WEBLAB_AUTOPOLL=False)
     app = SocketLab(lab)
-    sid = lab.start()
+    sid = lab.start_raw()
     client = app.client(sid)
     before = lab.record(sid).last_poll
     lab.state.clock = lambda: before + 10
@@ -220,7 +220,7 @@ def test_without_autopoll_guarded_event_does_not_poll(make_lab: Callable[..., La
 
 
 def test_guarded_connect_with_logged_out_user(lab: Lab) -> None:
-    sid = lab.start()
+    sid = lab.start_raw()
     lab.state.service.logout(sid)
     assert not SocketLab(lab, guard_connect=socket_requires_active).client(sid).is_connected()
     login_app = SocketLab(make_twin(lab), guard_connect=socket_requires_login)
@@ -260,7 +260,7 @@ def test_push_keeps_the_labs_own_connect_handler(lab: Lab) -> None:
     app = SocketLab(lab, guard_connect=socket_requires_active)
     push = init_socketio(app.socketio, lab.weblab, lab.app, poll_timeout=0.05)
     try:
-        sid = lab.start()
+        sid = lab.start_raw()
         client = app.client(sid)
         assert app.calls == [("connect", sid)]  # ours, not the default one
         assert push.ready.wait(5)

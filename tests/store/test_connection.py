@@ -91,7 +91,7 @@ def test_join_longer_than_the_socket_timeout(
     with lab.app.app_context():
         lab.weblab.start_threads()
         try:
-            with session_context(lab.start()):
+            with session_context(lab.start_raw()):
                 started = time.monotonic()
                 task = slow.run_sync(3)  # no timeout: waits as long as it takes
                 assert task.done and task.result == "slow done"
@@ -117,7 +117,7 @@ def test_dispose_waits_on_tasks_longer_than_the_socket_timeout(short_timeout_lab
     with lab.app.app_context():
         lab.weblab.start_threads()
         try:
-            session_id = lab.start()
+            session_id = lab.start_raw()
             with session_context(session_id):
                 task = stubborn.delay()
             deadline = time.monotonic() + 5

@@ -49,9 +49,9 @@ def test_every_key_has_a_ttl_after_a_full_session(lab: Lab) -> None:
         weblab_user.data["x"] = 1
         return "ok"
 
-    kept = lab.start()
-    session_id = lab.start()
-    student = lab.student(session_id)
+    kept = lab.start_raw()
+    session_id = lab.start_raw()
+    student = lab.browser(session_id)
     student.get("/write")
     student.get("/lab")
     student.get(f"/callback/{session_id}/poll")
@@ -63,7 +63,7 @@ def test_every_key_has_a_ttl_after_a_full_session(lab: Lab) -> None:
     lab.dispose(kept)
     lab.status("unknown")
     lab.dispose("unknown")
-    lab.student(kept).get(f"/callback/{kept}/poll")
+    lab.browser(kept).get(f"/callback/{kept}/poll")
     keys = lab_keys(lab)
     assert keys, "the expired records should still be there"
     without_ttl = [key for key in keys if lab.state.client.ttl(key) < 0]
@@ -126,14 +126,14 @@ def hot_lab(make_lab: Callable[..., Lab]) -> Lab:
 def test_requires_active_unchanged_data_is_one_round_trip(
     hot_lab: Lab, round_trips: RoundTrips
 ) -> None:
-    student = hot_lab.student(hot_lab.start())
+    student = hot_lab.browser(hot_lab.start_raw())
     assert measure(round_trips, lambda: student.get("/lab")) == 1, round_trips.commands
 
 
 def test_requires_active_changed_data_is_two_round_trips(
     hot_lab: Lab, round_trips: RoundTrips
 ) -> None:
-    student = hot_lab.student(hot_lab.start())
+    student = hot_lab.browser(hot_lab.start_raw())
     assert measure(round_trips, lambda: student.get("/change")) == 2, round_trips.commands
 
 
@@ -145,7 +145,7 @@ def test_requests_without_session_cost_nothing(hot_lab: Lab, round_trips: RoundT
 
 
 def test_status_is_one_round_trip(hot_lab: Lab, round_trips: RoundTrips) -> None:
-    session_id = hot_lab.start()
+    session_id = hot_lab.start_raw()
     assert measure(round_trips, lambda: hot_lab.status(session_id)) == 1, round_trips.commands
 
 
@@ -153,10 +153,10 @@ def test_status_is_one_round_trip(hot_lab: Lab, round_trips: RoundTrips) -> None
 def test_multiple_status_of_1000_ids_is_one_round_trip(
     hot_lab: Lab, round_trips: RoundTrips, limit: float | None
 ) -> None:
-    ids = [hot_lab.start() for _ in range(3)] + [f"unknown-{i}" for i in range(997)]
+    ids = [hot_lab.start_raw() for _ in range(3)] + [f"unknown-{i}" for i in range(997)]
 
     def call() -> None:
-        reply = hot_lab.rlms.post(
+        reply = hot_lab.raw_rlms.post(
             "/weblab/sessions/status/multiple",
             headers=AUTH,
             json={"session_ids": ids, "timeout": limit},
@@ -261,10 +261,10 @@ def test_every_script_touches_only_the_keys_it_declares(
     client.set_response_callback("COMMAND", lambda reply, **_options: reply)  # raw GETKEYS
     monitor = Monitor(int(store_url.rsplit(":", 1)[1].split("/")[0]))
     try:
-        session_id = lab.start()
-        student = lab.student(session_id)
+        session_id = lab.start_raw()
+        student = lab.browser(session_id)
         student.get("/lab")
-        lab.rlms.post(
+        lab.raw_rlms.post(
             "/weblab/sessions/status/multiple",
             headers=AUTH,
             json={"session_ids": [session_id, "unknown"]},
@@ -282,7 +282,7 @@ def test_every_script_touches_only_the_keys_it_declares(
         student.get(f"/callback/{session_id}/logout")
         with lab.app.app_context():
             assert lab.weblab.clean_expired_users() == 1
-        other = lab.start()
+        other = lab.start_raw()
         lab.dispose(other)
         client.echo("end-of-scenario")
         seen = monitor.read_until("end-of-scenario")

@@ -60,10 +60,10 @@ def row_keys(html: str, field: str) -> list[str]:
 def sessions_in_each_state(lab: Lab) -> dict[str, str]:
     """Two active sessions, one logged out, one being disposed and one disposed."""
     ids = {
-        name: lab.start(server={"request.username": name})
+        name: lab.start_raw(server={"request.username": name})
         for name in ("ana", "bob", "carla", "dora", "emil")
     }
-    lab.student(ids["carla"]).get(f"/callback/{ids['carla']}/logout")
+    lab.browser(ids["carla"]).get(f"/callback/{ids['carla']}/logout")
     outcome, _ = lab.state.sessions.begin_dispose(
         ids["dora"], now=lab.state.clock(), timeout=0, only_if_due=False
     )

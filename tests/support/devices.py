@@ -12,11 +12,13 @@ def _url(device: str) -> str:
 
 
 def start_on(lab: Lab, device: str) -> Any:
-    return lab.rlms.post(_url(device), json=lab.start_body(), headers=AUTH)
+    return lab.raw_rlms.post(_url(device), json=lab.start_body(), headers=AUTH)
 
 
 def dispose_on(lab: Lab, device: str, session_id: str) -> dict[str, Any]:
-    reply = lab.rlms.post(f"{_url(device)}{session_id}", json={"action": "delete"}, headers=AUTH)
+    reply = lab.raw_rlms.post(
+        f"{_url(device)}{session_id}", json={"action": "delete"}, headers=AUTH
+    )
     return dict(reply.json)
 
 

@@ -93,26 +93,20 @@ def base_config(store_url: str) -> dict[str, Any]:
 
 class Lab(LabUnderTest):
     """The shipped :class:`~weblab_ext.testing.harness.LabUnderTest` with what only this
-    suite needs: the hooks it records (``started``, ``disposed``, filled by ``make_lab``) and
-    the suite's older short names for three harness members.
+    suite needs: the hooks it records (``started``, ``disposed``, filled by ``make_lab``),
+    :attr:`raw_rlms` and test clients typed to return :class:`SuiteResponse`.
 
-    Those three shadow members of the harness with another shape, which is why their lines
-    carry a type-ignore; moving the suite's call sites to the harness names
-    (``test_client()`` with ``rlms_headers``, ``start_raw``, ``browser``) would remove them:
-
-    - ``rlms``: a test client for raw RLMS requests (the harness's ``rlms()`` makes an
-      :class:`~weblab_ext.rlms.RLMSClient`);
-    - ``start(**overrides)``: :meth:`start_raw`, the session id (the harness's ``start``
-      returns a :class:`~weblab_ext.rlms.StartedSession`);
-    - ``student(session_id)``: :meth:`browser` (the harness's ``student`` starts a session).
+    A test starts a session as the RLMS does with :meth:`start_raw` (the session id) or with
+    the harness's :meth:`start` / :meth:`student`, and reaches it as a student with
+    :meth:`browser`.
     """
-
-    rlms: SuiteClient  # type: ignore[assignment]
 
     def __init__(self, app: Flask, weblab: WebLab | None = None) -> None:
         super().__init__(app)
         self._weblab = weblab if weblab is not None else super().weblab
-        self.rlms = self.test_client()
+        #: One test client kept for the lab's life, for raw RLMS requests (a test adds
+        #: ``headers=AUTH``; the harness's :meth:`rlms` makes an RLMS client instead).
+        self.raw_rlms = self.test_client()
         self.disposed: list[str] = []
         self.started: list[tuple[Any, Any]] = []
 
@@ -132,10 +126,7 @@ class Lab(LabUnderTest):
         assert record is not None, f"no session {session_id} in the store"
         return record
 
-    def start(self, **overrides: Any) -> str:  # type: ignore[override]
-        return self.start_raw(**overrides)
-
-    def student(self, session_id: str) -> SuiteClient:  # type: ignore[override]
-        """The browser that followed the launch URL of ``session_id`` (one per session: the
-        launch URL logs in one browser only; asking again follows it again in that one)."""
-        return cast(SuiteClient, self.browser(session_id))
+    def browser(self, session_id: str) -> SuiteClient:
+        """The harness's :meth:`~weblab_ext.testing.harness.LabUnderTest.browser`, typed to
+        return a :class:`SuiteClient`."""
+        return cast(SuiteClient, super().browser(session_id))

@@ -50,7 +50,7 @@ class SocketLab:
             poll()
 
     def client(self, session_id: str | None = None) -> Any:
-        http = self.lab.student(session_id) if session_id else self.lab.app.test_client()
+        http = self.lab.browser(session_id) if session_id else self.lab.app.test_client()
         return self.socketio.test_client(self.lab.app, flask_test_client=http)
 
 

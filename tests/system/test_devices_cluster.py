@@ -26,11 +26,13 @@ def test_a_pool_on_a_cluster(make_lab: Callable[..., Lab]) -> None:
     under_test = LabUnderTest(lab.app)
     one = under_test.start(device="board-1").session_id
     two = under_test.start(under_test.rlms("ldl", device="board-2")).session_id
-    busy = lab.rlms.post("/devices/board-1/weblab/sessions/", json=lab.start_body(), headers=AUTH)
+    busy = lab.raw_rlms.post(
+        "/devices/board-1/weblab/sessions/", json=lab.start_body(), headers=AUTH
+    )
     assert busy.status_code == 409
     assert under_test.rlms(device="board-2").status(one) == -1
     assert under_test.rlms(device="board-1").status(one) > 0
-    multiple = lab.rlms.post(
+    multiple = lab.raw_rlms.post(
         "/devices/board-2/weblab/sessions/status/multiple",
         json={"session_ids": [one, two]},
         headers=AUTH,

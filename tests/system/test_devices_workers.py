@@ -24,7 +24,7 @@ from weblab_ext.runtime.workers import HeartbeatLoop
 
 def _start(lab: Lab, device: str, **server: Any) -> str:
     body = lab.start_body(server=server)
-    reply = lab.rlms.post(f"/devices/{device}/weblab/sessions/", json=body, headers=AUTH)
+    reply = lab.raw_rlms.post(f"/devices/{device}/weblab/sessions/", json=body, headers=AUTH)
     assert reply.status_code == 200, reply.json
     return str(reply.json["session_id"])
 

@@ -147,10 +147,10 @@ def _fake_fails(situation: Situation) -> None:
 
 def _status(situation: Situation) -> None:
     lab = situation.lab
-    first = lab.start()
-    lab.start(server={"request.username": "ana.garcia"})
-    gone = lab.start(server={"request.username": "li.wei"})
-    lab.student(gone).get(f"/callback/{gone}/logout")  # waits for the cleaner: exited
+    first = lab.start_raw()
+    lab.start_raw(server={"request.username": "ana.garcia"})
+    gone = lab.start_raw(server={"request.username": "li.wei"})
+    lab.browser(gone).get(f"/callback/{gone}/logout")  # waits for the cleaner: exited
     with lab.app.app_context(), session_context(first):
         running = situation.tasks["measure"].delay()
         situation.tasks["calibrate"].delay()
@@ -163,19 +163,19 @@ def _status(situation: Situation) -> None:
 
 
 def _tasks(situation: Situation) -> None:
-    with situation.lab.app.app_context(), session_context(situation.lab.start()):
+    with situation.lab.app.app_context(), session_context(situation.lab.start_raw()):
         situation.tasks["measure"].delay()
         situation.tasks["calibrate"].delay()
 
 
 def _loop(situation: Situation) -> None:
-    with situation.lab.app.app_context(), session_context(situation.lab.start()):
+    with situation.lab.app.app_context(), session_context(situation.lab.start_raw()):
         situation.tasks["measure"].delay()
 
 
 def _expired(situation: Situation) -> None:
     for _ in range(3):
-        situation.lab.start()
+        situation.lab.start_raw()
     situation.lab.state.clock = lambda: 4_000_000_000.0
 
 

@@ -53,7 +53,7 @@ def _health_lab(make_lab: Callable[..., Lab]) -> Lab:
 
 
 def _start(lab: Lab, **overrides: Any) -> Any:
-    return lab.rlms.post("/weblab/sessions/", json=lab.start_body(**overrides), headers=AUTH)
+    return lab.raw_rlms.post("/weblab/sessions/", json=lab.start_body(**overrides), headers=AUTH)
 
 
 def _nested(depth: int) -> Any:
@@ -71,11 +71,11 @@ def _without_username(lab: Lab) -> dict[str, Any]:
 
 def _replies(lab: Lab) -> dict[str, Callable[[], Any]]:
     """The doc's reply samples, each with the request that gets it from the lab."""
-    get, post = lab.rlms.get, lab.rlms.post
+    get, post = lab.raw_rlms.get, lab.raw_rlms.post
     bad_auth = {"Authorization": "Basic eDp5"}
 
     def started() -> str:
-        return lab.start()
+        return lab.start_raw()
 
     def failing_start() -> Any:
         def boom(client_data: Any, server_data: Any) -> None:
@@ -139,7 +139,7 @@ def _replies(lab: Lab) -> dict[str, Callable[[], Any]]:
         '{"error":true,"message":"Error initializing laboratory","code":"on-start-failed"}': (
             failing_start
         ),
-        '{"error":true,"code":"method-not-allowed",...}': lambda: lab.rlms.open(
+        '{"error":true,"code":"method-not-allowed",...}': lambda: lab.raw_rlms.open(
             "/weblab/sessions/api", method="TRACE", headers=AUTH
         ),
         '{"error":true,"code":"not-found",...}': lambda: get(
@@ -177,9 +177,9 @@ def _limited_replies(make_lab: Callable[..., Lab]) -> dict[str, Callable[[], Any
     down = make_lab(WEBLAB_REDIS_URL="redis://127.0.0.1:1/0")
 
     def disposing() -> Any:
-        session_id = slow.start()
+        session_id = slow.start_raw()
         try:
-            return slow.rlms.post(
+            return slow.raw_rlms.post(
                 f"/weblab/sessions/{session_id}", json={"action": "delete"}, headers=AUTH
             )
         finally:
@@ -190,12 +190,12 @@ def _limited_replies(make_lab: Callable[..., Lab]) -> dict[str, Callable[[], Any
         '{"error":true,"code":"body-too-large","message":...}': lambda: _start(
             small, padding="x" * 5000
         ),
-        '{"error":true,"code":"body-too-large",...}': lambda: small.rlms.post(
+        '{"error":true,"code":"body-too-large",...}': lambda: small.raw_rlms.post(
             "/weblab/sessions/status/multiple", json=big, headers=AUTH
         ),
         '{"error":true,"code":"too-many-session-ids","message":...,"field":"session_ids",'
         '"success":false,"error_code":"too-many-session-ids","error_human":...}': lambda: (
-            small.rlms.post(
+            small.raw_rlms.post(
                 "/weblab/sessions/status/multiple",
                 json={"session_ids": ["a", "b", "c"]},
                 headers=AUTH,

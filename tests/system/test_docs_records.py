@@ -32,8 +32,8 @@ def test_the_analysis_prints_what_the_page_says(
 
 
 def test_the_export_sample_has_the_shape_of_a_real_export(lab: Lab) -> None:
-    sid = lab.start(server={"request.course": "Physics 101", "request.group": "G2"})
-    lab.student(sid)
+    sid = lab.start_raw(server={"request.course": "Physics 101", "request.group": "G2"})
+    lab.browser(sid)
     lab.dispose(sid)
     real = json.loads(lab.app.test_cli_runner().invoke(args=["weblab", "export"]).stdout)
     sample = [json.loads(line) for line in page_block("json", '"session"').splitlines()]

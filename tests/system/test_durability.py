@@ -48,7 +48,7 @@ def _acknowledged_work(lab: Lab) -> tuple[dict[str, int], dict[str, str]]:
     tasks: dict[str, str] = {}
     with lab.app.app_context():
         for number in range(SESSIONS):
-            session_id = lab.start()
+            session_id = lab.start_raw()
             sessions[session_id] = number
             with session_context(session_id):
                 for x in range(TASKS_PER_SESSION):

@@ -48,6 +48,6 @@ def test_the_device_lifecycle_on_a_cluster(make_lab: Callable[..., Lab]) -> None
     assert monitor.run_once() == 2
     report = json_of(lab.app.test_client().get("/devices/board-1/weblab/health"))
     assert report["success"] is True and report["checked_at"] is not None
-    rows = lab.rlms.get("/weblab/devices", headers=AUTH).json["devices"]
+    rows = lab.raw_rlms.get("/weblab/devices", headers=AUTH).json["devices"]
     assert [row["state"] for row in rows] == ["idle", "idle"]
     assert len(lifecycle.states.history("board-1")) >= 4

@@ -86,9 +86,10 @@ def test_kill_9_mid_clean_up_leaves_the_device_unoffered_until_a_reset(
     assert status_of(lab, "board-1").state == DeviceState.CLEANING
     assert start_on(lab, "board-1").json["code"] == "device-busy"
     url = f"/devices/board-1/weblab/sessions/{session_id}"
-    assert lab.rlms.get(f"{url}/status", headers=AUTH).json["should_finish"] != -1
+    assert lab.raw_rlms.get(f"{url}/status", headers=AUTH).json["should_finish"] != -1
     devices = {
-        row["name"]: row for row in lab.rlms.get("/weblab/devices", headers=AUTH).json["devices"]
+        row["name"]: row
+        for row in lab.raw_rlms.get("/weblab/devices", headers=AUTH).json["devices"]
     }
     assert devices["board-1"]["cleanup_finished"] is False
     # Once the disposal is taken for abandoned, the session ends and the device is broken.

@@ -332,9 +332,9 @@ def test_socketio_guarded_events_during_an_outage(
         weblab_user.data["light"] = payload
         ran.append(payload)
 
-    session_id = lab.start()
-    client = socketio.test_client(lab.app, flask_test_client=lab.student(session_id))
-    browser = lab.student(session_id)  # a second tab, connecting during the outage
+    session_id = lab.start_raw()
+    client = socketio.test_client(lab.app, flask_test_client=lab.browser(session_id))
+    browser = lab.browser(session_id)  # a second tab, connecting during the outage
     client.emit("switch", 1)
     assert ran == [1]
     client.get_received()
@@ -347,8 +347,8 @@ def test_socketio_guarded_events_during_an_outage(
         assert not late.is_connected()  # refused cleanly: the browser connects again later
     finally:
         protected_redis.start()
-    session_id = lab.start()  # Redis came back empty
-    client = socketio.test_client(lab.app, flask_test_client=lab.student(session_id))
+    session_id = lab.start_raw()  # Redis came back empty
+    client = socketio.test_client(lab.app, flask_test_client=lab.browser(session_id))
     assert client.is_connected()
     client.emit("switch", 3)
     assert ran == [1, 3]

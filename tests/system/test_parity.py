@@ -36,8 +36,8 @@ def test_lifecycle_events_go_to_app_logger_with_weblablib_sources(
     logged_lab: Lab, caplog: pytest.LogCaptureFixture
 ) -> None:
     lab = logged_lab
-    session_id = lab.start()
-    student = lab.student(session_id)
+    session_id = lab.start_raw()
+    student = lab.browser(session_id)
     student.get(f"/callback/{session_id}/logout")
     assert student.get("/lab").status_code == 302
     assert lab.status(session_id) == -1
@@ -64,8 +64,8 @@ def test_lifecycle_events_go_to_app_logger_with_weblablib_sources(
 def test_json_rejection_logs_the_status_it_answered(
     logged_lab: Lab, caplog: pytest.LogCaptureFixture
 ) -> None:
-    session_id = logged_lab.start()
-    student = logged_lab.student(session_id)
+    session_id = logged_lab.start_raw()
+    student = logged_lab.browser(session_id)
     student.get(f"/callback/{session_id}/logout")
     assert student.get("/lab", headers={"Accept": "application/json"}).status_code == 403
     (event,) = lifecycle_events(caplog, logged_lab)
@@ -107,8 +107,8 @@ def test_every_rejection_carries_the_request_and_a_session_hash_key(
     caplog.set_level(logging.INFO, logger=lab.app.logger.name)
     anonymous = lab.app.test_client()
     assert anonymous.get("/lab").status_code == 302  # to the unauthorized link
-    session_id = lab.start()
-    student = lab.student(session_id)
+    session_id = lab.start_raw()
+    student = lab.browser(session_id)
     student.get(f"/callback/{session_id}/logout")
     assert student.get("/lab").status_code == 302  # back to the RLMS
 
@@ -147,7 +147,7 @@ def test_seconds_past_max_date_is_never_negative(
     """A session disposed 120 s before its slot ends was 0 s past its max date (weblablib
     reports 0 there, not -120)."""
     lab = logged_lab
-    session_id = lab.start()
+    session_id = lab.start_raw()
     max_date = lab.record(session_id).max_date
     lab.state.clock = _Clock(max_date + offset)
     assert lab.dispose(session_id)["message"] == "Deleted"
@@ -161,7 +161,7 @@ def test_lifecycle_logs_can_be_turned_off(
     lab = make_lab(WEBLAB_LOG_SESSION_LIFECYCLE=False)
     caplog.set_level(logging.INFO)
     lab.app.test_client().get("/lab")
-    session_id = lab.start()
+    session_id = lab.start_raw()
     lab.dispose(session_id)
     assert lifecycle_events(caplog, lab) == []
 
@@ -171,7 +171,7 @@ def test_get_task_without_a_session_returns_none(lab: Lab) -> None:
     def measure() -> int:
         return 1
 
-    session_id = lab.start()
+    session_id = lab.start_raw()
     with lab.app.app_context():
         assert lab.weblab.get_task("x" * 43) is None  # unknown id
         assert lab.weblab.get_task("no-such-task") is None  # neither an id nor a task name
@@ -197,7 +197,7 @@ def test_no_context_errors_recommend_a_helper_that_exists(lab: Lab) -> None:
         recommended = re.findall(r"weblab_ext\.(\w+)\(", message)
         assert recommended == ["session_context"], message
         assert recommended[0] in weblab_ext.__all__
-    session_id = lab.start()
+    session_id = lab.start_raw()
     with lab.app.app_context(), weblab_ext.session_context(session_id):  # as recommended
         assert weblab_user.username == "john.smith"
         assert measure.delay().session_id == session_id

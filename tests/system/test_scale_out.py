@@ -114,11 +114,11 @@ def test_sessions_of_several_labs(
 ) -> None:
     for base in lab_bases(store_url, request):
         lab = make_lab(WEBLAB_REDIS_BASE=base)
-        ended, disposed = lab.start(), lab.start()
-        student = lab.student(ended)
+        ended, disposed = lab.start_raw(), lab.start_raw()
+        student = lab.browser(ended)
         assert student.get("/lab").get_data(as_text=True) == "lab of john.smith"
         assert lab.status(ended) == 5
-        reply = lab.rlms.post(
+        reply = lab.raw_rlms.post(
             "/weblab/sessions/status/multiple",
             headers=AUTH,
             json={"session_ids": [ended, disposed, "unknown"]},
@@ -138,7 +138,7 @@ def test_sessions_of_several_labs(
 
 def test_operator_commands(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(SECRET_KEY="x")
-    lab.start()
+    lab.start_raw()
     runner = lab.app.test_cli_runner()
     with lab.app.app_context():  # as `flask` provides it
         result = runner.invoke(args=["weblab", "check"])
@@ -231,7 +231,7 @@ def test_tasks_run_in_a_worker_process(
     def double(x: int) -> None: ...
 
     process = worker(lab.app.config["WEBLAB_REDIS_BASE"])
-    session_id = lab.start()
+    session_id = lab.start_raw()
     with lab.app.app_context(), session_context(session_id):
         assert double.delay(21).join(30).result == 42  # waits for the worker to come up
         task = cooperative.delay()
@@ -267,9 +267,9 @@ def test_push_reaches_the_sockets_of_each_lab(
 
         push = PushLab(lab)
         try:
-            logged_out, disposed = lab.start(), lab.start()
+            logged_out, disposed = lab.start_raw(), lab.start_raw()
             first, second = push.connected(logged_out), push.connected(disposed)
-            lab.student(logged_out).get(f"/callback/{logged_out}/logout")
+            lab.browser(logged_out).get(f"/callback/{logged_out}/logout")
             assert wait_for(first, "weblab:session-ended")[0]["reason"] == "logout"
             with lab.app.app_context(), session_context(disposed):
                 task = measure.delay()
@@ -321,7 +321,7 @@ def test_cluster_failover_answers_503_then_recovers(
     victim = cluster.master_port_of(Keys(base).session("x"))
     lab = make_lab(WEBLAB_REDIS_URL=cluster.url, WEBLAB_REDIS_BASE=base, WEBLAB_TIMEOUT=600)
     push = PushLab(lab)
-    session_id = lab.start()
+    session_id = lab.start_raw()
     socket = push.connected(session_id)
     # Let the replica catch up before the crash (replication is asynchronous).
     wait_until(lambda: cluster.client(victim).wait(1, 1000) >= 1, 10, "the replica to sync")
@@ -349,10 +349,10 @@ def test_cluster_failover_answers_503_then_recovers(
     # The session survived on the promoted replica; the push listener subscribed again on
     # the new master, and a new session works end to end.
     assert lab.status(session_id) == 5
-    fresh = lab.start()
-    assert lab.student(fresh).get("/lab").status_code == 200
+    fresh = lab.start_raw()
+    assert lab.browser(fresh).get("/lab").status_code == 200
     wait_until(lambda: push.push.ready.is_set(), 20, "the push listener to subscribe again")
-    lab.student(session_id).get(f"/callback/{session_id}/logout")
+    lab.browser(session_id).get(f"/callback/{session_id}/logout")
     assert wait_for(socket, "weblab:session-ended", timeout=20)[0]["reason"] == "logout"
     push.push.stop()
     # Leave the cluster whole for the tests that follow: the old master rejoins as a replica.
@@ -369,7 +369,7 @@ def test_sentinel_failover_answers_503_then_recovers(
     promoted the replica, then work again without a restart."""
     sentinel = own_sentinel
     lab = make_lab(WEBLAB_TIMEOUT=600)
-    session_id = lab.start()
+    session_id = lab.start_raw()
     assert redis.Redis(port=sentinel.master_port).wait(1, 2000) >= 1
     load = Load(lab, session_id)
     load.thread.start()

@@ -59,7 +59,7 @@ def test_printable_escapes_only_what_is_not_text(raw: object, shown: str) -> Non
 
 def hostile_lab(make_lab: Callable[..., Lab], **config: Any) -> tuple[Lab, str]:
     lab = make_lab(**config)
-    session_id = lab.start(
+    session_id = lab.start_raw(
         server={"request.username": HOSTILE, "request.full_name": HOSTILE},
         back="http://rlms.example/back",
     )
@@ -93,8 +93,8 @@ def test_the_admin_page_shows_user_names_escaped(make_lab: Callable[..., Lab]) -
 def test_paths_in_log_lines_are_escaped(lab: Lab, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     path = "/weblab/sessions/%1b%5d52%3bc%3bAA%3d%3d%07/status"
-    lab.rlms.open(path, method="TRACE")  # no credentials: the refusal names the path
-    lab.rlms.get("/weblab/admin/%1b%5d0%3bx%07%0d")  # the admin pages are off: a 404 only
+    lab.raw_rlms.open(path, method="TRACE")  # no credentials: the refusal names the path
+    lab.raw_rlms.get("/weblab/admin/%1b%5d0%3bx%07%0d")  # the admin pages are off: a 404 only
     assert "Refused an RLMS call" in caplog.text
     assert "\\x1b]52;c;AA==\\x07" in caplog.text
     assert raw_controls(caplog.text) == set()

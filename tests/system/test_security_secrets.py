@@ -48,7 +48,7 @@ def test_refused_rlms_calls_never_log_the_password(
     reason: str,
     path: str,
 ) -> None:
-    method = guarded.rlms.post if path.endswith("/") else guarded.rlms.get
+    method = guarded.raw_rlms.post if path.endswith("/") else guarded.raw_rlms.get
     reply = method(path, headers=header, json=guarded.start_body())
     assert reply.status_code in (200, 401)
     assert reply.json.get("valid") is not True
@@ -133,8 +133,8 @@ def test_refused_socket_events_log_a_session_hash(
     def move() -> None:  # pragma: no cover - refused
         raise AssertionError("a refused event ran")
 
-    session_id = lab.start()
-    student = lab.student(session_id)
+    session_id = lab.start_raw()
+    student = lab.browser(session_id)
     socket_client = socketio.test_client(lab.app, flask_test_client=student)
     student.get(f"/callback/{session_id}/logout")
     caplog.set_level(logging.DEBUG)

@@ -62,7 +62,7 @@ def test_cleaner_fails_a_dead_workers_task_with_no_worker_left(
     process = workers.start("--threads", "1")
     runtime = lab.state.tasks
     lock_key = lab.state.keys.unique_lock("exclusive")
-    with lab.app.app_context(), session_context(lab.start()):
+    with lab.app.app_context(), session_context(lab.start_raw()):
         task = tasks["exclusive"].delay(60)
         wait_running(task)
         # The web process runs the cleaner (WEBLAB_AUTOCLEAN_THREAD) and no task worker.
@@ -96,7 +96,7 @@ def test_reads_report_a_dead_workers_task_as_failed(
     lab, tasks, workers = beat_lab
     process = workers.start("--threads", "1")
     weblab = lab.weblab
-    with lab.app.app_context(), session_context(lab.start()):
+    with lab.app.app_context(), session_context(lab.start_raw()):
         task = tasks["exclusive"].delay(60)
         wait_running(task)
         assert [t.status for t in weblab.running_tasks] == ["running"]
@@ -159,7 +159,7 @@ def test_paused_worker_stops_at_once_and_its_writes_are_refused(
     beat = PAUSE_BEAT
     first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
     paused = workers.start("--threads", "1")
-    with lab.app.app_context(), session_context(lab.start()):
+    with lab.app.app_context(), session_context(lab.start_raw()):
         first = tasks["fenced"].delay(str(first_log), 100_000)
         wait_running(first)
         while len(_log_lines(first_log)) < 3:
@@ -214,7 +214,7 @@ def test_every_key_has_a_ttl_after_killed_workers(
     second = workers.start("--threads", "1")
     weblab = lab.weblab
     with lab.app.app_context():
-        sessions = [lab.start() for _ in range(3)]
+        sessions = [lab.start_raw() for _ in range(3)]
         with session_context(sessions[0]):
             done = [tasks["whoami"].delay(0) for _ in range(4)]
             for task in done:
@@ -223,7 +223,7 @@ def test_every_key_has_a_ttl_after_killed_workers(
             assert duplicate[1].failed
             wait_running(duplicate[0])
             tasks["mine"].delay(0.1)
-        lab.student(sessions[1]).get(f"/callback/{sessions[1]}/logout")
+        lab.browser(sessions[1]).get(f"/callback/{sessions[1]}/logout")
         lab.dispose(sessions[0])  # stops its tasks
         _kill(first)
         _kill(second)  # every worker killed with kill -9

@@ -31,7 +31,7 @@ def proc_lab(
 def test_kill_9_worker_mid_task(proc_lab: tuple[Lab, dict[str, Any], Workers]) -> None:
     lab, tasks, workers = proc_lab
     process = workers.start("--threads", "1")
-    session_id = lab.start()
+    session_id = lab.start_raw()
     runtime = lab.state.tasks
     stop = threading.Event()
     with lab.app.app_context(), session_context(session_id):
@@ -60,7 +60,7 @@ def test_sigterm_stops_tasks_then_fails_stubborn_ones(
 ) -> None:
     lab, tasks, workers = proc_lab
     process = workers.start("--threads", "2", "--grace", "0.5")
-    session_id = lab.start()
+    session_id = lab.start_raw()
     with lab.app.app_context(), session_context(session_id):
         polite = tasks["cooperative"].delay()
         rude = tasks["stubborn"].delay()
@@ -80,7 +80,7 @@ def test_several_worker_processes(proc_lab: tuple[Lab, dict[str, Any], Workers])
     lab, tasks, workers = proc_lab
     first = workers.start("--threads", "1")
     second = workers.start("--threads", "1")
-    session_id = lab.start()
+    session_id = lab.start_raw()
     with lab.app.app_context(), session_context(session_id):
         batch = [tasks["whoami"].delay(0.1) for _ in range(6)]
         exclusive = tasks["exclusive"].delay(0.3)
@@ -91,7 +91,7 @@ def test_several_worker_processes(proc_lab: tuple[Lab, dict[str, Any], Workers])
         assert duplicate.join(1).error["class"] == "AlreadyRunningError"
         mine = tasks["mine"].delay(0.3)
         assert tasks["mine"].delay(0).join(1).error["class"] == "AlreadyRunningError"
-    with lab.app.app_context(), session_context(lab.start()):
+    with lab.app.app_context(), session_context(lab.start_raw()):
         theirs = tasks["mine"].delay(0.3)  # another session runs in parallel
         assert theirs.join(10).done and mine.join(10).done
 
@@ -123,12 +123,12 @@ def test_worker_survives_redis_restart(make_lab: Callable[..., Lab]) -> None:
         with lab.app.app_context():
             lab.weblab.start_threads()
             try:
-                with session_context(lab.start()):
+                with session_context(lab.start_raw()):
                     assert double.run_sync(1, timeout=5).result == 2
                     wait_running(nap.delay(0.5))
                 server.restart()  # during a task: all data lost, connections dropped
                 time.sleep(0.3)
-                with session_context(lab.start()):
+                with session_context(lab.start_raw()):
                     assert double.run_sync(2, timeout=10).result == 4
                 assert runtime.listener_alive.wait(5)
             finally:
@@ -147,7 +147,7 @@ def test_cli_commands(
         return 3 * x
 
     runner = lab.app.test_cli_runner()
-    session_id = lab.start()
+    session_id = lab.start_raw()
     with lab.app.app_context(), session_context(session_id):
         task = triple.delay(2)
     result = runner.invoke(args=["weblab", "run-tasks"])

@@ -75,7 +75,7 @@ def _lab_with_tasks(make_lab: Callable[..., Lab], **config: Any) -> tuple[Lab, d
 
 
 def _session(lab: Lab) -> tuple[str, Any]:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     ctx = lab.app.test_request_context("/")
     ctx.push()
     request_state().session_id = session_id
@@ -261,7 +261,7 @@ def test_unique_delay(make_lab: Callable[..., Lab]) -> None:
             only_one()  # a direct call respects the lock too
         u1 = per_user.delay()
         assert per_user.delay().failed
-        other_sid = lab.start()
+        other_sid = lab.start_raw()
         with session_context(other_sid):
             assert per_user.delay().submitted  # another session: its own lock
         lab.weblab.run_tasks()

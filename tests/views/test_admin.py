@@ -133,7 +133,7 @@ def test_anonymous_and_wrong_credentials_get_401(
 
 
 def test_admin_credentials_do_not_open_the_rlms_endpoints(lab: Lab) -> None:
-    reply = lab.rlms.post("/weblab/sessions/", json=lab.start_body(), headers=ADMIN_AUTH)
+    reply = lab.raw_rlms.post("/weblab/sessions/", json=lab.start_body(), headers=ADMIN_AUTH)
     assert reply.status_code == 401
 
 
@@ -178,8 +178,8 @@ def test_the_page_lists_sessions_tasks_workers_and_health_without_ids(lab: Lab) 
     @lab.weblab.task
     def measure() -> None: ...
 
-    session_id = lab.start()
-    other = lab.start(server={"request.username": "ana.garcia"})
+    session_id = lab.start_raw()
+    other = lab.start_raw(server={"request.username": "ana.garcia"})
     with lab.app.app_context(), session_context(session_id):
         task = measure.delay()
     lab.state.tasks.heartbeat_tick(threads=3)
@@ -226,7 +226,7 @@ def test_the_page_shows_a_failing_health_check(lab: Lab) -> None:
 
 
 def test_ending_a_session_from_the_page_disposes_it_once(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     html = admin_page(lab)
     (key,) = row_keys(html, "session")
     reply = end_session(lab, key, page_token(html), **ORIGIN)
@@ -247,7 +247,7 @@ def test_ending_a_session_from_the_page_disposes_it_once(lab: Lab) -> None:
 def test_ending_a_session_asks_first(lab: Lab) -> None:
     """The page's button leads to a page naming the student; nothing ends until the operator
     confirms there (plain forms: no script needed)."""
-    session_id = lab.start(server={"request.username": "<b>ana</b>"})
+    session_id = lab.start_raw(server={"request.username": "<b>ana</b>"})
     html = admin_page(lab)
     (key,) = row_keys(html, "session")
     assert 'name="confirm"' not in html  # the row's button asks, it does not end
@@ -271,7 +271,7 @@ def test_ending_a_session_asks_first(lab: Lab) -> None:
 
 
 def test_the_confirmation_needs_a_valid_token_and_origin(lab: Lab) -> None:
-    lab.start()
+    lab.start_raw()
     html = admin_page(lab)
     (key,) = row_keys(html, "session")
     assert end_session(lab, key, "garbage", confirm="", **ORIGIN).status_code == 403
@@ -281,7 +281,7 @@ def test_the_confirmation_needs_a_valid_token_and_origin(lab: Lab) -> None:
 
 
 def test_asking_to_end_a_session_that_ended_goes_back_to_the_page(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     html = admin_page(lab)
     (key,) = row_keys(html, "session")
     lab.dispose(session_id)
@@ -318,7 +318,7 @@ def test_stopping_a_task_from_the_page(lab: Lab) -> None:
     @lab.weblab.task
     def measure() -> None: ...
 
-    with lab.app.app_context(), session_context(lab.start()):
+    with lab.app.app_context(), session_context(lab.start_raw()):
         task = measure.delay()
     html = admin_page(lab)
     (key,) = row_keys(html, "task")
@@ -352,7 +352,7 @@ def test_the_page_under_a_store_outage(make_lab: Callable[..., Lab]) -> None:
 @pytest.fixture
 def ready(lab: Lab) -> tuple[Lab, str, str, str]:
     """A lab with one session, its key on the page and the page's token."""
-    session_id = lab.start()
+    session_id = lab.start_raw()
     html = admin_page(lab)
     return lab, session_id, row_keys(html, "session")[0], page_token(html)
 
@@ -429,7 +429,7 @@ def test_a_lab_with_csrfprotect_still_takes_the_page_actions(make_lab: Callable[
 
     lab = make_lab(**ADMIN, WTF_CSRF_ENABLED=True)
     CSRFProtect(lab.app)  # after init_app: weblab_ext exempts its routes at the first request
-    session_id = lab.start()
+    session_id = lab.start_raw()
     html = admin_page(lab)
     reply = end_session(lab, row_keys(html, "session")[0], page_token(html), **ORIGIN)
     assert reply.status_code == 303

@@ -36,12 +36,14 @@ def health(lab: Lab, path: str = "/weblab/health") -> dict[str, Any]:
 
 def test_device_maintenance_refuses_starts_and_keeps_sessions(pool: Lab) -> None:
     session_id = start_on(pool, "board-1").json["session_id"]
-    student = pool.student(session_id)
+    student = pool.browser(session_id)
     result = cli(pool, "maintenance", "on", "--device", "board-1", "--message", "New camera")
     assert result.exit_code == 0, result.output
     # The student in session keeps the slot.
     assert student.get("/lab").status_code == 200
-    status = pool.rlms.get(f"/devices/board-1/weblab/sessions/{session_id}/status", headers=AUTH)
+    status = pool.raw_rlms.get(
+        f"/devices/board-1/weblab/sessions/{session_id}/status", headers=AUTH
+    )
     assert status.json["should_finish"] > 0
     # Health, as an RLMS following it sees it.
     report = health(pool, "/devices/board-1/weblab/health")
@@ -61,19 +63,19 @@ def test_device_maintenance_refuses_starts_and_keeps_sessions(pool: Lab) -> None
 
 
 def test_lab_wide_maintenance_without_devices(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     assert health(lab) == {"found": True, "success": True, "message": "ok: store"}
     assert cli(lab, "maintenance", "on").exit_code == 0
     report = health(lab)
     assert report["success"] is False
     assert report["message"] == "The lab is under maintenance"
     assert report["state"] == "maintenance"
-    reply = lab.rlms.post("/weblab/sessions/", json=lab.start_body(), headers=AUTH)
+    reply = lab.raw_rlms.post("/weblab/sessions/", json=lab.start_body(), headers=AUTH)
     assert reply.status_code == 409 and reply.json["code"] == "maintenance"
     assert lab.status(session_id) > 0  # the session in progress keeps its slot
     assert cli(lab, "maintenance", "off").exit_code == 0
     assert health(lab) == {"found": True, "success": True, "message": "ok: store"}
-    assert lab.start()
+    assert lab.start_raw()
 
 
 def test_lab_wide_maintenance_covers_every_device(pool: Lab) -> None:
@@ -114,7 +116,7 @@ def test_health_is_true_while_busy_and_false_while_broken(pool: Lab) -> None:
 
 def test_the_devices_list_says_who_holds_what(pool: Lab) -> None:
     session_id = start_on(pool, "board-1").json["session_id"]
-    reply = pool.rlms.get("/weblab/devices", headers=AUTH)
+    reply = pool.raw_rlms.get("/weblab/devices", headers=AUTH)
     assert reply.status_code == 200
     rows = {row["name"]: row for row in reply.json["devices"]}
     assert list(rows) == BOARDS
@@ -128,7 +130,8 @@ def test_the_devices_list_says_who_holds_what(pool: Lab) -> None:
     assert two["cleanup_finished"] is False  # nobody knows what it holds
     dispose_on(pool, "board-1", session_id)
     rows = {
-        row["name"]: row for row in pool.rlms.get("/weblab/devices", headers=AUTH).json["devices"]
+        row["name"]: row
+        for row in pool.raw_rlms.get("/weblab/devices", headers=AUTH).json["devices"]
     }
     assert rows["board-1"]["state"] == "idle" and rows["board-1"]["cleanup_finished"] is True
     assert rows["board-1"]["session"] is None
@@ -144,7 +147,7 @@ def test_the_devices_list_takes_admin_credentials_and_refuses_others(pool: Lab) 
 
 
 def test_the_devices_list_without_devices_is_empty(lab: Lab) -> None:
-    reply = lab.rlms.get("/weblab/devices", headers=AUTH)
+    reply = lab.raw_rlms.get("/weblab/devices", headers=AUTH)
     assert reply.status_code == 200 and reply.json == {"devices": []}
     assert lab.app.test_client().get("/weblab/devices").status_code == 401
 

@@ -90,17 +90,17 @@ def test_sessions_of_another_device_read_as_unknown(make_lab: Callable[..., Lab]
     other = _rlms(lab, "board-2")
     assert other.status(one) == -1
     assert other.status(two) > 0
-    reply = lab.rlms.post(
+    reply = lab.raw_rlms.post(
         "/devices/board-2/weblab/sessions/status/multiple",
         json={"session_ids": [one, two]},
         headers=AUTH,
     )
     assert reply.json["status"][one] == -1 and reply.json["status"][two] > 0
-    reply = lab.rlms.post(
+    reply = lab.raw_rlms.post(
         f"/devices/board-2/weblab/sessions/{one}", json={"action": "delete"}, headers=AUTH
     )
     assert reply.json["message"] == "Not found"
-    assert lab.rlms.delete(f"/devices/board-2/ldl/sessions/{one}", headers=AUTH).json[
+    assert lab.raw_rlms.delete(f"/devices/board-2/ldl/sessions/{one}", headers=AUTH).json[
         "message"
     ] == ("Not found")
     assert _rlms(lab, "board-1").status(one) > 0  # untouched on its own device
@@ -115,13 +115,15 @@ def test_a_busy_device_refuses_a_start_until_disposed(
     with pytest.raises(RLMSHTTPError) as info:
         _rlms(lab, "board-1").start()
     assert info.value.status == 409
-    reply = lab.rlms.post("/devices/board-1/weblab/sessions/", json=lab.start_body(), headers=AUTH)
+    reply = lab.raw_rlms.post(
+        "/devices/board-1/weblab/sessions/", json=lab.start_body(), headers=AUTH
+    )
     assert reply.status_code == 409
     assert reply.json["error"] is True and reply.json["code"] == "device-busy"
     assert "board-1" in reply.json["message"] and "success" not in reply.json
     with pytest.raises((RLMSHTTPError, LabStartFailed)):
         _rlms(lab, "board-1", "ldl").start()
-    ldl = lab.rlms.post("/devices/board-1/ldl/sessions/", json=_ldl_body(), headers=AUTH)
+    ldl = lab.raw_rlms.post("/devices/board-1/ldl/sessions/", json=_ldl_body(), headers=AUTH)
     assert ldl.status_code == 409 and ldl.json["success"] is False, ldl.json
     assert "Refused a start on device board-1" in caplog.text
     assert session.session_id not in caplog.text
@@ -188,7 +190,7 @@ def test_unprefixed_paths_list_the_devices(make_lab: Callable[..., Lab]) -> None
         ("GET", "/weblab/health"),
         ("DELETE", "/ldl/sessions/x"),
     ]:
-        reply = lab.rlms.open(path, method=method, json={}, headers=AUTH)
+        reply = lab.raw_rlms.open(path, method=method, json={}, headers=AUTH)
         assert reply.status_code == 404, path
         assert reply.json["code"] == "device-required"
         assert reply.json["devices"] == [f"http://localhost:5000/devices/{d}" for d in BOARDS]
@@ -197,22 +199,22 @@ def test_unprefixed_paths_list_the_devices(make_lab: Callable[..., Lab]) -> None
 
 def test_an_unknown_device_is_a_json_404(make_lab: Callable[..., Lab]) -> None:
     lab = _pool(make_lab)
-    reply = lab.rlms.get("/devices/board-9/weblab/sessions/api", headers=AUTH)
+    reply = lab.raw_rlms.get("/devices/board-9/weblab/sessions/api", headers=AUTH)
     assert reply.status_code == 404 and reply.json["code"] == "unknown-device"
-    reply = lab.rlms.get("/devices/board-1/weblab/nowhere", headers=AUTH)
+    reply = lab.raw_rlms.get("/devices/board-1/weblab/nowhere", headers=AUTH)
     assert reply.status_code == 404 and reply.json["error"] is True
 
 
 def test_device_paths_need_the_rlms_credentials(make_lab: Callable[..., Lab]) -> None:
     lab = _pool(make_lab)
-    assert lab.rlms.get("/devices/board-1/weblab/sessions/api").status_code == 200
-    assert lab.rlms.post("/devices/board-1/weblab/sessions/", json={}).status_code == 401
-    assert lab.rlms.get("/devices/board-1/ldl/sessions/x/status").status_code == 401
+    assert lab.raw_rlms.get("/devices/board-1/weblab/sessions/api").status_code == 200
+    assert lab.raw_rlms.post("/devices/board-1/weblab/sessions/", json={}).status_code == 401
+    assert lab.raw_rlms.get("/devices/board-1/ldl/sessions/x/status").status_code == 401
 
 
 def test_one_device_is_served_on_the_unprefixed_paths_too(make_lab: Callable[..., Lab]) -> None:
     lab = _pool(make_lab, ["only"])
-    session_id = lab.start()  # as the RLMS was configured before the lab had devices
+    session_id = lab.start_raw()  # as the RLMS was configured before the lab had devices
     assert LabUnderTest(lab.app).user(session_id).device == "only"  # type: ignore[attr-defined]
     with pytest.raises(RLMSHTTPError):
         _rlms(lab, "only").start()
@@ -222,8 +224,8 @@ def test_one_device_is_served_on_the_unprefixed_paths_too(make_lab: Callable[...
 
 
 def test_without_devices_there_are_no_device_paths(lab: Lab) -> None:
-    assert lab.rlms.get("/devices/board-1/weblab/sessions/api").status_code == 404
-    one, two = lab.start(), lab.start()  # sessions overlap, as in weblablib
+    assert lab.raw_rlms.get("/devices/board-1/weblab/sessions/api").status_code == 404
+    one, two = lab.start_raw(), lab.start_raw()  # sessions overlap, as in weblablib
     assert LabUnderTest(lab.app).user(one).device == ""  # type: ignore[attr-defined]
     assert lab.status(one) > 0 and lab.status(two) > 0
 

@@ -45,7 +45,7 @@ def assert_json_error(reply: Any, status: int, code: str | None = None) -> dict[
 def test_every_rlms_path_answers_json(
     lab: Lab, prefix: str, method: str, path: str, status: int
 ) -> None:
-    reply = lab.rlms.open(prefix + path, method=method, headers=AUTH)
+    reply = lab.raw_rlms.open(prefix + path, method=method, headers=AUTH)
     body = assert_json_error(reply, status)
     if status == 405:
         assert reply.headers["Allow"]
@@ -56,17 +56,17 @@ def test_every_rlms_path_answers_json(
 
 @pytest.mark.parametrize("prefix", PREFIXES)
 def test_dot_dot_as_an_id_is_just_an_unknown_session(lab: Lab, prefix: str) -> None:
-    reply = lab.rlms.get(f"{prefix}/sessions/../status", headers=AUTH)
+    reply = lab.raw_rlms.get(f"{prefix}/sessions/../status", headers=AUTH)
     assert reply.status_code == 200 and reply.json == {"should_finish": -1}
 
 
 def test_dispose_path_allows_the_dialects_methods(lab: Lab) -> None:
-    assert lab.rlms.get("/weblab/sessions/abc", headers=AUTH).headers["Allow"] == "POST"
-    assert lab.rlms.get("/ldl/sessions/abc", headers=AUTH).headers["Allow"] == "POST, DELETE"
+    assert lab.raw_rlms.get("/weblab/sessions/abc", headers=AUTH).headers["Allow"] == "POST"
+    assert lab.raw_rlms.get("/ldl/sessions/abc", headers=AUTH).headers["Allow"] == "POST, DELETE"
 
 
 def test_unknown_rlms_paths_still_need_credentials(lab: Lab) -> None:
-    assert_json_error(lab.rlms.get("/weblab/nothing-here"), 401, "unauthorized")
+    assert_json_error(lab.raw_rlms.get("/weblab/nothing-here"), 401, "unauthorized")
 
 
 def test_the_labs_own_error_pages_do_not_change_rlms_replies(lab: Lab) -> None:
@@ -74,8 +74,8 @@ def test_the_labs_own_error_pages_do_not_change_rlms_replies(lab: Lab) -> None:
     def html_404(error: Any) -> tuple[str, int]:
         return "<h1>lab 404</h1>", 404
 
-    assert_json_error(lab.rlms.get("/weblab/nothing-here", headers=AUTH), 404, "not-found")
-    assert lab.rlms.get("/not-rlms").get_data(as_text=True) == "<h1>lab 404</h1>"
+    assert_json_error(lab.raw_rlms.get("/weblab/nothing-here", headers=AUTH), 404, "not-found")
+    assert lab.raw_rlms.get("/not-rlms").get_data(as_text=True) == "<h1>lab 404</h1>"
 
 
 def test_a_crash_in_an_rlms_view_is_a_json_500(
@@ -88,7 +88,7 @@ def test_a_crash_in_an_rlms_view_is_a_json_500(
 
     monkeypatch.setattr(lab.state.service, "status", broken)
     assert_json_error(
-        lab.rlms.get("/weblab/sessions/x/status", headers=AUTH), 500, "internal-error"
+        lab.raw_rlms.get("/weblab/sessions/x/status", headers=AUTH), 500, "internal-error"
     )
 
 
@@ -116,7 +116,7 @@ def test_rlms_calls_answer_503_json_while_the_store_is_down(
     dead_store_lab: Lab, call: Callable[[Any], Any], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="weblab_ext")
-    reply = call(dead_store_lab.rlms)
+    reply = call(dead_store_lab.raw_rlms)
     assert_json_error(reply, 503, "store-unavailable")
     assert int(reply.headers["Retry-After"]) > 0
     assert "hunter2secret" not in caplog.text
@@ -124,7 +124,7 @@ def test_rlms_calls_answer_503_json_while_the_store_is_down(
 
 
 def test_rlms_start_answers_503_json_while_the_store_is_down(dead_store_lab: Lab) -> None:
-    reply = dead_store_lab.rlms.post(
+    reply = dead_store_lab.raw_rlms.post(
         "/weblab/sessions/", json=dead_store_lab.start_body(), headers=AUTH
     )
     assert_json_error(reply, 503, "store-unavailable")

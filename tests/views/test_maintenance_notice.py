@@ -26,7 +26,7 @@ def test_the_poll_reply_carries_the_notice_of_the_session_device(
     lab = make_lab(WEBLAB_DEVICES=BOARDS)
     one = start_on(lab, "board-1").json["session_id"]
     two = start_on(lab, "board-2").json["session_id"]
-    first, second = lab.student(one), lab.student(two)
+    first, second = lab.browser(one), lab.browser(two)
     assert _poll(lab, first, one) == {"success": True}
     lifecycle = lab.state.devices.lifecycle
     lifecycle.set_maintenance("board-1", "Back at <3>")
@@ -40,8 +40,8 @@ def test_the_poll_reply_carries_the_notice_of_the_session_device(
 
 
 def test_a_lab_without_devices_gets_the_notice_too(lab: Lab) -> None:
-    session_id = lab.start()
-    student = lab.student(session_id)
+    session_id = lab.start_raw()
+    student = lab.browser(session_id)
     lab.state.devices.lifecycle.set_maintenance(None, "")
     assert _poll(lab, student, session_id) == {
         "success": True,
@@ -59,7 +59,7 @@ def test_sockets_get_the_notice_event(make_lab: Callable[..., Lab]) -> None:
     push = init_socketio(socketio, lab.weblab, lab.app, poll_timeout=0.05)
     try:
         session_id = start_on(lab, "board-1").json["session_id"]
-        client = socketio.test_client(lab.app, flask_test_client=lab.student(session_id))
+        client = socketio.test_client(lab.app, flask_test_client=lab.browser(session_id))
         assert push.ready.wait(5)
         lab.state.devices.lifecycle.set_maintenance("board-1", "Camera swap")
         deadline = time.monotonic() + 5

@@ -44,7 +44,7 @@ def families(samples: dict[Any, float]) -> set[str]:
 
 
 def test_a_scrape_after_one_start_shows_the_session_and_every_metric(lab: Lab) -> None:
-    lab.start()
+    lab.start_raw()
     samples = scrape(lab.app.test_client())
     assert sample(samples, "weblab_sessions_active") == 1
     assert sample(samples, "weblab_session_starts_total") == 1
@@ -63,7 +63,7 @@ def test_a_scrape_after_one_start_shows_the_session_and_every_metric(lab: Lab) -
 
 
 def test_openmetrics_when_prometheus_asks_for_it(lab: Lab) -> None:
-    lab.start()
+    lab.start_raw()
     reply = lab.app.test_client().get(
         "/weblab/metrics",
         headers={**ADMIN_AUTH, "Accept": "application/openmetrics-text; version=1.0.0"},
@@ -92,23 +92,23 @@ def test_disposals_are_counted_by_why_the_session_ended(lab: Lab) -> None:
 
     lab.weblab.callbacks.on_dispose = on_dispose
     # The RLMS ends a session that is not over: "rlms"; its on_dispose takes 0.3 s.
-    slow.append(lab.start())
+    slow.append(lab.start_raw())
     assert lab.dispose(slow[0])["finished"]
     # The student logs out, the cleaner disposes: "exited".
-    exited = lab.start()
-    lab.student(exited).get(f"/callback/{exited}/logout")
+    exited = lab.start_raw()
+    lab.browser(exited).get(f"/callback/{exited}/logout")
     # A 10 s slot is over at t0 + 12 (silent for 12 s only): "slot_end".
-    lab.start(server={"priority.queue.slot.length": "10"})
+    lab.start_raw(server={"priority.queue.slot.length": "10"})
     clock[0] = t0 + 12
     with lab.app.app_context():
         assert lab.weblab.clean_expired_users() == 2
     # Silent for 18 s > WEBLAB_TIMEOUT, slot not over: "timeout", even if the RLMS disposes.
-    silent = lab.start()
+    silent = lab.start_raw()
     clock[0] = t0 + 30
     assert lab.dispose(silent)["finished"]
     # on_start raises: disposed at once, "start_failed".
     lab.weblab.callbacks.on_start = lambda client, server: 1 / 0
-    reply = lab.rlms.post("/weblab/sessions/", json=lab.start_body(), headers=AUTH)
+    reply = lab.raw_rlms.post("/weblab/sessions/", json=lab.start_body(), headers=AUTH)
     assert reply.status_code == 500
 
     samples = scrape(lab.app.test_client())
@@ -140,7 +140,7 @@ def test_tasks_are_counted_by_how_they_ended(lab: Lab) -> None:
     @lab.weblab.task(unique="global")
     def lonely() -> None: ...
 
-    session_id = lab.start()
+    session_id = lab.start_raw()
     client = lab.app.test_client()
     with lab.app.app_context(), session_context(session_id):
         quick.delay()
@@ -163,7 +163,7 @@ def test_a_task_whose_worker_is_gone_counts_as_lost(lab: Lab) -> None:
     @lab.weblab.task
     def measure() -> None: ...
 
-    with lab.app.app_context(), session_context(lab.start()):
+    with lab.app.app_context(), session_context(lab.start_raw()):
         task = measure.delay()
     engine = lab.state.tasks
     engine.store.pop_from_queue(engine.worker_id)
@@ -191,8 +191,8 @@ def test_cleaner_lag_is_the_age_of_the_oldest_due_session(lab: Lab, why: str) ->
     lab.state.clock = lambda: clock[0]
     lab.state.timeout = 15
     client = lab.app.test_client()
-    session_id = lab.start(server={"priority.queue.slot.length": "100"})
-    lab.start()  # a session that is fine all along
+    session_id = lab.start_raw(server={"priority.queue.slot.length": "100"})
+    lab.start_raw()  # a session that is fine all along
     assert sample(scrape(client), "weblab_cleaner_lag_seconds") == 0
     if why == "slot_end":
         lab.state.timeout = 0
@@ -200,7 +200,7 @@ def test_cleaner_lag_is_the_age_of_the_oldest_due_session(lab: Lab, why: str) ->
     elif why == "timeout":
         clock[0], expected = t0 + 50, 35  # silent since t0, due since t0 + 15
     else:
-        lab.student(session_id).get(f"/callback/{session_id}/logout")
+        lab.browser(session_id).get(f"/callback/{session_id}/logout")
         lab.state.timeout = 0
         clock[0], expected = t0 + 20, 20  # counted from its last poll
     lag = sample(scrape(client), "weblab_cleaner_lag_seconds")
@@ -236,7 +236,7 @@ def test_without_prometheus_client_the_endpoint_says_what_to_install(
 
 
 def test_the_counters_key_expires(lab: Lab) -> None:
-    lab.dispose(lab.start())
+    lab.dispose(lab.start_raw())
     key = lab.state.keys.metrics_counters()
     assert key in lab.state.keys.all_families().values()
     assert 0 < lab.state.client.ttl(key) <= COUNTERS_TTL
@@ -248,23 +248,23 @@ def test_the_counters_key_expires(lab: Lab) -> None:
 def test_counting_costs_one_round_trip_on_start_and_dispose_none_on_requests(
     lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lab.dispose(lab.start())  # loads every script once
+    lab.dispose(lab.start_raw())  # loads every script once
     # Every thread: a disposal runs on_dispose and counts in a thread of its own.
     trips = count_round_trips(monkeypatch, this_thread_only=False)
     counting = lab.state.service.counters
-    with_counters = {"start": trips.of(lab.start)}
-    session_id = lab.start()
+    with_counters = {"start": trips.of(lab.start_raw)}
+    session_id = lab.start_raw()
     with_counters["dispose"] = trips.of(lambda: lab.dispose(session_id))
     lab.state.service.counters = LifecycleCounters()  # counts nothing
-    without = {"start": trips.of(lab.start)}
-    session_id = lab.start()
+    without = {"start": trips.of(lab.start_raw)}
+    session_id = lab.start_raw()
     without["dispose"] = trips.of(lambda: lab.dispose(session_id))
     lab.state.service.counters = counting
     assert with_counters == {"start": without["start"] + 1, "dispose": without["dispose"] + 1}, (
         with_counters,
         without,
     )
-    student = lab.student(lab.start())
+    student = lab.browser(lab.start_raw())
     student.get("/lab")
     assert trips.of(lambda: student.get("/lab")) == 1  # the hot path: TOUCH only
 

@@ -16,7 +16,7 @@ from weblab_ext.runtime.lifecycle_log import session_id_hash
 
 def test_records_page_charts_usage_per_device(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(**ADMIN)
-    sid = lab.start()
+    sid = lab.start_raw()
     record = lab.state.sessions.load(sid)
     assert record is not None
     journal = lab.state.journal
@@ -47,7 +47,7 @@ def test_records_page_charts_usage_per_device(make_lab: Callable[..., Lab]) -> N
 
 def test_timeline_of_a_session_escapes_what_the_lab_recorded(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(**ADMIN)
-    sid = lab.start()
+    sid = lab.start_raw()
     with lab.app.test_request_context(), session_context(sid):
         lab.weblab.record("note", text="<img src=x onerror=alert(1)>")
     lab.dispose(sid)

@@ -27,24 +27,24 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_api_version_needs_no_credentials(lab: Lab, dialect: str) -> None:
-    reply = lab.rlms.get(f"/{dialect}/sessions/api")
+    reply = lab.raw_rlms.get(f"/{dialect}/sessions/api")
     assert reply.status_code == 200
     assert reply.json == {"api_version": "1"}
-    assert lab.rlms.get(f"/{dialect}/sessions/api", headers=AUTH).json == {"api_version": "1"}
+    assert lab.raw_rlms.get(f"/{dialect}/sessions/api", headers=AUTH).json == {"api_version": "1"}
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_test_endpoint(lab: Lab, dialect: str) -> None:
     url = f"/{dialect}/sessions/test"
-    assert lab.rlms.get(url, headers=AUTH).json == {"valid": True}
+    assert lab.raw_rlms.get(url, headers=AUTH).json == {"valid": True}
 
-    no_header = lab.rlms.get(url)
+    no_header = lab.raw_rlms.get(url)
     assert no_header.status_code == 200  # WebLab-Deusto reads only 2xx replies
     assert no_header.json["valid"] is False
     assert "no username" in no_header.json["error_messages"][0]
 
     for headers in (basic("nobody", PASSWORD), basic(USERNAME, "wrong")):
-        reply = lab.rlms.get(url, headers=headers)
+        reply = lab.raw_rlms.get(url, headers=headers)
         assert reply.status_code == 200
         assert reply.json["valid"] is False
         assert "wrong username" in reply.json["error_messages"][0]
@@ -76,7 +76,7 @@ def test_other_endpoints_refuse_wrong_credentials(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    reply = lab.rlms.open(f"/{dialect}{path}", method=method, json=body, headers=headers)
+    reply = lab.raw_rlms.open(f"/{dialect}{path}", method=method, json=body, headers=headers)
     assert reply.status_code == 401
     assert reply.mimetype == "application/json"
     assert reply.json["error"] is True
@@ -88,8 +88,8 @@ def test_other_endpoints_refuse_wrong_credentials(
 
 
 def test_ldl_delete_refuses_wrong_credentials(lab: Lab) -> None:
-    session_id = lab.start()
-    reply = lab.rlms.delete(f"/ldl/sessions/{session_id}")
+    session_id = lab.start_raw()
+    reply = lab.raw_rlms.delete(f"/ldl/sessions/{session_id}")
     assert reply.status_code == 401
     assert lab.disposed == []
     assert lab.status(session_id) == 5
@@ -97,27 +97,29 @@ def test_ldl_delete_refuses_wrong_credentials(lab: Lab) -> None:
 
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_api_suffix_in_query_string_is_no_bypass(lab: Lab, dialect: str) -> None:
-    start = lab.rlms.post(f"/{dialect}/sessions/?x=/api", json=lab.start_body())
+    start = lab.raw_rlms.post(f"/{dialect}/sessions/?x=/api", json=lab.start_body())
     assert start.status_code == 401
     assert_nothing_stored(lab)
-    session_id = lab.start()
-    status = lab.rlms.get(f"/{dialect}/sessions/{session_id}/status?x=/api")
+    session_id = lab.start_raw()
+    status = lab.raw_rlms.get(f"/{dialect}/sessions/{session_id}/status?x=/api")
     assert status.status_code == 401
-    dispose = lab.rlms.post(f"/{dialect}/sessions/{session_id}?x=/api", json={"action": "delete"})
+    dispose = lab.raw_rlms.post(
+        f"/{dialect}/sessions/{session_id}?x=/api", json={"action": "delete"}
+    )
     assert dispose.status_code == 401
     assert lab.disposed == []
     assert lab.state.monitoring.session_counts().total == 1
     # The `api` route itself is exempt by endpoint, not by URL suffix: a query string is fine.
-    assert lab.rlms.get(f"/{dialect}/sessions/api?x=1").json == {"api_version": "1"}
+    assert lab.raw_rlms.get(f"/{dialect}/sessions/api?x=1").json == {"api_version": "1"}
 
 
 def test_post_to_api_is_not_an_unauthenticated_dispose(lab: Lab) -> None:
-    reply = lab.rlms.post("/weblab/sessions/api", json={"action": "delete"})
+    reply = lab.raw_rlms.post("/weblab/sessions/api", json={"action": "delete"})
     assert reply.status_code in (401, 405)
 
 
 def test_credentials_are_read_per_request(lab: Lab) -> None:
-    assert lab.rlms.get("/weblab/sessions/test", headers=AUTH).json == {"valid": True}
+    assert lab.raw_rlms.get("/weblab/sessions/test", headers=AUTH).json == {"valid": True}
 
 
 # -- start ------------------------------------------------------------------------------------
@@ -125,7 +127,7 @@ def test_credentials_are_read_per_request(lab: Lab) -> None:
 
 @pytest.mark.parametrize("path", ["/weblab/sessions/", "/weblab/sessions"])
 def test_start_with_and_without_slash(lab: Lab, path: str) -> None:
-    reply = lab.rlms.post(path, json=lab.start_body(), headers=AUTH)
+    reply = lab.raw_rlms.post(path, json=lab.start_body(), headers=AUTH)
     assert reply.status_code == 200, reply.get_data(as_text=True)
     assert set(reply.json) == {"url", "session_id"}
     session_id = reply.json["session_id"]
@@ -146,7 +148,7 @@ def test_start_with_and_without_slash(lab: Lab, path: str) -> None:
 
 def test_start_url_honours_scheme_and_server_name(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(WEBLAB_SCHEME="https", SERVER_NAME="lab.example.org")
-    reply = lab.rlms.post(
+    reply = lab.raw_rlms.post(
         "/weblab/sessions/", json=lab.start_body(), headers=AUTH, base_url="http://lab.example.org"
     )
     session_id = reply.json["session_id"]
@@ -160,7 +162,7 @@ def student_user(lab: Lab, session_id: str) -> Any:
 
 def test_start_with_objects(lab: Lab) -> None:
     now = time.time()
-    session_id = lab.start(
+    session_id = lab.start_raw(
         server={"priority.queue.slot.start.timestamp": repr(now), "weblab_reservation_id": "r-1"}
     )
     user = student_user(lab, session_id)
@@ -181,7 +183,7 @@ def test_start_with_json_strings(lab: Lab) -> None:
     body = lab.start_body()
     body["client_initial_data"] = json.dumps(body["client_initial_data"])
     body["server_initial_data"] = json.dumps(body["server_initial_data"])
-    reply = lab.rlms.post("/weblab/sessions/", json=body, headers=AUTH)
+    reply = lab.raw_rlms.post("/weblab/sessions/", json=body, headers=AUTH)
     assert reply.status_code == 200, reply.json
     assert lab.started[0][0] == {"in_test": True}
     user = student_user(lab, reply.json["session_id"])
@@ -196,7 +198,7 @@ def test_start_form_encoded(lab: Lab) -> None:
         "server_initial_data": json.dumps(body["server_initial_data"]),
         "back": body["back"],
     }
-    reply = lab.rlms.post("/weblab/sessions/", data=form, headers=AUTH)
+    reply = lab.raw_rlms.post("/weblab/sessions/", data=form, headers=AUTH)
     assert reply.status_code == 200, reply.json
     assert student_user(lab, reply.json["session_id"]).back == body["back"]
 
@@ -224,13 +226,13 @@ def test_start_form_encoded(lab: Lab) -> None:
     ids=["float", "string", "iso-utc", "iso-offset"],
 )
 def test_start_time_formats(lab: Lab, server: dict[str, Any], expected_start: float) -> None:
-    session_id = lab.start(server=server)
+    session_id = lab.start_raw(server=server)
     assert student_user(lab, session_id).start_date == pytest.approx(expected_start)
 
 
 def test_start_local_time_format(lab: Lab) -> None:
     local = datetime.datetime(2023, 11, 14, 12, 0, 0, 250000)
-    session_id = lab.start(
+    session_id = lab.start_raw(
         server={
             "priority.queue.slot.start.timestamp": None,
             "priority.queue.slot.start": str(local),
@@ -238,7 +240,7 @@ def test_start_local_time_format(lab: Lab) -> None:
     )
     assert student_user(lab, session_id).start_date == pytest.approx(local.timestamp())
     no_fraction = local.replace(microsecond=0)
-    session_id = lab.start(
+    session_id = lab.start_raw(
         server={
             "priority.queue.slot.start.timestamp": None,
             "priority.queue.slot.start": str(no_fraction),
@@ -263,7 +265,7 @@ def test_start_missing_field_names_it_and_stores_nothing(lab: Lab, field: str) -
         del body[field]
     else:
         del body["server_initial_data"][field]
-    reply = lab.rlms.post("/weblab/sessions/", json=body, headers=AUTH)
+    reply = lab.raw_rlms.post("/weblab/sessions/", json=body, headers=AUTH)
     assert reply.status_code == 400
     assert reply.json["error"] is True
     assert field in reply.json["message"]
@@ -274,7 +276,7 @@ def test_start_missing_field_names_it_and_stores_nothing(lab: Lab, field: str) -
 def test_start_missing_start_time(lab: Lab) -> None:
     body = lab.start_body()
     del body["server_initial_data"]["priority.queue.slot.start.timestamp"]
-    reply = lab.rlms.post("/weblab/sessions/", json=body, headers=AUTH)
+    reply = lab.raw_rlms.post("/weblab/sessions/", json=body, headers=AUTH)
     assert reply.status_code == 400
     assert "priority.queue.slot.start" in reply.json["message"]
     assert_nothing_stored(lab)
@@ -310,7 +312,7 @@ def test_start_wrong_types_are_refused(
 ) -> None:
     body = lab.start_body()
     mutate(body)
-    reply = lab.rlms.post("/weblab/sessions/", json=body, headers=AUTH)
+    reply = lab.raw_rlms.post("/weblab/sessions/", json=body, headers=AUTH)
     assert reply.status_code == 400, reply.json
     assert reply.json["error"] is True
     assert field in reply.json["message"]
@@ -320,7 +322,7 @@ def test_start_wrong_types_are_refused(
 @pytest.mark.parametrize("raw", [b"", b"{not json", b"[1, 2]", b"null", b"NaN", b'"text"'])
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_start_bad_json(lab: Lab, raw: bytes, dialect: str) -> None:
-    reply = lab.rlms.post(
+    reply = lab.raw_rlms.post(
         f"/{dialect}/sessions/", data=raw, headers=AUTH, content_type="application/json"
     )
     assert reply.status_code == 400
@@ -332,7 +334,7 @@ def test_start_bad_json(lab: Lab, raw: bytes, dialect: str) -> None:
 
 def test_on_start_returning_dict_becomes_data(lab: Lab) -> None:
     lab.weblab.callbacks.on_start = lambda client, server: {"answer": 42}
-    session_id = lab.start()
+    session_id = lab.start_raw()
     assert dict(student_user(lab, session_id).data) == {"answer": 42}
 
 
@@ -343,7 +345,7 @@ def test_on_start_mutating_data_is_persisted(lab: Lab) -> None:
         weblab_user.data["mutated"] = True
 
     lab.weblab.callbacks.on_start = on_start
-    session_id = lab.start()
+    session_id = lab.start_raw()
     assert dict(student_user(lab, session_id).data) == {"mutated": True}
 
 
@@ -355,7 +357,7 @@ def test_on_start_failure(lab: Lab, failure: str) -> None:
         return [1, 2]
 
     lab.weblab.callbacks.on_start = on_start
-    reply = lab.rlms.post("/weblab/sessions/", json=lab.start_body(), headers=AUTH)
+    reply = lab.raw_rlms.post("/weblab/sessions/", json=lab.start_body(), headers=AUTH)
     assert 400 <= reply.status_code < 600
     assert reply.json["error"] is True
     assert "session_id" not in reply.json
@@ -376,14 +378,14 @@ def test_on_start_and_on_dispose_both_raising(lab: Lab) -> None:
 
     lab.weblab.callbacks.on_start = on_start
     lab.weblab.callbacks.on_dispose = on_dispose
-    reply = lab.rlms.post("/weblab/sessions/", json=lab.start_body(), headers=AUTH)
+    reply = lab.raw_rlms.post("/weblab/sessions/", json=lab.start_body(), headers=AUTH)
     assert reply.json["error"] is True
     assert "message" in reply.json
     assert "session_id" not in reply.json
 
 
 def test_ldl_start_status_delete(lab: Lab) -> None:
-    reply = lab.rlms.post("/ldl/sessions/", json=ldl_body(), headers=AUTH)
+    reply = lab.raw_rlms.post("/ldl/sessions/", json=ldl_body(), headers=AUTH)
     assert reply.status_code == 200, reply.json
     session_id = reply.json["session_id"]
     assert reply.json["url"].endswith(f"/callback/{session_id}")
@@ -392,36 +394,36 @@ def test_ldl_start_status_delete(lab: Lab) -> None:
     assert user.username_unique == "ana@lde"
     assert user.experiment_id == "robot@Robots"
     assert user.back == "http://lde.example/back"
-    assert lab.rlms.get(f"/ldl/sessions/{session_id}/status", headers=AUTH).json == {
+    assert lab.raw_rlms.get(f"/ldl/sessions/{session_id}/status", headers=AUTH).json == {
         "should_finish": 5
     }
-    reply = lab.rlms.delete(f"/ldl/sessions/{session_id}", headers=AUTH)
+    reply = lab.raw_rlms.delete(f"/ldl/sessions/{session_id}", headers=AUTH)
     assert reply.json["message"] == "Deleted"
     assert lab.disposed == [session_id]
-    assert lab.rlms.delete(f"/ldl/sessions/{session_id}", headers=AUTH).json["message"] == (
+    assert lab.raw_rlms.delete(f"/ldl/sessions/{session_id}", headers=AUTH).json["message"] == (
         "Deleted"
     )
-    assert lab.rlms.delete("/ldl/sessions/unknown", headers=AUTH).json["message"] == "Not found"
+    assert lab.raw_rlms.delete("/ldl/sessions/unknown", headers=AUTH).json["message"] == "Not found"
 
 
 def test_ldl_start_missing_section(lab: Lab) -> None:
     body = ldl_body()
     del body["user"]
-    reply = lab.rlms.post("/ldl/sessions/", json=body, headers=AUTH)
+    reply = lab.raw_rlms.post("/ldl/sessions/", json=body, headers=AUTH)
     assert reply.status_code == 400
     assert "user" in reply.json["message"]
     assert_nothing_stored(lab)
 
 
 def test_weblab_has_no_delete_route(lab: Lab) -> None:
-    session_id = lab.start()
-    assert lab.rlms.delete(f"/weblab/sessions/{session_id}", headers=AUTH).status_code == 405
+    session_id = lab.start_raw()
+    assert lab.raw_rlms.delete(f"/weblab/sessions/{session_id}", headers=AUTH).status_code == 405
     assert lab.status(session_id) == 5
 
 
 def test_other_methods_answer_405(lab: Lab) -> None:
-    assert lab.rlms.get("/weblab/sessions/abc", headers=AUTH).status_code == 405
-    assert lab.rlms.get("/weblab/sessions/", headers=AUTH).status_code == 405
+    assert lab.raw_rlms.get("/weblab/sessions/abc", headers=AUTH).status_code == 405
+    assert lab.raw_rlms.get("/weblab/sessions/", headers=AUTH).status_code == 405
 
 
 # -- status -----------------------------------------------------------------------------------
@@ -442,7 +444,7 @@ def clock() -> Clock:
 
 def test_status_values(lab: Lab, clock: Clock) -> None:
     lab.state.clock = clock
-    session_id = lab.start(
+    session_id = lab.start_raw(
         server={
             "priority.queue.slot.start.timestamp": repr(clock.now),
             "priority.queue.slot.length": "3",
@@ -459,16 +461,16 @@ def test_status_values(lab: Lab, clock: Clock) -> None:
 
 
 def test_status_after_logout(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     assert lab.status(session_id) == 5
-    student = lab.student(session_id)
+    student = lab.browser(session_id)
     student.get(f"/callback/{session_id}/logout")
     assert lab.status(session_id) == -1
 
 
 def test_status_after_inactivity_runtime_timeout(lab: Lab, clock: Clock) -> None:
     lab.state.clock = clock
-    session_id = lab.start()
+    session_id = lab.start_raw()
     with lab.app.app_context():
         lab.weblab.timeout = 0.1
     assert lab.status(session_id) == 5
@@ -479,7 +481,7 @@ def test_status_after_inactivity_runtime_timeout(lab: Lab, clock: Clock) -> None
 def test_status_no_timeout_never_expires(make_lab: Callable[..., Lab], clock: Clock) -> None:
     lab = make_lab(WEBLAB_TIMEOUT=0)
     lab.state.clock = clock
-    session_id = lab.start(server={"priority.queue.slot.start.timestamp": repr(clock.now)})
+    session_id = lab.start_raw(server={"priority.queue.slot.start.timestamp": repr(clock.now)})
     clock.now += 150
     assert lab.status(session_id) == 5
     with lab.app.app_context():
@@ -494,7 +496,7 @@ def test_status_no_timeout_never_expires(make_lab: Callable[..., Lab], clock: Cl
 
 def test_status_poll_interval_zero(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(WEBLAB_POLL_INTERVAL=0)
-    assert lab.status(lab.start()) == 0
+    assert lab.status(lab.start_raw()) == 0
 
 
 def test_status_while_disposing(make_lab: Callable[..., Lab]) -> None:
@@ -509,7 +511,7 @@ def test_status_while_disposing(make_lab: Callable[..., Lab]) -> None:
         release.wait(10)
 
     lab.weblab.callbacks.on_dispose = slow_dispose
-    session_id = lab.start()
+    session_id = lab.start_raw()
     pending = lab.dispose(session_id)
     assert entered.is_set()
     assert pending["finished"] is False
@@ -521,10 +523,10 @@ def test_status_while_disposing(make_lab: Callable[..., Lab]) -> None:
 
 def test_status_multiple(lab: Lab, clock: Clock) -> None:
     lab.state.clock = clock
-    active = lab.start(server={"priority.queue.slot.start.timestamp": repr(clock.now)})
-    gone = lab.start(server={"priority.queue.slot.start.timestamp": repr(clock.now)})
+    active = lab.start_raw(server={"priority.queue.slot.start.timestamp": repr(clock.now)})
+    gone = lab.start_raw(server={"priority.queue.slot.start.timestamp": repr(clock.now)})
     lab.dispose(gone)
-    reply = lab.rlms.post(
+    reply = lab.raw_rlms.post(
         "/weblab/sessions/status/multiple",
         headers=AUTH,
         json={"session_ids": [active, gone, "unknown"]},
@@ -533,9 +535,9 @@ def test_status_multiple(lab: Lab, clock: Clock) -> None:
 
 
 def test_status_multiple_thousand_ids(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     ids = [f"unknown-{i}" for i in range(999)] + [session_id]
-    reply = lab.rlms.post(
+    reply = lab.raw_rlms.post(
         "/weblab/sessions/status/multiple", headers=AUTH, json={"session_ids": ids, "timeout": 30}
     )
     status = reply.json["status"]
@@ -550,14 +552,14 @@ def test_status_multiple_thousand_ids(lab: Lab) -> None:
 )
 def test_status_multiple_missing_parameters(lab: Lab, body: Any) -> None:
     if isinstance(body, (bytes, type(None))):
-        reply = lab.rlms.post(
+        reply = lab.raw_rlms.post(
             "/weblab/sessions/status/multiple",
             data=body or b"",
             headers=AUTH,
             content_type="application/json",
         )
     else:
-        reply = lab.rlms.post("/weblab/sessions/status/multiple", json=body, headers=AUTH)
+        reply = lab.raw_rlms.post("/weblab/sessions/status/multiple", json=body, headers=AUTH)
     assert reply.status_code == 200
     assert reply.json == {
         "success": False,
@@ -570,10 +572,10 @@ def test_status_multiple_missing_parameters(lab: Lab, body: Any) -> None:
 
 
 def test_dispose_messages(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     url = f"/weblab/sessions/{session_id}"
     for body in ({}, {"action": "stop"}, {"action": 5}, [1]):
-        reply = lab.rlms.post(url, json=body, headers=AUTH)
+        reply = lab.raw_rlms.post(url, json=body, headers=AUTH)
         assert reply.json["message"] == "Unknown op"
     assert lab.disposed == []
     first = lab.dispose(session_id)
@@ -588,8 +590,8 @@ def test_dispose_messages(lab: Lab) -> None:
 
 @pytest.mark.parametrize("raw", [b"", b"{nope"])
 def test_dispose_bad_json(lab: Lab, raw: bytes) -> None:
-    session_id = lab.start()
-    reply = lab.rlms.post(
+    session_id = lab.start_raw()
+    reply = lab.raw_rlms.post(
         f"/weblab/sessions/{session_id}", data=raw, headers=AUTH, content_type="application/json"
     )
     assert reply.status_code == 400
@@ -602,23 +604,25 @@ def test_dispose_on_dispose_raising_still_completes(lab: Lab) -> None:
         raise RuntimeError("broken hardware")
 
     lab.weblab.callbacks.on_dispose = on_dispose
-    session_id = lab.start()
+    session_id = lab.start_raw()
     assert lab.dispose(session_id)["message"] == "Deleted"
     assert lab.status(session_id) == -1
 
 
 def test_powered_by_header(lab: Lab) -> None:
-    assert lab.rlms.get("/weblab/sessions/api").headers["powered-by"] == "weblab_ext"
+    assert lab.raw_rlms.get("/weblab/sessions/api").headers["powered-by"] == "weblab_ext"
 
 
 def test_rlms_replies_are_json_without_redirects(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     for reply in (
-        lab.rlms.get("/weblab/sessions/api"),
-        lab.rlms.get("/weblab/sessions/test", headers=AUTH),
-        lab.rlms.get(f"/weblab/sessions/{session_id}/status", headers=AUTH),
-        lab.rlms.post("/weblab/sessions", json=lab.start_body(), headers=AUTH),
-        lab.rlms.post(f"/weblab/sessions/{session_id}", json={"action": "delete"}, headers=AUTH),
+        lab.raw_rlms.get("/weblab/sessions/api"),
+        lab.raw_rlms.get("/weblab/sessions/test", headers=AUTH),
+        lab.raw_rlms.get(f"/weblab/sessions/{session_id}/status", headers=AUTH),
+        lab.raw_rlms.post("/weblab/sessions", json=lab.start_body(), headers=AUTH),
+        lab.raw_rlms.post(
+            f"/weblab/sessions/{session_id}", json={"action": "delete"}, headers=AUTH
+        ),
     ):
         assert reply.status_code == 200
         assert reply.mimetype == "application/json"
@@ -627,12 +631,12 @@ def test_rlms_replies_are_json_without_redirects(lab: Lab) -> None:
 def test_start_missing_back(lab: Lab) -> None:
     body = lab.start_body()
     del body["back"]
-    reply = lab.rlms.post("/weblab/sessions/", json=body, headers=AUTH)
+    reply = lab.raw_rlms.post("/weblab/sessions/", json=body, headers=AUTH)
     assert reply.status_code == 400
     assert reply.json["field"] == "back"
     assert_nothing_stored(lab)
     body["client_initial_data"]["back"] = "http://from.client/"  # older WLD puts it there
-    reply = lab.rlms.post("/weblab/sessions/", json=body, headers=AUTH)
+    reply = lab.raw_rlms.post("/weblab/sessions/", json=body, headers=AUTH)
     assert student_user(lab, reply.json["session_id"]).back == "http://from.client/"
 
 
@@ -646,7 +650,7 @@ def test_start_missing_back(lab: Lab) -> None:
     ids=["huge-length-string", "huge-length", "far-future-start"],
 )
 def test_absurd_times_do_not_crash_the_store(lab: Lab, server: dict[str, Any]) -> None:
-    session_id = lab.start(server=server)
+    session_id = lab.start_raw(server=server)
     assert lab.status(session_id) == 5
     assert lab.dispose(session_id)["message"] == "Deleted"
     assert lab.disposed == [session_id]
@@ -654,7 +658,7 @@ def test_absurd_times_do_not_crash_the_store(lab: Lab, server: dict[str, Any]) -
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", None])
 def test_start_json_whatever_the_content_type(lab: Lab, content_type: str | None) -> None:
-    reply = lab.rlms.post(
+    reply = lab.raw_rlms.post(
         "/weblab/sessions/",
         data=json.dumps(lab.start_body()),
         headers=AUTH,
@@ -666,14 +670,14 @@ def test_start_json_whatever_the_content_type(lab: Lab, content_type: str | None
 
 def test_status_multiple_time_limit_stops_early(lab: Lab) -> None:
     ids = [f"unknown-{i}" for i in range(5000)]
-    reply = lab.rlms.post(
+    reply = lab.raw_rlms.post(
         "/weblab/sessions/status/multiple", headers=AUTH, json={"session_ids": ids, "timeout": 1e-6}
     )
     status = reply.json["status"]
     assert 1 <= len(status) < 5000
     assert set(status) == set(ids[: len(status)])  # the first ones
     for no_limit in ("soon", 0, -5, None):
-        reply = lab.rlms.post(
+        reply = lab.raw_rlms.post(
             "/weblab/sessions/status/multiple",
             headers=AUTH,
             json={"session_ids": ids, "timeout": no_limit},

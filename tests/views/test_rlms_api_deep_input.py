@@ -36,7 +36,7 @@ def weblab_body_text(client_data: str, as_string: bool = False) -> str:
 @pytest.mark.parametrize("as_string", [False, True])
 def test_weblab_start_with_deep_initial_data(lab: Lab, depth: int, as_string: bool) -> None:
     client_data = '{"deep": ' + nested(depth) + "}"
-    reply = lab.rlms.post(
+    reply = lab.raw_rlms.post(
         "/weblab/sessions/",
         data=weblab_body_text(client_data, as_string),
         content_type="application/json",
@@ -53,7 +53,7 @@ def test_weblab_start_with_deep_initial_data(lab: Lab, depth: int, as_string: bo
 
 def test_weblab_start_at_the_depth_limit_is_accepted(lab: Lab) -> None:
     client_data = '{"deep": ' + nested(99) + "}"  # 100 levels with the object around it
-    reply = lab.rlms.post(
+    reply = lab.raw_rlms.post(
         "/weblab/sessions/",
         data=weblab_body_text(client_data),
         content_type="application/json",
@@ -65,7 +65,7 @@ def test_weblab_start_at_the_depth_limit_is_accepted(lab: Lab) -> None:
 @pytest.mark.parametrize("depth", [500, 800])
 def test_ldl_start_with_deep_data(lab: Lab, depth: int) -> None:
     body = json.dumps(ldl_body()).replace('"color": "blue"', f'"color": {nested(depth)}')
-    reply = lab.rlms.post(
+    reply = lab.raw_rlms.post(
         "/ldl/sessions/", data=body, content_type="application/json", headers=AUTH
     )
     assert reply.status_code == 400 and reply.is_json
@@ -73,7 +73,7 @@ def test_ldl_start_with_deep_data(lab: Lab, depth: int) -> None:
     assert_nothing_stored(lab)
     # An unknown extra section is stored too (the whole body is kept): it is checked as well.
     body = json.dumps(ldl_body())[:-1] + f', "extra": {nested(depth)}}}'
-    reply = lab.rlms.post(
+    reply = lab.raw_rlms.post(
         "/ldl/sessions/", data=body, content_type="application/json", headers=AUTH
     )
     assert reply.status_code == 400 and reply.json["field"] == "extra"
@@ -83,18 +83,18 @@ def test_ldl_start_with_deep_data(lab: Lab, depth: int) -> None:
 @pytest.mark.parametrize("depth", [500, 989, 5000])
 def test_status_multiple_and_dispose_with_deep_bodies(lab: Lab, depth: int) -> None:
     body = '{"session_ids": ["a"], "timeout": ' + nested(depth) + "}"
-    reply = lab.rlms.post(
+    reply = lab.raw_rlms.post(
         "/weblab/sessions/status/multiple", data=body, content_type="application/json", headers=AUTH
     )
     assert reply.status_code in (200, 400) and reply.is_json
     body = '{"session_ids": ' + nested(depth) + "}"
-    reply = lab.rlms.post(
+    reply = lab.raw_rlms.post(
         "/weblab/sessions/status/multiple", data=body, content_type="application/json", headers=AUTH
     )
     assert reply.status_code in (200, 400) and reply.is_json
     body = '{"action": ' + nested(depth) + "}"
     for path, method in (("/weblab/sessions/x", "POST"), ("/ldl/sessions/x", "POST")):
-        reply = lab.rlms.open(
+        reply = lab.raw_rlms.open(
             path, method=method, data=body, content_type="application/json", headers=AUTH
         )
         assert reply.status_code in (200, 400) and reply.is_json

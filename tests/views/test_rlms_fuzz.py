@@ -91,7 +91,7 @@ def non_json_replies(lab: Lab) -> tuple[int, list[str]]:
                 for auth in (AUTH, {}):
                     body, extra = rng.choice(BODIES), rng.choice(HEADERS)
                     headers = {**auth, **extra}
-                    reply = lab.rlms.open(prefix + path, method=method, headers=headers, **body)
+                    reply = lab.raw_rlms.open(prefix + path, method=method, headers=headers, **body)
                     sent += 1
                     if not is_json(reply, method):
                         bad.append(f"{method} {prefix}{path} -> {reply.status_code}")
@@ -114,7 +114,7 @@ def test_every_reply_under_the_rlms_prefixes_is_json(
     lab: Lab, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR)  # thousands of refused-credentials warnings otherwise
-    lab.start()  # one real session among the unknown ids
+    lab.start_raw()  # one real session among the unknown ids
     sent, bad = non_json_replies(lab)
     assert sent > 4000
     assert bad == [], f"{len(bad)} non-JSON replies of {sent}, e.g. {bad[:12]}"
@@ -135,14 +135,14 @@ def test_every_reply_under_the_rlms_prefixes_is_json(
 def test_wrong_methods_and_slashed_ids_answer_json(
     lab: Lab, prefix: str, method: str, path: str, status: int
 ) -> None:
-    reply = lab.rlms.open(prefix + path, method=method, headers=AUTH)
+    reply = lab.raw_rlms.open(prefix + path, method=method, headers=AUTH)
     assert reply.status_code == status
     assert reply.mimetype == "application/json"
     assert reply.json["error"] is True
 
 
 def test_routing_errors_still_need_credentials(lab: Lab) -> None:
-    reply = lab.rlms.open("/weblab/sessions/abc/status", method="TRACE")
+    reply = lab.raw_rlms.open("/weblab/sessions/abc/status", method="TRACE")
     assert reply.status_code == 401
     assert reply.json["code"] == "unauthorized"
 
@@ -153,7 +153,7 @@ def test_routing_errors_on_the_operator_pages_answer_json(
 ) -> None:
     lab = make_lab(**(ADMIN if admin_on else {}))
     for path in ("/weblab/admin/", "/weblab/metrics", "/weblab/admin/sessions/end"):
-        reply = lab.rlms.open(path, method="TRACE", headers=ADMIN_AUTH)
+        reply = lab.raw_rlms.open(path, method="TRACE", headers=ADMIN_AUTH)
         assert reply.mimetype == "application/json"
         # Off, they are unknown paths like any other; on, a method they do not take.
         assert reply.status_code == (405 if admin_on else 404)

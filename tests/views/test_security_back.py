@@ -63,7 +63,7 @@ def test_good_back_urls(url: str) -> None:
 
 @pytest.mark.parametrize("url", BAD_BACKS)
 def test_weblab_start_refuses_a_bad_back(lab: Lab, url: str) -> None:
-    reply = lab.rlms.post("/weblab/sessions/", json=lab.start_body(back=url), headers=AUTH)
+    reply = lab.raw_rlms.post("/weblab/sessions/", json=lab.start_body(back=url), headers=AUTH)
     assert reply.status_code == 400
     assert reply.json["code"] == "invalid-field"
     assert reply.json["field"] == "back"
@@ -74,7 +74,7 @@ def test_weblab_start_refuses_a_bad_back(lab: Lab, url: str) -> None:
 def test_weblab_start_refuses_a_bad_back_in_the_client_data(lab: Lab) -> None:
     body = lab.start_body(back="")
     body["client_initial_data"]["back"] = "javascript:alert(1)"
-    reply = lab.rlms.post("/weblab/sessions/", json=body, headers=AUTH)
+    reply = lab.raw_rlms.post("/weblab/sessions/", json=body, headers=AUTH)
     assert reply.status_code == 400
     assert reply.json["field"] == "client_initial_data.back"
     assert_nothing_stored(lab)
@@ -85,7 +85,7 @@ def test_form_encoded_start_refuses_a_bad_back(lab: Lab) -> None:
     form = {
         key: value if isinstance(value, str) else json.dumps(value) for key, value in body.items()
     }
-    reply = lab.rlms.post("/weblab/sessions/", data=form, headers=AUTH)
+    reply = lab.raw_rlms.post("/weblab/sessions/", data=form, headers=AUTH)
     assert reply.status_code == 400 and reply.json["field"] == "back"
     assert_nothing_stored(lab)
 
@@ -94,7 +94,7 @@ def test_form_encoded_start_refuses_a_bad_back(lab: Lab) -> None:
 def test_ldl_start_refuses_a_bad_back(lab: Lab, url: str) -> None:
     body = ldl_body()
     body["request"]["backUrl"] = url
-    reply = lab.rlms.post("/ldl/sessions/", json=body, headers=AUTH)
+    reply = lab.raw_rlms.post("/ldl/sessions/", json=body, headers=AUTH)
     assert reply.status_code == 400
     assert reply.json["field"] == "request.backUrl"
     assert_nothing_stored(lab)
@@ -102,8 +102,8 @@ def test_ldl_start_refuses_a_bad_back(lab: Lab, url: str) -> None:
 
 @pytest.mark.parametrize("url", GOOD_BACKS)
 def test_start_accepts_good_backs(lab: Lab, url: str) -> None:
-    session_id = lab.start(back=url)
-    student = lab.student(session_id)
+    session_id = lab.start_raw(back=url)
+    student = lab.browser(session_id)
     student.get(f"/callback/{session_id}/logout")
     reply = student.get("/lab")
     if url:
@@ -126,8 +126,8 @@ def tamper_back(lab: Lab, session_id: str, back: str) -> None:
 
 @pytest.fixture
 def tampered(lab: Lab, request: pytest.FixtureRequest) -> Iterator[tuple[Any, str]]:
-    session_id = lab.start()
-    student = lab.student(session_id)
+    session_id = lab.start_raw()
+    student = lab.browser(session_id)
     tamper_back(lab, session_id, request.param)
     yield student, session_id
 
@@ -169,8 +169,8 @@ def test_the_session_ended_event_carries_no_bad_back(lab: Lab, tampered: tuple[A
 
 
 def test_an_empty_back_shows_the_session_ended_page(lab: Lab) -> None:
-    session_id = lab.start(back="")
-    student = lab.student(session_id)
+    session_id = lab.start_raw(back="")
+    student = lab.browser(session_id)
     student.get(f"/callback/{session_id}/logout")
     reply = student.get("/lab")
     assert reply.status_code == 403

@@ -28,7 +28,7 @@ def test_samesite_is_lax_unless_the_app_chose(
 ) -> None:
     lab = make_lab(SESSION_COOKIE_SAMESITE=chosen, SESSION_COOKIE_SECURE=chosen == "None")
     assert lab.app.config["SESSION_COOKIE_SAMESITE"] == sent
-    reply = lab.app.test_client().get(f"/callback/{lab.start()}")
+    reply = lab.app.test_client().get(f"/callback/{lab.start_raw()}")
     assert f"SameSite={sent}" in reply.headers["Set-Cookie"]
     assert "HttpOnly" in reply.headers["Set-Cookie"]
 

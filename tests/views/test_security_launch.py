@@ -32,7 +32,7 @@ def assert_link_used(reply: Any) -> None:
 
 
 def test_the_first_browser_holds_the_session_and_may_follow_again(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     first, reply = follow(lab, session_id)
     assert reply.status_code == 302
     _, again = follow(lab, session_id, first)
@@ -44,7 +44,7 @@ def test_a_second_browser_gets_the_link_used_page(
     lab: Lab, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    session_id = lab.start()
+    session_id = lab.start_raw()
     follow(lab, session_id)
     second, reply = follow(lab, session_id)
     assert_link_used(reply)
@@ -55,7 +55,7 @@ def test_a_second_browser_gets_the_link_used_page(
 
 @pytest.mark.parametrize("end", ["logout", "dispose"])
 def test_after_the_session_ends_only_the_holder_gets_back_in(lab: Lab, end: str) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     first, _ = follow(lab, session_id)
     if end == "logout":
         first.get(f"/callback/{session_id}/logout")
@@ -69,7 +69,7 @@ def test_after_the_session_ends_only_the_holder_gets_back_in(lab: Lab, end: str)
 
 
 def test_a_browser_holding_another_session_is_still_another_browser(lab: Lab) -> None:
-    mine, theirs = lab.start(), lab.start()
+    mine, theirs = lab.start_raw(), lab.start_raw()
     browser, _ = follow(lab, mine)
     follow(lab, theirs)
     _, reply = follow(lab, theirs, browser)
@@ -78,7 +78,7 @@ def test_a_browser_holding_another_session_is_still_another_browser(lab: Lab) ->
 
 
 def test_an_ended_session_nobody_entered_can_still_be_entered_once(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     lab.dispose(session_id)
     _, reply = follow(lab, session_id)
     assert reply.status_code == 302
@@ -94,7 +94,7 @@ def test_unknown_ids_still_get_the_forbidden_page_and_create_nothing(lab: Lab) -
 
 def test_launch_once_can_be_turned_off(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(WEBLAB_LAUNCH_ONCE=False)
-    session_id = lab.start()
+    session_id = lab.start_raw()
     for _ in range(3):
         browser, reply = follow(lab, session_id)
         assert reply.status_code == 302
@@ -102,7 +102,7 @@ def test_launch_once_can_be_turned_off(make_lab: Callable[..., Lab]) -> None:
 
 
 def test_first_browser_wins_a_race(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     barrier = threading.Barrier(8)
     statuses: list[int] = []
 
@@ -152,11 +152,11 @@ def confirm(client: Any, session_id: str, page: str) -> Any:
 
 def mallory(lab: Lab) -> str:
     """The attacker's own booking: a session of theirs, whose launch URL they pass around."""
-    return lab.start(server={"request.username": "mallory"})
+    return lab.start_raw(server={"request.username": "mallory"})
 
 
 def test_a_link_never_replaces_an_active_session_silently(lab: Lab) -> None:
-    mine, theirs = lab.start(), mallory(lab)
+    mine, theirs = lab.start_raw(), mallory(lab)
     browser, _ = follow(lab, mine)
     _, reply = follow(lab, theirs, browser)
     page = confirm_page(reply)
@@ -168,7 +168,7 @@ def test_a_link_never_replaces_an_active_session_silently(lab: Lab) -> None:
 
 
 def test_the_student_may_confirm_and_switch(lab: Lab) -> None:
-    mine, other = lab.start(), lab.start(server={"request.username": "second.booking"})
+    mine, other = lab.start_raw(), lab.start_raw(server={"request.username": "second.booking"})
     browser, _ = follow(lab, mine)
     reply = confirm(browser, other, confirm_page(follow(lab, other, browser)[1]))
     assert reply.status_code == 303 and reply.location.endswith("/lab")
@@ -177,7 +177,7 @@ def test_the_student_may_confirm_and_switch(lab: Lab) -> None:
 
 
 def test_the_rightful_browser_is_never_locked_out_of_its_own_link(lab: Lab) -> None:
-    mine, theirs = lab.start(), mallory(lab)
+    mine, theirs = lab.start_raw(), mallory(lab)
     browser, _ = follow(lab, mine)
     follow(lab, theirs, browser)  # the cross-site link, not confirmed
     _, reply = follow(lab, mine, browser)
@@ -191,7 +191,7 @@ def test_the_rightful_browser_is_never_locked_out_of_its_own_link(lab: Lab) -> N
 
 
 def test_a_browser_whose_session_is_over_goes_straight_to_the_new_one(lab: Lab) -> None:
-    first, second = lab.start(), lab.start(server={"request.username": "next.slot"})
+    first, second = lab.start_raw(), lab.start_raw(server={"request.username": "next.slot"})
     browser, _ = follow(lab, first)
     lab.dispose(first)
     _, reply = follow(lab, second, browser)
@@ -205,11 +205,11 @@ def test_a_browser_whose_session_is_over_goes_straight_to_the_new_one(lab: Lab) 
     ids=["no-token", "forged-token", "token-of-another-browser"],
 )
 def test_the_switch_needs_this_browsers_token(lab: Lab, token: str) -> None:
-    mine, theirs = lab.start(), mallory(lab)
+    mine, theirs = lab.start_raw(), mallory(lab)
     browser, _ = follow(lab, mine)
     confirm_page(follow(lab, theirs, browser)[1])
     if token == "other-browser":
-        other, _ = follow(lab, lab.start())
+        other, _ = follow(lab, lab.start_raw())
         found = TOKEN.search(confirm_page(follow(lab, theirs, other)[1]))
         assert found is not None
         token = found.group(1)
@@ -230,8 +230,8 @@ def test_a_post_without_the_cookie_switches_nothing(lab: Lab) -> None:
 
 def test_the_confirmation_page_escapes_what_the_rlms_sent(lab: Lab) -> None:
     hostile = '<script>alert(1)</script>"\x1b]52;c;AA==\x07\u202e'
-    mine = lab.start()
-    theirs = lab.start(
+    mine = lab.start_raw()
+    theirs = lab.start_raw(
         server={
             "request.username": hostile,
             "request.experiment_id.experiment_name": hostile,
@@ -251,7 +251,7 @@ def test_the_confirmation_page_escapes_what_the_rlms_sent(lab: Lab) -> None:
 
 def test_without_launch_once_a_link_still_asks_first(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(WEBLAB_LAUNCH_ONCE=False)
-    mine, theirs = lab.start(), mallory(lab)
+    mine, theirs = lab.start_raw(), mallory(lab)
     browser, _ = follow(lab, mine)
     page = confirm_page(follow(lab, theirs, browser)[1])
     assert browser.get("/lab").get_data(as_text=True) == "lab of john.smith"
@@ -261,7 +261,7 @@ def test_without_launch_once_a_link_still_asks_first(make_lab: Callable[..., Lab
 
 
 def test_a_second_browser_on_a_used_link_is_refused_not_asked(lab: Lab) -> None:
-    mine, theirs = lab.start(), lab.start()
+    mine, theirs = lab.start_raw(), lab.start_raw()
     browser, _ = follow(lab, mine)
     follow(lab, theirs)  # another browser used it
     assert_link_used(follow(lab, theirs, browser)[1])
@@ -271,7 +271,7 @@ def test_the_switch_works_under_csrfprotect(make_lab: Callable[..., Lab]) -> Non
     flask_wtf = pytest.importorskip("flask_wtf.csrf")
     lab = make_lab()
     flask_wtf.CSRFProtect(lab.app)  # after WebLab: its own token covers the launch form
-    mine, theirs = lab.start(), mallory(lab)
+    mine, theirs = lab.start_raw(), mallory(lab)
     browser, _ = follow(lab, mine)
     reply = confirm(browser, theirs, confirm_page(follow(lab, theirs, browser)[1]))
     assert reply.status_code == 303
@@ -279,7 +279,7 @@ def test_the_switch_works_under_csrfprotect(make_lab: Callable[..., Lab]) -> Non
 
 
 def test_the_store_records_who_holds_a_launch_url(lab: Lab) -> None:
-    store, session_id = lab.state.sessions, lab.start()
+    store, session_id = lab.state.sessions, lab.start_raw()
     key = lab.state.keys.session(session_id)
     assert store.launch("no-such-session", holder="a") is None
     assert lab.state.client.exists(lab.state.keys.session("no-such-session")) == 0
@@ -292,7 +292,7 @@ def test_the_store_records_who_holds_a_launch_url(lab: Lab) -> None:
 
 def test_a_record_of_an_older_version_lets_the_cookie_holder_in(lab: Lab) -> None:
     """Older versions recorded only that the URL was used ("1"), not by whom."""
-    session_id = lab.start()
+    session_id = lab.start_raw()
     lab.state.client.hset(lab.state.keys.session(session_id), "launched", "1")
     browser = lab.app.test_client()
     with browser.session_transaction() as cookie:

@@ -43,7 +43,7 @@ def ldl_start(size: int) -> bytes:
 
 
 def post(lab: Lab, path: str, raw: bytes) -> Any:
-    return lab.rlms.post(path, data=raw, headers={**AUTH, "Content-Type": "application/json"})
+    return lab.raw_rlms.post(path, data=raw, headers={**AUTH, "Content-Type": "application/json"})
 
 
 @pytest.mark.parametrize("dialect", ["weblab", "ldl"])
@@ -109,14 +109,14 @@ def test_a_chunked_start_body_is_cut_at_the_limit(make_lab: Callable[..., Lab]) 
 
 def test_status_multiple_refuses_more_ids_than_the_cap(lab: Lab) -> None:
     ids = [f"id-{n}" for n in range(10_001)]
-    reply = lab.rlms.post(
+    reply = lab.raw_rlms.post(
         "/weblab/sessions/status/multiple", json={"session_ids": ids}, headers=AUTH
     )
     assert reply.status_code == 400
     assert reply.json["error"] is True and reply.json["success"] is False
     assert reply.json["field"] == "session_ids"
     assert "10000" in reply.json["message"] and "WEBLAB_MAX_STATUS_IDS" in reply.json["message"]
-    reply = lab.rlms.post(
+    reply = lab.raw_rlms.post(
         "/weblab/sessions/status/multiple", json={"session_ids": ids[:10_000]}, headers=AUTH
     )
     assert reply.status_code == 200
@@ -125,11 +125,11 @@ def test_status_multiple_refuses_more_ids_than_the_cap(lab: Lab) -> None:
 
 def test_status_multiple_cap_is_configurable(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(WEBLAB_MAX_STATUS_IDS=3)
-    session_id = lab.start()
+    session_id = lab.start_raw()
     path = "/ldl/sessions/status/multiple"
-    reply = lab.rlms.post(path, json={"session_ids": ["a", "b", "c", session_id]}, headers=AUTH)
+    reply = lab.raw_rlms.post(path, json={"session_ids": ["a", "b", "c", session_id]}, headers=AUTH)
     assert reply.status_code == 400
-    reply = lab.rlms.post(path, json={"session_ids": ["a", "b", session_id]}, headers=AUTH)
+    reply = lab.raw_rlms.post(path, json={"session_ids": ["a", "b", session_id]}, headers=AUTH)
     assert reply.json["status"][session_id] > 0
 
 
@@ -175,9 +175,9 @@ SMALL = 64 * 1024
     ],
 )
 def test_every_other_rlms_call_refuses_a_large_body(lab: Lab, method: str, path: str) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     raw = json.dumps({"action": "delete", "padding": "x" * SMALL}).encode()
-    reply = lab.rlms.open(
+    reply = lab.raw_rlms.open(
         path.format(sid=session_id),
         method=method,
         data=raw,
@@ -191,7 +191,7 @@ def test_every_other_rlms_call_refuses_a_large_body(lab: Lab, method: str, path:
 
 
 def test_a_dispose_body_within_the_limit_still_works(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     raw = padded({"action": "delete"}, SMALL, lambda body: body)
     assert post(lab, f"/weblab/sessions/{session_id}", raw).json["message"] == "Deleted"
 
@@ -228,7 +228,7 @@ def test_a_large_dispose_body_is_never_read_whole(
     lab: Lab, chunked: bool, method: str, prefix: str
 ) -> None:
     """Over real HTTP: 8 MiB sent to the dispose call; the lab reads at most the limit."""
-    session_id = lab.start()
+    session_id = lab.start_raw()
     counting = CountingInput(lab.app.wsgi_app)
     lab.app.wsgi_app = counting  # type: ignore[method-assign]
     block = b" " * MIB

@@ -35,7 +35,7 @@ def test_callback_unknown_id_is_forbidden(lab: Lab) -> None:
 
 
 def test_callback_sets_cookie_and_redirects(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     client = lab.app.test_client()
     reply = client.get(f"/callback/{session_id}")
     assert reply.status_code == 302
@@ -46,7 +46,7 @@ def test_callback_sets_cookie_and_redirects(lab: Lab) -> None:
 
 
 def test_expired_user_can_reenter(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     lab.dispose(session_id)
     client = lab.app.test_client()
     assert client.get(f"/callback/{session_id}").status_code == 302
@@ -57,8 +57,8 @@ def test_expired_user_can_reenter(lab: Lab) -> None:
 def test_callback_replaces_previous_session_once_confirmed(lab: Lab) -> None:
     """While the first session is active, the student confirms the switch first (see
     test_security_launch); once it is over, the new launch URL replaces it at once."""
-    first, second, third = lab.start(), lab.start(), lab.start()
-    client = lab.student(first)
+    first, second, third = lab.start_raw(), lab.start_raw(), lab.start_raw()
+    client = lab.browser(first)
     page = client.get(f"/callback/{second}").get_data(as_text=True)
     with client.session_transaction() as session:
         assert session["weblab_session_id"] == first
@@ -75,15 +75,15 @@ def test_callback_replaces_previous_session_once_confirmed(lab: Lab) -> None:
 
 def test_custom_session_id_name(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(WEBLAB_SESSION_ID_NAME="my_sid")
-    session_id = lab.start()
-    client = lab.student(session_id)
+    session_id = lab.start_raw()
+    client = lab.browser(session_id)
     with client.session_transaction() as session:
         assert session["my_sid"] == session_id
 
 
 def test_poll_url_reasons(lab: Lab) -> None:
-    session_id = lab.start()
-    client = lab.student(session_id)
+    session_id = lab.start_raw()
+    client = lab.browser(session_id)
     assert client.get(f"/callback/{session_id}/poll").json == {"success": True}
     other = client.get("/callback/other/poll").json
     assert other == {"success": False, "reason": "Different session identifier"}
@@ -115,8 +115,8 @@ BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;
 
 
 def test_logout_url_as_a_browser_navigation_goes_back(lab: Lab) -> None:
-    session_id = lab.start()
-    client = lab.student(session_id)
+    session_id = lab.start_raw()
+    client = lab.browser(session_id)
     reply = client.get(f"/callback/{session_id}/logout", headers=BROWSER)
     assert (reply.status_code, reply.location) == (302, "http://rlms.example/back")
     assert lab.status(session_id) == -1
@@ -130,12 +130,12 @@ def test_logout_url_as_a_browser_navigation_goes_back(lab: Lab) -> None:
 
 
 def test_logout_url_navigation_without_a_session_shows_the_forbidden_page(lab: Lab) -> None:
-    session_id = lab.start()
+    session_id = lab.start_raw()
     stranger = lab.app.test_client()
     reply = stranger.get(f"/callback/{session_id}/logout", headers=BROWSER)
     assert (reply.status_code, reply.get_data(as_text=True)) == (403, "Access forbidden")
     assert lab.status(session_id) > 0, "someone else's session is not logged out"
-    client = lab.student(session_id)
+    client = lab.browser(session_id)
     lab.state.sessions.client.delete(lab.state.keys.session(session_id))  # record gone
     reply = client.get(f"/callback/{session_id}/logout", headers=BROWSER)
     assert (reply.status_code, reply.get_data(as_text=True)) == (403, "Access forbidden")
@@ -144,8 +144,8 @@ def test_logout_url_navigation_without_a_session_shows_the_forbidden_page(lab: L
 def test_poll_url_moves_last_poll(lab: Lab) -> None:
     clock = Clock()
     lab.state.clock = clock
-    session_id = lab.start()
-    client = lab.student(session_id)
+    session_id = lab.start_raw()
+    client = lab.browser(session_id)
     clock.now += 10
     client.get(f"/callback/{session_id}/poll")
     assert lab.record(session_id).last_poll == pytest.approx(clock.now)
@@ -154,15 +154,15 @@ def test_poll_url_moves_last_poll(lab: Lab) -> None:
 def test_poll_after_slot_end_is_inactive(lab: Lab) -> None:
     clock = Clock()
     lab.state.clock = clock
-    session_id = lab.start(server={"priority.queue.slot.start.timestamp": repr(clock.now)})
-    client = lab.student(session_id)
+    session_id = lab.start_raw(server={"priority.queue.slot.start.timestamp": repr(clock.now)})
+    client = lab.browser(session_id)
     clock.now += 500
     assert client.get(f"/callback/{session_id}/poll").json["reason"] == "User inactive"
 
 
 def test_logout_url(lab: Lab) -> None:
-    session_id = lab.start()
-    client = lab.student(session_id)
+    session_id = lab.start_raw()
+    client = lab.browser(session_id)
     assert client.get("/callback/other/logout").json == {
         "success": False,
         "reason": "Different session identifier",
@@ -221,8 +221,8 @@ def test_unauthorized_handler_override(lab: Lab) -> None:
 def test_autopoll_moves_last_poll(lab: Lab) -> None:
     clock = Clock()
     lab.state.clock = clock
-    session_id = lab.start()
-    client = lab.student(session_id)
+    session_id = lab.start_raw()
+    client = lab.browser(session_id)
     for route in ("/lab", "/results", "/not-a-route"):
         clock.now += 5
         client.get(route)
@@ -233,8 +233,8 @@ def test_autopoll_off(make_lab: Callable[..., Lab]) -> None:
     lab = make_lab(WEBLAB_AUTOPOLL=False)
     clock = Clock()
     lab.state.clock = clock
-    session_id = lab.start()
-    client = lab.student(session_id)
+    session_id = lab.start_raw()
+    client = lab.browser(session_id)
     started = clock.now
     clock.now += 5
     client.get("/lab")
@@ -256,8 +256,8 @@ def test_explicit_poll_twice_polls_once(make_lab: Callable[..., Lab]) -> None:
         poll()
         return "ok"
 
-    session_id = lab.start()
-    client = lab.student(session_id)
+    session_id = lab.start_raw()
+    client = lab.browser(session_id)
     clock.now += 7
     assert client.get("/poll-twice").get_data(as_text=True) == "ok"
     assert lab.record(session_id).last_poll == pytest.approx(clock.now)
@@ -280,8 +280,8 @@ def test_logout_view_function(lab: Lab) -> None:
         logout()
         return "bye"
 
-    session_id = lab.start()
-    client = lab.student(session_id)
+    session_id = lab.start_raw()
+    client = lab.browser(session_id)
     client.get("/bye")
     assert lab.status(session_id) == -1
     assert client.get("/lab").location == "http://rlms.example/back"
