@@ -26,7 +26,6 @@ be framed (an admin page in another site's frame could be clicked through).
 from __future__ import annotations
 
 import functools
-import hmac
 import logging
 import os
 import re
@@ -47,7 +46,6 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from itsdangerous import BadData, URLSafeTimedSerializer
 
-from ..config import Settings
 from ..context import lab_state
 from ..protocol import printable
 from ..runtime.devices import DeviceRow
@@ -58,6 +56,7 @@ from ..runtime.overview import format_age, worker_label
 from ..runtime.store_errors import ANY_STORE_ERROR
 from ..states import SessionState
 from . import admin_devices, records
+from .devices import admin_credentials_given
 from .errors import ADMIN_BLUEPRINT, add_rlms_error_handlers, json_error
 from .health import lab_health
 from .metrics import LabCollector, metrics_view
@@ -93,22 +92,11 @@ _PAGE_POLICY = (
 )
 
 
-def _credentials_match(settings: Settings) -> bool:
-    auth = request.authorization
-    basic = auth is not None and auth.type == "basic"
-    given_user = ((auth.username or "") if basic and auth else "").encode()
-    given_password = ((auth.password or "") if basic and auth else "").encode()
-    # Both comparisons always run, in constant time: timing tells nothing about which failed.
-    user_ok = hmac.compare_digest(given_user, (settings.admin_username or "").encode())
-    password_ok = hmac.compare_digest(given_password, (settings.admin_password or "").encode())
-    return user_ok & password_ok
-
-
 def _require_admin() -> Response | None:
     settings = lab_state().settings
     if not settings.admin_username or not settings.admin_password:
         return json_error(404, "not-found", _NOT_FOUND)
-    if _credentials_match(settings):
+    if admin_credentials_given(settings):
         return None
     if request.authorization is not None:
         # Never what was sent: it may be the password itself, or a near miss of it.

@@ -112,13 +112,14 @@ DEVICES_ENDPOINT = "._devices"
 
 def admin_credentials_given(settings: Settings) -> bool:
     """Whether the request carries the lab's admin credentials (compared in constant time);
-    false when the lab sets none."""
+    false when the lab sets none. The admin page and the devices list both ask it."""
     if not settings.admin_username or not settings.admin_password:
         return False
     auth = request.authorization
     basic = auth is not None and auth.type == "basic"
     given_user = ((auth.username or "") if basic and auth else "").encode()
     given_password = ((auth.password or "") if basic and auth else "").encode()
+    # Both comparisons always run, in constant time: timing tells nothing about which failed.
     user_ok = hmac.compare_digest(given_user, settings.admin_username.encode())
     password_ok = hmac.compare_digest(given_password, settings.admin_password.encode())
     return user_ok & password_ok
