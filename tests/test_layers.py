@@ -7,13 +7,12 @@ subfolder states its rule in its ``__init__`` docstring. This module is those ru
 from __future__ import annotations
 
 import ast
-import functools
 import re
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "weblab_ext"
+from tools.import_graph import PACKAGE, imports_of, module_name, module_path
 
 FLASK = {"flask", "werkzeug", "flask_socketio"}
 REDIS = {"redis", "fakeredis"}
@@ -54,62 +53,6 @@ DIRECT_IMPORTS = {
 TYPE_ONLY_CIRCLES = {("weblab_ext.socketio.push", "weblab_ext.extension")}
 MAX_TOP_LEVEL_MODULES = 10
 MAX_MODULE_LINES = 400
-
-
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
-
-
-def _type_checking_lines(tree: ast.Module) -> set[int]:
-    lines: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            for child in node.body:
-                lines.update(range(child.lineno, (child.end_lineno or child.lineno) + 1))
-    return lines
-
-
-@functools.cache
-def imports_of(path: Path, *, runtime_only: bool = False) -> frozenset[str]:
-    """Absolute names of what ``path`` imports (relative imports resolved).
-
-    :param runtime_only: leave out imports under ``if TYPE_CHECKING:``.
-    """
-    tree = ast.parse(path.read_text(), filename=str(path))
-    skipped = _type_checking_lines(tree) if runtime_only else set()
-    package = module_name(path).split(".")
-    if path.name != "__init__.py":
-        package = package[:-1]
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if getattr(node, "lineno", None) in skipped:
-            continue
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package[: len(package) - node.level + 1]
-                prefix = ".".join(base + ([node.module] if node.module else []))
-            else:
-                prefix = node.module or ""
-            found.add(prefix)
-            # `from . import config` imports the submodule weblab_ext.config
-            found.update(f"{prefix}.{alias.name}" for alias in node.names)
-    return frozenset(found)
-
-
-def module_path(name: str) -> Path | None:
-    relative = Path(*name.split("."))
-    for candidate in (
-        PACKAGE.parent / relative.with_suffix(".py"),
-        PACKAGE.parent / relative / "__init__.py",
-    ):
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def transitive_imports(path: Path) -> set[str]:

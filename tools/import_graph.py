@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import sys
 from pathlib import Path
 
@@ -30,7 +31,8 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _type_checking_lines(tree: ast.Module) -> set[int]:
+def type_checking_lines(tree: ast.Module) -> set[int]:
+    """The lines under ``if TYPE_CHECKING:`` (imports for type hints only)."""
     lines: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
@@ -39,7 +41,8 @@ def _type_checking_lines(tree: ast.Module) -> set[int]:
     return lines
 
 
-def _module_path(name: str) -> Path | None:
+def module_path(name: str) -> Path | None:
+    """The file of the package's module ``name``, if it is one."""
     relative = Path(*name.split("."))
     for candidate in (
         PACKAGE.parent / relative.with_suffix(".py"),
@@ -50,31 +53,43 @@ def _module_path(name: str) -> Path | None:
     return None
 
 
-def imports_of(path: Path, *, runtime_only: bool) -> set[str]:
-    """The package's modules ``path`` imports (relative imports resolved)."""
+@functools.cache
+def imports_of(path: Path, *, runtime_only: bool = False) -> frozenset[str]:
+    """Absolute names of what ``path`` imports, third-party included (relative imports
+    resolved). ``tests/test_layers.py`` checks the layering rules on these.
+
+    :param runtime_only: leave out imports under ``if TYPE_CHECKING:``.
+    """
     tree = ast.parse(path.read_text(), filename=str(path))
-    skipped = _type_checking_lines(tree) if runtime_only else set()
+    skipped = type_checking_lines(tree) if runtime_only else set()
     package = module_name(path).split(".")
     if path.name != "__init__.py":
         package = package[:-1]
-    names: set[str] = set()
+    found: set[str] = set()
     for node in ast.walk(tree):
         if getattr(node, "lineno", None) in skipped:
             continue
         if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
+            found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package[: len(package) - node.level + 1]
                 prefix = ".".join(base + ([node.module] if node.module else []))
             else:
                 prefix = node.module or ""
-            names.add(prefix)
-            names.update(f"{prefix}.{alias.name}" for alias in node.names)
+            found.add(prefix)
+            # `from . import config` imports the submodule weblab_ext.config
+            found.update(f"{prefix}.{alias.name}" for alias in node.names)
+    return frozenset(found)
+
+
+def package_imports_of(path: Path, *, runtime_only: bool) -> set[str]:
+    """The package's modules ``path`` imports: the edges of the graph."""
+    names = imports_of(path, runtime_only=runtime_only)
     own = module_name(path)
     found: set[str] = set()
     for name in names:
-        target = _module_path(name) if name.startswith("weblab_ext") else None
+        target = module_path(name) if name.startswith("weblab_ext") else None
         if target is None:
             continue
         target_name = module_name(target)
@@ -104,7 +119,7 @@ def _package_edge(a: str, b: str) -> bool:
 def graph(*, runtime_only: bool) -> dict[str, set[str]]:
     """Module → the package's modules it imports."""
     return {
-        module_name(path): imports_of(path, runtime_only=runtime_only)
+        module_name(path): package_imports_of(path, runtime_only=runtime_only)
         for path in sorted(PACKAGE.rglob("*.py"))
     }
 
