@@ -253,7 +253,9 @@ def hook_installed_now() -> SocketHook | None:
     server = getattr(socketio, "server", None)
     if server is None or isinstance(vars(server).get("_trigger_event"), SocketHook):
         return None
-    install_hook(socketio, lab_state(), _no_push, refuse_unknown=False)
+    push = current_app.extensions.get("weblab_socketio")  # its server replaced since
+    ensure_started = getattr(push, "ensure_started", None) or _no_push
+    install_hook(socketio, lab_state(), ensure_started, refuse_unknown=False)
     hook = vars(server).get("_trigger_event")
     connect = (getattr(request, "event", None) or {}).get("message") == "connect"
     return hook if connect and isinstance(hook, SocketHook) else None
