@@ -440,3 +440,35 @@ def test_without_init_socketio_the_guards_hook_in(lab: Lab) -> None:
         "socket_connect",
         "socket_disconnect",
     ] * 2
+
+
+@pytest.mark.parametrize("way", ["unguarded", "guarded", "namespace_class"])
+def test_events_a_client_names_connect_or_disconnect_record_nothing(
+    lab: Lab, apps: list[SocketApp], way: str
+) -> None:
+    """python-socketio hands a client's event called "connect" or "disconnect" to those
+    handlers too: a student sending them neither adds nor hides a socket's events."""
+    app = SocketApp(lab, way, "before")
+    apps.append(app)
+    session_id = lab.start_raw()
+    browser = lab.browser(session_id)
+    client = app.socketio.test_client(lab.app, flask_test_client=browser)
+    cookie = browser.get_cookie(lab.app.config["SESSION_COOKIE_NAME"])
+    assert cookie is not None
+    forged_environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/socket.io",
+        "SERVER_NAME": "localhost",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "HTTP_COOKIE": f"{cookie.key}={cookie.value}",  # the student's own cookie
+    }
+    client.emit("disconnect", "forged")
+    client.emit("connect", forged_environ)
+    assert client.is_connected()
+    assert [e["e"] for e in socket_events(lab, session_id)] == ["socket_connect"]
+    client.disconnect()
+    assert [e["e"] for e in socket_events(lab, session_id)] == [
+        "socket_connect",
+        "socket_disconnect",
+    ]

@@ -29,7 +29,12 @@ from ..runtime.lifecycle_log import session_id_hash
 from ..runtime.store_errors import STORE_ERRORS
 from ..runtime.users import WebLabUser
 from .push import WebLabSocketIO, init_socketio
-from .sockets import hook_installed_now, join_session_room, load_event_user, session_room
+from .sockets import (
+    hook_installed_now,
+    join_session_room,
+    load_event_user,
+    session_room,
+)
 
 logger = logging.getLogger("weblab_ext")
 

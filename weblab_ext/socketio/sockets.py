@@ -84,7 +84,7 @@ def join_session_room(user: WebLabUser) -> None:
     sid = getattr(request, "sid", None)
     if sid is None:
         return
-    if (getattr(request, "event", None) or {}).get("message") == "connect":
+    if in_connect():
         read = user.session_id if isinstance(user, CurrentUser) else ""
         request.environ.setdefault(_READ, {})[sid] = read
     if not isinstance(user, CurrentUser):
@@ -95,6 +95,14 @@ def join_session_room(user: WebLabUser) -> None:
     push = current_app.extensions.get("weblab_socketio")
     if push is not None:
         push.ensure_started()
+
+
+def in_connect() -> bool:
+    """Whether this Flask-SocketIO event is a socket connecting, not an event a client called
+    ``"connect"`` (python-socketio hands those to the ``connect`` handler too)."""
+    event: dict[str, Any] = getattr(request, "event", None) or {}
+    args: Any = event.get("args") or ()
+    return event.get("message") == "connect" and bool(args) and args[0] is request.environ
 
 
 class SocketHook:
@@ -127,11 +135,26 @@ class SocketHook:
     def __call__(self, event: str, namespace: str | None, *args: Any) -> Any:
         """python-socketio's ``_trigger_event``, plus the room and the record of a lab
         session's sockets on ``connect`` and ``disconnect``."""
-        if event == "connect" and len(args) >= 2 and isinstance(args[1], dict):
-            return self._connect(namespace or "/", args)
-        if event == "disconnect" and args:
-            return self._disconnect(namespace or "/", args)
+        # A client may also send events named "connect" or "disconnect", which python-socketio
+        # hands to the same handlers: only a socket's own connect comes with the environ the
+        # server keeps for it, and only its disconnect while the server is disconnecting it.
+        namespace = namespace or "/"
+        if event == "connect" and len(args) >= 2 and args[1] is self._environ(args[0], namespace):
+            return self._connect(namespace, args)
+        if event == "disconnect" and args and not self._connected_now(args[0], namespace):
+            return self._disconnect(namespace, args)
         return self.trigger(event, namespace, *args)
+
+    def _connected_now(self, sid: Any, namespace: str) -> bool:
+        # False from the moment python-socketio starts disconnecting a socket
+        # (``pre_disconnect``) until it is gone.
+        return bool(self.server.manager.is_connected(sid, namespace))
+
+    def _environ(self, sid: Any, namespace: str) -> Any:
+        try:
+            return self.server.get_environ(sid, namespace=namespace)
+        except Exception:  # an unknown socket: nothing of it is recorded
+            return None
 
     def _connect(self, namespace: str, args: tuple[Any, ...]) -> Any:
         sid, environ = args[0], args[1]
@@ -196,10 +219,7 @@ class SocketHook:
 
     def _disconnect(self, namespace: str, args: tuple[Any, ...]) -> Any:
         sid = args[0]
-        try:
-            environ = self.server.get_environ(sid, namespace=namespace)
-        except Exception:  # an unknown socket: nothing of it was recorded
-            environ = None
+        environ = self._environ(sid, namespace)
         try:
             return self.trigger("disconnect", namespace, *args)
         finally:
@@ -257,8 +277,7 @@ def hook_installed_now() -> SocketHook | None:
     ensure_started = getattr(push, "ensure_started", None) or _no_push
     install_hook(socketio, lab_state(), ensure_started, refuse_unknown=False)
     hook = vars(server).get("_trigger_event")
-    connect = (getattr(request, "event", None) or {}).get("message") == "connect"
-    return hook if connect and isinstance(hook, SocketHook) else None
+    return hook if in_connect() and isinstance(hook, SocketHook) else None
 
 
 def _no_push() -> None:
