@@ -5,15 +5,20 @@ and as Flask-SocketIO's message queue. Every process is a child of the test, end
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests.support.examples import rlms_headers
+from tests.support.lab import real_redis_only
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.socketio_processes import (
     EXAMPLE,
@@ -115,3 +120,48 @@ def test_two_processes_share_pushes_and_a_reconnect_gets_the_full_state(
     for student in (ana, bob):
         for socket in student.sockets:
             socket.close()
+
+
+# -- session records ------------------------------------------------------------------------
+
+
+@real_redis_only
+def test_each_socket_of_a_session_is_recorded_once_across_processes(
+    servers: list[Server], redis_server: RedisServer, tmp_path: Path, make_lab: Any
+) -> None:
+    """Two gunicorn processes of the example (a guarded ``connect``, an unguarded
+    ``disconnect``). One socket closed by the browser, one ended by the server after the
+    RLMS disposed the session through the other process: the session's record holds one
+    connect and one disconnect for each."""
+    base = f"records-{uuid.uuid4().hex[:8]}"
+    one = gunicorn(tmp_path, redis_server.url, base)
+    two = gunicorn(tmp_path, redis_server.url, base)
+    servers.extend([one, two])
+    one.start(), two.start()
+    student = Student(one)
+    closed_by_browser, ended_by_server = student.socket(one), student.socket(two)
+    for socket in (closed_by_browser, ended_by_server):
+        assert socket.wait_for("state")[0]["heater"] is False
+    closed_by_browser.close()
+    dispose = urllib.request.Request(
+        f"{one.url}/weblab/sessions/{student.session_id}",
+        data=json.dumps({"action": "delete"}).encode(),
+        method="POST",
+    )
+    for name, value in rlms_headers().items():
+        dispose.add_header(name, value)
+    with urllib.request.urlopen(dispose, timeout=10) as reply:
+        assert reply.status == 200
+    assert ended_by_server.wait_for("weblab:session-ended")[0]["reason"] == "disposed"
+    wait_until(lambda: not ended_by_server.client.connected, what="the server ends the socket")
+
+    reader = make_lab(WEBLAB_REDIS_URL=redis_server.url, WEBLAB_REDIS_BASE=base)
+
+    def socket_events() -> list[str]:
+        events = reader.state.journal.timeline(student.session_id)[0]
+        return [event["e"] for event in events if event["e"].startswith("socket_")]
+
+    wait_until(lambda: len(socket_events()) >= 4, what="four socket events")
+    time.sleep(0.5)  # nothing more comes
+    assert sorted(socket_events()) == ["socket_connect"] * 2 + ["socket_disconnect"] * 2
+    assert socket_events()[:2] == ["socket_connect"] * 2

@@ -9,8 +9,9 @@ While the store is unreachable a guarded event does not run its handler: the soc
 ``weblab:store-unavailable`` event (``{"retry_after": 5}``) and stays connected; a guarded
 ``connect`` is refused. Nothing escapes to the Socket.IO server.
 
-The server push of session endings and task progress lives in :mod:`.push`;
-:func:`init_socketio`, :class:`WebLabSocketIO` and :func:`session_room` are re-exported here.
+The server push of session endings and task progress lives in :mod:`.push`, the room and
+record of every connect and disconnect in :mod:`.sockets`; :func:`init_socketio`,
+:class:`WebLabSocketIO` and :func:`session_room` are re-exported here.
 """
 
 from __future__ import annotations
@@ -26,8 +27,14 @@ from flask import request
 from ..context import cached_current_user, lab_state
 from ..runtime.lifecycle_log import session_id_hash
 from ..runtime.store_errors import STORE_ERRORS
-from ..runtime.users import CurrentUser, WebLabUser
-from .push import WebLabSocketIO, init_socketio, join_session_room, load_event_user, session_room
+from ..runtime.users import WebLabUser
+from .push import WebLabSocketIO, init_socketio
+from .sockets import (
+    hook_installed_now,
+    join_session_room,
+    load_event_user,
+    session_room,
+)
 
 logger = logging.getLogger("weblab_ext")
 
@@ -107,13 +114,16 @@ def _guard(func: F, *, require_active: bool) -> F:
         allowed = user.active if require_active else not user.is_anonymous
         if not allowed:
             return _refuse(user)
+        # A lab without init_socketio: its guards put the hook in on their first event.
+        late = hook_installed_now()
         join_session_room(user)
-        if _event_name() == "disconnect" and isinstance(user, CurrentUser):
-            lab_state().journal.event(user.session_id, "socket_disconnect")
         try:
-            return _call_handler(func, args, kwargs)
+            result = _call_handler(func, args, kwargs)
         finally:
             _store_changes()
+        if late is not None and result is not False:
+            late.accepted_by_guard(user)
+        return result
 
     return wrapper  # type: ignore[return-value]
 

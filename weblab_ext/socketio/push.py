@@ -1,10 +1,10 @@
 """Server push over Socket.IO: session endings and task progress reach the browser live.
 
 Flask layer. One listener per process subscribes to the lab's session and task events and
-forwards what it hears to the sockets of the session concerned, which the socket guards put
-into a room named after the session id. The listener is a
-:class:`~weblab_ext.runtime.loops.Loop`, started with ``socketio.start_background_task`` so
-that it fits whatever async mode the app uses.
+forwards what it hears to the sockets of the session concerned: each socket of a current
+session joins a room named after the session id when it connects (:mod:`.sockets`). The
+listener is a :class:`~weblab_ext.runtime.loops.Loop`, started with
+``socketio.start_background_task`` so that it fits whatever async mode the app uses.
 
 Events emitted to a session's room:
 
@@ -30,13 +30,12 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app, request
+from flask import Flask
 
-from ..context import cookie_session_id, get_weblab_user, lab_state, request_state
 from ..runtime.loops import ListenerLoop, PerProcess
-from ..runtime.store_errors import STORE_ERRORS
-from ..runtime.users import CurrentUser, WebLabUser, safe_back_url
+from ..runtime.users import safe_back_url
 from ..states import TaskStatus
+from .sockets import install_hook, session_room
 
 if TYPE_CHECKING:
     from ..app_state import LabState
@@ -55,17 +54,6 @@ NOTICE = "weblab:notice"
 
 #: Task statuses after which no more events come for a task.
 _FINAL_STATUSES = frozenset({TaskStatus.DONE, TaskStatus.FAILED})
-
-
-def session_room(session_id: str) -> str:
-    """Name of the Socket.IO room holding the sockets of one lab session.
-
-    It is the session id itself, so lab code can write ``emit(..., to=weblab_user.session_id)``
-    (Socket.IO's own per-socket rooms use 20-character ids, session ids have 43).
-
-    :param session_id: the lab session id.
-    """
-    return session_id
 
 
 class _PushListener(ListenerLoop):
@@ -96,10 +84,12 @@ class WebLabSocketIO:
     :param weblab: the :class:`~weblab_ext.WebLab` extension.
     :param app: the app, when ``weblab`` serves several (default: the one it was last
         initialised with).
-    :param register_connect: when the default namespace has no ``connect`` handler yet,
-        register one that puts logged-in sockets into their session's room (it never
-        refuses anyone; guard your own ``connect`` handler to do that), and a ``disconnect``
-        handler, when none is registered, that notes the disconnection in the session record.
+    :param register_connect: refuse a socket connecting to a namespace without a
+        ``connect`` handler while the store is unreachable, so that it connects again later
+        and then joins its session's room (``False``: accept it). Nobody else is refused
+        (guard your own ``connect`` handler to refuse anonymous sockets). Whatever the
+        handlers, each socket of a current session joins its session's room when it
+        connects, and its connect and disconnect go into the session's record.
     :param poll_timeout: seconds the listener blocks on Redis before checking its stop flag.
     """
 
@@ -121,15 +111,14 @@ class WebLabSocketIO:
         self._worker: Any = None
         self._per_process = PerProcess(self._start_listener)
         self.state.app.extensions["weblab_socketio"] = self
-        if register_connect and not _has_handler(socketio, "connect", "/"):
-            socketio.on("connect")(join_if_logged_in)
-        if register_connect and not _has_handler(socketio, "disconnect", "/"):
-            socketio.on("disconnect")(record_disconnect)
+        # Every connect and disconnect, whatever handlers the lab registers, before or after
+        # this (see .sockets for where it hooks in, and why).
+        install_hook(socketio, self.state, self.ensure_started, refuse_unknown=register_connect)
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def ensure_started(self) -> None:
-        """Start the listener once per process (called by the guards on the first event).
+        """Start the listener once per process (called when a socket of a session connects).
 
         Starting lazily means it runs in the process that serves sockets, after any fork.
         """
@@ -241,64 +230,3 @@ def init_socketio(
         init_socketio(socketio, weblab)
     """
     return WebLabSocketIO(socketio, weblab, app, **options)
-
-
-def _has_handler(socketio: Any, event: str, namespace: str) -> bool:
-    server = getattr(socketio, "server", None)
-    if server is not None and event in server.handlers.get(namespace, {}):
-        return True
-    return any(
-        message == event and (ns or "/") == namespace
-        for message, _handler, ns in getattr(socketio, "handlers", [])
-    )
-
-
-def load_event_user() -> WebLabUser:
-    """Read the user of this socket fresh from the store, once per event."""
-    # In the Socket.IO test client (and with some async modes) several events may share one
-    # app context, so forget what an earlier event cached.
-    here = request_state()
-    here.user, here.polled, here.poll_scheduled = None, False, False
-    here.socket = True
-    # With autopoll on, the event counts as activity of the student, as every HTTP request
-    # does; the poll rides on the read (one round trip). The user is then cached, so
-    # ``weblab_user`` in the handler is this fresh user.
-    return get_weblab_user(cached=False)
-
-
-def join_session_room(user: WebLabUser) -> None:
-    """Put this socket into its session's room so that server pushes reach it."""
-    if not isinstance(user, CurrentUser) or getattr(request, "sid", None) is None:
-        return
-    from flask_socketio import join_room
-
-    join_room(session_room(user.session_id))
-    if (getattr(request, "event", None) or {}).get("message") == "connect":
-        lab_state().journal.event(user.session_id, "socket_connect")
-    push = current_app.extensions.get("weblab_socketio")
-    if isinstance(push, WebLabSocketIO):
-        push.ensure_started()
-
-
-def record_disconnect(*_reason: Any) -> None:
-    """Default ``disconnect`` handler: the session's record notes it (no poll, no user read:
-    a session without a record records nothing)."""
-    session_id = cookie_session_id()
-    if session_id is not None:
-        lab_state().journal.event(session_id, "socket_disconnect")
-
-
-def join_if_logged_in(*_auth: Any) -> Any:
-    """Default ``connect`` handler: sockets with a lab session join its room; nobody is
-    refused, unless the store is unreachable (the client then connects again later)."""
-    try:
-        user = load_event_user()
-    except STORE_ERRORS as error:
-        logger.warning(
-            "Socket.IO connection refused: the store at %s is unreachable (%s)",
-            current_app.extensions["weblab"].store_label,
-            type(error).__name__,
-        )
-        return False
-    join_session_room(user)
-    return None
