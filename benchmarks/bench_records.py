@@ -146,7 +146,12 @@ def export_rows(url: str) -> list[Row]:
         ]
         for number, event in enumerate(events):
             store._append(
-                keys=[keys.record_events(sid), keys.record_dropped(sid), keys.records_by_start()],
+                keys=[
+                    keys.record_events(sid),
+                    keys.record_dropped(sid),
+                    keys.records_by_start(),
+                    keys.record_calls(sid),
+                ],
                 args=[
                     json.dumps(event),
                     500,
