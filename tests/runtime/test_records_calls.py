@@ -235,6 +235,13 @@ def test_records_off_status_calls_write_nothing(make_lab: Callable[..., Lab]) ->
     assert multiple(lab, [sid, "unknown"])[sid] > 0
     assert not lab.state.client.exists(lab.state.keys.record_calls(sid))
     assert lab.state.journal.calls(sid) == {}
+    # Records turned on later: a session started without one stays without one.
+    lab.state.journal.enabled = True
+    for _ in range(2):
+        assert lab.status(sid) > 0
+        assert multiple(lab, [sid])[sid] > 0
+    assert not lab.state.client.exists(lab.state.keys.record_calls(sid))
+    assert not lab.state.client.exists(lab.state.keys.record_events(sid))
 
 
 def test_exports_show_the_counted_calls(make_lab: Callable[..., Lab]) -> None:

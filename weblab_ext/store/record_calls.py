@@ -10,8 +10,10 @@ handful of events.
 
 The status calls read the session and count themselves in one script (:data:`STATUS`,
 :data:`STATUS_MANY`): still one round trip per call, and per ``status/multiple`` call whatever
-the number of ids. Other calls (dispose) count themselves with :data:`COUNT_CALL`. Nothing is
-written for a session that has no record: only a start creates one.
+the number of ids. The session hash repeats the last status outcome counted
+(``record_status``), so a call whose outcome did not change costs one command more than a
+plain read (``HINCRBY``). Other calls (dispose) count themselves with :data:`COUNT_CALL`.
+Nothing is written for a session that has no record: only a start creates one.
 
 Outcomes of a status call, as the script reads the session: ``active`` (the reply is ``>= 0``),
 ``disposing`` (ask again), ``finish`` (``-1``: over, exited or disposed) and ``unknown`` (no
@@ -33,18 +35,19 @@ from .records import StatusFields, StatusRow, status_rows_from_packed
 #: What a status call's outcome is (the scripts' rule, in Python for tests and readers).
 STATUS_OUTCOMES = ("active", "disposing", "finish", "unknown")
 
-# count_call(events, dropped, calls, call, outcome, event, max events, ttl): count one call in
-# a session record's counters; when its outcome differs from the call's last one, append
-# ``event`` to the record (bounded as APPEND does: the last place waits for the end). Returns
-# the event when it was appended, else false. Writes nothing for a session without record.
-_COUNT_CALL = """
-local function count_call(events, dropped, calls, call, outcome, event, max, ttl)
-  local last = redis.call('HGET', calls, call)
-  if last == outcome then
-    redis.call('HINCRBY', calls, call .. '.' .. outcome, 1)
-    return false
-  end
-  if not last and redis.call('EXISTS', events) == 0 then return false end
+# count_same(calls, field): count a call whose outcome did not change. A counter that was not
+# there (the counters expired before the session: no record any more) is taken back, so no
+# key is ever left without a TTL.
+# count_change(events, dropped, calls, call, outcome, event, max, ttl): count a call whose
+# outcome changed, remember it, and append ``event`` to the record (bounded as APPEND is: the
+# last place waits for the end). Returns false for a session without record (nothing
+# written), the event when appended, true when the full record dropped it.
+_COUNT = """
+local function count_same(calls, field)
+  if redis.call('HINCRBY', calls, field, 1) == 1 then redis.call('HDEL', calls, field) end
+end
+local function count_change(events, dropped, calls, call, outcome, event, max, ttl)
+  if redis.call('EXISTS', events) == 0 then return false end
   redis.call('HINCRBY', calls, call .. '.' .. outcome, 1)
   redis.call('HSET', calls, call, outcome)
   redis.call('EXPIRE', calls, ttl)
@@ -55,16 +58,22 @@ local function count_call(events, dropped, calls, call, outcome, event, max, ttl
   end
   redis.call('INCR', dropped)
   redis.call('EXPIRE', dropped, ttl)
-  return false
+  return true
 end
 """
 
-# status_outcome(h, now, timeout): the outcome class of a status call, from the session's
-# HMGET state, max_date, last_poll (protocol.should_finish's rule).
-_STATUS_OUTCOME = """
+# count_status(session, events, dropped, calls, h, now, timeout, at, max, ttl): the outcome
+# of a status call (protocol.should_finish's rule) from the session's HMGET state, max_date,
+# last_poll, device, record_status (``h``), counted in its record. The last outcome is read
+# with the session (from the counters once the session is gone); the event is built only
+# when the outcome changed. A session found without record is marked so ('-'): its later
+# calls cost nothing more than a plain read. Returns the event appended, or false.
+_COUNT_STATUS = """
+local STATUS_FIELDS = {active = 'status.active', disposing = 'status.disposing',
+  finish = 'status.finish', unknown = 'status.unknown'}
 local function status_outcome(h, now, timeout)
   local state = h[1]
-  if not state or state == '' then return 'unknown' end
+  if not state then return 'unknown' end
   if state == 'disposing' then return 'disposing' end
   if state ~= 'active' then return 'finish' end
   local max_date, last_poll = tonumber(h[2]), tonumber(h[3])
@@ -72,20 +81,36 @@ local function status_outcome(h, now, timeout)
   if timeout > 0 and last_poll and now - last_poll >= timeout then return 'finish' end
   return 'active'
 end
-local function status_event(at, outcome)
-  return '{"t":' .. at .. ',"e":"rlms","call":"status","outcome":"' .. outcome .. '"}'
+local function count_status(session, events, dropped, calls, h, now, timeout, at, max, ttl)
+  local outcome = status_outcome(h, now, timeout)
+  local last = h[5]
+  if last == '-' then return false end
+  if not h[1] then last = redis.call('HGET', calls, 'status') end
+  if last == outcome then
+    count_same(calls, STATUS_FIELDS[outcome])
+    return false
+  end
+  local event = '{"t":' .. at .. ',"e":"rlms","call":"status","outcome":"' .. outcome .. '"}'
+  local counted = count_change(events, dropped, calls, 'status', outcome, event, max, ttl)
+  if h[1] then redis.call('HSET', session, 'record_status', counted and outcome or '-') end
+  if counted == true then return false end
+  return counted
 end
 """
 
 # KEYS[1] events list, KEYS[2] dropped counter, KEYS[3] calls hash
 # ARGV[1] call, ARGV[2] outcome, ARGV[3] event JSON, ARGV[4] max events, ARGV[5] ttl
-# Returns 1 when the event was appended, else 0.
+# Counts one call (a dispose) of a session. Returns 1 when its event was appended, else 0.
 COUNT_CALL = (
-    _COUNT_CALL
+    _COUNT
     + """
-local event = count_call(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3],
+if redis.call('HGET', KEYS[3], ARGV[1]) == ARGV[2] then
+  count_same(KEYS[3], ARGV[1] .. '.' .. ARGV[2])
+  return 0
+end
+local event = count_change(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3],
   tonumber(ARGV[4]), ARGV[5])
-if event then return 1 end
+if event and event ~= true then return 1 end
 return 0
 """
 )
@@ -95,16 +120,16 @@ return 0
 # ARGV[5] the event time (JSON number), ARGV[6] the device asking ('' : any; then a session of
 # another device reads as missing and its record is left alone)
 # Reads what the status call needs of one session and counts the call in its record.
-# Returns {state, max_date, last_poll, the appended event or ''} ('' for a missing field).
+# Returns {state, max_date, last_poll, the appended event} ('' for a missing field).
 STATUS = (
-    _COUNT_CALL
-    + _STATUS_OUTCOME
+    _COUNT
+    + _COUNT_STATUS
     + """
-local h = redis.call('HMGET', KEYS[1], 'state', 'max_date', 'last_poll', 'device')
+local h = redis.call('HMGET', KEYS[1], 'state', 'max_date', 'last_poll', 'device',
+  'record_status')
 if ARGV[6] ~= '' and h[1] and h[4] ~= ARGV[6] then return {'', '', '', ''} end
-local outcome = status_outcome(h, tonumber(ARGV[1]), tonumber(ARGV[2]))
-local event = count_call(KEYS[2], KEYS[3], KEYS[4], 'status', outcome,
-  status_event(ARGV[5], outcome), tonumber(ARGV[3]), ARGV[4])
+local event = count_status(KEYS[1], KEYS[2], KEYS[3], KEYS[4], h, tonumber(ARGV[1]),
+  tonumber(ARGV[2]), ARGV[5], tonumber(ARGV[3]), ARGV[4])
 return {h[1] or '', h[2] or '', h[3] or '', event or ''}
 """
 )
@@ -114,21 +139,20 @@ return {h[1] or '', h[2] or '', h[3] or '', event or ''}
 # STATUS of many sessions: returns {rows, i, event, i, event...}: the rows as the session
 # store's STATUS_MANY packs them, then the index (from 1) and event of each appended event.
 STATUS_MANY = (
-    _COUNT_CALL
-    + _STATUS_OUTCOME
+    _COUNT
+    + _COUNT_STATUS
     + """
 local call, out, n, appended = redis.call, {}, 0, {''}
 local now, timeout, max, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local at, device = ARGV[5], ARGV[6]
 for i = 1, #KEYS, 4 do
-  local h = call('HMGET', KEYS[i], 'state', 'max_date', 'last_poll', 'device')
+  local h = call('HMGET', KEYS[i], 'state', 'max_date', 'last_poll', 'device', 'record_status')
   if device ~= '' and h[1] and h[4] ~= device then
     out[n + 1], out[n + 2], out[n + 3] = '', '0', '0'
   else
     out[n + 1], out[n + 2], out[n + 3] = h[1] or '', h[2] or '0', h[3] or '0'
-    local outcome = status_outcome(h, now, timeout)
-    local event = count_call(KEYS[i + 1], KEYS[i + 2], KEYS[i + 3], 'status', outcome,
-      status_event(at, outcome), max, ttl)
+    local event = count_status(KEYS[i], KEYS[i + 1], KEYS[i + 2], KEYS[i + 3], h, now,
+      timeout, at, max, ttl)
     if event then
       appended[#appended + 1] = (i + 3) / 4
       appended[#appended + 1] = event
@@ -246,14 +270,10 @@ class CallRecords:
         record; one round trip. Returns the rows and the ``(session id, event)`` appended."""
         if not session_ids:
             return iter(()), []
-        session, events, dropped, calls = self._prefixes
-        keys: list[bytes] = []
-        extend = keys.extend
-        for sid in session_ids:
-            raw = sid.encode()
-            extend((session + raw, events + raw, dropped + raw, calls + raw))
         args = [repr(now), repr(timeout), max_events, ttl, at, device]
-        reply: list[Any] = self._direct.script(self._status_many, keys, args)
+        reply: list[Any] = self._direct.script_per_id(
+            self._status_many, self._prefixes, session_ids, args
+        )
         appended = [
             (session_ids[int(reply[i]) - 1], str(reply[i + 1])) for i in range(1, len(reply), 2)
         ]
