@@ -2,12 +2,12 @@
 
 A student's request costs one round trip (the ``TOUCH`` script), and an RLMS status call one
 ``HMGET`` (with session records on, one script that also counts the call, see
-:mod:`.record_calls`). Through redis-py's ``execute_command`` each also pays the client's per-command
-machinery: a pool checkout with a readiness probe of the socket (three system calls), the
-retry wrapper, metric and event hooks, response callbacks. Measured on the benchmark machine
-that is about 50 µs a call, a fifth of a lab request and most of weblab_ext's overhead over a
-plain Flask view. :class:`DirectCommands` sends those few commands on connections it keeps
-itself, with the behaviour that matters kept:
+:mod:`.record_calls`). Through redis-py's ``execute_command`` each also pays the client's per-
+command machinery: a pool checkout with a readiness probe of the socket (three system calls),
+the retry wrapper, metric and event hooks, response callbacks. Measured on the benchmark
+machine that is about 50 µs a call, a fifth of a lab request and most of weblab_ext's overhead
+over a plain Flask view. :class:`DirectCommands` sends those few commands on connections it
+keeps itself, with the behaviour that matters kept:
 
 * a connection serves one call at a time and never crosses a ``fork`` (idle connections
   are dropped in a child process);
