@@ -2,8 +2,8 @@
 
 A student's request costs one round trip (the ``TOUCH`` script), and an RLMS status call one
 ``HMGET`` (with session records on, one script that also counts the call, see
-:mod:`.record_calls`). Through redis-py's ``execute_command`` each also pays the client's per-
-command machinery: a pool checkout with a readiness probe of the socket (three system calls),
+:mod:`.record_calls`). Through redis-py's ``execute_command`` each also pays the client's
+per-command machinery: a pool checkout with a readiness probe of the socket (three system calls),
 the retry wrapper, metric and event hooks, response callbacks. Measured on the benchmark
 machine that is about 50 µs a call, a fifth of a lab request and most of weblab_ext's overhead
 over a plain Flask view. :class:`DirectCommands` sends those few commands on connections it
