@@ -297,7 +297,7 @@ def status_time_rows(url: str) -> list[Row]:
     journal = app.extensions["weblab"].journal
     ids = recorded_bulk(client, app, 10_000)
     rlms = app.test_client()
-    rows = []
+    rows = [single_status_row(app, rlms, ids[0])]
     for count, budget in ((1_000, 5.0), (10_000, 50.0)):
         body = json.dumps({"session_ids": ids[:count]}).encode()
 
@@ -333,6 +333,27 @@ def status_time_rows(url: str) -> list[Row]:
         )
     client.close()
     return rows
+
+
+def single_status_row(app: Any, rlms: Any, session_id: str) -> Row:
+    """One RLMS status call of a recorded session, records on and off, interleaved."""
+    journal = app.extensions["weblab"].journal
+    path = f"/weblab/sessions/{session_id}/status"
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(300):
+        for record in (True, False):
+            journal.enabled = record
+            started = time.perf_counter()
+            checked(rlms.get(path, headers=AUTH))
+            times[record].append(time.perf_counter() - started)
+    journal.enabled = True
+    on, off = (statistics.median(times[flag]) * 1000 for flag in (True, False))
+    return Row(
+        "RLMS status call of a recorded session, p50 in-process: records on (off)",
+        f"{on:.3f} ms ({off:.3f} ms, x{on / off:.2f})",
+        "-",
+        INFO,
+    )
 
 
 def polling_row(url: str) -> Row:
