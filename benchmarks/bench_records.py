@@ -5,30 +5,42 @@
 * Redis memory of one recorded session of 50 events: at most 8 KB (its list, and its share
   of the index);
 * export of 10,000 recorded sessions as JSON Lines: at most 10 s, in constant memory (the
-  peak of a 10,000-session export within twice a 1,000-session one's).
+  peak of a 10,000-session export within twice a 1,000-session one's);
+* RLMS status calls counted in the records: still 1 round trip per status call (the first,
+  which appends the outcome, too) and per status/multiple call of 1,000 recorded ids; their
+  time with records on and off; a session polled every 5 s for 2 hours keeps its end.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
+import statistics
 import time
 import tracemalloc
 from typing import Any
+
+import redis
 
 from weblab_ext import requires_active
 from weblab_ext.runtime.record_export import exported_sessions, write_jsonl
 
 from .common import (
     AUTH,
+    INFO,
     Row,
+    checked,
     counting_client,
+    create_bulk,
     make_lab,
     redis_url,
     start_session,
     student,
+    template_record,
     verdict,
+    wld_start_body,
 )
 
 SESSIONS = 10_000
@@ -40,7 +52,14 @@ def run() -> list[Row]:
     """The record rows, in table order."""
     logging.getLogger("weblab_ext").setLevel(logging.ERROR)
     url = redis_url()
-    return [*request_rows(url), memory_row(url), *export_rows(url)]
+    return [
+        *request_rows(url),
+        memory_row(url),
+        *export_rows(url),
+        *status_trip_rows(url),
+        *status_time_rows(url),
+        polling_row(url),
+    ]
 
 
 def request_rows(url: str) -> list[Row]:
@@ -87,7 +106,8 @@ def trips_of(counter: Any, action: Any, repeat: int = 5) -> list[tuple[int, int]
 
 
 def memory_row(url: str) -> Row:
-    """Redis memory of a session whose record holds 50 events (46 of the lab's own)."""
+    """Redis memory of a session whose record holds 50 events (46 of the lab's own), its
+    RLMS call counters included."""
     client, _ = counting_client(url)
     app, weblab = make_lab(client)
 
@@ -108,7 +128,10 @@ def memory_row(url: str) -> Row:
     )
     state = app.extensions["weblab"]
     events, _ = state.journal.timeline(session_id)
-    used = int(client.memory_usage(state.keys.record_events(session_id), samples=0) or 0)
+    used = sum(
+        int(client.memory_usage(key, samples=0) or 0)
+        for key in (state.keys.record_events(session_id), state.keys.record_calls(session_id))
+    )
     # The session's share of the index: the sorted set's memory over its members.
     index_key = state.keys.records_by_start()
     index_share = int(client.memory_usage(index_key, samples=0) or 0) / client.zcard(index_key)
@@ -146,7 +169,12 @@ def export_rows(url: str) -> list[Row]:
         ]
         for number, event in enumerate(events):
             store._append(
-                keys=[keys.record_events(sid), keys.record_dropped(sid), keys.records_by_start()],
+                keys=[
+                    keys.record_events(sid),
+                    keys.record_dropped(sid),
+                    keys.records_by_start(),
+                    keys.record_calls(sid),
+                ],
                 args=[
                     json.dumps(event),
                     500,
@@ -189,3 +217,167 @@ def export_rows(url: str) -> list[Row]:
             verdict(peaks[1] <= 2 * peaks[0] + 256 * 1024),
         ),
     ]
+
+
+# -- RLMS calls counted in the records -----------------------------------------------------------
+
+MULTIPLE_IDS = 1_000
+
+
+def recorded_bulk(client: Any, app: Any, count: int) -> list[str]:
+    """``count`` active sessions (last polls a millisecond apart), each with a record."""
+    state = app.extensions["weblab"]
+    template = template_record(app)
+    ids = create_bulk(client, state, template, count, max_date=time.time() + 3600, spread=0.001)
+    store, keys = state.journal.store, state.keys
+    pipe = client.pipeline(transaction=False)
+    now = time.time()
+    for index, sid in enumerate(ids):
+        record = dataclasses.replace(template, session_id=sid)
+        start = json.dumps({"t": now, "e": "start", "device": record.device or None})
+        store._append(
+            keys=[
+                keys.record_events(sid),
+                keys.record_dropped(sid),
+                keys.records_by_start(),
+                keys.record_calls(sid),
+            ],
+            args=[start, 500, 86_400, "0", repr(now), repr(now - 86_400), sid],
+            client=pipe,
+        )
+        if index % 1000 == 999:
+            pipe.execute()
+    pipe.execute()
+    return ids
+
+
+def status_trip_rows(url: str) -> list[Row]:
+    """Round trips of status calls whose outcome each record counts."""
+    client, counter = counting_client(url)
+    app, _ = make_lab(client)
+    rlms = app.test_client()
+    warm = start_session(app)
+    checked(rlms.get(f"/weblab/sessions/{warm}/status", headers=AUTH))  # loads the script
+    first = start_session(app)
+
+    def status() -> Any:
+        return checked(rlms.get(f"/weblab/sessions/{first}/status", headers=AUTH))
+
+    counter.reset()
+    status()  # the first call of a session appends its outcome
+    trips = [counter.round_trips, *(t for t, _ in trips_of(counter, status))]
+    ids = recorded_bulk(client, app, MULTIPLE_IDS)
+    body = {"session_ids": ids}
+    multiple = trips_of(
+        counter,
+        lambda: checked(rlms.post("/weblab/sessions/status/multiple", headers=AUTH, json=body)),
+    )
+    counted = app.extensions["weblab"].journal.calls(ids[0])
+    return [
+        Row(
+            "RLMS status call, records on: round trips (first call, then later ones)",
+            f"{max(trips)} (of {trips})",
+            "1",
+            verdict(max(trips) == 1),
+        ),
+        Row(
+            f"status/multiple, {MULTIPLE_IDS:,} recorded ids: round trips",
+            f"{max(t for t, _ in multiple)} (each record counted {counted})",
+            "1",
+            verdict(max(t for t, _ in multiple) == 1 and counted == {"status": {"active": 6}}),
+        ),
+    ]
+
+
+def status_time_rows(url: str) -> list[Row]:
+    """status/multiple of recorded sessions with records on and off, calls interleaved so
+    that the load of the machine weighs on both alike."""
+    client = redis.Redis.from_url(url, decode_responses=True)
+    app, _ = make_lab(url)
+    journal = app.extensions["weblab"].journal
+    ids = recorded_bulk(client, app, 10_000)
+    rlms = app.test_client()
+    rows = [single_status_row(app, rlms, ids[0])]
+    for count, budget in ((1_000, 5.0), (10_000, 50.0)):
+        body = json.dumps({"session_ids": ids[:count]}).encode()
+
+        def call(body: bytes = body) -> float:
+            started = time.perf_counter()
+            checked(
+                rlms.post(
+                    "/weblab/sessions/status/multiple",
+                    data=body,
+                    headers=AUTH,
+                    content_type="application/json",
+                )
+            )
+            return time.perf_counter() - started
+
+        times: dict[bool, list[float]] = {True: [], False: []}
+        for record in (True, False):
+            journal.enabled = record
+            call()
+        for _ in range(40 if count <= 1_000 else 12):
+            for record in (True, False):
+                journal.enabled = record
+                times[record].append(call())
+        journal.enabled = True
+        on, off = (statistics.median(times[flag]) * 1000 for flag in (True, False))
+        rows.append(
+            Row(
+                f"status/multiple, {count:,} recorded ids, p50 in-process: records on (off)",
+                f"{on:.1f} ms ({off:.1f} ms, x{on / off:.2f})",
+                f"{INFO} (budget of the unrecorded row: <= {budget:g} ms)",
+                INFO,
+            )
+        )
+    client.close()
+    return rows
+
+
+def single_status_row(app: Any, rlms: Any, session_id: str) -> Row:
+    """One RLMS status call of a recorded session, records on and off, interleaved."""
+    journal = app.extensions["weblab"].journal
+    path = f"/weblab/sessions/{session_id}/status"
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for _ in range(300):
+        for record in (True, False):
+            journal.enabled = record
+            started = time.perf_counter()
+            checked(rlms.get(path, headers=AUTH))
+            times[record].append(time.perf_counter() - started)
+    journal.enabled = True
+    on, off = (statistics.median(times[flag]) * 1000 for flag in (True, False))
+    return Row(
+        "RLMS status call of a recorded session, p50 in-process: records on (off)",
+        f"{on:.3f} ms ({off:.3f} ms, x{on / off:.2f})",
+        "-",
+        INFO,
+    )
+
+
+def polling_row(url: str) -> Row:
+    """A session polled every 5 s for 2 hours (1,440 status calls), then disposed."""
+    client, _ = counting_client(url)
+    app, _ = make_lab(client)
+    state = app.extensions["weblab"]
+    start = time.time()
+    body = wld_start_body(slot_length=3 * 3600)
+    sid = start_session(app, body)
+    service = state.service
+    for step in range(1, 1441):
+        service.poll(sid, now=start + 5 * step)
+        service.status(sid, now=start + 5 * step)
+    service.clock = lambda: start + 7300
+    checked(
+        app.test_client().post(f"/weblab/sessions/{sid}", json={"action": "delete"}, headers=AUTH)
+    )
+    events, dropped = state.journal.timeline(sid)
+    kinds = [event["e"] for event in events]
+    calls = state.journal.calls(sid)
+    return Row(
+        "session polled every 5 s for 2 h: events in its record, status calls counted",
+        f"{len(events)} events {kinds}, dropped {dropped}, counted {calls.get('status')}",
+        "end kept, every call counted",
+        verdict(kinds[-2:] == ["end", "rlms"] and calls.get("status") == {"active": 1440}),
+    )

@@ -123,4 +123,6 @@ class LabState:
         stopped (see :meth:`stop_threads`) and a later use opens new connections."""
         self.sessions.close()
         self.devices.store.close()
+        if self.journal.store is not None:
+            self.journal.store.calls.close()
         self.client.close()

@@ -236,7 +236,12 @@ def test_ten_thousand_sessions_export_in_constant_memory(lab: Lab) -> None:
         ]
         for number, event in enumerate(events):
             store._append(
-                keys=[keys.record_events(sid), keys.record_dropped(sid), keys.records_by_start()],
+                keys=[
+                    keys.record_events(sid),
+                    keys.record_dropped(sid),
+                    keys.records_by_start(),
+                    keys.record_calls(sid),
+                ],
                 args=[
                     json.dumps(event),
                     500,

@@ -30,6 +30,7 @@ def test_records_pages_in_a_browser(
 ) -> None:
     lab = make_lab(SERVER_NAME=None, LAB_NAME="Heater lab", **ADMIN)
     sid = lab.start_raw()
+    lab.state.journal.call(sid, "dispose", "done")
     record = lab.state.sessions.load(sid)
     assert record is not None
     now = time.time()
@@ -41,6 +42,7 @@ def test_records_pages_in_a_browser(
         copy = dataclasses.replace(copy, start_date=at, max_date=at + 3600)
         lab.state.journal.started(copy, now=at)
         lab.state.journal.ended(copy, "slot_end", now=at + 300 + index * 60)
+        lab.state.journal.call(copy.session_id, "dispose", "done", now=at + 301 + index * 60)
     width, height = viewport
     with LiveServer(lab.app) as server:
         context = browser.new_context(
@@ -62,6 +64,7 @@ def test_records_pages_in_a_browser(
             shots("records")
             page.locator("tr.record a").first.click()
             assert page.locator("#timeline li").count() >= 1
+            assert page.locator("#calls").inner_text() == "RLMS calls: dispose (done 1)."
             shots("timeline")
             assert page.locator("text=Back to the session records").count() == 1
             assert sid not in page.content() and session_id_hash(sid) in page.url

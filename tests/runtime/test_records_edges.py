@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.support.lab import Lab, real_redis_only
+from tests.support.lab import AUTH, Lab, real_redis_only
 from weblab_ext import requires_active, session_context
 from weblab_ext.runtime.record_hooks import RecordHooks
 from weblab_ext.testing.harness import LabUnderTest
@@ -124,10 +124,16 @@ def test_records_on_a_redis_cluster(
     sid = lab.start_raw()
     with lab.app.test_request_context(), session_context(sid):
         assert lab.weblab.record("note", n=1) is True
+    assert lab.status(sid) > 0
+    reply = lab.raw_rlms.post(
+        "/weblab/sessions/status/multiple", headers=AUTH, json={"session_ids": [sid, "other"]}
+    )
+    assert reply.json["status"][sid] > 0
     lab.dispose(sid)
+    assert lab.state.journal.calls(sid) == {"status": {"active": 2}, "dispose": {"done": 1}}
     out = lab.app.test_cli_runner().invoke(args=["weblab", "export", "--format", "xapi"])
     assert out.exit_code == 0, out.output
-    assert '"terminated"' in out.stdout
+    assert '"terminated"' in out.stdout and "rlms-calls" in out.stdout
 
 
 def test_export_on_the_embedded_store_says_so_on_stderr(make_lab: Callable[..., Lab]) -> None:

@@ -72,6 +72,7 @@ def test_a_session_leaves_its_whole_story(recorded: Lab) -> None:
         "task_started",
         "lab",
         "task_finished",
+        "rlms",
         "end",
         "rlms",
     ]
@@ -96,8 +97,9 @@ def test_a_session_leaves_its_whole_story(recorded: Lab) -> None:
     assert "args" not in json.dumps(events) and 'points": 3}' not in json.dumps(finished)
     end = next(event for event in events if event["e"] == "end")
     assert end["reason"] == "rlms" and 0 <= end["used"] < 200
-    dispose = [e for e in events if e["e"] == "rlms" and e["call"] == "dispose"]
-    assert dispose and dispose[0]["outcome"] == "done"
+    calls = [(e["call"], e["outcome"]) for e in events if e["e"] == "rlms"]
+    assert calls == [("status", "active"), ("dispose", "done")]
+    assert lab.state.journal.calls(sid) == {"status": {"active": 1}, "dispose": {"done": 1}}
 
 
 def test_full_names_and_usernames_never_enter_the_record(recorded: Lab) -> None:
@@ -258,7 +260,8 @@ def test_status_notes_the_end_once(make_lab: Callable[..., Lab]) -> None:
     lab.state.clock = lambda: time.time() + 5
     assert lab.status(sid) == -1 and lab.status(sid) == -1
     calls = [e for e in lab.state.journal.timeline(sid)[0] if e["e"] == "rlms"]
-    assert [c["call"] for c in calls] == ["status"] and calls[0]["outcome"] == "finish"
+    assert [(c["call"], c["outcome"]) for c in calls] == [("status", "finish")]
+    assert lab.state.journal.calls(sid) == {"status": {"finish": 2}}
 
 
 def test_on_record_hooks_get_events_off_the_request(recorded: Lab) -> None:

@@ -125,15 +125,15 @@ def test_a_status_call_racing_the_records_expiry_recreates_nothing(
     caplog.set_level(logging.INFO)
     session_id = lab.start_raw()
     lab.browser(session_id).get(f"/callback/{session_id}/logout")  # over: status says -1
-    sessions, key = lab.state.sessions, lab.state.keys.session(session_id)
-    read = sessions.status_fields
+    service, key = lab.state.service, lab.state.keys.session(session_id)
+    read = service.status_fields
 
-    def read_then_expire(sid: str) -> Any:
-        fields = read(sid)
+    def read_then_expire(sid: str, **options: Any) -> Any:
+        fields = read(sid, **options)
         lab.state.client.delete(key)  # the record's TTL runs out right after the read
         return fields
 
-    setattr(sessions, "status_fields", read_then_expire)  # noqa: B010 - a method replaced
+    setattr(service, "status_fields", read_then_expire)  # noqa: B010 - a method replaced
     assert lab.status(session_id) == -1
     assert lab.state.client.exists(key) == 0
     assert "expiry_detected" not in caplog.text

@@ -55,6 +55,17 @@ def test_answers_like_the_client(client: Any, opened: list[Any]) -> None:
     assert direct.command("INCRBYFLOAT", "direct:n", repr(0.5)) == "41.5"
 
 
+def test_keys_per_id_reach_the_script_as_given(client: Any, opened: list[Any]) -> None:
+    direct = _direct(client, opened)
+    script = client.register_script("return {KEYS, ARGV}")
+    prefixes = [b"{p}:session:", b"{p}:100%:", b"{p}:c:"]
+    ids = ["x" * 43, "short", "\u00e9\n%s\r\n", "", "y" * 43]
+    keys, args = direct.script_per_id(script, prefixes, ids, ["a", 1, b"b"])
+    assert keys == [prefix.decode() + sid for sid in ids for prefix in prefixes]
+    assert args == ["a", "1", "b"]
+    assert direct.script_per_id(script, prefixes, [], ["a"]) == [[], ["a"]]
+
+
 def test_threads_never_share_a_connection(client: Any, opened: list[Any]) -> None:
     direct = _direct(client, opened)
     script = client.register_script(ECHO)

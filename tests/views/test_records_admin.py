@@ -50,6 +50,8 @@ def test_timeline_of_a_session_escapes_what_the_lab_recorded(make_lab: Callable[
     sid = lab.start_raw()
     with lab.app.test_request_context(), session_context(sid):
         lab.weblab.record("note", text="<img src=x onerror=alert(1)>")
+    lab.status(sid)
+    lab.status(sid)
     lab.dispose(sid)
     client = lab.app.test_client()
     key = session_id_hash(sid)
@@ -59,7 +61,11 @@ def test_timeline_of_a_session_escapes_what_the_lab_recorded(make_lab: Callable[
     html = reply.get_data(as_text=True)
     assert "<img" not in html and "&lt;img src=x" in html
     events = re.findall(r'<li class="event (\w+)">', html)
-    assert events == ["start", "lab", "end", "rlms"]
+    assert events == ["start", "lab", "rlms", "end", "rlms"]
+    calls = re.search(r'<p id="calls">(.*?)</p>', html)
+    assert calls and calls.group(1) == (
+        "RLMS calls: <code>dispose</code> (done 1); <code>status</code> (active 2)."
+    )
     missing = client.get("/weblab/admin/records/" + "0" * 16, headers=ADMIN_AUTH)
     assert missing.status_code == 404 and missing.is_json
     bad = client.get("/weblab/admin/records/..%2Fx", headers=ADMIN_AUTH)

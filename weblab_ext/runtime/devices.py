@@ -118,8 +118,12 @@ class DeviceSessions:
 
     def status(self, session_id: str, *, now: float | None = None) -> int:
         """The RLMS status of one session of this device (another's reads as unknown)."""
-        fields = self.pool.store.status_fields(session_id, self.device)
-        return self.pool.service.status_of(session_id, fields, now=now)
+        service, store, device = self.pool.service, self.pool.store, self.device
+        now = service.clock() if now is None else now
+        fields = service.status_fields(
+            session_id, now=now, device=device, plain=lambda sid: store.status_fields(sid, device)
+        )
+        return service.status_of(session_id, fields, now=now)
 
     def status_many(
         self, session_ids: Sequence[str], *, time_limit: float | None = None
@@ -127,7 +131,10 @@ class DeviceSessions:
         """The RLMS status of many sessions of this device, one round trip per chunk."""
         store, device = self.pool.store, self.device
         return self.pool.service.status_many(
-            session_ids, time_limit=time_limit, rows=lambda ids: store.status_rows(ids, device)
+            session_ids,
+            time_limit=time_limit,
+            rows=lambda ids: store.status_rows(ids, device),
+            device=device,
         )
 
     def dispose(self, session_id: str, *, wait: float, now: float | None = None) -> DisposeOutcome:

@@ -8,9 +8,12 @@ what happened; it appends one JSON event per call to the session's bounded recor
 request, so recording never fails one: a store error is logged and the event lost.
 
 An event is ``{"t": epoch seconds, "e": kind, ...fields}``. Kinds: ``start`` (device, user,
-course, group, locale, slot, experiment), ``rlms`` (``call``, ``outcome``), ``launch``
-(``outcome``), ``socket_connect`` / ``socket_disconnect``, ``task_submitted`` /
-``task_started`` / ``task_finished`` (``task``, ``status``, ``duration``; never arguments),
+course, group, locale, slot, experiment), ``rlms`` (``call``, ``outcome``: status and dispose
+calls are counted in the record, their outcome appended when it changes, see
+:mod:`weblab_ext.store.record_calls`), ``launch`` (``outcome``), ``socket_connect`` /
+``socket_disconnect``, ``task_submitted`` / ``task_started`` / ``task_finished`` (``task``,
+``status``, ``duration``; the submitted event also ``arguments`` for a task declared with
+``record_arguments=True``),
 ``device_state`` (``device``, ``state``), ``lab`` (the lab's own: ``name``, ``fields``), and
 ``end`` (``reason``, ``used``: seconds of the slot used). Users are named by a keyed hash of
 their unique username unless pseudonyms are off; full names never enter a record.
@@ -25,12 +28,12 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..store.connection import ANY_STORE_ERROR
 from ..store.journal import JournalStore
-from ..store.records import SessionRecord
+from ..store.records import SessionRecord, StatusFields, StatusRow
 from .lifecycle_log import session_id_hash
 from .record_hooks import RecordHooks
 from .task_runs import TaskRun
@@ -135,6 +138,7 @@ class SessionJournal:
         self.clock: Callable[[], float] = time.time
         #: The lab's ``on_record`` hooks, fed from a bounded queue by a thread of their own.
         self.hooks = hooks or RecordHooks()
+        self._unrecorded_tasks: set[str] = set()
 
     # -- who ---------------------------------------------------------------------------------
 
@@ -237,20 +241,128 @@ class SessionJournal:
         *,
         status: str | None = None,
         duration: float | None = None,
+        arguments: tuple[Sequence[Any], Mapping[str, Any]] | None = None,
     ) -> None:
-        """Record a task submitted / started / finished: name, status, duration."""
+        """Record a task submitted / started / finished: name, status, duration.
+
+        :param arguments: the task's ``(args, kwargs)``, for a task that records them
+            (see :meth:`task_arguments`).
+        """
+        if not self.enabled:
+            return
         fields: dict[str, Any] = {"task": task}
         if status is not None:
             fields["status"] = status
         if duration is not None and math.isfinite(duration):
             fields["duration"] = round(max(0.0, duration), 3)
+        if arguments is not None:
+            fields.update(self.task_arguments(task, *arguments))
         self.event(session_id, kind, fields)
+
+    def task_arguments(
+        self, task: str, args: Sequence[Any], kwargs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """The fields a ``record_arguments`` task's submitted event gets: ``arguments``
+        (``{"args": [...], "kwargs": {...}}``) when they are finite JSON of at most
+        :data:`MAX_LAB_EVENT_BYTES`, else ``arguments_error`` saying why not (and a warning,
+        once per task and process). Never raises: the task runs either way."""
+        arguments = {"args": list(args), "kwargs": dict(kwargs)}
+        try:
+            size = len(json.dumps(arguments, allow_nan=False, separators=(",", ":")))
+        except ValueError:
+            reason = "not finite JSON (NaN or infinity)"
+        except (TypeError, RecursionError):
+            reason = "not JSON-serialisable"
+        else:
+            if size <= MAX_LAB_EVENT_BYTES:
+                return {"arguments": arguments}
+            reason = f"larger than {MAX_LAB_EVENT_BYTES} bytes as JSON"
+        if task not in self._unrecorded_tasks:
+            self._unrecorded_tasks.add(task)
+            logger.warning(
+                "Task %s: its arguments are %s, so its records say so instead of holding "
+                "them (warned once); the task runs as usual",
+                task,
+                reason,
+            )
+        return {"arguments_error": reason}
 
     def task_finished(self, session_id: str, run: TaskRun) -> None:
         """Record a task run's end: its name, status and duration."""
         self.task_event(
             session_id, "task_finished", run.name, status=run.status, duration=run.seconds
         )
+
+    # -- RLMS calls ----------------------------------------------------------------------------
+
+    def _hooks_get(self, session_id: str, event_json: str | None) -> None:
+        if event_json is not None and self.hooks.active:
+            self.hooks.put(session_id_hash(session_id), event_json)
+
+    def call(self, session_id: str, call: str, outcome: str, *, now: float | None = None) -> None:
+        """Count an RLMS call of a session in its record, and append its outcome when it
+        differs from the call's last one; one round trip, never raises."""
+        if not self.enabled or not session_id:
+            return
+        at = self.clock() if now is None else now
+        event_json = json.dumps(
+            {"t": round(at, 3), "e": "rlms", "call": call, "outcome": outcome},
+            separators=(",", ":"),
+        )
+        assert self.store is not None
+        try:
+            appended = self.store.calls.count(
+                session_id,
+                call,
+                outcome,
+                event_json,
+                max_events=self.max_events,
+                ttl=max(1, int(self.retention)),
+            )
+        except ANY_STORE_ERROR as error:
+            logger.warning("Could not record a %s call: %s", call, type(error).__name__)
+            return
+        self._hooks_get(session_id, event_json if appended else None)
+
+    def status(
+        self, session_id: str, *, now: float, timeout: float, device: str = ""
+    ) -> StatusFields:
+        """Read what a status call needs of a session and count the call in its record, in
+        one round trip (needs ``enabled``). A store error is raised: the reply needs the read.
+
+        :param device: the device asking (``""``: the lab's own status call).
+        """
+        assert self.store is not None
+        fields, event = self.store.calls.status(
+            session_id,
+            now=now,
+            timeout=timeout,
+            at=json.dumps(round(now, 3)),
+            max_events=self.max_events,
+            ttl=max(1, int(self.retention)),
+            device=device,
+        )
+        self._hooks_get(session_id, event)
+        return fields
+
+    def status_rows(
+        self, session_ids: Sequence[str], *, now: float, timeout: float, device: str = ""
+    ) -> Iterator[StatusRow]:
+        """:meth:`status` of many sessions (``status/multiple``): their status rows, in
+        order, in one round trip."""
+        assert self.store is not None
+        rows, appended = self.store.calls.status_rows(
+            session_ids,
+            now=now,
+            timeout=timeout,
+            at=json.dumps(round(now, 3)),
+            max_events=self.max_events,
+            ttl=max(1, int(self.retention)),
+            device=device,
+        )
+        for session_id, event in appended:
+            self._hooks_get(session_id, event)
+        return rows
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -260,3 +372,10 @@ class SessionJournal:
             return [], 0
         events, dropped = self.store.events(session_id)
         return [json.loads(event) for event in events], dropped
+
+    def calls(self, session_id: str) -> dict[str, dict[str, int]]:
+        """The RLMS calls a session's record counted, per call and outcome
+        (``{"status": {"active": 1440, "finish": 2}}``)."""
+        if self.store is None:
+            return {}
+        return self.store.records_many([session_id])[0][2]

@@ -32,12 +32,23 @@ _ADL = "http://adlnet.gov/expapi/verbs/"
 XAPI_VERBS = {
     "start": "launched",
     "launch": "initialized",
+    "task_submitted": "attempted",  # only those with the task's arguments
     "task_finished": "interacted",
     "lab": "interacted",
     "end": "terminated",
 }
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
-CSV_COLUMNS = ("time", "session", "device", "user", "course", "group", "event", "details")
+CSV_COLUMNS = (
+    "time",
+    "session",
+    "device",
+    "user",
+    "course",
+    "group",
+    "event",
+    "details",
+    "arguments",
+)
 
 
 def iso(epoch: float) -> str:
@@ -63,6 +74,8 @@ class SessionExport:
     session: str  #: the hash of the session id
     events: list[dict[str, Any]]
     dropped: int
+    #: The RLMS calls counted, per call and outcome (``{"status": {"active": 1440}}``).
+    calls: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
 
     @property
     def start(self) -> dict[str, Any]:
@@ -89,6 +102,7 @@ class SessionExport:
             "reason": end.get("reason"),
             "used_seconds": end.get("used"),
             "dropped_events": self.dropped,
+            "rlms_calls": self.calls,
             "events": [{"time": iso(e["t"]), "event": e["e"], **_details(e)} for e in self.events],
         }
 
@@ -125,12 +139,11 @@ def exported_sessions(
         return
     for rows in store.sessions(since, until, page=page):
         ids = [session_id for session_id, _ in rows]
-        for session_id, (raw, dropped) in zip(ids, store.events_many(ids), strict=True):
+        for session_id, (raw, dropped, calls) in zip(ids, store.records_many(ids), strict=True):
             if not raw:
                 continue
-            export = SessionExport(
-                session_id_hash(session_id), [json.loads(e) for e in raw], dropped
-            )
+            events = [json.loads(e) for e in raw]
+            export = SessionExport(session_id_hash(session_id), events, dropped, calls)
             if device is not None and export.start.get("device") != device:
                 continue
             yield export
@@ -144,8 +157,8 @@ def latest_sessions(journal: SessionJournal, count: int, since: float) -> list[S
         return []
     ids = [session_id for session_id, _ in store.latest(count, since)]
     return [
-        SessionExport(session_id_hash(sid), [json.loads(e) for e in raw], dropped)
-        for sid, (raw, dropped) in zip(ids, store.events_many(ids), strict=True)
+        SessionExport(session_id_hash(sid), [json.loads(e) for e in raw], dropped, calls)
+        for sid, (raw, dropped, calls) in zip(ids, store.records_many(ids), strict=True)
         if raw
     ]
 
@@ -159,8 +172,9 @@ def find_session(journal: SessionJournal, key: str) -> SessionExport | None:
     for rows in store.sessions(None, None, page=1000):
         for session_id, _ in rows:
             if session_id_hash(session_id) == key:
-                raw, dropped = store.events(session_id)
-                return SessionExport(key, [json.loads(e) for e in raw], dropped) if raw else None
+                [(raw, dropped, calls)] = store.records_many([session_id])
+                events = [json.loads(e) for e in raw]
+                return SessionExport(key, events, dropped, calls) if raw else None
     return None
 
 
@@ -184,15 +198,22 @@ def _cell(value: Any) -> str:
 
 
 def write_csv(sessions: Iterable[SessionExport], out: IO[str]) -> int:
-    """One row per event, with the session's device, user, course and group on each."""
+    """One row per event, with the session's device, user, course and group on each, and a
+    last ``rlms_calls`` row per session with the RLMS calls counted (when there were any)."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     count = 0
     for export in sessions:
         start = export.start
+        who = [export.session, start.get("device"), start.get("user")]
+        who += [start.get("course"), start.get("group")]
         for event in export.events:
-            row = [iso(event["t"]), export.session, start.get("device"), start.get("user")]
-            row += [start.get("course"), start.get("group"), event["e"], _details(event)]
+            details = _details(event)
+            arguments = details.pop("arguments", None)
+            row = [iso(event["t"]), *who, event["e"], details, arguments]
+            writer.writerow([_cell(value) for value in row])
+        if export.calls and export.events:
+            row = [iso(export.events[-1]["t"]), *who, "rlms_calls", export.calls, None]
             writer.writerow([_cell(value) for value in row])
         count += 1
     return count
@@ -243,6 +264,8 @@ def xapi_statements(export: SessionExport, *, home_page: str) -> Iterator[dict[s
         verb = XAPI_VERBS.get(event["e"])
         if verb is None or (event["e"] == "launch" and event.get("outcome") != "enter"):
             continue
+        if event["e"] == "task_submitted" and "arguments" not in event:
+            continue
         statement: dict[str, Any] = {
             "id": str(uuid.uuid5(_XAPI_NAMESPACE, f"{export.session}/{index}")),
             "version": "1.0.3",
@@ -252,18 +275,26 @@ def xapi_statements(export: SessionExport, *, home_page: str) -> Iterator[dict[s
             "object": target,
             "context": context,
         }
-        result = _result(home, event)
+        result = _result(home, event, export.calls)
         if result:
             statement["result"] = result
         yield statement
 
 
-def _result(home: str, event: dict[str, Any]) -> dict[str, Any]:
+def _result(home: str, event: dict[str, Any], calls: dict[str, Any]) -> dict[str, Any]:
     kind = event["e"]
+    extension = f"{home}xapi/extensions/"
     if kind == "end":
+        extensions: dict[str, Any] = {extension + "reason": event.get("reason")}
+        if calls:
+            extensions[extension + "rlms-calls"] = calls
+        return {"duration": iso_duration(float(event.get("used") or 0)), "extensions": extensions}
+    if kind == "task_submitted":
         return {
-            "duration": iso_duration(float(event.get("used") or 0)),
-            "extensions": {f"{home}xapi/extensions/reason": event.get("reason")},
+            "extensions": {
+                extension + "task": event.get("task"),
+                extension + "arguments": event["arguments"],
+            }
         }
     if kind == "task_finished":
         result: dict[str, Any] = {"success": event.get("status") == "done"}

@@ -1,4 +1,6 @@
-"""The RLMS's status calls of the session service: one session, or many at once.
+"""The RLMS's status calls of the session service: one session, or many at once. Each
+call is counted in the session's record in the round trip that reads the session (see
+:mod:`weblab_ext.store.record_calls`).
 
 A mixin of :class:`~weblab_ext.runtime.sessions.SessionService`, kept apart because the status
 calls only read (the hot RLMS path) while the rest of the service changes sessions.
@@ -46,7 +48,26 @@ class SessionStatus:
 
     def status(self, session_id: str, *, now: float | None = None) -> int:
         """The RLMS status of one session; logs its expiry once when it is over."""
-        return self.status_of(session_id, self.store.status_fields(session_id), now=now)
+        now = self._now(now)
+        return self.status_of(session_id, self.status_fields(session_id, now=now), now=now)
+
+    def status_fields(
+        self,
+        session_id: str,
+        *,
+        now: float,
+        device: str = "",
+        plain: Callable[[str], StatusFields] | None = None,
+    ) -> StatusFields:
+        """Read a session's status fields for an RLMS status call, which the session's
+        record counts (when records are on) in the same round trip.
+
+        :param device: the device asking (``""``: the lab's own status call).
+        :param plain: reads the fields when records are off (default: the session store's).
+        """
+        if self.journal.enabled:
+            return self.journal.status(session_id, now=now, timeout=self.timeout, device=device)
+        return (plain or self.store.status_fields)(session_id)
 
     def status_of(self, session_id: str, fields: StatusFields, *, now: float | None = None) -> int:
         """The RLMS status of a session whose status ``fields`` were read (see :meth:`status`)."""
@@ -55,7 +76,7 @@ class SessionStatus:
         if (
             value < 0
             and fields.state in (SessionState.ACTIVE, SessionState.EXITED)
-            and (self.lifecycle.enabled or self.journal.enabled)
+            and self.lifecycle.enabled
         ):
             self._log_expiry_once(session_id, now)
         return value
@@ -68,7 +89,6 @@ class SessionStatus:
             self.lifecycle.session_event(
                 "expiry_detected", record, source=SOURCE_STATUS, now=now, timeout=self.timeout
             )
-            self.journal.event(session_id, "rlms", {"call": "status", "outcome": "finish"})
 
     def status_many(
         self,
@@ -76,23 +96,34 @@ class SessionStatus:
         *,
         time_limit: float | None = None,
         rows: Callable[[Sequence[str]], Iterable[StatusRow]] | None = None,
+        device: str = "",
     ) -> dict[str, int]:
-        """The RLMS status of many sessions, one round trip per chunk of ids.
+        """The RLMS status of many sessions, one round trip per chunk of ids; each session's
+        record counts the call (when records are on) in the same round trip.
 
         :param time_limit: seconds after which the ids not read yet are left out.
-        :param rows: reads the status rows of a chunk (default: the session store's; a
-            device's reads other devices' sessions as unknown).
+        :param rows: reads the status rows of a chunk when records are off (default: the
+            session store's; a device's reads other devices' sessions as unknown).
+        :param device: the device asking (``""``: the lab's own status call).
         """
-        read = rows or self.store.status_rows
+        plain = rows or self.store.status_rows
+        journal, timeout = self.journal, self.timeout
+
+        def read(chunk: Sequence[str], now: float) -> Iterable[StatusRow]:
+            if journal.enabled:
+                return journal.status_rows(chunk, now=now, timeout=timeout, device=device)
+            return plain(chunk)
+
         started = time.monotonic()
         result: dict[str, int] = {}
         # Without a time limit all ids go in one round trip; with one, in chunks between checks.
         step = MULTIPLE_STATUS_CHUNK if time_limit else max(1, len(session_ids))
         for first in range(0, len(session_ids), step):
             chunk = session_ids[first : first + step]
+            now = self.clock()
             values = should_finish_many(
-                read(chunk),
-                now=self.clock(),
+                read(chunk, now),
+                now=now,
                 timeout=self.timeout,
                 poll_interval=self.poll_interval,
             )

@@ -312,8 +312,8 @@ class SessionService(SessionStatus):
             background=background,
             caller=caller,
         )
-        if caller == "rlms" and outcome is not DisposeOutcome.NOT_FOUND:
-            self.journal.event(session_id, "rlms", {"call": "dispose", "outcome": outcome.value})
+        if caller == "rlms":
+            self.journal.call(session_id, "dispose", outcome.value)
         return outcome
 
     def _disposed(self, record: SessionRecord, reason: str, took: float | None) -> None:

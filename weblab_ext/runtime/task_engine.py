@@ -161,7 +161,13 @@ class TaskEngine(LeaseKeeping, SessionTaskStops):
         if outcome == 0:
             fields.update(status=TaskStatus.FAILED, error=json.dumps(error), finished_at=repr(now))
             self.counters.task_ended(TaskStatus.FAILED, None)
-        self.journal.task_event(session_id, "task_submitted", spec.name, status=fields["status"])
+        self.journal.task_event(
+            session_id,
+            "task_submitted",
+            spec.name,
+            status=fields["status"],
+            arguments=(args, kwargs) if spec.record_arguments else None,
+        )
         return TaskRecord.from_hash(task_id, fields)
 
     @contextmanager

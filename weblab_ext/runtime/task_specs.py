@@ -1,5 +1,5 @@
-"""A declared task (``@weblab.task``): its name, function and uniqueness, and the error a
-duplicate run of a unique task gets.
+"""A declared task (``@weblab.task``): its name, function, uniqueness and whether its
+arguments are recorded, and the error a duplicate run of a unique task gets.
 
 Runtime layer: what the task engine needs of a declaration, nothing of Flask.
 """
@@ -40,3 +40,5 @@ class TaskSpec:
     func: Callable[..., Any]
     unique: str | None = None  #: ``None``, ``'global'``, ``'user'`` or ``'pool'``.
     raise_on_duplicate: bool = False
+    #: Record the arguments in the session record's ``task_submitted`` events.
+    record_arguments: bool = False

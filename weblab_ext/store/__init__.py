@@ -14,5 +14,6 @@ nor anything from the Flask layer (``extension``, ``views``, ``decorators``, ``c
 * :mod:`.hot_path` — the request hot path's commands, on connections of its own;
 * :mod:`.devices` — the declared devices (``WEBLAB_DEVICES``) and which session holds each;
   :mod:`.device_states` — their states, history, maintenance flags and reset locks;
-* :mod:`.journal` — the session records (bounded event lists) and their index by start.
+* :mod:`.journal` — the session records (bounded event lists) and their index by start;
+  :mod:`.record_calls` — the RLMS calls they count, in the status calls' own round trip.
 """

@@ -1,12 +1,13 @@
 """Commands of the request hot path, sent straight on a connection.
 
 A student's request costs one round trip (the ``TOUCH`` script), and an RLMS status call one
-``HMGET``. Through redis-py's ``execute_command`` each also pays the client's per-command
-machinery: a pool checkout with a readiness probe of the socket (three system calls), the
-retry wrapper, metric and event hooks, response callbacks. Measured on the benchmark machine
-that is about 50 µs a call, a fifth of a lab request and most of weblab_ext's overhead over a
-plain Flask view. :class:`DirectCommands` sends those few commands on connections it keeps
-itself, with the behaviour that matters kept:
+``HMGET`` (with session records on, one script that also counts the call, see
+:mod:`.record_calls`). Through redis-py's ``execute_command`` each also pays the client's
+per-command machinery: a pool checkout with a readiness probe of the socket (three system calls),
+the retry wrapper, metric and event hooks, response callbacks. Measured on the benchmark
+machine that is about 50 µs a call, a fifth of a lab request and most of weblab_ext's overhead
+over a plain Flask view. :class:`DirectCommands` sends those few commands on connections it
+keeps itself, with the behaviour that matters kept:
 
 * a connection serves one call at a time and never crosses a ``fork`` (idle connections
   are dropped in a child process);
@@ -54,25 +55,53 @@ class DirectCommands:
         """Run a registered script (``EVALSHA``, loading it when the server lacks it)."""
         if not self._direct:
             return script(keys=keys, args=args)
-        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        return self._evalsha(script, _pack(("EVALSHA", script.sha, len(keys), *keys, *args)))
+
+    def script_per_id(
+        self,
+        script: Script,
+        prefixes: Sequence[bytes],
+        ids: Sequence[str],
+        args: Sequence[Any],
+    ) -> Any:
+        """Run a registered script whose keys are, for each id in order, each of
+        ``prefixes`` followed by the id (the session hash and record keys of many sessions).
+
+        Packed without building the keys: with 10,000 ids and four keys each, building and
+        packing 40,000 key strings one by one would cost more than the script.
+        """
+        if not self._direct:
+            raws = [sid.encode() for sid in ids]
+            keys = [prefix + raw for raw in raws for prefix in prefixes]
+            return script(keys=keys, args=args)
+        count = len(prefixes) * len(ids)
+        packed = (
+            b"*%d\r\n" % (3 + count + len(args))
+            + _pack_args(("EVALSHA", script.sha, count))
+            + _pack_keys_per_id(prefixes, ids)
+            + _pack_args(args)
+        )
+        return self._evalsha(script, packed)
+
+    def _evalsha(self, script: Script, packed: bytes) -> Any:
         try:
-            return self._call(command)
+            return self._call(packed)
         except redis.exceptions.NoScriptError:
             self._client.script_load(script.script)
-            return self._call(command)
+            return self._call(packed)
 
     def command(self, *args: Any) -> Any:
         """Run one command and return its raw reply (no response callback)."""
         if not self._direct:
             return self._client.execute_command(*args)  # type: ignore[no-untyped-call]
-        return self._call(args)
+        return self._call(_pack(args))
 
     def close(self) -> None:
         """Close the idle connections (at shutdown; a later call opens new ones)."""
         while self._idle:
             self._idle.pop().disconnect()
 
-    def _call(self, command: tuple[Any, ...]) -> Any:
+    def _call(self, packed: bytes) -> Any:
         connection = self._take()
         try:
             for attempt in (1, 2):
@@ -80,7 +109,7 @@ class DirectCommands:
                     # Explicitly (a no-op when connected): a Sentinel-managed connection
                     # finds the master only in connect(), not when a send opens the socket.
                     connection.connect()
-                    connection.send_packed_command([_pack(command)])
+                    connection.send_packed_command([packed])
                     return connection.read_response()
                 except redis.ConnectionError:
                     connection.disconnect()
@@ -112,7 +141,29 @@ def _pack(command: tuple[Any, ...]) -> bytes:
     redis-py's packer takes about 0.4 µs per argument: a third of the client's time for the
     10,000 keys of a large status/multiple call.
     """
-    parts = [arg if isinstance(arg, bytes) else str(arg).encode() for arg in command]
-    return b"*%d\r\n" % len(parts) + b"".join(
-        [b"$%d\r\n%s\r\n" % (len(part), part) for part in parts]
-    )
+    return b"*%d\r\n" % len(command) + _pack_args(command)
+
+
+def _pack_args(args: Sequence[Any]) -> bytes:
+    """The RESP bulk strings of ``args``, without the array header."""
+    parts = [arg if isinstance(arg, bytes) else str(arg).encode() for arg in args]
+    return b"".join([b"$%d\r\n%s\r\n" % (len(part), part) for part in parts])
+
+
+def _pack_keys_per_id(prefixes: Sequence[bytes], ids: Sequence[str]) -> bytes:
+    """The RESP bulk strings of each prefix followed by each id, id after id.
+
+    Built from C-level slices and one join: the id's bytes are shared, and the length header
+    and prefix of a key depend only on the id's length (ids are mostly all of one length).
+    """
+    raws = list(map(str.encode, ids))
+    lengths = list(map(len, raws))
+    step = 2 * len(prefixes)
+    parts: list[bytes] = [b""] * (step * len(raws))
+    for index, prefix in enumerate(prefixes):
+        # Each piece ends the previous key ("\r\n") and starts this one; the first "\r\n"
+        # is cut below and the last key ended after the join.
+        head = {n: b"\r\n$%d\r\n%s" % (len(prefix) + n, prefix) for n in set(lengths)}
+        parts[2 * index :: step] = list(map(head.__getitem__, lengths))
+        parts[2 * index + 1 :: step] = raws
+    return b"".join(parts)[2:] + b"\r\n" if parts else b""

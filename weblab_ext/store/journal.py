@@ -20,8 +20,10 @@ from typing import Any
 from .connection import StoreClient
 from .keys import Keys
 from .pubsub import register_script
+from .record_calls import CallRecords, calls_summary
 
-# KEYS[1] events list, KEYS[2] dropped counter, KEYS[3] index zset
+# KEYS[1] events list, KEYS[2] dropped counter, KEYS[3] index zset, KEYS[4] calls hash (see
+# record_calls: it lives as long as the events)
 # ARGV[1] event JSON, ARGV[2] max events, ARGV[3] ttl seconds, ARGV[4] "1": the end event,
 # ARGV[5] index score ("" : not a start), ARGV[6] trim the index below this score,
 # ARGV[7] session id
@@ -40,6 +42,7 @@ else
   redis.call('LSET', KEYS[1], -1, ARGV[1])
 end
 redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('EXPIRE', KEYS[4], ttl)
 if ARGV[5] ~= '' then
   redis.call('ZADD', KEYS[3], ARGV[5], ARGV[7])
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[6])
@@ -60,6 +63,8 @@ class JournalStore:
         self.client = client
         self.keys = keys
         self._append = functools.partial(register_script, client)(APPEND)
+        #: The RLMS calls counted in the records.
+        self.calls = CallRecords(client, keys)
 
     def append(
         self,
@@ -92,6 +97,7 @@ class JournalStore:
             self.keys.record_events(session_id),
             self.keys.record_dropped(session_id),
             self.keys.records_by_start(),
+            self.keys.record_calls(session_id),
         ]
         return bool(self._append(keys=keys, args=args))
 
@@ -109,6 +115,24 @@ class JournalStore:
             pipe.get(self.keys.record_dropped(session_id))
         replies = pipe.execute()
         return [(list(replies[i]), int(replies[i + 1] or 0)) for i in range(0, len(replies), 2)]
+
+    def records_many(
+        self, session_ids: Sequence[str]
+    ) -> list[tuple[list[str], int, dict[str, dict[str, int]]]]:
+        """The events, dropped count and counted RLMS calls (see :mod:`.record_calls`) of
+        each session, in one round trip."""
+        if not session_ids:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for session_id in session_ids:
+            pipe.lrange(self.keys.record_events(session_id), 0, -1)
+            pipe.get(self.keys.record_dropped(session_id))
+            pipe.hgetall(self.keys.record_calls(session_id))
+        replies = pipe.execute()
+        return [
+            (list(replies[i]), int(replies[i + 1] or 0), calls_summary(replies[i + 2]))
+            for i in range(0, len(replies), 3)
+        ]
 
     def first_and_last_many(self, session_ids: Sequence[str]) -> list[tuple[str | None, ...]]:
         """The first and last event of each session (``None`` once expired); one round trip."""

@@ -110,11 +110,29 @@ class Keys:
 
     def record_events(self, session_id: str) -> str:
         """List: the JSON events of one session's record, oldest first (TTL: the retention)."""
-        return f"{self.prefix}:record:{session_id}"
+        return self.record_prefix() + session_id
 
     def record_dropped(self, session_id: str) -> str:
         """String: how many events a full session record dropped (only once one was)."""
-        return f"{self.prefix}:record-dropped:{session_id}"
+        return self.record_dropped_prefix() + session_id
+
+    def record_prefix(self) -> str:
+        """What :meth:`record_events` puts before the id (status calls append ids to it)."""
+        return f"{self.prefix}:record:"
+
+    def record_dropped_prefix(self) -> str:
+        """What :meth:`record_dropped` puts before the id."""
+        return f"{self.prefix}:record-dropped:"
+
+    def record_calls(self, session_id: str) -> str:
+        """Hash: the RLMS calls one session's record counts, per call and outcome
+        (``status.active`` → count), and each call's last outcome (``status`` → ``active``);
+        TTL: the retention, as its events."""
+        return self.record_calls_prefix() + session_id
+
+    def record_calls_prefix(self) -> str:
+        """What :meth:`record_calls` puts before the id."""
+        return f"{self.prefix}:record-calls:"
 
     def records_by_start(self) -> str:
         """Sorted set of recorded session ids scored by their start (trimmed to the
@@ -174,6 +192,7 @@ class Keys:
             "device": self.device("<device>"),
             "record_events": self.record_events("<sid>"),
             "record_dropped": self.record_dropped("<sid>"),
+            "record_calls": self.record_calls("<sid>"),
             "records_by_start": self.records_by_start(),
             "device_history": self.device_history("<device>"),
             "device_reset": self.device_reset("<device>"),

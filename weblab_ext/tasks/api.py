@@ -42,6 +42,7 @@ class TasksMixin:
         *,
         unique: str | None = None,
         raise_on_duplicate: bool = False,
+        record_arguments: bool = False,
     ) -> Any:
         """Declare a background task; usable as ``@weblab.task`` or ``@weblab.task(...)``.
 
@@ -51,6 +52,10 @@ class TasksMixin:
             returns a task that already failed with ``error['class'] == 'AlreadyRunningError'``.
         :param raise_on_duplicate: make a duplicate ``delay()`` raise
             :class:`~weblab_ext.AlreadyRunningError` instead.
+        :param record_arguments: put the arguments of each ``delay()`` / ``run_sync()`` in
+            the session record's ``task_submitted`` event (off by default: they may hold
+            personal data, which pseudonyms do not cover). Arguments too large to record
+            (over 2 KB as JSON) are noted as such; the task runs either way.
         :raises ValueError: for a bad ``unique``, a duplicate name or a 43-character name.
 
         .. code-block:: python
@@ -69,10 +74,10 @@ class TasksMixin:
         validate_unique(unique)
         registry = self._task_registry
         if func is not None:
-            return registry.register(func, unique, raise_on_duplicate)
+            return registry.register(func, unique, raise_on_duplicate, record_arguments)
 
         def decorator(function: Callable[..., Any]) -> TaskWrapper:
-            return registry.register(function, unique, raise_on_duplicate)
+            return registry.register(function, unique, raise_on_duplicate, record_arguments)
 
         return decorator
 

@@ -48,6 +48,7 @@ class TaskWrapper:
         self.name: str = spec.name
         self.unique = spec.unique
         self.raise_on_duplicate = spec.raise_on_duplicate
+        self.record_arguments = spec.record_arguments
         functools.update_wrapper(self, spec.func)
 
     def __repr__(self) -> str:
@@ -123,7 +124,11 @@ class TaskRegistry:
         return name in self.wrappers
 
     def register(
-        self, func: Callable[..., Any], unique: str | None, raise_on_duplicate: bool
+        self,
+        func: Callable[..., Any],
+        unique: str | None,
+        raise_on_duplicate: bool,
+        record_arguments: bool = False,
     ) -> TaskWrapper:
         """Validate and record a task function.
 
@@ -138,7 +143,7 @@ class TaskRegistry:
             )
         if name in self.wrappers:
             raise ValueError(f"You can't have two tasks with the same name ({name})")
-        spec = TaskSpec(name, func, unique, raise_on_duplicate)
+        spec = TaskSpec(name, func, unique, raise_on_duplicate, bool(record_arguments))
         wrapper = TaskWrapper(spec, self._engine)
         self.wrappers[name] = wrapper
         self.specs[name] = spec

@@ -134,7 +134,11 @@ def find_timeline(state: LabState, key: str) -> dict[str, Any] | None:
         }
         for event in export.events
     ]
-    return {"session": _row(export), "events": events, "dropped": export.dropped}
+    calls = [
+        (call, ", ".join(f"{outcome} {count}" for outcome, count in outcomes.items()))
+        for call, outcomes in export.calls.items()
+    ]
+    return {"session": _row(export), "events": events, "dropped": export.dropped, "calls": calls}
 
 
 def _flat(event: dict[str, Any]) -> list[tuple[str, Any]]:
