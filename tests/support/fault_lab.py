@@ -98,25 +98,34 @@ class FaultLab:
     """:data:`FAULT_APP` in ``tmp_path``: its web process, workers and operator commands.
 
     :param devices: ``WEBLAB_DEVICES`` (empty: a lab without devices).
-    :param config: more settings, as ``FLASK_<KEY>`` variables of every process.
+    :param config: settings of every process (``FLASK_<KEY>`` variables).
+    :param web: more settings of the web process only.
     """
 
-    def __init__(self, tmp_path: Path, redis_url: str, devices: list[str], **config: str) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        redis_url: str,
+        devices: list[str],
+        *,
+        config: dict[str, str] | None = None,
+        web: dict[str, str] | None = None,
+    ) -> None:
         self.tmp_path = tmp_path
         self.base = f"fault-{uuid.uuid4().hex[:10]}"
-        self.evidence = tmp_path / "evidence.log"
-        self.evidence.touch()
+        self.evidence_file = tmp_path / "evidence.log"
+        self.evidence_file.touch()
         self.workers = Workers(tmp_path, redis_url, self.base)
         (tmp_path / "worker_app.py").write_text(FAULT_APP)
         self.env = example_env(
             WEBLAB_REDIS_URL=redis_url,
             WEBLAB_REDIS_BASE=self.base,
             WEBLAB_DEVICES=json.dumps(devices),
-            **config,
+            **(config or {}),
         )
         self.env.update(
             PYTHONPATH=self.workers.env["PYTHONPATH"],
-            FAULT_EVIDENCE=str(self.evidence),
+            FAULT_EVIDENCE=str(self.evidence_file),
             WEBLAB_LOOP_MAX_SECONDS=str(PROCESS_SECONDS),
         )
         self.workers.env = self.env
@@ -124,7 +133,8 @@ class FaultLab:
         argv = [sys.executable, "-m", "gunicorn", "--chdir", str(tmp_path)]
         argv += ["--worker-class", "gthread", "--workers", "1", "--threads", "20"]
         argv += ["--graceful-timeout", "1", "--bind", f"127.0.0.1:{port}", "worker_app:app"]
-        self.server = Server(tmp_path, argv, self.env, port, probe="/ping")
+        web_env = {**self.env, **{f"FLASK_{key}": value for key, value in (web or {}).items()}}
+        self.server = Server(tmp_path, argv, web_env, port, probe="/ping")
         self.url = self.server.url
 
     def start(self) -> FaultLab:
@@ -176,7 +186,15 @@ class FaultLab:
 
     def evidence_lines(self) -> list[list[str]]:
         """The evidence file's lines, split: ``[time, pid, what, device, ...]``."""
-        return [line.split() for line in self.evidence.read_text().splitlines()]
+        return [line.split() for line in self.evidence_file.read_text().splitlines()]
+
+    def evidence(self, *what: str, after: float = 0.0) -> list[tuple[float, int]]:
+        """``(time, pid)`` of the evidence lines that begin with ``what`` (after a time)."""
+        found = []
+        for line in self.evidence_lines():
+            if line[2 : 2 + len(what)] == list(what) and float(line[0]) > after:
+                found.append((float(line[0]), int(line[1])))
+        return found
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

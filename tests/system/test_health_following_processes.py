@@ -42,7 +42,7 @@ def lab_of(redis_server: Any, tmp_path: Path, checks: dict[str, str]) -> Iterato
     started: list[FaultLab] = []
 
     def start(devices: list[str]) -> FaultLab:
-        lab = FaultLab(tmp_path, redis_server.url, devices, **checks)
+        lab = FaultLab(tmp_path, redis_server.url, devices, config=checks)
         started.append(lab)
         return lab.start()
 
