@@ -57,6 +57,13 @@ def _run_drive(lab: Lab, session_id: str) -> threading.Thread:
     return runner
 
 
+def _ends_broken(lab: Lab, let_go: threading.Event, runner: threading.Thread) -> None:
+    """The task ends: board-1, held for it, is broken (the session's clean-up never ran)."""
+    let_go.set()
+    runner.join(10)
+    assert status_of(lab, "board-1").state == DeviceState.BROKEN
+
+
 def _board_1_row(lab: Lab) -> dict[str, object]:
     rows = lab.raw_rlms.get("/weblab/devices", headers=AUTH).json["devices"]
     return dict(next(row for row in rows if row["name"] == "board-1"))
@@ -79,9 +86,7 @@ def test_a_task_that_outlives_a_flushed_store_holds_its_device(
     assert row["state"] == "cleaning" and row["cleanup_finished"] is False
     assert row["session"] is None and "still runs" in str(row["reason"])
     # Once it ends, its session's clean-up never ran: broken until a reset returns.
-    let_go.set()
-    runner.join(10)
-    assert status_of(lab, "board-1").state == DeviceState.BROKEN
+    _ends_broken(lab, let_go, runner)
     assert start_on(lab, "board-1").json["code"] == "device-broken"
     lab.weblab.clean_expired_users()  # the cleaner's reset
     assert resets.count("board-1") == 2
@@ -94,16 +99,13 @@ def test_a_device_reset_before_the_worker_noticed_is_taken_back(
     """The cleaner reset board-1 (no record) before the worker's next beat: the beat takes
     the idle device back until the task ends."""
     lab, _resets, let_go = driving
-    session_id = start_on(lab, "board-1").json["session_id"]
-    runner = _run_drive(lab, session_id)
+    runner = _run_drive(lab, start_on(lab, "board-1").json["session_id"])
     lab.state.client.flushdb()
     lab.state.devices.lifecycle.retry_broken(monotonic=time.monotonic())
     assert status_of(lab, "board-1").state == DeviceState.IDLE
     lab.state.tasks.heartbeat_tick()
     assert status_of(lab, "board-1").state == DeviceState.CLEANING
-    let_go.set()
-    runner.join(10)
-    assert status_of(lab, "board-1").state == DeviceState.BROKEN
+    _ends_broken(lab, let_go, runner)
 
 
 def test_a_task_that_ends_normally_leaves_the_device_alone(
@@ -165,8 +167,7 @@ def test_a_device_held_while_it_is_being_reset_is_not_made_idle(
     """The worker's beat holds board-1 while the cleaner's on_reset runs: the reset that
     returns afterwards does not make it idle under the task."""
     lab, resets, let_go = driving
-    session_id = start_on(lab, "board-1").json["session_id"]
-    runner = _run_drive(lab, session_id)
+    runner = _run_drive(lab, start_on(lab, "board-1").json["session_id"])
     lab.state.client.flushdb()
 
     def reset_during_a_beat(device: str) -> None:
@@ -178,9 +179,7 @@ def test_a_device_held_while_it_is_being_reset_is_not_made_idle(
     lab.state.devices.lifecycle.retry_broken(monotonic=time.monotonic())
     assert status_of(lab, "board-1").state == DeviceState.CLEANING
     assert status_of(lab, "board-2").state == DeviceState.IDLE
-    let_go.set()
-    runner.join(10)
-    assert status_of(lab, "board-1").state == DeviceState.BROKEN
+    _ends_broken(lab, let_go, runner)
 
 
 def test_the_cleaner_does_not_reset_a_device_held_since_its_pass_began(
@@ -189,8 +188,7 @@ def test_the_cleaner_does_not_reset_a_device_held_since_its_pass_began(
     """The cleaner's pass read board-1 with no record; the worker's beat held it before the
     pass got to it: the pass leaves it alone."""
     lab, resets, let_go = driving
-    session_id = start_on(lab, "board-1").json["session_id"]
-    runner = _run_drive(lab, session_id)
+    runner = _run_drive(lab, start_on(lab, "board-1").json["session_id"])
     lab.state.client.flushdb()
     lifecycle = lab.state.devices.lifecycle
     read = lifecycle.states.read
@@ -205,6 +203,4 @@ def test_the_cleaner_does_not_reset_a_device_held_since_its_pass_began(
     lifecycle.retry_broken(monotonic=time.monotonic())
     assert "board-1" not in resets[1:]  # only board-2 was reset
     assert status_of(lab, "board-1").state == DeviceState.CLEANING
-    let_go.set()
-    runner.join(10)
-    assert status_of(lab, "board-1").state == DeviceState.BROKEN
+    _ends_broken(lab, let_go, runner)
