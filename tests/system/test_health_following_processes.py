@@ -82,6 +82,11 @@ def test_maintenance_and_back_as_a_following_rlms_sees_it(
         rlms.start(username="bob")
     with pytest.raises(RLMSError):
         lab.rlms(device).start(username="bob")  # a client that does not follow it
+    # The lab author's fake RLMS, in a terminal, reads the same.
+    device_option = ["--device", device] if device else []
+    fake = lab.flask("weblab", "fake", "health", "--url", lab.url, *device_option)
+    assert fake.returncode == 1, fake.stdout + fake.stderr
+    assert "success false" in fake.stdout and f"message: {MESSAGE}" in fake.stdout
     # The student in session keeps the slot: time left, and the lab still answers.
     assert rlms.status(session.session_id) > 0
     assert ana.open("/lab") == (200, f"lab of ana on {device or '-'}")
