@@ -199,6 +199,8 @@ def build_lab_state(
             service, DeviceStore(client, keys), settings.devices, app_scope=app_scope_in(app)
         ),
     )
+    if settings.devices:  # a task that outlives its record keeps its device from the next one
+        tasks.device_guard = state.devices.lifecycle
     threads.health = HealthMonitor(
         state.devices.lifecycle,
         background_checks(state),

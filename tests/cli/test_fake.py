@@ -300,3 +300,18 @@ def test_default_url_without_server_name(
     monkeypatch.setenv("SERVER_NAME", "example.org:8080")
     with lab.app.app_context():
         assert default_lab_url() == "http://example.org:8080/lab"
+
+
+def test_health_reads_the_health_url_as_labdiscoveryengine_does(served: Lab) -> None:
+    result = invoke(served, "health")
+    assert result.exit_code == 0, result.output
+    assert f"http://{served.app.config['SERVER_NAME']}/weblab/health: success true" in (
+        result.output
+    )
+    served.state.devices.lifecycle.set_maintenance(None, "Back at 14:00 \x1b[31m")
+    result = invoke(served, "health")
+    assert result.exit_code == 1
+    assert "success false (marked broken: no student is sent there)" in result.output
+    assert "message: Back at 14:00" in result.output and "\x1b" not in result.output
+    assert "state: maintenance" in result.output
+    assert invoke(served, "health", "--device", "board-9").exit_code != 0  # no such device

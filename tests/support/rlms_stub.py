@@ -1,8 +1,8 @@
 """A recording stub lab for the RLMS client tests.
 
-The stub answers the five RLMS endpoints under a prefix with scripted replies and records
-every request it receives. The ``make_client`` fixture over both transports is in
-tests/rlms/conftest.py.
+The stub answers the five RLMS endpoints and the health URL under a prefix with scripted
+replies and records every request it receives. The ``make_client`` fixture over both
+transports is in tests/rlms/conftest.py.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ DEFAULTS = {
     "start": {"url": "http://lab.example/callback/sid-1", "session_id": "sid-1"},
     "status": {"should_finish": 5},
     "dispose": {"message": "Deleted"},
+    "health": {"found": True, "success": True, "message": ""},
 }
 
 
@@ -77,6 +78,7 @@ class StubLab:
         self._route(f"{base}/", "start", ["POST"])
         self._route(f"{base}/<sid>/status", "status", ["GET"])
         self._route(f"{base}/<sid>", "dispose", ["POST", "DELETE"])
+        self._route(f"{self.prefix}/health", "health", ["GET"])
 
     def _route(self, rule: str, endpoint: str, methods: list[str]) -> None:
         def view(sid: str | None = None) -> Response:

@@ -37,10 +37,20 @@ def wait_until(condition: Callable[[], Any], timeout: float = 15.0, what: str = 
 
 class Server:
     """One process serving the example, in a process group of its own (the development
-    server's reloader runs a child): ended with its group, by the PID the test started."""
+    server's reloader runs a child): ended with its group, by the PID the test started.
 
-    def __init__(self, folder: Path, argv: list[str], env: dict[str, str], port: int) -> None:
-        self.argv, self.env, self.port = argv, env, port
+    :param probe: the path that answers 200 once the lab is up.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        argv: list[str],
+        env: dict[str, str],
+        port: int,
+        probe: str = "/demo-back",
+    ) -> None:
+        self.argv, self.env, self.port, self.probe = argv, env, port, probe
         self.url = f"http://127.0.0.1:{port}"
         self.log = folder / f"server-{port}-{uuid.uuid4().hex[:6]}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -61,7 +71,7 @@ class Server:
     def _answers(self) -> bool:
         assert self.process is not None and self.process.poll() is None, self.text()
         try:
-            with urllib.request.urlopen(self.url + "/demo-back", timeout=2):
+            with urllib.request.urlopen(self.url + self.probe, timeout=2):
                 return True
         except OSError:
             return False

@@ -325,7 +325,7 @@ def test_testing_guide_project_passes(tmp_path: Path) -> None:
         env=_clean_env(),
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"^11 passed", result.stdout, re.M), result.stdout
+    assert re.search(r"^12 passed", result.stdout, re.M), result.stdout
 
 
 def test_quickstart_lab_passes_the_testing_guide_tests(tmp_path: Path) -> None:

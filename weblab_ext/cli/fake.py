@@ -1,4 +1,4 @@
-"""``flask weblab fake new|status|dispose``: act as the RLMS against a running lab.
+"""``flask weblab fake new|status|dispose|health``: act as the RLMS against a running lab.
 
 ``fake new`` calls the lab over real HTTP with :class:`weblab_ext.rlms.RLMSClient`, exactly as
 the RLMS profile given with ``--profile`` does, so the lab must be running (``flask run``).
@@ -31,6 +31,7 @@ from .fake_client import (
     make_client,
     reply_of,
     rlms_options,
+    target_options,
     tls_refused,
     unreachable,
 )
@@ -332,6 +333,29 @@ def fake_dispose(
         return
     session_file().unlink(missing_ok=True)
     click.echo(printable(str(outcome.reply.get("message", "Deleted"))))
+
+
+@fake_group.command("health")
+@target_options
+@device_option
+def fake_health(profile: str | None, url: str | None, insecure: bool, device: str | None) -> None:
+    """Read the health URL as LabDiscoveryEngine does (no credentials); exit 1 unless
+    ``success`` is true, when that RLMS would mark the resource broken."""
+    lab_url = device_url(url or default_lab_url(), device, lab_state().settings.devices)
+    client = make_client(lab_url, profile or "labdiscoveryengine", insecure, True, False)
+    try:
+        reading = client.health()
+    finally:
+        client.close()
+    verdict = "available" if reading.success else "marked broken: no student is sent there"
+    click.echo(f"{reading.url}: success {str(reading.success).lower()} ({verdict})")
+    if reading.message:
+        click.echo(f"  message: {printable(reading.message)}")
+    for field in ("state", "since", "checked_at"):
+        if field in reading.reply:
+            click.echo(f"  {field}: {printable(str(reading.reply[field]))}")
+    if not reading.success:
+        raise click.exceptions.Exit(1)
 
 
 __all__ = ["SESSION_FILE_NAME", "default_lab_url", "fake_group", "session_file"]

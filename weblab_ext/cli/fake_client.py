@@ -68,6 +68,13 @@ def rlms_options(command: Any) -> Any:
     return command
 
 
+def target_options(command: Any) -> Any:
+    """The options of a call that carries no credentials (``fake health``): profile, URL, TLS."""
+    for option in (_insecure_option, _url_option, _profile_option):
+        command = option(command)
+    return command
+
+
 def make_client(
     url: str, profile: str, insecure: bool, force_noauth: bool, fail_if_noauth: bool
 ) -> RLMSClient:
@@ -152,6 +159,7 @@ __all__ = [
     "make_client",
     "reply_of",
     "rlms_options",
+    "target_options",
     "tls_refused",
     "unreachable",
 ]

@@ -15,7 +15,7 @@ Modules: ``client.py`` (:class:`RLMSClient`), ``loops.py`` (the status and dispo
 the lab's replies), ``messages.py`` (requests and replies), ``transport.py`` (HTTP or a
 Flask test client), ``pooling.py`` (the pooled ``requests`` session behind it),
 ``config.py`` (URL and credentials from arguments, the environment, ``.env`` or ``.netrc``),
-``errors.py``.
+``health.py`` (reading a health URL as LabDiscoveryEngine does), ``errors.py``.
 
 .. code-block:: python
 
@@ -35,6 +35,7 @@ from .config import RLMSSettings, read_dotenv, resolve_settings, rlms_context
 from .errors import (
     DisposeNotFinished,
     LabStartFailed,
+    ResourceBroken,
     RLMSConfigError,
     RLMSConnectionError,
     RLMSCredentialsError,
@@ -42,6 +43,7 @@ from .errors import (
     RLMSHTTPError,
     RLMSProtocolError,
 )
+from .health import HealthReading
 from .messages import HTTPRequest, HTTPResponse
 from .payloads import StartParams, build_start_body
 from .profiles import PROFILE_ALIASES, PROFILES, RLMSProfile, get_profile
@@ -64,6 +66,7 @@ __all__ = [
     "FlaskTransport",
     "HTTPRequest",
     "HTTPResponse",
+    "HealthReading",
     "LabStartFailed",
     "RLMSClient",
     "RLMSConfigError",
@@ -75,6 +78,7 @@ __all__ = [
     "RLMSProtocolError",
     "RLMSSettings",
     "RequestsTransport",
+    "ResourceBroken",
     "StartParams",
     "StartedSession",
     "StatusTrace",

@@ -26,12 +26,14 @@ from typing import Any
 from . import loops
 from .config import resolve_settings
 from .errors import (
+    ResourceBroken,
     RLMSConfigError,
     RLMSConnectionError,
     RLMSError,
     RLMSHTTPError,
     RLMSProtocolError,
 )
+from .health import HealthReading, default_health_url, read_health
 from .messages import HTTPRequest, HTTPResponse
 from .payloads import StartParams, build_start_body
 from .profiles import RLMSProfile, get_profile
@@ -159,6 +161,8 @@ class RLMSClient:
         self.backoff = backoff
         #: The ``api_version`` learnt by :meth:`probe` (``None`` until a probe succeeded).
         self.api_version: str | None = None
+        #: The last :meth:`health` reading (``None``: none taken, starts are not held back).
+        self.last_health: HealthReading | None = None
 
     def __repr__(self) -> str:
         return f"<RLMSClient {self.profile.name} {self.url}>"
@@ -275,6 +279,15 @@ class RLMSClient:
                 logger.warning("RLMS client: probing the lab failed: %s", error)
         return self.api_version
 
+    def health(self, url: str | None = None) -> HealthReading:
+        """Read the lab's health URL as LabDiscoveryEngine does (a GET without credentials;
+        ``url`` defaults to ``<url><prefix>/health``) and keep the reading: while it is not
+        successful, :meth:`start` refuses. See :mod:`weblab_ext.rlms.health`."""
+        url = url or default_health_url(self.url, self.profile)
+        agent, tls = self.user_agent, self.profile.verify_tls
+        self.last_health = read_health(self.transport, url, agent, self.timeout, tls, self.now())
+        return self.last_health
+
     def start(
         self,
         username: str = "john",
@@ -295,10 +308,13 @@ class RLMSClient:
         Parameters are those of :class:`~weblab_ext.rlms.payloads.StartParams`; ``start``
         defaults to ``now()`` and ``reservation_id`` to a random UUID.
 
+        :raises ResourceBroken: the last :meth:`health` reading failed (the lab is not called).
         :raises LabStartFailed: LDE profiles, when the lab reports a failed start.
         :raises RLMSHTTPError: non-2xx reply (WebLab-Deusto marks the lab broken).
         :raises RLMSProtocolError: reply not a JSON object.
         """
+        if self.last_health is not None and not self.last_health.success:
+            raise ResourceBroken(self.last_health)
         as_strings = None
         if self.profile.probe_api and self.probe() == "0":
             as_strings = True

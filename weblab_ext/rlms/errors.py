@@ -115,6 +115,22 @@ class DisposeNotFinished(RLMSError):
         )
 
 
+class ResourceBroken(RLMSError):
+    """Refused by the RLMS itself, before calling the lab: the last reading of the resource's
+    health URL was not successful, so an RLMS that follows it (LabDiscoveryEngine) has the
+    resource marked broken and sends no student there.
+
+    :param reading: that reading (a :class:`~weblab_ext.rlms.health.HealthReading`).
+    """
+
+    def __init__(self, reading: Any) -> None:
+        self.reading = reading
+        super().__init__(
+            f"the resource is marked broken (its health URL {reading.url} said: "
+            f"{reading.message or 'no message'}): no student is sent there"
+        )
+
+
 __all__ = [
     "DisposeNotFinished",
     "LabStartFailed",
@@ -124,4 +140,5 @@ __all__ = [
     "RLMSError",
     "RLMSHTTPError",
     "RLMSProtocolError",
+    "ResourceBroken",
 ]

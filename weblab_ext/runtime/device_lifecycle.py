@@ -161,6 +161,47 @@ class DeviceLifecycle:
         self.mark_broken(record.device, problem, session=record.session_id, leaving=leaving)
         self.journal.device_state(record.session_id, record.device, DeviceState.BROKEN)
 
+    def hold_for_task(self, device: str, session_id: str, task: str) -> bool:
+        """A task of ``session_id`` still runs on ``device`` in this process, but its record
+        or lease is gone (the store lost it, or this worker was paused past its lease): keep
+        the device from being offered, as ``cleaning``, until the task ends. Only a device
+        with no record or ``idle`` is taken (one a new session holds is not: that is logged).
+
+        :returns: whether the device is held for the task now.
+        """
+        if device not in self.names:
+            return False
+        reason = f"task {task} of a session the store lost still runs on it"
+        moved, before = self.states.transition(
+            device,
+            DeviceState.CLEANING,
+            now=self.now(),
+            reason=reason,
+            leaving=["-", DeviceState.IDLE],
+            new_session=session_id,
+            note={"by": "lost-task"},
+        )
+        (logger.error if moved else logger.warning)(
+            "Task %s of session %s still runs on device %s after its record or lease was lost: %s",
+            task,
+            session_id_hash(session_id),
+            device,
+            "the device is held (cleaning) until the task ends"
+            if moved
+            else f"the device is {before or 'unknown'}, left as it is",
+        )
+        return moved
+
+    def task_ended(self, device: str, session_id: str) -> None:
+        """The task :meth:`hold_for_task` held ``device`` for ended: the session's clean-up
+        never ran, so the device is ``broken`` until a reset returns (the cleaner retries)."""
+        self.mark_broken(
+            device,
+            "a task of a session the store lost ran on it: reset needed",
+            session=session_id,
+            leaving=[DeviceState.CLEANING],
+        )
+
     def abandoned(self, record: SessionRecord) -> None:
         """The process that cleaned the device up vanished: nobody knows what it holds."""
         self.mark_broken(
@@ -212,6 +253,11 @@ class DeviceLifecycle:
             raise ResetRefused(
                 f"device {device} is {status.state}: end its session before resetting it"
             )
+        if by != "operator" and status.state not in (None, DeviceState.BROKEN):
+            # The cleaner's and a start's resets repair; a device taken since they looked
+            # (idle again, or held for a task still running) is not theirs to reset.
+            raise ResetRefused(f"device {device} is {status.state}: not reset ({by})")
+        seen = [status.state or "-"]
         on_reset = self.callbacks.on_reset
         if on_reset is None and by != "operator":
             return False
@@ -228,12 +274,14 @@ class DeviceLifecycle:
                         DeviceState.BROKEN,
                         now=self.now(),
                         reason=f"on_reset raised {type(error).__name__}",
-                        leaving=_RESETTABLE,
+                        leaving=seen,
                         note={"by": by},
                     )
                     return False
+            # Only from the state it was reset in: a device taken meanwhile (a worker holds
+            # it for a task that lost its record) is not made idle under that task.
             moved, _ = self.states.transition(
-                device, DeviceState.IDLE, now=self.now(), leaving=_RESETTABLE, note={"by": by}
+                device, DeviceState.IDLE, now=self.now(), leaving=seen, note={"by": by}
             )
         finally:
             self.states.unlock_reset(device, self._owner)

@@ -51,6 +51,12 @@ class RunningTask:
         self.engine = engine
         #: The task's live ``data`` (``current_task.data``), stored by ``store()``.
         self.data: dict[str, Any] = copy.deepcopy(record.data)
+        #: The device its session holds (``""``: none), and whether this worker holds the
+        #: device for it after its record or lease was lost (see :mod:`.task_leases`).
+        self.device = ""
+        self.held: bool | None = None
+        self.ended = False
+        self.hold_lock = threading.Lock()
 
 
 #: Runs a task body as lab code: ``run_in_app(running, body)`` returns ``body()`` run inside
@@ -221,10 +227,12 @@ class TaskEngine(LeaseKeeping, SessionTaskStops):
             return True
         finally:
             with self._lock:
-                self._running.pop(task_id, None)
+                running = self._running.pop(task_id, None)
                 self._stopping.discard(task_id)
                 self._stop_cache.pop(task_id, None)
                 self._forget_lease(task_id)
+            if running is not None:
+                self.release_device(running)
 
     def _run(self, record: TaskRecord) -> None:
         spec = self.specs.get(record.name)
@@ -258,6 +266,8 @@ class TaskEngine(LeaseKeeping, SessionTaskStops):
         except (TypeError, ValueError):
             logger.warning("Task %s left data that is not JSON-serialisable", record.name)
             data_json = ""
+        with running.hold_lock:  # from here on, "not running" in the store is this end
+            running.ended = True
         self._finish(
             record,
             TaskStatus.DONE if error is None else TaskStatus.FAILED,

@@ -21,8 +21,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 from ..random_ids import create_token
 from ..states import TaskStatus
@@ -37,6 +37,15 @@ logger = logging.getLogger("weblab_ext")
 WORKER_LOST = {"code": "worker-lost", "message": "The worker running this task stopped responding"}
 #: The error of a task still running when its worker shut down after the grace period.
 SHUTDOWN_LOST = {"code": "worker-lost", "message": "The worker stopped before the task finished"}
+
+
+class DeviceGuard(Protocol):
+    """Keeps a device from being offered while a task that lost its record or lease still
+    runs on it (a :class:`~weblab_ext.runtime.device_lifecycle.DeviceLifecycle`)."""
+
+    def hold_for_task(self, device: str, session_id: str, task: str) -> bool: ...
+
+    def task_ended(self, device: str, session_id: str) -> None: ...
 
 
 class LeaseKeeping:
@@ -70,6 +79,8 @@ class LeaseKeeping:
         self._deadlines: dict[str, float] = {}
         self._worker_id = ""
         self._worker_pid = -1
+        #: Set by the lab's wiring when it declares devices (``None``: no device to hold).
+        self.device_guard: DeviceGuard | None = None
 
     @property
     def worker_id(self) -> str:
@@ -129,9 +140,45 @@ class LeaseKeeping:
         for task_id, _lock in tasks:
             if task_id not in lost:
                 self._lease_granted(task_id, asked_at, lease)
+        self._hold_devices(report.lost)  # before the task is told: it may end at once
         for task_id in report.stopping + report.lost:
             self.mark_stopping(task_id)
         return report
+
+    def _hold_devices(self, lost: Iterable[str]) -> None:
+        """A task still running here whose record or lease is gone (the store lost it, or
+        this worker was paused past its lease) is told to stop, but may go on driving its
+        device: the device is held until the task ends (tried once per task)."""
+        guard = self.device_guard
+        if guard is None:
+            return
+        with self._lock:
+            found = [self._running.get(task_id) for task_id in lost]
+        for running in found:
+            if running is None or not running.device:
+                continue
+            with running.hold_lock:  # the task may end meanwhile: see release_device
+                if running.held is not None or running.ended:
+                    continue
+                running.held = False
+                try:
+                    running.held = guard.hold_for_task(
+                        running.device, running.record.session_id, running.record.name
+                    )
+                except ANY_STORE_ERROR:
+                    logger.warning("Could not hold device %s for a lost task", running.device)
+
+    def release_device(self, running: Any) -> None:
+        """A task run here ended: if its device was held for it, the device needs a reset
+        now (see :meth:`DeviceGuard.task_ended`)."""
+        with running.hold_lock:
+            running.ended = True
+            if not running.held or self.device_guard is None:
+                return
+        try:
+            self.device_guard.task_ended(running.device, running.record.session_id)
+        except ANY_STORE_ERROR:
+            logger.warning("Could not release device %s after a lost task", running.device)
 
     # -- sweeping: any process, worker or not ------------------------------------------------
 

@@ -60,6 +60,7 @@ def run_task_in_app(
     session_id = running.record.session_id
     with app.app_context():
         user = service.load_user(session_id, poll=False)
+        running.device = getattr(user, "device", None) or ""
         with session_context(session_id, user):
             here = request_state()
             here.task, here.task_view = running, None

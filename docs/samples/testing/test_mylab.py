@@ -2,6 +2,8 @@
 
 import pytest
 
+from weblab_ext.rlms import ResourceBroken
+
 
 def test_lab_page(student):
     assert student.get("/lab").status_code == 200
@@ -43,3 +45,16 @@ def test_timeout(weblab_lab):
     student = weblab_lab.student(rlms, slot_length=600)
     trace = rlms.run_status_loop(student.session_id, max_calls=20)
     assert trace.reason == "dispose"  # WEBLAB_TIMEOUT without polls
+
+
+def test_maintenance_as_the_rlms_sees_it(weblab_lab, student):
+    rlms, operator = student.rlms, weblab_lab.app.test_cli_runner()
+    operator.invoke(args=["weblab", "maintenance", "on", "--message", "New camera"])
+    reading = rlms.health()  # GET /weblab/health, without credentials
+    assert (reading.success, reading.message) == (False, "New camera")
+    with pytest.raises(ResourceBroken):
+        rlms.start(username="bob")  # no new student is sent there...
+    assert student.status() > 0  # ...and the one in session keeps the slot
+    operator.invoke(args=["weblab", "maintenance", "off"])
+    assert rlms.health().success
+    assert rlms.start(username="bob").session_id
