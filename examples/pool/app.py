@@ -64,6 +64,7 @@ class Board:
         self.presses = 0
         self.powered = False
         self.connected = True  # set False to see its health URL fail
+        self.resets = 0
         self.lock = threading.Lock()
 
     def power(self, on: bool) -> None:
@@ -106,6 +107,14 @@ def start(client_data: Any, server_data: Any) -> None:
 @weblab.on_dispose
 def dispose() -> None:
     boards[weblab_user.device].power(False)
+
+
+@weblab.on_reset
+def reset(device: str) -> None:
+    """Bring a board to its safe state with no session: run when the lab first sees it (or
+    the store lost it), after a clean-up that failed, and when an operator asks."""
+    boards[device].power(False)
+    boards[device].resets += 1
 
 
 @weblab.health_check

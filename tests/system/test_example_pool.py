@@ -93,3 +93,16 @@ def test_the_readme_gives_both_rlms_settings_for_three_boards() -> None:
         assert f"url: https://lab.example.org/devices/{board}\n" in readme
         assert f"http_experiment_url: https://lab.example.org/devices/{board}\n" in readme
         assert f"https://lab.example.org/devices/{board}/weblab/health" in readme
+
+
+def test_a_board_is_reset_before_its_first_student_and_on_request(pool: ModuleType) -> None:
+    app = pool.app
+    board = pool.boards["board-3"]
+    board.powered = True  # left on by whatever ran before the lab (the store knows nothing)
+    _student(app, "board-3")
+    assert board.resets >= 1 and board.powered  # reset first, then powered for the student
+    other = pool.boards["board-2"]
+    other.powered, before = True, other.resets
+    result = app.test_cli_runner().invoke(args=["weblab", "devices", "reset", "board-2"])
+    assert result.exit_code == 0, result.output
+    assert other.resets == before + 1 and not other.powered
