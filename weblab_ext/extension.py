@@ -276,10 +276,12 @@ class WebLab(TasksMixin):
     def health_check(self, func: F | None = None, *, while_busy: bool = False) -> Any:
         """Register ``func()``, a hardware check of ``GET <base>/weblab/health``.
 
-        It runs in the app context, in a thread of its own, when the RLMS (LabDiscoveryEngine)
-        asks for the lab's health, and must return something true when the hardware is fine.
-        Returning false, raising or not answering within ``WEBLAB_HEALTH_CHECK_TIMEOUT``
-        seconds makes the lab unhealthy; the reply names the check (by function name).
+        It runs in the background, once per ``WEBLAB_HEALTH_CHECK_INTERVAL`` seconds, in the
+        app context and in a thread of its own, and must return something true when the
+        hardware is fine; the health URL the RLMS (LabDiscoveryEngine) asks reads the stored
+        result. Returning false, raising or not answering within
+        ``WEBLAB_HEALTH_CHECK_TIMEOUT`` seconds makes the lab unhealthy; the reply names the
+        check (by function name).
 
         .. code-block:: python
 
@@ -287,8 +289,8 @@ class WebLab(TasksMixin):
             def camera():
                 return hardware.camera.is_connected()
 
-        A check may take the device name (``WEBLAB_DEVICES``): it then runs for the device
-        whose health URL (``<base>/devices/<name>/weblab/health``) is asked.
+        A check may take the device name (``WEBLAB_DEVICES``): it then runs for each device,
+        and a device's health URL (``<base>/devices/<name>/weblab/health``) reads its result.
 
         .. code-block:: python
 
@@ -296,9 +298,9 @@ class WebLab(TasksMixin):
             def board_ok(device):
                 return boards[device].responds()
 
-        With ``WEBLAB_HEALTH_CHECK_INTERVAL`` the checks run in the background, on idle devices
-        only; ``@weblab.health_check(while_busy=True)`` runs one while a session holds the
-        device too (its failures count; the device becomes ``broken`` once idle).
+        The checks run on idle devices only; ``@weblab.health_check(while_busy=True)`` runs one
+        while a session holds the device too (its failures count; the device becomes
+        ``broken`` once idle).
 
         :raises ValueError: when a check with that name was registered before.
         """

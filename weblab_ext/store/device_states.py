@@ -95,6 +95,19 @@ return redis.call('HINCRBY', KEYS[1], 'failures', 1)
 """
 
 
+#: The value of the round's lock once its round ended.
+ROUND_DONE = "done"
+
+# KEYS[1] the round's lock, ARGV[1] its owner: mark it done, keeping its expiry.
+END_ROUND = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local left = redis.call('PTTL', KEYS[1])
+if left <= 0 then return 0 end
+redis.call('SET', KEYS[1], 'done', 'PX', left)
+return 1
+"""
+
+
 @dataclasses.dataclass(frozen=True)
 class DeviceStatus:
     """One device as the store holds it."""
@@ -210,6 +223,7 @@ class DeviceStates:
         self._maintenance = script(MAINTENANCE)
         self._unlock = script(UNLOCK)
         self._store_health = script(STORE_HEALTH)
+        self._end_round = script(END_ROUND)
 
     def transition(
         self,
@@ -314,6 +328,21 @@ class DeviceStates:
     def claim_health_round(self, owner: str, seconds: float) -> bool:
         """Take this interval's round of background health checks (one process runs it)."""
         key = self.keys.health_round()
+        return bool(self.client.set(key, owner, nx=True, px=max(1, int(seconds * 1000))))
+
+    def end_health_round(self, owner: str) -> None:
+        """Mark this interval's round done (its lock keeps its expiry): a device it could
+        not check may then get a first check of its own."""
+        key = self.keys.health_round()
+        self._end_round(keys=[key], args=[owner])
+
+    def health_round_done(self) -> bool:
+        """Whether this interval's round ran to its end (``False``: it runs, or none ran)."""
+        return self.client.get(self.keys.health_round()) == ROUND_DONE
+
+    def claim_health_first(self, device: str, owner: str, seconds: float) -> bool:
+        """Take the right to run the first check of ``device`` (``""``: the lab) alone."""
+        key = self.keys.health_first(device)
         return bool(self.client.set(key, owner, nx=True, px=max(1, int(seconds * 1000))))
 
     def store_health(self, device: str, success: bool, message: str, *, now: float) -> int:

@@ -138,6 +138,11 @@ class Keys:
         """String lock: the process running this interval's background health checks."""
         return f"{self.prefix}:health-round"
 
+    def health_first(self, device: str) -> str:
+        """String lock: the process running the first health check of one device (``""``: a
+        lab without devices) that has no stored result while a round cannot start."""
+        return f"{self.prefix}:health-first:{device}"
+
     def maintenance(self) -> str:
         """String: the lab-wide maintenance message (set: maintenance is on)."""
         return f"{self.prefix}:maintenance"
