@@ -58,14 +58,14 @@ def probed_lab(make_lab: Callable[..., Lab], **config: Any) -> Lab:
     return lab
 
 
-def fire(labs: list[Lab], calls: int = CALLS) -> list[dict[str, Any]]:
+def fire(labs: list[Lab], calls: int = CALLS, path: str = PATH) -> list[dict[str, Any]]:
     """``calls`` health calls at once, spread over ``labs``; their replies."""
     barrier = threading.Barrier(calls)
 
     def call(index: int) -> dict[str, Any]:
         client = labs[index % len(labs)].app.test_client()
         barrier.wait(10)
-        reply = client.get(PATH)
+        reply = client.get(path)
         assert reply.status_code == 200
         return dict(json_of(reply))
 
@@ -168,3 +168,28 @@ def test_a_zero_interval_is_refused(make_lab: Callable[..., Lab]) -> None:
 
     with pytest.raises(InvalidConfigError, match="WEBLAB_HEALTH_CHECK_INTERVAL"):
         make_lab(WEBLAB_HEALTH_CHECK_INTERVAL=0)
+
+
+def test_a_device_in_use_during_the_round_gets_one_first_check_when_idle(
+    make_lab: Callable[..., Lab],
+) -> None:
+    from tests.support.devices import dispose_on, start_on
+
+    lab = make_lab(WEBLAB_DEVICES=["board-1", "board-2"], WEBLAB_HEALTH_CHECK_INTERVAL=10)
+    checked: list[str] = []
+
+    @lab.weblab.health_check
+    def board_ok(device: str) -> bool:
+        checked.append(device)
+        return True
+
+    session_id = start_on(lab, "board-1").json["session_id"]
+    assert json_of(lab.app.test_client().get("/devices/board-2/weblab/health"))["success"]
+    assert monitor(lab).wait_for_round(10)
+    assert checked == ["board-2"]  # board-1 was in use: not checked
+    dispose_on(lab, "board-1", session_id)
+    # Idle with no result, and this interval's round already ran: checked alone, once.
+    replies = fire([lab], calls=20, path="/devices/board-1/weblab/health")
+    assert all(reply["success"] is True for reply in replies), replies
+    assert {reply["message"] for reply in replies} == {"ok: store, board_ok (board-1)"}
+    assert checked == ["board-2", "board-1"]
