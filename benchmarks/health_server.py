@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import redis
 from flask import Flask
@@ -50,4 +52,22 @@ def create_app() -> Flask:
         time.sleep(seconds)  # the hardware answers slowly
         return True
 
+    return app
+
+
+def create_floor_app() -> Flask:
+    """The same lab, whose WSGI callable answers the health path with a constant reply (no
+    store read, no Flask): what the server and the client cost by themselves."""
+    app = create_app()
+    inner = app.wsgi_app
+    body = b'{"found":true,"success":true,"message":"ok: store, hardware"}'
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+
+    def floor(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/weblab/health":
+            start_response("200 OK", headers)
+            return [body]
+        return inner(environ, start_response)
+
+    app.wsgi_app = floor  # type: ignore[method-assign]
     return app

@@ -26,6 +26,7 @@ from .tasks.api import TasksMixin
 from .tasks.registry import TaskRegistry
 from .templating import template_context
 from .views import exempt_from_csrf, register_views
+from .views.health_shortcut import HealthShortcut
 from .views.hooks import register_request_hooks
 from .wiring import build_lab_state
 
@@ -126,6 +127,8 @@ class WebLab(TasksMixin):
             app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
         state.csrf_exempted = exempt_from_csrf(app)
         register_request_hooks(app)
+        # Health probes skip Flask's request cycle (see views.health_shortcut).
+        app.wsgi_app = HealthShortcut(app.wsgi_app, state)  # type: ignore[method-assign]
         app.context_processor(self._template_context)
         register_cli(app)
         # Flask's logger handler is there, but at WARNING outside debug: let INFO through.
