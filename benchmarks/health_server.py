@@ -33,7 +33,7 @@ def create_app() -> Flask:
     url, base = os.environ["BENCH_REDIS_URL"], os.environ["BENCH_REDIS_BASE"]
     app = Flask("bench_health")
     app.config.update(
-        SECRET_KEY="bench-secret-bench-secret",
+        SECRET_KEY="bench-secret",
         WEBLAB_USERNAME=USERNAME,
         WEBLAB_PASSWORD=PASSWORD,
         WEBLAB_REDIS_URL=url,

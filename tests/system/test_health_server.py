@@ -36,8 +36,8 @@ from flask import Flask
 from weblab_ext import WebLab
 
 app = Flask("health_lab")
-app.config.update(SECRET_KEY="s" * 32, WEBLAB_USERNAME="weblabdeusto",
-                  WEBLAB_PASSWORD="rlms-s3cret-rlms-s3cret")
+app.config.update(SECRET_KEY="s", WEBLAB_USERNAME="weblabdeusto",
+                  WEBLAB_PASSWORD="rlms-s3cret")
 app.config.from_prefixed_env()
 weblab = WebLab(app)
 counter = redis.Redis.from_url(app.config["WEBLAB_REDIS_URL"])
