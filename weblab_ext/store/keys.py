@@ -185,4 +185,5 @@ class Keys:
             "maintenance": self.maintenance(),
             "health": self.health("<device>"),
             "health_round": self.health_round(),
+            "health_first": self.health_first("<device>"),
         }
