@@ -122,9 +122,10 @@ class HealthMonitor:
         many were checked.
 
         :param claim: take the round's lock first (another process ran it this interval:
-            nothing to do).
+            nothing to do). Without it (tests, the harness), a round this process runs
+            already is waited for, then this one runs.
         """
-        if not self._round.acquire(blocking=False):
+        if not self._round.acquire(blocking=not claim):
             return 0  # this process is running one already
         try:
             states = self.lifecycle.states
@@ -140,6 +141,8 @@ class HealthMonitor:
     def _round_now(self) -> int:
         states = self.lifecycle.states
         if not self.lifecycle.names:
+            if "" in self._first:
+                return 0  # its first check runs now
             report = self._run_checks(None, False)
             states.store_health("", report.success, report.message, now=self.lifecycle.now())
             return 1
@@ -147,6 +150,8 @@ class HealthMonitor:
         for status in self.lifecycle.read():
             if not self.checks(status):
                 continue  # in use, or broken for another reason: a reset's business
+            if status.name in self._first:
+                continue  # its first check runs now (a second would find it "still running")
             by_checks = _broken_by_checks(status)
             busy = status.state in _BUSY
             report = self._run_checks(status.name, busy)
