@@ -193,3 +193,12 @@ def test_a_device_in_use_during_the_round_gets_one_first_check_when_idle(
     assert all(reply["success"] is True for reply in replies), replies
     assert {reply["message"] for reply in replies} == {"ok: store, board_ok (board-1)"}
     assert checked == ["board-2", "board-1"]
+
+
+def test_stored_results_and_locks_expire(make_lab: Callable[..., Lab]) -> None:
+    lab = probed_lab(make_lab)
+    assert monitor(lab).run_once() == 1
+    client, keys = lab.state.client, lab.state.keys
+    assert 86_000 < client.ttl(keys.health("")) <= 86_400  # a day after the last check
+    assert 0 < client.pttl(keys.health_round()) <= 9_000  # 0.9 interval, marked done
+    assert client.get(keys.health_round()) == "done"

@@ -105,6 +105,12 @@ class HealthMonitor:
         have just been missed) plus the time a round's checks may take."""
         return 2 * self.period() + self.timeout()
 
+    def keep(self) -> float:
+        """Seconds a stored result is kept after its check (every key has a TTL): a day, or
+        ten stale ages if longer. One that expired is missing: the next call waits for a
+        round again."""
+        return max(86400.0, 10 * self.stale_after())
+
     def period(self) -> float:
         """Seconds between rounds (the interval, at least 50 ms)."""
         return max(self.interval(), 0.05)
@@ -144,7 +150,9 @@ class HealthMonitor:
             if "" in self._first:
                 return 0  # its first check runs now
             report = self._run_checks(None, False)
-            states.store_health("", report.success, report.message, now=self.lifecycle.now())
+            states.store_health(
+                "", report.success, report.message, now=self.lifecycle.now(), ttl=self.keep()
+            )
             return 1
         checked = 0
         for status in self.lifecycle.read():
@@ -157,7 +165,11 @@ class HealthMonitor:
             report = self._run_checks(status.name, busy)
             checked += 1
             failures = states.store_health(
-                status.name, report.success, report.message, now=self.lifecycle.now()
+                status.name,
+                report.success,
+                report.message,
+                now=self.lifecycle.now(),
+                ttl=self.keep(),
             )
             self._notify()
             if not report.success and failures >= FAILURES_TO_BROKEN and not by_checks:
@@ -245,7 +257,11 @@ class HealthMonitor:
                 busy = status is not None and status.state in _BUSY
                 report = self._run_checks(device, busy)
                 self.lifecycle.states.store_health(
-                    device or "", report.success, report.message, now=self.lifecycle.now()
+                    device or "",
+                    report.success,
+                    report.message,
+                    now=self.lifecycle.now(),
+                    ttl=self.keep(),
                 )
         except Exception:
             logger.warning("weblab-health: a first health check failed", exc_info=True)

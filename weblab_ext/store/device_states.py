@@ -83,10 +83,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS[1] a health hash; ARGV[1] 1 or 0, ARGV[2] message, ARGV[3] now
+# KEYS[1] a health hash; ARGV[1] 1 or 0, ARGV[2] message, ARGV[3] now, ARGV[4] its TTL (s)
 # Stores a background check's result; returns the failures in a row (0 after a success).
 STORE_HEALTH = """
 redis.call('HSET', KEYS[1], 'success', ARGV[1], 'message', ARGV[2], 'checked_at', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
 if ARGV[1] == '1' then
   redis.call('HSET', KEYS[1], 'failures', 0)
   return 0
@@ -345,11 +346,15 @@ class DeviceStates:
         key = self.keys.health_first(device)
         return bool(self.client.set(key, owner, nx=True, px=max(1, int(seconds * 1000))))
 
-    def store_health(self, device: str, success: bool, message: str, *, now: float) -> int:
-        """Store the result of a background health check of ``device`` (``""``: the lab);
-        returns how many checks in a row failed (0 after a success). Atomic."""
+    def store_health(
+        self, device: str, success: bool, message: str, *, now: float, ttl: float = 86400
+    ) -> int:
+        """Store the result of a background health check of ``device`` (``""``: the lab),
+        kept ``ttl`` seconds after the last one; returns how many checks in a row failed (0
+        after a success). Atomic."""
         failures = self._store_health(
-            keys=[self.keys.health(device)], args=[int(success), message, repr(now)]
+            keys=[self.keys.health(device)],
+            args=[int(success), message, repr(now), max(1, int(ttl))],
         )
         return int(failures)
 

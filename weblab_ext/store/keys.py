@@ -131,7 +131,8 @@ class Keys:
 
     def health(self, device: str) -> str:
         """Hash: the last background health check of one device (``""``: a lab without
-        devices): ``success``, ``message``, ``checked_at``, consecutive ``failures``."""
+        devices): ``success``, ``message``, ``checked_at``, consecutive ``failures``. TTL: a
+        day after the last check, at least ten stale ages."""
         return f"{self.prefix}:health:{device}"
 
     def health_round(self) -> str:
