@@ -181,7 +181,8 @@ def test_threads_start_with_first_request_and_stop(make_lab: Callable[..., Lab])
     assert lab.state.threads.running == []  # nothing at init_app time
     lab.app.test_client().get("/weblab/sessions/api")
     try:
-        assert [thread.name for thread in lab.state.threads.running] == ["weblab-cleaner"]
+        names = [thread.name for thread in lab.state.threads.running]
+        assert names == ["weblab-cleaner", "weblab-health"]  # the health checks beside it
         assert all(thread.is_alive() for thread in lab.state.threads.running)
     finally:
         with lab.app.app_context():
@@ -212,7 +213,8 @@ def test_stopped_threads_stay_stopped_until_started(make_lab: Callable[..., Lab]
     with lab.app.app_context():
         lab.weblab.start_threads()
         try:
-            assert [thread.name for thread in lab.state.threads.running] == ["weblab-cleaner"]
+            names = [thread.name for thread in lab.state.threads.running]
+            assert names == ["weblab-cleaner", "weblab-health"]
         finally:
             lab.weblab.stop_threads(2)
     assert lab.state.threads.running == []

@@ -26,6 +26,7 @@ from .tasks.api import TasksMixin
 from .tasks.registry import TaskRegistry
 from .templating import template_context
 from .views import exempt_from_csrf, register_views
+from .views.health_shortcut import HealthShortcut
 from .views.hooks import register_request_hooks
 from .wiring import build_lab_state
 
@@ -126,6 +127,8 @@ class WebLab(TasksMixin):
             app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
         state.csrf_exempted = exempt_from_csrf(app)
         register_request_hooks(app)
+        # Health probes skip Flask's request cycle (see views.health_shortcut).
+        app.wsgi_app = HealthShortcut(app.wsgi_app, state)  # type: ignore[method-assign]
         app.context_processor(self._template_context)
         register_cli(app)
         # Flask's logger handler is there, but at WARNING outside debug: let INFO through.
@@ -276,10 +279,12 @@ class WebLab(TasksMixin):
     def health_check(self, func: F | None = None, *, while_busy: bool = False) -> Any:
         """Register ``func()``, a hardware check of ``GET <base>/weblab/health``.
 
-        It runs in the app context, in a thread of its own, when the RLMS (LabDiscoveryEngine)
-        asks for the lab's health, and must return something true when the hardware is fine.
-        Returning false, raising or not answering within ``WEBLAB_HEALTH_CHECK_TIMEOUT``
-        seconds makes the lab unhealthy; the reply names the check (by function name).
+        It runs in the background, once per ``WEBLAB_HEALTH_CHECK_INTERVAL`` seconds, in the
+        app context and in a thread of its own, and must return something true when the
+        hardware is fine; the health URL the RLMS (LabDiscoveryEngine) asks reads the stored
+        result. Returning false, raising or not answering within
+        ``WEBLAB_HEALTH_CHECK_TIMEOUT`` seconds makes the lab unhealthy; the reply names the
+        check (by function name).
 
         .. code-block:: python
 
@@ -287,8 +292,8 @@ class WebLab(TasksMixin):
             def camera():
                 return hardware.camera.is_connected()
 
-        A check may take the device name (``WEBLAB_DEVICES``): it then runs for the device
-        whose health URL (``<base>/devices/<name>/weblab/health``) is asked.
+        A check may take the device name (``WEBLAB_DEVICES``): it then runs for each device,
+        and a device's health URL (``<base>/devices/<name>/weblab/health``) reads its result.
 
         .. code-block:: python
 
@@ -296,9 +301,9 @@ class WebLab(TasksMixin):
             def board_ok(device):
                 return boards[device].responds()
 
-        With ``WEBLAB_HEALTH_CHECK_INTERVAL`` the checks run in the background, on idle devices
-        only; ``@weblab.health_check(while_busy=True)`` runs one while a session holds the
-        device too (its failures count; the device becomes ``broken`` once idle).
+        The checks run on idle devices only; ``@weblab.health_check(while_busy=True)`` runs one
+        while a session holds the device too (its failures count; the device becomes
+        ``broken`` once idle).
 
         :raises ValueError: when a check with that name was registered before.
         """

@@ -205,5 +205,6 @@ def build_lab_state(
         state.devices.lifecycle,
         background_checks(state),
         interval=lambda: settings.health_check_interval,
+        timeout=lambda: settings.health_check_timeout,
     )
     return state

@@ -46,6 +46,8 @@ DEFAULTS = {
     "powered_by": "weblab_ext",
     "cleaner_concurrency": 16,
     "cleaner_batch": 50,
+    "health_check_interval": 10,
+    "health_check_timeout": 5,
 }
 
 
@@ -168,6 +170,8 @@ def test_valid_values(key: str, value: Any, attribute: str, expected: Any) -> No
         ("WEBLAB_CLEANER_CONCURRENCY", True),
         ("WEBLAB_CLEANER_BATCH", 0),
         ("WEBLAB_CLEANER_BATCH", "50"),
+        ("WEBLAB_HEALTH_CHECK_INTERVAL", 0),
+        ("WEBLAB_HEALTH_CHECK_INTERVAL", -1),
     ],
 )
 def test_invalid_values_name_the_key(key: str, value: Any) -> None:

@@ -1,5 +1,5 @@
-"""Stored health (``WEBLAB_HEALTH_CHECK_INTERVAL``): checks run in the background, the health
-URL reads their result, and a device broken by its checks comes back when they pass.
+"""Stored health: checks run in background rounds (``WEBLAB_HEALTH_CHECK_INTERVAL``), the
+health URL reads their result, and a device broken by its checks comes back when they pass.
 
 Each test runs on a real Redis and on the embedded store (``store_url``).
 """
@@ -48,16 +48,20 @@ def monitor(lab: Lab) -> Any:
 
 
 def test_the_health_url_reads_the_stored_result_and_runs_no_check(pool: Lab) -> None:
-    before = health(pool, "/devices/board-1/weblab/health")
-    assert before["success"] is False and before["message"] == "not checked yet"
-    assert before["checked_at"] is None
-    assert monitor(pool).run_once(claim=False) == 2
-    for _ in range(20):
-        report = health(pool, "/devices/board-1/weblab/health")
-    assert report["success"] is True
-    assert report["message"] == "ok: store, board_ok (board-1)"
-    assert report["state"] == "idle" and abs(report["checked_at"] - time.time()) < 60
+    # No background thread (WEBLAB_NO_THREAD): the first call waits for a first round,
+    # which checks every idle device.
+    first = health(pool, "/devices/board-1/weblab/health")
+    assert first["success"] is True and first["message"] == "ok: store, board_ok (board-1)"
+    assert first["state"] == "idle" and abs(first["checked_at"] - time.time()) < 60
+    assert monitor(pool).wait_for_round(10)
     assert sorted(pool.calls) == BOARDS  # type: ignore[attr-defined]
+    for _ in range(20):
+        report = health(pool, "/devices/board-2/weblab/health")
+    assert report["success"] is True
+    assert report["message"] == "ok: store, board_ok (board-2)"
+    assert sorted(pool.calls) == BOARDS  # type: ignore[attr-defined]
+    assert monitor(pool).run_once(claim=False) == 2
+    assert health(pool, "/devices/board-1/weblab/health")["checked_at"] > first["checked_at"]
 
 
 def test_a_round_runs_once_per_interval_across_processes(pool: Lab) -> None:
@@ -131,10 +135,6 @@ def test_fifty_concurrent_calls_with_a_slow_check_answer_from_the_stored_result(
     finally:
         stop.set()
         thread.join(5)
-
-
-def test_without_an_interval_the_checks_run_per_call_as_before(lab: Lab) -> None:
-    assert health(lab, "/weblab/health") == {"found": True, "success": True, "message": "ok: store"}
 
 
 def test_a_stored_health_call_is_one_store_round_trip(

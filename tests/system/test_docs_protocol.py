@@ -110,9 +110,8 @@ def _replies(lab: Lab) -> dict[str, Callable[[], Any]]:
         '{"message":"Unknown op"}': lambda: post(
             f"/weblab/sessions/{started()}", json={"action": "keep"}, headers=AUTH
         ),
-        '{"found":true,"success":true,"message":"ok: store, camera"}': lambda: get(
-            "/weblab/health"
-        ),
+        '{"found":true,"success":true,"message":"ok: store, camera","state":"idle",'
+        '"since":null,"checked_at":n}': lambda: get("/weblab/health"),
         '{"error":true,"code":"invalid-json","message":...}': lambda: post(
             "/weblab/sessions/", data="{", content_type="application/json", headers=AUTH
         ),
@@ -162,7 +161,7 @@ REQUESTS = {
 NOT_COMPARED = {
     '{"error":true,"code":"lab-misconfigured","message":...}',
     '{"found":true,"success":false,"message":"camera: returned false; arm: did not answer '
-    'within 5 s"}',
+    'within 5 s","state":"idle","since":null,"checked_at":1767225600.5}',
 }
 
 

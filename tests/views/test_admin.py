@@ -225,6 +225,58 @@ def test_the_page_shows_a_failing_health_check(lab: Lab) -> None:
     assert "camera: returned false" in html
 
 
+def test_the_health_card_shows_the_stored_result_and_its_age_without_checking(
+    lab: Lab,
+) -> None:
+    runs: list[bool] = []
+    fine = [True]
+
+    @lab.weblab.health_check
+    def camera() -> bool:
+        runs.append(True)
+        return fine[0]
+
+    lab.state.clock = clock = _Clock()
+    html = admin_page(lab)  # the lab's first round, waited for
+    assert 'class="card ok" id="health"' in html and "ok: store, camera" in html
+    assert '<span id="health-age">(checked 0 s ago)</span>' in html
+    fine[0] = False
+    clock.now += 7
+    for _ in range(3):
+        html = admin_page(lab)
+    assert len(runs) == 1  # a render runs no check
+    assert "ok: store, camera" in html and "(checked 7 s ago)" in html
+    assert lab.state.threads.health is not None
+    lab.state.threads.health.run_once(claim=False)
+    html = admin_page(lab)
+    assert 'class="card bad" id="health"' in html and "camera: returned false" in html
+
+
+def test_with_devices_the_health_card_names_the_failing_devices(
+    make_lab: Callable[..., Lab],
+) -> None:
+    lab = make_lab(WEBLAB_DEVICES=["board-1", "board-2"], **ADMIN)
+
+    @lab.weblab.health_check
+    def board_ok(device: str) -> bool:
+        return device == "board-1"
+
+    assert lab.state.threads.health is not None
+    lab.state.threads.health.run_once(claim=False)
+    html = admin_page(lab)
+    assert 'class="card bad" id="health"' in html
+    assert "board-2: board_ok (board-2): returned false" in html
+    assert "board-1:" not in html
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_ending_a_session_from_the_page_disposes_it_once(lab: Lab) -> None:
     session_id = lab.start_raw()
     html = admin_page(lab)

@@ -64,7 +64,9 @@ def test_device_maintenance_refuses_starts_and_keeps_sessions(pool: Lab) -> None
 
 def test_lab_wide_maintenance_without_devices(lab: Lab) -> None:
     session_id = lab.start_raw()
-    assert health(lab) == {"found": True, "success": True, "message": "ok: store"}
+    before = health(lab)
+    assert before["success"] is True and before["message"] == "ok: store"
+    assert before["state"] == "idle" and before["since"] is None
     assert cli(lab, "maintenance", "on").exit_code == 0
     report = health(lab)
     assert report["success"] is False
@@ -74,7 +76,7 @@ def test_lab_wide_maintenance_without_devices(lab: Lab) -> None:
     assert reply.status_code == 409 and reply.json["code"] == "maintenance"
     assert lab.status(session_id) > 0  # the session in progress keeps its slot
     assert cli(lab, "maintenance", "off").exit_code == 0
-    assert health(lab) == {"found": True, "success": True, "message": "ok: store"}
+    assert health(lab) == before  # the stored result, unchanged by maintenance
     assert lab.start_raw()
 
 

@@ -247,6 +247,7 @@ def test_health_checks_may_take_the_device(make_lab: Callable[..., Lab]) -> None
     one = client.get("/devices/board-1/weblab/health").json
     assert one is not None
     assert one.pop("state") == "unknown" and one.pop("since") is None  # never started
+    assert one.pop("checked_at") is not None  # the first call waited for the first round
     assert one == {
         "found": True,
         "success": True,
@@ -254,7 +255,9 @@ def test_health_checks_may_take_the_device(make_lab: Callable[..., Lab]) -> None
     }
     two = json_of(client.get("/devices/board-2/ldl/health"))
     assert two["success"] is False and two["message"] == "board_ok (board-2): returned false"
-    assert sorted(asked) == ["board-1", "board-2"]
+    assert lab.state.threads.health is not None
+    assert lab.state.threads.health.wait_for_round(10)
+    assert sorted(asked) == sorted(lab.state.settings.devices)  # one round checked each device once
 
 
 def test_a_device_check_in_a_lab_without_devices_gets_an_empty_name(lab: Lab) -> None:

@@ -1,5 +1,6 @@
 """``GET <base>/weblab/health``: the LabDiscoveryEngine health check (no credentials, bounded
-time, says what failed)."""
+time, says what failed). The checks run in rounds (``monitor(lab).run_once``); the URL reads
+their stored result, and a lab's very first call waits for its first round."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from flask import current_app
 
 from tests.support.lab import AUTH, Lab, json_of
+from weblab_ext.runtime.health_monitor import HealthMonitor
 
 
 def health(lab: Lab, path: str = "/weblab/health") -> dict[str, object]:
@@ -21,9 +23,25 @@ def health(lab: Lab, path: str = "/weblab/health") -> dict[str, object]:
     return dict(json_of(reply))
 
 
+def monitor(lab: Lab) -> HealthMonitor:
+    assert lab.state.threads.health is not None
+    return lab.state.threads.health
+
+
 @pytest.mark.parametrize("path", ["/weblab/health", "/ldl/health"])
 def test_healthy_lab_without_checks(lab: Lab, path: str) -> None:
-    assert health(lab, path) == {"found": True, "success": True, "message": "ok: store"}
+    # No background thread runs (WEBLAB_NO_THREAD): the first call waits for a first round.
+    report = health(lab, path)
+    checked_at = report.pop("checked_at")
+    assert report == {
+        "found": True,
+        "success": True,
+        "message": "ok: store",
+        "state": "idle",
+        "since": None,
+    }
+    assert isinstance(checked_at, float) and abs(checked_at - time.time()) < 60
+    assert health(lab, path)["checked_at"] == checked_at  # read back, not checked again
 
 
 def test_health_respects_the_base_url(make_lab: Callable[..., Lab]) -> None:
@@ -52,12 +70,29 @@ def test_hardware_checks_run_in_the_app_and_are_named(lab: Lab) -> None:
     assert report["message"] == "arm: returned false; gripper: raised OSError"
     assert seen == [lab.app.name]
     assert "hunter2" not in str(report) and "Traceback" not in str(report)
+    health(lab)
+    assert seen == [lab.app.name]  # the URL reads the stored result: no check ran again
 
 
 def test_all_checks_true_is_success(lab: Lab) -> None:
     lab.weblab.health_check(lambda: "anything true")
     lab.weblab.callbacks.health_checks[-1] = ("camera", lab.weblab.callbacks.health_checks[-1][1])
-    assert health(lab) == {"found": True, "success": True, "message": "ok: store, camera"}
+    report = health(lab)
+    assert report["success"] is True and report["message"] == "ok: store, camera"
+
+
+def test_a_new_round_changes_the_answer(lab: Lab) -> None:
+    fine = [True]
+
+    @lab.weblab.health_check
+    def camera() -> bool:
+        return fine[0]
+
+    assert health(lab)["success"] is True
+    fine[0] = False
+    assert health(lab)["success"] is True  # still the stored result
+    monitor(lab).run_once(claim=False)
+    assert health(lab)["message"] == "camera: returned false"
 
 
 def test_duplicate_check_names_are_refused(lab: Lab) -> None:
@@ -88,23 +123,22 @@ def test_a_hanging_check_does_not_hang_the_endpoint(make_lab: Callable[..., Lab]
         return True
 
     started = time.monotonic()
-    report = health(lab)
-    assert time.monotonic() - started < 5  # bounded: 0.3 s asked, generous bound
-    assert report == {
-        "found": True,
-        "success": False,
-        "message": "motor: did not answer within 0.3 s",
-    }
-    # Still hung: not started again (no pile of threads), reported at once.
-    started = time.monotonic()
-    assert health(lab)["message"] == "motor: still running since an earlier health call"
-    assert time.monotonic() - started < 5
+    report = health(lab)  # the first call waits for the first round: bounded by the timeout
+    assert time.monotonic() - started < 5  # 0.3 s asked, generous bound
+    assert report["success"] is False
+    assert report["message"] == "motor: did not answer within 0.3 s"
+    # Still hung: a later round does not start it again (no pile of threads).
+    monitor(lab).run_once(claim=False)
+    assert health(lab)["message"] == "motor: still running since an earlier round"
     assert len(calls) == 1
     release.set()
     deadline = time.monotonic() + 10
-    while health(lab)["success"] is not True:
+    while True:
+        monitor(lab).run_once(claim=False)
+        if health(lab)["success"] is True:
+            break
         assert time.monotonic() < deadline
-        time.sleep(0.05)
+        time.sleep(0.05)  # the released check's thread ends on its own
     assert len(calls) == 2
 
 

@@ -26,8 +26,8 @@ from .embedded_store import embedded_note, refuse_embedded
 def run_loop(
     state: LabState, threads: int, max_seconds: float | None = None, grace: float | None = None
 ) -> None:
-    """Run task threads (plus heartbeat, stop listener, cleaner and, with
-    ``WEBLAB_HEALTH_CHECK_INTERVAL``, the health checks) until SIGTERM/SIGINT.
+    """Run task threads (plus heartbeat, stop listener, cleaner and the health checks, once
+    per ``WEBLAB_HEALTH_CHECK_INTERVAL``) until SIGTERM/SIGINT.
 
     :param max_seconds: stop by itself after this long (tests).
     :param grace: seconds running tasks get to stop at shutdown.
@@ -45,8 +45,8 @@ def run_loop(
         started.append(
             CleanerLoop(state.service, stop, store_label=state.store_label, tasks=engine).start()
         )
-        health = state.threads.health  # WEBLAB_HEALTH_CHECK_INTERVAL: stored health checks
-        if health is not None and health.enabled:
+        health = state.threads.health  # the stored health checks
+        if health is not None:
             started.append(HealthLoop(health, stop, store_label=state.store_label).start())
         end = None if max_seconds is None else time.monotonic() + max_seconds
         while not stop.wait(0.2):

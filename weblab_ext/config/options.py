@@ -244,18 +244,23 @@ OPTIONS: tuple[Option, ...] = (
         "WEBLAB_HEALTH_CHECK_TIMEOUT",
         5,
         seconds_at_least(0.01),
-        "Seconds GET /weblab/health waits for the store and the lab's @weblab.health_check "
-        "functions (all together) before it answers success false.",
+        "Seconds the store ping and the lab's @weblab.health_check functions of one device "
+        "(all together) may take in a round of health checks: a check still running then "
+        "fails as 'did not answer within N s'.",
     ),
     Option(
         "WEBLAB_HEALTH_CHECK_INTERVAL",
-        0,
-        seconds_at_least(0),
-        "Seconds between background runs of the store ping and the lab's "
-        "@weblab.health_check functions (on each idle device). When set, GET /weblab/health "
-        "reads the stored result (one store read, any request rate, no hardware work) and "
-        "three failed runs in a row make a device broken. 0 (the default) runs the checks "
-        "on every call, as weblablib does.",
+        10,
+        seconds_at_least(0.05),
+        "Seconds between rounds of the store ping and the lab's @weblab.health_check "
+        "functions (on each idle device), run in the background, once per interval across "
+        "every process. GET /weblab/health reads the stored result (one store read, any "
+        "request rate, no hardware work) and three failed runs in a row make a device "
+        "broken. The default keeps the answer an RLMS reads at most about 10 s old and finds "
+        "a broken device within about 30 s, while the hardware is asked only six times a "
+        "minute; a result older than two intervals plus WEBLAB_HEALTH_CHECK_TIMEOUT (no "
+        "background thread ran) makes the next health call start a round. At least "
+        "0.05.",
     ),
     # issue 10: input limits and one-browser launch URLs
     Option(

@@ -351,17 +351,19 @@ class DeviceLifecycle:
         """
         message, since, status, stored = self.states.health_read(device)
         if message:
-            return HealthState("maintenance", since, message, stored)
+            return HealthState("maintenance", since, message, stored, status)
         if status is None:
             return HealthState("idle", None, None, stored)
         if status.maintenance:
-            return HealthState("maintenance", status.maintenance_since, status.maintenance, stored)
+            return HealthState(
+                "maintenance", status.maintenance_since, status.maintenance, stored, status
+            )
         if status.state == DeviceState.BROKEN:
             problem = f"Device {device} is broken: {status.reason}"
-            return HealthState("broken", status.since, problem, stored)
+            return HealthState("broken", status.since, problem, stored, status)
         if status.state is None:
-            return HealthState("unknown", None, None, stored)  # reset at its first start
-        return HealthState(status.state, status.since, None, stored)
+            return HealthState("unknown", None, None, stored, status)  # reset at its first start
+        return HealthState(status.state, status.since, None, stored, status)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -375,3 +377,5 @@ class HealthState:
     problem: str | None
     #: The last background health check (``None``: none stored).
     stored: StoredHealth | None
+    #: The device as the store holds it (``None``: the lab without devices).
+    status: DeviceStatus | None = None

@@ -2,10 +2,10 @@
 
 Runtime layer, no Flask. LabDiscoveryEngine asks a lab's health URL now and then and stops
 sending students to a lab that answers ``success: false``; the answer must therefore come in
-bounded time, whatever a check does. Each check runs in a thread of its own: the caller waits
-for all of them together at most ``timeout`` seconds, and a check still hanging from an
-earlier call is not started again (it fails as "still running") so hung checks never pile up
-threads.
+bounded time, whatever a check does. Each check runs in a thread of its own: the round of
+background checks (:mod:`.health_monitor`) waits for all of them together at most ``timeout``
+seconds, and a check still hanging from an earlier round is not started again (it fails as
+"still running") so hung checks never pile up threads.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class HealthChecker:
         for name, check in checks:
             with self._lock:
                 if name in self._running:
-                    outcomes[name] = "still running since an earlier health call"
+                    outcomes[name] = "still running since an earlier round"
                     continue
                 self._running.add(name)
             thread = threading.Thread(

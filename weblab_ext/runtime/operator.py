@@ -141,11 +141,15 @@ class OperatorService:
     def health(
         self, environ: Mapping[str, Any], lab_checks: Sequence[tuple[str, HealthCheck]]
     ) -> HealthReport:
-        """The lab's health now: its deployment, the store, then the lab's own checks (each
-        already set up to run in the lab's app), all within the health timeout."""
+        """The lab's health now: its deployment, then :meth:`run_health_checks`."""
         problem = self._guard.problem(environ)
         if problem is not None:
             return HealthReport(False, problem)
+        return self.run_health_checks(lab_checks)
+
+    def run_health_checks(self, lab_checks: Sequence[tuple[str, HealthCheck]]) -> HealthReport:
+        """Run the store ping, then the lab's own checks (each already set up to run in the
+        lab's app), all within the health timeout (a round of background checks)."""
         checks: list[tuple[str, HealthCheck]] = [("store", self._sessions.ping)]
         checks += lab_checks
         return self._health.run(checks, timeout=self._health_timeout)

@@ -54,7 +54,7 @@ class BackgroundThreads:
         # Set by stop(): the next request must not quietly start them again.
         self._stopped = False
         #: The background health checks (``WEBLAB_HEALTH_CHECK_INTERVAL``), run beside the
-        #: cleaner when their interval is set.
+        #: cleaner.
         self.health: HealthMonitor | None = None
 
     def ensure(self, *, restart: bool = False) -> None:
@@ -77,7 +77,7 @@ class BackgroundThreads:
                     self._service, stop, store_label=self._store_label, tasks=self._tasks
                 )
                 self.running.append(loop.start())
-                if self.health is not None and self.health.enabled:
+                if self.health is not None:
                     health = HealthLoop(self.health, stop, store_label=self._store_label)
                     self.running.append(health.start())
             self.running.extend(

@@ -83,15 +83,29 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS[1] a health hash; ARGV[1] 1 or 0, ARGV[2] message, ARGV[3] now
+# KEYS[1] a health hash; ARGV[1] 1 or 0, ARGV[2] message, ARGV[3] now, ARGV[4] its TTL (s)
 # Stores a background check's result; returns the failures in a row (0 after a success).
 STORE_HEALTH = """
 redis.call('HSET', KEYS[1], 'success', ARGV[1], 'message', ARGV[2], 'checked_at', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
 if ARGV[1] == '1' then
   redis.call('HSET', KEYS[1], 'failures', 0)
   return 0
 end
 return redis.call('HINCRBY', KEYS[1], 'failures', 1)
+"""
+
+
+#: The value of the round's lock once its round ended.
+ROUND_DONE = "done"
+
+# KEYS[1] the round's lock, ARGV[1] its owner: mark it done, keeping its expiry.
+END_ROUND = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local left = redis.call('PTTL', KEYS[1])
+if left <= 0 then return 0 end
+redis.call('SET', KEYS[1], 'done', 'PX', left)
+return 1
 """
 
 
@@ -210,6 +224,7 @@ class DeviceStates:
         self._maintenance = script(MAINTENANCE)
         self._unlock = script(UNLOCK)
         self._store_health = script(STORE_HEALTH)
+        self._end_round = script(END_ROUND)
 
     def transition(
         self,
@@ -316,11 +331,30 @@ class DeviceStates:
         key = self.keys.health_round()
         return bool(self.client.set(key, owner, nx=True, px=max(1, int(seconds * 1000))))
 
-    def store_health(self, device: str, success: bool, message: str, *, now: float) -> int:
-        """Store the result of a background health check of ``device`` (``""``: the lab);
-        returns how many checks in a row failed (0 after a success). Atomic."""
+    def end_health_round(self, owner: str) -> None:
+        """Mark this interval's round done (its lock keeps its expiry): a device it could
+        not check may then get a first check of its own."""
+        key = self.keys.health_round()
+        self._end_round(keys=[key], args=[owner])
+
+    def health_round_done(self) -> bool:
+        """Whether this interval's round ran to its end (``False``: it runs, or none ran)."""
+        return self.client.get(self.keys.health_round()) == ROUND_DONE
+
+    def claim_health_first(self, device: str, owner: str, seconds: float) -> bool:
+        """Take the right to run the first check of ``device`` (``""``: the lab) alone."""
+        key = self.keys.health_first(device)
+        return bool(self.client.set(key, owner, nx=True, px=max(1, int(seconds * 1000))))
+
+    def store_health(
+        self, device: str, success: bool, message: str, *, now: float, ttl: float = 86400
+    ) -> int:
+        """Store the result of a background health check of ``device`` (``""``: the lab),
+        kept ``ttl`` seconds after the last one; returns how many checks in a row failed (0
+        after a success). Atomic."""
         failures = self._store_health(
-            keys=[self.keys.health(device)], args=[int(success), message, repr(now)]
+            keys=[self.keys.health(device)],
+            args=[int(success), message, repr(now), max(1, int(ttl))],
         )
         return int(failures)
 

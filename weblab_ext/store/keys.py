@@ -149,12 +149,18 @@ class Keys:
 
     def health(self, device: str) -> str:
         """Hash: the last background health check of one device (``""``: a lab without
-        devices): ``success``, ``message``, ``checked_at``, consecutive ``failures``."""
+        devices): ``success``, ``message``, ``checked_at``, consecutive ``failures``. TTL: a
+        day after the last check, at least ten stale ages."""
         return f"{self.prefix}:health:{device}"
 
     def health_round(self) -> str:
         """String lock: the process running this interval's background health checks."""
         return f"{self.prefix}:health-round"
+
+    def health_first(self, device: str) -> str:
+        """String lock: the process running the first health check of one device (``""``: a
+        lab without devices) that has no stored result while a round cannot start."""
+        return f"{self.prefix}:health-first:{device}"
 
     def maintenance(self) -> str:
         """String: the lab-wide maintenance message (set: maintenance is on)."""
@@ -199,4 +205,5 @@ class Keys:
             "maintenance": self.maintenance(),
             "health": self.health("<device>"),
             "health_round": self.health_round(),
+            "health_first": self.health_first("<device>"),
         }

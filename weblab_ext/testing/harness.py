@@ -356,6 +356,13 @@ class LabUnderTest(RawRLMSRequests):
         """One expiry-cleaner pass (dispose timed-out and ended sessions)."""
         return self.state.service.clean_expired()
 
+    def check_health(self) -> int:
+        """Run a round of the health checks now (as the background thread does once per
+        ``WEBLAB_HEALTH_CHECK_INTERVAL``) and store its result, which the health URL then
+        answers; returns how many devices (or the lab) were checked."""
+        monitor = self.state.threads.health
+        return 0 if monitor is None else monitor.run_once(claim=False)
+
     def close(self, *, delete_keys: bool = False) -> None:
         """Stop the lab's threads; with ``delete_keys`` remove its keys from the store.
 

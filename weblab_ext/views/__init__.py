@@ -7,7 +7,8 @@ session service (:mod:`weblab_ext.runtime.sessions`) and build the reply.
 * :mod:`.rlms_api` — the RLMS endpoints of both dialects;
 * :mod:`.student` — launch, poll and logout;
 * :mod:`.pages` — the pages weblab_ext shows students itself;
-* :mod:`.health` — the health URL;
+* :mod:`.health` — the health URL; :mod:`.health_shortcut` — its answer ahead of Flask's
+  request cycle;
 * :mod:`.admin`, :mod:`.metrics` — the operator's blueprint (through the operator service);
   :mod:`.admin_devices` — its device part (states, numbers, reset and maintenance buttons);
   :mod:`.records` — its session records pages (usage charts, a session's timeline);

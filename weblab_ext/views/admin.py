@@ -58,7 +58,7 @@ from ..states import SessionState
 from . import admin_devices, records
 from .devices import admin_credentials_given
 from .errors import ADMIN_BLUEPRINT, add_rlms_error_handlers, json_error
-from .health import lab_health
+from .health import admin_health
 from .metrics import LabCollector, metrics_view
 from .rlms_api import limit_body
 
@@ -202,6 +202,7 @@ def _admin_page() -> ResponseReturnValue:
     numbers, lab_maintenance = (
         admin_devices.device_numbers(reading) if overview is not None else ([], "")
     )
+    health, health_age = admin_health(state, request.environ)
     html = render_template(
         "weblab_ext_admin.html",
         overview=overview,
@@ -210,7 +211,8 @@ def _admin_page() -> ResponseReturnValue:
         lab_maintenance=lab_maintenance,
         reading=reading,
         problem=problem,
-        health=lab_health(state, request.environ),
+        health=health,
+        health_age=health_age,
         message=message,
         token=action_token(),
         refresh=REFRESH_SECONDS,
