@@ -43,11 +43,13 @@ class DeviceBusyError(WebLabError):
                 if device
                 else "The lab is under maintenance"
             )
-        else:
+        elif state == "cleaning":
             message = (
                 f"Device {device} is busy: its previous session is not fully cleaned up yet; "
                 "try again when it is disposed"
             )
+        else:  # in-use or starting: another session holds it (or a reset runs)
+            message = f"Device {device} is busy ({state}): try again when it is idle"
         super().__init__(message)
         self.device = device
         self.state = state
