@@ -27,7 +27,8 @@ callable that sets that context up: the runtime only calls it.
 * :mod:`.operator` — the operator service: what the admin page, metrics, health URL and
   ``flask weblab`` commands show; :mod:`.overview` — the rows it lists.
 * :mod:`.health` — health checks with a bounded wait; :mod:`.health_monitor` — their rounds
-  in the background (``WEBLAB_HEALTH_CHECK_INTERVAL``), stored for the health URL.
+  in the background (``WEBLAB_HEALTH_CHECK_INTERVAL``), stored for the health URL;
+  :mod:`.shared_reads` — concurrent health calls sharing one store read.
 * :mod:`.embedded_store_guard` — refusing the embedded store under a production server.
 * :mod:`.events` — the lab's published events, for the Socket.IO push.
 * :mod:`.store_errors` — the exceptions that mean the store did not answer.

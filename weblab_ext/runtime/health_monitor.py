@@ -35,6 +35,7 @@ from ..store.device_states import DeviceStatus
 from .device_lifecycle import DeviceLifecycle, HealthState
 from .health import HealthReport
 from .loops import Loop
+from .shared_reads import SharedReads
 
 logger = logging.getLogger("weblab_ext")
 
@@ -99,6 +100,8 @@ class HealthMonitor:
         self._progress = threading.Condition()
         #: The devices whose first check (:meth:`kick_first`) runs in this process.
         self._first: set[str] = set()
+        #: Health calls arriving together share a read (each one started after them).
+        self._reads: SharedReads[HealthState] = SharedReads()
 
     def stale_after(self) -> float:
         """Age in seconds past which a stored result is stale: two intervals (a round may
@@ -293,7 +296,7 @@ class HealthMonitor:
         :param wait: wait for a missing result (``False``: answer "not checked yet").
         :raises: the store's errors (the caller answers them).
         """
-        view = self.lifecycle.health_state(device)
+        view = self._reads.read(device, lambda: self.lifecycle.health_state(device))
         if self.checks(view.status):
             stored = view.stored
             now = self.lifecycle.now()
