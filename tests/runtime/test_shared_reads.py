@@ -70,4 +70,4 @@ def test_a_failed_read_fails_its_sharers_and_the_next_call_reads_again() -> None
     assert len(errors) == 5 and len(calls) <= 2
     assert reads.read("lab", lambda: "back") == "back"
     with pytest.raises(ValueError):
-        reads.read("lab", lambda: int("x"))
+        reads.read("lab", lambda: str(int("x")))
