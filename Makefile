@@ -58,10 +58,17 @@ docs: $(STAMP)
 	$(SPHINX)
 	@echo "Documentation: docs/_build/html/index.html"
 
-# The whole suite but the browser tests, on the oldest supported redis-py.
+# The suite again on the oldest supported redis-py: every test but the browser ones and the
+# slow multi-process tests that do not depend on the client library (packaging, docs
+# quickstarts, gunicorn probes: `make test` runs them). The slow tests of the store layer,
+# Redis Cluster and Sentinel failover, outages and durability do run here.
+OLDEST_SLOW_TESTS := tests/store tests/system/test_scale_out.py tests/system/test_outage.py \
+	tests/system/test_durability.py tests/system/test_devices_cluster.py \
+	tests/system/test_handover_cluster.py tests/system/test_task_leases.py
 test-oldest: $(STAMP_OLDEST)
 	$(VENV_OLDEST)/bin/python -c "import redis, sys; print('redis-py', redis.__version__); sys.exit(not redis.__version__.startswith('$(OLDEST_REDIS_VERSION).'))"
-	$(VENV_OLDEST)/bin/python -m pytest -m "not browser" $(PYTEST_ARGS)
+	$(VENV_OLDEST)/bin/python -m pytest -m "not browser and not slow" $(PYTEST_ARGS)
+	$(VENV_OLDEST)/bin/python -m pytest -m "slow and not browser" $(OLDEST_SLOW_TESTS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -168,7 +168,8 @@ def _weblab_apps(namespace: dict[str, Any]) -> list[Flask]:
 def test_python_sample_runs_and_serves_a_student(block: Block, run_sample: RunSample) -> None:
     """Each sample is a complete file: it runs as written (no name left to supply), and every
     lab it builds lets a student in through the launch URL."""
-    for app in _weblab_apps(run_sample(block)):
+    # A sample whose on_dispose waits for the session's tasks needs a worker to end them.
+    for app in _weblab_apps(run_sample(block, threads=".join(" in block.code)):
         if app.extensions["weblab"].callbacks.initial_url is None:
             continue  # a configuration sample: no way in
         if app.config["SESSION_COOKIE_PATH"]:
