@@ -24,6 +24,7 @@ from .hot_path import DirectCommands
 from .keys import Keys
 from .pubsub import register_script
 from .records import SessionRecord, StatusFields, StatusRow, status_rows_from_packed
+from .session_scripts import CREATE_SESSION
 from .sessions import ACTIVE_GRACE, MAX_TTL
 
 # KEYS[1] new session hash, KEYS[2] by-deadline zset, KEYS[3] by-poll zset, KEYS[4] device
@@ -34,27 +35,23 @@ from .sessions import ACTIVE_GRACE, MAX_TTL
 # in maintenance): of two starts racing for one device, one gets it and the other reads the
 # state the first left it in. Returns 'created', 'taken' (the new session id exists
 # already), 'unknown' (the device has no record), 'maintenance', or the device's state.
-START_ON_DEVICE = """
+START_ON_DEVICE = (
+    CREATE_SESSION
+    + """
 if redis.call('EXISTS', KEYS[6]) == 1 then return 'maintenance' end
 local device = redis.call('HMGET', KEYS[4], 'state', 'maintenance')
 if not device[1] then return 'unknown' end
 if device[2] and device[2] ~= '' then return 'maintenance' end
 if device[1] ~= 'idle' then return device[1] end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 'taken' end
-local ttl = tonumber(ARGV[2])
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-for i = 2, 3 do
-  if redis.call('TTL', KEYS[i]) < ttl then redis.call('EXPIRE', KEYS[i], ttl) end
-end
+create_session(7)
 redis.call('HSET', KEYS[4], 'session', ARGV[1], 'state', 'starting', 'since', ARGV[4],
   'reason', '')
 redis.call('LPUSH', KEYS[5], ARGV[5])
 redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[6]) - 1)
 return 'created'
 """
+)
 
 # KEYS[1..n] session hashes
 # ARGV[1] the device asking

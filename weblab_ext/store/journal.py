@@ -103,18 +103,8 @@ class JournalStore:
 
     def events(self, session_id: str) -> tuple[list[str], int]:
         """A session's events (JSON strings, oldest first) and how many were dropped."""
-        return self.events_many([session_id])[0]
-
-    def events_many(self, session_ids: Sequence[str]) -> list[tuple[list[str], int]]:
-        """The events and dropped count of each session, in one round trip."""
-        if not session_ids:
-            return []
-        pipe = self.client.pipeline(transaction=False)
-        for session_id in session_ids:
-            pipe.lrange(self.keys.record_events(session_id), 0, -1)
-            pipe.get(self.keys.record_dropped(session_id))
-        replies = pipe.execute()
-        return [(list(replies[i]), int(replies[i + 1] or 0)) for i in range(0, len(replies), 2)]
+        events, dropped, _calls = self.records_many([session_id])[0]
+        return events, dropped
 
     def records_many(
         self, session_ids: Sequence[str]

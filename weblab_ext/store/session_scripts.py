@@ -13,23 +13,36 @@ from .records import pack_session_lua
 # 'PUBLISH' becomes 'SPUBLISH' on a cluster (see pubsub.register_script).
 _PACK = pack_session_lua()
 
+# create_session(first): the session's part of every start script. KEYS[1] session hash,
+# KEYS[2] by-deadline zset, KEYS[3] by-poll zset; ARGV[1] session id, ARGV[2] ttl seconds,
+# ARGV[3] max_date, ARGV[4] last_poll, ARGV[first..] field, value, ... Writes the hash with
+# its TTL and indexes it; the index sets live at least as long as their newest session.
+CREATE_SESSION = """
+local function create_session(first)
+  local ttl = tonumber(ARGV[2])
+  for i = first, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+  for i = 2, 3 do
+    if redis.call('TTL', KEYS[i]) < ttl then redis.call('EXPIRE', KEYS[i], ttl) end
+  end
+end
+"""
+
 # The member stored in the index sets is the session id; it is passed separately so the script
 # does not have to parse key names.
 # KEYS[1] session hash, KEYS[2] by-deadline zset, KEYS[3] by-poll zset
 # ARGV[1] session id, ARGV[2] ttl seconds, ARGV[3] max_date, ARGV[4] last_poll,
 # ARGV[5..] field, value, ...
-START = """
+START = (
+    CREATE_SESSION
+    + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local ttl = tonumber(ARGV[2])
-for i = 5, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('EXPIRE', KEYS[1], ttl)
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-for i = 2, 3 do
-  if redis.call('TTL', KEYS[i]) < ttl then redis.call('EXPIRE', KEYS[i], ttl) end
-end
+create_session(5)
 return 1
 """
+)
 
 # KEYS[1] session hash, KEYS[2] by-poll zset
 # ARGV[1] session id, ARGV[2] now, ARGV[3] "1" to record a poll, ARGV[4] "1" to return the
