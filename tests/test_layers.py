@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.import_graph import PACKAGE, imports_of, module_name, module_path
+from tools.import_graph import PACKAGE, cycles, imports_of, module_name, module_path
 
 FLASK = {"flask", "werkzeug", "flask_socketio"}
 REDIS = {"redis", "fakeredis"}
@@ -188,8 +188,8 @@ def test_no_import_cycle(runtime_only: bool) -> None:
         }
     # Importing weblab_ext.a.b runs weblab_ext.a first; an edge back to one's own package
     # (``from . import x``) is the package running its submodule, not a cycle.
-    cycles = [cycle for cycle in _cycles(graph) if not _is_package_self_edge(cycle)]
-    assert not cycles, cycles
+    found = [cycle for cycle in cycles(graph) if not _is_package_self_edge(cycle)]
+    assert not found, found
 
 
 @pytest.mark.parametrize(("importer", "imported"), sorted(TYPE_ONLY_CIRCLES))
@@ -206,45 +206,11 @@ def _is_package_self_edge(cycle: list[str]) -> bool:
     )
 
 
-def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    found: list[list[str]] = []
-
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for target in graph.get(node, ()):
-            if target not in index:
-                visit(target)
-                low[node] = min(low[node], low[target])
-            elif target in on_stack:
-                low[node] = min(low[node], index[target])
-        if low[node] == index[node]:
-            component = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component.append(member)
-                if member == node:
-                    break
-            if len(component) > 1:
-                found.append(sorted(component))
-
-    for node in sorted(graph):
-        if node not in index:
-            visit(node)
-    return found
-
-
 def test_the_checker_sees_imports() -> None:
     """Guard against a vacuous pass: the checker does find what is there."""
     assert "flask" in top_level(transitive_imports(PACKAGE / "views" / "rlms_api.py"))
     assert "redis" in top_level(transitive_imports(PACKAGE / "store" / "sessions.py"))
-    assert _cycles({"a": {"b"}, "b": {"a"}, "c": set()}) == [["a", "b"]]
+    assert cycles({"a": {"b"}, "b": {"a"}, "c": set()}) == [["a", "b"]]
 
 
 def test_one_name_per_concept() -> None:
