@@ -154,7 +154,7 @@ def export_rows(url: str) -> list[Row]:
     client, _ = counting_client(url)
     app, _ = make_lab(client)
     state = app.extensions["weblab"]
-    store, keys = state.journal.store, state.keys
+    store = state.journal.store
     base = time.time() - 3 * 86_400
     pipe = client.pipeline(transaction=False)
     for index in range(SESSIONS):
@@ -168,23 +168,13 @@ def export_rows(url: str) -> list[Row]:
             {"t": at + 60, "e": "end", "reason": "slot_end", "used": 60.0},
         ]
         for number, event in enumerate(events):
-            store._append(
-                keys=[
-                    keys.record_events(sid),
-                    keys.record_dropped(sid),
-                    keys.records_by_start(),
-                    keys.record_calls(sid),
-                ],
-                args=[
-                    json.dumps(event),
-                    500,
-                    86_400 * 7,
-                    "0",
-                    repr(at) if number == 0 else "",
-                    "0",
-                    sid,
-                ],
-                client=pipe,
+            store.append(
+                sid,
+                json.dumps(event),
+                max_events=500,
+                ttl=86_400 * 7,
+                start=at if number == 0 else None,
+                pipe=pipe,
             )
         if index % 500 == 499:
             pipe.execute()

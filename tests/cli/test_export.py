@@ -222,7 +222,6 @@ def test_ten_thousand_sessions_export_in_constant_memory(lab: Lab) -> None:
     store = journal.store
     assert store is not None
     pipe = client.pipeline(transaction=False)
-    keys = lab.state.keys
     for index in range(10_000):
         sid = f"bulk{index:05d}" + "x" * 34
         at = base + index
@@ -235,23 +234,13 @@ def test_ten_thousand_sessions_export_in_constant_memory(lab: Lab) -> None:
             {"t": at + 60, "e": "end", "reason": "slot_end", "used": 60.0},
         ]
         for number, event in enumerate(events):
-            store._append(
-                keys=[
-                    keys.record_events(sid),
-                    keys.record_dropped(sid),
-                    keys.records_by_start(),
-                    keys.record_calls(sid),
-                ],
-                args=[
-                    json.dumps(event),
-                    500,
-                    3600 * 24 * 30,
-                    "0",
-                    repr(at) if number == 0 else "",
-                    "0",
-                    sid,
-                ],
-                client=pipe,
+            store.append(
+                sid,
+                json.dumps(event),
+                max_events=500,
+                ttl=3600 * 24 * 30,
+                start=at if number == 0 else None,
+                pipe=pipe,
             )
         if index % 500 == 499:
             pipe.execute()

@@ -75,6 +75,7 @@ class JournalStore:
         ttl: float,
         end: bool = False,
         start: float | None = None,
+        pipe: Any = None,
     ) -> bool:
         """Append one event to a session's record; one round trip. ``False``: dropped (the
         record is full, or there is no record to append to: only a start creates one).
@@ -82,6 +83,8 @@ class JournalStore:
         :param end: the end of the session: stored even in a full record (last place).
         :param start: the session's start (epoch seconds) for the start event, which enters
             the session into the index (and trims the index to ``ttl``).
+        :param pipe: queue the append on this pipeline instead (bulk loads of records); the
+            outcome then comes with the pipeline's ``execute()`` and this returns ``True``.
         """
         ttl_seconds = max(1, int(ttl))
         args: list[Any] = [
@@ -99,6 +102,9 @@ class JournalStore:
             self.keys.records_by_start(),
             self.keys.record_calls(session_id),
         ]
+        if pipe is not None:
+            self._append(keys=keys, args=args, client=pipe)
+            return True
         return bool(self._append(keys=keys, args=args))
 
     def events(self, session_id: str) -> tuple[list[str], int]:
