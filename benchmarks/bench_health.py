@@ -19,24 +19,21 @@ import asyncio
 import json
 import logging
 import os
-import socket
 import statistics
 import subprocess
-import sys
 import time
 import urllib.request
 import uuid
-from pathlib import Path
 from typing import Any
 
 import redis
 
-from tests.support.redis_server import end_processes, free_port
+from tests.support.redis_server import end_processes
 
 from .common import INFO, Row, redis_url, verdict
+from .gunicorn_server import ROOT, serve_with_gunicorn
 from .health_server import runs_key
 
-ROOT = Path(__file__).resolve().parent.parent
 CALLS = 50
 BURSTS = 12
 #: Untimed bursts first: the server's threads open their store connections.
@@ -114,29 +111,8 @@ def _start(store_url: str, base: str, app: str) -> tuple[subprocess.Popen[str], 
         BENCH_HEALTH_INTERVAL=str(INTERVAL),
         BENCH_CHECK_SECONDS=str(CHECK_SECONDS),
     )
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            *("--workers", str(WORKERS), "--worker-class", "gthread", "--threads", str(THREADS)),
-            *("--keep-alive", "60", "--bind", f"127.0.0.1:{port}"),
-            app,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process, port
-        except OSError:
-            time.sleep(0.1)
-    end_processes([process])
-    raise RuntimeError("gunicorn did not start")
+    options = ("--workers", str(WORKERS), "--worker-class", "gthread", "--threads", str(THREADS))
+    return serve_with_gunicorn(app, [*options, "--keep-alive", "60"], env)
 
 
 async def _reply(reader: asyncio.StreamReader) -> dict[str, object]:

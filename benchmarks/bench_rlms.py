@@ -15,19 +15,17 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
-from tests.support.redis_server import end_processes, free_port
+from tests.support.redis_server import end_processes
 from weblab_ext.rlms import RLMSClient
 
 from .common import INFO, PASSWORD, USERNAME, Row, redis_url, verdict
+from .gunicorn_server import ROOT, serve_with_gunicorn
 
-ROOT = Path(__file__).resolve().parent.parent
 CALLS = 1_000
 #: Connections the 1,000 calls may open: one, plus a few in case the server drops one.
 CONNECTIONS_BUDGET = 5
@@ -87,28 +85,9 @@ def _start(store_url: str, server: str) -> tuple[subprocess.Popen[str], str]:
             end_processes([process])
             raise RuntimeError(f"the lab server did not start: {line!r}")
         return process, f"http://127.0.0.1:{int(line.split()[1])}"
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).with_name("gunicorn")),
-            *("--workers", "1", "--worker-class", "gthread", "--threads", "4"),
-            *("--bind", f"127.0.0.1:{port}", "benchmarks.rlms_server:create_app()"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process, f"http://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    end_processes([process])
-    raise RuntimeError("gunicorn did not start")
+    options = ("--workers", "1", "--worker-class", "gthread", "--threads", "4")
+    process, port = serve_with_gunicorn("benchmarks.rlms_server:create_app()", options, env)
+    return process, f"http://127.0.0.1:{port}"
 
 
 def measure(
