@@ -295,6 +295,11 @@ class SessionJournal:
 
     # -- RLMS calls ----------------------------------------------------------------------------
 
+    @property
+    def _ttl(self) -> int:
+        """Seconds a record's keys live (``WEBLAB_RECORD_RETENTION``, at least 1)."""
+        return max(1, int(self.retention))
+
     def _hooks_get(self, session_id: str, event_json: str | None) -> None:
         if event_json is not None and self.hooks.active:
             self.hooks.put(session_id_hash(session_id), event_json)
@@ -317,7 +322,7 @@ class SessionJournal:
                 outcome,
                 event_json,
                 max_events=self.max_events,
-                ttl=max(1, int(self.retention)),
+                ttl=self._ttl,
             )
         except ANY_STORE_ERROR as error:
             logger.warning("Could not record a %s call: %s", call, type(error).__name__)
@@ -339,7 +344,7 @@ class SessionJournal:
             timeout=timeout,
             at=json.dumps(round(now, 3)),
             max_events=self.max_events,
-            ttl=max(1, int(self.retention)),
+            ttl=self._ttl,
             device=device,
         )
         self._hooks_get(session_id, event)
@@ -357,7 +362,7 @@ class SessionJournal:
             timeout=timeout,
             at=json.dumps(round(now, 3)),
             max_events=self.max_events,
-            ttl=max(1, int(self.retention)),
+            ttl=self._ttl,
             device=device,
         )
         for session_id, event in appended:
